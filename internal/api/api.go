@@ -1,0 +1,182 @@
+// Package api owns the HTTP surface: routing, authentication and tenancy,
+// the error envelope, pagination, request decoding and validation, and one
+// handler file per resource. Handlers return errors; serve renders them.
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strings"
+
+	"github.com/hangarhq/hangar/internal/blob"
+	"github.com/hangarhq/hangar/internal/errdefs"
+	"github.com/hangarhq/hangar/internal/ids"
+	"github.com/hangarhq/hangar/internal/store"
+	"github.com/hangarhq/hangar/internal/vault"
+)
+
+// DefaultWorkspace is the workspace of keys created without one.
+const DefaultWorkspace = "wrkspc_default"
+
+// Limits on request bodies.
+const (
+	maxJSONBody = 8 << 20
+)
+
+// Options configure the API.
+type Options struct {
+	Store  store.Store
+	Sealer *vault.Sealer
+	Blobs  *blob.FS
+	Logger *slog.Logger
+	// AdminKey, when set, is accepted as an administrator key of the default
+	// workspace without being stored (HANGAR_API_KEY).
+	AdminKey string
+	// MaxUploadBytes bounds multipart uploads (files, skills).
+	MaxUploadBytes int64
+}
+
+// API serves the Managed Agents HTTP API.
+type API struct {
+	store          store.Store
+	sealer         *vault.Sealer
+	blobs          *blob.FS
+	log            *slog.Logger
+	adminKeyHash   [32]byte
+	hasAdminKey    bool
+	maxUploadBytes int64
+	mux            *http.ServeMux
+}
+
+// New builds the API handler.
+func New(o Options) *API {
+	a := &API{store: o.Store, sealer: o.Sealer, blobs: o.Blobs, log: o.Logger, maxUploadBytes: o.MaxUploadBytes, mux: http.NewServeMux()}
+	if a.log == nil {
+		a.log = slog.Default()
+	}
+	if a.maxUploadBytes == 0 {
+		a.maxUploadBytes = 512 << 20
+	}
+	if o.AdminKey != "" {
+		a.adminKeyHash, a.hasAdminKey = sha256.Sum256([]byte(o.AdminKey)), true
+	}
+	a.routes()
+	return a
+}
+
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
+
+// handle registers an authenticated control-plane route. Environment keys
+// only reach the work-queue routes, never these.
+func (a *API) handle(pattern string, h handlerFunc) {
+	a.mux.Handle(pattern, a.serve(func(w http.ResponseWriter, r *http.Request) error {
+		if principal(r).EnvironmentID != "" {
+			return errdefs.PermissionDenied("environment keys may only use the work queue of their environment")
+		}
+		return h(w, r)
+	}, true))
+}
+
+// serve wraps a handler with the request id, panic recovery, the body limit,
+// authentication and error rendering.
+func (a *API) serve(h handlerFunc, auth bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rid := ids.New(ids.Request)
+		w.Header().Set("request-id", rid)
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				a.log.ErrorContext(r.Context(), "panic in handler", "panic", p, "stack", string(debug.Stack()))
+				writeError(w, r, a.log, errdefs.Internal(fmt.Errorf("panic: %v", p), "internal server error"))
+			}
+		}()
+		if r.Body != nil && !strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/") {
+			r.Body = http.MaxBytesReader(w, r.Body, maxJSONBody)
+		}
+		if auth {
+			p, err := a.authenticate(r)
+			if err != nil {
+				writeError(w, r, a.log, err)
+				return
+			}
+			w.Header().Set("anthropic-workspace-id", p.Workspace)
+			r = r.WithContext(context.WithValue(r.Context(), principalKey{}, p))
+		}
+		if err := h(w, r); err != nil {
+			writeError(w, r, a.log, err)
+		}
+	})
+}
+
+// Principal is the authenticated caller of a request.
+type Principal struct {
+	KeyID     string
+	Workspace string
+	Admin     bool
+	// EnvironmentID is set for environment keys.
+	EnvironmentID string
+}
+
+type principalKey struct{}
+
+// principal returns the caller; routes registered with handle always have one.
+func principal(r *http.Request) Principal {
+	p, _ := r.Context().Value(principalKey{}).(Principal)
+	return p
+}
+
+// workspace is the tenant every object of the request belongs to.
+func workspace(r *http.Request) string { return principal(r).Workspace }
+
+// bearer extracts the API key from x-api-key or Authorization: Bearer. The
+// Go SDK's worker helpers strip x-api-key, so Authorization wins when both
+// are present.
+func bearer(r *http.Request) string {
+	if h := r.Header.Get("Authorization"); h != "" {
+		if k, ok := strings.CutPrefix(h, "Bearer "); ok {
+			return strings.TrimSpace(k)
+		}
+		if k, ok := strings.CutPrefix(h, "bearer "); ok {
+			return strings.TrimSpace(k)
+		}
+	}
+	return strings.TrimSpace(r.Header.Get("X-Api-Key"))
+}
+
+func (a *API) authenticate(r *http.Request) (Principal, error) {
+	key := bearer(r)
+	if key == "" {
+		return Principal{}, errdefs.Unauthenticated("missing API key: send it as x-api-key or Authorization: Bearer")
+	}
+	hash := sha256.Sum256([]byte(key))
+	var p Principal
+	if a.hasAdminKey && subtle.ConstantTimeCompare(hash[:], a.adminKeyHash[:]) == 1 {
+		p = Principal{KeyID: "apikey_env", Workspace: DefaultWorkspace, Admin: true}
+	} else {
+		k, err := a.store.KeyByHash(r.Context(), hash[:])
+		if errors.Is(err, errdefs.ErrNotFound) || (err == nil && k.RevokedAt != nil) {
+			return Principal{}, errdefs.Unauthenticated("invalid API key")
+		}
+		if err != nil {
+			return Principal{}, err
+		}
+		p = Principal{KeyID: k.ID, Workspace: k.Workspace, Admin: k.Admin, EnvironmentID: k.EnvironmentID}
+	}
+	if ws := strings.TrimSpace(r.Header.Get("anthropic-workspace-id")); ws != "" && ws != p.Workspace {
+		// Administrator keys act for the whole organization and may address
+		// any workspace; other keys are confined to their own.
+		if !p.Admin {
+			return Principal{}, errdefs.PermissionDenied("this API key belongs to workspace %s and cannot act in %s", p.Workspace, ws)
+		}
+		p.Workspace = ws
+	}
+	return p, nil
+}

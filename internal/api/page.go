@@ -1,0 +1,142 @@
+package api
+
+import (
+	"encoding/base64"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hangarhq/hangar/internal/errdefs"
+	"github.com/hangarhq/hangar/internal/store"
+)
+
+// listParams are the query parameters shared by list endpoints.
+type listParams struct {
+	Limit int
+	// After is the store Seq the page continues from (0: first page).
+	After int64
+	Desc  bool
+}
+
+// parseList reads limit, page and order. Cursors are opaque tokens that
+// carry the position and the order they were made for; a cursor reused with
+// another order is rejected.
+func parseList(q url.Values, def, max int, defaultDesc bool) (listParams, error) {
+	p := listParams{Limit: def, Desc: defaultDesc}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return p, errdefs.Invalid("limit: must be an integer, got %q", v)
+		}
+		if n < 1 || n > max {
+			return p, errdefs.Invalid("limit: must be between 1 and %d, got %d", max, n)
+		}
+		p.Limit = n
+	}
+	if v := q.Get("order"); v != "" {
+		switch v {
+		case "asc":
+			p.Desc = false
+		case "desc":
+			p.Desc = true
+		default:
+			return p, errdefs.Invalid("order: must be \"asc\" or \"desc\", got %q", v)
+		}
+	}
+	if v := q.Get("page"); v != "" {
+		seq, desc, err := decodeCursor(v)
+		if err != nil {
+			return p, errdefs.Invalid("page: invalid page cursor")
+		}
+		if q.Get("order") != "" && desc != p.Desc {
+			return p, errdefs.Invalid("page: cursor was created with a different order")
+		}
+		p.After, p.Desc = seq, desc
+	}
+	return p, nil
+}
+
+func encodeCursor(seq int64, desc bool) string {
+	d := "a"
+	if desc {
+		d = "d"
+	}
+	return "page_" + base64.RawURLEncoding.EncodeToString([]byte(d+strconv.FormatInt(seq, 10)))
+}
+
+func decodeCursor(s string) (int64, bool, error) {
+	b, err := base64.RawURLEncoding.DecodeString(strings.TrimPrefix(s, "page_"))
+	if err != nil || len(b) < 2 || (b[0] != 'a' && b[0] != 'd') {
+		return 0, false, errdefs.Invalid("bad cursor")
+	}
+	n, err := strconv.ParseInt(string(b[1:]), 10, 64)
+	if err != nil || n < 0 {
+		return 0, false, errdefs.Invalid("bad cursor")
+	}
+	return n, b[0] == 'd', nil
+}
+
+// nextPage returns the cursor after the last record of a page, or nil.
+func nextPage(p store.Page, desc bool) *string {
+	if !p.More || len(p.Records) == 0 {
+		return nil
+	}
+	c := encodeCursor(p.Records[len(p.Records)-1].Seq, desc)
+	return &c
+}
+
+// storeList fills the paging part of store.ListOptions.
+func (lp listParams) apply(o *store.ListOptions) {
+	o.Limit, o.After, o.Desc = lp.Limit, lp.After, lp.Desc
+}
+
+// parseCreatedRange reads created_at[gt|gte|lt|lte] into o.
+func parseCreatedRange(q url.Values, o *store.ListOptions) error {
+	for _, f := range []struct {
+		op  string
+		dst **time.Time
+	}{{"gt", &o.CreatedGT}, {"gte", &o.CreatedGTE}, {"lt", &o.CreatedLT}, {"lte", &o.CreatedLTE}} {
+		name := "created_at[" + f.op + "]"
+		v := q.Get(name)
+		if v == "" {
+			continue
+		}
+		t, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil {
+			return errdefs.Invalid("%s: must be an RFC 3339 timestamp, got %q", name, v)
+		}
+		*f.dst = &t
+	}
+	return nil
+}
+
+// parseBool reads an optional boolean query parameter.
+func parseBool(q url.Values, name string) (bool, error) {
+	v := q.Get(name)
+	if v == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, errdefs.Invalid("%s: must be true or false, got %q", name, v)
+	}
+	return b, nil
+}
+
+// queryList returns every value of an array parameter in any of the forms
+// clients send: name[]=a&name[]=b, name=a&name=b, or name=a,b.
+func queryList(q url.Values, name string) []string {
+	var out []string
+	for _, k := range []string{name + "[]", name} {
+		for _, v := range q[k] {
+			for _, part := range strings.Split(v, ",") {
+				if part = strings.TrimSpace(part); part != "" {
+					out = append(out, part)
+				}
+			}
+		}
+	}
+	return out
+}
+

@@ -1,0 +1,70 @@
+package api
+
+import (
+	"unicode/utf8"
+
+	"github.com/hangarhq/hangar/internal/errdefs"
+)
+
+// Shared validation helpers. Each returns a 400 whose message names field.
+
+func checkRequired(field string, present bool) error {
+	if !present {
+		return errdefs.Invalid("%s: field required", field)
+	}
+	return nil
+}
+
+// checkLen bounds a string's length in characters (not bytes).
+func checkLen(field, s string, min, max int) error {
+	n := utf8.RuneCountInString(s)
+	if n < min {
+		if min == 1 {
+			return errdefs.Invalid("%s: must not be empty", field)
+		}
+		return errdefs.Invalid("%s: must be at least %d characters", field, min)
+	}
+	if max > 0 && n > max {
+		return errdefs.Invalid("%s: must be at most %d characters, got %d", field, max, n)
+	}
+	return nil
+}
+
+// checkMetadata enforces the metadata limits shared by every resource:
+// at most 16 pairs, keys up to 64 characters, values up to 512.
+func checkMetadata(field string, m map[string]string) error {
+	if len(m) > 16 {
+		return errdefs.Invalid("%s: at most 16 pairs are allowed, got %d", field, len(m))
+	}
+	for k, v := range m {
+		if err := checkLen(field+" key", k, 1, 64); err != nil {
+			return err
+		}
+		if utf8.RuneCountInString(v) > 512 {
+			return errdefs.Invalid("%s.%s: value must be at most 512 characters", field, k)
+		}
+	}
+	return nil
+}
+
+// checkMetadataPatch validates an update's metadata patch (null deletes).
+func checkMetadataPatch(field string, m map[string]*string) error {
+	for k, v := range m {
+		if err := checkLen(field+" key", k, 1, 64); err != nil {
+			return err
+		}
+		if v != nil && utf8.RuneCountInString(*v) > 512 {
+			return errdefs.Invalid("%s.%s: value must be at most 512 characters", field, k)
+		}
+	}
+	return nil
+}
+
+func checkEnum(field, v string, allowed ...string) error {
+	for _, a := range allowed {
+		if v == a {
+			return nil
+		}
+	}
+	return errdefs.Invalid("%s: unknown value %q, expected one of %v", field, v, allowed)
+}

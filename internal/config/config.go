@@ -1,0 +1,87 @@
+// Package config owns the server's settings: every one has a flag and a
+// HANGAR_* environment variable, defaults that work on a laptop, and
+// validation whose errors name the setting.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// DefaultListen is where hangar serve listens unless told otherwise.
+const DefaultListen = "127.0.0.1:8420"
+
+// Config is the server configuration.
+type Config struct {
+	Listen         string
+	DataDir        string
+	APIKey         string
+	MasterKey      string
+	LogLevel       string
+	LogFormat      string
+	MaxUploadBytes int64
+}
+
+// DefaultDataDir is $XDG_DATA_HOME/hangar or ~/.local/share/hangar.
+func DefaultDataDir() string {
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "hangar")
+	}
+	if h, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(h, ".local", "share", "hangar")
+	}
+	return "hangar-data"
+}
+
+// env returns the variable's value or def.
+func env(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok && v != "" {
+		return v
+	}
+	return def
+}
+
+// Register defines the flags of c on fs, with defaults taken from the
+// environment so that a flag overrides its variable.
+func (c *Config) Register(fs *flag.FlagSet) {
+	fs.StringVar(&c.Listen, "listen", env("HANGAR_LISTEN", DefaultListen), "address to listen on (HANGAR_LISTEN)")
+	fs.StringVar(&c.DataDir, "data-dir", env("HANGAR_DATA_DIR", DefaultDataDir()), "directory for the database, blobs and keys (HANGAR_DATA_DIR)")
+	fs.StringVar(&c.LogLevel, "log-level", env("HANGAR_LOG_LEVEL", "info"), "debug, info, warn or error (HANGAR_LOG_LEVEL)")
+	fs.StringVar(&c.LogFormat, "log-format", env("HANGAR_LOG_FORMAT", "text"), "text or json (HANGAR_LOG_FORMAT)")
+	maxUpload, _ := strconv.ParseInt(env("HANGAR_MAX_UPLOAD_BYTES", "536870912"), 10, 64)
+	fs.Int64Var(&c.MaxUploadBytes, "max-upload-bytes", maxUpload, "largest file or skill upload in bytes (HANGAR_MAX_UPLOAD_BYTES)")
+	// Secrets come only from the environment so they never show in ps.
+	c.APIKey = os.Getenv("HANGAR_API_KEY")
+	c.MasterKey = os.Getenv("HANGAR_MASTER_KEY")
+}
+
+// Validate checks the settings, naming the one that is wrong.
+func (c *Config) Validate() error {
+	var errs []error
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil && !strings.HasPrefix(c.Listen, "unix:") {
+		errs = append(errs, fmt.Errorf("--listen (HANGAR_LISTEN): %q is not host:port: %w", c.Listen, err))
+	}
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("--data-dir (HANGAR_DATA_DIR): must not be empty"))
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("--log-level (HANGAR_LOG_LEVEL): unknown level %q", c.LogLevel))
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		errs = append(errs, fmt.Errorf("--log-format (HANGAR_LOG_FORMAT): unknown format %q", c.LogFormat))
+	}
+	if c.MaxUploadBytes <= 0 {
+		errs = append(errs, errors.New("--max-upload-bytes (HANGAR_MAX_UPLOAD_BYTES): must be positive"))
+	}
+	return errors.Join(errs...)
+}

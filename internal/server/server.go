@@ -1,0 +1,132 @@
+// Package server is the composition root: it opens the data directory,
+// picks the implementations the configuration asks for, wires them into the
+// API and runs the HTTP server until its context ends.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/hangarhq/hangar/internal/api"
+	"github.com/hangarhq/hangar/internal/blob"
+	"github.com/hangarhq/hangar/internal/config"
+	"github.com/hangarhq/hangar/internal/keys"
+	"github.com/hangarhq/hangar/internal/store"
+	"github.com/hangarhq/hangar/internal/store/sqlite"
+	"github.com/hangarhq/hangar/internal/vault"
+)
+
+// Data is the opened data directory.
+type Data struct {
+	Store  store.Store
+	Sealer *vault.Sealer
+	Blobs  *blob.FS
+}
+
+// OpenData opens (creating if needed) the database, master key and blob
+// directory under dir. masterKey, if set, overrides the key file.
+func OpenData(ctx context.Context, dir, masterKey string) (*Data, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	var key []byte
+	var err error
+	if masterKey != "" {
+		if key, err = vault.ParseKey(masterKey); err != nil {
+			return nil, fmt.Errorf("HANGAR_MASTER_KEY: %w", err)
+		}
+	} else if key, err = vault.LoadOrCreateKeyFile(filepath.Join(dir, "master.key")); err != nil {
+		return nil, err
+	}
+	sealer, err := vault.NewSealer(key)
+	if err != nil {
+		return nil, err
+	}
+	blobs, err := blob.NewFS(filepath.Join(dir, "blobs"))
+	if err != nil {
+		return nil, err
+	}
+	st, err := sqlite.Open(ctx, filepath.Join(dir, "hangar.db"))
+	if err != nil {
+		return nil, err
+	}
+	return &Data{Store: st, Sealer: sealer, Blobs: blobs}, nil
+}
+
+// Close releases the data directory.
+func (d *Data) Close() error { return d.Store.Close() }
+
+// Run serves until ctx ends, then shuts down gracefully. It prints the
+// listening address (and, on a first start without HANGAR_API_KEY, the
+// generated administrator key) to out.
+func Run(ctx context.Context, cfg config.Config, out io.Writer, log *slog.Logger) error {
+	data, err := OpenData(ctx, cfg.DataDir, cfg.MasterKey)
+	if err != nil {
+		return err
+	}
+	defer data.Close()
+	if cfg.APIKey == "" {
+		if err := bootstrapKey(ctx, data.Store, out); err != nil {
+			return err
+		}
+	}
+	handler := api.New(api.Options{
+		Store: data.Store, Sealer: data.Sealer, Blobs: data.Blobs, Logger: log,
+		AdminKey: cfg.APIKey, MaxUploadBytes: cfg.MaxUploadBytes,
+	})
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 30 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("listening", "addr", ln.Addr().String(), "data_dir", cfg.DataDir)
+	fmt.Fprintf(out, "hangar: listening on http://%s\n", ln.Addr())
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// bootstrapKey mints an administrator key on the first start of a server
+// that has no key at all, and prints it once.
+func bootstrapKey(ctx context.Context, s store.Store, out io.Writer) error {
+	existing, err := s.ListKeys(ctx)
+	if err != nil {
+		return err
+	}
+	if len(existing) > 0 {
+		return nil
+	}
+	plain, _, err := keys.Mint(ctx, s, keys.Spec{Name: "bootstrap", Workspace: api.DefaultWorkspace, Admin: true})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "hangar: created administrator API key (shown only once, store it now):\n\n    %s\n\n", plain)
+	return nil
+}

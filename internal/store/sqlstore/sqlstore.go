@@ -1,0 +1,366 @@
+// Package sqlstore implements the store contract on database/sql. The SQL is
+// portable between SQLite and PostgreSQL; a Dialect supplies the differences
+// (bind parameters, how a unique violation looks). Drivers in store/sqlite and
+// store/postgres open the connections and hand them here.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/hangarhq/hangar/internal/errdefs"
+	"github.com/hangarhq/hangar/internal/store"
+)
+
+// Dialect captures what differs between SQL engines.
+type Dialect struct {
+	// Rebind turns a query written with '?' into the engine's bind syntax.
+	Rebind func(q string) string
+	// IsUnique reports whether err is a unique-constraint violation.
+	IsUnique func(err error) bool
+}
+
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// DB is a store.Store over a writer (serialized) and a reader pool, which
+// may be the same *sql.DB.
+type DB struct {
+	ops
+	writer *sql.DB
+	reader *sql.DB
+	// beginTx starts a write transaction (SQLite wants BEGIN IMMEDIATE,
+	// which the driver configures on the writer connection).
+	txOpts *sql.TxOptions
+}
+
+var _ store.Store = (*DB)(nil)
+
+// New wraps open connections. Close closes both.
+func New(writer, reader *sql.DB, d Dialect, txOpts *sql.TxOptions) *DB {
+	return &DB{ops: ops{r: reader, w: writer, d: d}, writer: writer, reader: reader, txOpts: txOpts}
+}
+
+func (db *DB) Close() error {
+	err := db.writer.Close()
+	if db.reader != db.writer {
+		err = errors.Join(err, db.reader.Close())
+	}
+	return err
+}
+
+func (db *DB) InTx(ctx context.Context, fn func(ctx context.Context, tx store.Tx) error) error {
+	tx, err := db.writer.BeginTx(ctx, db.txOpts)
+	if err != nil {
+		return errdefs.Internal(err, "begin transaction")
+	}
+	if err := fn(ctx, ops{r: tx, w: tx, d: db.d}); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return errdefs.Internal(err, "commit transaction")
+	}
+	return nil
+}
+
+// ops implements store.Tx over a reader and a writer querier.
+type ops struct {
+	r, w querier
+	d    Dialect
+}
+
+const recordCols = `seq, kind, id, workspace, parent, name, data, secret, created_at, updated_at, archived_at, rev`
+
+func micros(t time.Time) int64 { return t.UnixMicro() }
+
+func fromMicros(v int64) time.Time { return time.UnixMicro(v).UTC() }
+
+func scanRecord(sc interface{ Scan(...any) error }) (store.Record, error) {
+	var r store.Record
+	var created, updated int64
+	var archived sql.NullInt64
+	var data []byte
+	if err := sc.Scan(&r.Seq, &r.Kind, &r.ID, &r.Workspace, &r.Parent, &r.Name, &data, &r.Secret, &created, &updated, &archived, &r.Rev); err != nil {
+		return r, err
+	}
+	r.Data = data
+	r.CreatedAt, r.UpdatedAt = fromMicros(created), fromMicros(updated)
+	if archived.Valid {
+		t := fromMicros(archived.Int64)
+		r.ArchivedAt = &t
+	}
+	return r, nil
+}
+
+func notFound(kind, id string) error {
+	return errdefs.NotFound("%s %s not found", strings.ReplaceAll(kind, "_", " "), id)
+}
+
+func (o ops) Get(ctx context.Context, ws, kind, id string) (store.Record, error) {
+	row := o.r.QueryRowContext(ctx, o.d.Rebind(`SELECT `+recordCols+` FROM records WHERE workspace = ? AND kind = ? AND id = ?`), ws, kind, id)
+	r, err := scanRecord(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, notFound(kind, id)
+	}
+	if err != nil {
+		return r, errdefs.Internal(err, "get %s", kind)
+	}
+	return r, nil
+}
+
+func (o ops) GetByName(ctx context.Context, ws, kind, parent, name string) (store.Record, error) {
+	row := o.r.QueryRowContext(ctx, o.d.Rebind(`SELECT `+recordCols+` FROM records WHERE workspace = ? AND kind = ? AND parent = ? AND name = ? AND name <> ''`), ws, kind, parent, name)
+	r, err := scanRecord(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, notFound(kind, name)
+	}
+	if err != nil {
+		return r, errdefs.Internal(err, "get %s by name", kind)
+	}
+	return r, nil
+}
+
+func nullableMicros(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return micros(*t)
+}
+
+func (o ops) Insert(ctx context.Context, r *store.Record) error {
+	now := time.Now().UTC()
+	if r.CreatedAt.IsZero() {
+		r.CreatedAt = now
+	}
+	if r.UpdatedAt.IsZero() {
+		r.UpdatedAt = r.CreatedAt
+	}
+	r.Rev = 1
+	row := o.w.QueryRowContext(ctx, o.d.Rebind(`INSERT INTO records (kind, id, workspace, parent, name, data, secret, created_at, updated_at, archived_at, rev)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`),
+		r.Kind, r.ID, r.Workspace, r.Parent, r.Name, []byte(r.Data), r.Secret,
+		micros(r.CreatedAt), micros(r.UpdatedAt), nullableMicros(r.ArchivedAt), r.Rev)
+	if err := row.Scan(&r.Seq); err != nil {
+		if o.d.IsUnique(err) {
+			return o.uniqueConflict(ctx, r)
+		}
+		return errdefs.Internal(err, "insert %s", r.Kind)
+	}
+	return nil
+}
+
+func (o ops) uniqueConflict(ctx context.Context, r *store.Record) error {
+	if r.Name != "" {
+		if _, err := o.GetByName(ctx, r.Workspace, r.Kind, r.Parent, r.Name); err == nil {
+			return errdefs.Conflict("%s with name %q already exists", strings.ReplaceAll(r.Kind, "_", " "), r.Name)
+		}
+	}
+	return errdefs.Conflict("%s %s already exists", strings.ReplaceAll(r.Kind, "_", " "), r.ID)
+}
+
+func (o ops) Update(ctx context.Context, r *store.Record) error {
+	if r.UpdatedAt.IsZero() {
+		r.UpdatedAt = time.Now().UTC()
+	}
+	res, err := o.w.ExecContext(ctx, o.d.Rebind(`UPDATE records SET data = ?, secret = ?, name = ?, updated_at = ?, archived_at = ?, rev = rev + 1
+		WHERE workspace = ? AND kind = ? AND id = ? AND rev = ?`),
+		[]byte(r.Data), r.Secret, r.Name, micros(r.UpdatedAt), nullableMicros(r.ArchivedAt),
+		r.Workspace, r.Kind, r.ID, r.Rev)
+	if err != nil {
+		if o.d.IsUnique(err) {
+			return o.uniqueConflict(ctx, r)
+		}
+		return errdefs.Internal(err, "update %s", r.Kind)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		if _, err := o.Get(ctx, r.Workspace, r.Kind, r.ID); err != nil {
+			return err
+		}
+		return errdefs.Conflict("%s %s was modified concurrently; retry with its current state", strings.ReplaceAll(r.Kind, "_", " "), r.ID)
+	}
+	r.Rev++
+	return nil
+}
+
+func (o ops) Delete(ctx context.Context, ws, kind, id string) error {
+	res, err := o.w.ExecContext(ctx, o.d.Rebind(`DELETE FROM records WHERE workspace = ? AND kind = ? AND id = ?`), ws, kind, id)
+	if err != nil {
+		return errdefs.Internal(err, "delete %s", kind)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return notFound(kind, id)
+	}
+	if _, err := o.w.ExecContext(ctx, o.d.Rebind(`DELETE FROM records WHERE workspace = ? AND parent = ?`), ws, id); err != nil {
+		return errdefs.Internal(err, "delete children of %s", kind)
+	}
+	return nil
+}
+
+func (o ops) List(ctx context.Context, lo store.ListOptions) (store.Page, error) {
+	var where []string
+	var args []any
+	add := func(cond string, a ...any) { where = append(where, cond); args = append(args, a...) }
+	add("workspace = ?", lo.Workspace)
+	add("kind = ?", lo.Kind)
+	if lo.ParentSet {
+		add("parent = ?", lo.Parent)
+	}
+	if !lo.IncludeArchived {
+		add("archived_at IS NULL")
+	}
+	if len(lo.IDs) > 0 {
+		add("id IN (?"+strings.Repeat(", ?", len(lo.IDs)-1)+")", anys(lo.IDs)...)
+	}
+	for _, c := range []struct {
+		t  *time.Time
+		op string
+	}{{lo.CreatedGT, ">"}, {lo.CreatedGTE, ">="}, {lo.CreatedLT, "<"}, {lo.CreatedLTE, "<="}} {
+		if c.t != nil {
+			add("created_at "+c.op+" ?", micros(*c.t))
+		}
+	}
+	order := "ASC"
+	if lo.Desc {
+		order = "DESC"
+		if lo.After > 0 {
+			add("seq < ?", lo.After)
+		}
+	} else if lo.After > 0 {
+		add("seq > ?", lo.After)
+	}
+	q := `SELECT ` + recordCols + ` FROM records WHERE ` + strings.Join(where, " AND ") + ` ORDER BY seq ` + order
+	if lo.Limit > 0 {
+		q += fmt.Sprintf(" LIMIT %d", lo.Limit+1)
+	}
+	rows, err := o.r.QueryContext(ctx, o.d.Rebind(q), args...)
+	if err != nil {
+		return store.Page{}, errdefs.Internal(err, "list %s", lo.Kind)
+	}
+	defer rows.Close()
+	var p store.Page
+	for rows.Next() {
+		r, err := scanRecord(rows)
+		if err != nil {
+			return store.Page{}, errdefs.Internal(err, "scan %s", lo.Kind)
+		}
+		p.Records = append(p.Records, r)
+	}
+	if err := rows.Err(); err != nil {
+		return store.Page{}, errdefs.Internal(err, "list %s", lo.Kind)
+	}
+	if lo.Limit > 0 && len(p.Records) > lo.Limit {
+		p.Records, p.More = p.Records[:lo.Limit], true
+	}
+	return p, nil
+}
+
+func anys(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
+}
+
+func (o ops) Count(ctx context.Context, ws, kind, parent string, includeArchived bool) (int, error) {
+	q := `SELECT count(*) FROM records WHERE workspace = ? AND kind = ? AND parent = ?`
+	if !includeArchived {
+		q += ` AND archived_at IS NULL`
+	}
+	var n int
+	if err := o.r.QueryRowContext(ctx, o.d.Rebind(q), ws, kind, parent).Scan(&n); err != nil {
+		return 0, errdefs.Internal(err, "count %s", kind)
+	}
+	return n, nil
+}
+
+// Keys.
+
+const keyCols = `id, workspace, name, hash, hint, admin, environment_id, created_at, revoked_at`
+
+func scanKey(sc interface{ Scan(...any) error }) (store.APIKey, error) {
+	var k store.APIKey
+	var admin int
+	var created int64
+	var revoked sql.NullInt64
+	if err := sc.Scan(&k.ID, &k.Workspace, &k.Name, &k.Hash, &k.Hint, &admin, &k.EnvironmentID, &created, &revoked); err != nil {
+		return k, err
+	}
+	k.Admin = admin != 0
+	k.CreatedAt = fromMicros(created)
+	if revoked.Valid {
+		t := fromMicros(revoked.Int64)
+		k.RevokedAt = &t
+	}
+	return k, nil
+}
+
+func (db *DB) CreateKey(ctx context.Context, k *store.APIKey) error {
+	if k.CreatedAt.IsZero() {
+		k.CreatedAt = time.Now().UTC()
+	}
+	admin := 0
+	if k.Admin {
+		admin = 1
+	}
+	_, err := db.writer.ExecContext(ctx, db.d.Rebind(`INSERT INTO api_keys (`+keyCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		k.ID, k.Workspace, k.Name, k.Hash, k.Hint, admin, k.EnvironmentID, micros(k.CreatedAt), nullableMicros(k.RevokedAt))
+	if err != nil {
+		if db.d.IsUnique(err) {
+			return errdefs.Conflict("api key already exists")
+		}
+		return errdefs.Internal(err, "create api key")
+	}
+	return nil
+}
+
+func (db *DB) KeyByHash(ctx context.Context, hash []byte) (store.APIKey, error) {
+	k, err := scanKey(db.reader.QueryRowContext(ctx, db.d.Rebind(`SELECT `+keyCols+` FROM api_keys WHERE hash = ?`), hash))
+	if errors.Is(err, sql.ErrNoRows) {
+		return k, errdefs.NotFound("api key not found")
+	}
+	if err != nil {
+		return k, errdefs.Internal(err, "look up api key")
+	}
+	return k, nil
+}
+
+func (db *DB) ListKeys(ctx context.Context) ([]store.APIKey, error) {
+	rows, err := db.reader.QueryContext(ctx, `SELECT `+keyCols+` FROM api_keys ORDER BY created_at, id`)
+	if err != nil {
+		return nil, errdefs.Internal(err, "list api keys")
+	}
+	defer rows.Close()
+	var out []store.APIKey
+	for rows.Next() {
+		k, err := scanKey(rows)
+		if err != nil {
+			return nil, errdefs.Internal(err, "scan api key")
+		}
+		out = append(out, k)
+	}
+	return out, rows.Err()
+}
+
+func (db *DB) RevokeKey(ctx context.Context, id string) (store.APIKey, error) {
+	now := time.Now().UTC()
+	if _, err := db.writer.ExecContext(ctx, db.d.Rebind(`UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`), micros(now), id); err != nil {
+		return store.APIKey{}, errdefs.Internal(err, "revoke api key")
+	}
+	k, err := scanKey(db.writer.QueryRowContext(ctx, db.d.Rebind(`SELECT `+keyCols+` FROM api_keys WHERE id = ?`), id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return k, errdefs.NotFound("api key %s not found", id)
+	}
+	if err != nil {
+		return k, errdefs.Internal(err, "revoke api key")
+	}
+	return k, nil
+}

@@ -1,0 +1,137 @@
+// Package store owns Hangar's storage contract. Control-plane objects are kept
+// as records: a JSON document (the wire object as stored) plus the few columns
+// that queries, uniqueness and concurrency need. Implementations live in
+// subpackages (sqlite, postgres) and all pass the one suite in storetest.
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+)
+
+// Record kinds. A kind names one object type; Parent links children (agent
+// versions to their agent, credentials to their vault, skill versions to
+// their skill, files to their scope).
+const (
+	KindAgent        = "agent"
+	KindAgentVersion = "agent_version"
+	KindEnvironment  = "environment"
+	KindVault        = "vault"
+	KindCredential   = "credential"
+	KindFile         = "file"
+	KindSkill        = "skill"
+	KindSkillVersion = "skill_version"
+)
+
+// Record is one stored object.
+type Record struct {
+	Kind      string
+	ID        string
+	Workspace string
+	// Parent is the id of the owning object, or "".
+	Parent string
+	// Name, when non-empty, is unique among the records of the same
+	// (Workspace, Kind, Parent). Clearing it (on archive, say) frees it.
+	Name string
+	// Data is the JSON document. It never holds secrets.
+	Data json.RawMessage
+	// Secret is ciphertext kept apart from Data so it cannot leak into a
+	// response by accident.
+	Secret     []byte
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+	ArchivedAt *time.Time
+	// Rev increments on every update; Update fails with a conflict when the
+	// caller's Rev is stale.
+	Rev int64
+	// Seq is the store-assigned insertion order, the basis of cursors.
+	Seq int64
+}
+
+// ListOptions selects records of one kind in one workspace.
+type ListOptions struct {
+	Workspace string
+	Kind      string
+	// Parent filters by parent when ParentSet is true ("" then means none).
+	Parent    string
+	ParentSet bool
+	// IDs, when non-empty, restricts the result to these ids.
+	IDs             []string
+	IncludeArchived bool
+	CreatedGT       *time.Time
+	CreatedGTE      *time.Time
+	CreatedLT       *time.Time
+	CreatedLTE      *time.Time
+	// Desc lists newest first; the default is oldest first.
+	Desc bool
+	// After continues a listing after the record with this Seq (exclusive,
+	// in the listing's direction). Zero starts at the beginning.
+	After int64
+	// Limit caps the page; 0 means no limit.
+	Limit int
+}
+
+// Page is one page of records. More reports whether records remain after it.
+type Page struct {
+	Records []Record
+	More    bool
+}
+
+// Tx is the set of operations available both on the store and inside a
+// transaction.
+type Tx interface {
+	// Get returns the record or an errdefs not-found error.
+	Get(ctx context.Context, workspace, kind, id string) (Record, error)
+	// GetByName finds a record by its unique name.
+	GetByName(ctx context.Context, workspace, kind, parent, name string) (Record, error)
+	// Insert stores a new record, filling Seq, Rev (1) and, when zero,
+	// CreatedAt/UpdatedAt. A taken Name is an errdefs conflict.
+	Insert(ctx context.Context, r *Record) error
+	// Update replaces Data, Secret, Name, UpdatedAt and ArchivedAt of the
+	// record whose Rev equals r.Rev, then increments r.Rev. A stale Rev or a
+	// taken Name is an errdefs conflict; a missing record is not-found.
+	Update(ctx context.Context, r *Record) error
+	// Delete removes a record and every record whose Parent is its id.
+	Delete(ctx context.Context, workspace, kind, id string) error
+	List(ctx context.Context, o ListOptions) (Page, error)
+	// Count counts live (or, with includeArchived, all) records of a kind
+	// under a parent.
+	Count(ctx context.Context, workspace, kind, parent string, includeArchived bool) (int, error)
+}
+
+// APIKey is a stored credential for the HTTP API. Only its hash is kept.
+type APIKey struct {
+	ID        string
+	Workspace string
+	Name      string
+	// Hash is the SHA-256 of the key.
+	Hash []byte
+	// Hint is the last characters of the key, for humans telling keys apart.
+	Hint string
+	// Admin keys may act in any workspace named by anthropic-workspace-id.
+	Admin bool
+	// EnvironmentID, when set, makes this an environment key scoped to one
+	// environment's work queue.
+	EnvironmentID string
+	CreatedAt     time.Time
+	RevokedAt     *time.Time
+}
+
+// Keys stores API keys.
+type Keys interface {
+	CreateKey(ctx context.Context, k *APIKey) error
+	// KeyByHash returns a key (revoked or not) or an errdefs not-found error.
+	KeyByHash(ctx context.Context, hash []byte) (APIKey, error)
+	ListKeys(ctx context.Context) ([]APIKey, error)
+	RevokeKey(ctx context.Context, id string) (APIKey, error)
+}
+
+// Store is a complete storage implementation.
+type Store interface {
+	Tx
+	Keys
+	// InTx runs fn in one serializable transaction; fn's error rolls back.
+	InTx(ctx context.Context, fn func(ctx context.Context, tx Tx) error) error
+	Close() error
+}
