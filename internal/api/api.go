@@ -4,7 +4,6 @@
 package api
 
 import (
-	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
@@ -14,6 +13,7 @@ import (
 	"runtime/debug"
 	"strings"
 
+	"github.com/hangarhq/hangar/internal/api/httpx"
 	"github.com/hangarhq/hangar/internal/blob"
 	"github.com/hangarhq/hangar/internal/errdefs"
 	"github.com/hangarhq/hangar/internal/ids"
@@ -66,7 +66,7 @@ func New(o Options) *API {
 	if o.AdminKey != "" {
 		a.adminKeyHash, a.hasAdminKey = sha256.Sum256([]byte(o.AdminKey)), true
 	}
-	a.routes()
+	a.routes(o)
 	return a
 }
 
@@ -74,9 +74,9 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTT
 
 // handle registers an authenticated control-plane route. Environment keys
 // only reach the work-queue routes, never these.
-func (a *API) handle(pattern string, h handlerFunc) {
+func (a *API) handle(pattern string, h httpx.HandlerFunc) {
 	a.mux.Handle(pattern, a.serve(func(w http.ResponseWriter, r *http.Request) error {
-		if principal(r).EnvironmentID != "" {
+		if httpx.PrincipalOf(r).EnvironmentID != "" {
 			return errdefs.PermissionDenied("environment keys may only use the work queue of their environment")
 		}
 		return h(w, r)
@@ -85,7 +85,7 @@ func (a *API) handle(pattern string, h handlerFunc) {
 
 // serve wraps a handler with the request id, panic recovery, the body limit,
 // authentication and error rendering.
-func (a *API) serve(h handlerFunc, auth bool) http.Handler {
+func (a *API) serve(h httpx.HandlerFunc, auth bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rid := ids.New(ids.Request)
 		w.Header().Set("request-id", rid)
@@ -95,7 +95,7 @@ func (a *API) serve(h handlerFunc, auth bool) http.Handler {
 					panic(p)
 				}
 				a.log.ErrorContext(r.Context(), "panic in handler", "panic", p, "stack", string(debug.Stack()))
-				writeError(w, r, a.log, errdefs.Internal(fmt.Errorf("panic: %v", p), "internal server error"))
+				httpx.WriteError(w, r, a.log, errdefs.Internal(fmt.Errorf("panic: %v", p), "internal server error"))
 			}
 		}()
 		if r.Body != nil && !strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/") {
@@ -104,37 +104,17 @@ func (a *API) serve(h handlerFunc, auth bool) http.Handler {
 		if auth {
 			p, err := a.authenticate(r)
 			if err != nil {
-				writeError(w, r, a.log, err)
+				httpx.WriteError(w, r, a.log, err)
 				return
 			}
 			w.Header().Set("anthropic-workspace-id", p.Workspace)
-			r = r.WithContext(context.WithValue(r.Context(), principalKey{}, p))
+			r = r.WithContext(httpx.WithPrincipal(r.Context(), p))
 		}
 		if err := h(w, r); err != nil {
-			writeError(w, r, a.log, err)
+			httpx.WriteError(w, r, a.log, err)
 		}
 	})
 }
-
-// Principal is the authenticated caller of a request.
-type Principal struct {
-	KeyID     string
-	Workspace string
-	Admin     bool
-	// EnvironmentID is set for environment keys.
-	EnvironmentID string
-}
-
-type principalKey struct{}
-
-// principal returns the caller; routes registered with handle always have one.
-func principal(r *http.Request) Principal {
-	p, _ := r.Context().Value(principalKey{}).(Principal)
-	return p
-}
-
-// workspace is the tenant every object of the request belongs to.
-func workspace(r *http.Request) string { return principal(r).Workspace }
 
 // bearer extracts the API key from x-api-key or Authorization: Bearer. The
 // Go SDK's worker helpers strip x-api-key, so Authorization wins when both
@@ -151,30 +131,30 @@ func bearer(r *http.Request) string {
 	return strings.TrimSpace(r.Header.Get("X-Api-Key"))
 }
 
-func (a *API) authenticate(r *http.Request) (Principal, error) {
+func (a *API) authenticate(r *http.Request) (httpx.Principal, error) {
 	key := bearer(r)
 	if key == "" {
-		return Principal{}, errdefs.Unauthenticated("missing API key: send it as x-api-key or Authorization: Bearer")
+		return httpx.Principal{}, errdefs.Unauthenticated("missing API key: send it as x-api-key or Authorization: Bearer")
 	}
 	hash := sha256.Sum256([]byte(key))
-	var p Principal
+	var p httpx.Principal
 	if a.hasAdminKey && subtle.ConstantTimeCompare(hash[:], a.adminKeyHash[:]) == 1 {
-		p = Principal{KeyID: "apikey_env", Workspace: DefaultWorkspace, Admin: true}
+		p = httpx.Principal{KeyID: "apikey_env", Workspace: DefaultWorkspace, Admin: true}
 	} else {
 		k, err := a.store.KeyByHash(r.Context(), hash[:])
 		if errors.Is(err, errdefs.ErrNotFound) || (err == nil && k.RevokedAt != nil) {
-			return Principal{}, errdefs.Unauthenticated("invalid API key")
+			return httpx.Principal{}, errdefs.Unauthenticated("invalid API key")
 		}
 		if err != nil {
-			return Principal{}, err
+			return httpx.Principal{}, err
 		}
-		p = Principal{KeyID: k.ID, Workspace: k.Workspace, Admin: k.Admin, EnvironmentID: k.EnvironmentID}
+		p = httpx.Principal{KeyID: k.ID, Workspace: k.Workspace, Admin: k.Admin, EnvironmentID: k.EnvironmentID}
 	}
 	if ws := strings.TrimSpace(r.Header.Get("anthropic-workspace-id")); ws != "" && ws != p.Workspace {
 		// Administrator keys act for the whole organization and may address
 		// any workspace; other keys are confined to their own.
 		if !p.Admin {
-			return Principal{}, errdefs.PermissionDenied("this API key belongs to workspace %s and cannot act in %s", p.Workspace, ws)
+			return httpx.Principal{}, errdefs.PermissionDenied("this API key belongs to workspace %s and cannot act in %s", p.Workspace, ws)
 		}
 		p.Workspace = ws
 	}

@@ -232,3 +232,16 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.b.String()
 }
+
+// CreateKey mints a non-admin API key in workspace with `hangar keys create`
+// against the running server's data directory, and returns it.
+func (s *Server) CreateKey(t testing.TB, workspace string) string {
+	t.Helper()
+	cmd := exec.Command(Binary(t), "keys", "create", "--data-dir", s.DataDir, "--workspace", workspace, "--name", "test")
+	cmd.Env = cleanEnv()
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("hangar keys create: %v", err)
+	}
+	return strings.TrimSpace(string(out))
+}

@@ -1,4 +1,4 @@
-package api
+package httpx
 
 import (
 	"bytes"
@@ -12,10 +12,10 @@ import (
 	"github.com/hangarhq/hangar/internal/errdefs"
 )
 
-// decodeJSON reads the request body into v, rejecting malformed JSON, wrong
+// DecodeJSON reads the request body into v, rejecting malformed JSON, wrong
 // types and unknown fields with a 400 that names the field. An absent body
 // decodes as {} so that optional-only endpoints accept empty POSTs.
-func decodeJSON(r *http.Request, v any) error {
+func DecodeJSON(r *http.Request, v any) error {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		var mbe *http.MaxBytesError
@@ -30,11 +30,11 @@ func decodeJSON(r *http.Request, v any) error {
 			return errdefs.Invalid("Content-Type must be application/json, got %q", ct)
 		}
 	}
-	return decodeBytes(body, v)
+	return DecodeBytes(body, v)
 }
 
-// decodeBytes is decodeJSON's core, also used by the fuzz tests.
-func decodeBytes(body []byte, v any) error {
+// DecodeBytes is DecodeJSON's core, also used by the fuzz tests.
+func DecodeBytes(body []byte, v any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		body = []byte("{}")
 	}

@@ -1,4 +1,8 @@
-package api
+// Package httpx holds what every API handler shares: the handler signature,
+// JSON and error rendering (the one place error classes become HTTP statuses),
+// strict request decoding, validation helpers that name the field, the
+// authenticated principal, and cursor pagination.
+package httpx
 
 import (
 	"context"
@@ -11,13 +15,13 @@ import (
 	"github.com/hangarhq/hangar/internal/errdefs"
 )
 
-// handlerFunc is what every route implements: it writes a success response
+// HandlerFunc is what every route implements: it writes a success response
 // itself and returns an error for everything else, which serve renders.
-type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+type HandlerFunc func(w http.ResponseWriter, r *http.Request) error
 
-// writeJSON writes v with an explicit JSON content type (the Go SDK refuses
+// WriteJSON writes v with an explicit JSON content type (the Go SDK refuses
 // to decode anything else) and a status that is never 204.
-func writeJSON(w http.ResponseWriter, status int, v any) error {
+func WriteJSON(w http.ResponseWriter, status int, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return errdefs.Internal(err, "encode response")
@@ -29,8 +33,8 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 	return nil
 }
 
-// ok writes a 200 JSON response.
-func ok(w http.ResponseWriter, v any) error { return writeJSON(w, http.StatusOK, v) }
+// OK writes a 200 JSON response.
+func OK(w http.ResponseWriter, v any) error { return WriteJSON(w, http.StatusOK, v) }
 
 type errorBody struct {
 	Type      string      `json:"type"`
@@ -63,8 +67,8 @@ var classes = map[errdefs.Class]struct {
 	errdefs.ClassInternal:           {http.StatusInternalServerError, "api_error"},
 }
 
-// writeError renders err as the standard error envelope.
-func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+// WriteError renders err as the standard error envelope.
+func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
 		// The client went away; nobody is left to read a response.
 		return
@@ -100,7 +104,7 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		w.Header().Set("x-should-retry", "false")
 	}
 	rid := w.Header().Get("request-id")
-	_ = writeJSON(w, c.status, errorBody{
+	_ = WriteJSON(w, c.status, errorBody{
 		Type:      "error",
 		Error:     errorDetail{Type: typ, Message: msg, Details: details},
 		RequestID: rid,

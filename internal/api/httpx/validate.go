@@ -1,4 +1,4 @@
-package api
+package httpx
 
 import (
 	"unicode/utf8"
@@ -8,15 +8,15 @@ import (
 
 // Shared validation helpers. Each returns a 400 whose message names field.
 
-func checkRequired(field string, present bool) error {
+func CheckRequired(field string, present bool) error {
 	if !present {
 		return errdefs.Invalid("%s: field required", field)
 	}
 	return nil
 }
 
-// checkLen bounds a string's length in characters (not bytes).
-func checkLen(field, s string, min, max int) error {
+// CheckLen bounds a string's length in characters (not bytes).
+func CheckLen(field, s string, min, max int) error {
 	n := utf8.RuneCountInString(s)
 	if n < min {
 		if min == 1 {
@@ -30,14 +30,14 @@ func checkLen(field, s string, min, max int) error {
 	return nil
 }
 
-// checkMetadata enforces the metadata limits shared by every resource:
+// CheckMetadata enforces the metadata limits shared by every resource:
 // at most 16 pairs, keys up to 64 characters, values up to 512.
-func checkMetadata(field string, m map[string]string) error {
+func CheckMetadata(field string, m map[string]string) error {
 	if len(m) > 16 {
 		return errdefs.Invalid("%s: at most 16 pairs are allowed, got %d", field, len(m))
 	}
 	for k, v := range m {
-		if err := checkLen(field+" key", k, 1, 64); err != nil {
+		if err := CheckLen(field+" key", k, 1, 64); err != nil {
 			return err
 		}
 		if utf8.RuneCountInString(v) > 512 {
@@ -47,10 +47,10 @@ func checkMetadata(field string, m map[string]string) error {
 	return nil
 }
 
-// checkMetadataPatch validates an update's metadata patch (null deletes).
-func checkMetadataPatch(field string, m map[string]*string) error {
+// CheckMetadataPatch validates an update's metadata patch (null deletes).
+func CheckMetadataPatch(field string, m map[string]*string) error {
 	for k, v := range m {
-		if err := checkLen(field+" key", k, 1, 64); err != nil {
+		if err := CheckLen(field+" key", k, 1, 64); err != nil {
 			return err
 		}
 		if v != nil && utf8.RuneCountInString(*v) > 512 {
@@ -60,7 +60,7 @@ func checkMetadataPatch(field string, m map[string]*string) error {
 	return nil
 }
 
-func checkEnum(field, v string, allowed ...string) error {
+func CheckEnum(field, v string, allowed ...string) error {
 	for _, a := range allowed {
 		if v == a {
 			return nil

@@ -1,4 +1,4 @@
-package api
+package httpx
 
 import (
 	"encoding/base64"
@@ -11,19 +11,19 @@ import (
 	"github.com/hangarhq/hangar/internal/store"
 )
 
-// listParams are the query parameters shared by list endpoints.
-type listParams struct {
+// ListParams are the query parameters shared by list endpoints.
+type ListParams struct {
 	Limit int
 	// After is the store Seq the page continues from (0: first page).
 	After int64
 	Desc  bool
 }
 
-// parseList reads limit, page and order. Cursors are opaque tokens that
+// ParseList reads limit, page and order. Cursors are opaque tokens that
 // carry the position and the order they were made for; a cursor reused with
 // another order is rejected.
-func parseList(q url.Values, def, max int, defaultDesc bool) (listParams, error) {
-	p := listParams{Limit: def, Desc: defaultDesc}
+func ParseList(q url.Values, def, max int, defaultDesc bool) (ListParams, error) {
+	p := ListParams{Limit: def, Desc: defaultDesc}
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil {
@@ -45,7 +45,7 @@ func parseList(q url.Values, def, max int, defaultDesc bool) (listParams, error)
 		}
 	}
 	if v := q.Get("page"); v != "" {
-		seq, desc, err := decodeCursor(v)
+		seq, desc, err := DecodeCursor(v)
 		if err != nil {
 			return p, errdefs.Invalid("page: invalid page cursor")
 		}
@@ -57,7 +57,7 @@ func parseList(q url.Values, def, max int, defaultDesc bool) (listParams, error)
 	return p, nil
 }
 
-func encodeCursor(seq int64, desc bool) string {
+func EncodeCursor(seq int64, desc bool) string {
 	d := "a"
 	if desc {
 		d = "d"
@@ -65,7 +65,7 @@ func encodeCursor(seq int64, desc bool) string {
 	return "page_" + base64.RawURLEncoding.EncodeToString([]byte(d+strconv.FormatInt(seq, 10)))
 }
 
-func decodeCursor(s string) (int64, bool, error) {
+func DecodeCursor(s string) (int64, bool, error) {
 	b, err := base64.RawURLEncoding.DecodeString(strings.TrimPrefix(s, "page_"))
 	if err != nil || len(b) < 2 || (b[0] != 'a' && b[0] != 'd') {
 		return 0, false, errdefs.Invalid("bad cursor")
@@ -77,22 +77,22 @@ func decodeCursor(s string) (int64, bool, error) {
 	return n, b[0] == 'd', nil
 }
 
-// nextPage returns the cursor after the last record of a page, or nil.
-func nextPage(p store.Page, desc bool) *string {
+// NextPage returns the cursor after the last record of a page, or nil.
+func NextPage(p store.Page, desc bool) *string {
 	if !p.More || len(p.Records) == 0 {
 		return nil
 	}
-	c := encodeCursor(p.Records[len(p.Records)-1].Seq, desc)
+	c := EncodeCursor(p.Records[len(p.Records)-1].Seq, desc)
 	return &c
 }
 
-// storeList fills the paging part of store.ListOptions.
-func (lp listParams) apply(o *store.ListOptions) {
+// Apply fills the paging part of store.ListOptions.
+func (lp ListParams) Apply(o *store.ListOptions) {
 	o.Limit, o.After, o.Desc = lp.Limit, lp.After, lp.Desc
 }
 
-// parseCreatedRange reads created_at[gt|gte|lt|lte] into o.
-func parseCreatedRange(q url.Values, o *store.ListOptions) error {
+// ParseCreatedRange reads created_at[gt|gte|lt|lte] into o.
+func ParseCreatedRange(q url.Values, o *store.ListOptions) error {
 	for _, f := range []struct {
 		op  string
 		dst **time.Time
@@ -111,8 +111,8 @@ func parseCreatedRange(q url.Values, o *store.ListOptions) error {
 	return nil
 }
 
-// parseBool reads an optional boolean query parameter.
-func parseBool(q url.Values, name string) (bool, error) {
+// ParseBool reads an optional boolean query parameter.
+func ParseBool(q url.Values, name string) (bool, error) {
 	v := q.Get(name)
 	if v == "" {
 		return false, nil
@@ -124,9 +124,9 @@ func parseBool(q url.Values, name string) (bool, error) {
 	return b, nil
 }
 
-// queryList returns every value of an array parameter in any of the forms
+// QueryList returns every value of an array parameter in any of the forms
 // clients send: name[]=a&name[]=b, name=a&name=b, or name=a,b.
-func queryList(q url.Values, name string) []string {
+func QueryList(q url.Values, name string) []string {
 	var out []string
 	for _, k := range []string{name + "[]", name} {
 		for _, v := range q[k] {
@@ -139,4 +139,3 @@ func queryList(q url.Values, name string) []string {
 	}
 	return out
 }
-

@@ -1,0 +1,35 @@
+package httpx
+
+import (
+	"context"
+	"net/http"
+)
+
+// Principal is the authenticated caller of a request.
+type Principal struct {
+	KeyID     string
+	Workspace string
+	Admin     bool
+	// EnvironmentID is set for environment keys.
+	EnvironmentID string
+}
+
+type principalKey struct{}
+
+// WithPrincipal returns ctx carrying p.
+func WithPrincipal(ctx context.Context, p Principal) context.Context {
+	return context.WithValue(ctx, principalKey{}, p)
+}
+
+// PrincipalOf returns the caller; authenticated routes always have one.
+func PrincipalOf(r *http.Request) Principal {
+	p, _ := r.Context().Value(principalKey{}).(Principal)
+	return p
+}
+
+// Workspace is the tenant every object of the request belongs to.
+func Workspace(r *http.Request) string { return PrincipalOf(r).Workspace }
+
+// Router registers a route pattern ("METHOD /path/{wildcard}") with the API,
+// which wraps it in authentication and error rendering.
+type Router func(pattern string, h HandlerFunc)
