@@ -1,17 +1,402 @@
-// Package files serves the files endpoints. (stub, to be implemented)
+// Package files serves the Files API (FIL-*): multipart upload streamed into
+// the blob store, metadata kept as store records (Parent = the session that
+// scopes a file, if any), listing by scope and ids, download honouring
+// downloadable and expiry, and delete. It also offers Create, with which the
+// server itself files content (session outputs).
+//
+// Choices where the spec is open:
+//   - Uploaded files are downloadable: Hangar is self-hosted, so the cloud
+//     service's "your uploads cannot be downloaded" rule protects nobody.
+//     The flag is still stored and honoured (400 file_not_downloadable).
+//   - An unscoped list returns every file of the workspace, session outputs
+//     included (OQ-40); scope_id narrows it to one session.
+//   - Lists are newest first. ids[] returns one page of the matching files
+//     and cannot be combined with page or limit.
+//   - Expired files keep their metadata; only their bytes become
+//     unavailable (404 file_expired).
 package files
 
 import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
 	"github.com/hangarhq/hangar/internal/api/httpx"
+	"github.com/hangarhq/hangar/internal/api/upload"
 	"github.com/hangarhq/hangar/internal/blob"
+	"github.com/hangarhq/hangar/internal/errdefs"
+	"github.com/hangarhq/hangar/internal/ids"
 	"github.com/hangarhq/hangar/internal/store"
+	"github.com/hangarhq/hangar/internal/wire"
+)
+
+// Limits from the SDK's parameter docs and resources.md §15.
+const (
+	minExpiresIn = 3600
+	maxExpiresIn = 7776000
+
+	listDefault = 20
+	listMax     = 1000
+	maxIDs      = 100
+
+	maxFilename = 255
 )
 
 // Handler serves the files endpoints.
-type Handler struct{}
+type Handler struct {
+	st        store.Store
+	blobs     *blob.FS
+	maxUpload int64
+	// now is replaceable so tests can move past an expiry.
+	now func() time.Time
+}
 
 // New returns the handler.
-func New(st store.Store, blobs *blob.FS, maxUpload int64) *Handler { return &Handler{} }
+func New(st store.Store, blobs *blob.FS, maxUpload int64) *Handler {
+	return &Handler{st: st, blobs: blobs, maxUpload: maxUpload, now: wire.Now}
+}
 
 // Register adds the routes.
-func (h *Handler) Register(route httpx.Router) {}
+func (h *Handler) Register(route httpx.Router) {
+	route("POST /v1/files", h.upload)
+	route("GET /v1/files", h.list)
+	route("GET /v1/files/{file_id}", h.get)
+	route("GET /v1/files/{file_id}/content", h.content)
+	route("DELETE /v1/files/{file_id}", h.delete)
+}
+
+// BlobKey is where a file's bytes live in the blob store. File ids are
+// minted by the server, so the key is always a safe path.
+func BlobKey(fileID string) string { return "files/" + fileID }
+
+// NewFile describes content the server files on its own behalf.
+type NewFile struct {
+	Workspace string
+	// ScopeID is the session the file belongs to, or "".
+	ScopeID  string
+	Filename string
+	// MimeType, when empty, is derived from Filename and the content.
+	MimeType string
+	Content  io.Reader
+	// Limit caps the content size (0: no limit); over it is a TooLarge error.
+	Limit           int64
+	ExpiresAt       *time.Time
+	NotDownloadable bool
+}
+
+// Create stores a file and its metadata; on failure nothing is left behind.
+func Create(ctx context.Context, st store.Store, blobs *blob.FS, nf NewFile) (wire.FileMetadata, error) {
+	id := ids.New(ids.File)
+	br := bufio.NewReaderSize(nf.Content, 512)
+	head, _ := br.Peek(512)
+	name, err := cleanFilename(nf.Filename)
+	if err != nil {
+		return wire.FileMetadata{}, err
+	}
+	typ := resolveType(nf.MimeType, name, head)
+	n, _, err := blobs.Put(ctx, BlobKey(id), br, nf.Limit)
+	if err != nil {
+		return wire.FileMetadata{}, err
+	}
+	meta := newMetadata(id, name, typ, n, nf.ScopeID)
+	meta.Downloadable = !nf.NotDownloadable
+	meta.ExpiresAt = nf.ExpiresAt
+	if err := insert(ctx, st, nf.Workspace, meta); err != nil {
+		removeBlob(blobs, id)
+		return wire.FileMetadata{}, err
+	}
+	return meta, nil
+}
+
+func newMetadata(id, filename, mimeType string, size int64, scope string) wire.FileMetadata {
+	if filename == "" {
+		filename = "unnamed" + extensionByType(mimeType)
+	}
+	m := wire.FileMetadata{
+		ID: id, CreatedAt: wire.Now(), Filename: filename, MimeType: mimeType,
+		SizeBytes: size, Type: wire.FileType, Downloadable: true,
+	}
+	if scope != "" {
+		m.Scope = &wire.FileScope{ID: scope, Type: wire.FileScopeType}
+	}
+	return m
+}
+
+func insert(ctx context.Context, st store.Store, ws string, m wire.FileMetadata) error {
+	data, err := json.Marshal(m)
+	if err != nil {
+		return errdefs.Internal(err, "encode file")
+	}
+	rec := store.Record{
+		Kind: store.KindFile, ID: m.ID, Workspace: ws, Data: data,
+		CreatedAt: m.CreatedAt, UpdatedAt: m.CreatedAt,
+	}
+	if m.Scope != nil {
+		rec.Parent = m.Scope.ID
+	}
+	return st.Insert(ctx, &rec)
+}
+
+func removeBlob(blobs *blob.FS, id string) {
+	if err := blobs.Delete(BlobKey(id)); err != nil {
+		slog.Warn("could not remove file content", "file_id", id, "err", err)
+	}
+}
+
+// uploadForm is what the upload body said besides the file's bytes.
+type uploadForm struct {
+	sawFile   bool
+	expiresIn *int64
+}
+
+// filePart is the file part as handed to the content sink.
+type filePart struct {
+	filename    string // raw, as sent
+	contentType string
+	body        io.Reader
+}
+
+// readUpload walks the upload form (FIL-01): exactly one part "file", whose
+// content goes to sink as it streams, and an optional "expires_in_seconds".
+// Other parts are rejected so a typo does not pass silently.
+func readUpload(mr *multipart.Reader, sink func(filePart) error) (uploadForm, error) {
+	var f uploadForm
+	for {
+		p, err := upload.Next(mr)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return f, err
+		}
+		switch name := p.FormName(); name {
+		case "file":
+			if f.sawFile {
+				return f, errdefs.Invalid("file: exactly one file part is allowed")
+			}
+			f.sawFile = true
+			raw, _, err := upload.Filename(p)
+			if err != nil {
+				return f, err
+			}
+			if err := sink(filePart{filename: raw, contentType: p.Header.Get("Content-Type"), body: upload.Source(p)}); err != nil {
+				return f, err
+			}
+		case "expires_in_seconds":
+			if f.expiresIn != nil {
+				return f, errdefs.Invalid("expires_in_seconds: given more than once")
+			}
+			v, err := upload.Value(p, 64)
+			if err != nil {
+				return f, err
+			}
+			n, err := parseExpiresIn(v)
+			if err != nil {
+				return f, err
+			}
+			f.expiresIn = &n
+		case "":
+			return f, errdefs.Invalid("multipart part without a form-data name")
+		default:
+			return f, errdefs.Invalid("%s: unknown field", name)
+		}
+	}
+	if !f.sawFile {
+		return f, errdefs.Invalid("file: field required")
+	}
+	return f, nil
+}
+
+func parseExpiresIn(v string) (int64, error) {
+	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	if err != nil {
+		return 0, errdefs.Invalid("expires_in_seconds: must be an integer, got %q", v)
+	}
+	if n < minExpiresIn || n > maxExpiresIn {
+		return 0, errdefs.Invalid("expires_in_seconds: must be between %d and %d, got %d", minExpiresIn, maxExpiresIn, n)
+	}
+	return n, nil
+}
+
+// cleanFilename keeps only the last path component of a client filename
+// (resources.md §15). "" means the client sent none.
+func cleanFilename(raw string) (string, error) {
+	name := raw
+	if i := strings.LastIndexAny(name, `/\`); i >= 0 {
+		name = name[i+1:]
+	}
+	name = strings.TrimSpace(name)
+	if name == "." || name == ".." {
+		name = ""
+	}
+	if !utf8.ValidString(name) {
+		return "", errdefs.Invalid("file: filename must be valid UTF-8")
+	}
+	if strings.IndexFunc(name, unicode.IsControl) >= 0 {
+		return "", errdefs.Invalid("file: filename must not contain control characters")
+	}
+	if n := utf8.RuneCountInString(name); n > maxFilename {
+		return "", errdefs.Invalid("file: filename must be at most %d characters, got %d", maxFilename, n)
+	}
+	return name, nil
+}
+
+func (h *Handler) upload(w http.ResponseWriter, r *http.Request) error {
+	ws := httpx.Workspace(r)
+	mr, err := upload.Reader(w, r, h.maxUpload+upload.Overhead)
+	if err != nil {
+		return err
+	}
+	id := ids.New(ids.File)
+	var meta wire.FileMetadata
+	stored := false
+	form, err := readUpload(mr, func(fp filePart) error {
+		name, err := cleanFilename(fp.filename)
+		if err != nil {
+			return err
+		}
+		br := bufio.NewReaderSize(fp.body, 512)
+		head, err := br.Peek(512)
+		if err != nil && err != io.EOF && err != bufio.ErrBufferFull {
+			return err
+		}
+		typ := resolveType(fp.contentType, name, head)
+		n, _, err := h.blobs.Put(r.Context(), BlobKey(id), br, h.maxUpload)
+		if err != nil {
+			return err
+		}
+		stored = true
+		meta = newMetadata(id, name, typ, n, "")
+		return nil
+	})
+	if err == nil {
+		if form.expiresIn != nil {
+			exp := meta.CreatedAt.Add(time.Duration(*form.expiresIn) * time.Second)
+			meta.ExpiresAt = &exp
+		}
+		err = insert(r.Context(), h.st, ws, meta)
+	}
+	if err != nil {
+		if stored {
+			removeBlob(h.blobs, id)
+		}
+		return err
+	}
+	return httpx.OK(w, meta)
+}
+
+func (h *Handler) load(ctx context.Context, ws, id string) (wire.FileMetadata, error) {
+	var m wire.FileMetadata
+	rec, err := h.st.Get(ctx, ws, store.KindFile, id)
+	if err != nil {
+		return m, err
+	}
+	if err := json.Unmarshal(rec.Data, &m); err != nil {
+		return m, errdefs.Internal(err, "decode file %s", id)
+	}
+	return m, nil
+}
+
+func (h *Handler) get(w http.ResponseWriter, r *http.Request) error {
+	m, err := h.load(r.Context(), httpx.Workspace(r), r.PathValue("file_id"))
+	if err != nil {
+		return err
+	}
+	return httpx.OK(w, m)
+}
+
+func (h *Handler) content(w http.ResponseWriter, r *http.Request) error {
+	m, err := h.load(r.Context(), httpx.Workspace(r), r.PathValue("file_id"))
+	if err != nil {
+		return err
+	}
+	if !m.Downloadable {
+		return errdefs.Invalid("file %s is not downloadable", m.ID).WithCode("file_not_downloadable")
+	}
+	if m.ExpiresAt != nil && !h.now().Before(*m.ExpiresAt) {
+		return errdefs.NotFound("file %s expired at %s", m.ID, m.ExpiresAt.Format(time.RFC3339)).WithCode("file_expired")
+	}
+	f, err := h.blobs.Open(BlobKey(m.ID))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	typ := m.MimeType
+	if typ == "" {
+		typ = octetStream
+	}
+	w.Header().Set("Content-Type", typ)
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	cd := mime.FormatMediaType("attachment", map[string]string{"filename": m.Filename})
+	if cd == "" {
+		cd = "attachment"
+	}
+	w.Header().Set("Content-Disposition", cd)
+	// ServeContent adds Content-Length and Range support for large files.
+	http.ServeContent(w, r, "", m.CreatedAt, f)
+	return nil
+}
+
+func (h *Handler) list(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	o := store.ListOptions{Workspace: httpx.Workspace(r), Kind: store.KindFile}
+	wanted := httpx.QueryList(q, "ids")
+	if len(wanted) > 0 {
+		if q.Get("page") != "" || q.Get("limit") != "" {
+			return errdefs.Invalid("ids: cannot be combined with page or limit")
+		}
+		if len(wanted) > maxIDs {
+			return errdefs.Invalid("ids: at most %d ids are allowed, got %d", maxIDs, len(wanted))
+		}
+	}
+	lp, err := httpx.ParseList(q, listDefault, listMax, true)
+	if err != nil {
+		return err
+	}
+	lp.Apply(&o)
+	if scope := q.Get("scope_id"); scope != "" {
+		// OUT-04: only sessions scope files.
+		if !strings.HasPrefix(scope, ids.Session) {
+			return errdefs.Invalid("scope_id: must be a session id (%s…), got %q", ids.Session, scope)
+		}
+		o.Parent, o.ParentSet = scope, true
+	}
+	if len(wanted) > 0 {
+		o.IDs, o.Limit = wanted, 0
+	}
+	page, err := h.st.List(r.Context(), o)
+	if err != nil {
+		return err
+	}
+	out := wire.ListPage[wire.FileMetadata]{Data: make([]wire.FileMetadata, 0, len(page.Records)), HasMore: page.More}
+	for _, rec := range page.Records {
+		var m wire.FileMetadata
+		if err := json.Unmarshal(rec.Data, &m); err != nil {
+			return errdefs.Internal(err, "decode file %s", rec.ID)
+		}
+		out.Data = append(out.Data, m)
+	}
+	out.NextPage = httpx.NextPage(page, lp.Desc)
+	return httpx.OK(w, out)
+}
+
+func (h *Handler) delete(w http.ResponseWriter, r *http.Request) error {
+	ws, id := httpx.Workspace(r), r.PathValue("file_id")
+	if err := h.st.Delete(r.Context(), ws, store.KindFile, id); err != nil {
+		return err
+	}
+	// The record is gone first, so a crash here leaves an orphaned blob,
+	// never a record pointing at missing bytes.
+	removeBlob(h.blobs, id)
+	return httpx.OK(w, wire.Deleted{ID: id, Type: wire.FileDeletedType})
+}

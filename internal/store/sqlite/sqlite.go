@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -23,7 +24,7 @@ var migrations embed.FS
 
 // Open opens (creating if needed) the database at path and migrates it.
 func Open(ctx context.Context, path string) (*sqlstore.DB, error) {
-	base := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)"
+	base := "file:" + uriPath(path) + "?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)"
 	writer, err := sql.Open("sqlite", base+"&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
@@ -32,6 +33,10 @@ func Open(ctx context.Context, path string) (*sqlstore.DB, error) {
 	// busy retries and keeps write latency flat.
 	writer.SetMaxOpenConns(1)
 	writer.SetConnMaxIdleTime(0)
+	if err := connect(ctx, writer); err != nil {
+		writer.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
 	if err := migrate.Apply(ctx, writer, migrations, "migrations", func(int) string { return "?" }); err != nil {
 		writer.Close()
 		return nil, fmt.Errorf("migrate %s: %w", path, err)
@@ -46,6 +51,34 @@ func Open(ctx context.Context, path string) (*sqlstore.DB, error) {
 	d := sqlstore.Dialect{Rebind: func(q string) string { return q }, IsUnique: isUnique}
 	return sqlstore.New(writer, reader, d, nil), nil
 }
+
+// connect opens the first writer connection. Switching a new file to WAL
+// needs an exclusive lock, and SQLite answers SQLITE_BUSY at once, without
+// waiting out busy_timeout, when another process is opening the same file (a
+// `hangar keys create` next to a starting server), so retry for a while.
+func connect(ctx context.Context, db *sql.DB) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for delay := 5 * time.Millisecond; ; delay = min(2*delay, 200*time.Millisecond) {
+		err := db.PingContext(ctx)
+		if err == nil || !isBusy(err) || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(delay):
+		}
+	}
+}
+
+func isBusy(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_BUSY
+}
+
+// uriPath escapes the characters that end or alter the path part of an
+// SQLite URI filename, so a data directory may contain them.
+var uriPath = strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace
 
 func isUnique(err error) bool {
 	var se *sqlite.Error

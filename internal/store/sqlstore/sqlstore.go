@@ -56,19 +56,74 @@ func (db *DB) Close() error {
 	return err
 }
 
-func (db *DB) InTx(ctx context.Context, fn func(ctx context.Context, tx store.Tx) error) error {
+// inTxKey marks contexts handed to an InTx callback. With a single writer
+// connection (SQLite), a write through the DB itself from inside the
+// callback would wait forever for the connection the transaction holds, so
+// such writes fail fast instead.
+type inTxKey struct{}
+
+var errWriteInTx = errors.New("store: write or nested InTx on the Store inside InTx; use the Tx passed to the callback")
+
+func (db *DB) checkNotInTx(ctx context.Context) error {
+	if ctx.Value(inTxKey{}) != nil {
+		return errdefs.Internal(errWriteInTx, "store misuse")
+	}
+	return nil
+}
+
+func (db *DB) InTx(ctx context.Context, fn func(ctx context.Context, tx store.Tx) error) (err error) {
+	if err := db.checkNotInTx(ctx); err != nil {
+		return err
+	}
 	tx, err := db.writer.BeginTx(ctx, db.txOpts)
 	if err != nil {
 		return errdefs.Internal(err, "begin transaction")
 	}
-	if err := fn(ctx, ops{r: tx, w: tx, d: db.d}); err != nil {
-		_ = tx.Rollback()
+	committed := false
+	defer func() {
+		// A panicking callback must not leave the transaction open: it
+		// would hold the only writer connection and stall every later
+		// write.
+		if !committed {
+			_ = tx.Rollback()
+		}
+	}()
+	if err := fn(context.WithValue(ctx, inTxKey{}, true), ops{r: tx, w: tx, d: db.d}); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 		return errdefs.Internal(err, "commit transaction")
 	}
+	committed = true
 	return nil
+}
+
+// Writes outside InTx go through these so that the fail-fast check above
+// applies and multi-statement operations stay atomic.
+
+func (db *DB) Insert(ctx context.Context, r *store.Record) error {
+	if err := db.checkNotInTx(ctx); err != nil {
+		return err
+	}
+	return db.ops.Insert(ctx, r)
+}
+
+func (db *DB) Update(ctx context.Context, r *store.Record) error {
+	if err := db.checkNotInTx(ctx); err != nil {
+		return err
+	}
+	return db.ops.Update(ctx, r)
+}
+
+// Delete runs in a transaction because it is two statements (the record,
+// then its children), and a failure between them must not leave orphans.
+func (db *DB) Delete(ctx context.Context, ws, kind, id string) error {
+	return db.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+		return tx.Delete(ctx, ws, kind, id)
+	})
 }
 
 // ops implements store.Tx over a reader and a writer querier.
@@ -80,6 +135,28 @@ type ops struct {
 const recordCols = `seq, kind, id, workspace, parent, name, data, secret, created_at, updated_at, archived_at, rev`
 
 func micros(t time.Time) int64 { return t.UnixMicro() }
+
+// ceilMicros rounds up to the next microsecond, for bounds that must not
+// admit a stored value lying below a sub-microsecond bound.
+func ceilMicros(t time.Time) int64 {
+	m := t.UnixMicro()
+	if t.Nanosecond()%1000 != 0 {
+		m++
+	}
+	return m
+}
+
+// norm is the form the store keeps a time in, so that a record or key reads
+// back equal to what Insert or CreateKey left in the caller's struct.
+func norm(t time.Time) time.Time { return t.Truncate(time.Microsecond).UTC() }
+
+func normPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	v := norm(*t)
+	return &v
+}
 
 func fromMicros(v int64) time.Time { return time.UnixMicro(v).UTC() }
 
@@ -136,24 +213,26 @@ func nullableMicros(t *time.Time) any {
 }
 
 func (o ops) Insert(ctx context.Context, r *store.Record) error {
-	now := time.Now().UTC()
 	if r.CreatedAt.IsZero() {
-		r.CreatedAt = now
+		r.CreatedAt = time.Now()
 	}
+	r.CreatedAt = norm(r.CreatedAt)
 	if r.UpdatedAt.IsZero() {
 		r.UpdatedAt = r.CreatedAt
 	}
-	r.Rev = 1
+	r.UpdatedAt, r.ArchivedAt = norm(r.UpdatedAt), normPtr(r.ArchivedAt)
+	var seq int64
 	row := o.w.QueryRowContext(ctx, o.d.Rebind(`INSERT INTO records (kind, id, workspace, parent, name, data, secret, created_at, updated_at, archived_at, rev)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`),
 		r.Kind, r.ID, r.Workspace, r.Parent, r.Name, []byte(r.Data), r.Secret,
-		micros(r.CreatedAt), micros(r.UpdatedAt), nullableMicros(r.ArchivedAt), r.Rev)
-	if err := row.Scan(&r.Seq); err != nil {
+		micros(r.CreatedAt), micros(r.UpdatedAt), nullableMicros(r.ArchivedAt), 1)
+	if err := row.Scan(&seq); err != nil {
 		if o.d.IsUnique(err) {
 			return o.uniqueConflict(ctx, r)
 		}
 		return errdefs.Internal(err, "insert %s", r.Kind)
 	}
+	r.Seq, r.Rev = seq, 1
 	return nil
 }
 
@@ -168,8 +247,9 @@ func (o ops) uniqueConflict(ctx context.Context, r *store.Record) error {
 
 func (o ops) Update(ctx context.Context, r *store.Record) error {
 	if r.UpdatedAt.IsZero() {
-		r.UpdatedAt = time.Now().UTC()
+		r.UpdatedAt = time.Now()
 	}
+	r.UpdatedAt, r.ArchivedAt = norm(r.UpdatedAt), normPtr(r.ArchivedAt)
 	res, err := o.w.ExecContext(ctx, o.d.Rebind(`UPDATE records SET data = ?, secret = ?, name = ?, updated_at = ?, archived_at = ?, rev = rev + 1
 		WHERE workspace = ? AND kind = ? AND id = ? AND rev = ?`),
 		[]byte(r.Data), r.Secret, r.Name, micros(r.UpdatedAt), nullableMicros(r.ArchivedAt),
@@ -219,12 +299,15 @@ func (o ops) List(ctx context.Context, lo store.ListOptions) (store.Page, error)
 	if len(lo.IDs) > 0 {
 		add("id IN (?"+strings.Repeat(", ?", len(lo.IDs)-1)+")", anys(lo.IDs)...)
 	}
+	// Stored times are whole microseconds; a bound with a sub-microsecond
+	// part is rounded in whichever direction keeps the comparison exact.
 	for _, c := range []struct {
-		t  *time.Time
-		op string
-	}{{lo.CreatedGT, ">"}, {lo.CreatedGTE, ">="}, {lo.CreatedLT, "<"}, {lo.CreatedLTE, "<="}} {
+		t     *time.Time
+		op    string
+		round func(time.Time) int64
+	}{{lo.CreatedGT, ">", micros}, {lo.CreatedGTE, ">=", ceilMicros}, {lo.CreatedLT, "<", ceilMicros}, {lo.CreatedLTE, "<=", micros}} {
 		if c.t != nil {
-			add("created_at "+c.op+" ?", micros(*c.t))
+			add("created_at "+c.op+" ?", c.round(*c.t))
 		}
 	}
 	order := "ASC"
@@ -304,9 +387,13 @@ func scanKey(sc interface{ Scan(...any) error }) (store.APIKey, error) {
 }
 
 func (db *DB) CreateKey(ctx context.Context, k *store.APIKey) error {
-	if k.CreatedAt.IsZero() {
-		k.CreatedAt = time.Now().UTC()
+	if err := db.checkNotInTx(ctx); err != nil {
+		return err
 	}
+	if k.CreatedAt.IsZero() {
+		k.CreatedAt = time.Now()
+	}
+	k.CreatedAt, k.RevokedAt = norm(k.CreatedAt), normPtr(k.RevokedAt)
 	admin := 0
 	if k.Admin {
 		admin = 1
@@ -334,7 +421,7 @@ func (db *DB) KeyByHash(ctx context.Context, hash []byte) (store.APIKey, error) 
 }
 
 func (db *DB) ListKeys(ctx context.Context) ([]store.APIKey, error) {
-	rows, err := db.reader.QueryContext(ctx, `SELECT `+keyCols+` FROM api_keys ORDER BY created_at, id`)
+	rows, err := db.reader.QueryContext(ctx, db.d.Rebind(`SELECT `+keyCols+` FROM api_keys ORDER BY created_at, id`))
 	if err != nil {
 		return nil, errdefs.Internal(err, "list api keys")
 	}
@@ -351,7 +438,10 @@ func (db *DB) ListKeys(ctx context.Context) ([]store.APIKey, error) {
 }
 
 func (db *DB) RevokeKey(ctx context.Context, id string) (store.APIKey, error) {
-	now := time.Now().UTC()
+	if err := db.checkNotInTx(ctx); err != nil {
+		return store.APIKey{}, err
+	}
+	now := time.Now()
 	if _, err := db.writer.ExecContext(ctx, db.d.Rebind(`UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`), micros(now), id); err != nil {
 		return store.APIKey{}, errdefs.Internal(err, "revoke api key")
 	}
