@@ -7,6 +7,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"strconv"
 	"time"
 )
 
@@ -23,6 +24,13 @@ const (
 	KindSkill        = "skill"
 	KindSkillVersion = "skill_version"
 )
+
+// AgentVersionID is the record id of version v of an agent: its
+// KindAgentVersion record holds the full agent snapshot of that version,
+// with Parent set to the agent id.
+func AgentVersionID(agentID string, v int64) string {
+	return agentID + ":" + strconv.FormatInt(v, 10)
+}
 
 // Record is one stored object.
 type Record struct {

@@ -8,10 +8,12 @@
 //     Data is the latest version's wire.Agent JSON; its archived_at (and the
 //     record's ArchivedAt) is set once the agent is archived;
 //   - every version N is a store.Record{Kind: store.KindAgentVersion,
-//     ID: "<agent id>:<N>" (see VersionID), Parent: agent id} whose Data is
-//     the full wire.Agent snapshot as published, with archived_at null.
+//     ID: store.AgentVersionID(agent id, N) ("<agent id>:<N>"), Parent:
+//     agent id} whose Data is the full wire.Agent snapshot as published,
+//     with archived_at null (a reader overlays the agent's archive state).
 //     Version records are written in the same transaction as the agent and
-//     never change afterwards (AGT-16).
+//     never change afterwards (AGT-16); updated_at of a snapshot is the
+//     time that version was published.
 //
 // Versions are numbered 1, 2, 3… (the SDK's "starts at 1 and increments"),
 // not the timestamp-like numbers of BEHAVIOR.md AGT-19.
@@ -48,12 +50,7 @@ func (h *Handler) Register(route httpx.Router) {
 	route("GET /v1/agents/{agent_id}/versions", h.listVersions)
 }
 
-// VersionID is the store id of version v of an agent.
-func VersionID(agentID string, v int64) string {
-	return agentID + ":" + strconv.FormatInt(v, 10)
-}
-
-func versionID(agentID string, v int64) string { return VersionID(agentID, v) }
+func versionID(agentID string, v int64) string { return store.AgentVersionID(agentID, v) }
 
 func (h *Handler) create(w http.ResponseWriter, r *http.Request) error {
 	var body json.RawMessage

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"sort"
 	"strconv"
-	"unicode/utf8"
 
 	"github.com/hangarhq/hangar/internal/errdefs"
 )
@@ -144,9 +143,6 @@ func asString(path string, raw json.RawMessage) (string, error) {
 	var s string
 	if err := json.Unmarshal(raw, &s); err != nil {
 		return "", invalid(path, "malformed string")
-	}
-	if !utf8.ValidString(s) {
-		return "", invalid(path, "must be valid UTF-8")
 	}
 	return s, nil
 }

@@ -8,7 +8,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/hangarhq/hangar/internal/api/httpx"
 	"github.com/hangarhq/hangar/internal/wire"
@@ -991,9 +990,6 @@ func parseMetadata(path string, raw json.RawMessage, patch bool) (map[string]*st
 	}
 	out := map[string]*string{}
 	for k, v := range o.m {
-		if !utf8.ValidString(k) {
-			return nil, invalid(path, "keys must be valid UTF-8")
-		}
 		if isNull(v) {
 			if !patch {
 				return nil, invalid(join(path, k), "expected a string, got null")
