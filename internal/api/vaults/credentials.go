@@ -65,7 +65,7 @@ func (h *Handler) createCredential(w http.ResponseWriter, r *http.Request) error
 	ws, vaultID := httpx.Workspace(r), r.PathValue("vault_id")
 	c := wire.Credential{
 		ID: ids.New(ids.Credential), Type: wire.TypeVaultCredential, VaultID: vaultID,
-		DisplayName: display, Metadata: wire.MetadataPatch(nil).Apply(p.Metadata), Auth: auth,
+		DisplayName: display, Metadata: copyMetadata(p.Metadata), Auth: auth,
 		CreatedAt: now, UpdatedAt: now,
 	}
 	sealed, err := h.sealer.SealSecret(c.ID, sec)

@@ -73,7 +73,7 @@ func (h *Handler) createVault(w http.ResponseWriter, r *http.Request) error {
 	now := wire.Now()
 	v := wire.Vault{
 		ID: ids.New(ids.Vault), Type: wire.TypeVault, DisplayName: name,
-		Metadata: wire.MetadataPatch(nil).Apply(p.Metadata), CreatedAt: now, UpdatedAt: now,
+		Metadata: copyMetadata(p.Metadata), CreatedAt: now, UpdatedAt: now,
 	}
 	data, err := json.Marshal(v)
 	if err != nil {
@@ -165,6 +165,11 @@ func (h *Handler) updateVault(w http.ResponseWriter, r *http.Request) error {
 	return httpx.OK(w, v)
 }
 
+// copyMetadata returns m as stored: a copy, never nil, so it reads back as {}.
+func copyMetadata(m map[string]string) wire.Metadata {
+	return wire.MetadataPatch(nil).Apply(m)
+}
+
 // save writes obj as rec's Data (keeping the record's timestamps in step
 // with the object's) and updates the record.
 func (h *Handler) save(ctx context.Context, tx store.Tx, rec *store.Record, obj any) error {
@@ -185,8 +190,12 @@ func (h *Handler) save(ctx context.Context, tx store.Tx, rec *store.Record, obj 
 func (h *Handler) deleteVault(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("vault_id")
 	// The store deletes the vault's credentials with it (one level of
-	// children by parent), secrets included.
-	if err := h.st.Delete(r.Context(), httpx.Workspace(r), store.KindVault, id); err != nil {
+	// children by parent), secrets included; the transaction keeps a crash
+	// from leaving orphaned credentials behind.
+	err := h.st.InTx(r.Context(), func(ctx context.Context, tx store.Tx) error {
+		return tx.Delete(ctx, httpx.Workspace(r), store.KindVault, id)
+	})
+	if err != nil {
 		return err
 	}
 	return httpx.OK(w, wire.Deleted{ID: id, Type: wire.TypeVaultDeleted})
