@@ -32,8 +32,8 @@ func uploadFile(t *testing.T, c anthropic.Client, name, contentType, content str
 	return f
 }
 
-// errContains asserts an API error's message mentions want.
-func errContains(t *testing.T, e *anthropic.Error, want string) {
+// wantMessage asserts an API error's message mentions want.
+func wantMessage(t *testing.T, e *anthropic.Error, want string) {
 	t.Helper()
 	if !strings.Contains(e.Message, want) {
 		t.Fatalf("error message %q does not mention %q", e.Message, want)
@@ -166,7 +166,7 @@ func TestFilesUploadNamesTypesExpiry(t *testing.T) {
 			File:             anthropic.File(strings.NewReader("x"), "x.txt", "text/plain"),
 			ExpiresInSeconds: anthropic.Int(tc.secs),
 		})
-		errContains(t, apiErr(t, err, 400, "invalid_request_error"), tc.want)
+		wantMessage(t, apiErr(t, err, 400, "invalid_request_error"), tc.want)
 	}
 	// Failed uploads leave neither a record nor bytes behind.
 	page, err := c.Beta.Files.List(ctx, anthropic.BetaFileListParams{Limit: anthropic.Int(100)})
@@ -242,7 +242,7 @@ func TestFilesList(t *testing.T) {
 		want string
 	}{
 		{"scope must be a session (OUT-04)", anthropic.BetaFileListParams{ScopeID: anthropic.String("agent_x")}, "scope_id"},
-		{"ids with page", anthropic.BetaFileListParams{IDs: []string{made[0]}, Page: anthropic.String(page.NextPage + "page_YTE")}, "ids"},
+		{"ids with page", anthropic.BetaFileListParams{IDs: []string{made[0]}, Page: anthropic.String("page_YTE")}, "ids"},
 		{"ids with limit", anthropic.BetaFileListParams{IDs: []string{made[0]}, Limit: anthropic.Int(5)}, "ids"},
 		{"too many ids", anthropic.BetaFileListParams{IDs: many}, "at most 100"},
 		{"limit too large", anthropic.BetaFileListParams{Limit: anthropic.Int(1001)}, "limit"},
@@ -251,14 +251,14 @@ func TestFilesList(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := c.Beta.Files.List(ctx, tc.p)
-			errContains(t, apiErr(t, err, 400, "invalid_request_error"), tc.want)
+			wantMessage(t, apiErr(t, err, 400, "invalid_request_error"), tc.want)
 		})
 	}
 }
 
-// multipartBody builds a raw multipart body from parts given as
+// rawMultipart builds a raw multipart body from parts given as
 // (name, filename or "" for a plain field, content).
-func multipartBody(t *testing.T, parts ...[3]string) (io.Reader, http.Header) {
+func rawMultipart(t *testing.T, parts ...[3]string) (io.Reader, http.Header) {
 	t.Helper()
 	var buf bytes.Buffer
 	mw := multipart.NewWriter(&buf)
@@ -284,8 +284,8 @@ func multipartBody(t *testing.T, parts ...[3]string) (io.Reader, http.Header) {
 
 var quoteEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`)
 
-// errorBody decodes the error envelope of a raw response.
-func errorBody(t *testing.T, resp *http.Response) (typ, msg, code string) {
+// rawErrorBody decodes the error envelope of a raw response.
+func rawErrorBody(t *testing.T, resp *http.Response) (typ, msg, code string) {
 	t.Helper()
 	var b struct {
 		Error struct {
@@ -323,22 +323,22 @@ func TestFilesUploadRawHTTP(t *testing.T) {
 				http.Header{"Content-Type": {"multipart/form-data; boundary=XX"}}
 		}, 400, "malformed multipart body"},
 		{"missing file", func() (io.Reader, http.Header) {
-			return multipartBody(t, [3]string{"expires_in_seconds", "", "3600"})
+			return rawMultipart(t, [3]string{"expires_in_seconds", "", "3600"})
 		}, 400, "file: field required"},
 		{"two files", func() (io.Reader, http.Header) {
-			return multipartBody(t, [3]string{"file", "a.txt", "a"}, [3]string{"file", "b.txt", "b"})
+			return rawMultipart(t, [3]string{"file", "a.txt", "a"}, [3]string{"file", "b.txt", "b"})
 		}, 400, "exactly one file"},
 		{"unknown part", func() (io.Reader, http.Header) {
-			return multipartBody(t, [3]string{"file", "a.txt", "a"}, [3]string{"purpose", "", "x"})
+			return rawMultipart(t, [3]string{"file", "a.txt", "a"}, [3]string{"purpose", "", "x"})
 		}, 400, "purpose: unknown field"},
 		{"non-integer expiry", func() (io.Reader, http.Header) {
-			return multipartBody(t, [3]string{"file", "a.txt", "a"}, [3]string{"expires_in_seconds", "", "soon"})
+			return rawMultipart(t, [3]string{"file", "a.txt", "a"}, [3]string{"expires_in_seconds", "", "soon"})
 		}, 400, "expires_in_seconds: must be an integer"},
 		{"control characters in filename", func() (io.Reader, http.Header) {
-			return multipartBody(t, [3]string{"file", "a\tb.txt", "a"})
+			return rawMultipart(t, [3]string{"file", "a\tb.txt", "a"})
 		}, 400, "control characters"},
 		{"overlong filename", func() (io.Reader, http.Header) {
-			return multipartBody(t, [3]string{"file", strings.Repeat("n", 256), "a"})
+			return rawMultipart(t, [3]string{"file", strings.Repeat("n", 256), "a"})
 		}, 400, "at most 255 characters"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -348,14 +348,14 @@ func TestFilesUploadRawHTTP(t *testing.T) {
 				b, _ := io.ReadAll(resp.Body)
 				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.status, b)
 			}
-			typ, msg, _ := errorBody(t, resp)
+			typ, msg, _ := rawErrorBody(t, resp)
 			if typ != "invalid_request_error" || !strings.Contains(msg, tc.want) {
 				t.Fatalf("error %s %q, want message containing %q", typ, msg, tc.want)
 			}
 		})
 	}
 	// A plain file part (no filename parameter) is an unnamed upload.
-	body, h := multipartBody(t, [3]string{"file", "", "plain words"})
+	body, h := rawMultipart(t, [3]string{"file", "", "plain words"})
 	resp := s.Do(t, "POST", "/v1/files", body, h)
 	var f struct {
 		Filename string `json:"filename"`

@@ -68,6 +68,15 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 type usageError struct{ error }
 
+// parseError makes a flag parsing failure a usage error (exit 2); -h stays
+// a request for help.
+func parseError(err error) error {
+	if errors.Is(err, flag.ErrHelp) {
+		return err
+	}
+	return usageError{err}
+}
+
 func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.LogLevel))
@@ -84,7 +93,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var cfg config.Config
 	cfg.Register(fs)
 	if err := fs.Parse(args); err != nil {
-		return err
+		return parseError(err)
 	}
 	if err := cfg.Validate(); err != nil {
 		return usageError{err}
@@ -107,7 +116,7 @@ func keysCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	admin := fs.Bool("admin", false, "administrator key: may act in any workspace (create)")
 	envID := fs.String("environment", "", "mint an environment key for this environment's work queue (create)")
 	if err := fs.Parse(args[1:]); err != nil {
-		return err
+		return parseError(err)
 	}
 	data, err := server.OpenData(ctx, cfg.DataDir, cfg.MasterKey)
 	if err != nil {

@@ -94,7 +94,9 @@ type Tx interface {
 	// GetByName finds a record by its unique name.
 	GetByName(ctx context.Context, workspace, kind, parent, name string) (Record, error)
 	// Insert stores a new record, filling Seq, Rev (1) and, when zero,
-	// CreatedAt/UpdatedAt. A taken Name is an errdefs conflict.
+	// CreatedAt/UpdatedAt. A taken Name is an errdefs conflict. Times are
+	// kept to the microsecond in UTC; Insert and Update leave the caller's
+	// struct in that form, so it equals what later reads return.
 	Insert(ctx context.Context, r *Record) error
 	// Update replaces Data, Secret, Name, UpdatedAt and ArchivedAt of the
 	// record whose Rev equals r.Rev, then increments r.Rev. A stale Rev or a
@@ -139,7 +141,8 @@ type Keys interface {
 type Store interface {
 	Tx
 	Keys
-	// InTx runs fn in one serializable transaction; fn's error rolls back.
+	// InTx runs fn in one serializable transaction; fn's error (or panic,
+	// which propagates) rolls back. Inside fn, use only the Tx it is given.
 	InTx(ctx context.Context, fn func(ctx context.Context, tx Tx) error) error
 	Close() error
 }

@@ -43,7 +43,9 @@ func DecodeBytes(body []byte, v any) error {
 	if err := dec.Decode(v); err != nil {
 		return jsonError(err)
 	}
-	if dec.More() {
+	// dec.More reports false before a stray ']' or '}', so look at what
+	// follows the value directly: only whitespace may.
+	if len(bytes.TrimSpace(body[dec.InputOffset():])) > 0 {
 		return errdefs.Invalid("request body must be a single JSON object")
 	}
 	return nil

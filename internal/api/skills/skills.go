@@ -495,17 +495,17 @@ func (h *Handler) deleteVersion(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		deleted, key = v, archiveKey(skillID, rec.ID)
-		if skill.LatestVersionID != v.ID {
-			return nil
+		if skill.LatestVersionID == v.ID {
+			page, err := tx.List(ctx, store.ListOptions{Workspace: ws, Kind: store.KindSkillVersion, Parent: skillID, ParentSet: true, Desc: true, Limit: 1})
+			if err != nil {
+				return err
+			}
+			if len(page.Records) == 0 {
+				return errdefs.Internal(nil, "skill %s lost its versions", skillID)
+			}
+			skill.LatestVersionID = page.Records[0].Name
 		}
-		page, err := tx.List(ctx, store.ListOptions{Workspace: ws, Kind: store.KindSkillVersion, Parent: skillID, ParentSet: true, Desc: true, Limit: 1})
-		if err != nil {
-			return err
-		}
-		if len(page.Records) == 0 {
-			return errdefs.Internal(nil, "skill %s lost its versions", skillID)
-		}
-		skill.LatestVersionID, skill.UpdatedAt = page.Records[0].Name, wire.Now()
+		skill.UpdatedAt = wire.Now()
 		return saveSkill(ctx, tx, skillRec, skill)
 	})
 	if err != nil {

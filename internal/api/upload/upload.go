@@ -68,7 +68,7 @@ func Filename(p *multipart.Part) (name string, has bool, err error) {
 	}
 	_, params, err := mime.ParseMediaType(cd)
 	if err != nil {
-		return "", false, errdefs.Invalid("%s: malformed Content-Disposition header: %v", p.FormName(), err)
+		return "", false, errdefs.Invalid("multipart part: malformed Content-Disposition header %q: %v", cd, err)
 	}
 	name, has = params["filename"]
 	return name, has, nil

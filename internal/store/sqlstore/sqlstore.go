@@ -71,7 +71,7 @@ func (db *DB) checkNotInTx(ctx context.Context) error {
 	return nil
 }
 
-func (db *DB) InTx(ctx context.Context, fn func(ctx context.Context, tx store.Tx) error) (err error) {
+func (db *DB) InTx(ctx context.Context, fn func(ctx context.Context, tx store.Tx) error) error {
 	if err := db.checkNotInTx(ctx); err != nil {
 		return err
 	}
