@@ -325,6 +325,9 @@ func (r *Request) Validate() error {
 
 // validateBlock returns "field: problem" for a bad block.
 func validateBlock(b Block, role Role) error {
+	if role == RoleSystem && b.Type != BlockText {
+		return fmt.Errorf("type: system messages hold only text, got %q", b.Type)
+	}
 	switch b.Type {
 	case BlockText:
 	case BlockImage, BlockDocument:
@@ -350,7 +353,11 @@ func validateBlock(b Block, role Role) error {
 		}
 		for k, c := range b.Content {
 			switch c.Type {
-			case BlockText, BlockImage, BlockDocument:
+			case BlockText:
+			case BlockImage, BlockDocument:
+				if c.Source == nil {
+					return fmt.Errorf("content[%d].source: required for %s blocks", k, c.Type)
+				}
 			default:
 				return fmt.Errorf("content[%d].type: %q not allowed in a tool_result", k, c.Type)
 			}

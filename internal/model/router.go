@@ -144,7 +144,3 @@ func (r *Router) Stream(ctx context.Context, req *Request) iter.Seq2[Event, erro
 func failed(err error) iter.Seq2[Event, error] {
 	return func(yield func(Event, error) bool) { yield(Event{}, err) }
 }
-
-// Failed returns a stream that yields err and ends, for providers that fail
-// before sending anything.
-func Failed(err error) iter.Seq2[Event, error] { return failed(err) }

@@ -374,7 +374,7 @@ func invalid(format string, args ...any) *model.Error {
 //     so this request reads it even when the newest turn added more blocks
 //     than the API's lookback window covers.
 func placeCacheBreakpoints(p *sdk.MessageNewParams) {
-	eph := sdk.CacheControlEphemeralParam{}
+	eph := sdk.NewCacheControlEphemeralParam()
 	if n := len(p.Tools); n > 0 && p.Tools[n-1].OfTool != nil {
 		p.Tools[n-1].OfTool.CacheControl = eph
 	}
@@ -399,7 +399,7 @@ func placeCacheBreakpoints(p *sdk.MessageNewParams) {
 // markLast puts a breakpoint on the last block that can carry one (not an
 // empty text block, which the API rejects with cache_control).
 func markLast(blocks []sdk.ContentBlockParamUnion) bool {
-	eph := sdk.CacheControlEphemeralParam{}
+	eph := sdk.NewCacheControlEphemeralParam()
 	for i := len(blocks) - 1; i >= 0; i-- {
 		b := &blocks[i]
 		switch {

@@ -267,6 +267,11 @@ func (t Turn) normalize(n int, inputTokens int64) Turn {
 	if t.ChunkSize <= 0 {
 		t.ChunkSize = 16
 	}
+	if t.Error != nil && t.Error.Status == 0 && !t.Error.MidStream {
+		e := *t.Error
+		e.Status = 500
+		t.Error = &e
+	}
 	return t
 }
 

@@ -14,6 +14,7 @@ import (
 	"io"
 	"iter"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -42,17 +43,26 @@ type Provider struct {
 	url  string
 	key  string
 	http *http.Client
+	// completionTokens sends max_completion_tokens instead of max_tokens:
+	// OpenAI's own API rejects max_tokens for its reasoning models, while
+	// several compatible servers know only max_tokens.
+	completionTokens bool
 }
 
 var _ model.Provider = (*Provider)(nil)
 
 // New returns a provider.
 func New(o Options) *Provider {
-	return &Provider{
-		url:  strings.TrimRight(o.BaseURL, "/") + "/chat/completions",
+	base := strings.TrimRight(o.BaseURL, "/")
+	p := &Provider{
+		url:  base + "/chat/completions",
 		key:  o.APIKey,
 		http: upstream.Client(o.HTTPClient, o.StallTimeout),
 	}
+	if u, err := url.Parse(base); err == nil && u.Host == "api.openai.com" {
+		p.completionTokens = true
+	}
+	return p
 }
 
 // NewFactory adapts New to model.Factory.
@@ -74,7 +84,11 @@ func (p *Provider) Stream(ctx context.Context, req *model.Request) iter.Seq2[mod
 			yield(model.Event{}, err)
 			return
 		}
-		body, err := json.Marshal(buildRequest(req))
+		cr := buildRequest(req)
+		if p.completionTokens {
+			cr.MaxCompletionTokens, cr.MaxTokens = cr.MaxTokens, 0
+		}
+		body, err := json.Marshal(cr)
 		if err != nil {
 			yield(model.Event{}, &model.Error{Kind: model.KindInvalidRequest, Provider: providerName,
 				Message: "the request could not be encoded", Err: err})
@@ -101,8 +115,12 @@ func (p *Provider) Stream(ctx context.Context, req *model.Request) iter.Seq2[mod
 			yield(model.Event{}, p.statusError(resp))
 			return
 		}
+		decode := decodeStream
+		if ct := resp.Header.Get("Content-Type"); strings.HasPrefix(ct, "application/json") {
+			decode = decodeCompletion
+		}
 		stopped := false
-		err = decodeStream(resp.Body, func(ev model.Event) bool {
+		err = decode(resp.Body, func(ev model.Event) bool {
 			if !yield(ev, nil) {
 				stopped = true
 				return false
@@ -231,16 +249,17 @@ func firstHeader(h http.Header, names ...string) string {
 // Wire types of the request.
 type (
 	chatRequest struct {
-		Model             string         `json:"model"`
-		Messages          []chatMessage  `json:"messages"`
-		Stream            bool           `json:"stream"`
-		StreamOptions     *streamOptions `json:"stream_options,omitempty"`
-		MaxTokens         int            `json:"max_tokens,omitempty"`
-		Tools             []chatTool     `json:"tools,omitempty"`
-		ToolChoice        any            `json:"tool_choice,omitempty"`
-		ParallelToolCalls *bool          `json:"parallel_tool_calls,omitempty"`
-		Stop              []string       `json:"stop,omitempty"`
-		ReasoningEffort   string         `json:"reasoning_effort,omitempty"`
+		Model               string         `json:"model"`
+		Messages            []chatMessage  `json:"messages"`
+		Stream              bool           `json:"stream"`
+		StreamOptions       *streamOptions `json:"stream_options,omitempty"`
+		MaxTokens           int            `json:"max_tokens,omitempty"`
+		MaxCompletionTokens int            `json:"max_completion_tokens,omitempty"`
+		Tools               []chatTool     `json:"tools,omitempty"`
+		ToolChoice          any            `json:"tool_choice,omitempty"`
+		ParallelToolCalls   *bool          `json:"parallel_tool_calls,omitempty"`
+		Stop                []string       `json:"stop,omitempty"`
+		ReasoningEffort     string         `json:"reasoning_effort,omitempty"`
 	}
 	streamOptions struct {
 		IncludeUsage bool `json:"include_usage"`

@@ -229,7 +229,13 @@ func (t *translator) chunk(c *chunk) bool {
 			continue
 		}
 		d := &ch.Delta
-		if !t.text(model.BlockThinking, d.ReasoningContent) || !t.text(model.BlockThinking, d.Reasoning) {
+		// Some servers fill both reasoning fields with the same text; one
+		// is enough.
+		reasoning := d.ReasoningContent
+		if reasoning == nil || *reasoning == "" {
+			reasoning = d.Reasoning
+		}
+		if !t.text(model.BlockThinking, reasoning) {
 			return false
 		}
 		if !t.text(model.BlockText, d.Content) {
@@ -421,3 +427,35 @@ type malformedError struct{ err error }
 
 func (e *malformedError) Error() string { return "openai: malformed chunk: " + e.err.Error() }
 func (e *malformedError) Unwrap() error { return e.err }
+
+// decodeCompletion handles a server that ignored stream=true and answered
+// with one chat.completion object: its message becomes a single chunk, so
+// the caller sees the same events as for a stream.
+func decodeCompletion(r io.Reader, emit func(model.Event) bool) error {
+	var c struct {
+		ID      string `json:"id"`
+		Model   string `json:"model"`
+		Choices []struct {
+			Index        int        `json:"index"`
+			Message      chunkDelta `json:"message"`
+			FinishReason *string    `json:"finish_reason"`
+		} `json:"choices"`
+		Usage *chunkUsage `json:"usage"`
+		Error *apiError   `json:"error"`
+	}
+	if err := json.NewDecoder(io.LimitReader(r, maxLine)).Decode(&c); err != nil {
+		return &malformedError{err: err}
+	}
+	if c.Error != nil {
+		return c.Error
+	}
+	ch := chunk{ID: c.ID, Model: c.Model, Usage: c.Usage}
+	for _, choice := range c.Choices {
+		ch.Choices = append(ch.Choices, chunkChoice{Index: choice.Index, Delta: choice.Message, FinishReason: choice.FinishReason})
+	}
+	t := newTranslator(emit)
+	if !t.chunk(&ch) || !t.end() {
+		return errStopped
+	}
+	return nil
+}
