@@ -58,8 +58,11 @@ func BenchmarkControlPlane(b *testing.B) {
 		timeOps(b, func(i int) error { _, err := c.Beta.Agents.New(ctx, agentParams(i)); return err })
 	})
 	b.Run("CreateEnvironment", func(b *testing.B) {
+		// Environment names are unique per workspace, and -count reruns this
+		// against the same server.
+		run := time.Now().UnixNano()
 		timeOps(b, func(i int) error {
-			_, err := c.Beta.Environments.New(ctx, anthropic.BetaEnvironmentNewParams{Name: fmt.Sprintf("bench-%d-%d", b.N, i)})
+			_, err := c.Beta.Environments.New(ctx, anthropic.BetaEnvironmentNewParams{Name: fmt.Sprintf("bench-%d-%d", run, i)})
 			return err
 		})
 	})
