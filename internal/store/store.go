@@ -89,6 +89,7 @@ type Page struct {
 // Tx is the set of operations available both on the store and inside a
 // transaction.
 type Tx interface {
+	SessionTx
 	// Get returns the record or an errdefs not-found error.
 	Get(ctx context.Context, workspace, kind, id string) (Record, error)
 	// GetByName finds a record by its unique name.

@@ -79,6 +79,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 			tc.fn(t, st)
 		})
 	}
+	runSessions(t, open)
 }
 
 const (
