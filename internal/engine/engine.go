@@ -1,0 +1,266 @@
+// Package engine owns the life of sessions: the state machine (idle,
+// running, rescheduling, terminated), the queue of client events, the agent
+// loop that calls the model and routes its tool calls, permission gates,
+// interrupts, retries and recovery after a crash.
+//
+// The event log is the source of truth. Every change is appended to the log
+// (and the session row updated) in one transaction, then published; the
+// in-memory state of a session is a cache rebuilt from the log whenever the
+// engine first touches the session, so a restarted server resumes exactly
+// where the log says it was.
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/hangarhq/hangar/internal/events"
+	"github.com/hangarhq/hangar/internal/model"
+	"github.com/hangarhq/hangar/internal/store"
+	"github.com/hangarhq/hangar/internal/tool"
+	"github.com/hangarhq/hangar/internal/wire"
+)
+
+// ToolCall is one built-in tool call to execute in the session's sandbox.
+type ToolCall struct {
+	Workspace     string
+	SessionID     string
+	EnvironmentID string
+	// ToolUseID is the id of the agent.tool_use event.
+	ToolUseID string
+	Name      string
+	Input     json.RawMessage
+}
+
+// ToolResult is what a tool produced.
+type ToolResult struct {
+	Content []wire.ContentBlock
+	IsError bool
+}
+
+// ToolExecutor runs built-in tools. A returned error (as opposed to a result
+// with IsError) means the tool could not run at all; the model is told so.
+type ToolExecutor interface {
+	Execute(ctx context.Context, call ToolCall) (ToolResult, error)
+}
+
+// Options tune the loop. Zero values take the defaults.
+type Options struct {
+	// MaxTokens is the output budget of one model request.
+	MaxTokens int
+	// MaxAttempts bounds the tries of one model request on retryable errors.
+	MaxAttempts int
+	// Backoff decides the delay between tries.
+	Backoff model.Backoff
+	// RunTimeout bounds one uninterrupted stretch of work (the watchdog):
+	// a session still running after it is stopped with a session.error.
+	RunTimeout time.Duration
+	// ToolTimeout bounds one tool call.
+	ToolTimeout time.Duration
+}
+
+func (o *Options) defaults() {
+	if o.MaxTokens == 0 {
+		o.MaxTokens = 16384
+	}
+	if o.MaxAttempts == 0 {
+		o.MaxAttempts = 4
+	}
+	if o.Backoff == (model.Backoff{}) {
+		o.Backoff = model.DefaultBackoff
+	}
+	if o.RunTimeout == 0 {
+		o.RunTimeout = time.Hour
+	}
+	if o.ToolTimeout == 0 {
+		o.ToolTimeout = 10 * time.Minute
+	}
+}
+
+// Deps are the engine's collaborators.
+type Deps struct {
+	Store     store.Store
+	Models    model.Provider
+	// Broker fans committed events and previews out to live streams.
+	Broker events.Broker
+	// Tools runs built-in tools; nil means no sandbox is available and
+	// built-in calls fail with an explanatory tool error.
+	Tools  ToolExecutor
+	Logger *slog.Logger
+}
+
+// Engine runs sessions.
+type Engine struct {
+	st    store.Store
+	mdl   model.Provider
+	pub   events.Broker
+	tools ToolExecutor
+	log   *slog.Logger
+	opt   Options
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu   sync.Mutex
+	runs map[string]*run
+	// replays remembers recent sends so an SDK retry of the same POST is
+	// answered with the first response instead of queueing twice.
+	replays *replayCache
+}
+
+// New returns an engine; call Start to resume interrupted sessions.
+func New(d Deps, o Options) *Engine {
+	o.defaults()
+	log := d.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Engine{
+		st: d.Store, mdl: d.Models, pub: d.Broker, tools: d.Tools, log: log, opt: o,
+		ctx: ctx, cancel: cancel, runs: map[string]*run{}, replays: newReplayCache(4096, 10*time.Minute),
+	}
+}
+
+// Start resumes every session the log says was running when the server
+// stopped (DESIGN §3): each is marked rescheduled, then driven again.
+func (e *Engine) Start(ctx context.Context) error {
+	var after int64
+	for {
+		list, err := e.st.ListSessionsByStatus(ctx, []string{store.SessionRunning, store.SessionRescheduling}, after, 200)
+		if err != nil {
+			return err
+		}
+		for _, s := range list {
+			after = s.Seq
+			r, err := e.load(ctx, s.Workspace, s.ID)
+			if err != nil {
+				e.log.Error("resume session", "session", s.ID, "err", err)
+				continue
+			}
+			r.resume()
+		}
+		if len(list) < 200 {
+			return nil
+		}
+	}
+}
+
+// Close stops every session driver and waits for them. Sessions that were
+// running stay "running" in the log and resume on the next Start.
+func (e *Engine) Close() {
+	e.cancel()
+	e.wg.Wait()
+}
+
+// load returns the live runtime of a session, rebuilding it from the log on
+// first use.
+func (e *Engine) load(ctx context.Context, ws, id string) (*run, error) {
+	e.mu.Lock()
+	r, ok := e.runs[id]
+	e.mu.Unlock()
+	if ok {
+		if r.ws != ws {
+			return nil, errNotFound(id)
+		}
+		return r, nil
+	}
+	sess, err := e.st.GetSession(ctx, ws, id)
+	if err != nil {
+		return nil, err
+	}
+	r, err = rebuild(ctx, e, sess)
+	if err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if existing, ok := e.runs[id]; ok {
+		return existing, nil
+	}
+	e.runs[id] = r
+	return r, nil
+}
+
+// Forget drops a session's runtime after it was deleted: its driver is
+// cancelled and nothing more is written for it.
+func (e *Engine) Forget(id string) {
+	e.mu.Lock()
+	r := e.runs[id]
+	delete(e.runs, id)
+	e.mu.Unlock()
+	if r != nil {
+		r.stop()
+	}
+}
+
+// Stop interrupts whatever the session is doing and waits until its driver
+// has finished, so that archive or delete see a quiet session.
+func (e *Engine) Stop(ctx context.Context, ws, id string) error {
+	r, err := e.load(ctx, ws, id)
+	if err != nil {
+		return err
+	}
+	r.stop()
+	return nil
+}
+
+// Status returns the session's current status as the engine knows it.
+func (e *Engine) Status(ctx context.Context, ws, id string) (string, error) {
+	r, err := e.load(ctx, ws, id)
+	if err != nil {
+		return "", err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.sess.Status, nil
+}
+
+var errClosed = errors.New("engine closed")
+
+// Update edits a session's document under the session's lock, so it never
+// races the agent loop: fn changes doc and reports whether anything changed
+// and which events (session.updated, say) to log with the change. It returns
+// the session as stored.
+func (e *Engine) Update(ctx context.Context, ws, id string, fn func(doc *wire.Session, status string) (changed bool, evs []wire.EventPayload, err error)) (wire.Session, error) {
+	r, err := e.load(ctx, ws, id)
+	if err != nil {
+		return wire.Session{}, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	before := r.doc
+	doc := r.doc
+	changed, payloads, err := fn(&doc, r.sess.Status)
+	if err != nil || !changed {
+		return r.doc, err
+	}
+	r.doc = doc
+	r.sess.ArchivedAt = doc.ArchivedAt
+	evs := make([]pending, len(payloads))
+	for i, p := range payloads {
+		evs[i] = ev(p)
+	}
+	if _, err := r.commit(ctx, "", evs...); err != nil {
+		r.doc, r.sess.ArchivedAt = before, before.ArchivedAt
+		return wire.Session{}, err
+	}
+	r.defs = tool.Catalog(r.doc.Agent.Tools)
+	return r.doc, nil
+}
+
+// Get returns the session document as the engine holds it.
+func (e *Engine) Get(ctx context.Context, ws, id string) (wire.Session, error) {
+	r, err := e.load(ctx, ws, id)
+	if err != nil {
+		return wire.Session{}, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.doc, nil
+}

@@ -1,0 +1,710 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/hangarhq/hangar/internal/errdefs"
+	"github.com/hangarhq/hangar/internal/events"
+	"github.com/hangarhq/hangar/internal/model"
+	"github.com/hangarhq/hangar/internal/store"
+	"github.com/hangarhq/hangar/internal/tool"
+	"github.com/hangarhq/hangar/internal/wire"
+)
+
+// callState is where a tool call of the last assistant turn stands.
+type callState int
+
+const (
+	// callConfirm: an always_ask call waiting for user.tool_confirmation.
+	callConfirm callState = iota
+	// callClient: a custom tool call waiting for user.custom_tool_result.
+	callClient
+	// callReady: allowed and waiting to be executed here.
+	callReady
+	// callDone: result known.
+	callDone
+)
+
+// call is one tool call of the assistant turn being worked on. Its id is the
+// agent.*_tool_use event id, which is also the tool_use id the model sees.
+type call struct {
+	id     string
+	name   string
+	kind   tool.Kind
+	input  json.RawMessage
+	state  callState
+	result model.Block
+}
+
+// run is the live state of one session. Everything in it is derived from
+// the event log; mu guards it and serializes the session's writes.
+type run struct {
+	e  *Engine
+	id string
+	ws string
+
+	mu   sync.Mutex
+	sess store.Session
+	doc  wire.Session
+	defs []tool.Def
+
+	history []model.Message
+	// system is the agent's system prompt; system.message events join the
+	// conversation as system turns (the SDK's semantics).
+	system string
+	calls  []*call
+	// queue holds client events not yet consumed, in log order.
+	queue []wire.Event
+	// answers maps a tool call id to the event that answered it (queued
+	// or consumed), so a second answer is refused and a repeated
+	// user.tool_result is recognised.
+	answers map[string]wire.Event
+	// announced is set once requires_action was reported for the current
+	// calls, so it is reported once.
+	announced bool
+	// halted is set when the model failed for good; new input clears it.
+	halted bool
+
+	driving    bool
+	stopped    bool
+	stepCancel context.CancelFunc
+	// runningSince is when the current running stretch began, for
+	// stats.active_seconds.
+	runningSince time.Time
+}
+
+func errNotFound(id string) error { return errdefs.NotFound("session %s not found", id) }
+
+// rebuild loads a session's state from its row and its whole event log.
+func rebuild(ctx context.Context, e *Engine, sess store.Session) (*run, error) {
+	r := &run{e: e, id: sess.ID, ws: sess.Workspace, sess: sess, answers: map[string]wire.Event{}}
+	if err := json.Unmarshal(sess.Data, &r.doc); err != nil {
+		return nil, errdefs.Internal(err, "decode session %s", sess.ID)
+	}
+	r.defs = tool.Catalog(r.doc.Agent.Tools)
+	if r.doc.Agent.System != nil {
+		r.system = *r.doc.Agent.System
+	}
+	var after int64
+	for {
+		evs, err := e.st.EventsSince(ctx, sess.ID, after, 1000)
+		if err != nil {
+			return nil, err
+		}
+		for _, ev := range evs {
+			after = ev.Seq
+			if err := r.replay(ev); err != nil {
+				return nil, errdefs.Internal(err, "replay event %s of session %s", ev.ID, sess.ID)
+			}
+		}
+		if len(evs) < 1000 {
+			break
+		}
+	}
+	if sess.Status == store.SessionRunning || sess.Status == store.SessionRescheduling {
+		r.runningSince = time.Now()
+	}
+	return r, nil
+}
+
+// replay folds one logged event into the state.
+func (r *run) replay(se store.Event) error {
+	var ev wire.Event
+	if err := json.Unmarshal(se.Data, &ev); err != nil {
+		return err
+	}
+	ev.ProcessedAt = se.ProcessedAt
+	if t := answerTarget(ev.Payload); t != "" {
+		r.answers[t] = ev
+	}
+	if wire.IsClientEventType(ev.EventType()) && ev.ProcessedAt == nil {
+		r.queue = append(r.queue, ev)
+		return nil
+	}
+	switch p := ev.Payload.(type) {
+	case *wire.UserMessageEvent:
+		r.consumeUserMessage(p)
+	case *wire.SystemMessageEvent:
+		r.appendSystem(p)
+	case *wire.AgentThinkingEvent:
+		var b model.Block
+		if len(se.Private) > 0 {
+			if err := json.Unmarshal(se.Private, &b); err != nil {
+				return err
+			}
+			r.appendAssistant(b)
+		}
+	case *wire.AgentMessageEvent:
+		for _, c := range p.Content {
+			if c.Type == wire.BlockText {
+				r.appendAssistant(model.Text(c.Text))
+			}
+		}
+	case *wire.AgentToolUseEvent:
+		state := callReady
+		if p.EvaluatedPermission == wire.PermissionAsk {
+			state = callConfirm
+		}
+		r.addCall(ev.ID, p.Name, tool.Builtin, json.RawMessage(p.Input), state)
+	case *wire.AgentCustomToolUseEvent:
+		r.addCall(ev.ID, p.Name, tool.Custom, json.RawMessage(p.Input), callClient)
+	case *wire.UserToolConfirmationEvent:
+		r.applyConfirmation(p)
+	case *wire.AgentToolResultEvent:
+		r.resolve(p.ToolUseID, toolResult(p.ToolUseID, p.Content, p.IsError))
+	case *wire.UserCustomToolResultEvent:
+		r.resolve(p.CustomToolUseID, toolResult(p.CustomToolUseID, p.Content, p.IsError))
+	case *wire.UserToolResultEvent:
+		r.resolve(p.ToolUseID, toolResult(p.ToolUseID, p.Content, p.IsError))
+	case *wire.UserInterruptEvent:
+		r.cancelCalls("The user interrupted the session before this tool call completed.")
+		r.halted = true
+	case *wire.SessionStatusIdleEvent:
+		r.announced = p.StopReason.Type == wire.StopRequiresAction
+		if p.StopReason.Type == wire.StopRetriesExhausted {
+			r.halted = true
+		}
+	}
+	return nil
+}
+
+// appendAssistant adds a block to the assistant turn being built.
+func (r *run) appendAssistant(b model.Block) {
+	if n := len(r.history); n > 0 && r.history[n-1].Role == model.RoleAssistant {
+		r.history[n-1].Content = append(r.history[n-1].Content, b)
+		return
+	}
+	r.history = append(r.history, model.Message{Role: model.RoleAssistant, Content: []model.Block{b}})
+}
+
+// appendUser adds blocks to the user turn being built.
+func (r *run) appendUser(bs ...model.Block) {
+	if len(bs) == 0 {
+		return
+	}
+	if n := len(r.history); n > 0 && r.history[n-1].Role == model.RoleUser {
+		r.history[n-1].Content = append(r.history[n-1].Content, bs...)
+		return
+	}
+	r.history = append(r.history, model.Message{Role: model.RoleUser, Content: bs})
+}
+
+// appendSystem adds a mid-conversation system turn (system.message).
+func (r *run) appendSystem(p *wire.SystemMessageEvent) {
+	if blocks := contentToModel(p.Content); len(blocks) > 0 {
+		r.history = append(r.history, model.Message{Role: model.RoleSystem, Content: blocks})
+	}
+}
+
+func (r *run) addCall(id, name string, kind tool.Kind, input json.RawMessage, state callState) {
+	if len(input) == 0 {
+		input = json.RawMessage(`{}`)
+	}
+	r.appendAssistant(model.ToolUse(id, name, input))
+	r.calls = append(r.calls, &call{id: id, name: name, kind: kind, input: input, state: state})
+	r.announced = false
+}
+
+func (r *run) findCall(id string) *call {
+	for _, c := range r.calls {
+		if c.id == id {
+			return c
+		}
+	}
+	return nil
+}
+
+// resolve records a call's result; once every call of the turn has one, the
+// results go into the conversation as one user turn, in call order.
+func (r *run) resolve(id string, result model.Block) {
+	c := r.findCall(id)
+	if c == nil || c.state == callDone {
+		return
+	}
+	c.state, c.result = callDone, result
+	r.flushCalls()
+}
+
+func (r *run) flushCalls() {
+	if len(r.calls) == 0 {
+		return
+	}
+	for _, c := range r.calls {
+		if c.state != callDone {
+			return
+		}
+	}
+	blocks := make([]model.Block, 0, len(r.calls))
+	for _, c := range r.calls {
+		blocks = append(blocks, c.result)
+	}
+	r.calls = nil
+	r.announced = false
+	r.appendUser(blocks...)
+}
+
+// cancelCalls answers every open call with an error, so the conversation
+// stays well formed (every tool_use has its tool_result).
+func (r *run) cancelCalls(why string) []string {
+	var ids []string
+	for _, c := range r.calls {
+		if c.state != callDone {
+			c.state, c.result = callDone, model.ToolResult(c.id, why, true)
+			ids = append(ids, c.id)
+		}
+	}
+	r.flushCalls()
+	return ids
+}
+
+func (r *run) applyConfirmation(p *wire.UserToolConfirmationEvent) {
+	c := r.findCall(p.ToolUseID)
+	if c == nil || c.state != callConfirm {
+		return
+	}
+	if p.Result == wire.ConfirmAllow {
+		c.state = callReady
+		return
+	}
+	msg := "The user denied this tool call."
+	if p.DenyMessage != nil && *p.DenyMessage != "" {
+		msg += " Their message: " + *p.DenyMessage
+	}
+	r.resolve(c.id, model.ToolResult(c.id, msg, true))
+}
+
+func (r *run) consumeUserMessage(p *wire.UserMessageEvent) {
+	// A new message while tool calls are still open means the user moved
+	// on: the calls are answered with an error so the model sees why.
+	r.cancelCalls("The user sent a new message instead of answering this tool call.")
+	r.appendUser(contentToModel(p.Content)...)
+	r.halted = false
+}
+
+// toolResult converts a result event's content to a tool_result block.
+func toolResult(id string, content []wire.ContentBlock, isError *bool) model.Block {
+	b := model.Block{Type: model.BlockToolResult, ToolUseID: id, Content: contentToModel(content)}
+	if isError != nil {
+		b.IsError = *isError
+	}
+	if len(b.Content) == 0 {
+		b.Content = []model.Block{model.Text("(no output)")}
+	}
+	return b
+}
+
+// contentToModel converts client content blocks to model blocks.
+func contentToModel(cs []wire.ContentBlock) []model.Block {
+	out := make([]model.Block, 0, len(cs))
+	for _, c := range cs {
+		switch c.Type {
+		case wire.BlockText:
+			if c.Text != "" {
+				out = append(out, model.Text(c.Text))
+			}
+		case wire.BlockImage, wire.BlockDocument:
+			if c.Source == nil {
+				continue
+			}
+			b := model.Block{Type: model.BlockType(c.Type), Source: &model.Source{Type: c.Source.Type, MediaType: c.Source.MediaType, Data: c.Source.Data, URL: c.Source.URL}}
+			if c.Title != nil {
+				b.Title = *c.Title
+			}
+			if c.Context != nil {
+				b.Context = *c.Context
+			}
+			if c.Source.Type == wire.SourceFile {
+				// Hangar file ids mean nothing upstream; until files are
+				// inlined, the model is told what was attached.
+				out = append(out, model.Text(fmt.Sprintf("[attached file %s]", c.Source.FileID)))
+				continue
+			}
+			out = append(out, b)
+		case wire.BlockRedacted:
+			out = append(out, model.Text("[redacted]"))
+		}
+	}
+	return out
+}
+
+// ---- committing --------------------------------------------------------
+
+// pending is an event about to be appended, with its private data.
+type pending struct {
+	ev      wire.Event
+	private []byte
+}
+
+func ev(p wire.EventPayload) pending { return pending{ev: wire.NewEvent(p)} }
+
+// commit appends evs to the log and, when setStatus is non-empty or
+// touch is set, rewrites the session row, in one transaction; then it
+// publishes. r.mu must be held.
+func (r *run) commit(ctx context.Context, setStatus string, evs ...pending) ([]store.Event, error) {
+	now := wire.Now()
+	doc := r.doc
+	sess := r.sess
+	if setStatus != "" && setStatus != sess.Status {
+		if setStatus == store.SessionRunning && sess.Status != store.SessionRescheduling {
+			r.runningSince = now
+		}
+		if sess.Status == store.SessionRunning && setStatus != store.SessionRescheduling && !r.runningSince.IsZero() {
+			active := now.Sub(r.runningSince).Seconds()
+			doc.Stats.ActiveSeconds += active
+			doc.Usage.ActiveSeconds += active
+			r.runningSince = time.Time{}
+		}
+		sess.Status, doc.Status = setStatus, setStatus
+	}
+	rows := make([]*store.Event, len(evs))
+	for i, p := range evs {
+		data, err := json.Marshal(p.ev)
+		if err != nil {
+			return nil, errdefs.Internal(err, "encode %s", p.ev.EventType())
+		}
+		rows[i] = &store.Event{ID: p.ev.ID, Type: p.ev.EventType(), ProcessedAt: p.ev.ProcessedAt, Data: data, Private: p.private, CreatedAt: now}
+		if end, ok := p.ev.Payload.(*wire.SpanModelRequestEndEvent); ok {
+			doc.Usage.Add(end.ModelUsage)
+		}
+	}
+	doc.UpdatedAt = now
+	doc.Stats.DurationSeconds = now.Sub(doc.CreatedAt).Seconds()
+	data, err := json.Marshal(doc)
+	if err != nil {
+		return nil, errdefs.Internal(err, "encode session")
+	}
+	sess.Data, sess.UpdatedAt = data, now
+	err = r.e.st.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+		if len(rows) > 0 {
+			if err := tx.AppendEvents(ctx, r.id, rows); err != nil {
+				return err
+			}
+		}
+		return tx.UpdateSession(ctx, &sess)
+	})
+	if err != nil {
+		return nil, err
+	}
+	r.sess, r.doc = sess, doc
+	out := make([]store.Event, len(rows))
+	for i, row := range rows {
+		out[i] = *row
+		r.publish(*row)
+	}
+	return out, nil
+}
+
+// markProcessed stamps consumed client events and re-publishes them (the
+// EVT-09 echo), in the same transaction as any events evs.
+func (r *run) markProcessed(ctx context.Context, consumed []wire.Event) error {
+	if len(consumed) == 0 {
+		return nil
+	}
+	now := wire.Now()
+	updates := make([]store.Event, len(consumed))
+	for i, c := range consumed {
+		c = c.Processed(now)
+		data, err := json.Marshal(c)
+		if err != nil {
+			return errdefs.Internal(err, "encode %s", c.EventType())
+		}
+		updates[i] = store.Event{ID: c.ID, ProcessedAt: c.ProcessedAt, Data: data}
+	}
+	if err := r.e.st.SetEventsProcessed(ctx, r.id, updates); err != nil {
+		return err
+	}
+	for _, u := range updates {
+		r.publish(u)
+	}
+	return nil
+}
+
+// publish hands a committed event to the live streams. Callers hold r.mu,
+// which keeps a session's events in log order on the streams.
+func (r *run) publish(e store.Event) {
+	if r.e.pub == nil {
+		return
+	}
+	r.e.pub.Publish(r.id, events.Message{Seq: e.Seq, ID: e.ID, Type: e.Type, ThreadID: e.ThreadID, Data: e.Data})
+}
+
+// ---- driving -----------------------------------------------------------
+
+// kick starts the driver if there may be work. r.mu must be held.
+func (r *run) kick() {
+	if r.driving || r.stopped || r.e.ctx.Err() != nil {
+		return
+	}
+	r.driving = true
+	r.e.wg.Add(1)
+	go r.drive()
+}
+
+// resume is crash recovery: a session found running is marked rescheduled
+// and driven again. An unfinished model request is closed with an error
+// span; tool calls that were executing are reported to the model as failed.
+func (r *run) resume() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ctx := r.e.ctx
+	var evs []pending
+	if start := r.openSpan(); start != "" {
+		isErr := true
+		evs = append(evs, ev(&wire.SpanModelRequestEndEvent{ModelRequestStartID: start, IsError: &isErr}))
+	}
+	evs = append(evs, ev(&wire.SessionStatusRescheduledEvent{}))
+	for _, c := range r.calls {
+		if c.state == callReady && c.kind == tool.Builtin {
+			isErr := true
+			content := []wire.ContentBlock{wire.NewTextBlock("The tool call was interrupted by a server restart before it completed; it may or may not have taken effect.")}
+			evs = append(evs, ev(&wire.AgentToolResultEvent{ToolUseID: c.id, Content: content, IsError: &isErr}))
+		}
+	}
+	if _, err := r.commit(ctx, store.SessionRescheduling, evs...); err != nil {
+		r.e.log.Error("reschedule session", "session", r.id, "err", err)
+		return
+	}
+	for _, p := range evs {
+		if res, ok := p.ev.Payload.(*wire.AgentToolResultEvent); ok {
+			r.resolve(res.ToolUseID, toolResult(res.ToolUseID, res.Content, res.IsError))
+		}
+	}
+	r.kick()
+}
+
+// openSpan returns the id of a span.model_request_start without its end,
+// which only a crash leaves behind. It is tracked from the log tail.
+func (r *run) openSpan() string {
+	var after int64
+	var open string
+	for {
+		evs, err := r.e.st.EventsSince(r.e.ctx, r.id, after, 1000)
+		if err != nil {
+			return ""
+		}
+		for _, e := range evs {
+			after = e.Seq
+			switch e.Type {
+			case wire.EventTypeSpanModelRequestStart:
+				open = e.ID
+			case wire.EventTypeSpanModelRequestEnd:
+				open = ""
+			}
+		}
+		if len(evs) < 1000 {
+			return open
+		}
+	}
+}
+
+// stop cancels the current step and prevents new ones; it waits for the
+// driver to notice.
+func (r *run) stop() {
+	r.mu.Lock()
+	r.stopped = true
+	if r.stepCancel != nil {
+		r.stepCancel()
+	}
+	r.mu.Unlock()
+	for i := 0; i < 2000; i++ {
+		r.mu.Lock()
+		d := r.driving
+		r.mu.Unlock()
+		if !d {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// action is a long-running step (a model request, tool execution) run
+// outside the lock.
+type action func(ctx context.Context)
+
+func (r *run) drive() {
+	defer r.e.wg.Done()
+	deadline := time.Now().Add(r.e.opt.RunTimeout)
+	for {
+		r.mu.Lock()
+		var act action
+		if !r.stopped && r.e.ctx.Err() == nil {
+			if time.Now().After(deadline) {
+				r.watchdog()
+			} else {
+				act = r.next()
+			}
+		}
+		if act == nil {
+			r.driving = false
+			r.mu.Unlock()
+			return
+		}
+		ctx, cancel := context.WithDeadline(r.e.ctx, deadline)
+		r.stepCancel = cancel
+		r.mu.Unlock()
+		act(ctx)
+		cancel()
+		r.mu.Lock()
+		r.stepCancel = nil
+		r.mu.Unlock()
+	}
+}
+
+// watchdog ends a run that exceeded RunTimeout. r.mu is held.
+func (r *run) watchdog() {
+	r.cancelCalls("The session exceeded its time limit before this tool call completed.")
+	r.halted = true
+	msg := fmt.Sprintf("the session ran for longer than %s without stopping and was halted", r.e.opt.RunTimeout)
+	_, err := r.commit(r.e.ctx, store.SessionIdle,
+		ev(&wire.SessionErrorEvent{Error: wire.NewSessionError("unknown_error", wire.RetryTerminal, msg)}),
+		ev(&wire.SessionStatusIdleEvent{StopReason: wire.RetriesExhausted()}))
+	if err != nil {
+		r.e.log.Error("watchdog", "session", r.id, "err", err)
+	}
+}
+
+// next decides what the session does now, doing the quick bookkeeping
+// itself and returning the slow step, or nil when the session has nothing
+// left to do. r.mu is held.
+func (r *run) next() action {
+	ctx := r.e.ctx
+	if err := r.consume(ctx); err != nil {
+		r.e.log.Error("consume events", "session", r.id, "err", err)
+		return nil
+	}
+	var ready []*call
+	var waiting []string
+	for _, c := range r.calls {
+		switch c.state {
+		case callReady:
+			ready = append(ready, c)
+		case callConfirm, callClient:
+			waiting = append(waiting, c.id)
+		}
+	}
+	if len(ready) > 0 {
+		if !r.ensureRunning(ctx) {
+			return nil
+		}
+		return func(ctx context.Context) { r.execute(ctx, ready) }
+	}
+	if len(waiting) > 0 {
+		// Confirmations and custom tools wait for the client
+		// (requires_action, LIF-11), reported once.
+		if !r.announced {
+			if _, err := r.commit(ctx, store.SessionIdle, ev(&wire.SessionStatusIdleEvent{StopReason: wire.RequiresAction(waiting...)})); err != nil {
+				r.e.log.Error("report requires_action", "session", r.id, "err", err)
+				return nil
+			}
+			r.announced = true
+		}
+		return nil
+	}
+	if r.awaitsModel() {
+		if !r.ensureRunning(ctx) {
+			return nil
+		}
+		return r.modelTurn
+	}
+	if r.sess.Status == store.SessionRunning || r.sess.Status == store.SessionRescheduling {
+		if _, err := r.commit(ctx, store.SessionIdle, ev(&wire.SessionStatusIdleEvent{StopReason: wire.EndTurn()})); err != nil {
+			r.e.log.Error("report idle", "session", r.id, "err", err)
+		}
+	}
+	return nil
+}
+
+// ensureRunning moves the session to running (LIF-05). r.mu is held.
+func (r *run) ensureRunning(ctx context.Context) bool {
+	if r.sess.Status == store.SessionRunning {
+		return true
+	}
+	if _, err := r.commit(ctx, store.SessionRunning, ev(&wire.SessionStatusRunningEvent{})); err != nil {
+		r.e.log.Error("report running", "session", r.id, "err", err)
+		return false
+	}
+	return true
+}
+
+// consume applies queued client events in order (an interrupt first) and
+// stamps them processed. r.mu is held.
+func (r *run) consume(ctx context.Context) error {
+	if len(r.queue) == 0 {
+		return nil
+	}
+	// An interrupt jumps the queue (EVT-10): it is handled before the
+	// events queued ahead of it, which then start a fresh turn.
+	if i := slices.IndexFunc(r.queue, func(e wire.Event) bool { return e.EventType() == wire.EventTypeUserInterrupt }); i >= 0 {
+		intr := r.queue[i]
+		r.queue = slices.Delete(r.queue, i, i+1)
+		return r.interrupt(ctx, intr)
+	}
+	consumed := r.queue
+	r.queue = nil
+	for _, c := range consumed {
+		switch p := c.Payload.(type) {
+		case *wire.UserMessageEvent:
+			r.consumeUserMessage(p)
+		case *wire.SystemMessageEvent:
+			r.appendSystem(p)
+		case *wire.UserToolConfirmationEvent:
+			r.applyConfirmation(p)
+		case *wire.UserCustomToolResultEvent:
+			r.resolve(p.CustomToolUseID, toolResult(p.CustomToolUseID, p.Content, p.IsError))
+		case *wire.UserToolResultEvent:
+			r.resolve(p.ToolUseID, toolResult(p.ToolUseID, p.Content, p.IsError))
+		}
+	}
+	if r.sess.Status != store.SessionRunning && r.hasWork() {
+		if !r.ensureRunning(ctx) {
+			return fmt.Errorf("could not start running")
+		}
+	}
+	return r.markProcessed(ctx, consumed)
+}
+
+func (r *run) hasWork() bool {
+	for _, c := range r.calls {
+		if c.state == callReady {
+			return true
+		}
+	}
+	return len(r.calls) == 0 && r.awaitsModel()
+}
+
+// awaitsModel reports whether the conversation ends with input the model
+// has not answered yet (system turns aside).
+func (r *run) awaitsModel() bool {
+	if r.halted {
+		return false
+	}
+	for i := len(r.history) - 1; i >= 0; i-- {
+		if r.history[i].Role != model.RoleSystem {
+			return r.history[i].Role == model.RoleUser
+		}
+	}
+	return false
+}
+
+// interrupt stops the agent (EVT-10/11): open tool calls are answered with
+// an error, the interrupt is stamped processed, and the session goes idle.
+// r.mu is held.
+func (r *run) interrupt(ctx context.Context, intr wire.Event) error {
+	r.cancelCalls("The user interrupted the session before this tool call completed.")
+	if err := r.markProcessed(ctx, []wire.Event{intr}); err != nil {
+		return err
+	}
+	r.halted = len(r.queue) == 0
+	if r.sess.Status != store.SessionIdle || r.announced {
+		if _, err := r.commit(ctx, store.SessionIdle, ev(&wire.SessionStatusIdleEvent{StopReason: wire.EndTurn()})); err != nil {
+			return err
+		}
+		r.announced = false
+	}
+	return r.consume(ctx)
+}

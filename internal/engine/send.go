@@ -1,0 +1,181 @@
+package engine
+
+import (
+	"container/list"
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/hangarhq/hangar/internal/errdefs"
+	"github.com/hangarhq/hangar/internal/store"
+	"github.com/hangarhq/hangar/internal/wire"
+)
+
+// Send queues client events (POST …/events): it checks them against the
+// session's state, appends their echoes (processed_at null, EVT-08) to the
+// log, wakes the session and returns the echoes. An interrupt also cancels
+// whatever the session is doing at once.
+//
+// replayKey identifies the request body; when retry is set (the SDK marks
+// retried requests) and the same body was accepted recently, the first
+// response is returned and nothing is queued twice.
+func (e *Engine) Send(ctx context.Context, ws, id string, events []wire.EventPayload, replayKey string, retry bool) ([]wire.Event, error) {
+	if retry && replayKey != "" {
+		if prev, ok := e.replays.get(id + "\x00" + replayKey); ok {
+			return prev, nil
+		}
+	}
+	r, err := e.load(ctx, ws, id)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.sess.ArchivedAt != nil {
+		return nil, errdefs.Conflict("session %s is archived and accepts no events", id)
+	}
+	if r.sess.Status == store.SessionTerminated {
+		return nil, errdefs.Conflict("session %s is terminated and accepts no events", id)
+	}
+	echoes := make([]wire.Event, 0, len(events))
+	var fresh []pending
+	interrupt := false
+	for i, p := range events {
+		path := fmt.Sprintf("events[%d]", i)
+		if prev, dup, err := r.check(path, p); err != nil {
+			return nil, err
+		} else if dup {
+			echoes = append(echoes, prev)
+			continue
+		}
+		pe := ev(p)
+		fresh = append(fresh, pe)
+		echoes = append(echoes, pe.ev)
+		if p.EventType() == wire.EventTypeUserInterrupt {
+			interrupt = true
+		}
+	}
+	if len(fresh) > 0 {
+		if _, err := r.commit(e.ctx, "", fresh...); err != nil {
+			return nil, err
+		}
+		for _, p := range fresh {
+			r.queue = append(r.queue, p.ev)
+			if t := answerTarget(p.ev.Payload); t != "" {
+				r.answers[t] = p.ev
+			}
+		}
+	}
+	if interrupt && r.stepCancel != nil {
+		r.stepCancel()
+	}
+	r.kick()
+	if replayKey != "" {
+		e.replays.put(id+"\x00"+replayKey, echoes)
+	}
+	return echoes, nil
+}
+
+// answerTarget is the tool call an answer event refers to.
+func answerTarget(p wire.EventPayload) string {
+	switch p := p.(type) {
+	case *wire.UserToolConfirmationEvent:
+		return p.ToolUseID
+	case *wire.UserCustomToolResultEvent:
+		return p.CustomToolUseID
+	case *wire.UserToolResultEvent:
+		return p.ToolUseID
+	}
+	return ""
+}
+
+// check validates one client event against the session state (the rules
+// that need no state are wire.SendEventsParams.Validate). dup reports a
+// repeated user.tool_result, which is accepted idempotently with the echo
+// of the first one. r.mu is held.
+func (r *run) check(path string, p wire.EventPayload) (prev wire.Event, dup bool, err error) {
+	switch p := p.(type) {
+	case *wire.UserToolConfirmationEvent:
+		return wire.Event{}, false, r.checkAnswer(path+".tool_use_id", p.ToolUseID, callConfirm, "confirmation")
+	case *wire.UserCustomToolResultEvent:
+		return wire.Event{}, false, r.checkAnswer(path+".custom_tool_use_id", p.CustomToolUseID, callClient, "custom tool result")
+	case *wire.UserToolResultEvent:
+		if prev, ok := r.answers[p.ToolUseID]; ok && prev.EventType() == wire.EventTypeUserToolResult {
+			return prev, true, nil
+		}
+		return wire.Event{}, false, r.checkAnswer(path+".tool_use_id", p.ToolUseID, callReady, "tool result")
+	case *wire.SystemMessageEvent:
+		if r.announced {
+			return wire.Event{}, false, errdefs.Invalid("%s: a system.message cannot be sent while the session waits on requires_action; answer the pending tool calls first", path)
+		}
+	case *wire.UserDefineOutcomeEvent:
+		return wire.Event{}, false, errdefs.Invalid("%s.type: user.define_outcome is not supported by this server yet", path)
+	}
+	return wire.Event{}, false, nil
+}
+
+// checkAnswer requires that the named call exists and waits for this kind
+// of answer, and that no answer is already queued for it.
+func (r *run) checkAnswer(field, target string, want callState, what string) error {
+	if _, ok := r.answers[target]; ok {
+		return errdefs.Conflict("%s: tool call %s was already answered", field, target)
+	}
+	c := r.findCall(target)
+	if c == nil {
+		return errdefs.Invalid("%s: no tool call %s is waiting for a %s in this session", field, target, what)
+	}
+	if c.state != want {
+		return errdefs.Invalid("%s: tool call %s (%s) does not take a %s", field, target, c.name, what)
+	}
+	return nil
+}
+
+// replayCache is a bounded LRU of recent send responses.
+type replayCache struct {
+	mu    sync.Mutex
+	max   int
+	ttl   time.Duration
+	order *list.List
+	items map[string]*list.Element
+}
+
+type replayEntry struct {
+	key    string
+	echoes []wire.Event
+	at     time.Time
+}
+
+func newReplayCache(max int, ttl time.Duration) *replayCache {
+	return &replayCache{max: max, ttl: ttl, order: list.New(), items: map[string]*list.Element{}}
+}
+
+func (c *replayCache) get(key string) ([]wire.Event, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	el, ok := c.items[key]
+	if !ok {
+		return nil, false
+	}
+	ent := el.Value.(*replayEntry)
+	if time.Since(ent.at) > c.ttl {
+		c.order.Remove(el)
+		delete(c.items, key)
+		return nil, false
+	}
+	return ent.echoes, true
+}
+
+func (c *replayCache) put(key string, echoes []wire.Event) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if el, ok := c.items[key]; ok {
+		c.order.Remove(el)
+	}
+	c.items[key] = c.order.PushFront(&replayEntry{key: key, echoes: echoes, at: time.Now()})
+	for c.order.Len() > c.max {
+		last := c.order.Back()
+		c.order.Remove(last)
+		delete(c.items, last.Value.(*replayEntry).key)
+	}
+}

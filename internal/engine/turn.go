@@ -1,0 +1,325 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/hangarhq/hangar/internal/events"
+	"github.com/hangarhq/hangar/internal/ids"
+	"github.com/hangarhq/hangar/internal/model"
+	"github.com/hangarhq/hangar/internal/store"
+	"github.com/hangarhq/hangar/internal/tool"
+	"github.com/hangarhq/hangar/internal/wire"
+)
+
+// request builds the next model request from the conversation. r.mu is held.
+func (r *run) request() *model.Request {
+	req := &model.Request{
+		Model:     r.doc.Agent.Model.ID,
+		MaxTokens: r.e.opt.MaxTokens,
+		// The outer slice is copied; blocks are never modified in place and
+		// later appends do not touch what this request can see.
+		Messages: slices.Clone(r.history),
+		Speed:    r.doc.Agent.Model.Speed,
+	}
+	if r.doc.Agent.Model.Effort != nil {
+		req.Effort = r.doc.Agent.Model.Effort.Type
+	}
+	if r.system != "" {
+		req.System = []model.Block{model.Text(r.system)}
+	}
+	for _, d := range r.defs {
+		req.Tools = append(req.Tools, model.Tool{Name: d.Name, Description: d.Description, InputSchema: d.InputSchema})
+	}
+	return req
+}
+
+// modelTurn runs one model request (with retries), records what the model
+// produced and registers its tool calls.
+func (r *run) modelTurn(ctx context.Context) {
+	r.mu.Lock()
+	req := r.request()
+	start, err := r.commit(r.e.ctx, "", ev(&wire.SpanModelRequestStartEvent{}))
+	r.mu.Unlock()
+	if err != nil {
+		r.e.log.Error("start model request", "session", r.id, "err", err)
+		return
+	}
+	startID := start[0].ID
+
+	var resp *model.Response
+	var previewIDs []string
+	for attempt := 0; ; attempt++ {
+		resp, previewIDs, err = r.stream(ctx, req)
+		if err == nil || ctx.Err() != nil {
+			break
+		}
+		delay, retry := r.e.opt.Backoff.Delay(attempt, err)
+		if !retry {
+			break
+		}
+		// LIF-02: a retryable failure reschedules the session until the
+		// next try starts.
+		r.mu.Lock()
+		_, cerr := r.commit(r.e.ctx, store.SessionRescheduling,
+			ev(&wire.SessionErrorEvent{Error: wire.NewSessionError(errorType(err), wire.RetryRetrying, err.Error())}),
+			ev(&wire.SessionStatusRescheduledEvent{}))
+		r.mu.Unlock()
+		if cerr != nil {
+			err = cerr
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(delay):
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		r.mu.Lock()
+		_, cerr = r.commit(r.e.ctx, store.SessionRunning, ev(&wire.SessionStatusRunningEvent{}))
+		r.mu.Unlock()
+		if cerr != nil {
+			err = cerr
+			break
+		}
+	}
+
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err != nil || ctx.Err() != nil {
+		isErr := true
+		evs := []pending{ev(&wire.SpanModelRequestEndEvent{ModelRequestStartID: startID, IsError: &isErr})}
+		if ctx.Err() == nil {
+			// The model failed for good: report it and stop until new
+			// input arrives (LIF-12).
+			status := wire.RetryExhausted
+			if !model.IsRetryable(err) {
+				status = wire.RetryTerminal
+			}
+			evs = append(evs,
+				ev(&wire.SessionErrorEvent{Error: wire.NewSessionError(errorType(err), status, err.Error())}),
+				ev(&wire.SessionStatusIdleEvent{StopReason: wire.RetriesExhausted()}))
+			r.halted = true
+			_, err = r.commit(r.e.ctx, store.SessionIdle, evs...)
+		} else {
+			// Interrupted or stopped: next() handles the interrupt.
+			_, err = r.commit(r.e.ctx, "", evs...)
+		}
+		if err != nil {
+			r.e.log.Error("end model request", "session", r.id, "err", err)
+		}
+		return
+	}
+	r.record(startID, resp, previewIDs)
+}
+
+// errorType maps a model failure to a session.error type.
+func errorType(err error) string {
+	if e, ok := model.AsError(err); ok {
+		return e.SessionErrorType()
+	}
+	return "model_request_failed_error"
+}
+
+// stream runs one model request, publishing live previews of the text as
+// it arrives (PRV-04..PRV-12). It returns, with the response, the event id
+// announced for each content block (by position), which the buffered events
+// then carry (PRV-08).
+func (r *run) stream(ctx context.Context, req *model.Request) (*model.Response, []string, error) {
+	byIndex := map[int]string{}
+	resp, err := model.Collect(r.e.mdl.Stream(ctx, req), func(e model.Event) {
+		switch e.Type {
+		case model.EventBlockStart:
+			id := ids.New(ids.Event)
+			byIndex[e.Index] = id
+			switch e.Block.Type {
+			case model.BlockText:
+				r.preview(id, wire.EventTypeAgentMessage, wire.EventStart{PreviewType: wire.EventTypeAgentMessage, EventID: id})
+			case model.BlockThinking, model.BlockRedactedThinking:
+				r.preview(id, wire.EventTypeAgentThinking, wire.EventStart{PreviewType: wire.EventTypeAgentThinking, EventID: id})
+			}
+		case model.EventBlockDelta:
+			if e.DeltaType == model.DeltaText && e.Delta != "" {
+				r.preview(byIndex[e.Index], wire.EventTypeAgentMessage, wire.EventDelta{EventID: byIndex[e.Index], Index: 0, Text: e.Delta})
+			}
+		}
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	// Response orders blocks by index, so positions follow sorted indexes.
+	idx := make([]int, 0, len(byIndex))
+	for i := range byIndex {
+		idx = append(idx, i)
+	}
+	slices.Sort(idx)
+	previewIDs := make([]string, len(resp.Content))
+	for pos := range previewIDs {
+		if pos < len(idx) {
+			previewIDs[pos] = byIndex[idx[pos]]
+		}
+	}
+	return resp, previewIDs, nil
+}
+
+// preview publishes a stream-only event_start or event_delta.
+func (r *run) preview(eventID, previewType string, v wire.StreamEvent) {
+	if r.e.pub == nil || eventID == "" {
+		return
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return
+	}
+	r.e.pub.Publish(r.id, events.Message{ID: eventID, Type: v.EventType(), Data: b, Preview: true, PreviewType: previewType})
+}
+
+// record persists what the model produced, in its order: agent.thinking,
+// agent.message and tool-use events, closed by span.model_request_end.
+// r.mu is held.
+func (r *run) record(startID string, resp *model.Response, previewIDs []string) {
+	var evs []pending
+	type newCall struct {
+		id, name string
+		kind     tool.Kind
+		input    json.RawMessage
+		state    callState
+	}
+	var calls []newCall
+	var blocks []model.Block
+	for i, b := range resp.Content {
+		var id string
+		if i < len(previewIDs) {
+			id = previewIDs[i]
+		}
+		if id == "" {
+			id = ids.New(ids.Event)
+		}
+		switch b.Type {
+		case model.BlockThinking, model.BlockRedactedThinking:
+			priv, _ := json.Marshal(b)
+			p := ev(&wire.AgentThinkingEvent{})
+			p.ev.ID, p.private = id, priv
+			evs = append(evs, p)
+			blocks = append(blocks, b)
+		case model.BlockText:
+			if b.Text == "" {
+				continue
+			}
+			p := ev(&wire.AgentMessageEvent{Content: []wire.ContentBlock{wire.NewTextBlock(b.Text)}})
+			p.ev.ID = id
+			evs = append(evs, p)
+			blocks = append(blocks, b)
+		case model.BlockToolUse:
+			input := b.Input
+			if len(input) == 0 {
+				input = json.RawMessage(`{}`)
+			}
+			def, known := tool.Find(r.defs, b.Name)
+			var p pending
+			switch {
+			case known && def.Kind == tool.Custom:
+				p = ev(&wire.AgentCustomToolUseEvent{Name: b.Name, Input: wire.RawObject(input), EvaluatedPermission: wire.PermissionAllow})
+				calls = append(calls, newCall{p.ev.ID, b.Name, tool.Custom, input, callClient})
+			case known && def.Permission == tool.AlwaysAsk:
+				p = ev(&wire.AgentToolUseEvent{Name: b.Name, Input: wire.RawObject(input), EvaluatedPermission: wire.PermissionAsk, Evaluation: wire.EvaluationAlwaysAsk()})
+				calls = append(calls, newCall{p.ev.ID, b.Name, def.Kind, input, callConfirm})
+			default:
+				// Unknown tools are recorded like allowed built-in calls;
+				// executing them reports the unknown name to the model.
+				p = ev(&wire.AgentToolUseEvent{Name: b.Name, Input: wire.RawObject(input), EvaluatedPermission: wire.PermissionAllow, Evaluation: wire.EvaluationAlwaysAllow()})
+				calls = append(calls, newCall{p.ev.ID, b.Name, tool.Builtin, input, callReady})
+			}
+			evs = append(evs, p)
+			// The model sees the event id as the tool_use id from now on,
+			// which is the id results and confirmations name.
+			blocks = append(blocks, model.ToolUse(p.ev.ID, b.Name, input))
+		}
+	}
+	isErr := false
+	evs = append(evs, ev(&wire.SpanModelRequestEndEvent{ModelRequestStartID: startID, IsError: &isErr, ModelUsage: spanUsage(resp.Usage)}))
+	if _, err := r.commit(r.e.ctx, "", evs...); err != nil {
+		r.e.log.Error("record model response", "session", r.id, "err", err)
+		r.halted = true
+		return
+	}
+	for _, b := range blocks {
+		if b.Type != model.BlockToolUse {
+			r.appendAssistant(b)
+		}
+	}
+	for _, c := range calls {
+		r.addCall(c.id, c.name, c.kind, c.input, c.state)
+	}
+	if len(blocks) == 0 {
+		// An empty answer still closes the assistant turn, so the next
+		// request alternates roles correctly.
+		r.appendAssistant(model.Text("(no response)"))
+	}
+}
+
+func spanUsage(u model.Usage) wire.SpanModelUsage {
+	return wire.SpanModelUsage{
+		InputTokens: u.InputTokens, OutputTokens: u.OutputTokens,
+		CacheCreationInputTokens: u.CacheCreationInputTokens, CacheReadInputTokens: u.CacheReadInputTokens,
+	}
+}
+
+// execute runs allowed built-in calls one after another and records each
+// result as agent.tool_result.
+func (r *run) execute(ctx context.Context, calls []*call) {
+	for _, c := range calls {
+		if ctx.Err() != nil {
+			return
+		}
+		res := r.runTool(ctx, c)
+		if ctx.Err() != nil {
+			// Interrupted: the interrupt answers the call.
+			return
+		}
+		isErr := res.IsError
+		r.mu.Lock()
+		if c.state != callReady {
+			r.mu.Unlock()
+			continue
+		}
+		_, err := r.commit(r.e.ctx, "", ev(&wire.AgentToolResultEvent{ToolUseID: c.id, Content: res.Content, IsError: &isErr}))
+		if err != nil {
+			r.e.log.Error("record tool result", "session", r.id, "tool", c.name, "err", err)
+			r.mu.Unlock()
+			return
+		}
+		r.resolve(c.id, toolResult(c.id, res.Content, &isErr))
+		r.mu.Unlock()
+	}
+}
+
+func (r *run) runTool(ctx context.Context, c *call) ToolResult {
+	if _, ok := tool.Find(r.defs, c.name); !ok {
+		return errorResult("Unknown tool " + c.name + ": it is not among the tools available in this session.")
+	}
+	if r.e.tools == nil {
+		return errorResult("No sandbox is available to run " + c.name + " in this session.")
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.e.opt.ToolTimeout)
+	defer cancel()
+	r.mu.Lock()
+	call := ToolCall{Workspace: r.ws, SessionID: r.id, EnvironmentID: r.doc.EnvironmentID, ToolUseID: c.id, Name: c.name, Input: c.input}
+	r.mu.Unlock()
+	res, err := r.e.tools.Execute(ctx, call)
+	if err != nil {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return errorResult("The tool call timed out after " + r.e.opt.ToolTimeout.String() + ".")
+		}
+		return errorResult("The tool could not run: " + err.Error())
+	}
+	return res
+}
+
+func errorResult(msg string) ToolResult {
+	return ToolResult{Content: []wire.ContentBlock{wire.NewTextBlock(msg)}, IsError: true}
+}
