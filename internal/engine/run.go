@@ -346,6 +346,9 @@ func ev(p wire.EventPayload) pending { return pending{ev: wire.NewEvent(p)} }
 // touch is set, rewrites the session row, in one transaction; then it
 // publishes. r.mu must be held.
 func (r *run) commit(ctx context.Context, setStatus string, evs ...pending) ([]store.Event, error) {
+	// A commit is short and must not be cut off by a shutdown or an
+	// interrupt halfway through a step: what happened is recorded.
+	ctx = context.WithoutCancel(ctx)
 	now := wire.Now()
 	doc := r.doc
 	sess := r.sess
@@ -405,6 +408,7 @@ func (r *run) markProcessed(ctx context.Context, consumed []wire.Event) error {
 	if len(consumed) == 0 {
 		return nil
 	}
+	ctx = context.WithoutCancel(ctx)
 	now := wire.Now()
 	updates := make([]store.Event, len(consumed))
 	for i, c := range consumed {
