@@ -15,7 +15,9 @@ import (
 
 	"github.com/hangarhq/hangar/internal/api/httpx"
 	"github.com/hangarhq/hangar/internal/blob"
+	"github.com/hangarhq/hangar/internal/engine"
 	"github.com/hangarhq/hangar/internal/errdefs"
+	"github.com/hangarhq/hangar/internal/events"
 	"github.com/hangarhq/hangar/internal/ids"
 	"github.com/hangarhq/hangar/internal/store"
 	"github.com/hangarhq/hangar/internal/vault"
@@ -40,6 +42,9 @@ type Options struct {
 	AdminKey string
 	// MaxUploadBytes bounds multipart uploads (files, skills).
 	MaxUploadBytes int64
+	// Engine runs sessions; Broker carries their live events.
+	Engine *engine.Engine
+	Broker events.Broker
 }
 
 // API serves the Managed Agents HTTP API.

@@ -7,6 +7,7 @@ import (
 	"github.com/hangarhq/hangar/internal/api/environments"
 	"github.com/hangarhq/hangar/internal/api/files"
 	"github.com/hangarhq/hangar/internal/api/httpx"
+	"github.com/hangarhq/hangar/internal/api/sessions"
 	"github.com/hangarhq/hangar/internal/api/skills"
 	"github.com/hangarhq/hangar/internal/api/vaults"
 	"github.com/hangarhq/hangar/internal/errdefs"
@@ -29,4 +30,7 @@ func (a *API) routes(o Options) {
 	vaults.New(o.Store, o.Sealer).Register(a.handle)
 	files.New(o.Store, o.Blobs, a.maxUploadBytes).Register(a.handle)
 	skills.New(o.Store, o.Blobs, a.maxUploadBytes).Register(a.handle)
+	if o.Engine != nil {
+		sessions.New(o.Store, o.Engine, o.Broker, sessions.WithBlobs(o.Blobs)).Register(a.handle)
+	}
 }

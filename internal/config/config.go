@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/hangarhq/hangar/internal/model"
 )
 
 // DefaultListen is where hangar serve listens unless told otherwise.
@@ -26,6 +28,15 @@ type Config struct {
 	LogLevel       string
 	LogFormat      string
 	MaxUploadBytes int64
+	// Models routes model names to providers.
+	Models model.Settings
+	// DemoModel answers every model request from Hangar's scripted fake
+	// upstream, so sessions can be tried without a model key.
+	DemoModel bool
+	// Sandbox selects where built-in tools run: "none" (they report that no
+	// sandbox is available) or "unsafe-host" (directly on this host, without
+	// isolation: tests and development only).
+	Sandbox string
 }
 
 // DefaultDataDir is $XDG_DATA_HOME/hangar or ~/.local/share/hangar.
@@ -56,6 +67,11 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.StringVar(&c.LogFormat, "log-format", env("HANGAR_LOG_FORMAT", "text"), "text or json (HANGAR_LOG_FORMAT)")
 	maxUpload, _ := strconv.ParseInt(env("HANGAR_MAX_UPLOAD_BYTES", "536870912"), 10, 64)
 	fs.Int64Var(&c.MaxUploadBytes, "max-upload-bytes", maxUpload, "largest file or skill upload in bytes (HANGAR_MAX_UPLOAD_BYTES)")
+	c.Models.RegisterFlags(fs, os.LookupEnv)
+	fs.BoolVar(&c.DemoModel, "demo-model", env("HANGAR_DEMO_MODEL", "") == "true",
+		"answer every model request from a built-in scripted model instead of a real one (HANGAR_DEMO_MODEL)")
+	fs.StringVar(&c.Sandbox, "sandbox", env("HANGAR_SANDBOX", "none"),
+		"where built-in tools run: none, or unsafe-host (no isolation; tests only) (HANGAR_SANDBOX)")
 	// Secrets come only from the environment so they never show in ps.
 	c.APIKey = os.Getenv("HANGAR_API_KEY")
 	c.MasterKey = os.Getenv("HANGAR_MASTER_KEY")
@@ -79,6 +95,11 @@ func (c *Config) Validate() error {
 	case "text", "json":
 	default:
 		errs = append(errs, fmt.Errorf("--log-format (HANGAR_LOG_FORMAT): unknown format %q", c.LogFormat))
+	}
+	switch c.Sandbox {
+	case "none", "unsafe-host":
+	default:
+		errs = append(errs, fmt.Errorf("--sandbox (HANGAR_SANDBOX): unknown sandbox %q, expected none or unsafe-host", c.Sandbox))
 	}
 	if c.MaxUploadBytes <= 0 {
 		errs = append(errs, errors.New("--max-upload-bytes (HANGAR_MAX_UPLOAD_BYTES): must be positive"))

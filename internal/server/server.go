@@ -18,9 +18,15 @@ import (
 	"github.com/hangarhq/hangar/internal/api"
 	"github.com/hangarhq/hangar/internal/blob"
 	"github.com/hangarhq/hangar/internal/config"
+	"github.com/hangarhq/hangar/internal/engine"
+	"github.com/hangarhq/hangar/internal/events"
+	"github.com/hangarhq/hangar/internal/model"
+	"github.com/hangarhq/hangar/internal/model/modeltest"
+	"github.com/hangarhq/hangar/internal/model/providers"
 	"github.com/hangarhq/hangar/internal/keys"
 	"github.com/hangarhq/hangar/internal/store"
 	"github.com/hangarhq/hangar/internal/store/sqlite"
+	"github.com/hangarhq/hangar/internal/tool/hostexec"
 	"github.com/hangarhq/hangar/internal/vault"
 )
 
@@ -78,9 +84,32 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer, log *slog.Logger
 			return err
 		}
 	}
+	models, closeModels, err := modelRouter(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer closeModels()
+	broker := events.NewLocal(log)
+	defer broker.Close()
+	deps := engine.Deps{Store: data.Store, Models: models, Broker: broker, Logger: log}
+	if cfg.Sandbox == "unsafe-host" {
+		log.Warn("built-in tools run directly on this host without isolation (--sandbox unsafe-host)")
+		x, err := hostexec.New(filepath.Join(cfg.DataDir, "workspaces"))
+		if err != nil {
+			return err
+		}
+		defer x.Close()
+		deps.Tools = x
+	}
+	eng := engine.New(deps, engine.Options{})
+	if err := eng.Start(ctx); err != nil {
+		return fmt.Errorf("resume sessions: %w", err)
+	}
+	defer eng.Close()
 	handler := api.New(api.Options{
 		Store: data.Store, Sealer: data.Sealer, Blobs: data.Blobs, Logger: log,
 		AdminKey: cfg.APIKey, MaxUploadBytes: cfg.MaxUploadBytes,
+		Engine: eng, Broker: broker,
 	})
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -102,6 +131,8 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer, log *slog.Logger
 	case <-ctx.Done():
 	}
 	log.Info("shutting down")
+	// Streams are long-lived; ending them first lets Shutdown finish.
+	broker.Close()
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
@@ -111,6 +142,34 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer, log *slog.Logger
 		return err
 	}
 	return nil
+}
+
+// modelRouter builds the model routing table, or in demo mode starts the
+// scripted fake upstream and routes every model to it.
+func modelRouter(cfg config.Config, log *slog.Logger) (*model.Router, func(), error) {
+	settings := cfg.Models
+	closeFn := func() {}
+	if cfg.DemoModel {
+		fake, err := modeltest.StartAnthropic(modeltest.Options{Rule: modeltest.DemoRule, MaxRecorded: 64})
+		if err != nil {
+			return nil, nil, fmt.Errorf("start demo model: %w", err)
+		}
+		closeFn = func() { _ = fake.Close() }
+		settings.Models = "*=anthropic:" + fake.URL
+		log.Warn("demo mode: every model request is answered by a scripted fake model, not a real one")
+	}
+	mc, err := settings.Resolve(os.LookupEnv)
+	if err != nil {
+		closeFn()
+		return nil, nil, err
+	}
+	router, err := providers.NewRouter(mc, providers.Options{})
+	if err != nil {
+		closeFn()
+		return nil, nil, err
+	}
+	log.Info("model routes", "routes", mc)
+	return router, closeFn, nil
 }
 
 // bootstrapKey mints an administrator key on the first start of a server

@@ -147,18 +147,6 @@ func asString(path string, raw json.RawMessage) (string, error) {
 	return s, nil
 }
 
-func (o *jsonObject) boolean(key string) (*bool, error) {
-	raw, p := o.get(key)
-	if p != present {
-		return nil, nil
-	}
-	if kind(raw) != "a boolean" {
-		return nil, invalid(o.at(key), "expected a boolean, got %s", kind(raw))
-	}
-	b := bytes.TrimSpace(raw)[0] == 't'
-	return &b, nil
-}
-
 func asInt(path string, raw json.RawMessage) (int64, error) {
 	if kind(raw) != "a number" {
 		return 0, invalid(path, "expected an integer, got %s", kind(raw))
@@ -185,17 +173,4 @@ func asArray(path string, raw json.RawMessage) ([]json.RawMessage, error) {
 // discriminator reads the required "type" member of a union variant.
 func (o *jsonObject) discriminator() (string, error) {
 	return o.requiredStr("type")
-}
-
-// constType checks an optional constant "type" member (SDKs send it, other
-// clients may not).
-func (o *jsonObject) constType(want string) error {
-	t, p, err := o.str("type")
-	if err != nil {
-		return err
-	}
-	if p == present && t != want {
-		return invalid(o.at("type"), "unknown value %q, expected %q", t, want)
-	}
-	return nil
 }

@@ -6,15 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 
+	"github.com/hangarhq/hangar/internal/agentcfg"
 	"github.com/hangarhq/hangar/internal/errdefs"
 	"github.com/hangarhq/hangar/internal/store"
 	"github.com/hangarhq/hangar/internal/wire"
 )
-
-// defaultEffort is the effort stored when a create does not name one. The
-// SDK says it is "resolved to the per-model default at save time"; Hangar
-// has one default for every model.
-const defaultEffort = "high"
 
 // build applies p to cur (nil on create) and returns the resulting agent
 // configuration. Version and timestamps are the caller's; references to
@@ -48,23 +44,15 @@ func build(ctx context.Context, tx store.Tx, ws, id string, cur *wire.Agent, p a
 		}
 	}
 	if p.model.set() {
-		m := p.model.v
-		mc := wire.ModelConfig{ID: m.id, Speed: m.speed, InferenceGeo: m.geo}
-		if mc.Speed == "" {
-			mc.Speed = "standard"
+		// On update an omitted effort keeps the stored one (SDK docs); the
+		// rest of model is whole-object replacement.
+		var keep *wire.Effort
+		if cur != nil {
+			keep = cur.Model.Effort
 		}
-		switch {
-		case m.effort != "":
-			mc.Effort = &wire.Effort{Type: m.effort}
-		case cur != nil && cur.Model.Effort != nil:
-			// On update an omitted effort keeps the stored one (SDK docs);
-			// the rest of model is whole-object replacement.
-			mc.Effort = &wire.Effort{Type: cur.Model.Effort.Type}
-		default:
-			mc.Effort = &wire.Effort{Type: defaultEffort}
-		}
-		if mc.Speed == "fast" && !supportsFast(mc.ID) {
-			return next, invalid("model.speed", "\"fast\" is not supported by model %q", mc.ID)
+		mc, err := p.model.v.Config("model", keep)
+		if err != nil {
+			return next, err
 		}
 		next.Model = mc
 	}
@@ -106,50 +94,7 @@ func build(ctx context.Context, tx store.Tx, ws, id string, cur *wire.Agent, p a
 }
 
 // validate checks the rules that span fields, on the merged result.
-func validate(a wire.Agent) error {
-	servers := map[string]int{}
-	for i, s := range a.MCPServers {
-		servers[s.Name] = i
-	}
-	referenced := map[string]bool{}
-	customs := map[string]bool{}
-	count, toolsets := 0, 0
-	for i, t := range a.Tools {
-		path := index("tools", i)
-		switch {
-		case t.Toolset != nil:
-			if toolsets++; toolsets > 1 {
-				return invalid(path+".type", "%s may appear only once", wire.ToolTypeAgentToolset)
-			}
-			count += len(t.Toolset.Configs)
-		case t.MCP != nil:
-			name := t.MCP.MCPServerName
-			if _, ok := servers[name]; !ok {
-				return invalid(path+".mcp_server_name", "no MCP server named %q in mcp_servers", name)
-			}
-			if referenced[name] {
-				return invalid(path+".mcp_server_name", "MCP server %q already has an mcp_toolset", name)
-			}
-			referenced[name] = true
-			count += max(1, len(t.MCP.Configs))
-		case t.Custom != nil:
-			if customs[t.Custom.Name] {
-				return invalid(path+".name", "duplicate custom tool name %q", t.Custom.Name)
-			}
-			customs[t.Custom.Name] = true
-			count++
-		}
-	}
-	if count > maxToolCount {
-		return invalid("tools", "at most %d tools are allowed across all toolsets, got %d", maxToolCount, count)
-	}
-	for i, s := range a.MCPServers {
-		if !referenced[s.Name] {
-			return invalid(index("mcp_servers", i)+".name", "MCP server %q is not referenced by any mcp_toolset in tools", s.Name)
-		}
-	}
-	return nil
-}
+func validate(a wire.Agent) error { return agentcfg.Validate("", a.Tools, a.MCPServers) }
 
 // resolveMultiagent turns the multiagent request into its stored form,
 // pinning every referenced agent to a version. A multiagent_20261001 sent

@@ -1,0 +1,218 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/anthropics/anthropic-sdk-go/v2"
+
+	"github.com/hangarhq/hangar/internal/model/modeltest"
+	"github.com/hangarhq/hangar/internal/testserver"
+)
+
+// benchLoop is a server whose models are answered at once by the scripted
+// upstream (EchoRule), so the figures are Hangar's own overhead.
+func benchLoop(b *testing.B) (*testserver.Server, anthropic.Client, string, string) {
+	b.Helper()
+	fake, err := modeltest.StartAnthropic(modeltest.Options{Rule: modeltest.EchoRule, MaxRecorded: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { fake.Close() })
+	s := testserver.Start(b, testserver.WithEnv("HANGAR_ANTHROPIC_BASE_URL="+fake.URL, "HANGAR_ANTHROPIC_API_KEY=k", "HANGAR_LOG_LEVEL=warn"))
+	c := s.Client("")
+	ctx := context.Background()
+	a, err := c.Beta.Agents.New(ctx, anthropic.BetaAgentNewParams{Name: "bench", Model: anthropic.BetaManagedAgentsModelConfigParams{ID: "claude-bench"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	env, err := c.Beta.Environments.New(ctx, anthropic.BetaEnvironmentNewParams{Name: fmt.Sprintf("bench-%d", time.Now().UnixNano())})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return s, c, a.ID, env.ID
+}
+
+func newSession(b *testing.B, c anthropic.Client, agentID, envID string) string {
+	s, err := c.Beta.Sessions.New(context.Background(), anthropic.BetaSessionNewParams{
+		Agent: anthropic.BetaSessionNewParamsAgentUnion{OfString: anthropic.String(agentID)}, EnvironmentID: envID})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return s.ID
+}
+
+// BenchmarkSessions measures the session hot paths through the HTTP stack
+// with the official SDK: create, the send acknowledgement, and a whole turn
+// from send to session.status_idle on the stream.
+func BenchmarkSessions(b *testing.B) {
+	_, c, agentID, envID := benchLoop(b)
+	ctx := context.Background()
+	b.Run("CreateSession", func(b *testing.B) {
+		timeOps(b, func(int) error {
+			_, err := c.Beta.Sessions.New(ctx, anthropic.BetaSessionNewParams{
+				Agent: anthropic.BetaSessionNewParamsAgentUnion{OfString: anthropic.String(agentID)}, EnvironmentID: envID})
+			return err
+		})
+	})
+	b.Run("SendAck", func(b *testing.B) {
+		// A session that is already running queues the messages: the
+		// figure is the acknowledgement alone.
+		sid := newSession(b, c, agentID, envID)
+		timeOps(b, func(int) error {
+			_, err := c.Beta.Sessions.Events.Send(ctx, sid, anthropic.BetaSessionEventSendParams{Events: []anthropic.BetaManagedAgentsEventParamsUnion{userMessage("hi")}})
+			return err
+		})
+	})
+	b.Run("MessageToIdle", func(b *testing.B) {
+		sid := newSession(b, c, agentID, envID)
+		sctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		st := c.Beta.Sessions.Events.StreamEvents(sctx, sid, anthropic.BetaSessionEventStreamParams{})
+		idle := make(chan struct{}, 1)
+		go func() {
+			for st.Next() {
+				if st.Current().Type == "session.status_idle" {
+					idle <- struct{}{}
+				}
+			}
+		}()
+		timeOps(b, func(int) error {
+			if _, err := c.Beta.Sessions.Events.Send(ctx, sid, anthropic.BetaSessionEventSendParams{Events: []anthropic.BetaManagedAgentsEventParamsUnion{userMessage("hi")}}); err != nil {
+				return err
+			}
+			select {
+			case <-idle:
+				return nil
+			case <-time.After(10 * time.Second):
+				return fmt.Errorf("no idle within 10s")
+			}
+		})
+	})
+}
+
+// BenchmarkStreamFanout: 1000 SSE connections on one session; each op
+// publishes one event (a queued user.message echo) and waits until every
+// connection has read it. Reported p50/p99 are publish → all delivered.
+func BenchmarkStreamFanout(b *testing.B) {
+	s, c, agentID, envID := benchLoop(b)
+	sid := newSession(b, c, agentID, envID)
+	const subscribers = 1000
+	got := make(chan string, subscribers*4)
+	var ready sync.WaitGroup
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	tr := &http.Transport{MaxConnsPerHost: 0, MaxIdleConnsPerHost: subscribers}
+	hc := &http.Client{Transport: tr}
+	for i := 0; i < subscribers; i++ {
+		ready.Add(1)
+		go func() {
+			req, _ := http.NewRequestWithContext(ctx, "GET", s.URL+"/v1/sessions/"+sid+"/events/stream", nil)
+			req.Header.Set("x-api-key", testserver.AdminKey)
+			resp, err := hc.Do(req)
+			ready.Done()
+			if err != nil {
+				return
+			}
+			defer resp.Body.Close()
+			sc := bufio.NewScanner(resp.Body)
+			for sc.Scan() {
+				if id, ok := strings.CutPrefix(sc.Text(), "id: "); ok {
+					got <- id
+				}
+			}
+		}()
+	}
+	ready.Wait()
+	// Interrupt-free queueing: keep the session busy so each send is one
+	// published echo; drain what the turns publish between ops.
+	l := make(latencies, 0, b.N)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for len(got) > 0 {
+			<-got
+		}
+		t0 := time.Now()
+		res, err := c.Beta.Sessions.Events.Send(context.Background(), sid, anthropic.BetaSessionEventSendParams{Events: []anthropic.BetaManagedAgentsEventParamsUnion{userMessage("fan")}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		want := res.Data[0].ID
+		n := 0
+		timeout := time.After(10 * time.Second)
+		for n < subscribers {
+			select {
+			case id := <-got:
+				if id == want {
+					n++
+				}
+			case <-timeout:
+				b.Fatalf("only %d of %d subscribers got the event", n, subscribers)
+			}
+		}
+		l = append(l, time.Since(t0))
+	}
+	b.StopTimer()
+	l.report(b)
+}
+
+// BenchmarkConcurrentSessions: N sessions each send a message at once; the
+// op ends when every one of them is idle again. None may stall.
+func BenchmarkConcurrentSessions(b *testing.B) {
+	_, c, agentID, envID := benchLoop(b)
+	const n = 500
+	sids := make([]string, n)
+	for i := range sids {
+		sids[i] = newSession(b, c, agentID, envID)
+	}
+	ctx := context.Background()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		var wg sync.WaitGroup
+		errs := make(chan error, n)
+		for _, sid := range sids {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := c.Beta.Sessions.Events.Send(ctx, sid, anthropic.BetaSessionEventSendParams{Events: []anthropic.BetaManagedAgentsEventParamsUnion{userMessage("go")}}); err != nil {
+					errs <- err
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			b.Fatal(err)
+		}
+		// Done when every session has answered this round and is idle.
+		deadline := time.Now().Add(60 * time.Second)
+		for _, sid := range sids {
+			for {
+				page, err := c.Beta.Sessions.Events.List(ctx, sid, anthropic.BetaSessionEventListParams{Types: []anthropic.BetaManagedAgentsSessionEventType{"agent.message", "session.status_idle"}})
+				if err != nil {
+					b.Fatal(err)
+				}
+				var replies int
+				for _, e := range page.Data {
+					if e.Type == "agent.message" {
+						replies++
+					}
+				}
+				if replies == i+1 && page.Data[len(page.Data)-1].Type == "session.status_idle" {
+					break
+				}
+				if time.Now().After(deadline) {
+					b.Fatalf("session %s stalled: %d replies after round %d", sid, replies, i+1)
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+		}
+	}
+	b.ReportMetric(float64(n), "sessions")
+}

@@ -1,0 +1,872 @@
+// Package agentcfg owns the request-side rules of an agent's configuration
+// that more than one endpoint applies: the model (AGT-11, AGT-12), tools and
+// their permission policies (AGT-05, TOL-*), MCP servers (AGT-06, MCP-*) and
+// skills (AGT-07), parsed from raw JSON into their resolved wire form with
+// errors that name the field, plus the rules that span tools and servers.
+// Agents use it on create and update; sessions use it for
+// agent_with_overrides (REF-08) and for replacing tools / mcp_servers of a
+// live session (SES-08), so the two can never drift apart.
+package agentcfg
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"regexp"
+	"strings"
+
+	"github.com/hangarhq/hangar/internal/api/httpx"
+	"github.com/hangarhq/hangar/internal/wire"
+)
+
+// Limits from BEHAVIOR.md §2 (AGT-05..AGT-07) and the SDK field docs.
+const (
+	// maxToolEntries bounds the tools array (AGT-05); maxToolCount bounds
+	// the tools it expands to across all toolsets (SDK docs: 256).
+	maxToolEntries = 128
+	maxToolCount   = 256
+	maxMCPServers  = 20
+	maxSkills      = 20
+	maxDomains     = 64
+	// MaxModelID bounds a model id wherever one is named.
+	MaxModelID = 256
+	maxModelID = MaxModelID
+)
+
+var customToolName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
+
+// DefaultEffort is the effort stored when a model does not name one. The
+// SDK says it is "resolved to the per-model default at save time"; Hangar
+// has one default for every model.
+const DefaultEffort = "high"
+
+// Model is a parsed model field: the bare id (speed standard) or the
+// model_config object. Speed and Effort are "" when not sent.
+type Model struct {
+	ID     string
+	Speed  string
+	Effort string
+	Geo    *string
+}
+
+// ParseModel reads a model field at path (AGT-11).
+func ParseModel(path string, raw json.RawMessage) (Model, error) {
+	m, err := parseModel(path, raw)
+	return Model{ID: m.id, Speed: m.speed, Effort: m.effort, Geo: m.geo}, err
+}
+
+// Config resolves m to its stored form. An effort that was not sent is keep
+// when non-nil (an agent update keeps the stored effort, SDK docs), else
+// DefaultEffort. Speed "fast" on a model without fast mode is rejected
+// (AGT-12) at path.speed.
+func (m Model) Config(path string, keep *wire.Effort) (wire.ModelConfig, error) {
+	mc := wire.ModelConfig{ID: m.ID, Speed: m.Speed, InferenceGeo: m.Geo}
+	if mc.Speed == "" {
+		mc.Speed = "standard"
+	}
+	switch {
+	case m.Effort != "":
+		mc.Effort = &wire.Effort{Type: m.Effort}
+	case keep != nil:
+		mc.Effort = &wire.Effort{Type: keep.Type}
+	default:
+		mc.Effort = &wire.Effort{Type: DefaultEffort}
+	}
+	if mc.Speed == "fast" && !supportsFast(mc.ID) {
+		return mc, invalid(join(path, "speed"), "\"fast\" is not supported by model %q", mc.ID)
+	}
+	return mc, nil
+}
+
+// ParseTools reads a tools array at path into its resolved form: every
+// toolset expanded to one config per tool with defaults applied.
+func ParseTools(path string, raw json.RawMessage) ([]wire.AgentTool, error) {
+	return parseTools(path, raw)
+}
+
+// ParseMCPServers reads an mcp_servers array at path.
+func ParseMCPServers(path string, raw json.RawMessage) ([]wire.MCPServer, error) {
+	return parseMCPServers(path, raw)
+}
+
+// ParseSkills reads a skills array at path; a skill without version gets
+// "latest".
+func ParseSkills(path string, raw json.RawMessage) ([]wire.AgentSkill, error) {
+	return parseSkills(path, raw)
+}
+
+// Validate checks the rules that span tools and mcp_servers, on the merged
+// result: one agent toolset at most, every mcp_toolset naming a declared
+// server and every server referenced by exactly one mcp_toolset (MCP-02),
+// unique custom tool names and the total tool count. prefix is prepended to
+// the field paths of errors ("" for an agent, "agent." for a session).
+func Validate(prefix string, tools []wire.AgentTool, servers []wire.MCPServer) error {
+	declared := map[string]int{}
+	for i, s := range servers {
+		declared[s.Name] = i
+	}
+	referenced := map[string]bool{}
+	customs := map[string]bool{}
+	count, toolsets := 0, 0
+	for i, t := range tools {
+		path := index(prefix+"tools", i)
+		switch {
+		case t.Toolset != nil:
+			if toolsets++; toolsets > 1 {
+				return invalid(path+".type", "%s may appear only once", wire.ToolTypeAgentToolset)
+			}
+			count += len(t.Toolset.Configs)
+		case t.MCP != nil:
+			name := t.MCP.MCPServerName
+			if _, ok := declared[name]; !ok {
+				return invalid(path+".mcp_server_name", "no MCP server named %q in mcp_servers", name)
+			}
+			if referenced[name] {
+				return invalid(path+".mcp_server_name", "MCP server %q already has an mcp_toolset", name)
+			}
+			referenced[name] = true
+			count += max(1, len(t.MCP.Configs))
+		case t.Custom != nil:
+			if customs[t.Custom.Name] {
+				return invalid(path+".name", "duplicate custom tool name %q", t.Custom.Name)
+			}
+			customs[t.Custom.Name] = true
+			count++
+		}
+	}
+	if count > maxToolCount {
+		return invalid(prefix+"tools", "at most %d tools are allowed across all toolsets, got %d", maxToolCount, count)
+	}
+	for i, s := range servers {
+		if !referenced[s.Name] {
+			return invalid(index(prefix+"mcp_servers", i)+".name", "MCP server %q is not referenced by any mcp_toolset in tools", s.Name)
+		}
+	}
+	return nil
+}
+
+// modelParams is a parsed model field before resolution.
+type modelParams struct {
+	id     string
+	speed  string // "" = standard
+	effort string // "" = not sent
+	geo    *string
+}
+
+var (
+	speeds  = []string{"standard", "fast"}
+	efforts = []string{"low", "medium", "high", "xhigh", "max"}
+)
+
+// parseModel accepts the bare model id (AGT-11) or the model_config object.
+func parseModel(path string, raw json.RawMessage) (modelParams, error) {
+	var m modelParams
+	if kind(raw) == "a string" {
+		s, err := asString(path, raw)
+		if err != nil {
+			return m, err
+		}
+		m.id = s
+	} else {
+		o, err := newObject(path, raw)
+		if err != nil {
+			return m, invalid(path, "expected a model id string or a model config object, got %s", kind(raw))
+		}
+		if m.id, err = o.requiredStr("id"); err != nil {
+			return m, err
+		}
+		s, pr, err := o.str("speed")
+		if err != nil {
+			return m, err
+		}
+		if pr == present {
+			if err := httpx.CheckEnum(o.at("speed"), s, speeds...); err != nil {
+				return m, err
+			}
+			m.speed = s
+		}
+		if raw, pr := o.get("effort"); pr == present {
+			if m.effort, err = parseEffort(o.at("effort"), raw); err != nil {
+				return m, err
+			}
+		}
+		s, pr, err = o.str("inference_geo")
+		if err != nil {
+			return m, err
+		}
+		if pr == present {
+			if err := httpx.CheckLen(o.at("inference_geo"), s, 1, 64); err != nil {
+				return m, err
+			}
+			m.geo = &s
+		}
+		if err := o.finish(); err != nil {
+			return m, err
+		}
+		path = o.at("id")
+	}
+	// Any id is accepted: new models appear faster than servers update.
+	if err := httpx.CheckLen(path, m.id, 1, maxModelID); err != nil {
+		return m, err
+	}
+	if strings.TrimSpace(m.id) != m.id {
+		return m, invalid(path, "must not start or end with whitespace")
+	}
+	return m, nil
+}
+
+// parseEffort accepts "high" or {"type":"high"}.
+func parseEffort(path string, raw json.RawMessage) (string, error) {
+	if kind(raw) == "a string" {
+		s, err := asString(path, raw)
+		if err != nil {
+			return "", err
+		}
+		return s, httpx.CheckEnum(path, s, efforts...)
+	}
+	o, err := newObject(path, raw)
+	if err != nil {
+		return "", invalid(path, "expected an effort level string or object, got %s", kind(raw))
+	}
+	t, err := o.discriminator()
+	if err != nil {
+		return "", err
+	}
+	if err := httpx.CheckEnum(o.at("type"), t, efforts...); err != nil {
+		return "", err
+	}
+	return t, o.finish()
+}
+
+// supportsFast reports whether speed "fast" may be used with a model
+// (AGT-12). Only models known not to support it are refused, so model ids
+// newer than this server are not turned away.
+func supportsFast(id string) bool {
+	for _, p := range []string{"claude-opus-4-6", "claude-opus-4-5", "claude-sonnet-4", "claude-haiku-4", "claude-3"} {
+		if strings.HasPrefix(id, p) {
+			return false
+		}
+	}
+	return true
+}
+
+var policies = []string{"always_allow", "always_ask", "auto"}
+
+func parsePolicy(path string, raw json.RawMessage) (wire.PermissionPolicy, error) {
+	o, err := newObject(path, raw)
+	if err != nil {
+		return wire.PermissionPolicy{}, err
+	}
+	t, err := o.discriminator()
+	if err != nil {
+		return wire.PermissionPolicy{}, err
+	}
+	if err := httpx.CheckEnum(o.at("type"), t, policies...); err != nil {
+		return wire.PermissionPolicy{}, err
+	}
+	return wire.PermissionPolicy{Type: t}, o.finish()
+}
+
+// parseDefaultConfig resolves a toolset's default_config: enabled defaults
+// to true and the policy to def (TOL-04, TOL-10).
+func parseDefaultConfig(o *jsonObject, def string) (wire.ToolDefaultConfig, error) {
+	dc := wire.ToolDefaultConfig{Enabled: true, PermissionPolicy: wire.PermissionPolicy{Type: def}}
+	raw, pr := o.get("default_config")
+	if pr != present {
+		return dc, nil
+	}
+	d, err := newObject(o.at("default_config"), raw)
+	if err != nil {
+		return dc, err
+	}
+	if err := parseToolOverride(d, &dc.Enabled, &dc.PermissionPolicy); err != nil {
+		return dc, err
+	}
+	return dc, d.finish()
+}
+
+// parseToolOverride reads enabled and permission_policy into dst, leaving
+// what is not sent at its inherited value (TOL-06).
+func parseToolOverride(o *jsonObject, enabled *bool, policy *wire.PermissionPolicy) error {
+	b, err := o.boolean("enabled")
+	if err != nil {
+		return err
+	}
+	if b != nil {
+		*enabled = *b
+	}
+	if raw, pr := o.get("permission_policy"); pr == present {
+		pp, err := parsePolicy(o.at("permission_policy"), raw)
+		if err != nil {
+			return err
+		}
+		*policy = pp
+	}
+	return nil
+}
+
+func parseTools(path string, raw json.RawMessage) ([]wire.AgentTool, error) {
+	items, err := asArray(path, raw)
+	if err != nil {
+		return nil, err
+	}
+	if len(items) > maxToolEntries {
+		return nil, invalid(path, "at most %d entries are allowed, got %d", maxToolEntries, len(items))
+	}
+	out := make([]wire.AgentTool, 0, len(items))
+	customs := map[string]bool{}
+	var clientRefs []clientRef
+	for i, item := range items {
+		t, refs, err := parseTool(index(path, i), item)
+		if err != nil {
+			return nil, err
+		}
+		if t.Custom != nil {
+			customs[t.Custom.Name] = true
+		}
+		clientRefs = append(clientRefs, refs...)
+		out = append(out, t)
+	}
+	// web_fetch url_sources.client_tool_results names custom tools of the
+	// same array; tools is replaced whole, so the check never spans requests.
+	for _, r := range clientRefs {
+		if !customs[r.name] {
+			return nil, invalid(r.path, "no custom tool named %q in tools", r.name)
+		}
+	}
+	return out, nil
+}
+
+// clientRef is a custom tool named by web_fetch url_sources, with its path.
+type clientRef struct{ path, name string }
+
+func parseTool(path string, raw json.RawMessage) (wire.AgentTool, []clientRef, error) {
+	var tool wire.AgentTool
+	var refs []clientRef
+	o, err := newObject(path, raw)
+	if err != nil {
+		return tool, nil, err
+	}
+	t, err := o.discriminator()
+	if err != nil {
+		return tool, nil, err
+	}
+	switch t {
+	case wire.ToolTypeAgentToolset:
+		tool.Toolset, refs, err = parseAgentToolset(o)
+	case wire.ToolTypeMCPToolset:
+		tool.MCP, err = parseMCPToolset(o)
+	case wire.ToolTypeCustom:
+		tool.Custom, err = parseCustomTool(o)
+	default:
+		return tool, nil, invalid(o.at("type"), "unknown value %q, expected one of %v", t,
+			[]string{wire.ToolTypeAgentToolset, wire.ToolTypeMCPToolset, wire.ToolTypeCustom})
+	}
+	if err != nil {
+		return tool, nil, err
+	}
+	return tool, refs, o.finish()
+}
+
+// parseAgentToolset resolves agent_toolset_20260401 to its default_config
+// plus one configs[] entry per tool, in wire.AgentToolsetTools order.
+func parseAgentToolset(o *jsonObject) (*wire.AgentToolset, []clientRef, error) {
+	var refs []clientRef
+	dc, err := parseDefaultConfig(o, "always_allow")
+	if err != nil {
+		return nil, nil, err
+	}
+	ts := &wire.AgentToolset{Type: wire.ToolTypeAgentToolset, DefaultConfig: dc}
+	byName := map[string]wire.AgentToolConfig{}
+	for _, n := range wire.AgentToolsetTools {
+		byName[n] = wire.AgentToolConfig{Name: n, Type: n, Enabled: dc.Enabled, PermissionPolicy: dc.PermissionPolicy}
+	}
+	if raw, pr := o.get("configs"); pr == present {
+		items, err := asArray(o.at("configs"), raw)
+		if err != nil {
+			return nil, nil, err
+		}
+		seen := map[string]bool{}
+		for i, item := range items {
+			c, err := parseToolConfig(index(o.at("configs"), i), item, dc)
+			if err != nil {
+				return nil, nil, err
+			}
+			if seen[c.Name] {
+				return nil, nil, invalid(index(o.at("configs"), i)+".name", "duplicate tool %q", c.Name)
+			}
+			if c.URLSources != nil && c.URLSources.ClientToolResults != nil {
+				for k, ref := range c.URLSources.ClientToolResults.Tools {
+					p := fmt.Sprintf("%s.url_sources.client_tool_results.tools[%d].name", index(o.at("configs"), i), k)
+					refs = append(refs, clientRef{p, ref.Name})
+				}
+			}
+			seen[c.Name] = true
+			byName[c.Name] = c
+		}
+	}
+	for _, n := range wire.AgentToolsetTools {
+		ts.Configs = append(ts.Configs, byName[n])
+	}
+	return ts, refs, nil
+}
+
+// parseToolConfig reads one configs[] entry of the agent toolset. The Go SDK
+// keys entries by name and leaves type out, so type is optional.
+func parseToolConfig(path string, raw json.RawMessage, dc wire.ToolDefaultConfig) (wire.AgentToolConfig, error) {
+	var c wire.AgentToolConfig
+	o, err := newObject(path, raw)
+	if err != nil {
+		return c, err
+	}
+	name, err := o.requiredStr("name")
+	if err != nil {
+		return c, err
+	}
+	if err := httpx.CheckEnum(o.at("name"), name, wire.AgentToolsetTools...); err != nil {
+		return c, err
+	}
+	if err := o.constType(name); err != nil {
+		return c, err
+	}
+	c = wire.AgentToolConfig{Name: name, Type: name, Enabled: dc.Enabled, PermissionPolicy: dc.PermissionPolicy}
+	if err := parseToolOverride(o, &c.Enabled, &c.PermissionPolicy); err != nil {
+		return c, err
+	}
+	if name == "web_fetch" || name == "web_search" {
+		if err := parseDomains(o, name, &c); err != nil {
+			return c, err
+		}
+	}
+	if name == "web_fetch" {
+		if raw, pr := o.get("max_content_tokens"); pr == present {
+			n, err := asInt(o.at("max_content_tokens"), raw)
+			if err != nil {
+				return c, err
+			}
+			if n < 1 {
+				return c, invalid(o.at("max_content_tokens"), "must be at least 1, got %d", n)
+			}
+			c.MaxContentTokens = &n
+		}
+		if raw, pr := o.get("url_sources"); pr == present {
+			if c.URLSources, err = parseURLSources(o.at("url_sources"), raw); err != nil {
+				return c, err
+			}
+		}
+	}
+	if name == "web_search" {
+		if raw, pr := o.get("user_location"); pr == present {
+			if c.UserLocation, err = parseUserLocation(o.at("user_location"), raw); err != nil {
+				return c, err
+			}
+		}
+	}
+	return c, o.finish()
+}
+
+func parseDomains(o *jsonObject, tool string, c *wire.AgentToolConfig) error {
+	for _, f := range []struct {
+		key string
+		dst *[]string
+	}{{"allowed_domains", &c.AllowedDomains}, {"blocked_domains", &c.BlockedDomains}} {
+		raw, pr := o.get(f.key)
+		if pr != present {
+			continue
+		}
+		path := o.at(f.key)
+		items, err := asArray(path, raw)
+		if err != nil {
+			return err
+		}
+		if len(items) == 0 {
+			return invalid(path, "must not be empty; omit the field instead")
+		}
+		if len(items) > maxDomains {
+			return invalid(path, "at most %d entries are allowed, got %d", maxDomains, len(items))
+		}
+		for i, item := range items {
+			d, err := asString(index(path, i), item)
+			if err != nil {
+				return err
+			}
+			if err := checkDomain(index(path, i), d, tool == "web_search"); err != nil {
+				return err
+			}
+			*f.dst = append(*f.dst, d)
+		}
+	}
+	if c.AllowedDomains != nil && c.BlockedDomains != nil {
+		return invalid(o.at("allowed_domains"), "cannot be combined with blocked_domains")
+	}
+	return nil
+}
+
+// checkDomain accepts a plain hostname; web_search also allows a path suffix.
+func checkDomain(path, d string, allowPath bool) error {
+	host := d
+	if allowPath {
+		host, _, _ = strings.Cut(d, "/")
+	}
+	switch {
+	case host == "" || len(host) > 253:
+		return invalid(path, "must be a hostname of 1 to 253 characters")
+	case strings.Contains(d, "://"):
+		return invalid(path, "must be a plain hostname without a scheme, got %q", d)
+	case strings.ContainsAny(host, ":/ \t\r\n?#@"):
+		return invalid(path, "must be a plain hostname without port or path, got %q", d)
+	}
+	return nil
+}
+
+func parseURLSources(path string, raw json.RawMessage) (*wire.WebFetchURLSources, error) {
+	o, err := newObject(path, raw)
+	if err != nil {
+		return nil, err
+	}
+	us := &wire.WebFetchURLSources{}
+	for _, f := range []struct {
+		key     string
+		dst     **wire.URLSourceFilter
+		allowed []string
+	}{
+		{"client_tool_results", &us.ClientToolResults, []string{"all", "none", "only", "except"}},
+		{"server_tool_results", &us.ServerToolResults, []string{"all", "none", "only", "except"}},
+		{"user_input", &us.UserInput, []string{"all", "none"}},
+	} {
+		raw, pr := o.get(f.key)
+		if pr != present {
+			continue
+		}
+		if *f.dst, err = parseURLSourceFilter(o.at(f.key), raw, f.allowed); err != nil {
+			return nil, err
+		}
+	}
+	if us.ServerToolResults != nil {
+		for i, t := range us.ServerToolResults.Tools {
+			p := index(o.at("server_tool_results")+".tools", i) + ".name"
+			if err := httpx.CheckEnum(p, t.Name, "web_search", "web_fetch"); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return us, o.finish()
+}
+
+// parseURLSourceFilter accepts the "all"/"none" shorthand or the object form.
+func parseURLSourceFilter(path string, raw json.RawMessage, allowed []string) (*wire.URLSourceFilter, error) {
+	if kind(raw) == "a string" {
+		s, err := asString(path, raw)
+		if err != nil {
+			return nil, err
+		}
+		if err := httpx.CheckEnum(path, s, "all", "none"); err != nil {
+			return nil, err
+		}
+		return &wire.URLSourceFilter{Type: s}, nil
+	}
+	o, err := newObject(path, raw)
+	if err != nil {
+		return nil, err
+	}
+	t, err := o.discriminator()
+	if err != nil {
+		return nil, err
+	}
+	if err := httpx.CheckEnum(o.at("type"), t, allowed...); err != nil {
+		return nil, err
+	}
+	f := &wire.URLSourceFilter{Type: t}
+	if t == "only" || t == "except" {
+		raw, pr := o.get("tools")
+		if pr != present {
+			return nil, invalid(o.at("tools"), "field required")
+		}
+		items, err := asArray(o.at("tools"), raw)
+		if err != nil {
+			return nil, err
+		}
+		if len(items) < 1 || len(items) > 128 {
+			return nil, invalid(o.at("tools"), "must have between 1 and 128 entries, got %d", len(items))
+		}
+		seen := map[string]bool{}
+		for i, item := range items {
+			p := index(o.at("tools"), i)
+			to, err := newObject(p, item)
+			if err != nil {
+				return nil, err
+			}
+			if err := to.constType("tool_reference"); err != nil {
+				return nil, err
+			}
+			name, err := to.requiredStr("name")
+			if err != nil {
+				return nil, err
+			}
+			if name == "" {
+				return nil, invalid(to.at("name"), "must not be empty")
+			}
+			if seen[name] {
+				return nil, invalid(to.at("name"), "duplicate tool %q", name)
+			}
+			seen[name] = true
+			if err := to.finish(); err != nil {
+				return nil, err
+			}
+			f.Tools = append(f.Tools, wire.ToolReference{Type: "tool_reference", Name: name})
+		}
+	}
+	return f, o.finish()
+}
+
+func parseUserLocation(path string, raw json.RawMessage) (*wire.UserLocation, error) {
+	o, err := newObject(path, raw)
+	if err != nil {
+		return nil, err
+	}
+	if err := o.constType("approximate"); err != nil {
+		return nil, err
+	}
+	loc := &wire.UserLocation{Type: "approximate"}
+	for _, f := range []struct {
+		key string
+		dst **string
+	}{{"city", &loc.City}, {"country", &loc.Country}, {"region", &loc.Region}, {"timezone", &loc.Timezone}} {
+		s, pr, err := o.str(f.key)
+		if err != nil {
+			return nil, err
+		}
+		if pr != present {
+			continue
+		}
+		if err := httpx.CheckLen(o.at(f.key), s, 1, 255); err != nil {
+			return nil, err
+		}
+		*f.dst = &s
+	}
+	if c := loc.Country; c != nil && (len(*c) != 2 || strings.ToUpper(*c) != *c || !isLetters(*c)) {
+		return nil, invalid(o.at("country"), "must be a two-letter uppercase ISO 3166-1 code, got %q", *c)
+	}
+	return loc, o.finish()
+}
+
+func isLetters(s string) bool {
+	for _, r := range s {
+		if r < 'A' || r > 'Z' {
+			return false
+		}
+	}
+	return true
+}
+
+// parseMCPToolset resolves an mcp_toolset. MCP tools default to always_ask
+// so that tools a server adds later never run unapproved.
+func parseMCPToolset(o *jsonObject) (*wire.MCPToolset, error) {
+	name, err := o.requiredStr("mcp_server_name")
+	if err != nil {
+		return nil, err
+	}
+	if err := httpx.CheckLen(o.at("mcp_server_name"), name, 1, 255); err != nil {
+		return nil, err
+	}
+	dc, err := parseDefaultConfig(o, "always_ask")
+	if err != nil {
+		return nil, err
+	}
+	ts := &wire.MCPToolset{Type: wire.ToolTypeMCPToolset, MCPServerName: name, DefaultConfig: dc, Configs: []wire.MCPToolConfig{}}
+	if raw, pr := o.get("configs"); pr == present {
+		items, err := asArray(o.at("configs"), raw)
+		if err != nil {
+			return nil, err
+		}
+		seen := map[string]bool{}
+		for i, item := range items {
+			co, err := newObject(index(o.at("configs"), i), item)
+			if err != nil {
+				return nil, err
+			}
+			n, err := co.requiredStr("name")
+			if err != nil {
+				return nil, err
+			}
+			if err := httpx.CheckLen(co.at("name"), n, 1, 128); err != nil {
+				return nil, err
+			}
+			if seen[n] {
+				return nil, invalid(co.at("name"), "duplicate tool %q", n)
+			}
+			seen[n] = true
+			c := wire.MCPToolConfig{Name: n, Enabled: dc.Enabled, PermissionPolicy: dc.PermissionPolicy}
+			if err := parseToolOverride(co, &c.Enabled, &c.PermissionPolicy); err != nil {
+				return nil, err
+			}
+			if err := co.finish(); err != nil {
+				return nil, err
+			}
+			ts.Configs = append(ts.Configs, c)
+		}
+	}
+	return ts, nil
+}
+
+func parseCustomTool(o *jsonObject) (*wire.CustomTool, error) {
+	name, err := o.requiredStr("name")
+	if err != nil {
+		return nil, err
+	}
+	if !customToolName.MatchString(name) {
+		return nil, invalid(o.at("name"), "must be 1 to 128 letters, digits, underscores or hyphens, got %q", name)
+	}
+	desc, err := o.requiredStr("description")
+	if err != nil {
+		return nil, err
+	}
+	raw, pr := o.get("input_schema")
+	if pr != present {
+		return nil, invalid(o.at("input_schema"), "field required")
+	}
+	schema, err := parseInputSchema(o.at("input_schema"), raw)
+	if err != nil {
+		return nil, err
+	}
+	return &wire.CustomTool{Type: wire.ToolTypeCustom, Name: name, Description: desc, InputSchema: schema}, nil
+}
+
+// parseInputSchema checks the parts of the JSON Schema the API defines
+// (type, properties, required) and keeps the rest, re-encoded canonically
+// (sorted keys, numbers verbatim) so equal schemas compare equal.
+func parseInputSchema(path string, raw json.RawMessage) (json.RawMessage, error) {
+	if kind(raw) != "an object" {
+		return nil, invalid(path, "expected an object, got %s", kind(raw))
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil {
+		return nil, invalid(path, "malformed object")
+	}
+	if t, ok := m["type"]; ok {
+		if s, _ := t.(string); s != "object" {
+			return nil, invalid(join(path, "type"), "must be \"object\"")
+		}
+	}
+	m["type"] = "object"
+	if v, ok := m["properties"]; ok && v != nil {
+		if _, isObj := v.(map[string]any); !isObj {
+			return nil, invalid(join(path, "properties"), "expected an object")
+		}
+	}
+	if v, ok := m["required"]; ok && v != nil {
+		list, isList := v.([]any)
+		if !isList {
+			return nil, invalid(join(path, "required"), "expected an array of strings")
+		}
+		for i, e := range list {
+			if _, isStr := e.(string); !isStr {
+				return nil, invalid(index(join(path, "required"), i), "expected a string")
+			}
+		}
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil, invalid(path, "cannot be encoded")
+	}
+	return b, nil
+}
+
+func parseMCPServers(path string, raw json.RawMessage) ([]wire.MCPServer, error) {
+	items, err := asArray(path, raw)
+	if err != nil {
+		return nil, err
+	}
+	if len(items) > maxMCPServers {
+		return nil, invalid(path, "at most %d entries are allowed, got %d", maxMCPServers, len(items))
+	}
+	out := make([]wire.MCPServer, 0, len(items))
+	seen := map[string]bool{}
+	for i, item := range items {
+		o, err := newObject(index(path, i), item)
+		if err != nil {
+			return nil, err
+		}
+		if err := o.constType("url"); err != nil {
+			return nil, err
+		}
+		name, err := o.requiredStr("name")
+		if err != nil {
+			return nil, err
+		}
+		if err := httpx.CheckLen(o.at("name"), name, 1, 255); err != nil {
+			return nil, err
+		}
+		if seen[name] {
+			return nil, invalid(o.at("name"), "duplicate MCP server name %q", name)
+		}
+		seen[name] = true
+		u, err := o.requiredStr("url")
+		if err != nil {
+			return nil, err
+		}
+		if pu, err := url.Parse(u); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+			return nil, invalid(o.at("url"), "must be an absolute http or https URL, got %q", u)
+		}
+		if err := o.finish(); err != nil {
+			return nil, err
+		}
+		out = append(out, wire.MCPServer{Type: "url", Name: name, URL: u})
+	}
+	return out, nil
+}
+
+func parseSkills(path string, raw json.RawMessage) ([]wire.AgentSkill, error) {
+	items, err := asArray(path, raw)
+	if err != nil {
+		return nil, err
+	}
+	if len(items) > maxSkills {
+		return nil, invalid(path, "at most %d entries are allowed, got %d", maxSkills, len(items))
+	}
+	out := make([]wire.AgentSkill, 0, len(items))
+	seen := map[string]bool{}
+	for i, item := range items {
+		o, err := newObject(index(path, i), item)
+		if err != nil {
+			return nil, err
+		}
+		t, err := o.discriminator()
+		if err != nil {
+			return nil, err
+		}
+		if err := httpx.CheckEnum(o.at("type"), t, "anthropic", "custom"); err != nil {
+			return nil, err
+		}
+		id, err := o.requiredStr("skill_id")
+		if err != nil {
+			return nil, err
+		}
+		if err := httpx.CheckLen(o.at("skill_id"), id, 1, 256); err != nil {
+			return nil, err
+		}
+		v, pr, err := o.str("version")
+		if err != nil {
+			return nil, err
+		}
+		if pr == present {
+			if err := httpx.CheckLen(o.at("version"), v, 1, 64); err != nil {
+				return nil, err
+			}
+		} else {
+			v = "latest"
+		}
+		if seen[t+"/"+id] {
+			return nil, invalid(o.at("skill_id"), "duplicate skill %q", id)
+		}
+		seen[t+"/"+id] = true
+		if err := o.finish(); err != nil {
+			return nil, err
+		}
+		out = append(out, wire.AgentSkill{Type: t, SkillID: id, Version: v})
+	}
+	return out, nil
+}

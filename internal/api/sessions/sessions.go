@@ -1,0 +1,468 @@
+// Package sessions serves the sessions endpoints: create (resolving the
+// agent reference and its overrides, checking every referenced object),
+// retrieve, update, list with the bidirectional cursor, archive and delete,
+// plus (events.go) the event list, send and live stream.
+//
+// A session's document belongs to the engine while the session lives: every
+// write to an existing session goes through engine.Update, which holds the
+// session's lock, so nothing here races the agent loop.
+//
+// Choices where the spec is open (OQ-30 and friends):
+//   - A referenced object that does not exist in the workspace (agent, agent
+//     version, environment, vault, file, custom skill) is a 404 whose message
+//     names the field; an archived agent, environment or vault is a 400
+//     naming the field (AGT-28, SES-05, GEN-09).
+//   - Changing agent.tools / agent.mcp_servers of a session that is not idle
+//     is a 409 (it clashes with the current state, SES-10); archiving or
+//     deleting a running session is a 400 (SES-16, ERR-06).
+//   - Writes to an archived session are 409 (GEN-15); archiving again is a
+//     no-op that returns the session.
+//   - Budgets: Hangar has no model list prices, so every model is
+//     "not budgetable" and a budget on create is a 400 model_not_budgetable;
+//     on update a budget value is a 400 budget_create_only, a null is a no-op.
+//   - Repository authorization tokens are not kept: a session has no secret
+//     column yet, and tokens must never enter the session document. File
+//     resources name the file as given (no session-scoped copy yet, RES-09).
+//   - Memory-store resources are rejected until memory stores exist.
+package sessions
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"maps"
+	"net/http"
+	"strings"
+
+	"github.com/hangarhq/hangar/internal/agentcfg"
+	"github.com/hangarhq/hangar/internal/api/httpx"
+	"github.com/hangarhq/hangar/internal/blob"
+	"github.com/hangarhq/hangar/internal/engine"
+	"github.com/hangarhq/hangar/internal/errdefs"
+	"github.com/hangarhq/hangar/internal/events"
+	"github.com/hangarhq/hangar/internal/ids"
+	"github.com/hangarhq/hangar/internal/store"
+	"github.com/hangarhq/hangar/internal/wire"
+)
+
+// maxMetadataPairs bounds a session's metadata after an update's patch (the
+// SDK's 16; SES-02's 8 is superseded, see docs/sdk-discrepancies.md).
+const maxMetadataPairs = 16
+
+// Handler serves the sessions endpoints.
+type Handler struct {
+	st     store.Store
+	eng    *engine.Engine
+	broker events.Broker
+	// blobs, when set, is where session-scoped files keep their bytes, so
+	// a delete removes them too.
+	blobs *blob.FS
+}
+
+// Option configures a Handler.
+type Option func(*Handler)
+
+// WithBlobs lets delete remove the bytes of the session's scoped files.
+func WithBlobs(b *blob.FS) Option { return func(h *Handler) { h.blobs = b } }
+
+// New returns the handler. broker carries live events; deletion is
+// announced on it (session.deleted, then the streams end).
+func New(st store.Store, eng *engine.Engine, broker events.Broker, opts ...Option) *Handler {
+	h := &Handler{st: st, eng: eng, broker: broker}
+	for _, o := range opts {
+		o(h)
+	}
+	return h
+}
+
+// Register adds the routes, the event routes of events.go included.
+func (h *Handler) Register(route httpx.Router) {
+	route("POST /v1/sessions", h.create)
+	route("GET /v1/sessions", h.list)
+	route("GET /v1/sessions/{session_id}", h.get)
+	route("POST /v1/sessions/{session_id}", h.update)
+	route("DELETE /v1/sessions/{session_id}", h.delete)
+	route("POST /v1/sessions/{session_id}/archive", h.archive)
+	h.registerEvents(route)
+}
+
+func (h *Handler) get(w http.ResponseWriter, r *http.Request) error {
+	doc, err := h.eng.Get(r.Context(), httpx.Workspace(r), r.PathValue("session_id"))
+	if err != nil {
+		return err
+	}
+	return httpx.OK(w, doc)
+}
+
+// ---- create ------------------------------------------------------------
+
+func (h *Handler) create(w http.ResponseWriter, r *http.Request) error {
+	var p wire.SessionCreateParams
+	if err := httpx.DecodeJSON(r, &p); err != nil {
+		return err
+	}
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	if p.Budget != nil {
+		return errdefs.Invalid("budget: this server has no list prices for models, so no model can run under a spend ceiling").WithCode("model_not_budgetable")
+	}
+	ws := httpx.Workspace(r)
+	id := ids.New(ids.Session)
+	var doc wire.Session
+	err := h.st.InTx(r.Context(), func(ctx context.Context, tx store.Tx) error {
+		var err error
+		doc, err = buildSession(ctx, tx, ws, id, p)
+		if err != nil {
+			return err
+		}
+		data, err := json.Marshal(doc)
+		if err != nil {
+			return errdefs.Internal(err, "encode session")
+		}
+		s := store.Session{
+			ID: id, Workspace: ws, AgentID: doc.Agent.ID, AgentVersion: doc.Agent.Version,
+			EnvironmentID: doc.EnvironmentID, Status: store.SessionIdle, Data: data,
+			CreatedAt: doc.CreatedAt, UpdatedAt: doc.UpdatedAt,
+		}
+		return tx.InsertSession(ctx, &s)
+	})
+	if err != nil {
+		return err
+	}
+	if len(p.InitialEvents) > 0 {
+		if _, err := h.eng.Send(r.Context(), ws, id, p.InitialEvents, "", false); err != nil {
+			// Nothing may remain of a failed create.
+			h.discard(r.Context(), ws, id)
+			return renameEventsPath(err)
+		}
+		// The events may have started a turn: answer with the live state.
+		if doc, err = h.eng.Get(r.Context(), ws, id); err != nil {
+			return err
+		}
+	}
+	return httpx.OK(w, doc)
+}
+
+// discard removes a session whose create failed after it was inserted.
+func (h *Handler) discard(ctx context.Context, ws, id string) {
+	h.eng.Forget(id)
+	if err := h.st.DeleteSession(context.WithoutCancel(ctx), ws, id); err != nil {
+		slog.Error("remove session after failed create", "session", id, "err", err)
+	}
+}
+
+// renameEventsPath makes an error of the event checks, which name
+// events[i] as on POST …/events, name initial_events[i] instead.
+func renameEventsPath(err error) error {
+	e, ok := errdefs.As(err)
+	if !ok || !strings.HasPrefix(e.Message, "events[") {
+		return err
+	}
+	c := *e
+	c.Message = "initial_" + e.Message
+	return &c
+}
+
+// buildSession resolves everything a create references and returns the new
+// session document.
+func buildSession(ctx context.Context, tx store.Tx, ws, id string, p wire.SessionCreateParams) (wire.Session, error) {
+	agent, err := resolveAgent(ctx, tx, ws, p.Agent)
+	if err != nil {
+		return wire.Session{}, err
+	}
+	if err := checkEnvironment(ctx, tx, ws, p.EnvironmentID); err != nil {
+		return wire.Session{}, err
+	}
+	if err := checkVaults(ctx, tx, ws, p.VaultIDs); err != nil {
+		return wire.Session{}, err
+	}
+	now := wire.Now()
+	resources, err := buildResources(ctx, tx, ws, p.Resources, now)
+	if err != nil {
+		return wire.Session{}, err
+	}
+	md := p.Metadata
+	if md == nil {
+		md = wire.Metadata{}
+	}
+	vaults := p.VaultIDs
+	if vaults == nil {
+		vaults = []string{}
+	}
+	return wire.Session{
+		ID: id, Type: wire.TypeSession, Agent: agent, CreatedAt: now, UpdatedAt: now,
+		EnvironmentID: p.EnvironmentID, Metadata: md, OutcomeEvaluations: []wire.OutcomeEvaluation{},
+		Resources: resources, Status: wire.SessionIdle, Title: p.Title, VaultIDs: vaults,
+	}, nil
+}
+
+// ---- update ------------------------------------------------------------
+
+func (h *Handler) update(w http.ResponseWriter, r *http.Request) error {
+	var p wire.SessionUpdateParams
+	if err := httpx.DecodeJSON(r, &p); err != nil {
+		return err
+	}
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	// The new arrays depend only on the request, so they are parsed before
+	// taking the session's lock.
+	var tools []wire.AgentTool
+	var servers []wire.MCPServer
+	if a := p.Agent; a != nil {
+		var err error
+		if v, ok := a.Tools.Value(); ok {
+			if tools, err = agentcfg.ParseTools("agent.tools", v); err != nil {
+				return err
+			}
+		}
+		if v, ok := a.MCPServers.Value(); ok {
+			if servers, err = agentcfg.ParseMCPServers("agent.mcp_servers", v); err != nil {
+				return err
+			}
+		}
+	}
+	ws, id := httpx.Workspace(r), r.PathValue("session_id")
+	doc, err := h.eng.Update(r.Context(), ws, id, func(doc *wire.Session, status string) (bool, []wire.EventPayload, error) {
+		return applyUpdate(doc, status, p, tools, servers)
+	})
+	if err != nil {
+		return err
+	}
+	return httpx.OK(w, doc)
+}
+
+// applyUpdate edits doc (a shallow copy: maps and slices are replaced, never
+// modified in place) and returns the session.updated event carrying only
+// what changed; a request that changes nothing logs nothing.
+func applyUpdate(doc *wire.Session, status string, p wire.SessionUpdateParams, tools []wire.AgentTool, servers []wire.MCPServer) (bool, []wire.EventPayload, error) {
+	if !p.Changes() {
+		return false, nil, nil
+	}
+	if doc.ArchivedAt != nil {
+		return false, nil, errdefs.Conflict("session %s is archived and cannot be modified", doc.ID)
+	}
+	ev := &wire.SessionUpdatedEvent{}
+	changed := false
+	if p.Title.Set {
+		var title *string
+		if v, ok := p.Title.Value(); ok && v != "" {
+			title = &v
+		}
+		if !sameString(doc.Title, title) {
+			doc.Title, ev.TitleChanged, ev.Title = title, true, title
+			changed = true
+		}
+	}
+	if p.Metadata != nil {
+		md := p.Metadata.Apply(doc.Metadata)
+		if len(md) > maxMetadataPairs {
+			return false, nil, errdefs.Invalid("metadata: at most %d pairs are allowed, got %d after applying the patch", maxMetadataPairs, len(md))
+		}
+		if !maps.Equal(md, doc.Metadata) {
+			doc.Metadata, ev.Metadata = md, md
+			changed = true
+		}
+	}
+	if p.Budget.Set && !p.Budget.Null {
+		// No session can hold a budget (see create), so there is none to
+		// replace.
+		return false, nil, errdefs.Invalid("budget: session %s was created without a budget and one cannot be added", doc.ID).WithCode("budget_create_only")
+	}
+	if a := p.Agent; a != nil && (a.Tools.Set || a.MCPServers.Set) {
+		if status != wire.SessionIdle {
+			return false, nil, errdefs.Conflict("agent: session %s is %s; agent.tools and agent.mcp_servers can only change while it is idle, so interrupt it first", doc.ID, status)
+		}
+		next := doc.Agent
+		if a.Tools.Set {
+			next.Tools = tools
+		}
+		if a.MCPServers.Set {
+			next.MCPServers = servers
+		}
+		if err := agentcfg.Validate("agent.", next.Tools, next.MCPServers); err != nil {
+			return false, nil, err
+		}
+		if wire.OverrideClears(a.Tools) && len(next.Skills) > 0 {
+			return false, nil, errSkillsNeedTools()
+		}
+		same, err := sameJSON(next, doc.Agent)
+		if err != nil {
+			return false, nil, err
+		}
+		if !same {
+			doc.Agent = next
+			ev.Agent = &next
+			changed = true
+		}
+	}
+	if !changed {
+		return false, nil, nil
+	}
+	return true, []wire.EventPayload{ev}, nil
+}
+
+func sameString(a, b *string) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
+}
+
+func sameJSON(a, b any) (bool, error) {
+	ja, err := json.Marshal(a)
+	if err != nil {
+		return false, errdefs.Internal(err, "encode session agent")
+	}
+	jb, err := json.Marshal(b)
+	if err != nil {
+		return false, errdefs.Internal(err, "encode session agent")
+	}
+	return string(ja) == string(jb), nil
+}
+
+// ---- archive and delete ------------------------------------------------
+
+// busy reports whether the session is working, which archive and delete
+// refuse (SES-16); a rescheduled session is about to work again.
+func busy(status string) bool {
+	return status == wire.SessionRunning || status == wire.SessionRescheduling
+}
+
+func errBusy(id, status, what string) error {
+	return errdefs.Invalid("session_id: session %s is %s and cannot be %s; interrupt it and wait for it to go idle first", id, status, what)
+}
+
+// archive is idempotent: the SDK retries archive calls, and a replay of a
+// successful archive must not fail.
+func (h *Handler) archive(w http.ResponseWriter, r *http.Request) error {
+	ws, id := httpx.Workspace(r), r.PathValue("session_id")
+	doc, err := h.eng.Update(r.Context(), ws, id, func(doc *wire.Session, status string) (bool, []wire.EventPayload, error) {
+		if doc.ArchivedAt != nil {
+			return false, nil, nil
+		}
+		if busy(status) {
+			return false, nil, errBusy(id, status, "archived")
+		}
+		now := wire.Now()
+		doc.ArchivedAt = &now
+		return true, nil, nil
+	})
+	if err != nil {
+		return err
+	}
+	return httpx.OK(w, doc)
+}
+
+// delete removes the session, its event log and its scoped files (SES-15,
+// SES-19), then tells open streams. The status is checked under the
+// session's lock and the session's driver is stopped before the rows go,
+// so the loop never writes to a deleted session.
+func (h *Handler) delete(w http.ResponseWriter, r *http.Request) error {
+	ws, id := httpx.Workspace(r), r.PathValue("session_id")
+	ctx := r.Context()
+	_, err := h.eng.Update(ctx, ws, id, func(doc *wire.Session, status string) (bool, []wire.EventPayload, error) {
+		if busy(status) {
+			return false, nil, errBusy(id, status, "deleted")
+		}
+		return false, nil, nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := h.eng.Stop(ctx, ws, id); err != nil {
+		return err
+	}
+	var files []string
+	err = h.st.InTx(context.WithoutCancel(ctx), func(ctx context.Context, tx store.Tx) error {
+		files = files[:0]
+		var after int64
+		for {
+			page, err := tx.List(ctx, store.ListOptions{
+				Workspace: ws, Kind: store.KindFile, Parent: id, ParentSet: true,
+				IncludeArchived: true, After: after, Limit: 500,
+			})
+			if err != nil {
+				return err
+			}
+			for _, rec := range page.Records {
+				files, after = append(files, rec.ID), rec.Seq
+			}
+			if !page.More {
+				break
+			}
+		}
+		for _, f := range files {
+			if err := tx.Delete(ctx, ws, store.KindFile, f); err != nil {
+				return err
+			}
+		}
+		return tx.DeleteSession(ctx, ws, id)
+	})
+	// Stop left the runtime unable to run; dropping it lets a session that
+	// survived a failed delete be rebuilt from its log on next use.
+	h.eng.Forget(id)
+	if err != nil {
+		return err
+	}
+	h.announceDeleted(id)
+	if h.blobs != nil {
+		// The records went first, so a crash here leaves orphaned bytes,
+		// never a file record without content.
+		for _, f := range files {
+			if err := h.blobs.Delete(fileBlobKey(f)); err != nil {
+				slog.Warn("could not remove file content", "file_id", f, "err", err)
+			}
+		}
+	}
+	return httpx.OK(w, wire.Deleted{ID: id, Type: wire.TypeSessionDeleted})
+}
+
+// fileBlobKey is where the files API keeps a file's bytes (files.BlobKey;
+// sibling API packages are not imported, and a test pins the two together).
+func fileBlobKey(fileID string) string { return "files/" + fileID }
+
+// announceDeleted sends session.deleted to the session's open streams and
+// ends them (resources.md §4).
+func (h *Handler) announceDeleted(id string) {
+	if h.broker == nil {
+		return
+	}
+	ev := wire.NewEvent(&wire.SessionDeletedEvent{})
+	data, err := json.Marshal(ev)
+	if err != nil {
+		slog.Error("encode session.deleted", "session", id, "err", err)
+	} else {
+		h.broker.Publish(id, events.Message{ID: ev.ID, Type: wire.EventTypeSessionDeleted, Data: data})
+	}
+	h.broker.End(id)
+}
+
+// ---- list --------------------------------------------------------------
+
+func (h *Handler) list(w http.ResponseWriter, r *http.Request) error {
+	q, err := parseListQuery(r.URL.Query())
+	if err != nil {
+		return err
+	}
+	q.Workspace = httpx.Workspace(r)
+	page, err := h.st.ListSessions(r.Context(), q)
+	if err != nil {
+		return err
+	}
+	out := wire.BidiPage[json.RawMessage]{Data: make([]json.RawMessage, len(page.Sessions))}
+	for i, s := range page.Sessions {
+		out.Data[i] = json.RawMessage(s.Data)
+	}
+	if page.HasNext {
+		c := encodeCursor(cursor{Seq: page.NextAfter, Desc: q.Desc})
+		out.NextPage = &c
+	}
+	if page.HasPrev {
+		c := encodeCursor(cursor{Seq: page.PrevBefore, Desc: q.Desc, Backward: true})
+		out.PrevPage = &c
+	}
+	return httpx.OK(w, out)
+}
