@@ -83,8 +83,8 @@ func (o *Options) defaults() {
 
 // Deps are the engine's collaborators.
 type Deps struct {
-	Store     store.Store
-	Models    model.Provider
+	Store  store.Store
+	Models model.Provider
 	// Broker fans committed events and previews out to live streams.
 	Broker events.Broker
 	// Tools runs built-in tools; nil means no sandbox is available and

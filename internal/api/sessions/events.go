@@ -111,7 +111,6 @@ func (h *Handler) sendEvents(w http.ResponseWriter, r *http.Request) error {
 // heartbeat is how often a quiet stream gets a keepalive comment.
 const heartbeat = 15 * time.Second
 
-
 func (h *Handler) streamEvents(w http.ResponseWriter, r *http.Request) error {
 	ws, id := httpx.Workspace(r), r.PathValue("session_id")
 	if _, err := h.st.GetSession(r.Context(), ws, id); err != nil {
