@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,9 +19,9 @@ import (
 
 // benchLoop is a server whose models are answered at once by the scripted
 // upstream (EchoRule), so the figures are Hangar's own overhead.
-func benchLoop(b *testing.B) (*testserver.Server, anthropic.Client, string, string) {
+func benchLoop(b *testing.B, turns ...modeltest.Turn) (*testserver.Server, anthropic.Client, string, string) {
 	b.Helper()
-	fake, err := modeltest.StartAnthropic(modeltest.Options{Rule: modeltest.EchoRule, MaxRecorded: 1})
+	fake, err := modeltest.StartAnthropic(modeltest.Options{Rule: modeltest.EchoRule, MaxRecorded: 1}, turns...)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -71,29 +72,34 @@ func BenchmarkSessions(b *testing.B) {
 		})
 	})
 	b.Run("MessageToIdle", func(b *testing.B) {
-		sid := newSession(b, c, agentID, envID)
-		sctx, cancel := context.WithCancel(ctx)
-		defer cancel()
-		st := c.Beta.Sessions.Events.StreamEvents(sctx, sid, anthropic.BetaSessionEventStreamParams{})
-		idle := make(chan struct{}, 1)
-		go func() {
-			for st.Next() {
-				if st.Current().Type == "session.status_idle" {
-					idle <- struct{}{}
+		// A fresh session per op, so every op is one model request on a
+		// one-message conversation; setup is outside the measured span.
+		l := make(latencies, 0, b.N)
+		for i := 0; i < b.N; i++ {
+			sid := newSession(b, c, agentID, envID)
+			sctx, cancel := context.WithCancel(ctx)
+			st := c.Beta.Sessions.Events.StreamEvents(sctx, sid, anthropic.BetaSessionEventStreamParams{})
+			idle := make(chan struct{}, 1)
+			go func() {
+				for st.Next() {
+					if st.Current().Type == "session.status_idle" {
+						idle <- struct{}{}
+					}
 				}
-			}
-		}()
-		timeOps(b, func(int) error {
+			}()
+			t0 := time.Now()
 			if _, err := c.Beta.Sessions.Events.Send(ctx, sid, anthropic.BetaSessionEventSendParams{Events: []anthropic.BetaManagedAgentsEventParamsUnion{userMessage("hi")}}); err != nil {
-				return err
+				b.Fatal(err)
 			}
 			select {
 			case <-idle:
-				return nil
 			case <-time.After(10 * time.Second):
-				return fmt.Errorf("no idle within 10s")
+				b.Fatal("no idle within 10s")
 			}
-		})
+			l = append(l, time.Since(t0))
+			cancel()
+		}
+		l.report(b)
 	})
 }
 
@@ -101,15 +107,16 @@ func BenchmarkSessions(b *testing.B) {
 // publishes one event (a queued user.message echo) and waits until every
 // connection has read it. Reported p50/p99 are publish → all delivered.
 func BenchmarkStreamFanout(b *testing.B) {
-	s, c, agentID, envID := benchLoop(b)
+	// The first model request stalls, so the session stays running and
+	// each send publishes exactly one event (its queued echo).
+	s, c, agentID, envID := benchLoop(b, modeltest.Turn{Stall: true})
 	sid := newSession(b, c, agentID, envID)
 	const subscribers = 1000
-	got := make(chan string, subscribers*4)
+	var seen atomic.Int64
 	var ready sync.WaitGroup
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	tr := &http.Transport{MaxConnsPerHost: 0, MaxIdleConnsPerHost: subscribers}
-	hc := &http.Client{Transport: tr}
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: subscribers}}
 	for i := 0; i < subscribers; i++ {
 		ready.Add(1)
 		go func() {
@@ -123,38 +130,33 @@ func BenchmarkStreamFanout(b *testing.B) {
 			defer resp.Body.Close()
 			sc := bufio.NewScanner(resp.Body)
 			for sc.Scan() {
-				if id, ok := strings.CutPrefix(sc.Text(), "id: "); ok {
-					got <- id
+				if strings.HasPrefix(sc.Text(), "id: ") {
+					seen.Add(1)
 				}
 			}
 		}()
 	}
 	ready.Wait()
-	// Interrupt-free queueing: keep the session busy so each send is one
-	// published echo; drain what the turns publish between ops.
+	send := func() {
+		if _, err := c.Beta.Sessions.Events.Send(context.Background(), sid, anthropic.BetaSessionEventSendParams{Events: []anthropic.BetaManagedAgentsEventParamsUnion{userMessage("fan")}}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	// The first message starts the (stalling) turn: status and span events
+	// go out once; wait for them to settle before measuring.
+	send()
+	time.Sleep(500 * time.Millisecond)
 	l := make(latencies, 0, b.N)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		for len(got) > 0 {
-			<-got
-		}
+		want := seen.Load() + subscribers
 		t0 := time.Now()
-		res, err := c.Beta.Sessions.Events.Send(context.Background(), sid, anthropic.BetaSessionEventSendParams{Events: []anthropic.BetaManagedAgentsEventParamsUnion{userMessage("fan")}})
-		if err != nil {
-			b.Fatal(err)
-		}
-		want := res.Data[0].ID
-		n := 0
-		timeout := time.After(10 * time.Second)
-		for n < subscribers {
-			select {
-			case id := <-got:
-				if id == want {
-					n++
-				}
-			case <-timeout:
-				b.Fatalf("only %d of %d subscribers got the event", n, subscribers)
+		send()
+		for deadline := time.Now().Add(10 * time.Second); seen.Load() < want; {
+			if time.Now().After(deadline) {
+				b.Fatalf("only %d of %d deliveries", seen.Load()-(want-subscribers), subscribers)
 			}
+			time.Sleep(50 * time.Microsecond)
 		}
 		l = append(l, time.Since(t0))
 	}

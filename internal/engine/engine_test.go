@@ -209,3 +209,43 @@ func dumpLog(t *testing.T, st store.Store, id string) {
 		t.Logf("%d %s %s", e.Seq, e.Type, e.Data)
 	}
 }
+
+// BenchmarkTurn is one whole message turn inside the engine (store, model
+// provider against the fake upstream over loopback), without the API.
+func BenchmarkTurn(b *testing.B) {
+	t := &testing.T{}
+	_ = t
+	fake, err := modeltest.StartAnthropic(modeltest.Options{Rule: modeltest.EchoRule, MaxRecorded: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer fake.Close()
+	mc, _ := model.Settings{Models: "*=anthropic:" + fake.URL}.Resolve(func(string) (string, bool) { return "", false })
+	router, _ := providers.NewRouter(mc, providers.Options{})
+	st, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "h.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	broker := events.NewLocal(slog.Default())
+	eng := engine.New(engine.Deps{Store: st, Models: router, Broker: broker}, engine.Options{})
+	defer eng.Close()
+	now := wire.Now()
+	doc := wire.Session{ID: "sesn_b", Status: store.SessionIdle, CreatedAt: now, UpdatedAt: now, Agent: wire.SessionAgent{ID: "agent_x", Model: wire.ModelConfig{ID: "claude-b"}}}
+	data, _ := json.Marshal(doc)
+	if err := st.InsertSession(context.Background(), &store.Session{ID: "sesn_b", Workspace: ws, Status: store.SessionIdle, Data: data}); err != nil {
+		b.Fatal(err)
+	}
+	sub := broker.Subscribe("sesn_b", events.SubscribeOptions{Buffer: 4096})
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := eng.Send(context.Background(), ws, "sesn_b", []wire.EventPayload{text("hi")}, "", false); err != nil {
+			b.Fatal(err)
+		}
+		for m := range sub.C() {
+			if m.Type == wire.EventTypeSessionStatusIdle {
+				break
+			}
+		}
+	}
+}

@@ -125,15 +125,15 @@ func applyOverrides(sa wire.SessionAgent, ref wire.AgentRef) (wire.SessionAgent,
 			}
 		}
 	}
+	if wire.OverrideClears(ref.Tools) && len(sa.Skills) > 0 {
+		return sa, errSkillsNeedTools()
+	}
 	if ref.Tools.Set || ref.MCPServers.Set {
 		// Checked on the effective result: clearing mcp_servers strands
 		// the inherited mcp_toolsets that name them.
 		if err := agentcfg.Validate("agent.", sa.Tools, sa.MCPServers); err != nil {
 			return sa, err
 		}
-	}
-	if wire.OverrideClears(ref.Tools) && len(sa.Skills) > 0 {
-		return sa, errSkillsNeedTools()
 	}
 	return sa, nil
 }

@@ -282,11 +282,11 @@ func applyUpdate(doc *wire.Session, status string, p wire.SessionUpdateParams, t
 		if a.MCPServers.Set {
 			next.MCPServers = servers
 		}
-		if err := agentcfg.Validate("agent.", next.Tools, next.MCPServers); err != nil {
-			return false, nil, err
-		}
 		if wire.OverrideClears(a.Tools) && len(next.Skills) > 0 {
 			return false, nil, errSkillsNeedTools()
+		}
+		if err := agentcfg.Validate("agent.", next.Tools, next.MCPServers); err != nil {
+			return false, nil, err
 		}
 		same, err := sameJSON(next, doc.Agent)
 		if err != nil {
