@@ -61,6 +61,11 @@ type Options struct {
 	RunTimeout time.Duration
 	// ToolTimeout bounds one tool call.
 	ToolTimeout time.Duration
+	// ContextWindow is the model context size in tokens, and CompactAt the
+	// percentage of it at which the conversation is compacted (summarized
+	// by the model, agent.thread_context_compacted).
+	ContextWindow int64
+	CompactAt     int64
 }
 
 func (o *Options) defaults() {
@@ -78,6 +83,12 @@ func (o *Options) defaults() {
 	}
 	if o.ToolTimeout == 0 {
 		o.ToolTimeout = 10 * time.Minute
+	}
+	if o.ContextWindow == 0 {
+		o.ContextWindow = 200000
+	}
+	if o.CompactAt == 0 {
+		o.CompactAt = 80
 	}
 }
 

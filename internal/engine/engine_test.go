@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -29,6 +30,7 @@ type harness struct {
 	fake   *modeltest.Server
 	dbPath string
 	router model.Provider
+	opts   engine.Options
 }
 
 func newHarness(t *testing.T, rule modeltest.Rule, turns ...modeltest.Turn) *harness {
@@ -43,7 +45,6 @@ func newHarness(t *testing.T, rule modeltest.Rule, turns ...modeltest.Turn) *har
 		t.Fatal(err)
 	}
 	h := &harness{t: t, fake: fake, dbPath: filepath.Join(t.TempDir(), "hangar.db"), router: router}
-	h.open()
 	return h
 }
 
@@ -56,7 +57,7 @@ func (h *harness) open() {
 	}
 	h.st = st
 	h.broker = events.NewLocal(slog.Default())
-	h.eng = engine.New(engine.Deps{Store: st, Models: h.router, Broker: h.broker}, engine.Options{})
+	h.eng = engine.New(engine.Deps{Store: st, Models: h.router, Broker: h.broker}, h.opts)
 	if err := h.eng.Start(context.Background()); err != nil {
 		h.t.Fatal(err)
 	}
@@ -135,6 +136,7 @@ func typesOf(evs []store.Event) string {
 // LIF-18: the order of a normal turn in the log.
 func TestTurnOrder(t *testing.T) {
 	h := newHarness(t, nil, modeltest.Text("hello"))
+	h.open()
 	id := h.session()
 	h.send(id, text("hi"))
 	evs := h.waitIdle(id, "end_turn", 0)
@@ -156,6 +158,7 @@ func TestTurnOrder(t *testing.T) {
 // the next turn sends the whole history to the model.
 func TestConversationRebuiltAfterRestart(t *testing.T) {
 	h := newHarness(t, modeltest.EchoRule)
+	h.open()
 	id := h.session()
 	h.send(id, text("first"))
 	h.waitIdle(id, "end_turn", 0)
@@ -174,6 +177,7 @@ func TestConversationRebuiltAfterRestart(t *testing.T) {
 // is rescheduled and finished on start, without losing or repeating events.
 func TestRecoveryResumesRunningSession(t *testing.T) {
 	h := newHarness(t, modeltest.EchoRule, modeltest.Turn{Content: []model.Block{model.Text("x")}, Stall: true})
+	h.open()
 	id := h.session()
 	h.send(id, text("work"))
 	// Wait until the upstream holds the request (the stalled turn is then
@@ -247,5 +251,43 @@ func BenchmarkTurn(b *testing.B) {
 				break
 			}
 		}
+	}
+}
+
+// Issue item 4: near the context limit the conversation is compacted (the
+// model summarizes it, agent.thread_context_compacted is logged) and the
+// next request carries the summary and the new input; the compaction
+// survives a restart.
+func TestCompaction(t *testing.T) {
+	h := newHarness(t, modeltest.EchoRule,
+		modeltest.Turn{Content: []model.Block{model.Text("first answer")}, Usage: model.Usage{InputTokens: 900, OutputTokens: 10}},
+		modeltest.Text("SUMMARY: the user said first."),
+		modeltest.Text("second answer"))
+	h.opts = engine.Options{ContextWindow: 1000, CompactAt: 80}
+	h.open()
+	id := h.session()
+	h.send(id, text("first"))
+	h.waitIdle(id, "end_turn", 0)
+	h.send(id, text("second"))
+	evs := h.waitIdle(id, "end_turn", 1)
+	if got := typesOf(evs); !strings.Contains(got, "session.status_running,agent.thread_context_compacted,span.model_request_start,agent.message") {
+		t.Fatalf("log = %s", got)
+	}
+	reqs := h.fake.Requests()
+	summaryReq, turnReq := reqs[1].Input, reqs[2].Input
+	if len(summaryReq.Tools) != 0 || !strings.Contains(summaryReq.LastUserText(), "summary") {
+		t.Fatalf("summary request = %+v", summaryReq)
+	}
+	first := turnReq.Messages[0]
+	if first.Role != model.RoleUser || !strings.Contains(first.Content[0].Text, "SUMMARY: the user said first.") || turnReq.LastUserText() != "second" && !strings.Contains(fmt.Sprint(first.Content), "second") {
+		t.Fatalf("request after compaction = %+v", turnReq.Messages)
+	}
+	h.close()
+	h.open()
+	h.send(id, text("third"))
+	h.waitIdle(id, "end_turn", 2)
+	last, _ := h.fake.LastRequest()
+	if !strings.Contains(last.Input.Messages[0].Content[0].Text, "SUMMARY") {
+		t.Fatalf("compaction lost across restart: %+v", last.Input.Messages)
 	}
 }

@@ -69,6 +69,9 @@ type run struct {
 	announced bool
 	// halted is set when the model failed for good; new input clears it.
 	halted bool
+	// lastPromptTokens is the context size of the last model exchange,
+	// which decides when to compact.
+	lastPromptTokens int64
 
 	driving    bool
 	stopped    bool
@@ -164,6 +167,18 @@ func (r *run) replay(se store.Event) error {
 	case *wire.UserInterruptEvent:
 		r.cancelCalls("The user interrupted the session before this tool call completed.")
 		r.halted = true
+	case *wire.SpanModelRequestEndEvent:
+		u := p.ModelUsage
+		if u.InputTokens+u.OutputTokens > 0 {
+			r.lastPromptTokens = u.InputTokens + u.CacheReadInputTokens + u.CacheCreationInputTokens + u.OutputTokens
+		}
+	case *wire.AgentThreadContextCompactedEvent:
+		var c compaction
+		if err := json.Unmarshal(se.Private, &c); err != nil {
+			return err
+		}
+		r.history = applyCompaction(r.history, c)
+		r.lastPromptTokens = 0
 	case *wire.SessionStatusIdleEvent:
 		r.announced = p.StopReason.Type == wire.StopRequiresAction
 		if p.StopReason.Type == wire.StopRetriesExhausted {

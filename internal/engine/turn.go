@@ -41,6 +41,13 @@ func (r *run) request() *model.Request {
 // produced and registers its tool calls.
 func (r *run) modelTurn(ctx context.Context) {
 	r.mu.Lock()
+	needs := r.needsCompaction()
+	r.mu.Unlock()
+	compacted := false
+	if needs {
+		compacted = r.compact(ctx)
+	}
+	r.mu.Lock()
 	req := r.request()
 	start, err := r.commit(r.e.ctx, "", ev(&wire.SpanModelRequestStartEvent{}))
 	r.mu.Unlock()
@@ -53,9 +60,21 @@ func (r *run) modelTurn(ctx context.Context) {
 	var resp *model.Response
 	var previewIDs []string
 	for attempt := 0; ; attempt++ {
-		resp, previewIDs, err = r.stream(ctx, req)
+		resp, previewIDs, err = r.stream(ctx, req, true)
 		if err == nil || ctx.Err() != nil {
 			break
+		}
+		if e, ok := model.AsError(err); ok && e.Kind == model.KindContextTooLong && !compacted {
+			// The prompt outgrew the window before the usage showed it:
+			// compact and try again once.
+			compacted = true
+			if r.compact(ctx) {
+				r.mu.Lock()
+				req = r.request()
+				r.mu.Unlock()
+				attempt--
+				continue
+			}
 		}
 		delay, retry := r.e.opt.Backoff.Delay(attempt, err)
 		if !retry {
@@ -129,9 +148,12 @@ func errorType(err error) string {
 // it arrives (PRV-04..PRV-12). It returns, with the response, the event id
 // announced for each content block (by position), which the buffered events
 // then carry (PRV-08).
-func (r *run) stream(ctx context.Context, req *model.Request) (*model.Response, []string, error) {
+func (r *run) stream(ctx context.Context, req *model.Request, previews bool) (*model.Response, []string, error) {
 	byIndex := map[int]string{}
 	resp, err := model.Collect(r.e.mdl.Stream(ctx, req), func(e model.Event) {
+		if !previews {
+			return
+		}
 		switch e.Type {
 		case model.EventBlockStart:
 			id := ids.New(ids.Event)
@@ -247,6 +269,7 @@ func (r *run) record(startID string, resp *model.Response, previewIDs []string) 
 		r.halted = true
 		return
 	}
+	r.lastPromptTokens = resp.Usage.ContextTokens()
 	for _, b := range blocks {
 		if b.Type != model.BlockToolUse {
 			r.appendAssistant(b)
