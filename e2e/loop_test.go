@@ -631,3 +631,106 @@ func TestLoopCrashRecovery(t *testing.T) {
 		t.Fatalf("the resumed turn did not answer the message: %s", hist[len(hist)-3].RawJSON())
 	}
 }
+
+// RCV-07..RCV-09: the reconnect pattern — open a stream, list history, drop
+// duplicates by id — loses nothing that happened while disconnected; and
+// Last-Event-ID (an extension) resumes a raw stream after a given event.
+func TestLoopReconnectConsolidate(t *testing.T) {
+	l := newLoop(t, modeltest.EchoRule)
+	sid := l.session(l.agent(map[string]any{}))
+	first := l.stream(sid)
+	l.send(sid, userMessage("one"))
+	_, _ = first.waitType(t, 0, "session.status_idle")
+	seenLive := first.snapshot()
+	first.cancel()
+	<-first.done
+
+	// While nobody listens, another turn happens.
+	l.send(sid, userMessage("two"))
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		h := l.history(sid)
+		if n := len(h); n > 0 && h[n-1].Type == "session.status_idle" && strings.Count(types(h), "agent.message") == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("second turn did not finish")
+		}
+	}
+	// Reconnect: stream first, then list, then merge by id.
+	second := l.stream(sid)
+	hist := l.history(sid)
+	l.send(sid, userMessage("three"))
+	_, _ = second.waitFor(t, 0, "third idle", func(e anthropic.BetaManagedAgentsStreamSessionEventsUnion) bool {
+		return e.Type == "session.status_idle"
+	})
+	ids := map[string]bool{}
+	for _, e := range seenLive {
+		ids[e.ID] = true
+	}
+	for _, e := range hist {
+		ids[e.ID] = true
+	}
+	for _, e := range second.snapshot() {
+		ids[e.ID] = true
+	}
+	final := l.history(sid)
+	for _, e := range final {
+		if !ids[e.ID] {
+			t.Fatalf("event %s (%s) was missed by stream+list", e.ID, e.Type)
+		}
+	}
+
+	// Last-Event-ID replays everything after the named event, then goes live.
+	resp := l.s.Do(t, "GET", "/v1/sessions/"+sid+"/events/stream", nil, map[string][]string{"Last-Event-ID": {final[len(final)-3].ID}})
+	if resp.StatusCode != 200 {
+		t.Fatalf("stream with Last-Event-ID: %d", resp.StatusCode)
+	}
+	buf := make([]byte, 1<<16)
+	var got strings.Builder
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) && strings.Count(got.String(), "\nid: ") < 2 {
+		n, err := resp.Body.Read(buf)
+		got.Write(buf[:n])
+		if err != nil {
+			break
+		}
+	}
+	for _, e := range final[len(final)-2:] {
+		if !strings.Contains(got.String(), "id: "+e.ID) {
+			t.Fatalf("replay after Last-Event-ID lacks %s (%s):\n%s", e.ID, e.Type, got.String())
+		}
+	}
+	if strings.Contains(got.String(), "id: "+final[len(final)-3].ID+"\n") {
+		t.Fatal("replay repeated the Last-Event-ID event itself")
+	}
+}
+
+// DESIGN §6: a model routed to an OpenAI-compatible server (vLLM, Ollama,
+// llama.cpp) runs the same loop through the openai provider.
+func TestLoopOpenAICompatibleModel(t *testing.T) {
+	fake := modeltest.NewOpenAI(t, modeltest.Options{Rule: modeltest.EchoRule})
+	s := testserver.Start(t, testserver.WithEnv("HANGAR_MODELS=llama*=openai:"+fake.URL))
+	l := &loop{t: t, s: s, c: s.Client(""), fake: fake}
+	env, err := l.c.Beta.Environments.New(context.Background(), anthropic.BetaEnvironmentNewParams{Name: "oa"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.envID = env.ID
+	sid := l.session(l.agent(map[string]any{"model": "llama-3.1-8b"}))
+	col := l.stream(sid)
+	l.send(sid, userMessage("via openai"))
+	col.waitType(t, 0, "session.status_idle")
+	for _, e := range col.snapshot() {
+		if e.Type == "session.error" {
+			t.Fatalf("session.error: %s", e.RawJSON())
+		}
+	}
+	msg, _ := col.waitType(t, 0, "agent.message")
+	if !strings.Contains(msg.RawJSON(), "echo: via openai") {
+		t.Fatalf("agent.message = %s", msg.RawJSON())
+	}
+	req, _ := fake.LastRequest()
+	if req.Path != "/v1/chat/completions" || req.Input.Model != "llama-3.1-8b" {
+		t.Fatalf("upstream request %s model %s", req.Path, req.Input.Model)
+	}
+}
