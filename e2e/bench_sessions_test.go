@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -26,7 +27,7 @@ func benchLoop(b *testing.B, turns ...modeltest.Turn) (*testserver.Server, anthr
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { fake.Close() })
-	s := testserver.Start(b, testserver.WithEnv("HANGAR_ANTHROPIC_BASE_URL="+fake.URL, "HANGAR_ANTHROPIC_API_KEY=k", "HANGAR_LOG_LEVEL=warn"))
+	s := testserver.Start(b, testserver.WithEnv("HANGAR_ANTHROPIC_BASE_URL="+fake.URL, "HANGAR_ANTHROPIC_API_KEY=k", "HANGAR_LOG_LEVEL=warn", "HANGAR_DEBUG_LISTEN="+os.Getenv("BENCH_DEBUG_LISTEN")))
 	c := s.Client("")
 	ctx := context.Background()
 	a, err := c.Beta.Agents.New(ctx, anthropic.BetaAgentNewParams{Name: "bench", Model: anthropic.BetaManagedAgentsModelConfigParams{ID: "claude-bench"}})

@@ -37,6 +37,9 @@ type Config struct {
 	// sandbox is available) or "unsafe-host" (directly on this host, without
 	// isolation: tests and development only).
 	Sandbox string
+	// DebugListen, when set, serves Go's pprof profiles there (keep it on
+	// loopback: profiles reveal internals).
+	DebugListen string
 }
 
 // DefaultDataDir is $XDG_DATA_HOME/hangar or ~/.local/share/hangar.
@@ -72,6 +75,8 @@ func (c *Config) Register(fs *flag.FlagSet) {
 		"answer every model request from a built-in scripted model instead of a real one (HANGAR_DEMO_MODEL)")
 	fs.StringVar(&c.Sandbox, "sandbox", env("HANGAR_SANDBOX", "none"),
 		"where built-in tools run: none, or unsafe-host (no isolation; tests only) (HANGAR_SANDBOX)")
+	fs.StringVar(&c.DebugListen, "debug-listen", env("HANGAR_DEBUG_LISTEN", ""),
+		"serve pprof profiles on this address, e.g. 127.0.0.1:6060 (HANGAR_DEBUG_LISTEN)")
 	// Secrets come only from the environment so they never show in ps.
 	c.APIKey = os.Getenv("HANGAR_API_KEY")
 	c.MasterKey = os.Getenv("HANGAR_MASTER_KEY")

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"time"
@@ -111,6 +112,9 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer, log *slog.Logger
 		AdminKey: cfg.APIKey, MaxUploadBytes: cfg.MaxUploadBytes,
 		Engine: eng, Broker: broker,
 	})
+	if cfg.DebugListen != "" {
+		go serveDebug(ctx, cfg.DebugListen, log)
+	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
@@ -142,6 +146,23 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer, log *slog.Logger
 		return err
 	}
 	return nil
+}
+
+// serveDebug serves pprof until ctx ends.
+func serveDebug(ctx context.Context, addr string, log *slog.Logger) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		_ = srv.Close()
+	}()
+	log.Info("debug listener", "addr", addr)
+	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Error("debug listener", "err", err)
+	}
 }
 
 // modelRouter builds the model routing table, or in demo mode starts the
