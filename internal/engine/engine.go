@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hangarhq/hangar/internal/errdefs"
 	"github.com/hangarhq/hangar/internal/events"
 	"github.com/hangarhq/hangar/internal/model"
 	"github.com/hangarhq/hangar/internal/store"
@@ -194,8 +195,35 @@ func (e *Engine) load(ctx context.Context, ws, id string) (*run, error) {
 	if existing, ok := e.runs[id]; ok {
 		return existing, nil
 	}
+	if len(e.runs) >= maxRuns {
+		e.evictLocked()
+	}
 	e.runs[id] = r
 	return r, nil
+}
+
+// maxRuns bounds the runtimes kept in memory; quiet ones beyond it are
+// dropped and rebuilt from the log when next needed.
+const maxRuns = 4096
+
+// evictLocked drops up to a quarter of the runtimes that are not driving.
+// e.mu is held; a run's own lock is only tried, never waited for.
+func (e *Engine) evictLocked() {
+	n := 0
+	for id, r := range e.runs {
+		if n >= maxRuns/4 {
+			return
+		}
+		if !r.mu.TryLock() {
+			continue
+		}
+		quiet := !r.driving && len(r.queue) == 0
+		r.mu.Unlock()
+		if quiet {
+			delete(e.runs, id)
+			n++
+		}
+	}
 }
 
 // Forget drops a session's runtime after it was deleted: its driver is
@@ -265,13 +293,24 @@ func (e *Engine) Update(ctx context.Context, ws, id string, fn func(doc *wire.Se
 	return r.doc, nil
 }
 
-// Get returns the session document as the engine holds it.
+// Get returns the session document. A session the engine is not holding
+// is read from its row, which every change rewrites, without rebuilding it.
 func (e *Engine) Get(ctx context.Context, ws, id string) (wire.Session, error) {
-	r, err := e.load(ctx, ws, id)
+	e.mu.Lock()
+	r, ok := e.runs[id]
+	e.mu.Unlock()
+	if ok && r.ws == ws {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return r.doc, nil
+	}
+	sess, err := e.st.GetSession(ctx, ws, id)
 	if err != nil {
 		return wire.Session{}, err
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.doc, nil
+	var doc wire.Session
+	if err := json.Unmarshal(sess.Data, &doc); err != nil {
+		return wire.Session{}, errdefs.Internal(err, "decode session %s", id)
+	}
+	return doc, nil
 }
