@@ -6,6 +6,7 @@ package api
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -21,6 +22,7 @@ import (
 	"github.com/hangarhq/hangar/internal/ids"
 	"github.com/hangarhq/hangar/internal/store"
 	"github.com/hangarhq/hangar/internal/vault"
+	"github.com/hangarhq/hangar/internal/workqueue"
 )
 
 // DefaultWorkspace is the workspace of keys created without one.
@@ -45,6 +47,9 @@ type Options struct {
 	// Engine runs sessions; Broker carries their live events.
 	Engine *engine.Engine
 	Broker events.Broker
+	// WorkQueue is the self-hosted work queue; nil makes one over Store.
+	// Share it with whatever enqueues, so enqueues wake long polls.
+	WorkQueue *workqueue.Queue
 }
 
 // API serves the Managed Agents HTTP API.
@@ -57,6 +62,7 @@ type API struct {
 	hasAdminKey    bool
 	maxUploadBytes int64
 	mux            *http.ServeMux
+	queue          *workqueue.Queue
 }
 
 // New builds the API handler.
@@ -68,6 +74,10 @@ func New(o Options) *API {
 	if a.maxUploadBytes == 0 {
 		a.maxUploadBytes = 512 << 20
 	}
+	if o.WorkQueue == nil {
+		o.WorkQueue = workqueue.New(o.Store, workqueue.Options{})
+	}
+	a.queue = o.WorkQueue
 	if o.AdminKey != "" {
 		a.adminKeyHash, a.hasAdminKey = sha256.Sum256([]byte(o.AdminKey)), true
 	}
@@ -77,15 +87,100 @@ func New(o Options) *API {
 
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
 
+// WorkQueue returns the work queue the API serves, for the engine to
+// enqueue into.
+func (a *API) WorkQueue() *workqueue.Queue { return a.queue }
+
 // handle registers an authenticated control-plane route. Environment keys
-// only reach the work-queue routes, never these.
+// and sessions tokens only reach the work-queue routes and the few session
+// routes a self-hosted worker calls (workerRoutes), never the rest.
 func (a *API) handle(pattern string, h httpx.HandlerFunc) {
+	scope := workerRoutes[pattern]
 	a.mux.Handle(pattern, a.serve(func(w http.ResponseWriter, r *http.Request) error {
-		if httpx.PrincipalOf(r).EnvironmentID != "" {
-			return errdefs.PermissionDenied("environment keys may only use the work queue of their environment")
+		p := httpx.PrincipalOf(r)
+		if p.EnvironmentID == "" && p.SessionID == "" {
+			return h(w, r)
+		}
+		if err := a.workerMayUse(r, p, scope); err != nil {
+			return err
 		}
 		return h(w, r)
 	}, true))
+}
+
+// handleWorker registers a work-queue route: environment keys and sessions
+// tokens pass authentication and the handler decides what each may do.
+func (a *API) handleWorker(pattern string, h httpx.HandlerFunc) {
+	a.mux.Handle(pattern, a.serve(h, true))
+}
+
+// Worker route scopes: which path value names the object a worker's
+// credential must be entitled to.
+const (
+	scopeSession = 1 + iota
+	scopeSkill
+)
+
+// workerRoutes are the routes a self-hosted worker calls with its sessions
+// token, or with its environment key when the item carried no token
+// (wire-overview §5).
+var workerRoutes = map[string]int{
+	"GET /v1/sessions/{session_id}":                        scopeSession,
+	"GET /v1/sessions/{session_id}/events":                 scopeSession,
+	"POST /v1/sessions/{session_id}/events":                scopeSession,
+	"GET /v1/sessions/{session_id}/events/stream":          scopeSession,
+	"GET /v1/skills/{skill_id}/versions/{version}":         scopeSkill,
+	"GET /v1/skills/{skill_id}/versions/{version}/content": scopeSkill,
+}
+
+// workerMayUse checks a sessions token or environment key against a
+// control-plane route: a token reaches only its own session (and the skills
+// of that session's agent); an environment key reaches the sessions of its
+// environment and skill downloads of its workspace.
+func (a *API) workerMayUse(r *http.Request, p httpx.Principal, scope int) error {
+	denied := errdefs.PermissionDenied("environment keys and work sessions tokens may only use the work queue and their own session")
+	switch scope {
+	case scopeSession:
+		id := r.PathValue("session_id")
+		if p.SessionID != "" {
+			if id != p.SessionID {
+				return denied
+			}
+			return nil
+		}
+		s, err := a.store.GetSession(r.Context(), p.Workspace, id)
+		if err != nil {
+			return err
+		}
+		if s.EnvironmentID != p.EnvironmentID {
+			return denied
+		}
+		return nil
+	case scopeSkill:
+		if p.SessionID == "" {
+			return nil
+		}
+		s, err := a.store.GetSession(r.Context(), p.Workspace, p.SessionID)
+		if err != nil {
+			return denied
+		}
+		var doc struct {
+			Agent struct {
+				Skills []struct {
+					SkillID string `json:"skill_id"`
+				} `json:"skills"`
+			} `json:"agent"`
+		}
+		if json.Unmarshal(s.Data, &doc) == nil {
+			for _, sk := range doc.Agent.Skills {
+				if sk.SkillID == r.PathValue("skill_id") {
+					return nil
+				}
+			}
+		}
+		return denied
+	}
+	return denied
 }
 
 // serve wraps a handler with the request id, panic recovery, the body limit,
@@ -143,7 +238,13 @@ func (a *API) authenticate(r *http.Request) (httpx.Principal, error) {
 	}
 	hash := sha256.Sum256([]byte(key))
 	var p httpx.Principal
-	if a.hasAdminKey && subtle.ConstantTimeCompare(hash[:], a.adminKeyHash[:]) == 1 {
+	if strings.HasPrefix(key, workqueue.TokenPrefix) {
+		o, err := a.queue.Authenticate(r.Context(), key)
+		if err != nil {
+			return httpx.Principal{}, err
+		}
+		p = httpx.Principal{KeyID: o.WorkID, Workspace: o.Workspace, SessionID: o.SessionID, WorkID: o.WorkID}
+	} else if a.hasAdminKey && subtle.ConstantTimeCompare(hash[:], a.adminKeyHash[:]) == 1 {
 		p = httpx.Principal{KeyID: "apikey_env", Workspace: DefaultWorkspace, Admin: true}
 	} else {
 		k, err := a.store.KeyByHash(r.Context(), hash[:])

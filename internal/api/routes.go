@@ -10,6 +10,7 @@ import (
 	"github.com/hangarhq/hangar/internal/api/sessions"
 	"github.com/hangarhq/hangar/internal/api/skills"
 	"github.com/hangarhq/hangar/internal/api/vaults"
+	"github.com/hangarhq/hangar/internal/api/work"
 	"github.com/hangarhq/hangar/internal/errdefs"
 )
 
@@ -30,6 +31,7 @@ func (a *API) routes(o Options) {
 	vaults.New(o.Store, o.Sealer).Register(a.handle)
 	files.New(o.Store, o.Blobs, a.maxUploadBytes).Register(a.handle)
 	skills.New(o.Store, o.Blobs, a.maxUploadBytes).Register(a.handle)
+	work.New(o.Store, a.queue).Register(a.handleWorker)
 	if o.Engine != nil {
 		sessions.New(o.Store, o.Engine, o.Broker, sessions.WithBlobs(o.Blobs)).Register(a.handle)
 	}

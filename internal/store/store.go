@@ -90,6 +90,7 @@ type Page struct {
 // transaction.
 type Tx interface {
 	SessionTx
+	WorkTx
 	// Get returns the record or an errdefs not-found error.
 	Get(ctx context.Context, workspace, kind, id string) (Record, error)
 	// GetByName finds a record by its unique name.

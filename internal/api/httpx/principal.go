@@ -12,6 +12,10 @@ type Principal struct {
 	Admin     bool
 	// EnvironmentID is set for environment keys.
 	EnvironmentID string
+	// SessionID and WorkID are set for a work item's sessions token, which
+	// reaches only that session's worker endpoints and that item.
+	SessionID string
+	WorkID    string
 }
 
 type principalKey struct{}

@@ -80,6 +80,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		})
 	}
 	runSessions(t, open)
+	runWork(t, open)
 }
 
 const (
