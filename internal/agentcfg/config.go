@@ -17,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/hangarhq/hangar/internal/api/httpx"
+	"github.com/hangarhq/hangar/internal/jsonobj"
 	"github.com/hangarhq/hangar/internal/wire"
 )
 
@@ -74,7 +75,7 @@ func (m Model) Config(path string, keep *wire.Effort) (wire.ModelConfig, error) 
 		mc.Effort = &wire.Effort{Type: DefaultEffort}
 	}
 	if mc.Speed == "fast" && !supportsFast(mc.ID) {
-		return mc, invalid(join(path, "speed"), "\"fast\" is not supported by model %q", mc.ID)
+		return mc, jsonobj.Invalid(jsonobj.Key(path, "speed"), "\"fast\" is not supported by model %q", mc.ID)
 	}
 	return mc, nil
 }
@@ -110,37 +111,37 @@ func Validate(prefix string, tools []wire.AgentTool, servers []wire.MCPServer) e
 	customs := map[string]bool{}
 	count, toolsets := 0, 0
 	for i, t := range tools {
-		path := index(prefix+"tools", i)
+		path := jsonobj.Index(prefix+"tools", i)
 		switch {
 		case t.Toolset != nil:
 			if toolsets++; toolsets > 1 {
-				return invalid(path+".type", "%s may appear only once", wire.ToolTypeAgentToolset)
+				return jsonobj.Invalid(path+".type", "%s may appear only once", wire.ToolTypeAgentToolset)
 			}
 			count += len(t.Toolset.Configs)
 		case t.MCP != nil:
 			name := t.MCP.MCPServerName
 			if _, ok := declared[name]; !ok {
-				return invalid(path+".mcp_server_name", "no MCP server named %q in mcp_servers", name)
+				return jsonobj.Invalid(path+".mcp_server_name", "no MCP server named %q in mcp_servers", name)
 			}
 			if referenced[name] {
-				return invalid(path+".mcp_server_name", "MCP server %q already has an mcp_toolset", name)
+				return jsonobj.Invalid(path+".mcp_server_name", "MCP server %q already has an mcp_toolset", name)
 			}
 			referenced[name] = true
 			count += max(1, len(t.MCP.Configs))
 		case t.Custom != nil:
 			if customs[t.Custom.Name] {
-				return invalid(path+".name", "duplicate custom tool name %q", t.Custom.Name)
+				return jsonobj.Invalid(path+".name", "duplicate custom tool name %q", t.Custom.Name)
 			}
 			customs[t.Custom.Name] = true
 			count++
 		}
 	}
 	if count > maxToolCount {
-		return invalid(prefix+"tools", "at most %d tools are allowed across all toolsets, got %d", maxToolCount, count)
+		return jsonobj.Invalid(prefix+"tools", "at most %d tools are allowed across all toolsets, got %d", maxToolCount, count)
 	}
 	for i, s := range servers {
 		if !referenced[s.Name] {
-			return invalid(index(prefix+"mcp_servers", i)+".name", "MCP server %q is not referenced by any mcp_toolset in tools", s.Name)
+			return jsonobj.Invalid(jsonobj.Index(prefix+"mcp_servers", i)+".name", "MCP server %q is not referenced by any mcp_toolset in tools", s.Name)
 		}
 	}
 	return nil
@@ -162,81 +163,81 @@ var (
 // parseModel accepts the bare model id (AGT-11) or the model_config object.
 func parseModel(path string, raw json.RawMessage) (modelParams, error) {
 	var m modelParams
-	if kind(raw) == "a string" {
-		s, err := asString(path, raw)
+	if jsonobj.Kind(raw) == "a string" {
+		s, err := jsonobj.String(path, raw)
 		if err != nil {
 			return m, err
 		}
 		m.id = s
 	} else {
-		o, err := newObject(path, raw)
+		o, err := jsonobj.New(path, raw)
 		if err != nil {
-			return m, invalid(path, "expected a model id string or a model config object, got %s", kind(raw))
+			return m, jsonobj.Invalid(path, "expected a model id string or a model config object, got %s", jsonobj.Kind(raw))
 		}
-		if m.id, err = o.requiredStr("id"); err != nil {
+		if m.id, err = o.RequiredStr("id"); err != nil {
 			return m, err
 		}
-		s, pr, err := o.str("speed")
+		s, pr, err := o.Str("speed")
 		if err != nil {
 			return m, err
 		}
-		if pr == present {
-			if err := httpx.CheckEnum(o.at("speed"), s, speeds...); err != nil {
+		if pr == jsonobj.Present {
+			if err := httpx.CheckEnum(o.At("speed"), s, speeds...); err != nil {
 				return m, err
 			}
 			m.speed = s
 		}
-		if raw, pr := o.get("effort"); pr == present {
-			if m.effort, err = parseEffort(o.at("effort"), raw); err != nil {
+		if raw, pr := o.Get("effort"); pr == jsonobj.Present {
+			if m.effort, err = parseEffort(o.At("effort"), raw); err != nil {
 				return m, err
 			}
 		}
-		s, pr, err = o.str("inference_geo")
+		s, pr, err = o.Str("inference_geo")
 		if err != nil {
 			return m, err
 		}
-		if pr == present {
-			if err := httpx.CheckLen(o.at("inference_geo"), s, 1, 64); err != nil {
+		if pr == jsonobj.Present {
+			if err := httpx.CheckLen(o.At("inference_geo"), s, 1, 64); err != nil {
 				return m, err
 			}
 			m.geo = &s
 		}
-		if err := o.finish(); err != nil {
+		if err := o.Finish(); err != nil {
 			return m, err
 		}
-		path = o.at("id")
+		path = o.At("id")
 	}
 	// Any id is accepted: new models appear faster than servers update.
 	if err := httpx.CheckLen(path, m.id, 1, maxModelID); err != nil {
 		return m, err
 	}
 	if strings.TrimSpace(m.id) != m.id {
-		return m, invalid(path, "must not start or end with whitespace")
+		return m, jsonobj.Invalid(path, "must not start or end with whitespace")
 	}
 	return m, nil
 }
 
 // parseEffort accepts "high" or {"type":"high"}.
 func parseEffort(path string, raw json.RawMessage) (string, error) {
-	if kind(raw) == "a string" {
-		s, err := asString(path, raw)
+	if jsonobj.Kind(raw) == "a string" {
+		s, err := jsonobj.String(path, raw)
 		if err != nil {
 			return "", err
 		}
 		return s, httpx.CheckEnum(path, s, efforts...)
 	}
-	o, err := newObject(path, raw)
+	o, err := jsonobj.New(path, raw)
 	if err != nil {
-		return "", invalid(path, "expected an effort level string or object, got %s", kind(raw))
+		return "", jsonobj.Invalid(path, "expected an effort level string or object, got %s", jsonobj.Kind(raw))
 	}
-	t, err := o.discriminator()
+	t, err := o.Discriminator()
 	if err != nil {
 		return "", err
 	}
-	if err := httpx.CheckEnum(o.at("type"), t, efforts...); err != nil {
+	if err := httpx.CheckEnum(o.At("type"), t, efforts...); err != nil {
 		return "", err
 	}
-	return t, o.finish()
+	return t, o.Finish()
 }
 
 // supportsFast reports whether speed "fast" may be used with a model
@@ -254,50 +255,50 @@ func supportsFast(id string) bool {
 var policies = []string{"always_allow", "always_ask", "auto"}
 
 func parsePolicy(path string, raw json.RawMessage) (wire.PermissionPolicy, error) {
-	o, err := newObject(path, raw)
+	o, err := jsonobj.New(path, raw)
 	if err != nil {
 		return wire.PermissionPolicy{}, err
 	}
-	t, err := o.discriminator()
+	t, err := o.Discriminator()
 	if err != nil {
 		return wire.PermissionPolicy{}, err
 	}
-	if err := httpx.CheckEnum(o.at("type"), t, policies...); err != nil {
+	if err := httpx.CheckEnum(o.At("type"), t, policies...); err != nil {
 		return wire.PermissionPolicy{}, err
 	}
-	return wire.PermissionPolicy{Type: t}, o.finish()
+	return wire.PermissionPolicy{Type: t}, o.Finish()
 }
 
 // parseDefaultConfig resolves a toolset's default_config: enabled defaults
 // to true and the policy to def (TOL-04, TOL-10).
-func parseDefaultConfig(o *jsonObject, def string) (wire.ToolDefaultConfig, error) {
+func parseDefaultConfig(o *jsonobj.Object, def string) (wire.ToolDefaultConfig, error) {
 	dc := wire.ToolDefaultConfig{Enabled: true, PermissionPolicy: wire.PermissionPolicy{Type: def}}
-	raw, pr := o.get("default_config")
-	if pr != present {
+	raw, pr := o.Get("default_config")
+	if pr != jsonobj.Present {
 		return dc, nil
 	}
-	d, err := newObject(o.at("default_config"), raw)
+	d, err := jsonobj.New(o.At("default_config"), raw)
 	if err != nil {
 		return dc, err
 	}
 	if err := parseToolOverride(d, &dc.Enabled, &dc.PermissionPolicy); err != nil {
 		return dc, err
 	}
-	return dc, d.finish()
+	return dc, d.Finish()
 }
 
 // parseToolOverride reads enabled and permission_policy into dst, leaving
 // what is not sent at its inherited value (TOL-06).
-func parseToolOverride(o *jsonObject, enabled *bool, policy *wire.PermissionPolicy) error {
-	b, err := o.boolean("enabled")
+func parseToolOverride(o *jsonobj.Object, enabled *bool, policy *wire.PermissionPolicy) error {
+	b, err := o.Bool("enabled")
 	if err != nil {
 		return err
 	}
 	if b != nil {
 		*enabled = *b
 	}
-	if raw, pr := o.get("permission_policy"); pr == present {
-		pp, err := parsePolicy(o.at("permission_policy"), raw)
+	if raw, pr := o.Get("permission_policy"); pr == jsonobj.Present {
+		pp, err := parsePolicy(o.At("permission_policy"), raw)
 		if err != nil {
 			return err
 		}
@@ -307,18 +308,18 @@ func parseToolOverride(o *jsonObject, enabled *bool, policy *wire.PermissionPoli
 }
 
 func parseTools(path string, raw json.RawMessage) ([]wire.AgentTool, error) {
-	items, err := asArray(path, raw)
+	items, err := jsonobj.Array(path, raw)
 	if err != nil {
 		return nil, err
 	}
 	if len(items) > maxToolEntries {
-		return nil, invalid(path, "at most %d entries are allowed, got %d", maxToolEntries, len(items))
+		return nil, jsonobj.Invalid(path, "at most %d entries are allowed, got %d", maxToolEntries, len(items))
 	}
 	out := make([]wire.AgentTool, 0, len(items))
 	customs := map[string]bool{}
 	var clientRefs []clientRef
 	for i, item := range items {
-		t, refs, err := parseTool(index(path, i), item)
+		t, refs, err := parseTool(jsonobj.Index(path, i), item)
 		if err != nil {
 			return nil, err
 		}
@@ -332,7 +333,7 @@ func parseTools(path string, raw json.RawMessage) ([]wire.AgentTool, error) {
 	// same array; tools is replaced whole, so the check never spans requests.
 	for _, r := range clientRefs {
 		if !customs[r.name] {
-			return nil, invalid(r.path, "no custom tool named %q in tools", r.name)
+			return nil, jsonobj.Invalid(r.path, "no custom tool named %q in tools", r.name)
 		}
 	}
 	return out, nil
@@ -344,11 +345,11 @@ type clientRef struct{ path, name string }
 func parseTool(path string, raw json.RawMessage) (wire.AgentTool, []clientRef, error) {
 	var tool wire.AgentTool
 	var refs []clientRef
-	o, err := newObject(path, raw)
+	o, err := jsonobj.New(path, raw)
 	if err != nil {
 		return tool, nil, err
 	}
-	t, err := o.discriminator()
+	t, err := o.Discriminator()
 	if err != nil {
 		return tool, nil, err
 	}
@@ -360,18 +361,18 @@ func parseTool(path string, raw json.RawMessage) (wire.AgentTool, []clientRef, e
 	case wire.ToolTypeCustom:
 		tool.Custom, err = parseCustomTool(o)
 	default:
-		return tool, nil, invalid(o.at("type"), "unknown value %q, expected one of %v", t,
+		return tool, nil, jsonobj.Invalid(o.At("type"), "unknown value %q, expected one of %v", t,
 			[]string{wire.ToolTypeAgentToolset, wire.ToolTypeMCPToolset, wire.ToolTypeCustom})
 	}
 	if err != nil {
 		return tool, nil, err
 	}
-	return tool, refs, o.finish()
+	return tool, refs, o.Finish()
 }
 
 // parseAgentToolset resolves agent_toolset_20260401 to its default_config
 // plus one configs[] entry per tool, in wire.AgentToolsetTools order.
-func parseAgentToolset(o *jsonObject) (*wire.AgentToolset, []clientRef, error) {
+func parseAgentToolset(o *jsonobj.Object) (*wire.AgentToolset, []clientRef, error) {
 	var refs []clientRef
 	dc, err := parseDefaultConfig(o, "always_allow")
 	if err != nil {
@@ -382,23 +383,23 @@ func parseAgentToolset(o *jsonObject) (*wire.AgentToolset, []clientRef, error) {
 	for _, n := range wire.AgentToolsetTools {
 		byName[n] = wire.AgentToolConfig{Name: n, Type: n, Enabled: dc.Enabled, PermissionPolicy: dc.PermissionPolicy}
 	}
-	if raw, pr := o.get("configs"); pr == present {
-		items, err := asArray(o.at("configs"), raw)
+	if raw, pr := o.Get("configs"); pr == jsonobj.Present {
+		items, err := jsonobj.Array(o.At("configs"), raw)
 		if err != nil {
 			return nil, nil, err
 		}
 		seen := map[string]bool{}
 		for i, item := range items {
-			c, err := parseToolConfig(index(o.at("configs"), i), item, dc)
+			c, err := parseToolConfig(jsonobj.Index(o.At("configs"), i), item, dc)
 			if err != nil {
 				return nil, nil, err
 			}
 			if seen[c.Name] {
-				return nil, nil, invalid(index(o.at("configs"), i)+".name", "duplicate tool %q", c.Name)
+				return nil, nil, jsonobj.Invalid(jsonobj.Index(o.At("configs"), i)+".name", "duplicate tool %q", c.Name)
 			}
 			if c.URLSources != nil && c.URLSources.ClientToolResults != nil {
 				for k, ref := range c.URLSources.ClientToolResults.Tools {
-					p := fmt.Sprintf("%s.url_sources.client_tool_results.tools[%d].name", index(o.at("configs"), i), k)
+					p := fmt.Sprintf("%s.url_sources.client_tool_results.tools[%d].name", jsonobj.Index(o.At("configs"), i), k)
 					refs = append(refs, clientRef{p, ref.Name})
 				}
 			}
@@ -416,18 +417,18 @@ func parseAgentToolset(o *jsonObject) (*wire.AgentToolset, []clientRef, error) {
 // keys entries by name and leaves type out, so type is optional.
 func parseToolConfig(path string, raw json.RawMessage, dc wire.ToolDefaultConfig) (wire.AgentToolConfig, error) {
 	var c wire.AgentToolConfig
-	o, err := newObject(path, raw)
+	o, err := jsonobj.New(path, raw)
 	if err != nil {
 		return c, err
 	}
-	name, err := o.requiredStr("name")
+	name, err := o.RequiredStr("name")
 	if err != nil {
 		return c, err
 	}
-	if err := httpx.CheckEnum(o.at("name"), name, wire.AgentToolsetTools...); err != nil {
+	if err := httpx.CheckEnum(o.At("name"), name, wire.AgentToolsetTools...); err != nil {
 		return c, err
 	}
-	if err := o.constType(name); err != nil {
+	if err := o.ConstType(name, false); err != nil {
 		return c, err
 	}
 	c = wire.AgentToolConfig{Name: name, Type: name, Enabled: dc.Enabled, PermissionPolicy: dc.PermissionPolicy}
@@ -440,65 +441,65 @@ func parseToolConfig(path string, raw json.RawMessage, dc wire.ToolDefaultConfig
 		}
 	}
 	if name == "web_fetch" {
-		if raw, pr := o.get("max_content_tokens"); pr == present {
-			n, err := asInt(o.at("max_content_tokens"), raw)
+		if raw, pr := o.Get("max_content_tokens"); pr == jsonobj.Present {
+			n, err := jsonobj.Int(o.At("max_content_tokens"), raw)
 			if err != nil {
 				return c, err
 			}
 			if n < 1 {
-				return c, invalid(o.at("max_content_tokens"), "must be at least 1, got %d", n)
+				return c, jsonobj.Invalid(o.At("max_content_tokens"), "must be at least 1, got %d", n)
 			}
 			c.MaxContentTokens = &n
 		}
-		if raw, pr := o.get("url_sources"); pr == present {
-			if c.URLSources, err = parseURLSources(o.at("url_sources"), raw); err != nil {
+		if raw, pr := o.Get("url_sources"); pr == jsonobj.Present {
+			if c.URLSources, err = parseURLSources(o.At("url_sources"), raw); err != nil {
 				return c, err
 			}
 		}
 	}
 	if name == "web_search" {
-		if raw, pr := o.get("user_location"); pr == present {
-			if c.UserLocation, err = parseUserLocation(o.at("user_location"), raw); err != nil {
+		if raw, pr := o.Get("user_location"); pr == jsonobj.Present {
+			if c.UserLocation, err = parseUserLocation(o.At("user_location"), raw); err != nil {
 				return c, err
 			}
 		}
 	}
-	return c, o.finish()
+	return c, o.Finish()
 }
 
-func parseDomains(o *jsonObject, tool string, c *wire.AgentToolConfig) error {
+func parseDomains(o *jsonobj.Object, tool string, c *wire.AgentToolConfig) error {
 	for _, f := range []struct {
 		key string
 		dst *[]string
 	}{{"allowed_domains", &c.AllowedDomains}, {"blocked_domains", &c.BlockedDomains}} {
-		raw, pr := o.get(f.key)
-		if pr != present {
+		raw, pr := o.Get(f.key)
+		if pr != jsonobj.Present {
 			continue
 		}
-		path := o.at(f.key)
-		items, err := asArray(path, raw)
+		path := o.At(f.key)
+		items, err := jsonobj.Array(path, raw)
 		if err != nil {
 			return err
 		}
 		if len(items) == 0 {
-			return invalid(path, "must not be empty; omit the field instead")
+			return jsonobj.Invalid(path, "must not be empty; omit the field instead")
 		}
 		if len(items) > maxDomains {
-			return invalid(path, "at most %d entries are allowed, got %d", maxDomains, len(items))
+			return jsonobj.Invalid(path, "at most %d entries are allowed, got %d", maxDomains, len(items))
 		}
 		for i, item := range items {
-			d, err := asString(index(path, i), item)
+			d, err := jsonobj.String(jsonobj.Index(path, i), item)
 			if err != nil {
 				return err
 			}
-			if err := checkDomain(index(path, i), d, tool == "web_search"); err != nil {
+			if err := checkDomain(jsonobj.Index(path, i), d, tool == "web_search"); err != nil {
 				return err
 			}
 			*f.dst = append(*f.dst, d)
 		}
 	}
 	if c.AllowedDomains != nil && c.BlockedDomains != nil {
-		return invalid(o.at("allowed_domains"), "cannot be combined with blocked_domains")
+		return jsonobj.Invalid(o.At("allowed_domains"), "cannot be combined with blocked_domains")
 	}
 	return nil
 }
@@ -511,17 +512,17 @@ func checkDomain(path, d string, allowPath bool) error {
 	}
 	switch {
 	case host == "" || len(host) > 253:
-		return invalid(path, "must be a hostname of 1 to 253 characters")
+		return jsonobj.Invalid(path, "must be a hostname of 1 to 253 characters")
 	case strings.Contains(d, "://"):
-		return invalid(path, "must be a plain hostname without a scheme, got %q", d)
+		return jsonobj.Invalid(path, "must be a plain hostname without a scheme, got %q", d)
 	case strings.ContainsAny(host, ":/ \t\r\n?#@"):
-		return invalid(path, "must be a plain hostname without port or path, got %q", d)
+		return jsonobj.Invalid(path, "must be a plain hostname without port or path, got %q", d)
 	}
 	return nil
 }
 
 func parseURLSources(path string, raw json.RawMessage) (*wire.WebFetchURLSources, error) {
-	o, err := newObject(path, raw)
+	o, err := jsonobj.New(path, raw)
 	if err != nil {
 		return nil, err
 	}
@@ -535,29 +536,29 @@ func parseURLSources(path string, raw json.RawMessage) (*wire.WebFetchURLSources
 		{"server_tool_results", &us.ServerToolResults, []string{"all", "none", "only", "except"}},
 		{"user_input", &us.UserInput, []string{"all", "none"}},
 	} {
-		raw, pr := o.get(f.key)
-		if pr != present {
+		raw, pr := o.Get(f.key)
+		if pr != jsonobj.Present {
 			continue
 		}
-		if *f.dst, err = parseURLSourceFilter(o.at(f.key), raw, f.allowed); err != nil {
+		if *f.dst, err = parseURLSourceFilter(o.At(f.key), raw, f.allowed); err != nil {
 			return nil, err
 		}
 	}
 	if us.ServerToolResults != nil {
 		for i, t := range us.ServerToolResults.Tools {
-			p := index(o.at("server_tool_results")+".tools", i) + ".name"
+			p := jsonobj.Index(o.At("server_tool_results")+".tools", i) + ".name"
 			if err := httpx.CheckEnum(p, t.Name, "web_search", "web_fetch"); err != nil {
 				return nil, err
 			}
 		}
 	}
-	return us, o.finish()
+	return us, o.Finish()
 }
 
 // parseURLSourceFilter accepts the "all"/"none" shorthand or the object form.
 func parseURLSourceFilter(path string, raw json.RawMessage, allowed []string) (*wire.URLSourceFilter, error) {
-	if kind(raw) == "a string" {
-		s, err := asString(path, raw)
+	if jsonobj.Kind(raw) == "a string" {
+		s, err := jsonobj.String(path, raw)
 		if err != nil {
 			return nil, err
 		}
@@ -566,66 +567,66 @@ func parseURLSourceFilter(path string, raw json.RawMessage, allowed []string) (*
 		}
 		return &wire.URLSourceFilter{Type: s}, nil
 	}
-	o, err := newObject(path, raw)
+	o, err := jsonobj.New(path, raw)
 	if err != nil {
 		return nil, err
 	}
-	t, err := o.discriminator()
+	t, err := o.Discriminator()
 	if err != nil {
 		return nil, err
 	}
-	if err := httpx.CheckEnum(o.at("type"), t, allowed...); err != nil {
+	if err := httpx.CheckEnum(o.At("type"), t, allowed...); err != nil {
 		return nil, err
 	}
 	f := &wire.URLSourceFilter{Type: t}
 	if t == "only" || t == "except" {
-		raw, pr := o.get("tools")
-		if pr != present {
-			return nil, invalid(o.at("tools"), "field required")
+		raw, pr := o.Get("tools")
+		if pr != jsonobj.Present {
+			return nil, jsonobj.Invalid(o.At("tools"), "field required")
 		}
-		items, err := asArray(o.at("tools"), raw)
+		items, err := jsonobj.Array(o.At("tools"), raw)
 		if err != nil {
 			return nil, err
 		}
 		if len(items) < 1 || len(items) > 128 {
-			return nil, invalid(o.at("tools"), "must have between 1 and 128 entries, got %d", len(items))
+			return nil, jsonobj.Invalid(o.At("tools"), "must have between 1 and 128 entries, got %d", len(items))
 		}
 		seen := map[string]bool{}
 		for i, item := range items {
-			p := index(o.at("tools"), i)
-			to, err := newObject(p, item)
+			p := jsonobj.Index(o.At("tools"), i)
+			to, err := jsonobj.New(p, item)
 			if err != nil {
 				return nil, err
 			}
-			if err := to.constType("tool_reference"); err != nil {
+			if err := to.ConstType("tool_reference", false); err != nil {
 				return nil, err
 			}
-			name, err := to.requiredStr("name")
+			name, err := to.RequiredStr("name")
 			if err != nil {
 				return nil, err
 			}
 			if name == "" {
-				return nil, invalid(to.at("name"), "must not be empty")
+				return nil, jsonobj.Invalid(to.At("name"), "must not be empty")
 			}
 			if seen[name] {
-				return nil, invalid(to.at("name"), "duplicate tool %q", name)
+				return nil, jsonobj.Invalid(to.At("name"), "duplicate tool %q", name)
 			}
 			seen[name] = true
-			if err := to.finish(); err != nil {
+			if err := to.Finish(); err != nil {
 				return nil, err
 			}
 			f.Tools = append(f.Tools, wire.ToolReference{Type: "tool_reference", Name: name})
 		}
 	}
-	return f, o.finish()
+	return f, o.Finish()
 }
 
 func parseUserLocation(path string, raw json.RawMessage) (*wire.UserLocation, error) {
-	o, err := newObject(path, raw)
+	o, err := jsonobj.New(path, raw)
 	if err != nil {
 		return nil, err
 	}
-	if err := o.constType("approximate"); err != nil {
+	if err := o.ConstType("approximate", false); err != nil {
 		return nil, err
 	}
 	loc := &wire.UserLocation{Type: "approximate"}
@@ -633,22 +634,22 @@ func parseUserLocation(path string, raw json.RawMessage) (*wire.UserLocation, er
 		key string
 		dst **string
 	}{{"city", &loc.City}, {"country", &loc.Country}, {"region", &loc.Region}, {"timezone", &loc.Timezone}} {
-		s, pr, err := o.str(f.key)
+		s, pr, err := o.Str(f.key)
 		if err != nil {
 			return nil, err
 		}
-		if pr != present {
+		if pr != jsonobj.Present {
 			continue
 		}
-		if err := httpx.CheckLen(o.at(f.key), s, 1, 255); err != nil {
+		if err := httpx.CheckLen(o.At(f.key), s, 1, 255); err != nil {
 			return nil, err
 		}
 		*f.dst = &s
 	}
 	if c := loc.Country; c != nil && (len(*c) != 2 || strings.ToUpper(*c) != *c || !isLetters(*c)) {
-		return nil, invalid(o.at("country"), "must be a two-letter uppercase ISO 3166-1 code, got %q", *c)
+		return nil, jsonobj.Invalid(o.At("country"), "must be a two-letter uppercase ISO 3166-1 code, got %q", *c)
 	}
-	return loc, o.finish()
+	return loc, o.Finish()
 }
 
 func isLetters(s string) bool {
@@ -662,12 +663,12 @@ func isLetters(s string) bool {
 
 // parseMCPToolset resolves an mcp_toolset. MCP tools default to always_ask
 // so that tools a server adds later never run unapproved.
-func parseMCPToolset(o *jsonObject) (*wire.MCPToolset, error) {
-	name, err := o.requiredStr("mcp_server_name")
+func parseMCPToolset(o *jsonobj.Object) (*wire.MCPToolset, error) {
+	name, err := o.RequiredStr("mcp_server_name")
 	if err != nil {
 		return nil, err
 	}
-	if err := httpx.CheckLen(o.at("mcp_server_name"), name, 1, 255); err != nil {
+	if err := httpx.CheckLen(o.At("mcp_server_name"), name, 1, 255); err != nil {
 		return nil, err
 	}
 	dc, err := parseDefaultConfig(o, "always_ask")
@@ -675,33 +676,33 @@ func parseMCPToolset(o *jsonObject) (*wire.MCPToolset, error) {
 		return nil, err
 	}
 	ts := &wire.MCPToolset{Type: wire.ToolTypeMCPToolset, MCPServerName: name, DefaultConfig: dc, Configs: []wire.MCPToolConfig{}}
-	if raw, pr := o.get("configs"); pr == present {
-		items, err := asArray(o.at("configs"), raw)
+	if raw, pr := o.Get("configs"); pr == jsonobj.Present {
+		items, err := jsonobj.Array(o.At("configs"), raw)
 		if err != nil {
 			return nil, err
 		}
 		seen := map[string]bool{}
 		for i, item := range items {
-			co, err := newObject(index(o.at("configs"), i), item)
+			co, err := jsonobj.New(jsonobj.Index(o.At("configs"), i), item)
 			if err != nil {
 				return nil, err
 			}
-			n, err := co.requiredStr("name")
+			n, err := co.RequiredStr("name")
 			if err != nil {
 				return nil, err
 			}
-			if err := httpx.CheckLen(co.at("name"), n, 1, 128); err != nil {
+			if err := httpx.CheckLen(co.At("name"), n, 1, 128); err != nil {
 				return nil, err
 			}
 			if seen[n] {
-				return nil, invalid(co.at("name"), "duplicate tool %q", n)
+				return nil, jsonobj.Invalid(co.At("name"), "duplicate tool %q", n)
 			}
 			seen[n] = true
 			c := wire.MCPToolConfig{Name: n, Enabled: dc.Enabled, PermissionPolicy: dc.PermissionPolicy}
 			if err := parseToolOverride(co, &c.Enabled, &c.PermissionPolicy); err != nil {
 				return nil, err
 			}
-			if err := co.finish(); err != nil {
+			if err := co.Finish(); err != nil {
 				return nil, err
 			}
 			ts.Configs = append(ts.Configs, c)
@@ -710,23 +711,23 @@ func parseMCPToolset(o *jsonObject) (*wire.MCPToolset, error) {
 	return ts, nil
 }
 
-func parseCustomTool(o *jsonObject) (*wire.CustomTool, error) {
-	name, err := o.requiredStr("name")
+func parseCustomTool(o *jsonobj.Object) (*wire.CustomTool, error) {
+	name, err := o.RequiredStr("name")
 	if err != nil {
 		return nil, err
 	}
 	if !customToolName.MatchString(name) {
-		return nil, invalid(o.at("name"), "must be 1 to 128 letters, digits, underscores or hyphens, got %q", name)
+		return nil, jsonobj.Invalid(o.At("name"), "must be 1 to 128 letters, digits, underscores or hyphens, got %q", name)
 	}
-	desc, err := o.requiredStr("description")
+	desc, err := o.RequiredStr("description")
 	if err != nil {
 		return nil, err
 	}
-	raw, pr := o.get("input_schema")
-	if pr != present {
-		return nil, invalid(o.at("input_schema"), "field required")
+	raw, pr := o.Get("input_schema")
+	if pr != jsonobj.Present {
+		return nil, jsonobj.Invalid(o.At("input_schema"), "field required")
 	}
-	schema, err := parseInputSchema(o.at("input_schema"), raw)
+	schema, err := parseInputSchema(o.At("input_schema"), raw)
 	if err != nil {
 		return nil, err
 	}
@@ -737,81 +738,81 @@ func parseCustomTool(o *jsonObject) (*wire.CustomTool, error) {
 // (type, properties, required) and keeps the rest, re-encoded canonically
 // (sorted keys, numbers verbatim) so equal schemas compare equal.
 func parseInputSchema(path string, raw json.RawMessage) (json.RawMessage, error) {
-	if kind(raw) != "an object" {
-		return nil, invalid(path, "expected an object, got %s", kind(raw))
+	if jsonobj.Kind(raw) != "an object" {
+		return nil, jsonobj.Invalid(path, "expected an object, got %s", jsonobj.Kind(raw))
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	var m map[string]any
 	if err := dec.Decode(&m); err != nil {
-		return nil, invalid(path, "malformed object")
+		return nil, jsonobj.Invalid(path, "malformed object")
 	}
 	if t, ok := m["type"]; ok {
 		if s, _ := t.(string); s != "object" {
-			return nil, invalid(join(path, "type"), "must be \"object\"")
+			return nil, jsonobj.Invalid(jsonobj.Key(path, "type"), "must be \"object\"")
 		}
 	}
 	m["type"] = "object"
 	if v, ok := m["properties"]; ok && v != nil {
 		if _, isObj := v.(map[string]any); !isObj {
-			return nil, invalid(join(path, "properties"), "expected an object")
+			return nil, jsonobj.Invalid(jsonobj.Key(path, "properties"), "expected an object")
 		}
 	}
 	if v, ok := m["required"]; ok && v != nil {
 		list, isList := v.([]any)
 		if !isList {
-			return nil, invalid(join(path, "required"), "expected an array of strings")
+			return nil, jsonobj.Invalid(jsonobj.Key(path, "required"), "expected an array of strings")
 		}
 		for i, e := range list {
 			if _, isStr := e.(string); !isStr {
-				return nil, invalid(index(join(path, "required"), i), "expected a string")
+				return nil, jsonobj.Invalid(jsonobj.Index(jsonobj.Key(path, "required"), i), "expected a string")
 			}
 		}
 	}
 	b, err := json.Marshal(m)
 	if err != nil {
-		return nil, invalid(path, "cannot be encoded")
+		return nil, jsonobj.Invalid(path, "cannot be encoded")
 	}
 	return b, nil
 }
 
 func parseMCPServers(path string, raw json.RawMessage) ([]wire.MCPServer, error) {
-	items, err := asArray(path, raw)
+	items, err := jsonobj.Array(path, raw)
 	if err != nil {
 		return nil, err
 	}
 	if len(items) > maxMCPServers {
-		return nil, invalid(path, "at most %d entries are allowed, got %d", maxMCPServers, len(items))
+		return nil, jsonobj.Invalid(path, "at most %d entries are allowed, got %d", maxMCPServers, len(items))
 	}
 	out := make([]wire.MCPServer, 0, len(items))
 	seen := map[string]bool{}
 	for i, item := range items {
-		o, err := newObject(index(path, i), item)
+		o, err := jsonobj.New(jsonobj.Index(path, i), item)
 		if err != nil {
 			return nil, err
 		}
-		if err := o.constType("url"); err != nil {
+		if err := o.ConstType("url", false); err != nil {
 			return nil, err
 		}
-		name, err := o.requiredStr("name")
+		name, err := o.RequiredStr("name")
 		if err != nil {
 			return nil, err
 		}
-		if err := httpx.CheckLen(o.at("name"), name, 1, 255); err != nil {
+		if err := httpx.CheckLen(o.At("name"), name, 1, 255); err != nil {
 			return nil, err
 		}
 		if seen[name] {
-			return nil, invalid(o.at("name"), "duplicate MCP server name %q", name)
+			return nil, jsonobj.Invalid(o.At("name"), "duplicate MCP server name %q", name)
 		}
 		seen[name] = true
-		u, err := o.requiredStr("url")
+		u, err := o.RequiredStr("url")
 		if err != nil {
 			return nil, err
 		}
 		if pu, err := url.Parse(u); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
-			return nil, invalid(o.at("url"), "must be an absolute http or https URL, got %q", u)
+			return nil, jsonobj.Invalid(o.At("url"), "must be an absolute http or https URL, got %q", u)
 		}
-		if err := o.finish(); err != nil {
+		if err := o.Finish(); err != nil {
 			return nil, err
 		}
 		out = append(out, wire.MCPServer{Type: "url", Name: name, URL: u})
@@ -820,50 +821,50 @@ func parseMCPServers(path string, raw json.RawMessage) ([]wire.MCPServer, error)
 }
 
 func parseSkills(path string, raw json.RawMessage) ([]wire.AgentSkill, error) {
-	items, err := asArray(path, raw)
+	items, err := jsonobj.Array(path, raw)
 	if err != nil {
 		return nil, err
 	}
 	if len(items) > maxSkills {
-		return nil, invalid(path, "at most %d entries are allowed, got %d", maxSkills, len(items))
+		return nil, jsonobj.Invalid(path, "at most %d entries are allowed, got %d", maxSkills, len(items))
 	}
 	out := make([]wire.AgentSkill, 0, len(items))
 	seen := map[string]bool{}
 	for i, item := range items {
-		o, err := newObject(index(path, i), item)
+		o, err := jsonobj.New(jsonobj.Index(path, i), item)
 		if err != nil {
 			return nil, err
 		}
-		t, err := o.discriminator()
+		t, err := o.Discriminator()
 		if err != nil {
 			return nil, err
 		}
-		if err := httpx.CheckEnum(o.at("type"), t, "anthropic", "custom"); err != nil {
+		if err := httpx.CheckEnum(o.At("type"), t, "anthropic", "custom"); err != nil {
 			return nil, err
 		}
-		id, err := o.requiredStr("skill_id")
+		id, err := o.RequiredStr("skill_id")
 		if err != nil {
 			return nil, err
 		}
-		if err := httpx.CheckLen(o.at("skill_id"), id, 1, 256); err != nil {
+		if err := httpx.CheckLen(o.At("skill_id"), id, 1, 256); err != nil {
 			return nil, err
 		}
-		v, pr, err := o.str("version")
+		v, pr, err := o.Str("version")
 		if err != nil {
 			return nil, err
 		}
-		if pr == present {
-			if err := httpx.CheckLen(o.at("version"), v, 1, 64); err != nil {
+		if pr == jsonobj.Present {
+			if err := httpx.CheckLen(o.At("version"), v, 1, 64); err != nil {
 				return nil, err
 			}
 		} else {
 			v = "latest"
 		}
 		if seen[t+"/"+id] {
-			return nil, invalid(o.at("skill_id"), "duplicate skill %q", id)
+			return nil, jsonobj.Invalid(o.At("skill_id"), "duplicate skill %q", id)
 		}
 		seen[t+"/"+id] = true
-		if err := o.finish(); err != nil {
+		if err := o.Finish(); err != nil {
 			return nil, err
 		}
 		out = append(out, wire.AgentSkill{Type: t, SkillID: id, Version: v})

@@ -1,19 +1,16 @@
 package wire
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/url"
 	"slices"
-	"sort"
-	"strconv"
 	"strings"
 	"unicode/utf8"
 
-	"github.com/hangarhq/hangar/internal/errdefs"
+	"github.com/hangarhq/hangar/internal/jsonobj"
 )
 
 // Content block types of session events (events.md §10).
@@ -185,13 +182,13 @@ func (s ContentSource) MarshalJSON() ([]byte, error) {
 // decodeBlocks reads a content array whose blocks must be of the allowed
 // types. Shape only: values are checked by validateBlocks.
 func decodeBlocks(path string, raw json.RawMessage, allowed []string) ([]ContentBlock, error) {
-	items, err := jArray(path, raw)
+	items, err := jsonobj.Array(path, raw)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]ContentBlock, 0, len(items))
 	for i, it := range items {
-		b, err := decodeBlock(jIdx(path, i), it, allowed)
+		b, err := decodeBlock(jsonobj.Index(path, i), it, allowed)
 		if err != nil {
 			return nil, err
 		}
@@ -202,105 +199,105 @@ func decodeBlocks(path string, raw json.RawMessage, allowed []string) ([]Content
 
 func decodeBlock(path string, raw json.RawMessage, allowed []string) (ContentBlock, error) {
 	var c ContentBlock
-	o, err := jNewObj(path, raw)
+	o, err := jsonobj.New(path, raw)
 	if err != nil {
 		return c, err
 	}
-	if c.Type, err = o.discriminator(); err != nil {
+	if c.Type, err = o.Discriminator(); err != nil {
 		return c, err
 	}
 	if !slices.Contains(allowed, c.Type) {
 		if slices.Contains(allBlocks, c.Type) {
-			return c, jErr(o.at("type"), "%q blocks are not allowed here, expected one of %v", c.Type, allowed)
+			return c, jsonobj.Invalid(o.At("type"), "%q blocks are not allowed here, expected one of %v", c.Type, allowed)
 		}
-		return c, jErr(o.at("type"), "unknown value %q, expected one of %v", c.Type, allowed)
+		return c, jsonobj.Invalid(o.At("type"), "unknown value %q, expected one of %v", c.Type, allowed)
 	}
 	switch c.Type {
 	case BlockText:
-		if c.Text, err = o.requiredStr("text"); err != nil {
+		if c.Text, err = o.RequiredStr("text"); err != nil {
 			return c, err
 		}
 	case BlockRedacted:
 	case BlockImage, BlockDocument:
-		raw, p := o.get("source")
-		if p != jPresent {
-			return c, jErr(o.at("source"), "field required")
+		raw, p := o.Get("source")
+		if p != jsonobj.Present {
+			return c, jsonobj.Invalid(o.At("source"), "field required")
 		}
-		if c.Source, err = decodeSource(o.at("source"), raw, c.Type); err != nil {
+		if c.Source, err = decodeSource(o.At("source"), raw, c.Type); err != nil {
 			return c, err
 		}
 		if c.Type == BlockDocument {
-			if c.Title, err = o.optStr("title"); err != nil {
+			if c.Title, err = o.OptStr("title"); err != nil {
 				return c, err
 			}
-			if c.Context, err = o.optStr("context"); err != nil {
+			if c.Context, err = o.OptStr("context"); err != nil {
 				return c, err
 			}
 		}
 	case BlockSearchResult:
 		s := &SearchResult{}
-		if s.Source, err = o.requiredStr("source"); err != nil {
+		if s.Source, err = o.RequiredStr("source"); err != nil {
 			return c, err
 		}
-		if s.Title, err = o.requiredStr("title"); err != nil {
+		if s.Title, err = o.RequiredStr("title"); err != nil {
 			return c, err
 		}
-		raw, p := o.get("content")
-		if p != jPresent {
-			return c, jErr(o.at("content"), "field required")
+		raw, p := o.Get("content")
+		if p != jsonobj.Present {
+			return c, jsonobj.Invalid(o.At("content"), "field required")
 		}
-		items, err := jArray(o.at("content"), raw)
+		items, err := jsonobj.Array(o.At("content"), raw)
 		if err != nil {
 			return c, err
 		}
 		for i, it := range items {
-			item, err := jNewObj(jIdx(o.at("content"), i), it)
+			item, err := jsonobj.New(jsonobj.Index(o.At("content"), i), it)
 			if err != nil {
 				return c, err
 			}
-			if err := item.constType(BlockText, true); err != nil {
+			if err := item.ConstType(BlockText, true); err != nil {
 				return c, err
 			}
-			t, err := item.requiredStr("text")
+			t, err := item.RequiredStr("text")
 			if err != nil {
 				return c, err
 			}
-			if err := item.finish(); err != nil {
+			if err := item.Finish(); err != nil {
 				return c, err
 			}
 			s.Content = append(s.Content, t)
 		}
-		raw, p = o.get("citations")
-		if p != jPresent {
-			return c, jErr(o.at("citations"), "field required")
+		raw, p = o.Get("citations")
+		if p != jsonobj.Present {
+			return c, jsonobj.Invalid(o.At("citations"), "field required")
 		}
-		co, err := jNewObj(o.at("citations"), raw)
+		co, err := jsonobj.New(o.At("citations"), raw)
 		if err != nil {
 			return c, err
 		}
-		en, err := co.boolean("enabled")
+		en, err := co.Bool("enabled")
 		if err != nil {
 			return c, err
 		}
 		if en == nil {
-			return c, jErr(co.at("enabled"), "field required")
+			return c, jsonobj.Invalid(co.At("enabled"), "field required")
 		}
 		s.CitationsEnabled = *en
-		if err := co.finish(); err != nil {
+		if err := co.Finish(); err != nil {
 			return c, err
 		}
 		c.Search = s
 	}
-	return c, o.finish()
+	return c, o.Finish()
 }
 
 func decodeSource(path string, raw json.RawMessage, block string) (*ContentSource, error) {
-	o, err := jNewObj(path, raw)
+	o, err := jsonobj.New(path, raw)
 	if err != nil {
 		return nil, err
 	}
 	s := &ContentSource{}
-	if s.Type, err = o.discriminator(); err != nil {
+	if s.Type, err = o.Discriminator(); err != nil {
 		return nil, err
 	}
 	allowed := []string{SourceBase64, SourceURL, SourceFile}
@@ -308,38 +305,38 @@ func decodeSource(path string, raw json.RawMessage, block string) (*ContentSourc
 		allowed = []string{SourceBase64, SourceText, SourceURL, SourceFile}
 	}
 	if !slices.Contains(allowed, s.Type) {
-		return nil, jErr(o.at("type"), "unknown value %q, expected one of %v", s.Type, allowed)
+		return nil, jsonobj.Invalid(o.At("type"), "unknown value %q, expected one of %v", s.Type, allowed)
 	}
 	switch s.Type {
 	case SourceBase64:
-		if s.MediaType, err = o.requiredStr("media_type"); err != nil {
+		if s.MediaType, err = o.RequiredStr("media_type"); err != nil {
 			return nil, err
 		}
-		if s.Data, err = o.requiredStr("data"); err != nil {
+		if s.Data, err = o.RequiredStr("data"); err != nil {
 			return nil, err
 		}
 	case SourceText:
-		mt, p, err := o.str("media_type")
+		mt, p, err := o.Str("media_type")
 		if err != nil {
 			return nil, err
 		}
-		if p == jPresent && mt != "text/plain" {
-			return nil, jErr(o.at("media_type"), "unknown value %q, expected %q", mt, "text/plain")
+		if p == jsonobj.Present && mt != "text/plain" {
+			return nil, jsonobj.Invalid(o.At("media_type"), "unknown value %q, expected %q", mt, "text/plain")
 		}
 		s.MediaType = "text/plain"
-		if s.Data, err = o.requiredStr("data"); err != nil {
+		if s.Data, err = o.RequiredStr("data"); err != nil {
 			return nil, err
 		}
 	case SourceURL:
-		if s.URL, err = o.requiredStr("url"); err != nil {
+		if s.URL, err = o.RequiredStr("url"); err != nil {
 			return nil, err
 		}
 	case SourceFile:
-		if s.FileID, err = o.requiredStr("file_id"); err != nil {
+		if s.FileID, err = o.RequiredStr("file_id"); err != nil {
 			return nil, err
 		}
 	}
-	return s, o.finish()
+	return s, o.Finish()
 }
 
 // validateBlocks checks block values. nonEmptyText demands text with
@@ -347,7 +344,7 @@ func decodeSource(path string, raw json.RawMessage, block string) (*ContentSourc
 // tool output may legitimately be empty (the loop substitutes a placeholder).
 func validateBlocks(path string, blocks []ContentBlock, nonEmptyText bool) error {
 	for i, b := range blocks {
-		if err := b.validate(jIdx(path, i), nonEmptyText); err != nil {
+		if err := b.validate(jsonobj.Index(path, i), nonEmptyText); err != nil {
 			return err
 		}
 	}
@@ -358,22 +355,22 @@ func (c ContentBlock) validate(path string, nonEmptyText bool) error {
 	switch c.Type {
 	case BlockText:
 		if nonEmptyText && strings.TrimSpace(c.Text) == "" {
-			return jErr(jKey(path, "text"), "must contain non-whitespace text")
+			return jsonobj.Invalid(jsonobj.Key(path, "text"), "must contain non-whitespace text")
 		}
 	case BlockImage, BlockDocument:
 		if c.Source == nil {
-			return jErr(jKey(path, "source"), "field required")
+			return jsonobj.Invalid(jsonobj.Key(path, "source"), "field required")
 		}
-		return c.Source.validate(jKey(path, "source"), c.Type)
+		return c.Source.validate(jsonobj.Key(path, "source"), c.Type)
 	case BlockSearchResult:
 		if c.Search == nil {
-			return jErr(path, "search_result body missing")
+			return jsonobj.Invalid(path, "search_result body missing")
 		}
-		if err := checkHTTPURL(jKey(path, "source"), c.Search.Source); err != nil {
+		if err := checkHTTPURL(jsonobj.Key(path, "source"), c.Search.Source); err != nil {
 			return err
 		}
 		if len(c.Search.Content) == 0 {
-			return jErr(jKey(path, "content"), "must contain at least one text item")
+			return jsonobj.Invalid(jsonobj.Key(path, "content"), "must contain at least one text item")
 		}
 	}
 	return nil
@@ -387,24 +384,24 @@ func (s ContentSource) validate(path, block string) error {
 			allowed = DocumentMediaTypes
 		}
 		if !slices.Contains(allowed, s.MediaType) {
-			return jErr(jKey(path, "media_type"), "unknown value %q, expected one of %v", s.MediaType, allowed)
+			return jsonobj.Invalid(jsonobj.Key(path, "media_type"), "unknown value %q, expected one of %v", s.MediaType, allowed)
 		}
 		if s.Data == "" {
-			return jErr(jKey(path, "data"), "must not be empty")
+			return jsonobj.Invalid(jsonobj.Key(path, "data"), "must not be empty")
 		}
 		// Stream the check so a large image is not decoded into memory twice.
 		if _, err := io.Copy(io.Discard, base64.NewDecoder(base64.StdEncoding, strings.NewReader(s.Data))); err != nil {
-			return jErr(jKey(path, "data"), "must be standard base64")
+			return jsonobj.Invalid(jsonobj.Key(path, "data"), "must be standard base64")
 		}
 	case SourceText:
 		if s.Data == "" {
-			return jErr(jKey(path, "data"), "must not be empty")
+			return jsonobj.Invalid(jsonobj.Key(path, "data"), "must not be empty")
 		}
 	case SourceURL:
-		return checkHTTPURL(jKey(path, "url"), s.URL)
+		return checkHTTPURL(jsonobj.Key(path, "url"), s.URL)
 	case SourceFile:
 		if strings.TrimSpace(s.FileID) == "" {
-			return jErr(jKey(path, "file_id"), "must not be empty")
+			return jsonobj.Invalid(jsonobj.Key(path, "file_id"), "must not be empty")
 		}
 	}
 	return nil
@@ -415,243 +412,13 @@ const maxURL = 8192
 
 func checkHTTPURL(path, s string) error {
 	if len(s) > maxURL {
-		return jErr(path, "must be at most %d characters", maxURL)
+		return jsonobj.Invalid(path, "must be at most %d characters", maxURL)
 	}
 	u, err := url.Parse(s)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return jErr(path, "must be an absolute http or https URL")
+		return jsonobj.Invalid(path, "must be an absolute http or https URL")
 	}
 	return nil
-}
-
-// ---- path-aware JSON walking -------------------------------------------
-//
-// Request bodies here are trees of unions chosen by "type", and several
-// fields mean different things when absent, null or set. encoding/json can
-// express neither without losing the field path of an error, so bodies are
-// walked by hand: every level is a jObj that knows its path and rejects the
-// keys nobody consumed.
-
-type jPresence int
-
-const (
-	jAbsent jPresence = iota
-	jNull
-	jPresent
-)
-
-// jErr is a 400 whose message starts with the field path.
-func jErr(path, format string, args ...any) error {
-	if path == "" {
-		path = "body"
-	}
-	return errdefs.Invalid("%s: "+format, append([]any{path}, args...)...)
-}
-
-func jKey(path, key string) string {
-	if path == "" {
-		return key
-	}
-	return path + "." + key
-}
-
-func jIdx(path string, i int) string { return path + "[" + strconv.Itoa(i) + "]" }
-
-// jKind names the JSON type of raw for error messages.
-func jKind(raw json.RawMessage) string {
-	b := bytes.TrimSpace(raw)
-	if len(b) == 0 {
-		return "nothing"
-	}
-	switch b[0] {
-	case '{':
-		return "an object"
-	case '[':
-		return "an array"
-	case '"':
-		return "a string"
-	case 't', 'f':
-		return "a boolean"
-	case 'n':
-		return "null"
-	}
-	return "a number"
-}
-
-func jIsNull(raw json.RawMessage) bool { return bytes.Equal(bytes.TrimSpace(raw), []byte("null")) }
-
-type jObj struct {
-	path string
-	m    map[string]json.RawMessage
-	used map[string]bool
-}
-
-func jNewObj(path string, raw json.RawMessage) (*jObj, error) {
-	if jKind(raw) != "an object" {
-		if path == "" {
-			return nil, errdefs.Invalid("request body must be a JSON object, got %s", jKind(raw))
-		}
-		return nil, jErr(path, "expected an object, got %s", jKind(raw))
-	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return nil, jErr(path, "malformed object")
-	}
-	return &jObj{path: path, m: m, used: map[string]bool{}}, nil
-}
-
-func (o *jObj) at(key string) string { return jKey(o.path, key) }
-
-// get returns a member and whether it is absent, null or present.
-func (o *jObj) get(key string) (json.RawMessage, jPresence) {
-	raw, ok := o.m[key]
-	o.used[key] = true
-	switch {
-	case !ok:
-		return nil, jAbsent
-	case jIsNull(raw):
-		return raw, jNull
-	}
-	return raw, jPresent
-}
-
-// finish rejects members that no caller consumed.
-func (o *jObj) finish() error {
-	var extra []string
-	for k := range o.m {
-		if !o.used[k] {
-			extra = append(extra, k)
-		}
-	}
-	if len(extra) == 0 {
-		return nil
-	}
-	sort.Strings(extra)
-	return jErr(o.at(extra[0]), "unknown field")
-}
-
-func (o *jObj) str(key string) (string, jPresence, error) {
-	raw, p := o.get(key)
-	if p != jPresent {
-		return "", p, nil
-	}
-	s, err := jString(o.at(key), raw)
-	return s, p, err
-}
-
-// optStr reads an optional string; null counts as absent.
-func (o *jObj) optStr(key string) (*string, error) {
-	s, p, err := o.str(key)
-	if err != nil || p != jPresent {
-		return nil, err
-	}
-	return &s, nil
-}
-
-func (o *jObj) requiredStr(key string) (string, error) {
-	s, p, err := o.str(key)
-	if err != nil {
-		return "", err
-	}
-	if p != jPresent {
-		return "", jErr(o.at(key), "field required")
-	}
-	return s, nil
-}
-
-func (o *jObj) boolean(key string) (*bool, error) {
-	raw, p := o.get(key)
-	if p != jPresent {
-		return nil, nil
-	}
-	if jKind(raw) != "a boolean" {
-		return nil, jErr(o.at(key), "expected a boolean, got %s", jKind(raw))
-	}
-	b := bytes.TrimSpace(raw)[0] == 't'
-	return &b, nil
-}
-
-func (o *jObj) optInt(key string) (*int64, error) {
-	raw, p := o.get(key)
-	if p != jPresent {
-		return nil, nil
-	}
-	n, err := jInt(o.at(key), raw)
-	if err != nil {
-		return nil, err
-	}
-	return &n, nil
-}
-
-// discriminator reads the required "type" member of a union variant.
-func (o *jObj) discriminator() (string, error) { return o.requiredStr("type") }
-
-// constType checks the constant "type" of a non-union object. The SDKs
-// always send it; required says whether other clients may leave it out.
-func (o *jObj) constType(want string, required bool) error {
-	t, p, err := o.str("type")
-	if err != nil {
-		return err
-	}
-	if p != jPresent {
-		if required {
-			return jErr(o.at("type"), "field required")
-		}
-		return nil
-	}
-	if t != want {
-		return jErr(o.at("type"), "unknown value %q, expected %q", t, want)
-	}
-	return nil
-}
-
-func jString(path string, raw json.RawMessage) (string, error) {
-	if jKind(raw) != "a string" {
-		return "", jErr(path, "expected a string, got %s", jKind(raw))
-	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return "", jErr(path, "malformed string")
-	}
-	return s, nil
-}
-
-func jInt(path string, raw json.RawMessage) (int64, error) {
-	if jKind(raw) != "a number" {
-		return 0, jErr(path, "expected an integer, got %s", jKind(raw))
-	}
-	n, err := strconv.ParseInt(string(bytes.TrimSpace(raw)), 10, 64)
-	if err != nil {
-		return 0, jErr(path, "expected an integer, got %s", bytes.TrimSpace(raw))
-	}
-	return n, nil
-}
-
-func jArray(path string, raw json.RawMessage) ([]json.RawMessage, error) {
-	if jKind(raw) != "an array" {
-		return nil, jErr(path, "expected an array, got %s", jKind(raw))
-	}
-	var a []json.RawMessage
-	if err := json.Unmarshal(raw, &a); err != nil {
-		return nil, jErr(path, "malformed array")
-	}
-	return a, nil
-}
-
-func jStrings(path string, raw json.RawMessage) ([]string, error) {
-	items, err := jArray(path, raw)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]string, 0, len(items))
-	for i, it := range items {
-		s, err := jString(jIdx(path, i), it)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, s)
-	}
-	return out, nil
 }
 
 // checkLen bounds a string's length in characters, naming the field.
@@ -659,12 +426,12 @@ func checkLen(path, s string, min, max int) error {
 	n := utf8.RuneCountInString(s)
 	if n < min {
 		if min == 1 {
-			return jErr(path, "must not be empty")
+			return jsonobj.Invalid(path, "must not be empty")
 		}
-		return jErr(path, "must be at least %d characters", min)
+		return jsonobj.Invalid(path, "must be at least %d characters", min)
 	}
 	if max > 0 && n > max {
-		return jErr(path, "must be at most %d characters, got %d", max, n)
+		return jsonobj.Invalid(path, "must be at most %d characters, got %d", max, n)
 	}
 	return nil
 }

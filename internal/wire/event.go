@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hangarhq/hangar/internal/ids"
+	"github.com/hangarhq/hangar/internal/jsonobj"
 )
 
 // Session event types (events.md §2).
@@ -912,7 +913,7 @@ func (e *SessionUpdatedEvent) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	*e = SessionUpdatedEvent{}
-	if raw, ok := m["agent"]; ok && !jIsNull(raw) {
+	if raw, ok := m["agent"]; ok && !jsonobj.IsNull(raw) {
 		e.Agent = &SessionAgent{}
 		if err := json.Unmarshal(raw, e.Agent); err != nil {
 			return err
@@ -1191,27 +1192,27 @@ type SentEvents struct {
 }
 
 func (p *SendEventsParams) UnmarshalJSON(b []byte) error {
-	o, err := jNewObj("", b)
+	o, err := jsonobj.New("", b)
 	if err != nil {
 		return err
 	}
-	raw, pr := o.get("events")
-	if pr != jPresent {
-		return jErr("events", "field required")
+	raw, pr := o.Get("events")
+	if pr != jsonobj.Present {
+		return jsonobj.Invalid("events", "field required")
 	}
-	items, err := jArray("events", raw)
+	items, err := jsonobj.Array("events", raw)
 	if err != nil {
 		return err
 	}
 	p.Events = make([]EventPayload, 0, len(items))
 	for i, it := range items {
-		ev, err := decodeClientEvent(jIdx("events", i), it, ClientEventTypes)
+		ev, err := decodeClientEvent(jsonobj.Index("events", i), it, ClientEventTypes)
 		if err != nil {
 			return err
 		}
 		p.Events = append(p.Events, ev)
 	}
-	return o.finish()
+	return o.Finish()
 }
 
 // Validate checks every event and the batch rules of EVT-20/21 and the
@@ -1219,20 +1220,20 @@ func (p *SendEventsParams) UnmarshalJSON(b []byte) error {
 // user.tool_result or user.custom_tool_result it accompanies.
 func (p SendEventsParams) Validate() error {
 	if len(p.Events) == 0 {
-		return jErr("events", "must contain at least one event")
+		return jsonobj.Invalid("events", "must contain at least one event")
 	}
 	seen := map[string]int{} // "<type> <target id>" → index
 	for i, ev := range p.Events {
-		path := jIdx("events", i)
+		path := jsonobj.Index("events", i)
 		if err := validateClientEvent(path, ev); err != nil {
 			return err
 		}
 		if _, ok := ev.(*SystemMessageEvent); ok {
 			if i != len(p.Events)-1 {
-				return jErr(jKey(path, "type"), "a system.message must be the last event of the request")
+				return jsonobj.Invalid(jsonobj.Key(path, "type"), "a system.message must be the last event of the request")
 			}
 			if i == 0 || !slices.Contains([]string{EventTypeUserMessage, EventTypeUserToolResult, EventTypeUserCustomToolResult}, p.Events[i-1].EventType()) {
-				return jErr(jKey(path, "type"), "a system.message must directly follow the user.message, user.tool_result or user.custom_tool_result it accompanies")
+				return jsonobj.Invalid(jsonobj.Key(path, "type"), "a system.message must directly follow the user.message, user.tool_result or user.custom_tool_result it accompanies")
 			}
 		}
 		// The same answer twice in one request is a client bug; across
@@ -1240,7 +1241,7 @@ func (p SendEventsParams) Validate() error {
 		if key, field := answerTarget(ev); key != "" {
 			k := ev.EventType() + " " + key
 			if j, dup := seen[k]; dup {
-				return jErr(jKey(path, field), "duplicate of events[%d] for %q", j, key)
+				return jsonobj.Invalid(jsonobj.Key(path, field), "duplicate of events[%d] for %q", j, key)
 			}
 			seen[k] = i
 		}
@@ -1262,22 +1263,22 @@ func answerTarget(ev EventPayload) (id, field string) {
 
 // decodeClientEvent reads one client event whose type must be in allowed.
 func decodeClientEvent(path string, raw json.RawMessage, allowed []string) (EventPayload, error) {
-	o, err := jNewObj(path, raw)
+	o, err := jsonobj.New(path, raw)
 	if err != nil {
 		return nil, err
 	}
-	typ, err := o.discriminator()
+	typ, err := o.Discriminator()
 	if err != nil {
 		return nil, err
 	}
 	if !slices.Contains(allowed, typ) {
 		switch {
 		case IsClientEventType(typ):
-			return nil, jErr(o.at("type"), "%q events are not allowed here, expected one of %v", typ, allowed)
+			return nil, jsonobj.Invalid(o.At("type"), "%q events are not allowed here, expected one of %v", typ, allowed)
 		case newPayload(typ) != nil || typ == EventTypeEventStart || typ == EventTypeEventDelta:
-			return nil, jErr(o.at("type"), "%q events are emitted by the server and cannot be sent, expected one of %v", typ, allowed)
+			return nil, jsonobj.Invalid(o.At("type"), "%q events are emitted by the server and cannot be sent, expected one of %v", typ, allowed)
 		}
-		return nil, jErr(o.at("type"), "unknown value %q, expected one of %v", typ, allowed)
+		return nil, jsonobj.Invalid(o.At("type"), "unknown value %q, expected one of %v", typ, allowed)
 	}
 	var ev EventPayload
 	switch typ {
@@ -1295,35 +1296,35 @@ func decodeClientEvent(path string, raw json.RawMessage, allowed []string) (Even
 		ev = e
 	case EventTypeUserInterrupt:
 		e := &UserInterruptEvent{}
-		s, err := o.optStr("session_thread_id")
+		s, err := o.OptStr("session_thread_id")
 		if err != nil {
 			return nil, err
 		}
 		if s != nil {
 			if *s == "" {
-				return nil, jErr(o.at("session_thread_id"), "must not be empty")
+				return nil, jsonobj.Invalid(o.At("session_thread_id"), "must not be empty")
 			}
 			e.SessionThreadID = *s
 		}
 		ev = e
 	case EventTypeUserToolConfirmation:
 		e := &UserToolConfirmationEvent{}
-		if e.ToolUseID, err = o.requiredStr("tool_use_id"); err != nil {
+		if e.ToolUseID, err = o.RequiredStr("tool_use_id"); err != nil {
 			return nil, err
 		}
-		if e.Result, err = o.requiredStr("result"); err != nil {
+		if e.Result, err = o.RequiredStr("result"); err != nil {
 			return nil, err
 		}
 		if e.Result != ConfirmAllow && e.Result != ConfirmDeny {
-			return nil, jErr(o.at("result"), "unknown value %q, expected one of [allow deny]", e.Result)
+			return nil, jsonobj.Invalid(o.At("result"), "unknown value %q, expected one of [allow deny]", e.Result)
 		}
-		if e.DenyMessage, err = o.optStr("deny_message"); err != nil {
+		if e.DenyMessage, err = o.OptStr("deny_message"); err != nil {
 			return nil, err
 		}
 		ev = e
 	case EventTypeUserCustomToolResult:
 		e := &UserCustomToolResultEvent{}
-		if e.CustomToolUseID, err = o.requiredStr("custom_tool_use_id"); err != nil {
+		if e.CustomToolUseID, err = o.RequiredStr("custom_tool_use_id"); err != nil {
 			return nil, err
 		}
 		if e.Content, e.IsError, err = resultBody(o); err != nil {
@@ -1332,7 +1333,7 @@ func decodeClientEvent(path string, raw json.RawMessage, allowed []string) (Even
 		ev = e
 	case EventTypeUserToolResult:
 		e := &UserToolResultEvent{}
-		if e.ToolUseID, err = o.requiredStr("tool_use_id"); err != nil {
+		if e.ToolUseID, err = o.RequiredStr("tool_use_id"); err != nil {
 			return nil, err
 		}
 		if e.Content, e.IsError, err = resultBody(o); err != nil {
@@ -1341,66 +1342,66 @@ func decodeClientEvent(path string, raw json.RawMessage, allowed []string) (Even
 		ev = e
 	case EventTypeUserDefineOutcome:
 		e := &UserDefineOutcomeEvent{}
-		if e.Description, err = o.requiredStr("description"); err != nil {
+		if e.Description, err = o.RequiredStr("description"); err != nil {
 			return nil, err
 		}
-		raw, p := o.get("rubric")
-		if p != jPresent {
-			return nil, jErr(o.at("rubric"), "field required")
+		raw, p := o.Get("rubric")
+		if p != jsonobj.Present {
+			return nil, jsonobj.Invalid(o.At("rubric"), "field required")
 		}
-		if e.Rubric, err = decodeRubric(o.at("rubric"), raw); err != nil {
+		if e.Rubric, err = decodeRubric(o.At("rubric"), raw); err != nil {
 			return nil, err
 		}
-		if e.MaxIterations, err = o.optInt("max_iterations"); err != nil {
+		if e.MaxIterations, err = o.OptInt("max_iterations"); err != nil {
 			return nil, err
 		}
 		ev = e
 	}
-	return ev, o.finish()
+	return ev, o.Finish()
 }
 
-func requiredBlocks(o *jObj, key string, allowed []string) ([]ContentBlock, error) {
-	raw, p := o.get(key)
-	if p != jPresent {
-		return nil, jErr(o.at(key), "field required")
+func requiredBlocks(o *jsonobj.Object, key string, allowed []string) ([]ContentBlock, error) {
+	raw, p := o.Get(key)
+	if p != jsonobj.Present {
+		return nil, jsonobj.Invalid(o.At(key), "field required")
 	}
-	return decodeBlocks(o.at(key), raw, allowed)
+	return decodeBlocks(o.At(key), raw, allowed)
 }
 
-func resultBody(o *jObj) ([]ContentBlock, *bool, error) {
+func resultBody(o *jsonobj.Object) ([]ContentBlock, *bool, error) {
 	var content []ContentBlock
-	if raw, p := o.get("content"); p == jPresent {
+	if raw, p := o.Get("content"); p == jsonobj.Present {
 		var err error
-		if content, err = decodeBlocks(o.at("content"), raw, ToolResultBlocks); err != nil {
+		if content, err = decodeBlocks(o.At("content"), raw, ToolResultBlocks); err != nil {
 			return nil, nil, err
 		}
 	}
-	isErr, err := o.boolean("is_error")
+	isErr, err := o.Bool("is_error")
 	return content, isErr, err
 }
 
 func decodeRubric(path string, raw json.RawMessage) (Rubric, error) {
 	var r Rubric
-	o, err := jNewObj(path, raw)
+	o, err := jsonobj.New(path, raw)
 	if err != nil {
 		return r, err
 	}
-	if r.Type, err = o.discriminator(); err != nil {
+	if r.Type, err = o.Discriminator(); err != nil {
 		return r, err
 	}
 	switch r.Type {
 	case BlockText:
-		if r.Content, err = o.requiredStr("content"); err != nil {
+		if r.Content, err = o.RequiredStr("content"); err != nil {
 			return r, err
 		}
 	case SourceFile:
-		if r.FileID, err = o.requiredStr("file_id"); err != nil {
+		if r.FileID, err = o.RequiredStr("file_id"); err != nil {
 			return r, err
 		}
 	default:
-		return r, jErr(o.at("type"), "unknown value %q, expected one of [file text]", r.Type)
+		return r, jsonobj.Invalid(o.At("type"), "unknown value %q, expected one of [file text]", r.Type)
 	}
-	return r, o.finish()
+	return r, o.Finish()
 }
 
 // maxSystemBlocks bounds a system.message (EVT-21).
@@ -1410,55 +1411,55 @@ func validateClientEvent(path string, ev EventPayload) error {
 	switch e := ev.(type) {
 	case *UserMessageEvent:
 		if len(e.Content) == 0 {
-			return jErr(jKey(path, "content"), "must contain at least one block")
+			return jsonobj.Invalid(jsonobj.Key(path, "content"), "must contain at least one block")
 		}
-		return validateBlocks(jKey(path, "content"), e.Content, true)
+		return validateBlocks(jsonobj.Key(path, "content"), e.Content, true)
 	case *SystemMessageEvent:
 		if n := len(e.Content); n == 0 || n > maxSystemBlocks {
-			return jErr(jKey(path, "content"), "must contain 1 to %d text blocks, got %d", maxSystemBlocks, n)
+			return jsonobj.Invalid(jsonobj.Key(path, "content"), "must contain 1 to %d text blocks, got %d", maxSystemBlocks, n)
 		}
-		return validateBlocks(jKey(path, "content"), e.Content, true)
+		return validateBlocks(jsonobj.Key(path, "content"), e.Content, true)
 	case *UserInterruptEvent:
 		return nil
 	case *UserToolConfirmationEvent:
 		if strings.TrimSpace(e.ToolUseID) == "" {
-			return jErr(jKey(path, "tool_use_id"), "must not be empty")
+			return jsonobj.Invalid(jsonobj.Key(path, "tool_use_id"), "must not be empty")
 		}
 		if e.DenyMessage != nil && e.Result != ConfirmDeny {
-			return jErr(jKey(path, "deny_message"), "only allowed when result is %q", ConfirmDeny)
+			return jsonobj.Invalid(jsonobj.Key(path, "deny_message"), "only allowed when result is %q", ConfirmDeny)
 		}
 		return nil
 	case *UserCustomToolResultEvent:
 		if strings.TrimSpace(e.CustomToolUseID) == "" {
-			return jErr(jKey(path, "custom_tool_use_id"), "must not be empty")
+			return jsonobj.Invalid(jsonobj.Key(path, "custom_tool_use_id"), "must not be empty")
 		}
-		return validateBlocks(jKey(path, "content"), e.Content, false)
+		return validateBlocks(jsonobj.Key(path, "content"), e.Content, false)
 	case *UserToolResultEvent:
 		if strings.TrimSpace(e.ToolUseID) == "" {
-			return jErr(jKey(path, "tool_use_id"), "must not be empty")
+			return jsonobj.Invalid(jsonobj.Key(path, "tool_use_id"), "must not be empty")
 		}
-		return validateBlocks(jKey(path, "content"), e.Content, false)
+		return validateBlocks(jsonobj.Key(path, "content"), e.Content, false)
 	case *UserDefineOutcomeEvent:
 		if strings.TrimSpace(e.Description) == "" {
-			return jErr(jKey(path, "description"), "must not be empty")
+			return jsonobj.Invalid(jsonobj.Key(path, "description"), "must not be empty")
 		}
 		switch e.Rubric.Type {
 		case BlockText:
 			if strings.TrimSpace(e.Rubric.Content) == "" {
-				return jErr(jKey(path, "rubric.content"), "must not be empty")
+				return jsonobj.Invalid(jsonobj.Key(path, "rubric.content"), "must not be empty")
 			}
-			if err := checkLen(jKey(path, "rubric.content"), e.Rubric.Content, 1, maxRubricText); err != nil {
+			if err := checkLen(jsonobj.Key(path, "rubric.content"), e.Rubric.Content, 1, maxRubricText); err != nil {
 				return err
 			}
 		case SourceFile:
 			if strings.TrimSpace(e.Rubric.FileID) == "" {
-				return jErr(jKey(path, "rubric.file_id"), "must not be empty")
+				return jsonobj.Invalid(jsonobj.Key(path, "rubric.file_id"), "must not be empty")
 			}
 		}
 		if n := e.MaxIterations; n != nil && (*n < 1 || *n > MaxOutcomeIterations) {
-			return jErr(jKey(path, "max_iterations"), "must be between 1 and %d, got %d", MaxOutcomeIterations, *n)
+			return jsonobj.Invalid(jsonobj.Key(path, "max_iterations"), "must be between 1 and %d, got %d", MaxOutcomeIterations, *n)
 		}
 		return nil
 	}
-	return jErr(path, "unsupported event %T", ev)
+	return jsonobj.Invalid(path, "unsupported event %T", ev)
 }

@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/hangarhq/hangar/internal/errdefs"
+	"github.com/hangarhq/hangar/internal/jsonobj"
 )
 
 // Object type constants of sessions and their resources.
@@ -491,126 +492,126 @@ var agentOnlyFields = []string{"model", "system", "tools", "mcp_servers", "skill
 
 func (p *SessionCreateParams) UnmarshalJSON(b []byte) error {
 	*p = SessionCreateParams{}
-	o, err := jNewObj("", b)
+	o, err := jsonobj.New("", b)
 	if err != nil {
 		return err
 	}
 	for _, k := range agentOnlyFields {
-		if _, ok := o.m[k]; ok {
-			return jErr(k, "not a session field; override it with agent {\"type\":\"agent_with_overrides\"}")
+		if o.Has(k) {
+			return jsonobj.Invalid(k, "not a session field; override it with agent {\"type\":\"agent_with_overrides\"}")
 		}
 	}
-	raw, pr := o.get("agent")
-	if pr != jPresent {
-		return jErr("agent", "field required")
+	raw, pr := o.Get("agent")
+	if pr != jsonobj.Present {
+		return jsonobj.Invalid("agent", "field required")
 	}
 	if p.Agent, err = decodeAgentRef("agent", raw); err != nil {
 		return err
 	}
-	if p.EnvironmentID, err = o.requiredStr("environment_id"); err != nil {
+	if p.EnvironmentID, err = o.RequiredStr("environment_id"); err != nil {
 		return err
 	}
-	if p.Title, err = o.optStr("title"); err != nil {
+	if p.Title, err = o.OptStr("title"); err != nil {
 		return err
 	}
 	if p.Title != nil && *p.Title == "" {
 		p.Title = nil
 	}
-	if raw, pr := o.get("metadata"); pr == jPresent {
+	if raw, pr := o.Get("metadata"); pr == jsonobj.Present {
 		if p.Metadata, err = decodeMetadata("metadata", raw); err != nil {
 			return err
 		}
 	}
-	if raw, pr := o.get("resources"); pr == jPresent {
-		items, err := jArray("resources", raw)
+	if raw, pr := o.Get("resources"); pr == jsonobj.Present {
+		items, err := jsonobj.Array("resources", raw)
 		if err != nil {
 			return err
 		}
 		for i, it := range items {
-			r, err := decodeResource(jIdx("resources", i), it)
+			r, err := decodeResource(jsonobj.Index("resources", i), it)
 			if err != nil {
 				return err
 			}
 			p.Resources = append(p.Resources, r)
 		}
 	}
-	if raw, pr := o.get("vault_ids"); pr == jPresent {
-		if p.VaultIDs, err = jStrings("vault_ids", raw); err != nil {
+	if raw, pr := o.Get("vault_ids"); pr == jsonobj.Present {
+		if p.VaultIDs, err = jsonobj.Strings("vault_ids", raw); err != nil {
 			return err
 		}
 	}
-	if raw, pr := o.get("initial_events"); pr == jPresent {
-		items, err := jArray("initial_events", raw)
+	if raw, pr := o.Get("initial_events"); pr == jsonobj.Present {
+		items, err := jsonobj.Array("initial_events", raw)
 		if err != nil {
 			return err
 		}
 		allowed := []string{EventTypeUserMessage, EventTypeUserDefineOutcome}
 		for i, it := range items {
-			ev, err := decodeClientEvent(jIdx("initial_events", i), it, allowed)
+			ev, err := decodeClientEvent(jsonobj.Index("initial_events", i), it, allowed)
 			if err != nil {
 				return err
 			}
 			p.InitialEvents = append(p.InitialEvents, ev)
 		}
 	}
-	if raw, pr := o.get("budget"); pr == jPresent {
+	if raw, pr := o.Get("budget"); pr == jsonobj.Present {
 		bl, err := decodeBudget("budget", raw)
 		if err != nil {
 			return err
 		}
 		p.Budget = &bl
 	}
-	return o.finish()
+	return o.Finish()
 }
 
 func decodeAgentRef(p string, raw json.RawMessage) (AgentRef, error) {
 	var a AgentRef
-	switch jKind(raw) {
+	switch jsonobj.Kind(raw) {
 	case "a string":
-		id, err := jString(p, raw)
+		id, err := jsonobj.String(p, raw)
 		a = AgentRef{Bare: true, Type: AgentRefAgent, ID: id}
 		return a, err
 	case "an object":
 	default:
-		return a, jErr(p, "expected an agent id string or an object, got %s", jKind(raw))
+		return a, jsonobj.Invalid(p, "expected an agent id string or an object, got %s", jsonobj.Kind(raw))
 	}
-	o, err := jNewObj(p, raw)
+	o, err := jsonobj.New(p, raw)
 	if err != nil {
 		return a, err
 	}
-	if a.Type, err = o.discriminator(); err != nil {
+	if a.Type, err = o.Discriminator(); err != nil {
 		return a, err
 	}
 	if a.Type != AgentRefAgent && a.Type != AgentRefWithOverrides {
-		return a, jErr(o.at("type"), "unknown value %q, expected one of [%s %s]", a.Type, AgentRefAgent, AgentRefWithOverrides)
+		return a, jsonobj.Invalid(o.At("type"), "unknown value %q, expected one of [%s %s]", a.Type, AgentRefAgent, AgentRefWithOverrides)
 	}
-	if a.ID, err = o.requiredStr("id"); err != nil {
+	if a.ID, err = o.RequiredStr("id"); err != nil {
 		return a, err
 	}
-	v, err := o.optInt("version")
+	v, err := o.OptInt("version")
 	if err != nil {
 		return a, err
 	}
 	if v != nil {
 		if *v < 1 {
-			return a, jErr(o.at("version"), "must be at least 1, got %d", *v)
+			return a, jsonobj.Invalid(o.At("version"), "must be at least 1, got %d", *v)
 		}
 		a.Version = *v
 	}
 	if a.Type == AgentRefWithOverrides {
-		if raw, pr := o.get("model"); pr != jAbsent {
-			a.Model.Set, a.Model.Null = true, pr == jNull
-			if pr == jPresent {
-				if k := jKind(raw); k != "a string" && k != "an object" {
-					return a, jErr(o.at("model"), "expected a model id string or an object, got %s", k)
+		if raw, pr := o.Get("model"); pr != jsonobj.Absent {
+			a.Model.Set, a.Model.Null = true, pr == jsonobj.Null
+			if pr == jsonobj.Present {
+				if k := jsonobj.Kind(raw); k != "a string" && k != "an object" {
+					return a, jsonobj.Invalid(o.At("model"), "expected a model id string or an object, got %s", k)
 				}
 				a.Model.V = raw
 			}
 		}
-		if raw, pr := o.get("system"); pr != jAbsent {
-			a.System.Set, a.System.Null = true, pr == jNull
-			if pr == jPresent {
-				if a.System.V, err = jString(o.at("system"), raw); err != nil {
+		if raw, pr := o.Get("system"); pr != jsonobj.Absent {
+			a.System.Set, a.System.Null = true, pr == jsonobj.Null
+			if pr == jsonobj.Present {
+				if a.System.V, err = jsonobj.String(o.At("system"), raw); err != nil {
 					return a, err
 				}
 			}
@@ -619,35 +620,35 @@ func decodeAgentRef(p string, raw json.RawMessage) (AgentRef, error) {
 			key string
 			dst *Opt[json.RawMessage]
 		}{{"tools", &a.Tools}, {"mcp_servers", &a.MCPServers}, {"skills", &a.Skills}} {
-			raw, pr := o.get(f.key)
-			if pr == jAbsent {
+			raw, pr := o.Get(f.key)
+			if pr == jsonobj.Absent {
 				continue
 			}
-			f.dst.Set, f.dst.Null = true, pr == jNull
-			if pr == jPresent {
-				if jKind(raw) != "an array" {
-					return a, jErr(o.at(f.key), "expected an array, got %s", jKind(raw))
+			f.dst.Set, f.dst.Null = true, pr == jsonobj.Null
+			if pr == jsonobj.Present {
+				if jsonobj.Kind(raw) != "an array" {
+					return a, jsonobj.Invalid(o.At(f.key), "expected an array, got %s", jsonobj.Kind(raw))
 				}
 				f.dst.V = raw
 			}
 		}
 	}
-	return a, o.finish()
+	return a, o.Finish()
 }
 
 func decodeMetadata(p string, raw json.RawMessage) (Metadata, error) {
-	o, err := jNewObj(p, raw)
+	o, err := jsonobj.New(p, raw)
 	if err != nil {
 		return nil, err
 	}
 	m := Metadata{}
-	for k := range o.m {
-		s, pr, err := o.str(k)
+	for _, k := range o.Keys() {
+		s, pr, err := o.Str(k)
 		if err != nil {
 			return nil, err
 		}
-		if pr != jPresent {
-			return nil, jErr(o.at(k), "expected a string, got null")
+		if pr != jsonobj.Present {
+			return nil, jsonobj.Invalid(o.At(k), "expected a string, got null")
 		}
 		m[k] = s
 	}
@@ -655,17 +656,17 @@ func decodeMetadata(p string, raw json.RawMessage) (Metadata, error) {
 }
 
 func decodeMetadataPatch(p string, raw json.RawMessage) (MetadataPatch, error) {
-	o, err := jNewObj(p, raw)
+	o, err := jsonobj.New(p, raw)
 	if err != nil {
 		return nil, err
 	}
 	m := MetadataPatch{}
-	for k := range o.m {
-		s, pr, err := o.str(k)
+	for _, k := range o.Keys() {
+		s, pr, err := o.Str(k)
 		if err != nil {
 			return nil, err
 		}
-		if pr == jNull {
+		if pr == jsonobj.Null {
 			m[k] = nil
 		} else {
 			m[k] = &s
@@ -676,130 +677,125 @@ func decodeMetadataPatch(p string, raw json.RawMessage) (MetadataPatch, error) {
 
 func decodeBudget(p string, raw json.RawMessage) (BudgetLimit, error) {
 	var b BudgetLimit
-	o, err := jNewObj(p, raw)
+	o, err := jsonobj.New(p, raw)
 	if err != nil {
 		return b, err
 	}
-	if err := o.constType(TypeBudgetLimit, false); err != nil {
+	if err := o.ConstType(TypeBudgetLimit, false); err != nil {
 		return b, err
 	}
-	mraw, pr := o.get("max_list_cost")
-	if pr != jPresent {
-		return b, jErr(o.at("max_list_cost"), "field required")
+	mraw, pr := o.Get("max_list_cost")
+	if pr != jsonobj.Present {
+		return b, jsonobj.Invalid(o.At("max_list_cost"), "field required")
 	}
-	mo, err := jNewObj(o.at("max_list_cost"), mraw)
+	mo, err := jsonobj.New(o.At("max_list_cost"), mraw)
 	if err != nil {
 		return b, err
 	}
-	if b.MaxListCost.Amount, err = mo.requiredStr("amount"); err != nil {
+	if b.MaxListCost.Amount, err = mo.RequiredStr("amount"); err != nil {
 		return b, err
 	}
-	if b.MaxListCost.Currency, err = mo.requiredStr("currency"); err != nil {
+	if b.MaxListCost.Currency, err = mo.RequiredStr("currency"); err != nil {
 		return b, err
 	}
-	if err := mo.finish(); err != nil {
+	if err := mo.Finish(); err != nil {
 		return b, err
 	}
-	return b, o.finish()
+	return b, o.Finish()
 }
 
 func decodeResource(p string, raw json.RawMessage) (ResourceParams, error) {
 	var r ResourceParams
-	o, err := jNewObj(p, raw)
+	o, err := jsonobj.New(p, raw)
 	if err != nil {
 		return r, err
 	}
-	if r.Type, err = o.discriminator(); err != nil {
+	if r.Type, err = o.Discriminator(); err != nil {
 		return r, err
 	}
 	switch r.Type {
 	case ResourceFile:
-		if r.FileID, err = o.requiredStr("file_id"); err != nil {
+		if r.FileID, err = o.RequiredStr("file_id"); err != nil {
 			return r, err
 		}
 		if err := readMountPath(o, &r); err != nil {
 			return r, err
 		}
 	case ResourceGitHubRepository:
-		if r.URL, err = o.requiredStr("url"); err != nil {
+		if r.URL, err = o.RequiredStr("url"); err != nil {
 			return r, err
 		}
 		if err := readMountPath(o, &r); err != nil {
 			return r, err
 		}
-		tok, err := o.optStr("authorization_token")
+		tok, err := o.OptStr("authorization_token")
 		if err != nil {
 			return r, err
 		}
 		if tok != nil {
 			r.AuthorizationToken = *tok
 		}
-		if craw, pr := o.get("checkout"); pr == jPresent {
-			co, err := jNewObj(o.at("checkout"), craw)
+		if craw, pr := o.Get("checkout"); pr == jsonobj.Present {
+			co, err := jsonobj.New(o.At("checkout"), craw)
 			if err != nil {
 				return r, err
 			}
 			c := &Checkout{}
-			if c.Type, err = co.discriminator(); err != nil {
+			if c.Type, err = co.Discriminator(); err != nil {
 				return r, err
 			}
 			switch c.Type {
 			case CheckoutBranch:
-				c.Name, err = co.requiredStr("name")
+				c.Name, err = co.RequiredStr("name")
 			case CheckoutCommit:
-				c.SHA, err = co.requiredStr("sha")
+				c.SHA, err = co.RequiredStr("sha")
 			default:
-				err = jErr(co.at("type"), "unknown value %q, expected one of [%s %s]", c.Type, CheckoutBranch, CheckoutCommit)
+				err = jsonobj.Invalid(co.At("type"), "unknown value %q, expected one of [%s %s]", c.Type, CheckoutBranch, CheckoutCommit)
 			}
 			if err != nil {
 				return r, err
 			}
-			if err := co.finish(); err != nil {
+			if err := co.Finish(); err != nil {
 				return r, err
 			}
 			r.Checkout = c
 		}
 	case ResourceMemoryStore:
-		if r.MemoryStoreID, err = o.requiredStr("memory_store_id"); err != nil {
+		if r.MemoryStoreID, err = o.RequiredStr("memory_store_id"); err != nil {
 			return r, err
 		}
-		acc, err := o.optStr("access")
+		acc, err := o.OptStr("access")
 		if err != nil {
 			return r, err
 		}
 		if acc != nil {
 			if *acc != AccessReadWrite && *acc != AccessReadOnly {
-				return r, jErr(o.at("access"), "unknown value %q, expected one of [%s %s]", *acc, AccessReadWrite, AccessReadOnly)
+				return r, jsonobj.Invalid(o.At("access"), "unknown value %q, expected one of [%s %s]", *acc, AccessReadWrite, AccessReadOnly)
 			}
 			r.Access = *acc
 		}
-		if r.Instructions, err = o.optStr("instructions"); err != nil {
+		if r.Instructions, err = o.OptStr("instructions"); err != nil {
 			return r, err
 		}
-		if o.has("mount_path") {
-			return r, jErr(o.at("mount_path"), "memory stores are mounted by the server under /mnt/memory; it cannot be set")
+		if o.Has("mount_path") {
+			return r, jsonobj.Invalid(o.At("mount_path"), "memory stores are mounted by the server under /mnt/memory; it cannot be set")
 		}
 	default:
-		return r, jErr(o.at("type"), "unknown value %q, expected one of [%s %s %s]", r.Type, ResourceGitHubRepository, ResourceFile, ResourceMemoryStore)
+		return r, jsonobj.Invalid(o.At("type"), "unknown value %q, expected one of [%s %s %s]", r.Type, ResourceGitHubRepository, ResourceFile, ResourceMemoryStore)
 	}
-	return r, o.finish()
+	return r, o.Finish()
 }
 
-func readMountPath(o *jObj, r *ResourceParams) error {
-	s, err := o.optStr("mount_path")
+func readMountPath(o *jsonobj.Object, r *ResourceParams) error {
+	s, err := o.OptStr("mount_path")
 	if err != nil || s == nil {
 		return err
 	}
 	if *s == "" {
-		return jErr(o.at("mount_path"), "must not be empty")
+		return jsonobj.Invalid(o.At("mount_path"), "must not be empty")
 	}
 	r.MountPath = *s
 	return nil
-}
-
-func (o *jObj) has(key string) bool {
-	_, ok := o.m[key]
-	return ok
 }
 
 // DecodeFileResourceParams reads the body of POST …/resources (file only,
@@ -810,7 +806,7 @@ func DecodeFileResourceParams(body []byte) (ResourceParams, error) {
 		return r, err
 	}
 	if r.Type != ResourceFile {
-		return r, jErr("type", "only %q resources can be added to a running session", ResourceFile)
+		return r, jsonobj.Invalid("type", "only %q resources can be added to a running session", ResourceFile)
 	}
 	return r, r.validate("")
 }
@@ -821,7 +817,7 @@ func (p SessionCreateParams) Validate() error {
 		return err
 	}
 	if strings.TrimSpace(p.EnvironmentID) == "" {
-		return jErr("environment_id", "must not be empty")
+		return jsonobj.Invalid("environment_id", "must not be empty")
 	}
 	if p.Title != nil {
 		if err := checkLen("title", *p.Title, 0, MaxSessionTitle); err != nil {
@@ -838,10 +834,10 @@ func (p SessionCreateParams) Validate() error {
 		return err
 	}
 	if len(p.InitialEvents) > MaxInitialEvents {
-		return jErr("initial_events", "at most %d events are allowed, got %d", MaxInitialEvents, len(p.InitialEvents))
+		return jsonobj.Invalid("initial_events", "at most %d events are allowed, got %d", MaxInitialEvents, len(p.InitialEvents))
 	}
 	for i, ev := range p.InitialEvents {
-		if err := validateClientEvent(jIdx("initial_events", i), ev); err != nil {
+		if err := validateClientEvent(jsonobj.Index("initial_events", i), ev); err != nil {
 			return err
 		}
 	}
@@ -854,23 +850,23 @@ func (p SessionCreateParams) Validate() error {
 func (a AgentRef) validate(p string) error {
 	if strings.TrimSpace(a.ID) == "" {
 		if a.Bare {
-			return jErr(p, "must not be empty")
+			return jsonobj.Invalid(p, "must not be empty")
 		}
-		return jErr(jKey(p, "id"), "must not be empty")
+		return jsonobj.Invalid(jsonobj.Key(p, "id"), "must not be empty")
 	}
 	if a.Model.Set && a.Model.Null {
 		// REF-06: the model can never be cleared.
-		return errdefs.Invalid("%s: cannot be null; a session always has a model", jKey(p, "model")).WithCode("agent_model_required")
+		return errdefs.Invalid("%s: cannot be null; a session always has a model", jsonobj.Key(p, "model")).WithCode("agent_model_required")
 	}
-	if a.Model.Set && !a.Model.Null && jKind(a.Model.V) == "a string" {
+	if a.Model.Set && !a.Model.Null && jsonobj.Kind(a.Model.V) == "a string" {
 		var s string
 		_ = json.Unmarshal(a.Model.V, &s)
 		if strings.TrimSpace(s) == "" {
-			return jErr(jKey(p, "model"), "must not be empty")
+			return jsonobj.Invalid(jsonobj.Key(p, "model"), "must not be empty")
 		}
 	}
 	if v, ok := a.System.Value(); ok {
-		if err := checkLen(jKey(p, "system"), v, 0, maxOverrideSystem); err != nil {
+		if err := checkLen(jsonobj.Key(p, "system"), v, 0, maxOverrideSystem); err != nil {
 			return err
 		}
 	}
@@ -879,10 +875,10 @@ func (a AgentRef) validate(p string) error {
 
 func (b BudgetLimit) validate(p string) error {
 	if !amountRE.MatchString(b.MaxListCost.Amount) {
-		return jErr(jKey(p, "max_list_cost.amount"), "must be a positive integer number of minor units without leading zeros (\"2500\" is 25.00), got %q", b.MaxListCost.Amount)
+		return jsonobj.Invalid(jsonobj.Key(p, "max_list_cost.amount"), "must be a positive integer number of minor units without leading zeros (\"2500\" is 25.00), got %q", b.MaxListCost.Amount)
 	}
 	if b.MaxListCost.Currency != "USD" {
-		return jErr(jKey(p, "max_list_cost.currency"), "unknown value %q, expected one of [USD]", b.MaxListCost.Currency)
+		return jsonobj.Invalid(jsonobj.Key(p, "max_list_cost.currency"), "unknown value %q, expected one of [USD]", b.MaxListCost.Currency)
 	}
 	return nil
 }
@@ -891,14 +887,14 @@ var amountRE = regexp.MustCompile(`^[1-9][0-9]{0,17}$`)
 
 func checkMetadata(p string, m Metadata) error {
 	if len(m) > maxMetadataPairs {
-		return jErr(p, "at most %d pairs are allowed, got %d", maxMetadataPairs, len(m))
+		return jsonobj.Invalid(p, "at most %d pairs are allowed, got %d", maxMetadataPairs, len(m))
 	}
 	for k, v := range m {
 		if err := checkLen(p+" key", k, 1, maxMetadataKey); err != nil {
 			return err
 		}
 		if utf8.RuneCountInString(v) > maxMetadataValue {
-			return jErr(jKey(p, k), "value must be at most %d characters", maxMetadataValue)
+			return jsonobj.Invalid(jsonobj.Key(p, k), "value must be at most %d characters", maxMetadataValue)
 		}
 	}
 	return nil
@@ -910,7 +906,7 @@ func checkMetadataPatch(p string, m MetadataPatch) error {
 			return err
 		}
 		if v != nil && utf8.RuneCountInString(*v) > maxMetadataValue {
-			return jErr(jKey(p, k), "value must be at most %d characters", maxMetadataValue)
+			return jsonobj.Invalid(jsonobj.Key(p, k), "value must be at most %d characters", maxMetadataValue)
 		}
 	}
 	return nil
@@ -918,14 +914,14 @@ func checkMetadataPatch(p string, m MetadataPatch) error {
 
 func validateVaultIDs(v []string) error {
 	if len(v) > MaxVaultIDs {
-		return jErr("vault_ids", "at most %d vaults are allowed, got %d", MaxVaultIDs, len(v))
+		return jsonobj.Invalid("vault_ids", "at most %d vaults are allowed, got %d", MaxVaultIDs, len(v))
 	}
 	for i, id := range v {
 		if strings.TrimSpace(id) == "" {
-			return jErr(jIdx("vault_ids", i), "must not be empty")
+			return jsonobj.Invalid(jsonobj.Index("vault_ids", i), "must not be empty")
 		}
 		if j := slices.Index(v[:i], id); j >= 0 {
-			return jErr(jIdx("vault_ids", i), "duplicate of vault_ids[%d]", j)
+			return jsonobj.Invalid(jsonobj.Index("vault_ids", i), "duplicate of vault_ids[%d]", j)
 		}
 	}
 	return nil
@@ -940,28 +936,28 @@ func validateResources(rs []ResourceParams) error {
 	mounts := map[string]int{}
 	storeIDs := map[string]int{}
 	for i, r := range rs {
-		p := jIdx("resources", i)
+		p := jsonobj.Index("resources", i)
 		if err := r.validate(p); err != nil {
 			return err
 		}
 		switch r.Type {
 		case ResourceFile:
 			if files++; files > MaxFileResources {
-				return jErr("resources", "at most %d file resources are allowed", MaxFileResources)
+				return jsonobj.Invalid("resources", "at most %d file resources are allowed", MaxFileResources)
 			}
 		case ResourceMemoryStore:
 			if stores++; stores > MaxMemoryStores {
-				return jErr("resources", "at most %d memory stores are allowed", MaxMemoryStores)
+				return jsonobj.Invalid("resources", "at most %d memory stores are allowed", MaxMemoryStores)
 			}
 			if j, dup := storeIDs[r.MemoryStoreID]; dup {
-				return jErr(jKey(p, "memory_store_id"), "duplicate of resources[%d]", j)
+				return jsonobj.Invalid(jsonobj.Key(p, "memory_store_id"), "duplicate of resources[%d]", j)
 			}
 			storeIDs[r.MemoryStoreID] = i
 			continue
 		}
 		mp := r.EffectiveMountPath()
 		if j, dup := mounts[mp]; dup {
-			return jErr(jKey(p, "mount_path"), "%q is already used by resources[%d]", mp, j)
+			return jsonobj.Invalid(jsonobj.Key(p, "mount_path"), "%q is already used by resources[%d]", mp, j)
 		}
 		mounts[mp] = i
 	}
@@ -980,48 +976,48 @@ func (r ResourceParams) validate(p string) error {
 	case ResourceFile:
 		// The id names the default mount path, so it must be one segment.
 		if !idRE.MatchString(r.FileID) {
-			return jErr(jKey(p, "file_id"), "must be a file id (letters, digits, '_' and '-')")
+			return jsonobj.Invalid(jsonobj.Key(p, "file_id"), "must be a file id (letters, digits, '_' and '-')")
 		}
 	case ResourceGitHubRepository:
 		u, err := url.Parse(r.URL)
 		switch {
 		case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "":
-			return jErr(jKey(p, "url"), "must be an absolute https URL of a repository")
+			return jsonobj.Invalid(jsonobj.Key(p, "url"), "must be an absolute https URL of a repository")
 		case u.User != nil:
-			return jErr(jKey(p, "url"), "must not carry credentials; send the token as authorization_token")
+			return jsonobj.Invalid(jsonobj.Key(p, "url"), "must not carry credentials; send the token as authorization_token")
 		case !repoNameRE.MatchString(RepoName(r.URL)) || strings.Trim(RepoName(r.URL), ".") == "":
 			// The name becomes the default mount path /workspace/<repo-name>.
-			return jErr(jKey(p, "url"), "must name a repository (https://github.com/<owner>/<repo>)")
+			return jsonobj.Invalid(jsonobj.Key(p, "url"), "must name a repository (https://github.com/<owner>/<repo>)")
 		}
 		if len(r.AuthorizationToken) > maxRepoToken || hasControl(r.AuthorizationToken) {
 			// The message must not echo the token.
-			return jErr(jKey(p, "authorization_token"), "must be at most %d printable characters", maxRepoToken)
+			return jsonobj.Invalid(jsonobj.Key(p, "authorization_token"), "must be at most %d printable characters", maxRepoToken)
 		}
 		if c := r.Checkout; c != nil {
 			switch c.Type {
 			case CheckoutBranch:
 				if !branchRE.MatchString(c.Name) || strings.HasPrefix(c.Name, "-") || strings.Contains(c.Name, "..") || len(c.Name) > 255 {
-					return jErr(jKey(p, "checkout.name"), "must be a valid git branch name")
+					return jsonobj.Invalid(jsonobj.Key(p, "checkout.name"), "must be a valid git branch name")
 				}
 			case CheckoutCommit:
 				if !shaRE.MatchString(c.SHA) {
-					return jErr(jKey(p, "checkout.sha"), "must be a full 40- or 64-character hex commit SHA")
+					return jsonobj.Invalid(jsonobj.Key(p, "checkout.sha"), "must be a full 40- or 64-character hex commit SHA")
 				}
 			}
 		}
 	case ResourceMemoryStore:
 		if strings.TrimSpace(r.MemoryStoreID) == "" {
-			return jErr(jKey(p, "memory_store_id"), "must not be empty")
+			return jsonobj.Invalid(jsonobj.Key(p, "memory_store_id"), "must not be empty")
 		}
 		if r.Instructions != nil {
-			if err := checkLen(jKey(p, "instructions"), *r.Instructions, 0, maxMemoryInstructions); err != nil {
+			if err := checkLen(jsonobj.Key(p, "instructions"), *r.Instructions, 0, maxMemoryInstructions); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
 	if r.MountPath != "" {
-		return checkMountPath(jKey(p, "mount_path"), r.MountPath)
+		return checkMountPath(jsonobj.Key(p, "mount_path"), r.MountPath)
 	}
 	return nil
 }
@@ -1029,17 +1025,17 @@ func (r ResourceParams) validate(p string) error {
 func checkMountPath(p, mp string) error {
 	switch {
 	case len(mp) > maxMountPath:
-		return jErr(p, "must be at most %d bytes", maxMountPath)
+		return jsonobj.Invalid(p, "must be at most %d bytes", maxMountPath)
 	case !strings.HasPrefix(mp, "/"):
-		return jErr(p, "must be absolute")
+		return jsonobj.Invalid(p, "must be absolute")
 	case hasControl(mp):
-		return jErr(p, "must not contain control characters")
+		return jsonobj.Invalid(p, "must not contain control characters")
 	case path.Clean(mp) != mp || mp == "/":
-		return jErr(p, "must be a clean path below / (no trailing slash, '.' or '..' segments)")
+		return jsonobj.Invalid(p, "must be a clean path below / (no trailing slash, '.' or '..' segments)")
 	}
 	for _, m := range reservedMounts {
 		if mp == m || strings.HasPrefix(mp, m+"/") {
-			return jErr(p, "%s is reserved by the server", m)
+			return jsonobj.Invalid(p, "%s is reserved by the server", m)
 		}
 	}
 	return nil
@@ -1074,14 +1070,14 @@ func (p SessionUpdateParams) Changes() bool {
 
 func (p *SessionUpdateParams) UnmarshalJSON(b []byte) error {
 	*p = SessionUpdateParams{}
-	o, err := jNewObj("", b)
+	o, err := jsonobj.New("", b)
 	if err != nil {
 		return err
 	}
-	if raw, pr := o.get("title"); pr != jAbsent {
-		p.Title.Set, p.Title.Null = true, pr == jNull
-		if pr == jPresent {
-			if p.Title.V, err = jString("title", raw); err != nil {
+	if raw, pr := o.Get("title"); pr != jsonobj.Absent {
+		p.Title.Set, p.Title.Null = true, pr == jsonobj.Null
+		if pr == jsonobj.Present {
+			if p.Title.V, err = jsonobj.String("title", raw); err != nil {
 				return err
 			}
 			if p.Title.V == "" {
@@ -1089,19 +1085,19 @@ func (p *SessionUpdateParams) UnmarshalJSON(b []byte) error {
 			}
 		}
 	}
-	if raw, pr := o.get("metadata"); pr == jPresent {
+	if raw, pr := o.Get("metadata"); pr == jsonobj.Present {
 		if p.Metadata, err = decodeMetadataPatch("metadata", raw); err != nil {
 			return err
 		}
 	}
-	if raw, pr := o.get("agent"); pr == jPresent {
-		ao, err := jNewObj("agent", raw)
+	if raw, pr := o.Get("agent"); pr == jsonobj.Present {
+		ao, err := jsonobj.New("agent", raw)
 		if err != nil {
 			return err
 		}
 		for _, k := range []string{"model", "system", "skills", "description", "name", "multiagent", "id", "version", "type"} {
-			if ao.has(k) {
-				return jErr(ao.at(k), "cannot be changed after creation; only agent.tools and agent.mcp_servers can")
+			if ao.Has(k) {
+				return jsonobj.Invalid(ao.At(k), "cannot be changed after creation; only agent.tools and agent.mcp_servers can")
 			}
 		}
 		a := &SessionAgentUpdate{}
@@ -1109,43 +1105,43 @@ func (p *SessionUpdateParams) UnmarshalJSON(b []byte) error {
 			key string
 			dst *Opt[json.RawMessage]
 		}{{"tools", &a.Tools}, {"mcp_servers", &a.MCPServers}} {
-			raw, pr := ao.get(f.key)
-			if pr == jAbsent {
+			raw, pr := ao.Get(f.key)
+			if pr == jsonobj.Absent {
 				continue
 			}
-			f.dst.Set, f.dst.Null = true, pr == jNull
-			if pr == jPresent {
-				if jKind(raw) != "an array" {
-					return jErr(ao.at(f.key), "expected an array, got %s", jKind(raw))
+			f.dst.Set, f.dst.Null = true, pr == jsonobj.Null
+			if pr == jsonobj.Present {
+				if jsonobj.Kind(raw) != "an array" {
+					return jsonobj.Invalid(ao.At(f.key), "expected an array, got %s", jsonobj.Kind(raw))
 				}
 				f.dst.V = raw
 			}
 		}
-		if err := ao.finish(); err != nil {
+		if err := ao.Finish(); err != nil {
 			return err
 		}
 		p.Agent = a
 	}
-	if raw, pr := o.get("budget"); pr != jAbsent {
-		p.Budget.Set, p.Budget.Null = true, pr == jNull
-		if pr == jPresent {
+	if raw, pr := o.Get("budget"); pr != jsonobj.Absent {
+		p.Budget.Set, p.Budget.Null = true, pr == jsonobj.Null
+		if pr == jsonobj.Present {
 			if p.Budget.V, err = decodeBudget("budget", raw); err != nil {
 				return err
 			}
 		}
 	}
-	if raw, pr := o.get("vault_ids"); pr == jPresent {
-		ids, err := jStrings("vault_ids", raw)
+	if raw, pr := o.Get("vault_ids"); pr == jsonobj.Present {
+		ids, err := jsonobj.Strings("vault_ids", raw)
 		if err != nil {
 			return err
 		}
 		if len(ids) > 0 {
 			// The SDK: "Not yet supported; requests setting this field are
 			// rejected." An empty list changes nothing and is accepted.
-			return jErr("vault_ids", "cannot be changed after creation")
+			return jsonobj.Invalid("vault_ids", "cannot be changed after creation")
 		}
 	}
-	return o.finish()
+	return o.Finish()
 }
 
 // Validate checks the values of a decoded update body.
@@ -1176,23 +1172,23 @@ func (p ResourceUpdateParams) GoString() string     { return p.String() }
 func (p ResourceUpdateParams) LogValue() slog.Value { return slog.StringValue(p.String()) }
 
 func (p *ResourceUpdateParams) UnmarshalJSON(b []byte) error {
-	o, err := jNewObj("", b)
+	o, err := jsonobj.New("", b)
 	if err != nil {
 		return err
 	}
-	if p.AuthorizationToken, err = o.requiredStr("authorization_token"); err != nil {
+	if p.AuthorizationToken, err = o.RequiredStr("authorization_token"); err != nil {
 		return err
 	}
-	return o.finish()
+	return o.Finish()
 }
 
 // Validate checks the token without ever echoing it.
 func (p ResourceUpdateParams) Validate() error {
 	if p.AuthorizationToken == "" {
-		return jErr("authorization_token", "must not be empty")
+		return jsonobj.Invalid("authorization_token", "must not be empty")
 	}
 	if len(p.AuthorizationToken) > maxRepoToken || hasControl(p.AuthorizationToken) {
-		return jErr("authorization_token", "must be at most %d printable characters", maxRepoToken)
+		return jsonobj.Invalid("authorization_token", "must be at most %d printable characters", maxRepoToken)
 	}
 	return nil
 }

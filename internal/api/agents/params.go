@@ -7,6 +7,7 @@ import (
 
 	"github.com/hangarhq/hangar/internal/agentcfg"
 	"github.com/hangarhq/hangar/internal/api/httpx"
+	"github.com/hangarhq/hangar/internal/jsonobj"
 	"github.com/hangarhq/hangar/internal/wire"
 )
 
@@ -22,11 +23,11 @@ const (
 
 // field is a request member with its presence (absent / null / value).
 type field[T any] struct {
-	p presence
+	p jsonobj.Presence
 	v T
 }
 
-func (f field[T]) set() bool { return f.p == present }
+func (f field[T]) set() bool { return f.p == jsonobj.Present }
 
 // agentParams is a decoded create or update body. Tools, servers and skills
 // are already in their resolved wire form: resolution depends only on what
@@ -80,10 +81,10 @@ func parseCreate(body []byte) (agentParams, error) {
 		return p, err
 	}
 	if !p.name.set() {
-		return p, invalid("name", "field required")
+		return p, jsonobj.Invalid("name", "field required")
 	}
 	if !p.model.set() {
-		return p, invalid("model", "field required")
+		return p, jsonobj.Invalid("model", "field required")
 	}
 	return p, nil
 }
@@ -97,28 +98,28 @@ func parseBody(body []byte, update bool) (agentParams, error) {
 	if err := httpx.DecodeBytes(body, &raw); err != nil {
 		return p, err
 	}
-	o, err := newObject("", raw)
+	o, err := jsonobj.New("", raw)
 	if err != nil {
 		return p, err
 	}
 	if err := parseFields(o, &p, update); err != nil {
 		return p, err
 	}
-	return p, o.finish()
+	return p, o.Finish()
 }
 
-func parseFields(o *jsonObject, p *agentParams, update bool) error {
+func parseFields(o *jsonobj.Object, p *agentParams, update bool) error {
 	var err error
 	// name
-	if s, pr, err := o.str("name"); err != nil {
+	if s, pr, err := o.Str("name"); err != nil {
 		return err
-	} else if pr == null {
-		return invalid("name", "cannot be null")
-	} else if pr == present {
+	} else if pr == jsonobj.Null {
+		return jsonobj.Invalid("name", "cannot be null")
+	} else if pr == jsonobj.Present {
 		if err := httpx.CheckLen("name", s, 1, maxName); err != nil {
 			return err
 		}
-		p.name = field[string]{present, s}
+		p.name = field[string]{jsonobj.Present, s}
 	}
 	// description, system: "" and null both clear.
 	for _, f := range []struct {
@@ -126,89 +127,89 @@ func parseFields(o *jsonObject, p *agentParams, update bool) error {
 		max int
 		dst *field[string]
 	}{{"description", maxDescription, &p.description}, {"system", maxSystem, &p.system}} {
-		s, pr, err := o.str(f.key)
+		s, pr, err := o.Str(f.key)
 		if err != nil {
 			return err
 		}
-		if pr == present {
+		if pr == jsonobj.Present {
 			if err := httpx.CheckLen(f.key, s, 0, f.max); err != nil {
 				return err
 			}
 			if s == "" {
-				pr = null
+				pr = jsonobj.Null
 			}
 		}
 		*f.dst = field[string]{pr, s}
 	}
 	// model
-	if raw, pr := o.get("model"); pr == null {
-		return invalid("model", "cannot be null")
-	} else if pr == present {
+	if raw, pr := o.Get("model"); pr == jsonobj.Null {
+		return jsonobj.Invalid("model", "cannot be null")
+	} else if pr == jsonobj.Present {
 		m, err := agentcfg.ParseModel("model", raw)
 		if err != nil {
 			return err
 		}
-		p.model = field[agentcfg.Model]{present, m}
+		p.model = field[agentcfg.Model]{jsonobj.Present, m}
 	}
 	// tools
-	if raw, pr := o.get("tools"); pr != absent {
+	if raw, pr := o.Get("tools"); pr != jsonobj.Absent {
 		p.tools.p = pr
-		if pr == present {
+		if pr == jsonobj.Present {
 			if p.tools.v, err = agentcfg.ParseTools("tools", raw); err != nil {
 				return err
 			}
 		}
 	}
-	if raw, pr := o.get("mcp_servers"); pr != absent {
+	if raw, pr := o.Get("mcp_servers"); pr != jsonobj.Absent {
 		p.mcpServers.p = pr
-		if pr == present {
+		if pr == jsonobj.Present {
 			if p.mcpServers.v, err = agentcfg.ParseMCPServers("mcp_servers", raw); err != nil {
 				return err
 			}
 		}
 	}
-	if raw, pr := o.get("skills"); pr != absent {
+	if raw, pr := o.Get("skills"); pr != jsonobj.Absent {
 		p.skills.p = pr
-		if pr == present {
+		if pr == jsonobj.Present {
 			if p.skills.v, err = agentcfg.ParseSkills("skills", raw); err != nil {
 				return err
 			}
 		}
 	}
-	if raw, pr := o.get("execution_identity"); pr != absent {
+	if raw, pr := o.Get("execution_identity"); pr != jsonobj.Absent {
 		p.identity.p = pr
-		if pr == present {
+		if pr == jsonobj.Present {
 			if p.identity.v, err = parseIdentity("execution_identity", raw); err != nil {
 				return err
 			}
 		}
 	}
-	if raw, pr := o.get("metadata"); pr != absent {
+	if raw, pr := o.Get("metadata"); pr != jsonobj.Absent {
 		p.metadata.p = pr
-		if pr == present {
+		if pr == jsonobj.Present {
 			if p.metadata.v, err = parseMetadata("metadata", raw, update); err != nil {
 				return err
 			}
 		}
 	}
-	if raw, pr := o.get("multiagent"); pr != absent {
+	if raw, pr := o.Get("multiagent"); pr != jsonobj.Absent {
 		p.multiagent.p = pr
-		if pr == present {
+		if pr == jsonobj.Present {
 			if p.multiagent.v, err = parseMultiagent("multiagent", raw); err != nil {
 				return err
 			}
 		}
 	}
 	if update {
-		if raw, pr := o.get("version"); pr == present {
-			v, err := asInt("version", raw)
+		if raw, pr := o.Get("version"); pr == jsonobj.Present {
+			v, err := jsonobj.Int("version", raw)
 			if err != nil {
 				return err
 			}
 			if v < 1 {
-				return invalid("version", "must be at least 1, got %d", v)
+				return jsonobj.Invalid("version", "must be at least 1, got %d", v)
 			}
-			p.version = field[int64]{present, v}
+			p.version = field[int64]{jsonobj.Present, v}
 		}
 	}
 	return nil
@@ -216,11 +217,11 @@ func parseFields(o *jsonObject, p *agentParams, update bool) error {
 
 func parseIdentity(path string, raw json.RawMessage) (wire.ExecutionIdentity, error) {
 	var id wire.ExecutionIdentity
-	o, err := newObject(path, raw)
+	o, err := jsonobj.New(path, raw)
 	if err != nil {
 		return id, err
 	}
-	t, err := o.discriminator()
+	t, err := o.Discriminator()
 	if err != nil {
 		return id, err
 	}
@@ -228,40 +229,41 @@ func parseIdentity(path string, raw json.RawMessage) (wire.ExecutionIdentity, er
 	case "service_account":
 		id.Type = t
 	case "aws_role":
-		arn, err := o.requiredStr("role_arn")
+		arn, err := o.RequiredStr("role_arn")
 		if err != nil {
 			return id, err
 		}
-		if err := httpx.CheckLen(o.at("role_arn"), arn, 1, maxRoleARN); err != nil {
+		if err := httpx.CheckLen(o.At("role_arn"), arn, 1, maxRoleARN); err != nil {
 			return id, err
 		}
 		if !strings.HasPrefix(arn, "arn:") || !strings.Contains(arn, ":role/") {
-			return id, invalid(o.at("role_arn"), "must be an IAM role ARN (arn:…:role/…), got %q", arn)
+			return id, jsonobj.Invalid(o.At("role_arn"), "must be an IAM role ARN (arn:…:role/…), got %q", arn)
 		}
 		id = wire.ExecutionIdentity{Type: t, RoleARN: arn}
 	default:
-		return id, invalid(o.at("type"), "unknown value %q, expected one of [aws_role service_account]", t)
+		return id, jsonobj.Invalid(o.At("type"), "unknown value %q, expected one of [aws_role service_account]", t)
 	}
-	return id, o.finish()
+	return id, o.Finish()
 }
 
 // parseMetadata reads create metadata (strings only) or an update patch
 // (null deletes a key).
 func parseMetadata(path string, raw json.RawMessage, patch bool) (map[string]*string, error) {
-	o, err := newObject(path, raw)
+	o, err := jsonobj.New(path, raw)
 	if err != nil {
 		return nil, err
 	}
 	out := map[string]*string{}
-	for k, v := range o.m {
-		if isNull(v) {
+	for _, k := range o.Keys() {
+		v, _ := o.Get(k)
+		if jsonobj.IsNull(v) {
 			if !patch {
-				return nil, invalid(join(path, k), "expected a string, got null")
+				return nil, jsonobj.Invalid(jsonobj.Key(path, k), "expected a string, got null")
 			}
 			out[k] = nil
 			continue
 		}
-		s, err := asString(join(path, k), v)
+		s, err := jsonobj.String(jsonobj.Key(path, k), v)
 		if err != nil {
 			return nil, err
 		}
@@ -271,45 +273,45 @@ func parseMetadata(path string, raw json.RawMessage, patch bool) (map[string]*st
 		return out, httpx.CheckMetadataPatch(path, out)
 	}
 	if len(out) > 16 {
-		return nil, invalid(path, "at most 16 pairs are allowed, got %d", len(out))
+		return nil, jsonobj.Invalid(path, "at most 16 pairs are allowed, got %d", len(out))
 	}
 	return out, httpx.CheckMetadataPatch(path, out)
 }
 
 func parseMultiagent(path string, raw json.RawMessage) (multiagentParams, error) {
 	var mp multiagentParams
-	o, err := newObject(path, raw)
+	o, err := jsonobj.New(path, raw)
 	if err != nil {
 		return mp, err
 	}
-	if mp.typ, err = o.discriminator(); err != nil {
+	if mp.typ, err = o.Discriminator(); err != nil {
 		return mp, err
 	}
 	switch mp.typ {
 	case wire.MultiagentCoordinatorType:
-		raw, pr := o.get("agents")
-		if pr != present {
-			return mp, invalid(o.at("agents"), "field required")
+		raw, pr := o.Get("agents")
+		if pr != jsonobj.Present {
+			return mp, jsonobj.Invalid(o.At("agents"), "field required")
 		}
-		items, err := asArray(o.at("agents"), raw)
+		items, err := jsonobj.Array(o.At("agents"), raw)
 		if err != nil {
 			return mp, err
 		}
 		if len(items) < 1 || len(items) > maxRoster {
-			return mp, invalid(o.at("agents"), "must have between 1 and %d entries, got %d", maxRoster, len(items))
+			return mp, jsonobj.Invalid(o.At("agents"), "must have between 1 and %d entries, got %d", maxRoster, len(items))
 		}
 		for i, item := range items {
-			e, err := parseRosterEntry(index(o.at("agents"), i), item, true)
+			e, err := parseRosterEntry(jsonobj.Index(o.At("agents"), i), item, true)
 			if err != nil {
 				return mp, err
 			}
 			mp.roster = append(mp.roster, e)
 		}
 	case wire.Multiagent20261001Type:
-		if raw, pr := o.get("advisor"); pr != absent {
+		if raw, pr := o.Get("advisor"); pr != jsonobj.Absent {
 			mp.advisor.p = pr
-			if pr == present {
-				if mp.advisor.v, err = parseAdvisor(o.at("advisor"), raw); err != nil {
+			if pr == jsonobj.Present {
+				if mp.advisor.v, err = parseAdvisor(o.At("advisor"), raw); err != nil {
 					return mp, err
 				}
 			}
@@ -318,41 +320,41 @@ func parseMultiagent(path string, raw json.RawMessage) (multiagentParams, error)
 			key string
 			dst *field[groupParams]
 		}{{"subagents", &mp.subagents}, {"workflows", &mp.workflows}} {
-			raw, pr := o.get(g.key)
+			raw, pr := o.Get(g.key)
 			g.dst.p = pr
-			if pr == present {
-				if g.dst.v, err = parseGroup(o.at(g.key), raw); err != nil {
+			if pr == jsonobj.Present {
+				if g.dst.v, err = parseGroup(o.At(g.key), raw); err != nil {
 					return mp, err
 				}
 			}
 		}
 	default:
-		return mp, invalid(o.at("type"), "unknown value %q, expected one of %v", mp.typ,
+		return mp, jsonobj.Invalid(o.At("type"), "unknown value %q, expected one of %v", mp.typ,
 			[]string{wire.MultiagentCoordinatorType, wire.Multiagent20261001Type})
 	}
-	return mp, o.finish()
+	return mp, o.Finish()
 }
 
 // parseRosterEntry reads an agent id string, {"type":"agent",id,version?},
 // {"type":"self"} or (coordinator rosters only) {"type":"advisor",model}.
 func parseRosterEntry(path string, raw json.RawMessage, advisorOK bool) (rosterEntry, error) {
 	e := rosterEntry{path: path, kind: "agent"}
-	if kind(raw) == "a string" {
-		s, err := asString(path, raw)
+	if jsonobj.Kind(raw) == "a string" {
+		s, err := jsonobj.String(path, raw)
 		if err != nil {
 			return e, err
 		}
 		if s == "" {
-			return e, invalid(path, "must not be empty")
+			return e, jsonobj.Invalid(path, "must not be empty")
 		}
 		e.id = s
 		return e, nil
 	}
-	o, err := newObject(path, raw)
+	o, err := jsonobj.New(path, raw)
 	if err != nil {
-		return e, invalid(path, "expected an agent id string or an object, got %s", kind(raw))
+		return e, jsonobj.Invalid(path, "expected an agent id string or an object, got %s", jsonobj.Kind(raw))
 	}
-	t, err := o.discriminator()
+	t, err := o.Discriminator()
 	if err != nil {
 		return e, err
 	}
@@ -361,87 +363,87 @@ func parseRosterEntry(path string, raw json.RawMessage, advisorOK bool) (rosterE
 		kinds = append(kinds, "advisor")
 	}
 	if !slices.Contains(kinds, t) {
-		return e, invalid(o.at("type"), "unknown value %q, expected one of %v", t, kinds)
+		return e, jsonobj.Invalid(o.At("type"), "unknown value %q, expected one of %v", t, kinds)
 	}
 	e.kind = t
 	switch t {
 	case "agent":
-		if e.id, err = o.requiredStr("id"); err != nil {
+		if e.id, err = o.RequiredStr("id"); err != nil {
 			return e, err
 		}
 		if e.id == "" {
-			return e, invalid(o.at("id"), "must not be empty")
+			return e, jsonobj.Invalid(o.At("id"), "must not be empty")
 		}
-		if raw, pr := o.get("version"); pr == present {
-			if e.version, err = asInt(o.at("version"), raw); err != nil {
+		if raw, pr := o.Get("version"); pr == jsonobj.Present {
+			if e.version, err = jsonobj.Int(o.At("version"), raw); err != nil {
 				return e, err
 			}
 			if e.version < 1 {
-				return e, invalid(o.at("version"), "must be at least 1, got %d", e.version)
+				return e, jsonobj.Invalid(o.At("version"), "must be at least 1, got %d", e.version)
 			}
 		}
 	case "advisor":
-		if e.model, err = o.requiredStr("model"); err != nil {
+		if e.model, err = o.RequiredStr("model"); err != nil {
 			return e, err
 		}
-		if err := httpx.CheckLen(o.at("model"), e.model, 1, maxModelID); err != nil {
+		if err := httpx.CheckLen(o.At("model"), e.model, 1, maxModelID); err != nil {
 			return e, err
 		}
 	}
-	return e, o.finish()
+	return e, o.Finish()
 }
 
 func parseAdvisor(path string, raw json.RawMessage) (advisorParams, error) {
 	var a advisorParams
-	o, err := newObject(path, raw)
+	o, err := jsonobj.New(path, raw)
 	if err != nil {
 		return a, err
 	}
-	if a.typ, err = o.discriminator(); err != nil {
+	if a.typ, err = o.Discriminator(); err != nil {
 		return a, err
 	}
-	if err := httpx.CheckEnum(o.at("type"), a.typ, "enabled", "disabled"); err != nil {
+	if err := httpx.CheckEnum(o.At("type"), a.typ, "enabled", "disabled"); err != nil {
 		return a, err
 	}
 	if a.typ == "enabled" {
-		if a.model, err = o.requiredStr("model"); err != nil {
+		if a.model, err = o.RequiredStr("model"); err != nil {
 			return a, err
 		}
-		if err := httpx.CheckLen(o.at("model"), a.model, 1, maxModelID); err != nil {
+		if err := httpx.CheckLen(o.At("model"), a.model, 1, maxModelID); err != nil {
 			return a, err
 		}
 	}
-	return a, o.finish()
+	return a, o.Finish()
 }
 
 func parseGroup(path string, raw json.RawMessage) (groupParams, error) {
 	var g groupParams
-	o, err := newObject(path, raw)
+	o, err := jsonobj.New(path, raw)
 	if err != nil {
 		return g, err
 	}
-	if g.typ, err = o.discriminator(); err != nil {
+	if g.typ, err = o.Discriminator(); err != nil {
 		return g, err
 	}
-	if err := httpx.CheckEnum(o.at("type"), g.typ, "enabled", "disabled"); err != nil {
+	if err := httpx.CheckEnum(o.At("type"), g.typ, "enabled", "disabled"); err != nil {
 		return g, err
 	}
 	if g.typ == "disabled" {
-		return g, o.finish()
+		return g, o.Finish()
 	}
-	if raw, pr := o.get("predefined_agents"); pr != absent {
+	if raw, pr := o.Get("predefined_agents"); pr != jsonobj.Absent {
 		g.predefined.p = pr
-		if pr == present {
-			items, err := asArray(o.at("predefined_agents"), raw)
+		if pr == jsonobj.Present {
+			items, err := jsonobj.Array(o.At("predefined_agents"), raw)
 			if err != nil {
 				return g, err
 			}
 			if len(items) > maxRoster {
-				return g, invalid(o.at("predefined_agents"), "at most %d entries are allowed, got %d", maxRoster, len(items))
+				return g, jsonobj.Invalid(o.At("predefined_agents"), "at most %d entries are allowed, got %d", maxRoster, len(items))
 			}
 			g.predefined.v = []rosterEntry{}
 			for i, item := range items {
-				e, err := parseRosterEntry(index(o.at("predefined_agents"), i), item, false)
+				e, err := parseRosterEntry(jsonobj.Index(o.At("predefined_agents"), i), item, false)
 				if err != nil {
 					return g, err
 				}
@@ -449,23 +451,23 @@ func parseGroup(path string, raw json.RawMessage) (groupParams, error) {
 			}
 		}
 	}
-	if raw, pr := o.get("inline_agents"); pr != absent {
+	if raw, pr := o.Get("inline_agents"); pr != jsonobj.Absent {
 		g.inline.p = pr
-		if pr == present {
-			io, err := newObject(o.at("inline_agents"), raw)
+		if pr == jsonobj.Present {
+			io, err := jsonobj.New(o.At("inline_agents"), raw)
 			if err != nil {
 				return g, err
 			}
-			if g.inline.v, err = io.discriminator(); err != nil {
+			if g.inline.v, err = io.Discriminator(); err != nil {
 				return g, err
 			}
-			if err := httpx.CheckEnum(io.at("type"), g.inline.v, "enabled", "disabled"); err != nil {
+			if err := httpx.CheckEnum(io.At("type"), g.inline.v, "enabled", "disabled"); err != nil {
 				return g, err
 			}
-			if err := io.finish(); err != nil {
+			if err := io.Finish(); err != nil {
 				return g, err
 			}
 		}
 	}
-	return g, o.finish()
+	return g, o.Finish()
 }

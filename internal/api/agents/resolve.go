@@ -8,6 +8,7 @@ import (
 
 	"github.com/hangarhq/hangar/internal/agentcfg"
 	"github.com/hangarhq/hangar/internal/errdefs"
+	"github.com/hangarhq/hangar/internal/jsonobj"
 	"github.com/hangarhq/hangar/internal/store"
 	"github.com/hangarhq/hangar/internal/wire"
 )
@@ -36,10 +37,10 @@ func build(ctx context.Context, tx store.Tx, ws, id string, cur *wire.Agent, p a
 		dst **string
 	}{{p.description, &next.Description}, {p.system, &next.System}} {
 		switch f.in.p {
-		case present:
+		case jsonobj.Present:
 			s := f.in.v
 			*f.dst = &s
-		case null:
+		case jsonobj.Null:
 			*f.dst = nil
 		}
 	}
@@ -56,38 +57,38 @@ func build(ctx context.Context, tx store.Tx, ws, id string, cur *wire.Agent, p a
 		}
 		next.Model = mc
 	}
-	if p.tools.p != absent {
+	if p.tools.p != jsonobj.Absent {
 		next.Tools = p.tools.v
 	}
-	if p.mcpServers.p != absent {
+	if p.mcpServers.p != jsonobj.Absent {
 		next.MCPServers = p.mcpServers.v
 	}
-	if p.skills.p != absent {
+	if p.skills.p != jsonobj.Absent {
 		next.Skills = p.skills.v
 	}
 	switch p.identity.p {
-	case present:
+	case jsonobj.Present:
 		next.ExecutionIdentity = p.identity.v
-	case null:
+	case jsonobj.Null:
 		next.ExecutionIdentity = wire.ExecutionIdentity{Type: "service_account"}
 	}
 	switch p.metadata.p {
-	case present:
+	case jsonobj.Present:
 		next.Metadata = wire.MetadataPatch(p.metadata.v).Apply(next.Metadata)
-	case null:
+	case jsonobj.Null:
 		next.Metadata = wire.Metadata{}
 	}
 	if len(next.Metadata) > 16 {
-		return next, invalid("metadata", "at most 16 pairs are allowed, got %d after applying the patch", len(next.Metadata))
+		return next, jsonobj.Invalid("metadata", "at most 16 pairs are allowed, got %d after applying the patch", len(next.Metadata))
 	}
 	switch p.multiagent.p {
-	case present:
+	case jsonobj.Present:
 		ma, err := resolveMultiagent(ctx, tx, ws, id, next.Multiagent, p.multiagent.v)
 		if err != nil {
 			return next, err
 		}
 		next.Multiagent = ma
-	case null:
+	case jsonobj.Null:
 		next.Multiagent = nil
 	}
 	return next, validate(next)
@@ -107,7 +108,7 @@ func resolveMultiagent(ctx context.Context, tx store.Tx, ws, self string, cur *w
 		for _, e := range mp.roster {
 			if e.kind == "advisor" {
 				if advisor {
-					return nil, invalid(e.path, "at most one advisor entry is allowed")
+					return nil, jsonobj.Invalid(e.path, "at most one advisor entry is allowed")
 				}
 				advisor = true
 				c.Agents = append(c.Agents, wire.RosterMember{Type: "advisor", Model: e.model})
@@ -128,9 +129,9 @@ func resolveMultiagent(ctx context.Context, tx store.Tx, ws, self string, cur *w
 	}
 	out := base
 	switch mp.advisor.p {
-	case null:
+	case jsonobj.Null:
 		out.Advisor = wire.MultiagentAdvisor{Type: "disabled"}
-	case present:
+	case jsonobj.Present:
 		out.Advisor = wire.MultiagentAdvisor{Type: mp.advisor.v.typ, Model: mp.advisor.v.model}
 	}
 	var err error
@@ -164,9 +165,9 @@ func defaultGroup(typ string) wire.MultiagentGroup {
 // and within the same type each omitted key keeps its stored value.
 func mergeGroup(ctx context.Context, tx store.Tx, ws, self string, base wire.MultiagentGroup, f field[groupParams]) (wire.MultiagentGroup, error) {
 	switch f.p {
-	case absent:
+	case jsonobj.Absent:
 		return base, nil
-	case null:
+	case jsonobj.Null:
 		return defaultGroup("enabled"), nil
 	}
 	g := f.v
@@ -184,15 +185,15 @@ func mergeGroup(ctx context.Context, tx store.Tx, ws, self string, base wire.Mul
 		return out, nil
 	}
 	switch g.inline.p {
-	case null:
+	case jsonobj.Null:
 		out.InlineAgents = &wire.TypeOnly{Type: "enabled"}
-	case present:
+	case jsonobj.Present:
 		out.InlineAgents = &wire.TypeOnly{Type: g.inline.v}
 	}
 	switch g.predefined.p {
-	case null:
+	case jsonobj.Null:
 		out.PredefinedAgents = []wire.AgentReference{}
-	case present:
+	case jsonobj.Present:
 		refs := []wire.AgentReference{}
 		seen := map[string]string{}
 		for _, e := range g.predefined.v {
@@ -217,13 +218,13 @@ func resolveRef(ctx context.Context, tx store.Tx, ws, self string, e rosterEntry
 	} else {
 		rec, err := tx.Get(ctx, ws, store.KindAgent, e.id)
 		if errors.Is(err, errdefs.ErrNotFound) {
-			return ref, invalid(e.path, "agent %q not found", e.id)
+			return ref, jsonobj.Invalid(e.path, "agent %q not found", e.id)
 		}
 		if err != nil {
 			return ref, err
 		}
 		if rec.ArchivedAt != nil {
-			return ref, invalid(e.path, "agent %s is archived", e.id)
+			return ref, jsonobj.Invalid(e.path, "agent %s is archived", e.id)
 		}
 		a, err := decodeAgent(rec.Data)
 		if err != nil {
@@ -232,7 +233,7 @@ func resolveRef(ctx context.Context, tx store.Tx, ws, self string, e rosterEntry
 		ref.Version = a.Version
 		if e.version != 0 && e.version != a.Version {
 			if e.version > a.Version {
-				return ref, invalid(e.path+".version", "agent %s has no version %d (latest is %d)", e.id, e.version, a.Version)
+				return ref, jsonobj.Invalid(e.path+".version", "agent %s has no version %d (latest is %d)", e.id, e.version, a.Version)
 			}
 			vrec, err := tx.Get(ctx, ws, store.KindAgentVersion, versionID(e.id, e.version))
 			if err != nil {
@@ -244,11 +245,11 @@ func resolveRef(ctx context.Context, tx store.Tx, ws, self string, e rosterEntry
 			ref.Version = e.version
 		}
 		if a.Multiagent != nil {
-			return ref, invalid(e.path, "agent %s (version %d) has multiagent set; roster agents cannot delegate further", e.id, ref.Version)
+			return ref, jsonobj.Invalid(e.path, "agent %s (version %d) has multiagent set; roster agents cannot delegate further", e.id, ref.Version)
 		}
 	}
 	if prev, dup := seen[ref.ID]; dup {
-		return ref, invalid(e.path, "agent %s is already listed at %s", ref.ID, prev)
+		return ref, jsonobj.Invalid(e.path, "agent %s is already listed at %s", ref.ID, prev)
 	}
 	seen[ref.ID] = e.path
 	return ref, nil

@@ -1,9 +1,7 @@
 package environments
 
 import (
-	"bytes"
 	"encoding/json"
-	"fmt"
 	"net/netip"
 	"sort"
 	"strings"
@@ -12,6 +10,7 @@ import (
 
 	"github.com/hangarhq/hangar/internal/api/httpx"
 	"github.com/hangarhq/hangar/internal/errdefs"
+	"github.com/hangarhq/hangar/internal/jsonobj"
 	"github.com/hangarhq/hangar/internal/wire"
 )
 
@@ -43,86 +42,38 @@ type networkingPatch struct {
 	AllowPackageManagers *bool
 }
 
-func isNull(raw json.RawMessage) bool {
-	return bytes.Equal(bytes.TrimSpace(raw), []byte("null"))
-}
-
-// jsonKind names a JSON value's type for error messages.
-func jsonKind(raw json.RawMessage) string {
-	b := bytes.TrimSpace(raw)
-	if len(b) == 0 {
-		return "nothing"
+// members reads the object at path and returns its non-null members.
+// Unknown members are rejected before any value is looked at, so a typo
+// is reported even when another member is also wrong.
+func members(path string, raw json.RawMessage, allowed ...string) (map[string]json.RawMessage, error) {
+	o, err := jsonobj.New(path, raw)
+	if err != nil {
+		return nil, err
 	}
-	switch b[0] {
-	case '{':
-		return "an object"
-	case '[':
-		return "an array"
-	case '"':
-		return "a string"
-	case 't', 'f':
-		return "a boolean"
-	case 'n':
-		return "null"
-	}
-	return "a number"
-}
-
-// parseObject decodes a JSON object into its members, rejecting any member
-// not in allowed with an error naming the full path.
-func parseObject(path string, raw json.RawMessage, allowed ...string) (map[string]json.RawMessage, error) {
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &m); err != nil || m == nil {
-		return nil, errdefs.Invalid("%s: expected an object, got %s", path, jsonKind(raw))
-	}
-	var unknown []string
-	for k := range m {
-		ok := false
-		for _, a := range allowed {
-			if k == a {
-				ok = true
-				break
-			}
-		}
-		if !ok {
-			unknown = append(unknown, k)
+	m := map[string]json.RawMessage{}
+	for _, k := range allowed {
+		if v, p := o.Get(k); p == jsonobj.Present {
+			m[k] = v
 		}
 	}
-	if len(unknown) > 0 {
-		sort.Strings(unknown)
-		return nil, errdefs.Invalid("%s.%s: unknown field", path, unknown[0])
+	if err := o.Finish(); err != nil {
+		return nil, err
 	}
 	return m, nil
 }
 
-func parseString(path string, raw json.RawMessage) (string, error) {
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil || isNull(raw) {
-		return "", errdefs.Invalid("%s: expected a string, got %s", path, jsonKind(raw))
-	}
-	return s, nil
-}
-
-func parseBool(path string, raw json.RawMessage) (bool, error) {
-	var b bool
-	if err := json.Unmarshal(raw, &b); err != nil || isNull(raw) {
-		return false, errdefs.Invalid("%s: expected a boolean, got %s", path, jsonKind(raw))
-	}
-	return b, nil
-}
-
 func parseStrings(path string, raw json.RawMessage, max int, check func(path, s string) error) ([]string, error) {
-	var items []json.RawMessage
-	if err := json.Unmarshal(raw, &items); err != nil {
-		return nil, errdefs.Invalid("%s: expected an array, got %s", path, jsonKind(raw))
+	items, err := jsonobj.Array(path, raw)
+	if err != nil {
+		return nil, err
 	}
 	if len(items) > max {
 		return nil, errdefs.Invalid("%s: at most %d entries are allowed, got %d", path, max, len(items))
 	}
 	out := make([]string, 0, len(items))
 	for i, it := range items {
-		p := fmt.Sprintf("%s[%d]", path, i)
-		s, err := parseString(p, it)
+		p := jsonobj.Index(path, i)
+		s, err := jsonobj.String(p, it)
 		if err != nil {
 			return nil, err
 		}
@@ -138,7 +89,7 @@ func parseStrings(path string, raw json.RawMessage, max int, check func(path, s 
 // optional members mean "not given", the same as omitting them.
 func parseConfig(raw json.RawMessage) (configPatch, error) {
 	const path = "config"
-	m, err := parseObject(path, raw, "type", "networking", "packages")
+	m, err := members(path, raw, "type", "networking", "packages")
 	if err != nil {
 		// A self_hosted config with extra members should say why rather than
 		// "unknown field", so look at the type first.
@@ -150,10 +101,10 @@ func parseConfig(raw json.RawMessage) (configPatch, error) {
 		return configPatch{}, err
 	}
 	t, ok := m["type"]
-	if !ok || isNull(t) {
+	if !ok {
 		return configPatch{}, errdefs.Invalid("config.type: field required")
 	}
-	typ, err := parseString("config.type", t)
+	typ, err := jsonobj.String("config.type", t)
 	if err != nil {
 		return configPatch{}, err
 	}
@@ -169,14 +120,14 @@ func parseConfig(raw json.RawMessage) (configPatch, error) {
 		}
 		return cp, nil
 	}
-	if n, ok := m["networking"]; ok && !isNull(n) {
+	if n, ok := m["networking"]; ok {
 		np, err := parseNetworking(n)
 		if err != nil {
 			return configPatch{}, err
 		}
 		cp.Networking = &np
 	}
-	if p, ok := m["packages"]; ok && !isNull(p) {
+	if p, ok := m["packages"]; ok {
 		pk, err := parsePackages(p)
 		if err != nil {
 			return configPatch{}, err
@@ -199,7 +150,7 @@ func selfHostedExtra(raw json.RawMessage) error {
 	_ = json.Unmarshal(raw, &m)
 	var extra []string
 	for k, v := range m {
-		if k != "type" && !isNull(v) {
+		if k != "type" && !jsonobj.IsNull(v) {
 			extra = append(extra, k)
 		}
 	}
@@ -212,15 +163,15 @@ func selfHostedExtra(raw json.RawMessage) error {
 
 func parseNetworking(raw json.RawMessage) (networkingPatch, error) {
 	const path = "config.networking"
-	m, err := parseObject(path, raw, "type", "allowed_hosts", "allow_mcp_servers", "allow_package_managers")
+	m, err := members(path, raw, "type", "allowed_hosts", "allow_mcp_servers", "allow_package_managers")
 	if err != nil {
 		return networkingPatch{}, err
 	}
 	t, ok := m["type"]
-	if !ok || isNull(t) {
+	if !ok {
 		return networkingPatch{}, errdefs.Invalid("config.networking.type: field required")
 	}
-	typ, err := parseString("config.networking.type", t)
+	typ, err := jsonobj.String("config.networking.type", t)
 	if err != nil {
 		return networkingPatch{}, err
 	}
@@ -230,10 +181,10 @@ func parseNetworking(raw json.RawMessage) (networkingPatch, error) {
 	np := networkingPatch{Type: typ}
 	for _, k := range []string{"allowed_hosts", "allow_mcp_servers", "allow_package_managers"} {
 		v, ok := m[k]
-		if !ok || isNull(v) {
+		if !ok {
 			continue
 		}
-		p := path + "." + k
+		p := jsonobj.Key(path, k)
 		if typ != wire.NetworkingLimited {
 			return networkingPatch{}, errdefs.Invalid("%s: only allowed when config.networking.type is %q", p, wire.NetworkingLimited)
 		}
@@ -245,13 +196,13 @@ func parseNetworking(raw json.RawMessage) (networkingPatch, error) {
 			}
 			np.AllowedHosts = &hosts
 		case "allow_mcp_servers":
-			b, err := parseBool(p, v)
+			b, err := jsonobj.Bool(p, v)
 			if err != nil {
 				return networkingPatch{}, err
 			}
 			np.AllowMCPServers = &b
 		case "allow_package_managers":
-			b, err := parseBool(p, v)
+			b, err := jsonobj.Bool(p, v)
 			if err != nil {
 				return networkingPatch{}, err
 			}
@@ -263,12 +214,12 @@ func parseNetworking(raw json.RawMessage) (networkingPatch, error) {
 
 func parsePackages(raw json.RawMessage) (map[string][]string, error) {
 	const path = "config.packages"
-	m, err := parseObject(path, raw, append([]string{"type"}, wire.PackageManagers...)...)
+	m, err := members(path, raw, append([]string{"type"}, wire.PackageManagers...)...)
 	if err != nil {
 		return nil, err
 	}
-	if t, ok := m["type"]; ok && !isNull(t) {
-		typ, err := parseString(path+".type", t)
+	if t, ok := m["type"]; ok {
+		typ, err := jsonobj.String(path+".type", t)
 		if err != nil {
 			return nil, err
 		}
@@ -279,7 +230,7 @@ func parsePackages(raw json.RawMessage) (map[string][]string, error) {
 	out := map[string][]string{}
 	for _, mgr := range wire.PackageManagers {
 		v, ok := m[mgr]
-		if !ok || isNull(v) {
+		if !ok {
 			continue
 		}
 		list, err := parseStrings(path+"."+mgr, v, maxPackages, checkPackage)

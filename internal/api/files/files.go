@@ -171,45 +171,36 @@ type filePart struct {
 // Other parts are rejected so a typo does not pass silently.
 func readUpload(mr *multipart.Reader, sink func(filePart) error) (uploadForm, error) {
 	var f uploadForm
-	for {
-		p, err := upload.Next(mr)
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return f, err
-		}
-		switch name := p.FormName(); name {
-		case "file":
+	err := upload.Walk(mr, map[string]func(*multipart.Part) error{
+		"file": func(p *multipart.Part) error {
 			if f.sawFile {
-				return f, errdefs.Invalid("file: exactly one file part is allowed")
+				return errdefs.Invalid("file: exactly one file part is allowed")
 			}
 			f.sawFile = true
 			raw, _, err := upload.Filename(p)
 			if err != nil {
-				return f, err
+				return err
 			}
-			if err := sink(filePart{filename: raw, contentType: p.Header.Get("Content-Type"), body: upload.Source(p)}); err != nil {
-				return f, err
-			}
-		case "expires_in_seconds":
+			return sink(filePart{filename: raw, contentType: p.Header.Get("Content-Type"), body: upload.Source(p)})
+		},
+		"expires_in_seconds": func(p *multipart.Part) error {
 			if f.expiresIn != nil {
-				return f, errdefs.Invalid("expires_in_seconds: given more than once")
+				return errdefs.Invalid("expires_in_seconds: given more than once")
 			}
 			v, err := upload.Value(p, 64)
 			if err != nil {
-				return f, err
+				return err
 			}
 			n, err := parseExpiresIn(v)
 			if err != nil {
-				return f, err
+				return err
 			}
 			f.expiresIn = &n
-		case "":
-			return f, errdefs.Invalid("multipart part without a form-data name")
-		default:
-			return f, errdefs.Invalid("%s: unknown field", name)
-		}
+			return nil
+		},
+	})
+	if err != nil {
+		return f, err
 	}
 	if !f.sawFile {
 		return f, errdefs.Invalid("file: field required")

@@ -93,51 +93,47 @@ type skillForm struct {
 // creating a skill; unknown parts are rejected so typos do not pass.
 func readForm(mr *multipart.Reader, sp *spool, allowDisplayName bool, limit int64) (skillForm, error) {
 	var f skillForm
-	for {
-		p, err := upload.Next(mr)
-		if err == io.EOF {
-			break
-		}
+	file := func(p *multipart.Part) error {
+		raw, has, err := upload.Filename(p)
 		if err != nil {
-			return f, err
+			return err
 		}
-		switch name := p.FormName(); name {
-		case "files[]", "files":
-			raw, has, err := upload.Filename(p)
-			if err != nil {
-				return f, err
-			}
-			if !has || raw == "" {
-				return f, errdefs.Invalid("files[]: every file part needs a filename holding its path (e.g. my-skill/SKILL.md)")
-			}
-			if len(f.parts) >= maxFiles {
-				return f, errdefs.Invalid("files[]: at most %d files are allowed", maxFiles)
-			}
-			off, size, err := sp.add(upload.Source(p), limit)
-			if err != nil {
-				return f, err
-			}
-			f.parts = append(f.parts, upPart{name: raw, off: off, size: size})
-		case "display_name":
+		if !has || raw == "" {
+			return errdefs.Invalid("files[]: every file part needs a filename holding its path (e.g. my-skill/SKILL.md)")
+		}
+		if len(f.parts) >= maxFiles {
+			return errdefs.Invalid("files[]: at most %d files are allowed", maxFiles)
+		}
+		off, size, err := sp.add(upload.Source(p), limit)
+		if err != nil {
+			return err
+		}
+		f.parts = append(f.parts, upPart{name: raw, off: off, size: size})
+		return nil
+	}
+	err := upload.Walk(mr, map[string]func(*multipart.Part) error{
+		"files[]": file,
+		"files":   file,
+		"display_name": func(p *multipart.Part) error {
 			if !allowDisplayName {
-				return f, errdefs.Invalid("display_name: unknown field (a version takes only files[]; the display name is set when the skill is created)")
+				return errdefs.Invalid("display_name: unknown field (a version takes only files[]; the display name is set when the skill is created)")
 			}
 			if f.displayName != nil {
-				return f, errdefs.Invalid("display_name: given more than once")
+				return errdefs.Invalid("display_name: given more than once")
 			}
 			v, err := upload.Value(p, 4*maxDisplayName)
 			if err != nil {
-				return f, err
+				return err
 			}
 			if err := checkDisplayName(v); err != nil {
-				return f, err
+				return err
 			}
 			f.displayName = &v
-		case "":
-			return f, errdefs.Invalid("multipart part without a form-data name")
-		default:
-			return f, errdefs.Invalid("%s: unknown field", name)
-		}
+			return nil
+		},
+	})
+	if err != nil {
+		return f, err
 	}
 	if len(f.parts) == 0 {
 		return f, errdefs.Invalid("files[]: field required")

@@ -1,6 +1,6 @@
 // Package upload owns what the multipart endpoints (files, skills) share:
 // opening a request body as a streamed multipart reader under a size cap,
-// reading a part's raw filename with its directories intact, reading small
+// dispatching its parts by form-data name, reading a part's raw filename with its directories intact, reading small
 // form values, and classifying the failures of all of these so that a bad
 // body is a 400, an oversized one a 413, and neither ever a 500.
 package upload
@@ -55,6 +55,33 @@ func Next(mr *multipart.Reader) (*multipart.Part, error) {
 		return nil, classify(err)
 	}
 	return p, nil
+}
+
+// Walk hands every part of mr, in order, to the handler of its form-data
+// name. A part without a name, or with a name that has no handler, is
+// rejected so that a typo does not pass silently; so is the first error a
+// handler returns.
+func Walk(mr *multipart.Reader, fields map[string]func(*multipart.Part) error) error {
+	for {
+		p, err := Next(mr)
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		name := p.FormName()
+		handle, ok := fields[name]
+		switch {
+		case name == "":
+			return errdefs.Invalid("multipart part without a form-data name")
+		case !ok:
+			return errdefs.Invalid("%s: unknown field", name)
+		}
+		if err := handle(p); err != nil {
+			return err
+		}
+	}
 }
 
 // Filename returns the part's filename exactly as sent, directories

@@ -112,19 +112,29 @@ func required(path string, o wire.Opt[string]) (string, error) {
 	return o.V, nil
 }
 
-// replacement returns the new value of an optional secret or setting on
-// update: ok is false when omitted; null and "" are errors.
-func replacement(path string, o wire.Opt[string]) (v string, ok bool, err error) {
+// requiredURL is required followed by checkURL.
+func requiredURL(path string, o wire.Opt[string]) (string, error) {
+	v, err := required(path, o)
+	if err != nil {
+		return "", err
+	}
+	return v, checkURL(path, v)
+}
+
+// replace stores the new value of an optional secret or setting on update
+// in *dst; an omitted one leaves *dst alone, null and "" are errors.
+func replace(dst *string, path string, o wire.Opt[string]) error {
 	if !o.Set {
-		return "", false, nil
+		return nil
 	}
 	if o.Null {
-		return "", false, errdefs.Invalid("%s: must not be null", path)
+		return errdefs.Invalid("%s: must not be null", path)
 	}
 	if o.V == "" {
-		return "", false, errdefs.Invalid("%s: must not be empty", path)
+		return errdefs.Invalid("%s: must not be empty", path)
 	}
-	return o.V, true, nil
+	*dst = o.V
+	return nil
 }
 
 // immutable accepts a resent key field only when it is unchanged (VLT-08).
@@ -343,10 +353,7 @@ func decodeCreateAuth(raw json.RawMessage, now time.Time) (wire.CredentialAuth, 
 		if err := decodeObject("auth", raw, &p); err != nil {
 			return a, sec, err
 		}
-		if a.MCPServerURL, err = required("auth.mcp_server_url", p.MCPServerURL); err != nil {
-			return a, sec, err
-		}
-		if err := checkURL("auth.mcp_server_url", a.MCPServerURL); err != nil {
+		if a.MCPServerURL, err = requiredURL("auth.mcp_server_url", p.MCPServerURL); err != nil {
 			return a, sec, err
 		}
 		if sec.AccessToken, err = required("auth.access_token", p.AccessToken); err != nil {
@@ -369,10 +376,7 @@ func decodeCreateAuth(raw json.RawMessage, now time.Time) (wire.CredentialAuth, 
 		if err := decodeObject("auth", raw, &p); err != nil {
 			return a, sec, err
 		}
-		if a.MCPServerURL, err = required("auth.mcp_server_url", p.MCPServerURL); err != nil {
-			return a, sec, err
-		}
-		if err := checkURL("auth.mcp_server_url", a.MCPServerURL); err != nil {
+		if a.MCPServerURL, err = requiredURL("auth.mcp_server_url", p.MCPServerURL); err != nil {
 			return a, sec, err
 		}
 		if sec.Token, err = required("auth.token", p.Token); err != nil {
@@ -422,10 +426,7 @@ func decodeRefreshCreate(raw json.RawMessage, sec *vault.Secret) (*wire.MCPOAuth
 	if sec.RefreshToken, err = required(path+".refresh_token", p.RefreshToken); err != nil {
 		return nil, err
 	}
-	if r.TokenEndpoint, err = required(path+".token_endpoint", p.TokenEndpoint); err != nil {
-		return nil, err
-	}
-	if err := checkURL(path+".token_endpoint", r.TokenEndpoint); err != nil {
+	if r.TokenEndpoint, err = requiredURL(path+".token_endpoint", p.TokenEndpoint); err != nil {
 		return nil, err
 	}
 	if r.TokenEndpointAuth.Type, sec.ClientSecret, err = decodeTokenEndpointAuth(path+".token_endpoint_auth", p.TokenEndpointAuth); err != nil {
@@ -468,10 +469,8 @@ func decodeUpdateAuth(raw json.RawMessage, cur wire.CredentialAuth, sec vault.Se
 		if err := immutable("auth.mcp_server_url", p.MCPServerURL, cur.MCPServerURL); err != nil {
 			return a, sec, err
 		}
-		if v, ok, err := replacement("auth.access_token", p.AccessToken); err != nil {
+		if err := replace(&sec.AccessToken, "auth.access_token", p.AccessToken); err != nil {
 			return a, sec, err
-		} else if ok {
-			sec.AccessToken = v
 		}
 		if p.ExpiresAt.Set {
 			if p.ExpiresAt.Null {
@@ -497,10 +496,8 @@ func decodeUpdateAuth(raw json.RawMessage, cur wire.CredentialAuth, sec vault.Se
 		if err := immutable("auth.mcp_server_url", p.MCPServerURL, cur.MCPServerURL); err != nil {
 			return a, sec, err
 		}
-		if v, ok, err := replacement("auth.token", p.Token); err != nil {
+		if err := replace(&sec.Token, "auth.token", p.Token); err != nil {
 			return a, sec, err
-		} else if ok {
-			sec.Token = v
 		}
 	case wire.CredentialEnvironmentVariable:
 		var p wire.EnvironmentVariableParams
@@ -510,10 +507,8 @@ func decodeUpdateAuth(raw json.RawMessage, cur wire.CredentialAuth, sec vault.Se
 		if err := immutable("auth.secret_name", p.SecretName, cur.SecretName); err != nil {
 			return a, sec, err
 		}
-		if v, ok, err := replacement("auth.secret_value", p.SecretValue); err != nil {
+		if err := replace(&sec.Value, "auth.secret_value", p.SecretValue); err != nil {
 			return a, sec, err
-		} else if ok {
-			sec.Value = v
 		}
 		if !absent(p.Networking) {
 			// Networking is replaced as a whole, never merged.
@@ -556,10 +551,8 @@ func applyRefreshUpdate(raw json.RawMessage, a *wire.CredentialAuth, sec *vault.
 	if err := immutable(path+".resource", p.Resource, resource); err != nil {
 		return err
 	}
-	if v, ok, err := replacement(path+".refresh_token", p.RefreshToken); err != nil {
+	if err := replace(&sec.RefreshToken, path+".refresh_token", p.RefreshToken); err != nil {
 		return err
-	} else if ok {
-		sec.RefreshToken = v
 	}
 	if p.Scope.Set {
 		// An empty string (or null) clears the stored scope.
@@ -586,10 +579,8 @@ func applyRefreshUpdate(raw json.RawMessage, a *wire.CredentialAuth, sec *vault.
 		if r.TokenEndpointAuth.Type == wire.TokenEndpointAuthNone {
 			return errdefs.Invalid("%s: the credential uses token endpoint auth \"none\", which has no client secret", ap)
 		}
-		if v, ok, err := replacement(ap+".client_secret", tp.ClientSecret); err != nil {
+		if err := replace(&sec.ClientSecret, ap+".client_secret", tp.ClientSecret); err != nil {
 			return err
-		} else if ok {
-			sec.ClientSecret = v
 		}
 	}
 	a.Refresh = &r
