@@ -49,6 +49,12 @@ type ToolExecutor interface {
 	Execute(ctx context.Context, call ToolCall) (ToolResult, error)
 }
 
+// Workers hands sessions of self_hosted environments to the customer's
+// workers (the work queue). Enqueue is idempotent while an item is live.
+type Workers interface {
+	Enqueue(ctx context.Context, ws, environmentID, sessionID string) error
+}
+
 // Options tune the loop. Zero values take the defaults.
 type Options struct {
 	// MaxTokens is the output budget of one model request.
@@ -101,8 +107,11 @@ type Deps struct {
 	Broker events.Broker
 	// Tools runs built-in tools; nil means no sandbox is available and
 	// built-in calls fail with an explanatory tool error.
-	Tools  ToolExecutor
-	Logger *slog.Logger
+	Tools ToolExecutor
+	// Workers queues self_hosted sessions for their workers; nil leaves
+	// their built-in tool calls waiting for a worker nobody calls.
+	Workers Workers
+	Logger  *slog.Logger
 }
 
 // Engine runs sessions.
@@ -110,8 +119,9 @@ type Engine struct {
 	st    store.Store
 	mdl   model.Provider
 	pub   events.Broker
-	tools ToolExecutor
-	log   *slog.Logger
+	tools   ToolExecutor
+	workers Workers
+	log     *slog.Logger
 	opt   Options
 
 	ctx    context.Context
@@ -134,7 +144,7 @@ func New(d Deps, o Options) *Engine {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Engine{
-		st: d.Store, mdl: d.Models, pub: d.Broker, tools: d.Tools, log: log, opt: o,
+		st: d.Store, mdl: d.Models, pub: d.Broker, tools: d.Tools, workers: d.Workers, log: log, opt: o,
 		ctx: ctx, cancel: cancel, runs: map[string]*run{}, replays: newReplayCache(4096, 10*time.Minute),
 	}
 }
@@ -291,6 +301,19 @@ func (e *Engine) Update(ctx context.Context, ws, id string, fn func(doc *wire.Se
 	}
 	r.defs = tool.Catalog(r.doc.Agent.Tools)
 	return r.doc, nil
+}
+
+// Created tells the engine about a new session, so a self_hosted one is
+// queued for a worker right away (its sandbox is the worker's machine).
+func (e *Engine) Created(ctx context.Context, ws, id string) error {
+	r, err := e.load(ctx, ws, id)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.callWorkers()
+	return nil
 }
 
 // Get returns the session document. A session the engine is not holding

@@ -24,6 +24,9 @@ const (
 	callConfirm callState = iota
 	// callClient: a custom tool call waiting for user.custom_tool_result.
 	callClient
+	// callWorker: a built-in call of a self_hosted environment, run by the
+	// customer's worker, which answers with user.tool_result.
+	callWorker
 	// callReady: allowed and waiting to be executed here.
 	callReady
 	// callDone: result known.
@@ -52,6 +55,8 @@ type run struct {
 	sess store.Session
 	doc  wire.Session
 	defs []tool.Def
+	// selfHosted sessions run built-in tools on the customer's workers.
+	selfHosted bool
 
 	history []model.Message
 	// system is the agent's system prompt; system.message events join the
@@ -90,6 +95,12 @@ func rebuild(ctx context.Context, e *Engine, sess store.Session) (*run, error) {
 		return nil, errdefs.Internal(err, "decode session %s", sess.ID)
 	}
 	r.defs = tool.Catalog(r.doc.Agent.Tools)
+	if env, err := e.st.Get(ctx, sess.Workspace, store.KindEnvironment, r.doc.EnvironmentID); err == nil {
+		var w wire.Environment
+		if json.Unmarshal(env.Data, &w) == nil {
+			r.selfHosted = w.Config.Type == wire.EnvironmentConfigSelfHosted
+		}
+	}
 	if r.doc.Agent.System != nil {
 		r.system = *r.doc.Agent.System
 	}
@@ -149,7 +160,7 @@ func (r *run) replay(se store.Event) error {
 			}
 		}
 	case *wire.AgentToolUseEvent:
-		state := callReady
+		state := r.runnableState()
 		if p.EvaluatedPermission == wire.PermissionAsk {
 			state = callConfirm
 		}
@@ -207,6 +218,15 @@ func (r *run) appendUser(bs ...model.Block) {
 		return
 	}
 	r.history = append(r.history, model.Message{Role: model.RoleUser, Content: bs})
+}
+
+// runnableState is where an allowed built-in call goes: executed here, or
+// handed to the customer's worker.
+func (r *run) runnableState() callState {
+	if r.selfHosted {
+		return callWorker
+	}
+	return callReady
 }
 
 // appendSystem adds a mid-conversation system turn (system.message).
@@ -284,6 +304,9 @@ func (r *run) applyConfirmation(p *wire.UserToolConfirmationEvent) {
 	}
 	if p.Result == wire.ConfirmAllow {
 		c.state = callReady
+		if c.kind == tool.Builtin {
+			c.state = r.runnableState()
+		}
 		return
 	}
 	msg := "The user denied this tool call."

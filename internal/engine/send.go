@@ -71,6 +71,7 @@ func (e *Engine) Send(ctx context.Context, ws, id string, events []wire.EventPay
 		r.stepCancel()
 	}
 	r.kick()
+	r.callWorkers()
 	if replayKey != "" {
 		e.replays.put(id+"\x00"+replayKey, echoes)
 	}
@@ -104,7 +105,10 @@ func (r *run) check(path string, p wire.EventPayload) (prev wire.Event, dup bool
 		if prev, ok := r.answers[p.ToolUseID]; ok && prev.EventType() == wire.EventTypeUserToolResult {
 			return prev, true, nil
 		}
-		return wire.Event{}, false, r.checkAnswer(path+".tool_use_id", p.ToolUseID, callReady, "tool result")
+		if !r.selfHosted {
+			return wire.Event{}, false, errdefs.Invalid("%s.type: user.tool_result is only accepted for sessions of self_hosted environments", path)
+		}
+		return wire.Event{}, false, r.checkAnswer(path+".tool_use_id", p.ToolUseID, callWorker, "tool result")
 	case *wire.SystemMessageEvent:
 		if r.announced {
 			return wire.Event{}, false, errdefs.Invalid("%s: a system.message cannot be sent while the session waits on requires_action; answer the pending tool calls first", path)
@@ -177,5 +181,16 @@ func (c *replayCache) put(key string, echoes []wire.Event) {
 		last := c.order.Back()
 		c.order.Remove(last)
 		delete(c.items, last.Value.(*replayEntry).key)
+	}
+}
+
+// callWorkers makes sure a worker serves a self_hosted session that has
+// work (new input, or tool calls for the worker). r.mu is held.
+func (r *run) callWorkers() {
+	if !r.selfHosted || r.e.workers == nil {
+		return
+	}
+	if err := r.e.workers.Enqueue(r.e.ctx, r.ws, r.doc.EnvironmentID, r.id); err != nil {
+		r.e.log.Error("enqueue work", "session", r.id, "err", err)
 	}
 }

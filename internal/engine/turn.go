@@ -254,7 +254,11 @@ func (r *run) record(startID string, resp *model.Response, previewIDs []string) 
 				// Unknown tools are recorded like allowed built-in calls;
 				// executing them reports the unknown name to the model.
 				p = ev(&wire.AgentToolUseEvent{Name: b.Name, Input: wire.RawObject(input), EvaluatedPermission: wire.PermissionAllow, Evaluation: wire.EvaluationAlwaysAllow()})
-				calls = append(calls, newCall{p.ev.ID, b.Name, tool.Builtin, input, callReady})
+				state := callReady
+				if known {
+					state = r.runnableState()
+				}
+				calls = append(calls, newCall{p.ev.ID, b.Name, tool.Builtin, input, state})
 			}
 			evs = append(evs, p)
 			// The model sees the event id as the tool_use id from now on,

@@ -28,6 +28,7 @@ import (
 	"github.com/hangarhq/hangar/internal/store"
 	"github.com/hangarhq/hangar/internal/store/sqlite"
 	"github.com/hangarhq/hangar/internal/tool/hostexec"
+	"github.com/hangarhq/hangar/internal/workqueue"
 	"github.com/hangarhq/hangar/internal/vault"
 )
 
@@ -92,7 +93,8 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer, log *slog.Logger
 	defer closeModels()
 	broker := events.NewLocal(log)
 	defer broker.Close()
-	deps := engine.Deps{Store: data.Store, Models: models, Broker: broker, Logger: log}
+	queue := workqueue.New(data.Store, workqueue.Options{})
+	deps := engine.Deps{Store: data.Store, Models: models, Broker: broker, Workers: queueWorkers{queue}, Logger: log}
 	if cfg.Sandbox == "unsafe-host" {
 		log.Warn("built-in tools run directly on this host without isolation (--sandbox unsafe-host)")
 		x, err := hostexec.New(filepath.Join(cfg.DataDir, "workspaces"))
@@ -110,7 +112,7 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer, log *slog.Logger
 	handler := api.New(api.Options{
 		Store: data.Store, Sealer: data.Sealer, Blobs: data.Blobs, Logger: log,
 		AdminKey: cfg.APIKey, MaxUploadBytes: cfg.MaxUploadBytes,
-		Engine: eng, Broker: broker,
+		Engine: eng, Broker: broker, WorkQueue: queue,
 	})
 	if cfg.DebugListen != "" {
 		go serveDebug(ctx, cfg.DebugListen, log)
@@ -146,6 +148,14 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer, log *slog.Logger
 		return err
 	}
 	return nil
+}
+
+// queueWorkers adapts the work queue to the engine's Workers.
+type queueWorkers struct{ q *workqueue.Queue }
+
+func (w queueWorkers) Enqueue(ctx context.Context, ws, env, sessionID string) error {
+	_, err := w.q.Enqueue(ctx, ws, env, sessionID)
+	return err
 }
 
 // serveDebug serves pprof until ctx ends.

@@ -140,6 +140,8 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) error {
 		if doc, err = h.eng.Get(r.Context(), ws, id); err != nil {
 			return err
 		}
+	} else if err := h.eng.Created(r.Context(), ws, id); err != nil {
+		return err
 	}
 	return httpx.OK(w, doc)
 }

@@ -1,0 +1,79 @@
+package e2e
+
+import (
+	"context"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/anthropics/anthropic-sdk-go/v2"
+	"github.com/anthropics/anthropic-sdk-go/v2/lib/environments"
+	"github.com/anthropics/anthropic-sdk-go/v2/option"
+
+	"github.com/hangarhq/hangar/internal/model/modeltest"
+	"github.com/hangarhq/hangar/internal/testserver"
+)
+
+// Issue 4 item 7 (self-hosted part), SHS: the official SDK's
+// EnvironmentWorker, with an environment key minted by `hangar keys
+// create --environment`, claims the session's work item, runs the bash tool
+// the model asked for, and posts user.tool_result; the turn then finishes.
+func TestSelfHostedEnvironmentWorker(t *testing.T) {
+	l := newLoop(t, nil,
+		modeltest.ToolCall("", "bash", map[string]any{"command": "echo from-the-worker"}),
+		modeltest.Text("The worker said hello."))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	env, err := l.c.Beta.Environments.New(ctx, anthropic.BetaEnvironmentNewParams{
+		Name:   "self-hosted",
+		Config: anthropic.BetaEnvironmentNewParamsConfigUnion{OfSelfHosted: &anthropic.BetaSelfHostedConfigParams{}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(testserver.Binary(t), "keys", "create", "--data-dir", l.s.DataDir, "--workspace", "wrkspc_default", "--environment", env.ID).Output()
+	if err != nil {
+		t.Fatalf("keys create --environment: %v", err)
+	}
+	envKey := strings.TrimSpace(string(out))
+
+	l.envID = env.ID
+	sid := l.session(l.agent(map[string]any{"tools": []any{map[string]any{"type": "agent_toolset_20260401"}}}))
+	col := l.stream(sid)
+
+	workerClient := anthropic.NewClient(option.WithBaseURL(l.s.URL), option.WithAPIKey(envKey))
+	w := environments.NewEnvironmentWorker(workerClient, environments.EnvironmentWorkerOptions{
+		EnvironmentID: env.ID, EnvironmentKey: envKey, Workdir: t.TempDir(),
+	})
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+
+	l.send(sid, userMessage("say hello from the worker"))
+	res, _ := col.waitType(t, 0, "user.tool_result")
+	if !strings.Contains(res.RawJSON(), "from-the-worker") {
+		t.Fatalf("user.tool_result = %s", res.RawJSON())
+	}
+	use, _ := col.waitType(t, 0, "agent.tool_use")
+	if raw(res)["tool_use_id"] != use.ID {
+		t.Fatalf("result for %v, tool_use %s", raw(res)["tool_use_id"], use.ID)
+	}
+	col.waitFor(t, 0, "final reply", func(e anthropic.BetaManagedAgentsStreamSessionEventsUnion) bool {
+		return e.Type == "agent.message" && strings.Contains(e.RawJSON(), "worker said hello")
+	})
+	idle, _ := col.waitFor(t, 0, "end_turn", func(e anthropic.BetaManagedAgentsStreamSessionEventsUnion) bool {
+		return e.Type == "session.status_idle" && e.StopReason.Type == "end_turn"
+	})
+	_ = idle
+	req, _ := l.fake.LastRequest()
+	results := req.Input.ToolResults()
+	if len(results) != 1 || results[0].ToolUseID != use.ID {
+		t.Fatalf("tool results upstream = %+v", results)
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("worker did not stop")
+	}
+}
