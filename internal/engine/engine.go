@@ -116,13 +116,13 @@ type Deps struct {
 
 // Engine runs sessions.
 type Engine struct {
-	st    store.Store
-	mdl   model.Provider
-	pub   events.Broker
+	st      store.Store
+	mdl     model.Provider
+	pub     events.Broker
 	tools   ToolExecutor
 	workers Workers
 	log     *slog.Logger
-	opt   Options
+	opt     Options
 
 	ctx    context.Context
 	cancel context.CancelFunc

@@ -28,8 +28,8 @@ import (
 	"github.com/hangarhq/hangar/internal/store"
 	"github.com/hangarhq/hangar/internal/store/sqlite"
 	"github.com/hangarhq/hangar/internal/tool/hostexec"
-	"github.com/hangarhq/hangar/internal/workqueue"
 	"github.com/hangarhq/hangar/internal/vault"
+	"github.com/hangarhq/hangar/internal/workqueue"
 )
 
 // Data is the opened data directory.
