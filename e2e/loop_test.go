@@ -282,9 +282,11 @@ func TestLoopCustomToolRoundTrip(t *testing.T) {
 	if idle.StopReason.Type != "requires_action" || len(idle.StopReason.EventIDs) != 1 || idle.StopReason.EventIDs[0] != use.ID {
 		t.Fatalf("idle = %s", idle.RawJSON())
 	}
+	// The session object names the pending calls while blocked (a Hangar
+	// extension field the SDK keeps in its extra fields).
 	s, _ := l.c.Beta.Sessions.Get(context.Background(), sid, anthropic.BetaSessionGetParams{})
-	if s.Status != "idle" {
-		t.Fatalf("status = %s", s.Status)
+	if s.Status != "idle" || !strings.Contains(s.RawJSON(), `"stop_reason":{"type":"requires_action","event_ids":["`+use.ID+`"]}`) {
+		t.Fatalf("session while blocked = %s", s.RawJSON())
 	}
 	l.send(sid, anthropic.BetaManagedAgentsEventParamsUnion{OfUserCustomToolResult: &anthropic.BetaManagedAgentsUserCustomToolResultEventParams{
 		CustomToolUseID: use.ID,

@@ -401,6 +401,9 @@ func (r *run) commit(ctx context.Context, setStatus string, evs ...pending) ([]s
 			r.runningSince = time.Time{}
 		}
 		sess.Status, doc.Status = setStatus, setStatus
+		if setStatus != store.SessionIdle {
+			doc.StopReason = nil
+		}
 	}
 	rows := make([]*store.Event, len(evs))
 	for i, p := range evs {
@@ -409,8 +412,12 @@ func (r *run) commit(ctx context.Context, setStatus string, evs ...pending) ([]s
 			return nil, errdefs.Internal(err, "encode %s", p.ev.EventType())
 		}
 		rows[i] = &store.Event{ID: p.ev.ID, Type: p.ev.EventType(), ProcessedAt: p.ev.ProcessedAt, Data: data, Private: p.private, CreatedAt: now}
-		if end, ok := p.ev.Payload.(*wire.SpanModelRequestEndEvent); ok {
-			doc.Usage.Add(end.ModelUsage)
+		switch pl := p.ev.Payload.(type) {
+		case *wire.SpanModelRequestEndEvent:
+			doc.Usage.Add(pl.ModelUsage)
+		case *wire.SessionStatusIdleEvent:
+			sr := pl.StopReason
+			doc.StopReason = &sr
 		}
 	}
 	doc.UpdatedAt = now

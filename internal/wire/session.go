@@ -69,6 +69,11 @@ type Session struct {
 	Usage              SessionUsage        `json:"usage"`
 	VaultIDs           []string            `json:"vault_ids"`
 	DeploymentID       *string             `json:"deployment_id"`
+	// StopReason is a Hangar extension: while the session is idle, why it
+	// stopped, so a client polling the session sees the pending
+	// requires_action event ids without reading the event log. Official
+	// clients ignore the unknown field.
+	StopReason *StopReason `json:"stop_reason,omitempty"`
 }
 
 func (s Session) MarshalJSON() ([]byte, error) {
