@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -30,9 +32,9 @@ type loop struct {
 func newLoop(t *testing.T, rule modeltest.Rule, turns ...modeltest.Turn) *loop {
 	t.Helper()
 	fake := modeltest.NewAnthropic(t, modeltest.Options{APIKey: "upstream-key", Rule: rule}, turns...)
+	// Built-in tools run in the default local (bubblewrap) sandbox.
 	s := testserver.Start(t,
-		testserver.WithEnv("HANGAR_ANTHROPIC_BASE_URL="+fake.URL, "HANGAR_ANTHROPIC_API_KEY=upstream-key"),
-		testserver.WithArgs("--sandbox", "unsafe-host"))
+		testserver.WithEnv("HANGAR_ANTHROPIC_BASE_URL="+fake.URL, "HANGAR_ANTHROPIC_API_KEY=upstream-key"))
 	l := &loop{t: t, s: s, c: s.Client(""), fake: fake}
 	env, err := l.c.Beta.Environments.New(context.Background(), anthropic.BetaEnvironmentNewParams{Name: "loop"})
 	if err != nil {
@@ -595,8 +597,7 @@ func TestLoopCrashRecovery(t *testing.T) {
 	l.s.Kill()
 
 	s2 := testserver.Start(t, testserver.WithDataDir(l.s.DataDir),
-		testserver.WithEnv("HANGAR_ANTHROPIC_BASE_URL="+l.fake.URL, "HANGAR_ANTHROPIC_API_KEY=upstream-key"),
-		testserver.WithArgs("--sandbox", "unsafe-host"))
+		testserver.WithEnv("HANGAR_ANTHROPIC_BASE_URL="+l.fake.URL, "HANGAR_ANTHROPIC_API_KEY=upstream-key"))
 	l.s, l.c = s2, s2.Client("")
 	deadline = time.Now().Add(20 * time.Second)
 	var hist []anthropic.BetaManagedAgentsSessionEventUnion
@@ -734,5 +735,25 @@ func TestLoopOpenAICompatibleModel(t *testing.T) {
 	req, _ := fake.LastRequest()
 	if req.Path != "/v1/chat/completions" || req.Input.Model != "llama-3.1-8b" {
 		t.Fatalf("upstream request %s model %s", req.Path, req.Input.Model)
+	}
+}
+
+// Issue 4 security: a built-in tool call runs in the session's sandbox —
+// it cannot read the server's data dir or /root, nor see its environment.
+func TestLoopToolsRunSandboxed(t *testing.T) {
+	l := newLoop(t, nil)
+	canary := filepath.Join(l.s.DataDir, "canary.txt")
+	if err := os.WriteFile(canary, []byte("CANARY-DATA-DIR"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := "cat " + canary + " /root/.bashrc 2>&1; echo key=$HANGAR_API_KEY; echo ws=$(pwd); echo done"
+	l.fake.Push(modeltest.ToolCall("", "bash", map[string]any{"command": cmd}), modeltest.Text("ok"))
+	sid := l.session(l.agent(map[string]any{"tools": []any{map[string]any{"type": "agent_toolset_20260401"}}}))
+	col := l.stream(sid)
+	l.send(sid, userMessage("probe"))
+	res, _ := col.waitType(t, 0, "agent.tool_result")
+	out := res.RawJSON()
+	if strings.Contains(out, "CANARY") || strings.Contains(out, testserver.AdminKey) || !strings.Contains(out, "key=") || !strings.Contains(out, "ws=/workspace") || !strings.Contains(out, "done") {
+		t.Fatalf("sandboxed bash saw too much (or did not run): %s", out)
 	}
 }

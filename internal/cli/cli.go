@@ -44,6 +44,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = serve(ctx, args[1:], stdout, stderr)
 	case "keys":
 		err = keysCmd(ctx, args[1:], stdout, stderr)
+	case "sandbox-tool":
+		// Runs inside a sandbox as its agent; see internal/sandbox/agent.
+		return sandboxTool(args[1:])
 	case "version", "--version":
 		fmt.Fprintln(stdout, "hangar", Version)
 	case "help", "-h", "--help":

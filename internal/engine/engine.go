@@ -55,6 +55,14 @@ type Workers interface {
 	Enqueue(ctx context.Context, ws, environmentID, sessionID string) error
 }
 
+// Sandboxes is implemented by ToolExecutors that keep a sandbox per
+// session: the engine provisions it eagerly when the session is created
+// (DESIGN §2) and releases it when the session goes away.
+type Sandboxes interface {
+	Provision(ws, sessionID string)
+	Release(ctx context.Context, sessionID string, destroy bool) error
+}
+
 // Options tune the loop. Zero values take the defaults.
 type Options struct {
 	// MaxTokens is the output budget of one model request.
@@ -246,6 +254,11 @@ func (e *Engine) Forget(id string) {
 	if r != nil {
 		r.stop()
 	}
+	if sb, ok := e.tools.(Sandboxes); ok {
+		if err := sb.Release(context.Background(), id, true); err != nil {
+			e.log.Error("destroy sandbox", "session", id, "err", err)
+		}
+	}
 }
 
 // Stop interrupts whatever the session is doing and waits until its driver
@@ -312,7 +325,11 @@ func (e *Engine) Created(ctx context.Context, ws, id string) error {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.callWorkers()
+	if r.selfHosted {
+		r.callWorkers()
+	} else if sb, ok := e.tools.(Sandboxes); ok {
+		sb.Provision(ws, id)
+	}
 	return nil
 }
 

@@ -95,7 +95,18 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer, log *slog.Logger
 	defer broker.Close()
 	queue := workqueue.New(data.Store, workqueue.Options{})
 	deps := engine.Deps{Store: data.Store, Models: models, Broker: broker, Workers: queueWorkers{queue}, Logger: log}
-	if cfg.Sandbox == "unsafe-host" {
+	switch cfg.Sandbox {
+	case "local":
+		sb, err := newLocalSandboxes(cfg.DataDir, data.Store, log)
+		if err != nil {
+			// The server still serves everything else; tool calls then
+			// report that no sandbox is available.
+			log.Error("local sandboxes unavailable: built-in tools cannot run", "err", err)
+		} else {
+			defer sb.Close()
+			deps.Tools = sb
+		}
+	case "unsafe-host":
 		log.Warn("built-in tools run directly on this host without isolation (--sandbox unsafe-host)")
 		x, err := hostexec.New(filepath.Join(cfg.DataDir, "workspaces"))
 		if err != nil {

@@ -1,0 +1,169 @@
+package local_test
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hangarhq/hangar/internal/sandbox"
+	"github.com/hangarhq/hangar/internal/sandbox/sandboxtest"
+)
+
+type memoryUser interface{ MemoryUsage() (int64, error) }
+
+// reportPercentiles adds p50/p99 of the samples, in ms.
+func reportPercentiles(b *testing.B, d []time.Duration) {
+	if len(d) == 0 {
+		return
+	}
+	slices.Sort(d)
+	b.ReportMetric(float64(d[len(d)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(d[len(d)*99/100].Microseconds())/1000, "p99-ms")
+}
+
+// Session created → sandbox ready for its first tool call, cold.
+func BenchmarkCreate(b *testing.B) {
+	be := newBackend(b)
+	var lat []time.Duration
+	for b.Loop() {
+		spec := sandboxtest.NewSpec(b)
+		start := time.Now()
+		sb, err := be.Create(context.Background(), spec)
+		if err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(start))
+		b.StopTimer()
+		_ = sb.Destroy(context.Background())
+		b.StartTimer()
+	}
+	reportPercentiles(b, lat)
+}
+
+// A `bash` tool call of `true` in the persistent shell.
+func BenchmarkBashTrue(b *testing.B) {
+	be := newBackend(b)
+	sb, err := be.Create(context.Background(), sandboxtest.NewSpec(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sb.Destroy(context.Background())
+	in := json.RawMessage(`{"command":"true"}`)
+	if _, err := sb.RunTool(context.Background(), "bash", in); err != nil {
+		b.Fatal(err)
+	}
+	var lat []time.Duration
+	for b.Loop() {
+		start := time.Now()
+		res, err := sb.RunTool(context.Background(), "bash", in)
+		if err != nil || res.IsError {
+			b.Fatal(res, err)
+		}
+		lat = append(lat, time.Since(start))
+	}
+	reportPercentiles(b, lat)
+}
+
+// A fresh `true` process (Exec) in a running sandbox.
+func BenchmarkExecTrue(b *testing.B) {
+	be := newBackend(b)
+	sb, err := be.Create(context.Background(), sandboxtest.NewSpec(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sb.Destroy(context.Background())
+	var lat []time.Duration
+	for b.Loop() {
+		start := time.Now()
+		st, err := sandbox.Run(context.Background(), sb, sandbox.ExecRequest{Argv: []string{"true"}})
+		if err != nil || st.Code != 0 {
+			b.Fatal(st, err)
+		}
+		lat = append(lat, time.Since(start))
+	}
+	reportPercentiles(b, lat)
+}
+
+// rss sums VmRSS over pids (shared pages counted once per process).
+func rss(pids []int) int64 {
+	var total int64
+	for _, p := range pids {
+		bs, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(p), "status"))
+		if err != nil {
+			continue
+		}
+		for _, l := range strings.Split(string(bs), "\n") {
+			if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+				kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+				total += kb << 10
+			}
+		}
+	}
+	return total
+}
+
+// N concurrent idle sandboxes (persistent shell started): start time, idle
+// memory per sandbox (cgroup charge and RSS), and a bash call in each.
+func BenchmarkConcurrent(b *testing.B) {
+	n := 200
+	if s := os.Getenv("HANGAR_BENCH_SANDBOXES"); s != "" {
+		n, _ = strconv.Atoi(s)
+	}
+	be := newBackend(b)
+	for b.Loop() {
+		sbs := make([]sandbox.Sandbox, n)
+		errs := make([]error, n)
+		start := time.Now()
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, 16)
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				sem <- struct{}{}
+				defer func() { <-sem }()
+				sbs[i], errs[i] = be.Create(context.Background(), sandboxtest.NewSpec(b))
+				if errs[i] == nil {
+					_, errs[i] = sbs[i].RunTool(context.Background(), "bash", json.RawMessage(`{"command":"true"}`))
+				}
+			}()
+		}
+		wg.Wait()
+		b.ReportMetric(time.Since(start).Seconds(), "start-all-s")
+		for _, err := range errs {
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+		time.Sleep(time.Second) // idle
+		var mem, r int64
+		for _, sb := range sbs {
+			m, _ := sb.(memoryUser).MemoryUsage()
+			mem += m
+			r += rss(sb.(sandboxtest.Pidser).Pids())
+		}
+		b.ReportMetric(float64(mem)/float64(n)/(1<<20), "cgroup-MB/sandbox")
+		b.ReportMetric(float64(r)/float64(n)/(1<<20), "rss-MB/sandbox")
+		var lat []time.Duration
+		for _, sb := range sbs {
+			t0 := time.Now()
+			if _, err := sb.RunTool(context.Background(), "bash", json.RawMessage(`{"command":"true"}`)); err != nil {
+				b.Fatal(err)
+			}
+			lat = append(lat, time.Since(t0))
+		}
+		reportPercentiles(b, lat)
+		for _, sb := range sbs {
+			wg.Add(1)
+			go func() { defer wg.Done(); _ = sb.Destroy(context.Background()) }()
+		}
+		wg.Wait()
+	}
+}

@@ -1,0 +1,235 @@
+// Package sandbox owns the contract between Hangar and the places a session's
+// tools run: a Backend creates isolated Sandboxes from a Spec, and every
+// Sandbox can run commands with streaming output, move files in and out, run
+// the built-in agent toolset, persist a Handle and be destroyed without
+// leaving a process behind. Implementations live in subpackages (local, and
+// later docker); sandboxtest is the one conformance suite they all pass.
+package sandbox
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"path"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Fixed paths inside every sandbox, whatever the backend.
+const (
+	WorkspacePath = "/workspace"
+	OutputsPath   = "/mnt/session/outputs"
+)
+
+// HandleVersion is the version of the Handle layout this build writes. A
+// handle of another version is refused by Recover rather than misread.
+const HandleVersion = 1
+
+// NetworkMode says what network a sandbox sees.
+type NetworkMode string
+
+const (
+	// NetworkNone: a private network namespace with only loopback.
+	NetworkNone NetworkMode = "none"
+	// NetworkHost: the host's network (until the egress proxy exists, this
+	// is what an `unrestricted` environment gets).
+	NetworkHost NetworkMode = "host"
+)
+
+// Limits bound a sandbox's resources. Zero means no limit of that kind.
+type Limits struct {
+	MemoryBytes int64 `json:"memory_bytes,omitempty"`
+	Pids        int64 `json:"pids,omitempty"`
+	// CPUs is a quota in cores (1.5 = one and a half cores).
+	CPUs float64 `json:"cpus,omitempty"`
+}
+
+// Mount is a read-only host file or directory shown at Target.
+type Mount struct {
+	Source string `json:"source"`
+	Target string `json:"target"`
+}
+
+// Spec describes a sandbox to create.
+type Spec struct {
+	SessionID string `json:"session_id"`
+	// WorkspaceDir is the host directory shown read-write at /workspace; it
+	// outlives Stop (so a re-provisioned sandbox finds its files) and is
+	// removed by Destroy.
+	WorkspaceDir string `json:"workspace_dir"`
+	// OutputDir is the host directory shown read-write at
+	// /mnt/session/outputs. Empty gives the sandbox a private one under the
+	// backend's state.
+	OutputDir string      `json:"output_dir,omitempty"`
+	Mounts    []Mount     `json:"mounts,omitempty"`
+	Network   NetworkMode `json:"network"`
+	Limits    Limits      `json:"limits"`
+	// Env is the complete environment of commands and tools; nothing of the
+	// server's environment is added to it.
+	Env map[string]string `json:"env,omitempty"`
+	// Timeout bounds one command when its ExecRequest sets none.
+	Timeout time.Duration `json:"timeout,omitempty"`
+}
+
+// reserved are sandbox paths a Mount may not cover or sit under: they are
+// the backend's own, and a mount under a writable directory would be
+// created through paths the sandbox controls (symlinks).
+var reserved = []string{"/", "/proc", "/dev", "/tmp", "/usr", "/etc", "/bin", "/lib", "/lib64", "/sbin", "/run/hangar", WorkspacePath, OutputsPath}
+
+// Validate checks a Spec before anything is created; messages name the field.
+func (s Spec) Validate() error {
+	if s.SessionID == "" {
+		return errors.New("session_id: required")
+	}
+	if strings.ContainsAny(s.SessionID, "/\x00") || s.SessionID == "." || s.SessionID == ".." {
+		return errors.New("session_id: must not contain '/'")
+	}
+	if s.WorkspaceDir == "" || !path.IsAbs(s.WorkspaceDir) {
+		return errors.New("workspace_dir: must be an absolute path")
+	}
+	if s.OutputDir != "" && !path.IsAbs(s.OutputDir) {
+		return errors.New("output_dir: must be an absolute path")
+	}
+	switch s.Network {
+	case NetworkNone, NetworkHost:
+	case "":
+		return errors.New("network: required (none or host)")
+	default:
+		return fmt.Errorf("network: unknown mode %q", s.Network)
+	}
+	if s.Limits.MemoryBytes < 0 || s.Limits.Pids < 0 || s.Limits.CPUs < 0 {
+		return errors.New("limits: must not be negative")
+	}
+	for i, m := range s.Mounts {
+		if !path.IsAbs(m.Source) {
+			return fmt.Errorf("mounts[%d].source: must be an absolute path", i)
+		}
+		if !path.IsAbs(m.Target) || path.Clean(m.Target) != m.Target || strings.ContainsRune(m.Target, 0) {
+			return fmt.Errorf("mounts[%d].target: must be a clean absolute path", i)
+		}
+		for _, r := range reserved {
+			if m.Target == r || (r != "/" && strings.HasPrefix(m.Target, r+"/")) || strings.HasPrefix(r, m.Target+"/") {
+				return fmt.Errorf("mounts[%d].target: %s is reserved", i, r)
+			}
+		}
+	}
+	for k := range s.Env {
+		if k == "" || strings.ContainsAny(k, "=\x00") {
+			return fmt.Errorf("env: invalid name %q", k)
+		}
+	}
+	return nil
+}
+
+// Handle is what a caller persists to find a sandbox again after a restart.
+// State is the backend's own, opaque to everyone else.
+type Handle struct {
+	Version int             `json:"version"`
+	Backend string          `json:"backend"`
+	ID      string          `json:"id"`
+	Spec    Spec            `json:"spec"`
+	State   json.RawMessage `json:"state,omitempty"`
+}
+
+// Capabilities describe what a backend can do.
+type Capabilities struct {
+	Backend string `json:"backend"`
+	// Reattach: Recover can reconnect to a sandbox still running after the
+	// server restarted. When false, Recover re-provisions it around the
+	// surviving workspace.
+	Reattach     bool          `json:"reattach"`
+	NetworkModes []NetworkMode `json:"network_modes"`
+	// Limits are the kinds of Limits enforced.
+	Limits []string `json:"limits"`
+}
+
+// Backend creates sandboxes.
+type Backend interface {
+	Create(ctx context.Context, spec Spec) (Sandbox, error)
+	// Recover returns the sandbox a handle names: reattached if the backend
+	// can and it still runs, otherwise re-provisioned with the same Spec.
+	Recover(ctx context.Context, h Handle) (Sandbox, error)
+	Capabilities() Capabilities
+}
+
+// ExecRequest is one command to run in a sandbox.
+type ExecRequest struct {
+	Argv []string
+	// Env nil means the sandbox's Spec.Env.
+	Env map[string]string
+	// Dir defaults to /workspace.
+	Dir    string
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	// Timeout zero means the Spec's; negative means none.
+	Timeout time.Duration
+}
+
+// ExitStatus is how a command ended.
+type ExitStatus struct {
+	Code     int    `json:"code"`
+	Signal   string `json:"signal,omitempty"`
+	TimedOut bool   `json:"timed_out,omitempty"`
+}
+
+// Process is a running command.
+type Process interface {
+	// Signal sends sig to the command's whole process group.
+	Signal(ctx context.Context, sig syscall.Signal) error
+	// Wait returns once the command ended and all its output was delivered.
+	Wait(ctx context.Context) (ExitStatus, error)
+}
+
+// ToolResult is a built-in tool's answer, as the SDK's agenttoolset gives it.
+type ToolResult struct {
+	Text    string `json:"text"`
+	IsError bool   `json:"is_error"`
+}
+
+// Sandbox is one live sandbox.
+type Sandbox interface {
+	ID() string
+	Handle() Handle
+	Exec(ctx context.Context, req ExecRequest) (Process, error)
+	// PutFile writes a file; paths are resolved inside the sandbox, so a
+	// symlink there can never reach the host.
+	PutFile(ctx context.Context, path string, r io.Reader, mode fs.FileMode) error
+	// GetFile copies a file out, resolved inside the sandbox likewise.
+	GetFile(ctx context.Context, path string, w io.Writer) error
+	// RunTool runs one call of the agent_toolset_20260401 tool name.
+	RunTool(ctx context.Context, name string, input json.RawMessage) (ToolResult, error)
+	// Stop ends every process; the workspace stays for a later Recover.
+	Stop(ctx context.Context) error
+	// Destroy ends every process and removes the workspace and state.
+	Destroy(ctx context.Context) error
+}
+
+// Errors shared by backends.
+var (
+	// ErrUnavailable: the backend cannot run on this host (missing binary,
+	// no namespaces); wraps the reason.
+	ErrUnavailable = errors.New("sandbox backend unavailable")
+	// ErrClosed: the sandbox was stopped or destroyed, or its processes died.
+	ErrClosed = errors.New("sandbox is not running")
+)
+
+// Run runs a command to completion.
+func Run(ctx context.Context, sb Sandbox, req ExecRequest) (ExitStatus, error) {
+	p, err := sb.Exec(ctx, req)
+	if err != nil {
+		return ExitStatus{}, err
+	}
+	return p.Wait(ctx)
+}
+
+// Output runs a command and returns its stdout and stderr.
+func Output(ctx context.Context, sb Sandbox, argv ...string) (stdout, stderr string, st ExitStatus, err error) {
+	var o, e strings.Builder
+	st, err = Run(ctx, sb, ExecRequest{Argv: argv, Stdout: &o, Stderr: &e})
+	return o.String(), e.String(), st, err
+}

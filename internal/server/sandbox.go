@@ -1,0 +1,115 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/hangarhq/hangar/internal/engine"
+	"github.com/hangarhq/hangar/internal/sandbox"
+	"github.com/hangarhq/hangar/internal/sandbox/local"
+	"github.com/hangarhq/hangar/internal/store"
+	"github.com/hangarhq/hangar/internal/wire"
+)
+
+// Default limits of a session sandbox.
+var sandboxLimits = sandbox.Limits{MemoryBytes: 2 << 30, Pids: 512, CPUs: 1}
+
+// sandboxTools runs built-in tools in per-session sandboxes: it adapts the
+// sandbox Toolbox to the engine's ToolExecutor and sandbox lifecycle.
+type sandboxTools struct {
+	tb *sandbox.Toolbox
+	// workspaces remembers each session's workspace for specFor, which the
+	// toolbox calls with the session id alone.
+	workspaces sync.Map
+}
+
+// newLocalSandboxes builds the bubblewrap backend; it reports an error when
+// bubblewrap is missing, and the caller runs without sandboxes then.
+func newLocalSandboxes(dataDir string, st store.Store, log *slog.Logger) (*sandboxTools, error) {
+	backend, err := local.New(local.Config{StateDir: filepath.Join(dataDir, "sandboxes"), Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	workspaces := filepath.Join(dataDir, "workspaces")
+	s := &sandboxTools{}
+	specFor := func(ctx context.Context, sessionID string) (sandbox.Spec, error) {
+		spec := sandbox.Spec{
+			SessionID:    sessionID,
+			WorkspaceDir: filepath.Join(workspaces, sessionID),
+			Network:      sandbox.NetworkNone,
+			Limits:       sandboxLimits,
+			Env:          map[string]string{"HOME": sandbox.WorkspacePath, "PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"},
+		}
+		if err := os.MkdirAll(spec.WorkspaceDir, 0o700); err != nil {
+			return spec, err
+		}
+		// Until the egress proxy exists, unrestricted networking shares the
+		// host network and limited means none.
+		ws, _ := s.workspaces.Load(sessionID)
+		if wsID, ok := ws.(string); ok {
+			if net, err := sessionNetworking(ctx, st, wsID, sessionID); err == nil && net == wire.NetworkingUnrestricted {
+				spec.Network = sandbox.NetworkHost
+			}
+		}
+		return spec, nil
+	}
+	s.tb = sandbox.NewToolbox(backend, specFor)
+	return s, nil
+}
+
+// sessionNetworking returns the networking type of the session's
+// environment.
+func sessionNetworking(ctx context.Context, st store.Store, ws, sessionID string) (string, error) {
+	sess, err := st.GetSession(ctx, ws, sessionID)
+	if err != nil {
+		return "", err
+	}
+	var doc wire.Session
+	if err := json.Unmarshal(sess.Data, &doc); err != nil {
+		return "", err
+	}
+	env, err := st.Get(ctx, sess.Workspace, store.KindEnvironment, doc.EnvironmentID)
+	if err != nil {
+		return "", err
+	}
+	var e wire.Environment
+	if err := json.Unmarshal(env.Data, &e); err != nil {
+		return "", err
+	}
+	if e.Config.Networking.Type == "" {
+		return wire.NetworkingUnrestricted, nil
+	}
+	return e.Config.Networking.Type, nil
+}
+
+func (s *sandboxTools) Execute(ctx context.Context, call engine.ToolCall) (engine.ToolResult, error) {
+	s.workspaces.Store(call.SessionID, call.Workspace)
+	res, err := s.tb.Execute(ctx, call.SessionID, call.Name, call.Input)
+	if err != nil {
+		return engine.ToolResult{}, err
+	}
+	text := res.Text
+	if text == "" {
+		text = "(no output)"
+	}
+	return engine.ToolResult{Content: []wire.ContentBlock{wire.NewTextBlock(text)}, IsError: res.IsError}, nil
+}
+
+// Provision starts a session's sandbox in the background, so the first
+// tool call rarely waits for it (DESIGN §2).
+func (s *sandboxTools) Provision(ws, sessionID string) {
+	s.workspaces.Store(sessionID, ws)
+	s.tb.Provision(sessionID)
+}
+
+// Release stops a session's sandbox; destroy also removes its workspace.
+func (s *sandboxTools) Release(ctx context.Context, sessionID string, destroy bool) error {
+	s.workspaces.Delete(sessionID)
+	return s.tb.Release(ctx, sessionID, destroy)
+}
+
+func (s *sandboxTools) Close() { _ = s.tb.Close(context.Background()) }
