@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/anthropics/anthropic-sdk-go/v2"
+	"github.com/anthropics/anthropic-sdk-go/v2/option"
 
 	"github.com/hangarhq/hangar/internal/model/modeltest"
 	"github.com/hangarhq/hangar/internal/testserver"
@@ -218,4 +219,62 @@ func BenchmarkConcurrentSessions(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(n), "sessions")
+}
+
+// BenchmarkBashTool measures a bash call of `true` in the session's local
+// (bubblewrap) sandbox: from agent.tool_use to agent.tool_result in the log,
+// by their processed_at stamps. The sandbox is warm after the first op.
+func BenchmarkBashTool(b *testing.B) {
+	fake, err := modeltest.StartAnthropic(modeltest.Options{Rule: func(in modeltest.Input) modeltest.Turn {
+		if len(in.ToolResults()) > 0 {
+			return modeltest.Text("done")
+		}
+		return modeltest.ToolCall("", "bash", map[string]any{"command": "true"})
+	}, MaxRecorded: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { fake.Close() })
+	s := testserver.Start(b, testserver.WithEnv("HANGAR_ANTHROPIC_BASE_URL="+fake.URL, "HANGAR_ANTHROPIC_API_KEY=k", "HANGAR_LOG_LEVEL=warn"))
+	c := s.Client("")
+	ctx := context.Background()
+	body := []byte(`{"name":"bench","model":"claude-bench","tools":[{"type":"agent_toolset_20260401"}]}`)
+	a, err := c.Beta.Agents.New(ctx, anthropic.BetaAgentNewParams{}, option.WithRequestBody("application/json", body))
+	if err != nil {
+		b.Fatal(err)
+	}
+	env, err := c.Beta.Environments.New(ctx, anthropic.BetaEnvironmentNewParams{Name: fmt.Sprintf("bench-%d", time.Now().UnixNano())})
+	if err != nil {
+		b.Fatal(err)
+	}
+	sid := newSession(b, c, a.ID, env.ID)
+	l := make(latencies, 0, b.N)
+	for i := 0; i < b.N; i++ {
+		if _, err := c.Beta.Sessions.Events.Send(ctx, sid, anthropic.BetaSessionEventSendParams{Events: []anthropic.BetaManagedAgentsEventParamsUnion{userMessage("run")}}); err != nil {
+			b.Fatal(err)
+		}
+		var use, res time.Time
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(2 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				b.Fatal("turn did not finish within 20s")
+			}
+			page, err := c.Beta.Sessions.Events.List(ctx, sid, anthropic.BetaSessionEventListParams{
+				Types: []anthropic.BetaManagedAgentsSessionEventType{"agent.tool_use", "agent.tool_result", "agent.message"}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			// Each op adds tool_use, tool_result, message: wait for this
+			// op's message, then read its pair.
+			if len(page.Data) < 3*(i+1) {
+				continue
+			}
+			op := page.Data[3*i : 3*i+3]
+			use, res = op[0].ProcessedAt, op[1].ProcessedAt
+			break
+		}
+		if i > 0 || b.N == 1 { // the first op includes the sandbox's cold start
+			l = append(l, res.Sub(use))
+		}
+	}
+	l.report(b)
 }
