@@ -26,28 +26,13 @@ import (
 	"github.com/hangarhq/hangar/internal/wire"
 )
 
-// ToolCall is one built-in tool call to execute in the session's sandbox.
-type ToolCall struct {
-	Workspace     string
-	SessionID     string
-	EnvironmentID string
-	// ToolUseID is the id of the agent.tool_use event.
-	ToolUseID string
-	Name      string
-	Input     json.RawMessage
-}
-
-// ToolResult is what a tool produced.
-type ToolResult struct {
-	Content []wire.ContentBlock
-	IsError bool
-}
-
-// ToolExecutor runs built-in tools. A returned error (as opposed to a result
-// with IsError) means the tool could not run at all; the model is told so.
-type ToolExecutor interface {
-	Execute(ctx context.Context, call ToolCall) (ToolResult, error)
-}
+// The tool execution contract lives in package tool; these names are kept
+// for the engine's callers.
+type (
+	ToolCall     = tool.Call
+	ToolResult   = tool.Result
+	ToolExecutor = tool.Executor
+)
 
 // Workers hands sessions of self_hosted environments to the customer's
 // workers (the work queue). Enqueue is idempotent while an item is live.
@@ -61,6 +46,13 @@ type Workers interface {
 type Sandboxes interface {
 	Provision(ws, sessionID string)
 	Release(ctx context.Context, sessionID string, destroy bool) error
+}
+
+// OutputCapturer is implemented by ToolExecutors that can file what the
+// agent wrote under /mnt/session/outputs into the Files API (OUT-01); the
+// engine calls it before a turn ends with session.status_idle end_turn.
+type OutputCapturer interface {
+	Capture(ctx context.Context, ws, sessionID string) error
 }
 
 // Options tune the loop. Zero values take the defaults.

@@ -84,6 +84,9 @@ type run struct {
 	// runningSince is when the current running stretch began, for
 	// stats.active_seconds.
 	runningSince time.Time
+	// captured is set once the outputs were captured for the turn now
+	// ending, so next() then commits idle instead of capturing again.
+	captured bool
 }
 
 func errNotFound(id string) error { return errdefs.NotFound("session %s not found", id) }
@@ -637,6 +640,7 @@ func (r *run) next() action {
 		}
 	}
 	if len(ready) > 0 {
+		r.captured = false
 		if !r.ensureRunning(ctx) {
 			return nil
 		}
@@ -655,12 +659,25 @@ func (r *run) next() action {
 		return nil
 	}
 	if r.awaitsModel() {
+		r.captured = false
 		if !r.ensureRunning(ctx) {
 			return nil
 		}
 		return r.modelTurn
 	}
 	if r.sess.Status == store.SessionRunning || r.sess.Status == store.SessionRescheduling {
+		// OUT-01: outputs are filed before the session reports idle; the
+		// capture is a step of its own so the session's lock is not held
+		// while files are copied.
+		if oc, ok := r.e.tools.(OutputCapturer); ok && !r.selfHosted && !r.captured {
+			r.captured = true
+			return func(ctx context.Context) {
+				if err := oc.Capture(ctx, r.ws, r.id); err != nil {
+					r.e.log.Error("capture session outputs", "session", r.id, "err", err)
+				}
+			}
+		}
+		r.captured = false
 		if _, err := r.commit(ctx, store.SessionIdle, ev(&wire.SessionStatusIdleEvent{StopReason: wire.EndTurn()})); err != nil {
 			r.e.log.Error("report idle", "session", r.id, "err", err)
 		}

@@ -6,6 +6,7 @@
 package tool
 
 import (
+	"context"
 	"encoding/json"
 	"sync"
 
@@ -13,6 +14,31 @@ import (
 
 	"github.com/hangarhq/hangar/internal/wire"
 )
+
+// Call is one built-in tool call to execute in the session's sandbox.
+type Call struct {
+	Workspace     string
+	SessionID     string
+	EnvironmentID string
+	// ToolUseID is the id of the agent.tool_use event.
+	ToolUseID string
+	Name      string
+	Input     json.RawMessage
+}
+
+// Result is what a tool produced.
+type Result struct {
+	Content []wire.ContentBlock
+	IsError bool
+}
+
+// Executor runs built-in tools. A returned error (as opposed to a result
+// with IsError) means the tool could not run at all; the model is told so.
+// Implementations: a sandbox toolbox (internal/server), the host executor
+// for tests (tool/hostexec), the server-side web tools (tool/web).
+type Executor interface {
+	Execute(ctx context.Context, call Call) (Result, error)
+}
 
 // Kind says who executes a tool.
 type Kind string

@@ -15,7 +15,7 @@ import (
 	"github.com/anthropics/anthropic-sdk-go/v2"
 	"github.com/anthropics/anthropic-sdk-go/v2/tools/agenttoolset"
 
-	"github.com/hangarhq/hangar/internal/engine"
+	"github.com/hangarhq/hangar/internal/tool"
 	"github.com/hangarhq/hangar/internal/wire"
 )
 
@@ -58,22 +58,22 @@ func (x *Executor) toolset(sessionID string) (map[string]anthropic.BetaTool, err
 }
 
 // Execute runs one call.
-func (x *Executor) Execute(ctx context.Context, call engine.ToolCall) (engine.ToolResult, error) {
+func (x *Executor) Execute(ctx context.Context, call tool.Call) (tool.Result, error) {
 	ts, err := x.toolset(call.SessionID)
 	if err != nil {
-		return engine.ToolResult{}, err
+		return tool.Result{}, err
 	}
 	t, ok := ts[call.Name]
 	if !ok {
-		return engine.ToolResult{}, fmt.Errorf("tool %s is not available on this host", call.Name)
+		return tool.Result{}, fmt.Errorf("tool %s is not available on this host", call.Name)
 	}
 	blocks, err := t.Execute(ctx, call.Input)
 	var te *agenttoolset.ToolError
 	if errors.As(err, &te) {
-		return engine.ToolResult{Content: []wire.ContentBlock{wire.NewTextBlock(te.Content)}, IsError: true}, nil
+		return tool.Result{Content: []wire.ContentBlock{wire.NewTextBlock(te.Content)}, IsError: true}, nil
 	}
 	if err != nil {
-		return engine.ToolResult{}, err
+		return tool.Result{}, err
 	}
 	var out []wire.ContentBlock
 	for _, b := range blocks {
@@ -81,7 +81,7 @@ func (x *Executor) Execute(ctx context.Context, call engine.ToolCall) (engine.To
 			out = append(out, wire.NewTextBlock(b.OfText.Text))
 		}
 	}
-	return engine.ToolResult{Content: out}, nil
+	return tool.Result{Content: out}, nil
 }
 
 // Close ends every session's persistent shell.
