@@ -163,7 +163,7 @@ func (r *run) replay(se store.Event) error {
 			}
 		}
 	case *wire.AgentToolUseEvent:
-		state := r.runnableState()
+		state := r.runnableState(p.Name)
 		if p.EvaluatedPermission == wire.PermissionAsk {
 			state = callConfirm
 		}
@@ -224,9 +224,10 @@ func (r *run) appendUser(bs ...model.Block) {
 }
 
 // runnableState is where an allowed built-in call goes: executed here, or
-// handed to the customer's worker.
-func (r *run) runnableState() callState {
-	if r.selfHosted {
+// handed to the customer's worker. The web tools always run on the server
+// (selfhosted-worker.md §3).
+func (r *run) runnableState(name string) callState {
+	if r.selfHosted && !tool.ServerSide(name) {
 		return callWorker
 	}
 	return callReady
@@ -308,7 +309,7 @@ func (r *run) applyConfirmation(p *wire.UserToolConfirmationEvent) {
 	if p.Result == wire.ConfirmAllow {
 		c.state = callReady
 		if c.kind == tool.Builtin {
-			c.state = r.runnableState()
+			c.state = r.runnableState(c.name)
 		}
 		return
 	}
@@ -421,6 +422,15 @@ func (r *run) commit(ctx context.Context, setStatus string, evs ...pending) ([]s
 		case *wire.SessionStatusIdleEvent:
 			sr := pl.StopReason
 			doc.StopReason = &sr
+		case *wire.AgentToolResultEvent:
+			if c := r.findCall(pl.ToolUseID); c != nil {
+				switch c.name {
+				case "web_fetch":
+					doc.Usage.ServerToolUse.WebFetchRequests++
+				case "web_search":
+					doc.Usage.ServerToolUse.WebSearchRequests++
+				}
+			}
 		}
 	}
 	doc.UpdatedAt = now

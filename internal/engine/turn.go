@@ -256,7 +256,7 @@ func (r *run) record(startID string, resp *model.Response, previewIDs []string) 
 				p = ev(&wire.AgentToolUseEvent{Name: b.Name, Input: wire.RawObject(input), EvaluatedPermission: wire.PermissionAllow, Evaluation: wire.EvaluationAlwaysAllow()})
 				state := callReady
 				if known {
-					state = r.runnableState()
+					state = r.runnableState(b.Name)
 				}
 				calls = append(calls, newCall{p.ev.ID, b.Name, tool.Builtin, input, state})
 			}

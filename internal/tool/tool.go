@@ -137,6 +137,10 @@ func policy(p string) string {
 	return AlwaysAllow
 }
 
+// ServerSide reports whether a built-in tool runs on the server itself
+// rather than in the session's sandbox or on a self-hosted worker.
+func ServerSide(name string) bool { return name == "web_fetch" || name == "web_search" }
+
 // Find returns the definition named name.
 func Find(defs []Def, name string) (Def, bool) {
 	for _, d := range defs {

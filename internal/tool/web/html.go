@@ -201,25 +201,22 @@ func isAlpha(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' 
 // skipUntilClose returns the bytes up to and including "</name...>"
 // (case-insensitive), or all of s when it never closes.
 func skipUntilClose(s, name string) int {
-	lower := strings.ToLower(s)
-	needle := "</" + name
-	from := 0
-	for {
-		k := strings.Index(lower[from:], needle)
+	for from := 0; ; {
+		k := strings.Index(s[from:], "</")
 		if k < 0 {
 			return len(s)
 		}
 		k += from
-		after := k + len(needle)
-		if after < len(s) && (isAlpha(s[after]) || s[after] >= '0' && s[after] <= '9' || s[after] == '-') {
-			from = after
-			continue
+		after := k + 2 + len(name)
+		if after <= len(s) && strings.EqualFold(s[k+2:after], name) &&
+			(after == len(s) || !(isAlpha(s[after]) || s[after] >= '0' && s[after] <= '9' || s[after] == '-')) {
+			end := strings.IndexByte(s[after:], '>')
+			if end < 0 {
+				return len(s)
+			}
+			return after + end + 1
 		}
-		end := strings.IndexByte(s[after:], '>')
-		if end < 0 {
-			return len(s)
-		}
-		return after + end + 1
+		from = k + 2
 	}
 }
 

@@ -1,0 +1,79 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"os"
+
+	"github.com/hangarhq/hangar/internal/store"
+	"github.com/hangarhq/hangar/internal/tool/web"
+	"github.com/hangarhq/hangar/internal/wire"
+)
+
+// webDeps configures the server-side web tools from the environment:
+// HANGAR_WEB_SEARCH_URL / HANGAR_WEB_SEARCH_KEY pick the search provider,
+// HANGAR_WEB_FETCH_ALLOW_INTERNAL the operator's SSRF exceptions. A bad
+// value disables only the feature it configures, loudly.
+func webDeps(st store.Store, log *slog.Logger) web.Deps {
+	d := web.Deps{Lookup: webPolicy(st), Logger: log}
+	allow, err := web.ParseInternalAllowlist(os.Getenv("HANGAR_WEB_FETCH_ALLOW_INTERNAL"))
+	if err != nil {
+		log.Error("HANGAR_WEB_FETCH_ALLOW_INTERNAL ignored: web_fetch reaches public addresses only", "err", err)
+		allow = web.InternalAllowlist{}
+	}
+	d.Fetcher = web.NewFetcher(web.FetchOptions{AllowInternal: allow})
+	if tpl := os.Getenv("HANGAR_WEB_SEARCH_URL"); tpl != "" {
+		s, err := web.NewHTTPSearcher(tpl, os.Getenv("HANGAR_WEB_SEARCH_KEY"))
+		if err != nil {
+			log.Error("web_search disabled", "err", err)
+		} else {
+			d.Searcher = s
+		}
+	}
+	return d
+}
+
+// webPolicy reads a session's web tool configs and its environment's
+// networking at call time, so updates apply to the next call.
+func webPolicy(st store.Store) web.Lookup {
+	return func(ctx context.Context, ws, sessionID string) (web.Policy, error) {
+		var p web.Policy
+		sess, err := st.GetSession(ctx, ws, sessionID)
+		if err != nil {
+			return p, err
+		}
+		var doc wire.Session
+		if err := json.Unmarshal(sess.Data, &doc); err != nil {
+			return p, err
+		}
+		for _, t := range doc.Agent.Tools {
+			if t.Toolset == nil {
+				continue
+			}
+			for _, c := range t.Toolset.Configs {
+				switch c.Name {
+				case web.FetchTool:
+					p.Fetch = c
+				case web.SearchTool:
+					p.Search = c
+				}
+			}
+		}
+		env, err := st.Get(ctx, sess.Workspace, store.KindEnvironment, doc.EnvironmentID)
+		if err != nil {
+			return p, err
+		}
+		var e wire.Environment
+		if err := json.Unmarshal(env.Data, &e); err != nil {
+			return p, err
+		}
+		p.Networking = e.Config.Networking
+		// A self_hosted environment has no networking of its own, and a
+		// cloud one created without it is unrestricted (as for sandboxes).
+		if e.Config.Type != wire.EnvironmentConfigCloud || p.Networking.Type == "" {
+			p.Networking = wire.Networking{Type: wire.NetworkingUnrestricted}
+		}
+		return p, nil
+	}
+}
