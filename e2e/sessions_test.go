@@ -245,7 +245,8 @@ func TestSessionsCreateForms(t *testing.T) {
 				t.Errorf("resources[%d] = %s, want mount %s", i, r.RawJSON(), want)
 			}
 		}
-		if s.Resources[0].FileID != up.ID || s.Resources[2].URL != "https://github.com/acme/widgets.git" || s.Resources[2].Checkout.Name != "main" {
+		// RES-09: a file resource names the session-scoped copy.
+		if s.Resources[0].FileID == up.ID || !strings.HasPrefix(s.Resources[0].FileID, "file_") || s.Resources[2].URL != "https://github.com/acme/widgets.git" || s.Resources[2].Checkout.Name != "main" {
 			t.Fatalf("resources: %s", s.RawJSON())
 		}
 		// GEN-13, RES-15: the token is never echoed.

@@ -33,6 +33,6 @@ func (a *API) routes(o Options) {
 	skills.New(o.Store, o.Blobs, a.maxUploadBytes).Register(a.handle)
 	work.New(o.Store, a.queue).Register(a.handleWorker)
 	if o.Engine != nil {
-		sessions.New(o.Store, o.Engine, o.Broker, sessions.WithBlobs(o.Blobs)).Register(a.handle)
+		sessions.New(o.Store, o.Engine, o.Broker, sessions.WithBlobs(o.Blobs), sessions.WithSealer(o.Sealer)).Register(a.handle)
 	}
 }

@@ -72,6 +72,10 @@ func (f *FS) Put(ctx context.Context, key string, r io.Reader, limit int64) (int
 	return n, hex.EncodeToString(h.Sum(nil)), nil
 }
 
+// Path is the host path of the blob under key, for mounting it read-only
+// into a sandbox; the file may not exist.
+func (f *FS) Path(key string) (string, error) { return f.path(key) }
+
 // Open opens the blob for reading.
 func (f *FS) Open(key string) (*os.File, error) {
 	p, err := f.path(key)

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -25,17 +26,22 @@ type sandboxTools struct {
 	// workspaces remembers each session's workspace for specFor, which the
 	// toolbox calls with the session id alone.
 	workspaces sync.Map
+	// res mounts resources and captures outputs (resources.go); mounted
+	// maps a session to the mount key its sandbox was started with.
+	res     *sessionResources
+	mounted sync.Map
 }
 
 // newLocalSandboxes builds the bubblewrap backend; it reports an error when
 // bubblewrap is missing, and the caller runs without sandboxes then.
-func newLocalSandboxes(dataDir string, st store.Store, log *slog.Logger) (*sandboxTools, error) {
+func newLocalSandboxes(dataDir string, data *Data, log *slog.Logger) (*sandboxTools, error) {
+	st := data.Store
 	backend, err := local.New(local.Config{StateDir: filepath.Join(dataDir, "sandboxes"), Logger: log})
 	if err != nil {
 		return nil, err
 	}
 	workspaces := filepath.Join(dataDir, "workspaces")
-	s := &sandboxTools{}
+	s := &sandboxTools{res: &sessionResources{dataDir: dataDir, st: st, blobs: data.Blobs, sealer: data.Sealer, log: log}}
 	specFor := func(ctx context.Context, sessionID string) (sandbox.Spec, error) {
 		spec := sandbox.Spec{
 			SessionID:    sessionID,
@@ -54,6 +60,13 @@ func newLocalSandboxes(dataDir string, st store.Store, log *slog.Logger) (*sandb
 			if net, err := sessionNetworking(ctx, st, wsID, sessionID); err == nil && net == wire.NetworkingUnrestricted {
 				spec.Network = sandbox.NetworkHost
 			}
+			// RES-05/RES-12: resources are in place before the first tool
+			// call, which waits for this.
+			key, err := s.res.prepare(ctx, wsID, &spec)
+			if err != nil {
+				return spec, err
+			}
+			s.mounted.Store(sessionID, key)
 		}
 		return spec, nil
 	}
@@ -88,6 +101,7 @@ func sessionNetworking(ctx context.Context, st store.Store, ws, sessionID string
 
 func (s *sandboxTools) Execute(ctx context.Context, call engine.ToolCall) (engine.ToolResult, error) {
 	s.workspaces.Store(call.SessionID, call.Workspace)
+	s.remountIfChanged(ctx, call.Workspace, call.SessionID)
 	res, err := s.tb.Execute(ctx, call.SessionID, call.Name, call.Input)
 	if err != nil {
 		return engine.ToolResult{}, err
@@ -109,7 +123,45 @@ func (s *sandboxTools) Provision(ws, sessionID string) {
 // Release stops a session's sandbox; destroy also removes its workspace.
 func (s *sandboxTools) Release(ctx context.Context, sessionID string, destroy bool) error {
 	s.workspaces.Delete(sessionID)
-	return s.tb.Release(ctx, sessionID, destroy)
+	s.mounted.Delete(sessionID)
+	err := s.tb.Release(ctx, sessionID, destroy)
+	if destroy {
+		s.res.remove(sessionID)
+	}
+	return err
+}
+
+// remountIfChanged restarts a session's sandbox (around the same
+// workspace) when its file resources changed since it started, since a
+// live sandbox's mounts cannot change.
+func (s *sandboxTools) remountIfChanged(ctx context.Context, ws, sessionID string) {
+	started, ok := s.mounted.Load(sessionID)
+	if !ok {
+		return
+	}
+	rs, err := loadResources(ctx, s.res.st, ws, sessionID)
+	if err != nil || mountKey(rs) == started.(string) {
+		return
+	}
+	s.mounted.Delete(sessionID)
+	if err := s.tb.Release(ctx, sessionID, false); err != nil {
+		slog.Warn("restart sandbox for changed resources", "session", sessionID, "err", err)
+	}
+}
+
+// Capture files the session's outputs (OUT-01), read through its sandbox.
+// A session whose outputs directory is empty needs no sandbox for it.
+func (s *sandboxTools) Capture(ctx context.Context, ws, sessionID string) error {
+	return s.res.capture(ctx, ws, sessionID, func(ctx context.Context, p string, w io.Writer) error {
+		// After a restart the sandbox may have to be provisioned again,
+		// which needs the workspace for its resources and outputs.
+		s.workspaces.Store(sessionID, ws)
+		sb, err := s.tb.Sandbox(ctx, sessionID)
+		if err != nil {
+			return err
+		}
+		return sb.GetFile(ctx, p, w)
+	})
 }
 
 func (s *sandboxTools) Close() { _ = s.tb.Close(context.Background()) }

@@ -28,6 +28,7 @@ import (
 	"github.com/hangarhq/hangar/internal/store"
 	"github.com/hangarhq/hangar/internal/store/sqlite"
 	"github.com/hangarhq/hangar/internal/tool/hostexec"
+	"github.com/hangarhq/hangar/internal/tool/web"
 	"github.com/hangarhq/hangar/internal/vault"
 	"github.com/hangarhq/hangar/internal/workqueue"
 )
@@ -97,7 +98,7 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer, log *slog.Logger
 	deps := engine.Deps{Store: data.Store, Models: models, Broker: broker, Workers: queueWorkers{queue}, Logger: log}
 	switch cfg.Sandbox {
 	case "local":
-		sb, err := newLocalSandboxes(cfg.DataDir, data.Store, log)
+		sb, err := newLocalSandboxes(cfg.DataDir, data, log)
 		if err != nil {
 			// The server still serves everything else; tool calls then
 			// report that no sandbox is available.
@@ -115,6 +116,7 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer, log *slog.Logger
 		defer x.Close()
 		deps.Tools = x
 	}
+	deps.Tools = web.Wrap(deps.Tools, webDeps(data.Store, log))
 	eng := engine.New(deps, engine.Options{})
 	if err := eng.Start(ctx); err != nil {
 		return fmt.Errorf("resume sessions: %w", err)

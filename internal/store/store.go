@@ -23,7 +23,18 @@ const (
 	KindFile         = "file"
 	KindSkill        = "skill"
 	KindSkillVersion = "skill_version"
+	// KindSessionSecret holds a session resource's sealed secret (a
+	// repository token): ID = the sesrsc_ resource id, Parent = the
+	// session, Secret = ciphertext sealed with aad SessionSecretAAD(id).
+	KindSessionSecret = "session_secret"
+	// KindSessionOutput remembers one captured output file of a session
+	// (Parent = the session, Name = its path under the outputs directory),
+	// so unchanged outputs are not filed twice.
+	KindSessionOutput = "session_output"
 )
+
+// SessionSecretAAD binds a KindSessionSecret ciphertext to its resource.
+func SessionSecretAAD(resourceID string) []byte { return []byte(KindSessionSecret + "/" + resourceID) }
 
 // AgentVersionID is the record id of version v of an agent: its
 // KindAgentVersion record holds the full agent snapshot of that version,

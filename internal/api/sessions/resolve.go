@@ -204,8 +204,8 @@ func checkVaults(ctx context.Context, tx store.Tx, ws string, vaultIDs []string)
 }
 
 // buildResources checks the resources of a create and gives each its
-// sesrsc_ id (RES-03). A repository's token is not kept (see the package
-// doc), so it never reaches the document.
+// sesrsc_ id (RES-03), in the order given. A repository's token never
+// reaches the document: create seals it beside it (resources.go).
 func buildResources(ctx context.Context, tx store.Tx, ws string, params []wire.ResourceParams, now time.Time) ([]wire.SessionResource, error) {
 	out := make([]wire.SessionResource, 0, len(params))
 	for i, rp := range params {

@@ -20,9 +20,9 @@
 //   - Budgets: Hangar has no model list prices, so every model is
 //     "not budgetable" and a budget on create is a 400 model_not_budgetable;
 //     on update a budget value is a 400 budget_create_only, a null is a no-op.
-//   - Repository authorization tokens are not kept: a session has no secret
-//     column yet, and tokens must never enter the session document. File
-//     resources name the file as given (no session-scoped copy yet, RES-09).
+//   - Repository authorization tokens are sealed in KindSessionSecret
+//     records, never in the document; file resources name a session-scoped
+//     copy of the file (RES-09). See resources.go.
 //   - Memory-store resources are rejected until memory stores exist.
 package sessions
 
@@ -42,6 +42,7 @@ import (
 	"github.com/hangarhq/hangar/internal/events"
 	"github.com/hangarhq/hangar/internal/ids"
 	"github.com/hangarhq/hangar/internal/store"
+	"github.com/hangarhq/hangar/internal/vault"
 	"github.com/hangarhq/hangar/internal/wire"
 )
 
@@ -57,6 +58,8 @@ type Handler struct {
 	// blobs, when set, is where session-scoped files keep their bytes, so
 	// a delete removes them too.
 	blobs *blob.FS
+	// sealer, when set, seals repository tokens (resources.go).
+	sealer *vault.Sealer
 }
 
 // Option configures a Handler.
@@ -84,6 +87,7 @@ func (h *Handler) Register(route httpx.Router) {
 	route("DELETE /v1/sessions/{session_id}", h.delete)
 	route("POST /v1/sessions/{session_id}/archive", h.archive)
 	h.registerEvents(route)
+	h.registerResources(route)
 }
 
 func (h *Handler) get(w http.ResponseWriter, r *http.Request) error {
@@ -109,11 +113,22 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) error {
 	}
 	ws := httpx.Workspace(r)
 	id := ids.New(ids.Session)
+	// File bytes are copied before the transaction, which must stay short.
+	copies, err := h.copyAll(r.Context(), ws, p.Resources)
+	if err != nil {
+		return err
+	}
 	var doc wire.Session
-	err := h.st.InTx(r.Context(), func(ctx context.Context, tx store.Tx) error {
+	err = h.st.InTx(r.Context(), func(ctx context.Context, tx store.Tx) error {
 		var err error
 		doc, err = buildSession(ctx, tx, ws, id, p)
 		if err != nil {
+			return err
+		}
+		if err := applyCopies(ctx, tx, ws, id, copies, doc.Resources); err != nil {
+			return err
+		}
+		if err := h.storeSecrets(ctx, tx, ws, id, p.Resources, doc.Resources); err != nil {
 			return err
 		}
 		data, err := json.Marshal(doc)
@@ -128,12 +143,13 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) error {
 		return tx.InsertSession(ctx, &s)
 	})
 	if err != nil {
+		h.dropCopies(r.Context(), ws, copies, false)
 		return err
 	}
 	if len(p.InitialEvents) > 0 {
 		if _, err := h.eng.Send(r.Context(), ws, id, p.InitialEvents, "", false); err != nil {
 			// Nothing may remain of a failed create.
-			h.discard(r.Context(), ws, id)
+			h.discard(r.Context(), ws, id, doc.Resources)
 			return renameEventsPath(err)
 		}
 		// The events may have started a turn: answer with the live state.
@@ -147,11 +163,21 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) error {
 }
 
 // discard removes a session whose create failed after it was inserted.
-func (h *Handler) discard(ctx context.Context, ws, id string) {
+func (h *Handler) discard(ctx context.Context, ws, id string, rs []wire.SessionResource) {
 	h.eng.Forget(id)
-	if err := h.st.DeleteSession(context.WithoutCancel(ctx), ws, id); err != nil {
+	var blobs []string
+	err := h.st.InTx(context.WithoutCancel(ctx), func(ctx context.Context, tx store.Tx) error {
+		var err error
+		if blobs, err = deleteResourceRecords(ctx, tx, ws, rs); err != nil {
+			return err
+		}
+		return tx.DeleteSession(ctx, ws, id)
+	})
+	if err != nil {
 		slog.Error("remove session after failed create", "session", id, "err", err)
+		return
 	}
+	h.deleteBlobs(blobs)
 }
 
 // renameEventsPath makes an error of the event checks, which name
@@ -365,7 +391,7 @@ func (h *Handler) archive(w http.ResponseWriter, r *http.Request) error {
 func (h *Handler) delete(w http.ResponseWriter, r *http.Request) error {
 	ws, id := httpx.Workspace(r), r.PathValue("session_id")
 	ctx := r.Context()
-	_, err := h.eng.Update(ctx, ws, id, func(doc *wire.Session, status string) (bool, []wire.EventPayload, error) {
+	doc, err := h.eng.Update(ctx, ws, id, func(doc *wire.Session, status string) (bool, []wire.EventPayload, error) {
 		if busy(status) {
 			return false, nil, errBusy(id, status, "deleted")
 		}
@@ -401,6 +427,16 @@ func (h *Handler) delete(w http.ResponseWriter, r *http.Request) error {
 				return err
 			}
 		}
+		copies, err := deleteResourceRecords(ctx, tx, ws, doc.Resources)
+		if err != nil {
+			return err
+		}
+		files = append(files, copies...)
+		for _, kind := range []string{store.KindSessionSecret, store.KindSessionOutput} {
+			if err := deleteChildren(ctx, tx, ws, kind, id); err != nil {
+				return err
+			}
+		}
 		return tx.DeleteSession(ctx, ws, id)
 	})
 	// Stop left the runtime unable to run; dropping it lets a session that
@@ -410,15 +446,9 @@ func (h *Handler) delete(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	h.announceDeleted(id)
-	if h.blobs != nil {
-		// The records went first, so a crash here leaves orphaned bytes,
-		// never a file record without content.
-		for _, f := range files {
-			if err := h.blobs.Delete(fileBlobKey(f)); err != nil {
-				slog.Warn("could not remove file content", "file_id", f, "err", err)
-			}
-		}
-	}
+	// The records went first, so a crash here leaves orphaned bytes, never
+	// a file record without content.
+	h.deleteBlobs(files)
 	return httpx.OK(w, wire.Deleted{ID: id, Type: wire.TypeSessionDeleted})
 }
 

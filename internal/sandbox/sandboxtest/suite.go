@@ -541,6 +541,12 @@ func attackHostFiles(t *testing.T, b sandbox.Backend) {
 	for _, name := range strings.Fields(lines[0]) {
 		switch name {
 		case "bin", "sbin", "lib", "lib32", "lib64", "libx32", "usr", "etc", "proc", "dev", "tmp", "var", "workspace", "mnt", "run":
+		case "sys", ".dockerenv":
+			// A container runtime always adds these; allowed only empty
+			// (sys: an empty tmpfs over the host's sysfs).
+			if got := mustSh(t, sb, "if [ -d /"+name+" ]; then ls -A /"+name+"; elif [ -s /"+name+" ]; then echo NONEMPTY; fi"); got != "" {
+				t.Errorf("/%s in the sandbox root is not empty: %q", name, got)
+			}
 		default:
 			t.Errorf("unexpected /%s in the sandbox root", name)
 		}

@@ -1,0 +1,430 @@
+package e2e
+
+import (
+	"context"
+	"encoding/base64"
+	"io"
+	"net/http"
+	"net/http/cgi"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/anthropics/anthropic-sdk-go/v2"
+
+	"github.com/hangarhq/hangar/internal/model/modeltest"
+)
+
+// toolset is an agent body with the built-in tools.
+var toolset = map[string]any{"tools": []any{map[string]any{"type": "agent_toolset_20260401"}}}
+
+func (l *loop) sessionWith(agentID string, rs ...anthropic.BetaSessionNewParamsResourceUnion) *anthropic.BetaManagedAgentsSession {
+	l.t.Helper()
+	s, err := l.c.Beta.Sessions.New(context.Background(), anthropic.BetaSessionNewParams{
+		Agent:         anthropic.BetaSessionNewParamsAgentUnion{OfString: anthropic.String(agentID)},
+		EnvironmentID: l.envID,
+		Resources:     rs,
+	})
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	return s
+}
+
+// bash runs one bash call through the fake model and returns the tool
+// result's JSON; the turn then ends with "ok".
+func (l *loop) bash(sid, cmd string) string {
+	l.t.Helper()
+	l.fake.Push(modeltest.ToolCall("", "bash", map[string]any{"command": cmd}), modeltest.Text("ok"))
+	col := l.stream(sid)
+	l.send(sid, userMessage("run"))
+	res, at := col.waitType(l.t, 0, "agent.tool_result")
+	idle, _ := col.waitType(l.t, at, "session.status_idle")
+	if idle.StopReason.Type != "end_turn" {
+		l.t.Fatalf("stop_reason = %s", idle.RawJSON())
+	}
+	col.cancel()
+	return res.RawJSON()
+}
+
+// RES-03/04/06/08/09/10, RES-02, OQ-41: file resources are session-scoped
+// copies, mounted read-only, added/listed/got/deleted through the SDK.
+func TestResourcesFile(t *testing.T) {
+	l := newLoop(t, nil)
+	ctx := context.Background()
+	orig := uploadFile(t, l.c, "input.txt", "text/plain", "RESOURCE-CONTENT-1")
+	agent := l.agent(toolset)
+	s := l.sessionWith(agent, anthropic.BetaSessionNewParamsResourceUnion{OfFile: &anthropic.BetaManagedAgentsFileResourceParams{
+		FileID: orig.ID, MountPath: anthropic.String("/mnt/data/input.txt"),
+	}})
+	if len(s.Resources) != 1 {
+		t.Fatalf("resources = %s", s.RawJSON())
+	}
+	r0 := s.Resources[0]
+	// RES-09: a copy with a different file id, which the session shows.
+	if r0.Type != "file" || !strings.HasPrefix(r0.ID, "sesrsc_") || r0.FileID == orig.ID || !strings.HasPrefix(r0.FileID, "file_") || r0.MountPath != "/mnt/data/input.txt" {
+		t.Fatalf("resource = %s", r0.RawJSON())
+	}
+	cp, err := l.c.Beta.Files.GetMetadata(ctx, r0.FileID, anthropic.BetaFileGetMetadataParams{})
+	if err != nil || cp.Scope.ID != s.ID || cp.SizeBytes != orig.SizeBytes {
+		t.Fatalf("copy metadata = %v, %v", cp, err)
+	}
+	// Deleting the original does not affect the session.
+	if _, err := l.c.Beta.Files.Delete(ctx, orig.ID, anthropic.BetaFileDeleteParams{}); err != nil {
+		t.Fatal(err)
+	}
+	// RES-08: readable at its mount path, not writable.
+	out := l.bash(s.ID, "cat /mnt/data/input.txt; echo; (echo x > /mnt/data/input.txt) 2>/dev/null && echo WROTE || echo DENIED; (rm -f /mnt/data/input.txt) 2>/dev/null; cat /mnt/data/input.txt")
+	if strings.Count(out, "RESOURCE-CONTENT-1") != 2 || !strings.Contains(out, "DENIED") || strings.Contains(out, "WROTE") {
+		t.Fatalf("bash on the mounted file: %s", out)
+	}
+
+	// Add a second file while the sandbox runs; the default mount path
+	// names the uploaded file.
+	second := uploadFile(t, l.c, "second.txt", "text/plain", "SECOND-CONTENT")
+	added, err := l.c.Beta.Sessions.Resources.Add(ctx, s.ID, anthropic.BetaSessionResourceAddParams{
+		BetaManagedAgentsFileResourceParams: anthropic.BetaManagedAgentsFileResourceParams{FileID: second.ID},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(added.ID, "sesrsc_") || added.Type != "file" || added.FileID == second.ID || added.MountPath != "/mnt/session/uploads/"+second.ID || added.CreatedAt.IsZero() {
+		t.Fatalf("added = %s", added.RawJSON())
+	}
+	if out := l.bash(s.ID, "cat /mnt/session/uploads/"+second.ID); !strings.Contains(out, "SECOND-CONTENT") {
+		t.Fatalf("added file not mounted at the next tool call: %s", out)
+	}
+
+	// List (all when limit is omitted; paged with limit), get.
+	page, err := l.c.Beta.Sessions.Resources.List(ctx, s.ID, anthropic.BetaSessionResourceListParams{})
+	if err != nil || len(page.Data) != 2 || page.Data[0].ID != r0.ID || page.Data[1].ID != added.ID || page.NextPage != "" {
+		t.Fatalf("list = %v, %v", page, err)
+	}
+	var ids []string
+	it := l.c.Beta.Sessions.Resources.ListAutoPaging(ctx, s.ID, anthropic.BetaSessionResourceListParams{Limit: anthropic.Int(1)})
+	for it.Next() {
+		ids = append(ids, it.Current().ID)
+	}
+	if it.Err() != nil || strings.Join(ids, ",") != r0.ID+","+added.ID {
+		t.Fatalf("paged list = %v, %v", ids, it.Err())
+	}
+	got, err := l.c.Beta.Sessions.Resources.Get(ctx, added.ID, anthropic.BetaSessionResourceGetParams{SessionID: s.ID})
+	if err != nil || got.FileID != added.FileID || got.MountPath != added.MountPath {
+		t.Fatalf("get = %v, %v", got, err)
+	}
+	// Token rotation is for repositories only.
+	_, err = l.c.Beta.Sessions.Resources.Update(ctx, added.ID, anthropic.BetaSessionResourceUpdateParams{SessionID: s.ID, AuthorizationToken: "tok"})
+	apiErr(t, err, 400, "invalid_request_error")
+	// A mount path in use is a conflict.
+	_, err = l.c.Beta.Sessions.Resources.Add(ctx, s.ID, anthropic.BetaSessionResourceAddParams{
+		BetaManagedAgentsFileResourceParams: anthropic.BetaManagedAgentsFileResourceParams{FileID: second.ID, MountPath: anthropic.String("/mnt/data/input.txt")},
+	})
+	apiErr(t, err, 409, "")
+
+	// OUT-03: resource copies are not among the session's outputs.
+	scoped, err := l.c.Beta.Files.List(ctx, anthropic.BetaFileListParams{ScopeID: anthropic.String(s.ID)})
+	if err != nil || len(scoped.Data) != 0 {
+		t.Fatalf("scope_id list = %v, %v", scoped, err)
+	}
+
+	// Delete detaches the resource and removes its copy.
+	del, err := l.c.Beta.Sessions.Resources.Delete(ctx, added.ID, anthropic.BetaSessionResourceDeleteParams{SessionID: s.ID})
+	if err != nil || del.ID != added.ID || del.Type != "session_resource_deleted" {
+		t.Fatalf("delete = %v, %v", del, err)
+	}
+	_, err = l.c.Beta.Sessions.Resources.Get(ctx, added.ID, anthropic.BetaSessionResourceGetParams{SessionID: s.ID})
+	apiErr(t, err, 404, "not_found_error")
+	_, err = l.c.Beta.Files.GetMetadata(ctx, added.FileID, anthropic.BetaFileGetMetadataParams{})
+	apiErr(t, err, 404, "not_found_error")
+	if out := l.bash(s.ID, "ls /mnt/session/uploads/ 2>&1; echo END"); strings.Contains(out, second.ID) {
+		t.Fatalf("deleted resource still mounted: %s", out)
+	}
+	sess, err := l.c.Beta.Sessions.Get(ctx, s.ID, anthropic.BetaSessionGetParams{})
+	if err != nil || len(sess.Resources) != 1 || sess.Resources[0].ID != r0.ID {
+		t.Fatalf("session after delete = %v, %v", sess, err)
+	}
+
+	// Another workspace sees none of it.
+	other := l.s.Client(l.s.CreateKey(t, "wrkspc_other"))
+	_, err = other.Beta.Sessions.Resources.Get(ctx, r0.ID, anthropic.BetaSessionResourceGetParams{SessionID: s.ID})
+	apiErr(t, err, 404, "not_found_error")
+
+	// Raw bodies the SDK cannot send.
+	third := uploadFile(t, l.c, "third.txt", "text/plain", "x")
+	for _, tc := range []struct {
+		name, path, body string
+		status           int
+		mention          string
+	}{
+		{"memory store", "/v1/sessions/" + s.ID + "/resources", `{"type":"memory_store","memory_store_id":"memstore_1"}`, 400, "type"},
+		{"repository", "/v1/sessions/" + s.ID + "/resources", `{"type":"github_repository","url":"https://github.com/a/b"}`, 400, "type"},
+		{"malformed", "/v1/sessions/" + s.ID + "/resources", `{"type":"file",`, 400, ""},
+		{"null file_id", "/v1/sessions/" + s.ID + "/resources", `{"type":"file","file_id":null}`, 400, "file_id"},
+		{"unknown field", "/v1/sessions/" + s.ID + "/resources", `{"type":"file","file_id":"` + third.ID + `","x":1}`, 400, "x"},
+		{"relative mount", "/v1/sessions/" + s.ID + "/resources", `{"type":"file","file_id":"` + third.ID + `","mount_path":"rel"}`, 400, "mount_path"},
+		{"outputs mount", "/v1/sessions/" + s.ID + "/resources", `{"type":"file","file_id":"` + third.ID + `","mount_path":"/mnt/session/outputs/a"}`, 400, "mount_path"},
+		{"missing file", "/v1/sessions/" + s.ID + "/resources", `{"type":"file","file_id":"file_missing"}`, 404, "file_id"},
+		{"missing session", "/v1/sessions/sesn_missing/resources", `{"type":"file","file_id":"` + third.ID + `"}`, 404, ""},
+		{"empty token", "/v1/sessions/" + s.ID + "/resources/" + r0.ID, `{"authorization_token":""}`, 400, "authorization_token"},
+		{"missing resource", "/v1/sessions/" + s.ID + "/resources/sesrsc_missing", `{"authorization_token":"t"}`, 404, "resource_id"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp := l.s.Do(t, "POST", tc.path, strings.NewReader(tc.body), http.Header{"Content-Type": {"application/json"}})
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tc.status || !strings.Contains(string(b), tc.mention) {
+				t.Fatalf("%d %s", resp.StatusCode, b)
+			}
+		})
+	}
+	for _, q := range []string{"limit=0", "limit=1001", "limit=x", "page=bogus"} {
+		resp := l.s.Do(t, "GET", "/v1/sessions/"+s.ID+"/resources?"+q, nil, nil)
+		resp.Body.Close()
+		if resp.StatusCode != 400 {
+			t.Fatalf("list ?%s: %d", q, resp.StatusCode)
+		}
+	}
+	// Nothing was written by the failures.
+	page, _ = l.c.Beta.Sessions.Resources.List(ctx, s.ID, anthropic.BetaSessionResourceListParams{})
+	if len(page.Data) != 1 {
+		t.Fatalf("resources after failed requests: %d", len(page.Data))
+	}
+
+	// Archived sessions' resources are read-only (GEN-15).
+	if _, err := l.c.Beta.Sessions.Archive(ctx, s.ID, anthropic.BetaSessionArchiveParams{}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = l.c.Beta.Sessions.Resources.Add(ctx, s.ID, anthropic.BetaSessionResourceAddParams{
+		BetaManagedAgentsFileResourceParams: anthropic.BetaManagedAgentsFileResourceParams{FileID: third.ID},
+	})
+	apiErr(t, err, 409, "")
+	// The session's delete removes the copy.
+	if _, err := l.c.Beta.Sessions.Delete(ctx, s.ID, anthropic.BetaSessionDeleteParams{}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = l.c.Beta.Files.GetMetadata(ctx, r0.FileID, anthropic.BetaFileGetMetadataParams{})
+	apiErr(t, err, 404, "not_found_error")
+}
+
+// gitServer serves the repositories under root over git's smart HTTP
+// protocol (git http-backend as CGI), requiring token as the password.
+func gitServer(t *testing.T, root, token string) (*httptest.Server, *atomic.Int64) {
+	t.Helper()
+	backend := filepath.Join(gitExecPath(t), "git-http-backend")
+	h := &cgi.Handler{Path: backend, Env: []string{"GIT_PROJECT_ROOT=" + root, "GIT_HTTP_EXPORT_ALL=1"}}
+	var authed atomic.Int64
+	want := "Basic " + base64.StdEncoding.EncodeToString([]byte("x-access-token:"+token))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != want {
+			w.Header().Set("WWW-Authenticate", `Basic realm="git"`)
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		authed.Add(1)
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &authed
+}
+
+func gitExecPath(t *testing.T) string {
+	out, err := exec.Command("git", "--exec-path").Output()
+	if err != nil {
+		t.Skipf("git not available: %v", err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func git(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.com", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.com", "GIT_CONFIG_GLOBAL=/dev/null")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("git %v: %v\n%s", args, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// RES-11/12/15/17: a repository is cloned by the server before the first
+// tool call, at the default or given mount path and checkout, with the
+// token never visible to the sandbox, the log, a response or the data dir.
+func TestResourcesGitHubRepository(t *testing.T) {
+	const token = "ghs_SECRET-TOKEN-6f1d2c"
+	const rotated = "ghs_ROTATED-TOKEN-93ab"
+	root := t.TempDir()
+	work := filepath.Join(t.TempDir(), "w")
+	git(t, "", "init", "-q", "-b", "main", work)
+	os.WriteFile(filepath.Join(work, "README"), []byte("MAIN-README\n"), 0o644)
+	git(t, work, "add", ".")
+	git(t, work, "commit", "-q", "-m", "first")
+	first := git(t, work, "rev-parse", "HEAD")
+	os.WriteFile(filepath.Join(work, "README"), []byte("MAIN-README-2\n"), 0o644)
+	git(t, work, "commit", "-q", "-am", "second")
+	git(t, work, "checkout", "-q", "-b", "feature")
+	os.WriteFile(filepath.Join(work, "feature.txt"), []byte("FEATURE-BRANCH\n"), 0o644)
+	git(t, work, "add", ".")
+	git(t, work, "commit", "-q", "-m", "feature")
+	git(t, "", "clone", "-q", "--bare", work, filepath.Join(root, "repo.git"))
+	srv, authed := gitServer(t, root, token)
+	repoURL := srv.URL + "/repo.git"
+
+	l := newLoop(t, nil)
+	ctx := context.Background()
+	s := l.sessionWith(l.agent(toolset),
+		anthropic.BetaSessionNewParamsResourceUnion{OfGitHubRepository: &anthropic.BetaManagedAgentsGitHubRepositoryResourceParams{
+			URL: repoURL, AuthorizationToken: token,
+			Checkout: anthropic.BetaManagedAgentsGitHubRepositoryResourceParamsCheckoutUnion{OfBranch: &anthropic.BetaManagedAgentsBranchCheckoutParam{Name: "feature"}},
+		}},
+		anthropic.BetaSessionNewParamsResourceUnion{OfGitHubRepository: &anthropic.BetaManagedAgentsGitHubRepositoryResourceParams{
+			URL: repoURL, AuthorizationToken: token, MountPath: anthropic.String("/repos/pinned"),
+			Checkout: anthropic.BetaManagedAgentsGitHubRepositoryResourceParamsCheckoutUnion{OfCommit: &anthropic.BetaManagedAgentsCommitCheckoutParam{Sha: first}},
+		}},
+	)
+	if len(s.Resources) != 2 || s.Resources[0].MountPath != "/workspace/repo" || s.Resources[0].URL != repoURL || s.Resources[0].Checkout.Name != "feature" || s.Resources[1].Checkout.Sha != first {
+		t.Fatalf("resources = %s", s.RawJSON())
+	}
+	out := l.bash(s.ID, "cat /workspace/repo/feature.txt /workspace/repo/README; cat /repos/pinned/README /repos/pinned/.git/HEAD; cat /workspace/repo/.git/config; env; ls -a /workspace")
+	for _, want := range []string{"FEATURE-BRANCH", "MAIN-README-2", "MAIN-README\\n", first} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("clone result lacks %q: %s", want, out)
+		}
+	}
+	if authed.Load() == 0 {
+		t.Fatal("the git server saw no authenticated request")
+	}
+
+	// RES-17: rotate the token; the response has none.
+	upd, err := l.c.Beta.Sessions.Resources.Update(ctx, s.Resources[0].ID, anthropic.BetaSessionResourceUpdateParams{SessionID: s.ID, AuthorizationToken: rotated})
+	if err != nil || upd.ID != s.Resources[0].ID || upd.Type != "github_repository" || !upd.UpdatedAt.After(s.Resources[0].UpdatedAt) {
+		t.Fatalf("update = %v, %v", upd, err)
+	}
+	// A clone refused for a bad token fails the tool call clearly; after
+	// the token is rotated, the next tool call clones with the new one.
+	bad := l.sessionWith(l.agent(toolset), anthropic.BetaSessionNewParamsResourceUnion{OfGitHubRepository: &anthropic.BetaManagedAgentsGitHubRepositoryResourceParams{
+		URL: repoURL, AuthorizationToken: rotated,
+	}})
+	badOut := l.bash(bad.ID, "ls /workspace")
+	if !strings.Contains(badOut, `"is_error":true`) || !strings.Contains(badOut, "git clone") {
+		t.Fatalf("clone with a refused token: %s", badOut)
+	}
+	if _, err := l.c.Beta.Sessions.Resources.Update(ctx, bad.Resources[0].ID, anthropic.BetaSessionResourceUpdateParams{SessionID: bad.ID, AuthorizationToken: token}); err != nil {
+		t.Fatal(err)
+	}
+	if out := l.bash(bad.ID, "cat /workspace/repo/README"); !strings.Contains(out, "MAIN-README-2") {
+		t.Fatalf("clone after rotation: %s", out)
+	}
+
+	// The token appears nowhere: tool output (sandbox env, .git/config),
+	// responses, the event log, the data dir (the store keeps it sealed).
+	var seen []string
+	seen = append(seen, out, badOut, upd.RawJSON(), s.RawJSON())
+	for _, e := range l.history(s.ID) {
+		seen = append(seen, e.RawJSON())
+	}
+	got, _ := l.c.Beta.Sessions.Get(ctx, s.ID, anthropic.BetaSessionGetParams{})
+	seen = append(seen, got.RawJSON(), l.s.Logs())
+	page, _ := l.c.Beta.Sessions.Resources.List(ctx, s.ID, anthropic.BetaSessionResourceListParams{})
+	seen = append(seen, page.RawJSON())
+	for i, text := range seen {
+		for _, tok := range []string{token, rotated, base64.StdEncoding.EncodeToString([]byte("x-access-token:" + token))} {
+			if strings.Contains(text, tok) {
+				t.Fatalf("token visible in item %d: %s", i, text)
+			}
+		}
+	}
+	err = filepath.WalkDir(l.s.DataDir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !d.Type().IsRegular() {
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil
+		}
+		for _, tok := range []string{token, rotated, "x-access-token"} {
+			if strings.Contains(string(b), tok) {
+				t.Errorf("token found in %s", p)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// OUT-01/02/03, OQ-55: files written under /mnt/session/outputs are filed
+// with the session as scope before idle, downloadable, once per content.
+func TestResourcesOutputs(t *testing.T) {
+	l := newLoop(t, nil)
+	ctx := context.Background()
+	sid := l.session(l.agent(toolset))
+	l.bash(sid, "mkdir -p /mnt/session/outputs/sub && printf 'report-bytes' > /mnt/session/outputs/report.txt && printf nested > /mnt/session/outputs/sub/n.txt && ln -s /etc/passwd /mnt/session/outputs/link")
+	list := func() map[string]anthropic.BetaFileMetadata {
+		t.Helper()
+		page, err := l.c.Beta.Files.List(ctx, anthropic.BetaFileListParams{ScopeID: anthropic.String(sid)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]anthropic.BetaFileMetadata{}
+		for _, f := range page.Data {
+			if f.Scope.ID != sid || f.Scope.Type != "session" {
+				t.Fatalf("scope = %s", f.RawJSON())
+			}
+			out[f.Filename+"#"+f.ID] = f
+		}
+		return out
+	}
+	byName := func(m map[string]anthropic.BetaFileMetadata, name string) []anthropic.BetaFileMetadata {
+		var out []anthropic.BetaFileMetadata
+		for k, f := range m {
+			if strings.HasPrefix(k, name+"#") {
+				out = append(out, f)
+			}
+		}
+		return out
+	}
+	files := list()
+	if len(files) != 3 || len(byName(files, "report.txt")) != 1 || len(byName(files, "n.txt")) != 1 || len(byName(files, "link")) != 1 {
+		t.Fatalf("outputs = %v", files)
+	}
+	download := func(id string) string {
+		resp, err := l.c.Beta.Files.Download(ctx, id, anthropic.BetaFileDownloadParams{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	if got := download(byName(files, "report.txt")[0].ID); got != "report-bytes" {
+		t.Fatalf("report.txt = %q", got)
+	}
+	// A link resolves inside the sandbox: its passwd, not the host's.
+	if got := download(byName(files, "link")[0].ID); strings.Contains(got, "root:x:0:0:root:/root:/bin") || !strings.Contains(got, "agent:x:1000") {
+		t.Fatalf("link captured %q", got)
+	}
+	// An unchanged output is not filed again; a changed one is.
+	l.bash(sid, "true")
+	if n := len(list()); n != 3 {
+		t.Fatalf("after an unchanged turn: %d files", n)
+	}
+	l.bash(sid, "printf 'report-v2' > /mnt/session/outputs/report.txt")
+	files = list()
+	reports := byName(files, "report.txt")
+	if len(files) != 4 || len(reports) != 2 {
+		t.Fatalf("after a change: %v", files)
+	}
+	var contents []string
+	for _, f := range reports {
+		contents = append(contents, download(f.ID))
+	}
+	if j := strings.Join(contents, ","); !strings.Contains(j, "report-v2") || !strings.Contains(j, "report-bytes") {
+		t.Fatalf("report versions = %v", contents)
+	}
+}
