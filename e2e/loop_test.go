@@ -31,10 +31,17 @@ type loop struct {
 
 func newLoop(t *testing.T, rule modeltest.Rule, turns ...modeltest.Turn) *loop {
 	t.Helper()
-	fake := modeltest.NewAnthropic(t, modeltest.Options{APIKey: "upstream-key", Rule: rule}, turns...)
 	// Built-in tools run in the default local (bubblewrap) sandbox.
+	return newLoopOn(t, "local", rule, turns...)
+}
+
+// newLoopOn is newLoop with built-in tools in the named sandbox backend.
+func newLoopOn(t *testing.T, sandbox string, rule modeltest.Rule, turns ...modeltest.Turn) *loop {
+	t.Helper()
+	fake := modeltest.NewAnthropic(t, modeltest.Options{APIKey: "upstream-key", Rule: rule}, turns...)
 	s := testserver.Start(t,
-		testserver.WithEnv("HANGAR_ANTHROPIC_BASE_URL="+fake.URL, "HANGAR_ANTHROPIC_API_KEY=upstream-key"))
+		testserver.WithEnv("HANGAR_ANTHROPIC_BASE_URL="+fake.URL, "HANGAR_ANTHROPIC_API_KEY=upstream-key"),
+		testserver.WithArgs("--sandbox", sandbox))
 	l := &loop{t: t, s: s, c: s.Client(""), fake: fake}
 	env, err := l.c.Beta.Environments.New(context.Background(), anthropic.BetaEnvironmentNewParams{Name: "loop"})
 	if err != nil {
@@ -738,10 +745,17 @@ func TestLoopOpenAICompatibleModel(t *testing.T) {
 	}
 }
 
-// Issue 4 security: a built-in tool call runs in the session's sandbox —
-// it cannot read the server's data dir or /root, nor see its environment.
+// Issue 4 security and item 7: a built-in tool call runs in the session's
+// sandbox, on both backends — it cannot read the server's data dir or
+// /root, nor see its environment.
 func TestLoopToolsRunSandboxed(t *testing.T) {
-	l := newLoop(t, nil)
+	for _, sb := range []string{"local", "docker"} {
+		t.Run(sb, func(t *testing.T) { testToolsRunSandboxed(t, sb) })
+	}
+}
+
+func testToolsRunSandboxed(t *testing.T, sandbox string) {
+	l := newLoopOn(t, sandbox, nil)
 	canary := filepath.Join(l.s.DataDir, "canary.txt")
 	if err := os.WriteFile(canary, []byte("CANARY-DATA-DIR"), 0o600); err != nil {
 		t.Fatal(err)

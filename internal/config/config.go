@@ -75,7 +75,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.BoolVar(&c.DemoModel, "demo-model", env("HANGAR_DEMO_MODEL", "") == "true",
 		"answer every model request from a built-in scripted model instead of a real one (HANGAR_DEMO_MODEL)")
 	fs.StringVar(&c.Sandbox, "sandbox", env("HANGAR_SANDBOX", "local"),
-		"where built-in tools run: local (bubblewrap), none, or unsafe-host (no isolation; tests only) (HANGAR_SANDBOX)")
+		"where built-in tools run: local (bubblewrap), docker, none, or unsafe-host (no isolation; tests only) (HANGAR_SANDBOX)")
 	fs.StringVar(&c.DebugListen, "debug-listen", env("HANGAR_DEBUG_LISTEN", ""),
 		"serve pprof profiles on this address, e.g. 127.0.0.1:6060 (HANGAR_DEBUG_LISTEN)")
 	// Secrets come only from the environment so they never show in ps.
@@ -103,9 +103,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("--log-format (HANGAR_LOG_FORMAT): unknown format %q", c.LogFormat))
 	}
 	switch c.Sandbox {
-	case "local", "none", "unsafe-host":
+	case "local", "docker", "none", "unsafe-host":
 	default:
-		errs = append(errs, fmt.Errorf("--sandbox (HANGAR_SANDBOX): unknown sandbox %q, expected local, none or unsafe-host", c.Sandbox))
+		errs = append(errs, fmt.Errorf("--sandbox (HANGAR_SANDBOX): unknown sandbox %q, expected local, docker, none or unsafe-host", c.Sandbox))
 	}
 	if c.MaxUploadBytes <= 0 {
 		errs = append(errs, errors.New("--max-upload-bytes (HANGAR_MAX_UPLOAD_BYTES): must be positive"))

@@ -11,6 +11,7 @@ import (
 
 	"github.com/hangarhq/hangar/internal/engine"
 	"github.com/hangarhq/hangar/internal/sandbox"
+	"github.com/hangarhq/hangar/internal/sandbox/docker"
 	"github.com/hangarhq/hangar/internal/sandbox/local"
 	"github.com/hangarhq/hangar/internal/store"
 	"github.com/hangarhq/hangar/internal/wire"
@@ -32,11 +33,19 @@ type sandboxTools struct {
 	mounted sync.Map
 }
 
-// newLocalSandboxes builds the bubblewrap backend; it reports an error when
-// bubblewrap is missing, and the caller runs without sandboxes then.
-func newLocalSandboxes(dataDir string, data *Data, log *slog.Logger) (*sandboxTools, error) {
+// newSandboxes builds the sandbox backend the configuration names (local:
+// bubblewrap, docker: the Docker Engine); it reports an error when the
+// backend is unavailable, and the caller runs without sandboxes then.
+func newSandboxes(ctx context.Context, kind, dataDir string, data *Data, log *slog.Logger) (*sandboxTools, error) {
 	st := data.Store
-	backend, err := local.New(local.Config{StateDir: filepath.Join(dataDir, "sandboxes"), Logger: log})
+	var backend sandbox.Backend
+	var err error
+	switch kind {
+	case "docker":
+		backend, err = docker.New(ctx, docker.Config{StateDir: filepath.Join(dataDir, "sandboxes"), Logger: log})
+	default:
+		backend, err = local.New(local.Config{StateDir: filepath.Join(dataDir, "sandboxes"), Logger: log})
+	}
 	if err != nil {
 		return nil, err
 	}

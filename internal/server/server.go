@@ -97,12 +97,12 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer, log *slog.Logger
 	queue := workqueue.New(data.Store, workqueue.Options{})
 	deps := engine.Deps{Store: data.Store, Models: models, Broker: broker, Workers: queueWorkers{queue}, Logger: log}
 	switch cfg.Sandbox {
-	case "local":
-		sb, err := newLocalSandboxes(cfg.DataDir, data, log)
+	case "local", "docker":
+		sb, err := newSandboxes(ctx, cfg.Sandbox, cfg.DataDir, data, log)
 		if err != nil {
 			// The server still serves everything else; tool calls then
 			// report that no sandbox is available.
-			log.Error("local sandboxes unavailable: built-in tools cannot run", "err", err)
+			log.Error("sandboxes unavailable: built-in tools cannot run", "sandbox", cfg.Sandbox, "err", err)
 		} else {
 			defer sb.Close()
 			deps.Tools = sb
