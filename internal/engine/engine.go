@@ -13,7 +13,6 @@ package engine
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -228,11 +227,30 @@ func (e *Engine) evictLocked() {
 			continue
 		}
 		quiet := !r.driving && len(r.queue) == 0
-		r.mu.Unlock()
 		if quiet {
+			// A caller that loaded r before this sees evicted and
+			// reloads, so two runtimes never serve one session.
+			r.evicted = true
 			delete(e.runs, id)
 			n++
 		}
+		r.mu.Unlock()
+	}
+}
+
+// lock returns the session's runtime with its lock held, reloading it if it
+// was evicted between loading and locking.
+func (e *Engine) lock(ctx context.Context, ws, id string) (*run, error) {
+	for {
+		r, err := e.load(ctx, ws, id)
+		if err != nil {
+			return nil, err
+		}
+		r.mu.Lock()
+		if !r.evicted {
+			return r, nil
+		}
+		r.mu.Unlock()
 	}
 }
 
@@ -266,27 +284,23 @@ func (e *Engine) Stop(ctx context.Context, ws, id string) error {
 
 // Status returns the session's current status as the engine knows it.
 func (e *Engine) Status(ctx context.Context, ws, id string) (string, error) {
-	r, err := e.load(ctx, ws, id)
+	r, err := e.lock(ctx, ws, id)
 	if err != nil {
 		return "", err
 	}
-	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.sess.Status, nil
 }
-
-var errClosed = errors.New("engine closed")
 
 // Update edits a session's document under the session's lock, so it never
 // races the agent loop: fn changes doc and reports whether anything changed
 // and which events (session.updated, say) to log with the change. It returns
 // the session as stored.
 func (e *Engine) Update(ctx context.Context, ws, id string, fn func(doc *wire.Session, status string) (changed bool, evs []wire.EventPayload, err error)) (wire.Session, error) {
-	r, err := e.load(ctx, ws, id)
+	r, err := e.lock(ctx, ws, id)
 	if err != nil {
 		return wire.Session{}, err
 	}
-	r.mu.Lock()
 	defer r.mu.Unlock()
 	before := r.doc
 	doc := r.doc
@@ -311,11 +325,10 @@ func (e *Engine) Update(ctx context.Context, ws, id string, fn func(doc *wire.Se
 // Created tells the engine about a new session, so a self_hosted one is
 // queued for a worker right away (its sandbox is the worker's machine).
 func (e *Engine) Created(ctx context.Context, ws, id string) error {
-	r, err := e.load(ctx, ws, id)
+	r, err := e.lock(ctx, ws, id)
 	if err != nil {
 		return err
 	}
-	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.selfHosted {
 		r.callWorkers()

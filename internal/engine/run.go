@@ -78,8 +78,11 @@ type run struct {
 	// which decides when to compact.
 	lastPromptTokens int64
 
-	driving    bool
-	stopped    bool
+	driving bool
+	stopped bool
+	// evicted is set when the engine dropped this runtime from memory;
+	// holders must reload.
+	evicted    bool
 	stepCancel context.CancelFunc
 	// runningSince is when the current running stretch began, for
 	// stats.active_seconds.

@@ -26,11 +26,10 @@ func (e *Engine) Send(ctx context.Context, ws, id string, events []wire.EventPay
 			return prev, nil
 		}
 	}
-	r, err := e.load(ctx, ws, id)
+	r, err := e.lock(ctx, ws, id)
 	if err != nil {
 		return nil, err
 	}
-	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.sess.ArchivedAt != nil {
 		return nil, errdefs.Conflict("session %s is archived and accepts no events", id)
