@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -20,6 +21,14 @@ import (
 // create --environment`, claims the session's work item, runs the bash tool
 // the model asked for, and posts user.tool_result; the turn then finishes.
 func TestSelfHostedEnvironmentWorker(t *testing.T) {
+	for _, kind := range []string{"sdk", "hangar-worker"} {
+		t.Run(kind, func(t *testing.T) { testSelfHosted(t, kind) })
+	}
+}
+
+// testSelfHosted runs the scenario with the SDK's worker in this process, or
+// with `hangar worker` (which wraps it) as a separate process.
+func testSelfHosted(t *testing.T, kind string) {
 	l := newLoop(t, nil,
 		modeltest.ToolCall("", "bash", map[string]any{"command": "echo from-the-worker"}),
 		modeltest.Text("The worker said hello."))
@@ -42,12 +51,29 @@ func TestSelfHostedEnvironmentWorker(t *testing.T) {
 	sid := l.session(l.agent(map[string]any{"tools": []any{map[string]any{"type": "agent_toolset_20260401"}}}))
 	col := l.stream(sid)
 
-	workerClient := anthropic.NewClient(option.WithBaseURL(l.s.URL), option.WithAPIKey(envKey))
-	w := environments.NewEnvironmentWorker(workerClient, environments.EnvironmentWorkerOptions{
-		EnvironmentID: env.ID, EnvironmentKey: envKey, Workdir: t.TempDir(),
-	})
 	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx) }()
+	if kind == "sdk" {
+		workerClient := anthropic.NewClient(option.WithBaseURL(l.s.URL), option.WithAPIKey(envKey))
+		w := environments.NewEnvironmentWorker(workerClient, environments.EnvironmentWorkerOptions{
+			EnvironmentID: env.ID, EnvironmentKey: envKey, Workdir: t.TempDir(),
+		})
+		go func() { done <- w.Run(ctx) }()
+	} else {
+		cmd := exec.CommandContext(ctx, testserver.Binary(t), "worker", "--environment", env.ID, "--server", l.s.URL, "--workdir", t.TempDir())
+		cmd.Env = append(os.Environ(), "HANGAR_ENVIRONMENT_KEY="+envKey)
+		cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+		var logs strings.Builder
+		cmd.Stderr = &logs
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		go func() { done <- cmd.Wait() }()
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("hangar worker log:\n%s", logs.String())
+			}
+		})
+	}
 
 	l.send(sid, userMessage("say hello from the worker"))
 	res, _ := col.waitType(t, 0, "user.tool_result")

@@ -26,6 +26,8 @@ Usage:
   hangar keys create [flags]           mint an API key (printed once)
   hangar keys list [flags]             list API keys
   hangar keys revoke [flags] KEY_ID    revoke an API key
+  hangar worker --environment ENV_ID   serve a self_hosted environment from this machine
+                                       (key in HANGAR_ENVIRONMENT_KEY)
   hangar version                       print the version
 
 Run 'hangar COMMAND -h' for a command's flags.
@@ -44,6 +46,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = serve(ctx, args[1:], stdout, stderr)
 	case "keys":
 		err = keysCmd(ctx, args[1:], stdout, stderr)
+	case "worker":
+		err = worker(ctx, args[1:], stderr)
 	case "sandbox-tool":
 		// Runs inside a sandbox as its agent; see internal/sandbox/agent.
 		return sandboxTool(args[1:])

@@ -1,0 +1,63 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/anthropics/anthropic-sdk-go/v2"
+	"github.com/anthropics/anthropic-sdk-go/v2/lib/environments"
+	"github.com/anthropics/anthropic-sdk-go/v2/option"
+
+	"github.com/hangarhq/hangar/internal/config"
+)
+
+// worker is `hangar worker`: a self-hosted worker for one environment, run
+// on the machine where that environment's tools should execute. It is the
+// official SDK's EnvironmentWorker (poll, ack, heartbeat, run the toolset,
+// post results, stop), pointed at a Hangar server.
+func worker(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("hangar worker", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	envID := fs.String("environment", os.Getenv("HANGAR_ENVIRONMENT_ID"), "the self_hosted environment to serve (HANGAR_ENVIRONMENT_ID)")
+	baseURL := fs.String("server", envOr("HANGAR_SERVER", "http://"+config.DefaultListen), "the Hangar server's URL (HANGAR_SERVER)")
+	workdir := fs.String("workdir", "", "base directory for session workspaces (default: the current directory)")
+	logLevel := fs.String("log-level", envOr("HANGAR_LOG_LEVEL", "info"), "debug, info, warn or error (HANGAR_LOG_LEVEL)")
+	if err := fs.Parse(args); err != nil {
+		return parseError(err)
+	}
+	// The key comes only from the environment so it never shows in ps.
+	key := os.Getenv("HANGAR_ENVIRONMENT_KEY")
+	switch {
+	case *envID == "":
+		return usageError{errors.New("worker: --environment (HANGAR_ENVIRONMENT_ID) is required")}
+	case key == "":
+		return usageError{errors.New("worker: HANGAR_ENVIRONMENT_KEY must hold the environment key (hangar keys create --environment ...)")}
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return usageError{fmt.Errorf("worker: --log-level: %w", err)}
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	client := anthropic.NewClient(option.WithBaseURL(*baseURL), option.WithAPIKey(key))
+	w := environments.NewEnvironmentWorker(client, environments.EnvironmentWorkerOptions{
+		EnvironmentID: *envID, EnvironmentKey: key, Workdir: *workdir, Logger: log,
+	})
+	log.Info("worker polling", "server", *baseURL, "environment", *envID)
+	err := w.Run(ctx)
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
