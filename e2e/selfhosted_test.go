@@ -103,3 +103,55 @@ func testSelfHosted(t *testing.T, kind string) {
 		t.Fatal("worker did not stop")
 	}
 }
+
+// Issue 4 item 1: a call gated by always_ask is not run by the worker
+// before its confirmation; after allow it runs and the turn finishes.
+func TestSelfHostedAlwaysAsk(t *testing.T) {
+	l := newLoop(t, nil,
+		modeltest.ToolCall("", "bash", map[string]any{"command": "echo gated-run"}),
+		modeltest.Text("Done."))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	env, err := l.c.Beta.Environments.New(ctx, anthropic.BetaEnvironmentNewParams{
+		Name: "self-hosted-ask", Config: anthropic.BetaEnvironmentNewParamsConfigUnion{OfSelfHosted: &anthropic.BetaSelfHostedConfigParams{}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(testserver.Binary(t), "keys", "create", "--data-dir", l.s.DataDir, "--environment", env.ID).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	envKey := strings.TrimSpace(string(out))
+	l.envID = env.ID
+	sid := l.session(l.agent(map[string]any{"tools": []any{map[string]any{
+		"type": "agent_toolset_20260401", "default_config": map[string]any{"permission_policy": map[string]any{"type": "always_ask"}},
+	}}}))
+	col := l.stream(sid)
+	workerClient := anthropic.NewClient(option.WithBaseURL(l.s.URL), option.WithAPIKey(envKey))
+	w := environments.NewEnvironmentWorker(workerClient, environments.EnvironmentWorkerOptions{EnvironmentID: env.ID, EnvironmentKey: envKey, Workdir: t.TempDir()})
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+
+	l.send(sid, userMessage("run the gated thing"))
+	use, _ := col.waitType(t, 0, "agent.tool_use")
+	_, at := col.waitFor(t, 0, "requires_action", func(e anthropic.BetaManagedAgentsStreamSessionEventsUnion) bool {
+		return e.Type == "session.status_idle" && e.StopReason.Type == "requires_action"
+	})
+	time.Sleep(1500 * time.Millisecond) // give a misbehaving worker time to run it
+	for _, e := range col.snapshot() {
+		if e.Type == "user.tool_result" {
+			t.Fatalf("the worker ran a gated call before its confirmation: %s", e.RawJSON())
+		}
+	}
+	l.send(sid, confirm(use.ID, true, ""))
+	res, _ := col.waitType(t, at, "user.tool_result")
+	if !strings.Contains(res.RawJSON(), "gated-run") {
+		t.Fatalf("user.tool_result = %s", res.RawJSON())
+	}
+	col.waitFor(t, at, "end_turn", func(e anthropic.BetaManagedAgentsStreamSessionEventsUnion) bool {
+		return e.Type == "session.status_idle" && e.StopReason.Type == "end_turn"
+	})
+	cancel()
+	<-done
+}

@@ -65,9 +65,11 @@ type run struct {
 	calls  []*call
 	// queue holds client events not yet consumed, in log order.
 	queue []wire.Event
-	// answers maps a tool call id to the event that answered it (queued
-	// or consumed), so a second answer is refused and a repeated
-	// user.tool_result is recognised.
+	// answers maps an answer kind and tool call id (answerKey) to the
+	// event that answered it (queued or consumed), so a second answer of
+	// the same kind is refused and a repeated user.tool_result is
+	// recognised. A confirmed self-hosted call gets both a confirmation and
+	// a result.
 	answers map[string]wire.Event
 	// announced is set once requires_action was reported for the current
 	// calls, so it is reported once.
@@ -140,7 +142,7 @@ func (r *run) replay(se store.Event) error {
 	}
 	ev.ProcessedAt = se.ProcessedAt
 	if t := answerTarget(ev.Payload); t != "" {
-		r.answers[t] = ev
+		r.answers[answerKey(ev.EventType(), t)] = ev
 	}
 	if wire.IsClientEventType(ev.EventType()) && ev.ProcessedAt == nil {
 		r.queue = append(r.queue, ev)
@@ -749,7 +751,7 @@ func (r *run) consume(ctx context.Context) error {
 
 func (r *run) hasWork() bool {
 	for _, c := range r.calls {
-		if c.state == callReady {
+		if c.state == callReady || c.state == callWorker {
 			return true
 		}
 	}

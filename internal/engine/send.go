@@ -62,7 +62,7 @@ func (e *Engine) Send(ctx context.Context, ws, id string, events []wire.EventPay
 		for _, p := range fresh {
 			r.queue = append(r.queue, p.ev)
 			if t := answerTarget(p.ev.Payload); t != "" {
-				r.answers[t] = p.ev
+				r.answers[answerKey(p.ev.EventType(), t)] = p.ev
 			}
 		}
 	}
@@ -76,6 +76,9 @@ func (e *Engine) Send(ctx context.Context, ws, id string, events []wire.EventPay
 	}
 	return echoes, nil
 }
+
+// answerKey keys r.answers: one answer of each kind per tool call.
+func answerKey(kind, target string) string { return kind + " " + target }
 
 // answerTarget is the tool call an answer event refers to.
 func answerTarget(p wire.EventPayload) string {
@@ -97,17 +100,17 @@ func answerTarget(p wire.EventPayload) string {
 func (r *run) check(path string, p wire.EventPayload) (prev wire.Event, dup bool, err error) {
 	switch p := p.(type) {
 	case *wire.UserToolConfirmationEvent:
-		return wire.Event{}, false, r.checkAnswer(path+".tool_use_id", p.ToolUseID, callConfirm, "confirmation")
+		return wire.Event{}, false, r.checkAnswer(path+".tool_use_id", p.EventType(), p.ToolUseID, callConfirm, "confirmation")
 	case *wire.UserCustomToolResultEvent:
-		return wire.Event{}, false, r.checkAnswer(path+".custom_tool_use_id", p.CustomToolUseID, callClient, "custom tool result")
+		return wire.Event{}, false, r.checkAnswer(path+".custom_tool_use_id", p.EventType(), p.CustomToolUseID, callClient, "custom tool result")
 	case *wire.UserToolResultEvent:
-		if prev, ok := r.answers[p.ToolUseID]; ok && prev.EventType() == wire.EventTypeUserToolResult {
+		if prev, ok := r.answers[answerKey(wire.EventTypeUserToolResult, p.ToolUseID)]; ok {
 			return prev, true, nil
 		}
 		if !r.selfHosted {
 			return wire.Event{}, false, errdefs.Invalid("%s.type: user.tool_result is only accepted for sessions of self_hosted environments", path)
 		}
-		return wire.Event{}, false, r.checkAnswer(path+".tool_use_id", p.ToolUseID, callWorker, "tool result")
+		return wire.Event{}, false, r.checkAnswer(path+".tool_use_id", p.EventType(), p.ToolUseID, callWorker, "tool result")
 	case *wire.SystemMessageEvent:
 		if r.announced {
 			return wire.Event{}, false, errdefs.Invalid("%s: a system.message cannot be sent while the session waits on requires_action; answer the pending tool calls first", path)
@@ -120,8 +123,8 @@ func (r *run) check(path string, p wire.EventPayload) (prev wire.Event, dup bool
 
 // checkAnswer requires that the named call exists and waits for this kind
 // of answer, and that no answer is already queued for it.
-func (r *run) checkAnswer(field, target string, want callState, what string) error {
-	if _, ok := r.answers[target]; ok {
+func (r *run) checkAnswer(field, kind, target string, want callState, what string) error {
+	if _, ok := r.answers[answerKey(kind, target)]; ok {
 		return errdefs.Conflict("%s: tool call %s was already answered", field, target)
 	}
 	c := r.findCall(target)
