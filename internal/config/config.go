@@ -38,10 +38,19 @@ type Config struct {
 	// sandbox is available) or "unsafe-host" (directly on this host, without
 	// isolation: tests and development only).
 	Sandbox string
+	// SandboxPool is how many sandboxes are kept started ahead of demand
+	// (0: none), so a new session's first tool call does not wait for one.
+	SandboxPool int
+	// sandboxPoolErr keeps a malformed HANGAR_SANDBOX_POOL for Validate.
+	sandboxPoolErr error
 	// DebugListen, when set, serves Go's pprof profiles there (keep it on
 	// loopback: profiles reveal internals).
 	DebugListen string
 }
+
+// maxSandboxPool bounds --sandbox-pool: every pooled sandbox is a process
+// tree and a cgroup held while idle.
+const maxSandboxPool = 64
 
 // DefaultDataDir is $XDG_DATA_HOME/hangar or ~/.local/share/hangar.
 func DefaultDataDir() string {
@@ -76,6 +85,9 @@ func (c *Config) Register(fs *flag.FlagSet) {
 		"answer every model request from a built-in scripted model instead of a real one (HANGAR_DEMO_MODEL)")
 	fs.StringVar(&c.Sandbox, "sandbox", env("HANGAR_SANDBOX", "local"),
 		"where built-in tools run: local (bubblewrap), docker, none, or unsafe-host (no isolation; tests only) (HANGAR_SANDBOX)")
+	c.SandboxPool, c.sandboxPoolErr = strconv.Atoi(env("HANGAR_SANDBOX_POOL", "2"))
+	fs.Var(sandboxPoolFlag{c}, "sandbox-pool",
+		"sandboxes kept started ahead of demand for new sessions, 0 for none (local backend) (HANGAR_SANDBOX_POOL)")
 	fs.StringVar(&c.DebugListen, "debug-listen", env("HANGAR_DEBUG_LISTEN", ""),
 		"serve pprof profiles on this address, e.g. 127.0.0.1:6060 (HANGAR_DEBUG_LISTEN)")
 	// Secrets come only from the environment so they never show in ps.
@@ -107,8 +119,34 @@ func (c *Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("--sandbox (HANGAR_SANDBOX): unknown sandbox %q, expected local, docker, none or unsafe-host", c.Sandbox))
 	}
+	switch {
+	case c.sandboxPoolErr != nil:
+		errs = append(errs, fmt.Errorf("--sandbox-pool (HANGAR_SANDBOX_POOL): %q is not a whole number", os.Getenv("HANGAR_SANDBOX_POOL")))
+	case c.SandboxPool < 0 || c.SandboxPool > maxSandboxPool:
+		errs = append(errs, fmt.Errorf("--sandbox-pool (HANGAR_SANDBOX_POOL): %d is not between 0 and %d", c.SandboxPool, maxSandboxPool))
+	}
 	if c.MaxUploadBytes <= 0 {
 		errs = append(errs, errors.New("--max-upload-bytes (HANGAR_MAX_UPLOAD_BYTES): must be positive"))
 	}
 	return errors.Join(errs...)
+}
+
+// sandboxPoolFlag sets SandboxPool; given on the command line it overrides
+// a malformed HANGAR_SANDBOX_POOL instead of failing on it.
+type sandboxPoolFlag struct{ c *Config }
+
+func (f sandboxPoolFlag) String() string {
+	if f.c == nil {
+		return ""
+	}
+	return strconv.Itoa(f.c.SandboxPool)
+}
+
+func (f sandboxPoolFlag) Set(s string) error {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return errors.New("not a whole number")
+	}
+	f.c.SandboxPool, f.c.sandboxPoolErr = n, nil
+	return nil
 }

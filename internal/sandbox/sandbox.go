@@ -156,6 +156,42 @@ type Backend interface {
 	Capabilities() Capabilities
 }
 
+// Adopter is implemented by backends whose running sandboxes can take on
+// another session: a sandbox started ahead of demand (a warm pool) becomes
+// the sandbox of spec, its workspace and outputs moved to spec's
+// directories and its Handle, Stop and Destroy referring to them from then
+// on. spec must differ from the sandbox's own only as CanAdopt allows, and
+// its workspace and output directories must be absent or empty. On error the
+// sandbox is left as it was (or is no longer running).
+type Adopter interface {
+	Adopt(ctx context.Context, sb Sandbox, spec Spec) (Sandbox, error)
+}
+
+// CanAdopt says whether a sandbox started with from can become one started
+// with to: what is fixed when a sandbox starts (mounts, network, limits,
+// environment, command timeout) must be the same; only the session, its
+// workspace and its outputs may change. The error names the field.
+func CanAdopt(from, to Spec) error {
+	switch {
+	case len(from.Mounts) != 0 || len(to.Mounts) != 0:
+		return errors.New("mounts: a sandbox with mounts cannot be adopted")
+	case from.Network != to.Network:
+		return fmt.Errorf("network: %q differs from %q", to.Network, from.Network)
+	case from.Limits != to.Limits:
+		return errors.New("limits: differ")
+	case from.Timeout != to.Timeout:
+		return errors.New("timeout: differs")
+	case len(from.Env) != len(to.Env):
+		return errors.New("env: differs")
+	}
+	for k, v := range from.Env {
+		if w, ok := to.Env[k]; !ok || w != v {
+			return errors.New("env: differs")
+		}
+	}
+	return nil
+}
+
 // ExecRequest is one command to run in a sandbox.
 type ExecRequest struct {
 	Argv []string

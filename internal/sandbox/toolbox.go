@@ -20,6 +20,8 @@ type Toolbox struct {
 	backend Backend
 	specFor func(ctx context.Context, sessionID string) (Spec, error)
 
+	pool *pool // nil: every sandbox starts on demand
+
 	mu    sync.Mutex
 	boxes map[string]*box
 }
@@ -31,10 +33,18 @@ type box struct {
 }
 
 // NewToolbox returns a toolbox creating sandboxes on backend with the spec
-// specFor gives for a session.
-func NewToolbox(backend Backend, specFor func(ctx context.Context, sessionID string) (Spec, error)) *Toolbox {
-	return &Toolbox{backend: backend, specFor: specFor, boxes: map[string]*box{}}
+// specFor gives for a session. A pool (WithPool) starts filling now.
+func NewToolbox(backend Backend, specFor func(ctx context.Context, sessionID string) (Spec, error), opts ...ToolboxOption) *Toolbox {
+	t := &Toolbox{backend: backend, specFor: specFor, boxes: map[string]*box{}}
+	for _, o := range opts {
+		o(t)
+	}
+	t.pool.fill()
+	return t
 }
+
+// Pooled is how many pooled sandboxes are started and unclaimed.
+func (t *Toolbox) Pooled() int { return t.pool.ready() }
 
 // Provision starts the session's sandbox in the background if it has none.
 func (t *Toolbox) Provision(sessionID string) {
@@ -56,7 +66,9 @@ func (t *Toolbox) get(sessionID string) *box {
 		ctx := context.Background()
 		spec, err := t.specFor(ctx, sessionID)
 		if err == nil {
-			b.sb, b.err = t.backend.Create(ctx, spec)
+			if b.sb = t.pool.claim(ctx, spec); b.sb == nil {
+				b.sb, b.err = t.backend.Create(ctx, spec)
+			}
 		} else {
 			b.err = err
 		}
@@ -132,15 +144,17 @@ func (t *Toolbox) Release(ctx context.Context, sessionID string, destroy bool) e
 	return b.sb.Stop(ctx)
 }
 
-// Close stops every sandbox (workspaces stay).
+// Close stops every session's sandbox (workspaces stay) and destroys the
+// pool's.
 func (t *Toolbox) Close(ctx context.Context) error {
+	perr := t.pool.close(ctx)
 	t.mu.Lock()
 	ids := make([]string, 0, len(t.boxes))
 	for id := range t.boxes {
 		ids = append(ids, id)
 	}
 	t.mu.Unlock()
-	var errs []error
+	errs := []error{perr}
 	for _, id := range ids {
 		errs = append(errs, t.Release(ctx, id, false))
 	}

@@ -34,9 +34,11 @@ type sandboxTools struct {
 }
 
 // newSandboxes builds the sandbox backend the configuration names (local:
-// bubblewrap, docker: the Docker Engine); it reports an error when the
-// backend is unavailable, and the caller runs without sandboxes then.
-func newSandboxes(ctx context.Context, kind, dataDir string, data *Data, log *slog.Logger) (*sandboxTools, error) {
+// bubblewrap, docker: the Docker Engine), with poolSize sandboxes kept
+// started for new sessions where the backend can hand them over; it reports
+// an error when the backend is unavailable, and the caller runs without
+// sandboxes then.
+func newSandboxes(ctx context.Context, kind, dataDir string, poolSize int, data *Data, log *slog.Logger) (*sandboxTools, error) {
 	st := data.Store
 	var backend sandbox.Backend
 	var err error
@@ -51,14 +53,33 @@ func newSandboxes(ctx context.Context, kind, dataDir string, data *Data, log *sl
 	}
 	workspaces := filepath.Join(dataDir, "workspaces")
 	s := &sandboxTools{res: &sessionResources{dataDir: dataDir, st: st, blobs: data.Blobs, sealer: data.Sealer, log: log}}
-	specFor := func(ctx context.Context, sessionID string) (sandbox.Spec, error) {
-		spec := sandbox.Spec{
-			SessionID:    sessionID,
-			WorkspaceDir: filepath.Join(workspaces, sessionID),
+	outputs := filepath.Join(dataDir, "outputs")
+	// A pooled sandbox is started as a session with neither resources nor
+	// network would be, under a placeholder id; what differs per session
+	// (its workspace and outputs directories) it takes over when claimed.
+	baseSpec := func(id string) sandbox.Spec {
+		return sandbox.Spec{
+			SessionID:    id,
+			WorkspaceDir: filepath.Join(workspaces, id),
 			Network:      sandbox.NetworkNone,
 			Limits:       sandboxLimits,
 			Env:          map[string]string{"HOME": sandbox.WorkspacePath, "PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"},
 		}
+	}
+	poolSpec := func(id string) sandbox.Spec {
+		spec := baseSpec(id)
+		spec.OutputDir = filepath.Join(outputs, id)
+		return spec
+	}
+	// What a crash left of an earlier pool: nobody else will remove it.
+	for _, dir := range []string{workspaces, outputs} {
+		stale, _ := filepath.Glob(filepath.Join(dir, sandbox.PoolIDPrefix+"*"))
+		for _, d := range stale {
+			_ = os.RemoveAll(d)
+		}
+	}
+	specFor := func(ctx context.Context, sessionID string) (sandbox.Spec, error) {
+		spec := baseSpec(sessionID)
 		if err := os.MkdirAll(spec.WorkspaceDir, 0o700); err != nil {
 			return spec, err
 		}
@@ -79,7 +100,7 @@ func newSandboxes(ctx context.Context, kind, dataDir string, data *Data, log *sl
 		}
 		return spec, nil
 	}
-	s.tb = sandbox.NewToolbox(backend, specFor)
+	s.tb = sandbox.NewToolbox(backend, specFor, sandbox.WithPool(poolSize, poolSpec))
 	return s, nil
 }
 

@@ -98,7 +98,7 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer, log *slog.Logger
 	deps := engine.Deps{Store: data.Store, Models: models, Broker: broker, Workers: queueWorkers{queue}, Logger: log}
 	switch cfg.Sandbox {
 	case "local", "docker":
-		sb, err := newSandboxes(ctx, cfg.Sandbox, cfg.DataDir, data, log)
+		sb, err := newSandboxes(ctx, cfg.Sandbox, cfg.DataDir, cfg.SandboxPool, data, log)
 		if err != nil {
 			// The server still serves everything else; tool calls then
 			// report that no sandbox is available.

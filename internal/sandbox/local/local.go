@@ -514,6 +514,8 @@ func (s *localSandbox) ID() string { return s.id }
 
 func (s *localSandbox) Handle() sandbox.Handle {
 	raw, _ := json.Marshal(s.st)
+	s.mu.Lock() // Adopt may have changed the spec
+	defer s.mu.Unlock()
 	return sandbox.Handle{Version: sandbox.HandleVersion, Backend: Name, ID: s.id, Spec: s.spec, State: raw}
 }
 
