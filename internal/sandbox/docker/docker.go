@@ -18,7 +18,6 @@
 package docker
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -469,7 +468,7 @@ func (b *Backend) start(ctx context.Context, id string, spec sandbox.Spec) (_ sa
 }
 
 func (b *Backend) newSandbox(id string, spec sandbox.Spec, containerID, stateDir string) *dockerSandbox {
-	return &dockerSandbox{b: b, id: id, spec: spec, containerID: containerID, stateDir: stateDir, stderr: &tailBuffer{max: 8 << 10}}
+	return &dockerSandbox{b: b, id: id, spec: spec, containerID: containerID, stateDir: stateDir, stderr: sandbox.NewTailBuffer(8 << 10)}
 }
 
 type dockerSandbox struct {
@@ -478,7 +477,7 @@ type dockerSandbox struct {
 	spec        sandbox.Spec
 	containerID string
 	stateDir    string
-	stderr      *tailBuffer
+	stderr      *sandbox.TailBuffer
 	client      *agent.Client
 	conn        io.Closer
 
@@ -645,30 +644,6 @@ func (s *dockerSandbox) Destroy(ctx context.Context) error {
 	}
 	s.destroyed = true
 	return errors.Join(err, os.RemoveAll(s.spec.WorkspaceDir), os.RemoveAll(s.stateDir))
-}
-
-// tailBuffer keeps the last max bytes the agent wrote to stderr, for start
-// errors.
-type tailBuffer struct {
-	mu  sync.Mutex
-	max int
-	b   []byte
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.b = append(t.b, p...)
-	if over := len(t.b) - t.max; over > 0 {
-		t.b = append(t.b[:0], t.b[over:]...)
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return string(bytes.TrimSpace(t.b))
 }
 
 // oPath is O_PATH (absent from package syscall): names a file without

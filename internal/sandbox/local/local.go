@@ -435,7 +435,7 @@ func (b *Backend) start(ctx context.Context, id string, spec sandbox.Spec) (_ sa
 		}
 	}()
 
-	stderr := &tailBuffer{max: 8 << 10}
+	stderr := sandbox.NewTailBuffer(8 << 10)
 	cmd := exec.Command(b.bwrap, args...)
 	cmd.Env = agent.EnvList(env) // exactly the sandbox's: never the server's
 	cmd.ExtraFiles = files
@@ -499,7 +499,7 @@ type localSandbox struct {
 	cmd      *exec.Cmd
 	group    *group
 	stateDir string
-	stderr   *tailBuffer
+	stderr   *sandbox.TailBuffer
 	client   *agent.Client
 	st       state
 	exited   chan struct{}
@@ -601,30 +601,6 @@ func (s *localSandbox) Destroy(ctx context.Context) error {
 	}
 	s.destroyed = true
 	return errors.Join(err, os.RemoveAll(s.spec.WorkspaceDir), os.RemoveAll(s.stateDir))
-}
-
-// tailBuffer keeps the last max bytes written (bwrap's and the agent's
-// diagnostics, for start errors).
-type tailBuffer struct {
-	mu  sync.Mutex
-	max int
-	b   []byte
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.b = append(t.b, p...)
-	if over := len(t.b) - t.max; over > 0 {
-		t.b = append(t.b[:0], t.b[over:]...)
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return string(t.b)
 }
 
 // oPath is O_PATH (absent from package syscall): a handle that names a file
