@@ -41,7 +41,13 @@ func Binary(t testing.TB) string {
 			return
 		}
 		binPath = filepath.Join(dir, "hangar")
-		cmd := exec.Command("go", "build", "-o", binPath, "github.com/hangarhq/hangar/cmd/hangar")
+		// HANGAR_TEST_RACE=1 builds the server with the race detector, so
+		// the e2e suite also hunts data races in the server process.
+		args := []string{"build", "-o", binPath}
+		if os.Getenv("HANGAR_TEST_RACE") == "1" {
+			args = append(args, "-race")
+		}
+		cmd := exec.Command("go", append(args, "github.com/hangarhq/hangar/cmd/hangar")...)
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
@@ -161,6 +167,11 @@ func (s *Server) Stop(t testing.TB) {
 	_ = s.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-s.done:
+		// A graceful stop exits 0; anything else (a panic on shutdown, the
+		// race detector's exit code 66) is a server bug.
+		if code := s.cmd.ProcessState.ExitCode(); code != 0 {
+			t.Errorf("hangar serve exited with code %d after SIGTERM:\n%s", code, s.logs.String())
+		}
 	case <-time.After(20 * time.Second):
 		_ = s.cmd.Process.Kill()
 		<-s.done
