@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/hangarhq/hangar/internal/netpolicy"
 	"github.com/hangarhq/hangar/internal/wire"
 )
 
@@ -28,18 +29,6 @@ type Policy struct {
 
 // Unrestricted reports whether the environment allows every public host.
 func (p Policy) Unrestricted() bool { return p.Networking.Type == wire.NetworkingUnrestricted }
-
-// packageManagerHosts are the registries allow_package_managers opens
-// (ENV-05: "PyPI, npm and similar"). web_fetch honours them too, because
-// the flag is a statement about which hosts the session may reach.
-var packageManagerHosts = []string{
-	"pypi.org", "files.pythonhosted.org",
-	"registry.npmjs.org", "registry.yarnpkg.com",
-	"crates.io", "index.crates.io", "static.crates.io",
-	"proxy.golang.org", "sum.golang.org",
-	"rubygems.org", "index.rubygems.org",
-	"deb.debian.org", "security.debian.org",
-}
 
 // checkURL is the policy check of one URL (the requested one and every
 // redirect target): scheme, then the tool's domain lists, then the
@@ -132,76 +121,18 @@ func matchPath(pattern, path string) bool {
 	return err == nil && ok
 }
 
-// hostAllowed applies a limited environment's allowed_hosts: a bare name or
-// IPv4 address matches exactly, "*.example.com" matches its subdomains
-// only. Ports are not part of the syntax (resources.md), so any port of an
-// allowed host is allowed.
+// hostAllowed applies a limited environment's allowed_hosts and
+// allow_package_managers (netpolicy owns the rules, shared with the egress
+// proxy). web_fetch knows no MCP hosts: allow_mcp_servers opens MCP
+// endpoints to MCP connections, not to fetches.
 func hostAllowed(n wire.Networking, host string) bool {
-	for _, h := range n.AllowedHosts {
-		h = normHost(h)
-		if strings.HasPrefix(h, "*.") {
-			if strings.HasSuffix(host, h[1:]) {
-				return true
-			}
-			continue
-		}
-		if h == host {
-			return true
-		}
-		// An IPv4 entry also matches the same address written in another
-		// form the URL parser accepted (for example IPv4-mapped IPv6).
-		if a, err := netip.ParseAddr(h); err == nil {
-			if b, err := netip.ParseAddr(host); err == nil && a.Unmap() == b.Unmap() {
-				return true
-			}
-		}
-	}
-	if n.AllowPackageManagers {
-		for _, h := range packageManagerHosts {
-			if h == host {
-				return true
-			}
-		}
-	}
-	return false
+	n.Type = wire.NetworkingLimited
+	return netpolicy.Allowed(n, host, nil)
 }
 
-func normHost(h string) string {
-	return strings.TrimSuffix(strings.ToLower(strings.Trim(h, "[]")), ".")
-}
+func normHost(h string) string { return netpolicy.NormHost(h) }
 
-// blockedRanges are the special-purpose ranges netip's predicates miss:
-// "this network", carrier-grade NAT, IETF protocol assignments,
-// benchmarking, reserved, NAT64 and 6to4/Teredo (which can embed any IPv4
-// address, private ones included).
-var blockedRanges = []netip.Prefix{
-	netip.MustParsePrefix("0.0.0.0/8"),
-	netip.MustParsePrefix("100.64.0.0/10"),
-	netip.MustParsePrefix("192.0.0.0/24"),
-	netip.MustParsePrefix("198.18.0.0/15"),
-	netip.MustParsePrefix("240.0.0.0/4"),
-	netip.MustParsePrefix("64:ff9b::/96"),
-	netip.MustParsePrefix("64:ff9b:1::/48"),
-	netip.MustParsePrefix("2001::/32"),
-	netip.MustParsePrefix("2002::/16"),
-}
-
-// isInternal reports whether an address belongs to the host itself or a
-// private network: the addresses an SSRF attack aims at (the server's own
-// API, cloud metadata at 169.254.169.254, the operator's LAN).
-func isInternal(a netip.Addr) bool {
-	a = a.Unmap()
-	if a.IsLoopback() || a.IsPrivate() || a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast() ||
-		a.IsInterfaceLocalMulticast() || a.IsMulticast() || a.IsUnspecified() || !a.IsValid() {
-		return true
-	}
-	for _, p := range blockedRanges {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return a == netip.AddrFrom4([4]byte{255, 255, 255, 255})
-}
+func isInternal(a netip.Addr) bool { return netpolicy.IsInternal(a) }
 
 // InternalAllowlist is the operator's exception to the SSRF rule: internal
 // addresses (or host names resolving to them) it lists may be fetched, and

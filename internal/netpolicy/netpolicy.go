@@ -1,0 +1,130 @@
+// Package netpolicy owns the host rules every egress path shares: how an
+// environment's limited networking and a credential's allowed_hosts match a
+// host name, which registries allow_package_managers opens, and which
+// addresses count as internal. web_fetch and the egress proxy both use it,
+// so a host reachable one way is reachable the other way too.
+package netpolicy
+
+import (
+	"net/netip"
+	"strings"
+
+	"github.com/hangarhq/hangar/internal/wire"
+)
+
+// PackageManagerHosts are the registries allow_package_managers opens
+// (ENV-05: "PyPI, npm and similar"): apt (Debian, Ubuntu), pip, npm/yarn,
+// cargo, go, gem. Only the hosts the stock clients actually contact are
+// listed, so the flag does not become a general bypass.
+var PackageManagerHosts = []string{
+	"deb.debian.org", "security.debian.org",
+	"archive.ubuntu.com", "security.ubuntu.com", "ports.ubuntu.com",
+	"pypi.org", "files.pythonhosted.org",
+	"registry.npmjs.org", "registry.yarnpkg.com",
+	"crates.io", "index.crates.io", "static.crates.io",
+	"proxy.golang.org", "sum.golang.org",
+	"rubygems.org", "index.rubygems.org",
+}
+
+// NormHost lower-cases a host, strips IPv6 brackets and a trailing dot, so
+// "Example.COM." and "example.com" are the same host.
+func NormHost(h string) string {
+	return strings.TrimSuffix(strings.ToLower(strings.Trim(strings.TrimSpace(h), "[]")), ".")
+}
+
+// MatchHost applies one allowed_hosts entry to a normalised host: a bare
+// name or IP address matches exactly, "*.example.com" matches its
+// subdomains only (not example.com itself). Ports are not part of the
+// syntax (resources.md), so any port of an allowed host is allowed.
+func MatchHost(entry, host string) bool {
+	e := NormHost(entry)
+	if e == "" || host == "" {
+		return false
+	}
+	if strings.HasPrefix(e, "*.") {
+		return len(e) > 2 && strings.HasSuffix(host, e[1:])
+	}
+	if e == host {
+		return true
+	}
+	// An IP entry also matches the same address written in another form a
+	// URL parser accepts (for example IPv4-mapped IPv6).
+	if a, err := netip.ParseAddr(e); err == nil {
+		if b, err := netip.ParseAddr(host); err == nil && a.Unmap() == b.Unmap() {
+			return true
+		}
+	}
+	return false
+}
+
+// MatchAny reports whether any entry matches host.
+func MatchAny(entries []string, host string) bool {
+	for _, e := range entries {
+		if MatchHost(e, host) {
+			return true
+		}
+	}
+	return false
+}
+
+// Allowed applies an environment's networking to a normalised host. Only an
+// explicit "unrestricted" allows everything: anything else is treated as
+// limited, so a malformed or missing policy fails closed (callers resolve
+// ENV-06's "not configured means unrestricted" before they get here).
+// mcpHosts are the agent's MCP server hosts, opened by allow_mcp_servers.
+func Allowed(n wire.Networking, host string, mcpHosts []string) bool {
+	if n.Type == wire.NetworkingUnrestricted {
+		return true
+	}
+	if MatchAny(n.AllowedHosts, host) {
+		return true
+	}
+	if n.AllowPackageManagers {
+		for _, h := range PackageManagerHosts {
+			if h == host {
+				return true
+			}
+		}
+	}
+	if n.AllowMCPServers {
+		for _, h := range mcpHosts {
+			if NormHost(h) == host {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// blockedRanges are the special-purpose ranges netip's predicates miss:
+// "this network", carrier-grade NAT, IETF protocol assignments,
+// benchmarking, reserved, NAT64 and 6to4/Teredo (which can embed any IPv4
+// address, private ones included).
+var blockedRanges = []netip.Prefix{
+	netip.MustParsePrefix("0.0.0.0/8"),
+	netip.MustParsePrefix("100.64.0.0/10"),
+	netip.MustParsePrefix("192.0.0.0/24"),
+	netip.MustParsePrefix("198.18.0.0/15"),
+	netip.MustParsePrefix("240.0.0.0/4"),
+	netip.MustParsePrefix("64:ff9b::/96"),
+	netip.MustParsePrefix("64:ff9b:1::/48"),
+	netip.MustParsePrefix("2001::/32"),
+	netip.MustParsePrefix("2002::/16"),
+}
+
+// IsInternal reports whether an address belongs to the host itself or a
+// private network: the addresses an SSRF attack aims at (the server's own
+// API, cloud metadata at 169.254.169.254, the operator's LAN).
+func IsInternal(a netip.Addr) bool {
+	a = a.Unmap()
+	if a.IsLoopback() || a.IsPrivate() || a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast() ||
+		a.IsInterfaceLocalMulticast() || a.IsMulticast() || a.IsUnspecified() || !a.IsValid() {
+		return true
+	}
+	for _, p := range blockedRanges {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return a == netip.AddrFrom4([4]byte{255, 255, 255, 255})
+}
