@@ -107,6 +107,8 @@ type Deps struct {
 	// Tools runs built-in tools; nil means no sandbox is available and
 	// built-in calls fail with an explanatory tool error.
 	Tools ToolExecutor
+	// MCP reaches the agent's MCP servers; nil offers no MCP tools.
+	MCP MCPClient
 	// Workers queues self_hosted sessions for their workers; nil leaves
 	// their built-in tool calls waiting for a worker nobody calls.
 	Workers Workers
@@ -119,6 +121,7 @@ type Engine struct {
 	mdl     model.Provider
 	pub     events.Broker
 	tools   ToolExecutor
+	mcp     MCPClient
 	workers Workers
 	log     *slog.Logger
 	opt     Options
@@ -143,7 +146,7 @@ func New(d Deps, o Options) *Engine {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Engine{
-		st: d.Store, mdl: d.Models, pub: d.Broker, tools: d.Tools, workers: d.Workers, log: log, opt: o,
+		st: d.Store, mdl: d.Models, pub: d.Broker, tools: d.Tools, mcp: d.MCP, workers: d.Workers, log: log, opt: o,
 		ctx: ctx, cancel: cancel, runs: map[string]*run{}, replays: newReplayCache(4096, 10*time.Minute),
 	}
 }
@@ -263,6 +266,9 @@ func (e *Engine) Forget(id string) {
 	e.mu.Unlock()
 	if r != nil {
 		r.stop()
+	}
+	if e.mcp != nil {
+		e.mcp.Close(id)
 	}
 	if sb, ok := e.tools.(Sandboxes); ok {
 		if err := sb.Release(context.Background(), id, true); err != nil {

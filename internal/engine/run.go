@@ -36,9 +36,11 @@ const (
 // call is one tool call of the assistant turn being worked on. Its id is the
 // agent.*_tool_use event id, which is also the tool_use id the model sees.
 type call struct {
-	id     string
-	name   string
-	kind   tool.Kind
+	id   string
+	name string
+	kind tool.Kind
+	// server is the MCP server of an MCP call.
+	server string
 	input  json.RawMessage
 	state  callState
 	result model.Block
@@ -76,6 +78,11 @@ type run struct {
 	announced bool
 	// halted is set when the model failed for good; new input clears it.
 	halted bool
+	// mcpDefs are the MCP tools listed for this run of the session;
+	// mcpLoaded says every server answered (failed ones are retried when
+	// the session next starts running).
+	mcpDefs   []tool.Def
+	mcpLoaded bool
 	// lastPromptTokens is the context size of the last model exchange,
 	// which decides when to compact.
 	lastPromptTokens int64
@@ -175,6 +182,15 @@ func (r *run) replay(se store.Event) error {
 		r.addCall(ev.ID, p.Name, tool.Builtin, json.RawMessage(p.Input), state)
 	case *wire.AgentCustomToolUseEvent:
 		r.addCall(ev.ID, p.Name, tool.Custom, json.RawMessage(p.Input), callClient)
+	case *wire.AgentMCPToolUseEvent:
+		state := callReady
+		if p.EvaluatedPermission == wire.PermissionAsk {
+			state = callConfirm
+		}
+		r.addCall(ev.ID, p.Name, tool.MCP, json.RawMessage(p.Input), state)
+		r.calls[len(r.calls)-1].server = p.MCPServerName
+	case *wire.AgentMCPToolResultEvent:
+		r.resolve(p.MCPToolUseID, toolResult(p.MCPToolUseID, p.Content, p.IsError))
 	case *wire.UserToolConfirmationEvent:
 		r.applyConfirmation(p)
 	case *wire.AgentToolResultEvent:
@@ -412,6 +428,9 @@ func (r *run) commit(ctx context.Context, setStatus string, evs ...pending) ([]s
 		sess.Status, doc.Status = setStatus, setStatus
 		if setStatus != store.SessionIdle {
 			doc.StopReason = nil
+		} else if !r.mcpLoaded {
+			// Failed MCP servers are tried again on the next run.
+			r.mcpDefs = nil
 		}
 	}
 	rows := make([]*store.Event, len(evs))

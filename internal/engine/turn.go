@@ -31,7 +31,7 @@ func (r *run) request() *model.Request {
 	if r.system != "" {
 		req.System = []model.Block{model.Text(r.system)}
 	}
-	for _, d := range r.defs {
+	for _, d := range r.allDefs() {
 		req.Tools = append(req.Tools, model.Tool{Name: d.Name, Description: d.Description, InputSchema: d.InputSchema})
 	}
 	return req
@@ -40,6 +40,7 @@ func (r *run) request() *model.Request {
 // modelTurn runs one model request (with retries), records what the model
 // produced and registers its tool calls.
 func (r *run) modelTurn(ctx context.Context) {
+	r.loadMCP(ctx)
 	r.mu.Lock()
 	needs := r.needsCompaction()
 	r.mu.Unlock()
@@ -210,6 +211,7 @@ func (r *run) record(startID string, resp *model.Response, previewIDs []string) 
 		kind     tool.Kind
 		input    json.RawMessage
 		state    callState
+		server   string
 	}
 	var calls []newCall
 	var blocks []model.Block
@@ -241,15 +243,22 @@ func (r *run) record(startID string, resp *model.Response, previewIDs []string) 
 			if len(input) == 0 {
 				input = json.RawMessage(`{}`)
 			}
-			def, known := tool.Find(r.defs, b.Name)
+			def, known := tool.Find(r.allDefs(), b.Name)
 			var p pending
 			switch {
+			case known && def.Kind == tool.MCP:
+				perm, state, eval := wire.PermissionAllow, callReady, wire.EvaluationAlwaysAllow()
+				if def.Permission == tool.AlwaysAsk {
+					perm, state, eval = wire.PermissionAsk, callConfirm, wire.EvaluationAlwaysAsk()
+				}
+				p = ev(&wire.AgentMCPToolUseEvent{Name: b.Name, MCPServerName: def.MCPServer, Input: wire.RawObject(input), EvaluatedPermission: perm, Evaluation: eval})
+				calls = append(calls, newCall{p.ev.ID, b.Name, tool.MCP, input, state, def.MCPServer})
 			case known && def.Kind == tool.Custom:
 				p = ev(&wire.AgentCustomToolUseEvent{Name: b.Name, Input: wire.RawObject(input), EvaluatedPermission: wire.PermissionAllow})
-				calls = append(calls, newCall{p.ev.ID, b.Name, tool.Custom, input, callClient})
+				calls = append(calls, newCall{p.ev.ID, b.Name, tool.Custom, input, callClient, ""})
 			case known && def.Permission == tool.AlwaysAsk:
 				p = ev(&wire.AgentToolUseEvent{Name: b.Name, Input: wire.RawObject(input), EvaluatedPermission: wire.PermissionAsk, Evaluation: wire.EvaluationAlwaysAsk()})
-				calls = append(calls, newCall{p.ev.ID, b.Name, def.Kind, input, callConfirm})
+				calls = append(calls, newCall{p.ev.ID, b.Name, def.Kind, input, callConfirm, ""})
 			default:
 				// Unknown tools are recorded like allowed built-in calls;
 				// executing them reports the unknown name to the model.
@@ -258,7 +267,7 @@ func (r *run) record(startID string, resp *model.Response, previewIDs []string) 
 				if known {
 					state = r.runnableState(b.Name)
 				}
-				calls = append(calls, newCall{p.ev.ID, b.Name, tool.Builtin, input, state})
+				calls = append(calls, newCall{p.ev.ID, b.Name, tool.Builtin, input, state, ""})
 			}
 			evs = append(evs, p)
 			// The model sees the event id as the tool_use id from now on,
@@ -281,6 +290,7 @@ func (r *run) record(startID string, resp *model.Response, previewIDs []string) 
 	}
 	for _, c := range calls {
 		r.addCall(c.id, c.name, c.kind, c.input, c.state)
+		r.calls[len(r.calls)-1].server = c.server
 	}
 	if len(blocks) == 0 {
 		// An empty answer still closes the assistant turn, so the next
@@ -314,7 +324,11 @@ func (r *run) execute(ctx context.Context, calls []*call) {
 			r.mu.Unlock()
 			continue
 		}
-		_, err := r.commit(r.e.ctx, "", ev(&wire.AgentToolResultEvent{ToolUseID: c.id, Content: res.Content, IsError: &isErr}))
+		result := ev(&wire.AgentToolResultEvent{ToolUseID: c.id, Content: res.Content, IsError: &isErr})
+		if c.kind == tool.MCP {
+			result = ev(&wire.AgentMCPToolResultEvent{MCPToolUseID: c.id, Content: res.Content, IsError: &isErr})
+		}
+		_, err := r.commit(r.e.ctx, "", result)
 		if err != nil {
 			r.e.log.Error("record tool result", "session", r.id, "tool", c.name, "err", err)
 			r.mu.Unlock()
@@ -326,6 +340,9 @@ func (r *run) execute(ctx context.Context, calls []*call) {
 }
 
 func (r *run) runTool(ctx context.Context, c *call) ToolResult {
+	if c.kind == tool.MCP {
+		return r.runMCP(ctx, c)
+	}
 	if _, ok := tool.Find(r.defs, c.name); !ok {
 		return errorResult("Unknown tool " + c.name + ": it is not among the tools available in this session.")
 	}

@@ -117,6 +117,7 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer, log *slog.Logger
 		deps.Tools = x
 	}
 	deps.Tools = web.Wrap(deps.Tools, webDeps(data.Store, log))
+	deps.MCP = newMCPClients(data.Store, data.Sealer, log)
 	eng := engine.New(deps, engine.Options{})
 	if err := eng.Start(ctx); err != nil {
 		return fmt.Errorf("resume sessions: %w", err)

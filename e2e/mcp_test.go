@@ -1,0 +1,114 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/anthropics/anthropic-sdk-go/v2"
+	"github.com/anthropics/anthropic-sdk-go/v2/option"
+	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/hangarhq/hangar/internal/model/modeltest"
+)
+
+// mcpServer is a real MCP server (the official go-sdk) on loopback that
+// requires a static bearer token.
+func mcpServer(t *testing.T, token string) string {
+	t.Helper()
+	s := sdk.NewServer(&sdk.Implementation{Name: "weather", Version: "1"}, nil)
+	s.AddTool(&sdk.Tool{Name: "forecast", Description: "Forecast for a city.", InputSchema: json.RawMessage(`{"type":"object","properties":{"city":{"type":"string"}}}`)},
+		func(ctx context.Context, req *sdk.CallToolRequest) (*sdk.CallToolResult, error) {
+			var in struct{ City string }
+			_ = json.Unmarshal(req.Params.Arguments, &in)
+			return &sdk.CallToolResult{Content: []sdk.Content{&sdk.TextContent{Text: "sunny in " + in.City}}}, nil
+		})
+	h := sdk.NewStreamableHTTPHandler(func(*http.Request) *sdk.Server { return s }, nil)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer "+token {
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL + "/mcp"
+}
+
+// Issue 5 items 1–2 (MCP-*): an agent's MCP toolset becomes tools the model
+// sees; a call runs on the real MCP server with the static_bearer
+// credential of the session's vault, logged as agent.mcp_tool_use /
+// agent.mcp_tool_result; the token never appears in the log.
+func TestMCPToolThroughVault(t *testing.T) {
+	const token = "mcp-secret-token-123"
+	url := mcpServer(t, token)
+	l := newLoop(t, nil,
+		modeltest.ToolCall("", "forecast", map[string]any{"city": "Oslo"}),
+		modeltest.Text("It will be sunny."))
+	ctx := context.Background()
+	v, err := l.c.Beta.Vaults.New(ctx, anthropic.BetaVaultNewParams{DisplayName: "mcp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := json.Marshal(map[string]any{"auth": map[string]any{"type": "static_bearer", "token": token, "mcp_server_url": url}})
+	if _, err := l.c.Beta.Vaults.Credentials.New(ctx, v.ID, anthropic.BetaVaultCredentialNewParams{}, option.WithRequestBody("application/json", body)); err != nil {
+		t.Fatal(err)
+	}
+	agentID := l.agent(map[string]any{
+		"mcp_servers": []any{map[string]any{"type": "url", "name": "weather", "url": url}},
+		"tools":       []any{map[string]any{"type": "mcp_toolset", "mcp_server_name": "weather", "default_config": map[string]any{"permission_policy": map[string]any{"type": "always_allow"}}}},
+	})
+	s, err := l.c.Beta.Sessions.New(ctx, anthropic.BetaSessionNewParams{
+		Agent: anthropic.BetaSessionNewParamsAgentUnion{OfString: anthropic.String(agentID)}, EnvironmentID: l.envID, VaultIDs: []string{v.ID},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	col := l.stream(s.ID)
+	l.send(s.ID, userMessage("weather in Oslo?"))
+	use, _ := col.waitType(t, 0, "agent.mcp_tool_use")
+	if raw(use)["mcp_server_name"] != "weather" || use.Name != "forecast" {
+		t.Fatalf("mcp_tool_use = %s", use.RawJSON())
+	}
+	res, _ := col.waitType(t, 0, "agent.mcp_tool_result")
+	if raw(res)["mcp_tool_use_id"] != use.ID || !strings.Contains(res.RawJSON(), "sunny in Oslo") {
+		t.Fatalf("mcp_tool_result = %s", res.RawJSON())
+	}
+	col.waitFor(t, 0, "end_turn", func(e anthropic.BetaManagedAgentsStreamSessionEventsUnion) bool {
+		return e.Type == "session.status_idle" && e.StopReason.Type == "end_turn"
+	})
+	// The model was offered the server's tool, and the token stayed out of
+	// the log.
+	first := l.fake.Requests()[0].Input
+	if !first.HasTool("forecast") {
+		t.Fatalf("model tools = %+v", first.Tools)
+	}
+	for _, e := range l.history(s.ID) {
+		if strings.Contains(e.RawJSON(), token) {
+			t.Fatalf("token in the event log: %s", e.RawJSON())
+		}
+	}
+}
+
+// MCP-06: a missing or wrong credential does not block session creation; it
+// produces a session.error naming the server.
+func TestMCPBadCredential(t *testing.T) {
+	url := mcpServer(t, "right-token")
+	l := newLoop(t, modeltest.EchoRule)
+	agentID := l.agent(map[string]any{
+		"mcp_servers": []any{map[string]any{"type": "url", "name": "weather", "url": url}},
+		"tools":       []any{map[string]any{"type": "mcp_toolset", "mcp_server_name": "weather"}},
+	})
+	sid := l.session(agentID)
+	col := l.stream(sid)
+	l.send(sid, userMessage("hi"))
+	serr, _ := col.waitType(t, 0, "session.error")
+	if e := raw(serr)["error"].(map[string]any); e["mcp_server_name"] != "weather" || !strings.HasPrefix(e["type"].(string), "mcp_") {
+		t.Fatalf("session.error = %s", serr.RawJSON())
+	}
+	// The turn still ran, without the server's tools.
+	col.waitType(t, 0, "agent.message")
+}

@@ -1,0 +1,117 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/hangarhq/hangar/internal/tool"
+	"github.com/hangarhq/hangar/internal/wire"
+)
+
+// MCPClient reaches the MCP servers of a session's agent, authenticating
+// with the credentials of the session's vaults.
+type MCPClient interface {
+	// Tools lists one server's tools as the model sees them (Kind MCP,
+	// MCPServer set), with the toolset's enabled and permission settings
+	// applied. The error names the server and says whether a credential
+	// was the problem (MCPError).
+	Tools(ctx context.Context, ws, sessionID string, vaultIDs []string, server wire.MCPServer, toolset *wire.MCPToolset) ([]tool.Def, error)
+	// Call runs one tool on a server.
+	Call(ctx context.Context, ws, sessionID string, vaultIDs []string, server wire.MCPServer, name string, input json.RawMessage) (tool.Result, error)
+	// Close drops the session's connections.
+	Close(sessionID string)
+}
+
+// MCPError classifies a failure to reach an MCP server for session.error.
+type MCPError struct {
+	Server string
+	// Auth is set when the server refused the credential (or none was
+	// found), as opposed to being unreachable.
+	Auth bool
+	Err  error
+}
+
+func (e *MCPError) Error() string { return e.Err.Error() }
+func (e *MCPError) Unwrap() error { return e.Err }
+
+// loadMCP lists the tools of every MCP server the agent uses, once per run
+// of the session; a server that fails is reported as session.error and
+// tried again the next time the session starts running (MCP-06).
+func (r *run) loadMCP(ctx context.Context) {
+	r.mu.Lock()
+	if r.mcpLoaded || r.e.mcp == nil {
+		r.mu.Unlock()
+		return
+	}
+	agent := r.doc.Agent
+	vaults := r.doc.VaultIDs
+	r.mu.Unlock()
+
+	var defs []tool.Def
+	var errs []pending
+	for _, t := range agent.Tools {
+		if t.MCP == nil {
+			continue
+		}
+		server, ok := findServer(agent.MCPServers, t.MCP.MCPServerName)
+		if !ok {
+			continue
+		}
+		got, err := r.e.mcp.Tools(ctx, r.ws, r.id, vaults, server, t.MCP)
+		if err != nil {
+			typ := wire.ErrMCPConnectionFailed
+			if me, ok := err.(*MCPError); ok && me.Auth {
+				typ = wire.ErrMCPAuthenticationFailed
+			}
+			se := wire.NewSessionError(typ, wire.RetryTerminal, err.Error())
+			se.MCPServerName = server.Name
+			errs = append(errs, ev(&wire.SessionErrorEvent{Error: se}))
+			continue
+		}
+		defs = append(defs, got...)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.mcpDefs = defs
+	r.mcpLoaded = len(errs) == 0
+	if len(errs) > 0 {
+		if _, err := r.commit(r.e.ctx, "", errs...); err != nil {
+			r.e.log.Error("report mcp failure", "session", r.id, "err", err)
+		}
+	}
+}
+
+func findServer(servers []wire.MCPServer, name string) (wire.MCPServer, bool) {
+	for _, s := range servers {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return wire.MCPServer{}, false
+}
+
+// allDefs is every tool the model is offered. r.mu is held.
+func (r *run) allDefs() []tool.Def {
+	if len(r.mcpDefs) == 0 {
+		return r.defs
+	}
+	return append(append([]tool.Def(nil), r.defs...), r.mcpDefs...)
+}
+
+// runMCP runs an MCP tool call.
+func (r *run) runMCP(ctx context.Context, c *call) ToolResult {
+	r.mu.Lock()
+	server, ok := findServer(r.doc.Agent.MCPServers, c.server)
+	vaults := r.doc.VaultIDs
+	r.mu.Unlock()
+	if !ok || r.e.mcp == nil {
+		return errorResult("MCP server " + c.server + " is not configured for this session.")
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.e.opt.ToolTimeout)
+	defer cancel()
+	res, err := r.e.mcp.Call(ctx, r.ws, r.id, vaults, server, c.name, c.input)
+	if err != nil {
+		return errorResult("The MCP tool could not run: " + err.Error())
+	}
+	return res
+}

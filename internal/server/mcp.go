@@ -1,0 +1,149 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"sync"
+
+	"github.com/hangarhq/hangar/internal/engine"
+	"github.com/hangarhq/hangar/internal/mcp"
+	"github.com/hangarhq/hangar/internal/store"
+	"github.com/hangarhq/hangar/internal/tool"
+	"github.com/hangarhq/hangar/internal/vault"
+	"github.com/hangarhq/hangar/internal/wire"
+)
+
+// mcpClients implements engine.MCPClient with internal/mcp: one connection
+// per session and server, credentials resolved from the session's vaults
+// (and refreshed tokens stored back sealed).
+type mcpClients struct {
+	st     store.Store
+	sealer *vault.Sealer
+	log    *slog.Logger
+
+	mu    sync.Mutex
+	conns map[string]map[string]*mcp.Conn // session → server URL → conn
+}
+
+func newMCPClients(st store.Store, sealer *vault.Sealer, log *slog.Logger) *mcpClients {
+	return &mcpClients{st: st, sealer: sealer, log: log, conns: map[string]map[string]*mcp.Conn{}}
+}
+
+// conn returns the session's connection to server, connecting with the
+// credential of its vaults.
+func (m *mcpClients) conn(ctx context.Context, ws, sessionID string, vaultIDs []string, server wire.MCPServer) (*mcp.Conn, error) {
+	m.mu.Lock()
+	if c := m.conns[sessionID][server.URL]; c != nil {
+		m.mu.Unlock()
+		return c, nil
+	}
+	m.mu.Unlock()
+	cred, err := mcp.Resolve(ctx, m.st, m.sealer, ws, vaultIDs, server.URL)
+	if err != nil {
+		return nil, classify(server.Name, err)
+	}
+	c, err := mcp.Connect(ctx, mcp.ServerConfig{Name: server.Name, URL: server.URL, OnRefresh: mcp.StoreRefreshed(m.st, m.sealer, ws)}, cred)
+	if err != nil {
+		return nil, classify(server.Name, err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.conns[sessionID] == nil {
+		m.conns[sessionID] = map[string]*mcp.Conn{}
+	}
+	if existing := m.conns[sessionID][server.URL]; existing != nil {
+		_ = c.Close()
+		return existing, nil
+	}
+	m.conns[sessionID][server.URL] = c
+	return c, nil
+}
+
+func classify(server string, err error) error {
+	var ce *mcp.CredentialError
+	return &engine.MCPError{Server: server, Auth: errors.As(err, &ce), Err: err}
+}
+
+func (m *mcpClients) Tools(ctx context.Context, ws, sessionID string, vaultIDs []string, server wire.MCPServer, ts *wire.MCPToolset) ([]tool.Def, error) {
+	c, err := m.conn(ctx, ws, sessionID, vaultIDs, server)
+	if err != nil {
+		return nil, err
+	}
+	tools, err := c.Tools(ctx)
+	if err != nil {
+		m.drop(sessionID, server.URL)
+		return nil, classify(server.Name, err)
+	}
+	var defs []tool.Def
+	for _, t := range tools {
+		enabled, policy := mcpPolicy(ts, t.Name)
+		if !enabled {
+			continue
+		}
+		defs = append(defs, tool.Def{Name: t.Name, Description: t.Description, InputSchema: t.InputSchema, Kind: tool.MCP, Permission: policy, MCPServer: server.Name})
+	}
+	return defs, nil
+}
+
+// mcpPolicy applies an mcp_toolset's default_config and per-tool configs.
+func mcpPolicy(ts *wire.MCPToolset, name string) (bool, string) {
+	enabled, policy := ts.DefaultConfig.Enabled, ts.DefaultConfig.PermissionPolicy.Type
+	for _, c := range ts.Configs {
+		if c.Name == name {
+			enabled, policy = c.Enabled, c.PermissionPolicy.Type
+		}
+	}
+	if policy != tool.AlwaysAsk {
+		policy = tool.AlwaysAllow
+	}
+	return enabled, policy
+}
+
+func (m *mcpClients) Call(ctx context.Context, ws, sessionID string, vaultIDs []string, server wire.MCPServer, name string, input json.RawMessage) (tool.Result, error) {
+	c, err := m.conn(ctx, ws, sessionID, vaultIDs, server)
+	if err != nil {
+		return tool.Result{}, err
+	}
+	res, err := c.Call(ctx, name, input)
+	var te *mcp.ToolError
+	if err != nil && !errors.As(err, &te) {
+		var tr *mcp.TransportError
+		if errors.As(err, &tr) {
+			m.drop(sessionID, server.URL)
+		}
+		return tool.Result{}, err
+	}
+	out := tool.Result{IsError: res.IsError}
+	for _, b := range res.Content {
+		switch b.Type {
+		case "image":
+			out.Content = append(out.Content, wire.ContentBlock{Type: wire.BlockImage, Source: &wire.ContentSource{Type: wire.SourceBase64, MediaType: b.MediaType, Data: b.Data}})
+		default:
+			out.Content = append(out.Content, wire.NewTextBlock(b.Text))
+		}
+	}
+	if len(out.Content) == 0 {
+		out.Content = []wire.ContentBlock{wire.NewTextBlock("(no output)")}
+	}
+	return out, nil
+}
+
+func (m *mcpClients) drop(sessionID, url string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if c := m.conns[sessionID][url]; c != nil {
+		_ = c.Close()
+		delete(m.conns[sessionID], url)
+	}
+}
+
+func (m *mcpClients) Close(sessionID string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, c := range m.conns[sessionID] {
+		_ = c.Close()
+	}
+	delete(m.conns, sessionID)
+}
