@@ -958,6 +958,10 @@ func (te *tokenEndpoint) state() (form url.Values, issued int, current string) {
 	return te.lastForm, te.issued, te.refresh
 }
 
+// unreachableProbe is mcp_probe when the credential's MCP server cannot be
+// reached (the *.example.com servers of these tests).
+const unreachableProbe = `{"http_response":null,"method":"initialize"}`
+
 var validationKeys = []string{"type", "credential_id", "vault_id", "status", "has_refresh_token", "mcp_probe", "refresh", "validated_at"}
 
 // VLT-14, VLT-16, MCP-07: validation performs a real refresh with each
@@ -986,7 +990,7 @@ func TestVaultCredentialMCPOAuthValidate(t *testing.T) {
 			}
 			m := vltKeys(t, "validation", val.RawJSON(), validationKeys...)
 			if val.Type != "vault_credential_validation" || val.CredentialID != cr.ID || val.VaultID != v.ID || val.Status != "unknown" || !val.HasRefreshToken ||
-				string(m["mcp_probe"]) != "null" || compactJSON(t, m["refresh"]) != `{"http_response":null,"status":"succeeded"}` ||
+				compactJSON(t, m["mcp_probe"]) != unreachableProbe || compactJSON(t, m["refresh"]) != `{"http_response":null,"status":"succeeded"}` ||
 				val.ValidatedAt.Before(before.Add(-time.Second)) {
 				t.Fatalf("validation: %s", val.RawJSON())
 			}
@@ -1015,6 +1019,7 @@ func TestVaultCredentialMCPOAuthValidate(t *testing.T) {
 	}
 
 	te := newTokenEndpoint(t, vault.AuthClientSecretPost, "cid", "the-client-secret", "rt-good", "fail")
+	liveMCP := mcpServer(t, "live-token")
 	mk := func(url, refreshToken string) *anthropic.BetaManagedAgentsCredential {
 		return newCred(t, c, v.ID, oauthParams(url, "at-x", &anthropic.BetaManagedAgentsMCPOAuthRefreshParams{
 			ClientID: "cid", RefreshToken: refreshToken, TokenEndpoint: te.URL, TokenEndpointAuth: tokenAuth(vault.AuthClientSecretPost, "the-client-secret")}))
@@ -1037,13 +1042,18 @@ func TestVaultCredentialMCPOAuthValidate(t *testing.T) {
 		status      string
 		hasRefresh  bool
 		refresh     string // compact JSON of refresh, or a prefix of it
+		probe       string // compact JSON of mcp_probe
 	}{
-		{"revoked refresh token", mk("https://revoked.example.com", "rt-revoked"), false, "invalid", true, `{"http_response":{"body":`},
-		{"token endpoint down", mk("https://down.example.com", "rt-good"), true, "unknown", true, `{"http_response":{"body":"token service down","body_truncated":false,"content_type":"text/plain","status_code":503},"status":"failed"}`},
-		{"token endpoint unreachable", unreachable, false, "unknown", true, `{"http_response":null,"status":"connect_error"}`},
-		{"no refresh configured", newCred(t, c, v.ID, oauthParams("https://norefresh.example.com", "at", nil)), false, "unknown", false, `{"http_response":null,"status":"no_refresh_token"}`},
-		{"static_bearer", newCred(t, c, v.ID, bearerParams("https://bearer.example.com", "tok")), false, "unknown", false, `null`},
-		{"environment_variable", newCred(t, c, v.ID, envVarParams("VALIDATE_ME", "v")), false, "unknown", false, `null`},
+		{"revoked refresh token", mk("https://revoked.example.com", "rt-revoked"), false, "invalid", true, `{"http_response":{"body":`, `null`},
+		{"token endpoint down", mk("https://down.example.com", "rt-good"), true, "unknown", true, `{"http_response":{"body":"token service down","body_truncated":false,"content_type":"text/plain","status_code":503},"status":"failed"}`, unreachableProbe},
+		{"token endpoint unreachable", unreachable, false, "unknown", true, `{"http_response":null,"status":"connect_error"}`, unreachableProbe},
+		{"no refresh configured", newCred(t, c, v.ID, oauthParams("https://norefresh.example.com", "at", nil)), false, "unknown", false, `{"http_response":null,"status":"no_refresh_token"}`, unreachableProbe},
+		{"static_bearer", newCred(t, c, v.ID, bearerParams("https://bearer.example.com", "tok")), false, "unknown", false, `null`, unreachableProbe},
+		{"environment_variable", newCred(t, c, v.ID, envVarParams("VALIDATE_ME", "v")), false, "unknown", false, `null`, `null`},
+		// The MCP probe against a real MCP server: the right token is
+		// valid, a wrong one invalid.
+		{"static_bearer, live server", newCred(t, c, v.ID, bearerParams(liveMCP, "live-token")), false, "valid", false, `null`, `null`},
+		{"static_bearer, refused", newCred(t, c, v.ID, bearerParams(liveMCP+"?refused", "wrong-token")), false, "invalid", false, `null`, `{"http_response":`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1056,7 +1066,7 @@ func TestVaultCredentialMCPOAuthValidate(t *testing.T) {
 				t.Fatal(err)
 			}
 			m := vltKeys(t, "validation", val.RawJSON(), validationKeys...)
-			if string(val.Status) != tc.status || val.HasRefreshToken != tc.hasRefresh || string(m["mcp_probe"]) != "null" || !strings.HasPrefix(compactJSON(t, m["refresh"]), tc.refresh) {
+			if string(val.Status) != tc.status || val.HasRefreshToken != tc.hasRefresh || !strings.HasPrefix(compactJSON(t, m["mcp_probe"]), tc.probe) || !strings.HasPrefix(compactJSON(t, m["refresh"]), tc.refresh) {
 				t.Fatalf("validation: %s", val.RawJSON())
 			}
 			// Failed validations store nothing.

@@ -8,14 +8,14 @@ import (
 
 	"github.com/hangarhq/hangar/internal/api/httpx"
 	"github.com/hangarhq/hangar/internal/errdefs"
+	"github.com/hangarhq/hangar/internal/mcp"
 	"github.com/hangarhq/hangar/internal/store"
 	"github.com/hangarhq/hangar/internal/vault"
 	"github.com/hangarhq/hangar/internal/wire"
 )
 
-// validateCredential answers mcp_oauth_validate (VLT-14). Hangar has no MCP
-// probe here (the MCP client lives elsewhere), so mcp_probe is always null
-// and the verdict comes from what can be checked without one:
+// validateCredential answers mcp_oauth_validate (VLT-14). First the
+// credential's own checks:
 //
 //   - mcp_oauth with a refresh configuration: a real refresh_token grant
 //     against the token endpoint. On success the new tokens are stored and
@@ -27,7 +27,13 @@ import (
 //     verdict is "invalid" once expires_at has passed (MCP-09), else
 //     "unknown".
 //   - static_bearer and environment_variable: nothing to exchange, so
-//     refresh is null and the verdict "unknown".
+//     refresh is null.
+//
+// Then, for MCP credentials not already known to be invalid, the MCP probe:
+// connect to the credential's server with it and list its tools. Success
+// makes the verdict "valid"; a refusal of the credential makes it
+// "invalid"; an unreachable server leaves it "unknown". A failed probe is
+// described in mcp_probe.
 func (h *Handler) validateCredential(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	ws, vaultID, credID := httpx.Workspace(r), r.PathValue("vault_id"), r.PathValue("credential_id")
@@ -53,8 +59,42 @@ func (h *Handler) validateCredential(w http.ResponseWriter, r *http.Request) err
 			}
 		}
 	}
+	if (c.Auth.Type == wire.CredentialMCPOAuth || c.Auth.Type == wire.CredentialStaticBearer) && v.Status != wire.ValidationInvalid {
+		h.probe(ctx, ws, vaultID, c.Auth.MCPServerURL, &v)
+	}
 	v.ValidatedAt = wire.Now()
 	return httpx.OK(w, v)
+}
+
+// probe connects to the credential's MCP server with it (MCP initialize,
+// then tools/list) and records the verdict.
+func (h *Handler) probe(ctx context.Context, ws, vaultID, serverURL string, v *wire.CredentialValidation) {
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	cred, err := mcp.Resolve(ctx, h.st, h.sealer, ws, []string{vaultID}, serverURL)
+	if err != nil {
+		v.Status = wire.ValidationInvalid
+		v.MCPProbe = &wire.MCPProbe{Method: "initialize"}
+		return
+	}
+	conn, err := mcp.Connect(ctx, mcp.ServerConfig{URL: serverURL, OnRefresh: mcp.StoreRefreshed(h.st, h.sealer, ws)}, cred)
+	method := "initialize"
+	if err == nil {
+		method = "tools/list"
+		_, err = conn.Tools(ctx)
+		_ = conn.Close()
+	}
+	var ce *mcp.CredentialError
+	switch {
+	case err == nil:
+		v.Status = wire.ValidationValid
+	case errors.As(err, &ce):
+		v.Status = wire.ValidationInvalid
+		v.MCPProbe = &wire.MCPProbe{Method: method, HTTPResponse: &wire.HTTPResponse{StatusCode: http.StatusUnauthorized, ContentType: "text/plain", Body: ce.Error()}}
+	default:
+		v.Status = wire.ValidationUnknown
+		v.MCPProbe = &wire.MCPProbe{Method: method}
+	}
 }
 
 func expiryVerdict(exp *time.Time) string {
