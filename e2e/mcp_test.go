@@ -26,6 +26,10 @@ func mcpServer(t *testing.T, token string) string {
 			_ = json.Unmarshal(req.Params.Arguments, &in)
 			return &sdk.CallToolResult{Content: []sdk.Content{&sdk.TextContent{Text: "sunny in " + in.City}}}, nil
 		})
+	s.AddTool(&sdk.Tool{Name: "dump", Description: "A very large output.", InputSchema: json.RawMessage(`{"type":"object"}`)},
+		func(ctx context.Context, req *sdk.CallToolRequest) (*sdk.CallToolResult, error) {
+			return &sdk.CallToolResult{Content: []sdk.Content{&sdk.TextContent{Text: strings.Repeat("0123456789abcdef\n", 32768)}}}, nil
+		})
 	h := sdk.NewStreamableHTTPHandler(func(*http.Request) *sdk.Server { return s }, nil)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") != "Bearer "+token {
@@ -111,4 +115,45 @@ func TestMCPBadCredential(t *testing.T) {
 	}
 	// The turn still ran, without the server's tools.
 	col.waitType(t, 0, "agent.message")
+}
+
+// Issue 5 item 1: a result over 100K tokens is written to a file in the
+// sandbox; the model gets a truncated preview naming the path.
+func TestMCPLargeResult(t *testing.T) {
+	const token = "tok-large"
+	url := mcpServer(t, token)
+	l := newLoop(t, nil,
+		modeltest.ToolCall("", "dump", map[string]any{}),
+		modeltest.ToolCall("", "bash", map[string]any{"command": "wc -c /workspace/.hangar/mcp-results/*"}),
+		modeltest.Text("done"))
+	ctx := context.Background()
+	v, err := l.c.Beta.Vaults.New(ctx, anthropic.BetaVaultNewParams{DisplayName: "mcp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := json.Marshal(map[string]any{"auth": map[string]any{"type": "static_bearer", "token": token, "mcp_server_url": url}})
+	if _, err := l.c.Beta.Vaults.Credentials.New(ctx, v.ID, anthropic.BetaVaultCredentialNewParams{}, option.WithRequestBody("application/json", body)); err != nil {
+		t.Fatal(err)
+	}
+	agentID := l.agent(map[string]any{
+		"mcp_servers": []any{map[string]any{"type": "url", "name": "weather", "url": url}},
+		"tools": []any{map[string]any{"type": "agent_toolset_20260401"},
+			map[string]any{"type": "mcp_toolset", "mcp_server_name": "weather", "default_config": map[string]any{"permission_policy": map[string]any{"type": "always_allow"}}}},
+	})
+	s, err := l.c.Beta.Sessions.New(ctx, anthropic.BetaSessionNewParams{
+		Agent: anthropic.BetaSessionNewParamsAgentUnion{OfString: anthropic.String(agentID)}, EnvironmentID: l.envID, VaultIDs: []string{v.ID},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	col := l.stream(s.ID)
+	l.send(s.ID, userMessage("dump it"))
+	res, _ := col.waitType(t, 0, "agent.mcp_tool_result")
+	if len(res.RawJSON()) > 64<<10 || !strings.Contains(res.RawJSON(), "/workspace/.hangar/mcp-results/") {
+		t.Fatalf("mcp_tool_result is %d bytes: %.300s", len(res.RawJSON()), res.RawJSON())
+	}
+	wc, _ := col.waitType(t, 0, "agent.tool_result")
+	if !strings.Contains(wc.RawJSON(), "557056") {
+		t.Fatalf("the full result was not saved in the sandbox: %s", wc.RawJSON())
+	}
 }

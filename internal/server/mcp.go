@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/hangarhq/hangar/internal/engine"
+	"github.com/hangarhq/hangar/internal/ids"
 	"github.com/hangarhq/hangar/internal/mcp"
 	"github.com/hangarhq/hangar/internal/store"
 	"github.com/hangarhq/hangar/internal/tool"
@@ -22,6 +23,9 @@ type mcpClients struct {
 	st     store.Store
 	sealer *vault.Sealer
 	log    *slog.Logger
+	// files writes oversized results into the session's sandbox (with the
+	// built-in write tool); nil keeps only the preview.
+	files tool.Executor
 
 	mu    sync.Mutex
 	conns map[string]map[string]*mcp.Conn // session → server URL → conn
@@ -115,6 +119,9 @@ func (m *mcpClients) Call(ctx context.Context, ws, sessionID string, vaultIDs []
 		}
 		return tool.Result{}, err
 	}
+	if spill, big := mcp.SpillLarge(res, 0); big {
+		res = m.spill(ctx, ws, sessionID, server.Name, name, spill, res.IsError)
+	}
 	out := tool.Result{IsError: res.IsError}
 	for _, b := range res.Content {
 		switch b.Type {
@@ -128,6 +135,22 @@ func (m *mcpClients) Call(ctx context.Context, ws, sessionID string, vaultIDs []
 		out.Content = []wire.ContentBlock{wire.NewTextBlock("(no output)")}
 	}
 	return out, nil
+}
+
+// spill writes an oversized result to a file in the session's sandbox and
+// returns the preview the model gets instead (MCP-05).
+func (m *mcpClients) spill(ctx context.Context, ws, sessionID, server, name string, s *mcp.Spill, isError bool) mcp.Result {
+	rel := ".hangar/mcp-results/" + server + "-" + name + "-" + ids.Random(8) + ".txt"
+	path := "/workspace/" + rel
+	if m.files != nil {
+		input, _ := json.Marshal(map[string]string{"file_path": rel, "content": s.Full})
+		res, err := m.files.Execute(ctx, tool.Call{Workspace: ws, SessionID: sessionID, Name: "write", Input: input})
+		if err == nil && !res.IsError {
+			return s.Preview(path, isError)
+		}
+		m.log.Warn("could not save an oversized MCP result in the sandbox", "session", sessionID, "server", server, "err", err)
+	}
+	return s.Preview("(nowhere: no sandbox could store it)", isError)
 }
 
 func (m *mcpClients) drop(sessionID, url string) {

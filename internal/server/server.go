@@ -117,7 +117,9 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer, log *slog.Logger
 		deps.Tools = x
 	}
 	deps.Tools = web.Wrap(deps.Tools, webDeps(data.Store, log))
-	deps.MCP = newMCPClients(data.Store, data.Sealer, log)
+	mcpc := newMCPClients(data.Store, data.Sealer, log)
+	mcpc.files = deps.Tools
+	deps.MCP = mcpc
 	eng := engine.New(deps, engine.Options{})
 	if err := eng.Start(ctx); err != nil {
 		return fmt.Errorf("resume sessions: %w", err)
