@@ -35,10 +35,41 @@ type NetworkMode string
 const (
 	// NetworkNone: a private network namespace with only loopback.
 	NetworkNone NetworkMode = "none"
-	// NetworkHost: the host's network (until the egress proxy exists, this
-	// is what an `unrestricted` environment gets).
+	// NetworkHost: the host's network. The server no longer uses it for
+	// sessions (they leave through the egress proxy); it stays for
+	// operators and tests.
 	NetworkHost NetworkMode = "host"
 )
+
+// The egress contract (Spec.EgressDir): the host directory is shown
+// read-only at EgressPath; the server keeps the egress proxy's Unix socket
+// in it (EgressSocketName) and the CA bundle the sandbox trusts
+// (EgressCABundleName). The agent relays TCP connections to EgressProxyAddr,
+// inside the sandbox's own network namespace, to the socket, so with
+// network none the proxy is the only way out.
+const (
+	EgressPath         = "/run/hangar/egress"
+	EgressSocketName   = "egress.sock"
+	EgressCABundleName = "ca-bundle.pem"
+	EgressSocketPath   = EgressPath + "/" + EgressSocketName
+	EgressCABundlePath = EgressPath + "/" + EgressCABundleName
+	EgressProxyAddr    = "127.0.0.1:3128"
+)
+
+// EgressEnv is the environment that points the usual tools at the egress
+// proxy and its CA bundle (system roots plus the session CA: SSL_CERT_FILE
+// replaces the roots rather than adding to them, hence a bundle).
+func EgressEnv() map[string]string {
+	proxy := "http://" + EgressProxyAddr
+	env := map[string]string{"NO_PROXY": "localhost,127.0.0.1", "no_proxy": "localhost,127.0.0.1"}
+	for _, k := range []string{"HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"} {
+		env[k] = proxy
+	}
+	for _, k := range []string{"SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "NODE_EXTRA_CA_CERTS", "GIT_SSL_CAINFO", "CURL_CA_BUNDLE"} {
+		env[k] = EgressCABundlePath
+	}
+	return env
+}
 
 // Limits bound a sandbox's resources. Zero means no limit of that kind.
 type Limits struct {
@@ -67,7 +98,11 @@ type Spec struct {
 	OutputDir string      `json:"output_dir,omitempty"`
 	Mounts    []Mount     `json:"mounts,omitempty"`
 	Network   NetworkMode `json:"network"`
-	Limits    Limits      `json:"limits"`
+	// EgressDir, when set, is a host directory shown read-only at
+	// EgressPath and the agent relays EgressProxyAddr to the socket in it
+	// (see EgressPath). It requires network none.
+	EgressDir string `json:"egress_dir,omitempty"`
+	Limits    Limits `json:"limits"`
 	// Env is the complete environment of commands and tools; nothing of the
 	// server's environment is added to it.
 	Env map[string]string `json:"env,omitempty"`
@@ -100,6 +135,14 @@ func (s Spec) Validate() error {
 		return errors.New("network: required (none or host)")
 	default:
 		return fmt.Errorf("network: unknown mode %q", s.Network)
+	}
+	if s.EgressDir != "" {
+		if !path.IsAbs(s.EgressDir) || strings.ContainsRune(s.EgressDir, 0) {
+			return errors.New("egress_dir: must be an absolute path")
+		}
+		if s.Network != NetworkNone {
+			return errors.New("egress_dir: requires network none")
+		}
 	}
 	if s.Limits.MemoryBytes < 0 || s.Limits.Pids < 0 || s.Limits.CPUs < 0 {
 		return errors.New("limits: must not be negative")
@@ -175,6 +218,9 @@ func CanAdopt(from, to Spec) error {
 	switch {
 	case len(from.Mounts) != 0 || len(to.Mounts) != 0:
 		return errors.New("mounts: a sandbox with mounts cannot be adopted")
+	case from.EgressDir != "" || to.EgressDir != "":
+		// The socket and CA are the session's own, fixed at start.
+		return errors.New("egress_dir: a sandbox with egress cannot be adopted")
 	case from.Network != to.Network:
 		return fmt.Errorf("network: %q differs from %q", to.Network, from.Network)
 	case from.Limits != to.Limits:

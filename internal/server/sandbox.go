@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"log/slog"
 	"os"
@@ -13,7 +12,6 @@ import (
 	"github.com/hangarhq/hangar/internal/sandbox"
 	"github.com/hangarhq/hangar/internal/sandbox/docker"
 	"github.com/hangarhq/hangar/internal/sandbox/local"
-	"github.com/hangarhq/hangar/internal/store"
 	"github.com/hangarhq/hangar/internal/wire"
 )
 
@@ -31,6 +29,8 @@ type sandboxTools struct {
 	// maps a session to the mount key its sandbox was started with.
 	res     *sessionResources
 	mounted sync.Map
+	// egress is the proxy every sandbox's traffic leaves through (issue 5).
+	egress *sessionEgress
 }
 
 // newSandboxes builds the sandbox backend the configuration names (local:
@@ -52,7 +52,11 @@ func newSandboxes(ctx context.Context, kind, dataDir string, poolSize int, data 
 		return nil, err
 	}
 	workspaces := filepath.Join(dataDir, "workspaces")
-	s := &sandboxTools{res: &sessionResources{dataDir: dataDir, st: st, blobs: data.Blobs, sealer: data.Sealer, log: log}}
+	eg, err := newSessionEgress(dataDir, st, data.Sealer, log)
+	if err != nil {
+		return nil, err
+	}
+	s := &sandboxTools{res: &sessionResources{dataDir: dataDir, st: st, blobs: data.Blobs, sealer: data.Sealer, log: log}, egress: eg}
 	outputs := filepath.Join(dataDir, "outputs")
 	// A pooled sandbox is started as a session with neither resources nor
 	// network would be, under a placeholder id; what differs per session
@@ -83,12 +87,14 @@ func newSandboxes(ctx context.Context, kind, dataDir string, poolSize int, data 
 		if err := os.MkdirAll(spec.WorkspaceDir, 0o700); err != nil {
 			return spec, err
 		}
-		// Until the egress proxy exists, unrestricted networking shares the
-		// host network and limited means none.
+		// Every sandbox has network none; its traffic leaves through its
+		// session's egress proxy, which applies the environment's policy
+		// (unrestricted or limited) and the vaults' credentials. Without
+		// a known session there is no policy, and no way out.
 		ws, _ := s.workspaces.Load(sessionID)
 		if wsID, ok := ws.(string); ok {
-			if net, err := sessionNetworking(ctx, st, wsID, sessionID); err == nil && net == wire.NetworkingUnrestricted {
-				spec.Network = sandbox.NetworkHost
+			if err := s.egress.prepare(ctx, wsID, sessionID, &spec); err != nil {
+				return spec, err
 			}
 			// RES-05/RES-12: resources are in place before the first tool
 			// call, which waits for this.
@@ -100,33 +106,15 @@ func newSandboxes(ctx context.Context, kind, dataDir string, poolSize int, data 
 		}
 		return spec, nil
 	}
+	// A pooled sandbox cannot take on a session's egress socket and CA
+	// (sandbox.CanAdopt), so while every session has egress the pool
+	// would only hold sandboxes nobody can claim.
+	if poolSize > 0 {
+		log.Debug("sandbox pool disabled: sessions' sandboxes have per-session egress", "pool", poolSize)
+		poolSize = 0
+	}
 	s.tb = sandbox.NewToolbox(backend, specFor, sandbox.WithPool(poolSize, poolSpec))
 	return s, nil
-}
-
-// sessionNetworking returns the networking type of the session's
-// environment.
-func sessionNetworking(ctx context.Context, st store.Store, ws, sessionID string) (string, error) {
-	sess, err := st.GetSession(ctx, ws, sessionID)
-	if err != nil {
-		return "", err
-	}
-	var doc wire.Session
-	if err := json.Unmarshal(sess.Data, &doc); err != nil {
-		return "", err
-	}
-	env, err := st.Get(ctx, sess.Workspace, store.KindEnvironment, doc.EnvironmentID)
-	if err != nil {
-		return "", err
-	}
-	var e wire.Environment
-	if err := json.Unmarshal(env.Data, &e); err != nil {
-		return "", err
-	}
-	if e.Config.Networking.Type == "" {
-		return wire.NetworkingUnrestricted, nil
-	}
-	return e.Config.Networking.Type, nil
 }
 
 func (s *sandboxTools) Execute(ctx context.Context, call engine.ToolCall) (engine.ToolResult, error) {
@@ -157,6 +145,9 @@ func (s *sandboxTools) Release(ctx context.Context, sessionID string, destroy bo
 	err := s.tb.Release(ctx, sessionID, destroy)
 	if destroy {
 		s.res.remove(sessionID)
+		// Kept across a restart of the sandbox (same placeholders); gone
+		// with the session.
+		s.egress.release(sessionID)
 	}
 	return err
 }
@@ -194,4 +185,7 @@ func (s *sandboxTools) Capture(ctx context.Context, ws, sessionID string) error 
 	})
 }
 
-func (s *sandboxTools) Close() { _ = s.tb.Close(context.Background()) }
+func (s *sandboxTools) Close() {
+	_ = s.tb.Close(context.Background())
+	s.egress.close()
+}

@@ -43,7 +43,14 @@ func Main() int {
 	syscall.CloseOnExec(FDIn)
 	syscall.CloseOnExec(FDOut)
 	reserveThreads(12)
-	if err := Serve(in, out, os.Environ()); err != nil {
+	env, err := startForwarder(os.Environ())
+	if err != nil {
+		// Without its relay the sandbox has no way out at all: say so
+		// rather than start a sandbox whose network silently fails.
+		fmt.Fprintln(os.Stderr, "sandbox-tool:", err)
+		return 1
+	}
+	if err := Serve(in, out, env); err != nil {
 		fmt.Fprintln(os.Stderr, "sandbox-tool:", err)
 		return 1
 	}

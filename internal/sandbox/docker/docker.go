@@ -390,6 +390,24 @@ func (b *Backend) start(ctx context.Context, id string, spec sandbox.Spec) (_ sa
 			BindOptions: &mount.BindOptions{Propagation: mount.PropagationRPrivate}})
 	}
 
+	if spec.EgressDir != "" {
+		// Not openDir: the directory stays the server's (uid 1000 only
+		// needs to search it and connect to the socket).
+		f, err := os.OpenFile(spec.EgressDir, oPath|syscall.O_DIRECTORY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0)
+		if err != nil {
+			return nil, fmt.Errorf("egress_dir: %w", err)
+		}
+		files = append(files, f)
+		src, err := bindSource(f)
+		if err != nil {
+			return nil, fmt.Errorf("egress_dir: %w", err)
+		}
+		// Read-only: connecting to the socket needs no write access to
+		// the mount, and the sandbox must not swap its socket or CA.
+		mounts = append(mounts, mount.Mount{Type: mount.TypeBind, Source: src, Target: sandbox.EgressPath, ReadOnly: true,
+			BindOptions: &mount.BindOptions{Propagation: mount.PropagationRPrivate}})
+	}
+
 	env := map[string]string{
 		"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 		"HOME": sandbox.WorkspacePath,
@@ -397,6 +415,10 @@ func (b *Backend) start(ctx context.Context, id string, spec sandbox.Spec) (_ sa
 	}
 	for k, v := range spec.Env {
 		env[k] = v
+	}
+	if spec.EgressDir != "" {
+		env[agent.EnvEgressSocket] = sandbox.EgressSocketPath
+		env[agent.EnvEgressListen] = sandbox.EgressProxyAddr
 	}
 	res := container.Resources{}
 	if spec.Limits.MemoryBytes > 0 {

@@ -403,6 +403,15 @@ func (b *Backend) start(ctx context.Context, id string, spec sandbox.Spec) (_ sa
 		}
 		args = append(args, "--ro-bind-fd", addFile(f), m.Target)
 	}
+	if spec.EgressDir != "" {
+		// Read-only: connecting to the socket needs no write access to
+		// the mount, and the sandbox must not swap its socket or CA.
+		f, err := os.OpenFile(spec.EgressDir, oPath|syscall.O_DIRECTORY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0)
+		if err != nil {
+			return nil, fmt.Errorf("egress_dir: %w", err)
+		}
+		args = append(args, "--ro-bind-fd", addFile(f), sandbox.EgressPath)
+	}
 	ag, err := os.OpenFile("/proc/self/fd/"+strconv.Itoa(int(b.agent.Fd())), oPath|syscall.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("agent binary: %w", err)
@@ -417,6 +426,10 @@ func (b *Backend) start(ctx context.Context, id string, spec sandbox.Spec) (_ sa
 	}
 	for k, v := range spec.Env {
 		env[k] = v
+	}
+	if spec.EgressDir != "" {
+		env[agent.EnvEgressSocket] = sandbox.EgressSocketPath
+		env[agent.EnvEgressListen] = sandbox.EgressProxyAddr
 	}
 
 	var g *group

@@ -6,6 +6,7 @@
 package sandboxtest
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -13,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -50,6 +52,7 @@ func Run(t *testing.T, newBackend func(t *testing.T) sandbox.Backend) {
 		t.Run("OtherSandbox", func(t *testing.T) { attackOtherSandbox(t, b) })
 		t.Run("EnvLeak", func(t *testing.T) { attackEnv(t, b) })
 		t.Run("Network", func(t *testing.T) { attackNetwork(t, b) })
+		t.Run("Egress", func(t *testing.T) { testEgress(t, b) })
 		t.Run("ForkBomb", func(t *testing.T) { attackForkBomb(t, b) })
 		t.Run("MemoryHog", func(t *testing.T) { attackMemory(t, b) })
 		t.Run("SurviveDestroy", func(t *testing.T) { attackSurviveDestroy(t, b) })
@@ -489,6 +492,8 @@ func testSpecValidation(t *testing.T, b sandbox.Backend) {
 		"missing source":   func(s *sandbox.Spec) { s.Mounts = []sandbox.Mount{{Source: "/no/such/file", Target: "/data/x"}} },
 		"bad env name":     func(s *sandbox.Spec) { s.Env = map[string]string{"A=B": "c"} },
 		"relative outputs": func(s *sandbox.Spec) { s.OutputDir = "out" },
+		"relative egress":  func(s *sandbox.Spec) { s.EgressDir = "egress" },
+		"egress with host": func(s *sandbox.Spec) { s.EgressDir = "/tmp"; s.Network = sandbox.NetworkHost },
 	} {
 		t.Run(name, func(t *testing.T) {
 			s := NewSpec(t)
@@ -859,5 +864,69 @@ func attackPrivileges(t *testing.T, b sandbox.Backend) {
 	}, "; "))
 	if out != "0000000000000000\n1\n" {
 		t.Fatalf("privileges inside the sandbox: %q", out)
+	}
+}
+
+// testEgress: with Spec.EgressDir, the agent relays EgressProxyAddr inside
+// the sandbox to the Unix socket in that directory (the egress proxy's in
+// production, an echo server here), which is read-only, and the agent's own
+// variables stay out of commands' environment.
+func testEgress(t *testing.T, b sandbox.Backend) {
+	// Short: Unix socket paths are limited to about 108 bytes.
+	dir, err := os.MkdirTemp("", "hgeg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, sandbox.EgressSocketName)
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	_ = os.Chmod(sock, 0o666)
+	if err := os.WriteFile(filepath.Join(dir, sandbox.EgressCABundleName), []byte("BUNDLE\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				line, _ := bufio.NewReader(c).ReadString('\n')
+				_, _ = io.WriteString(c, "EGRESS:"+line)
+			}()
+		}
+	}()
+	spec := NewSpec(t)
+	spec.EgressDir = dir
+	sb := create(t, b, spec)
+	host, port, _ := net.SplitHostPort(sandbox.EgressProxyAddr)
+	out, _ := sh(t, sb, fmt.Sprintf("exec 3<>/dev/tcp/%s/%s && echo hello >&3 && timeout 5 cat <&3", host, port))
+	if !strings.Contains(out, "EGRESS:hello") {
+		t.Fatalf("relay to the egress socket: %q", out)
+	}
+	// Many at once, each its own connection.
+	out, _ = sh(t, sb, fmt.Sprintf("for i in $(seq 8); do (exec 3<>/dev/tcp/%s/%s; echo n$i >&3; timeout 5 cat <&3) & done; wait", host, port))
+	if n := strings.Count(out, "EGRESS:n"); n != 8 {
+		t.Errorf("%d of 8 concurrent relays answered: %q", n, out)
+	}
+	if out := mustSh(t, sb, "cat "+sandbox.EgressCABundlePath); out != "BUNDLE\n" {
+		t.Errorf("ca bundle: %q", out)
+	}
+	if out, st := sh(t, sb, "echo x > "+sandbox.EgressCABundlePath+" || rm -f "+sandbox.EgressSocketPath); st.Code == 0 {
+		t.Errorf("egress dir is writable from inside: %q", out)
+	}
+	if _, err := os.Stat(sock); err != nil {
+		t.Errorf("socket gone: %v", err)
+	}
+	if out := mustSh(t, sb, "env"); strings.Contains(out, "HANGAR_EGRESS") {
+		t.Errorf("agent variables leak into commands: %q", out)
 	}
 }

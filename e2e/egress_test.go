@@ -1,0 +1,202 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"encoding/pem"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/anthropics/anthropic-sdk-go/v2"
+	"github.com/anthropics/anthropic-sdk-go/v2/option"
+
+	"github.com/hangarhq/hangar/internal/model/modeltest"
+	"github.com/hangarhq/hangar/internal/testserver"
+)
+
+// recorder is an upstream that records the Authorization header and body
+// of every request it gets.
+type recorder struct {
+	mu   sync.Mutex
+	seen []string
+}
+
+func (r *recorder) handler(name string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		b := make([]byte, 4096)
+		n, _ := req.Body.Read(b)
+		r.mu.Lock()
+		r.seen = append(r.seen, name+" auth="+req.Header.Get("Authorization")+" body="+string(b[:n]))
+		r.mu.Unlock()
+		_, _ = w.Write([]byte("UPSTREAM-" + name + "-OK\n"))
+	})
+}
+
+func (r *recorder) all() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return strings.Join(r.seen, "\n")
+}
+
+// toolText is the text of an agent.tool_result's content.
+func toolText(t *testing.T, rawJSON string) string {
+	t.Helper()
+	var res struct {
+		Content []struct {
+			Text string `json:"text"`
+		} `json:"content"`
+	}
+	if err := json.Unmarshal([]byte(rawJSON), &res); err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, c := range res.Content {
+		out = append(out, c.Text)
+	}
+	return strings.Join(out, "")
+}
+
+// Issue 5 items 3–4 (ENV-04/05, VLT-17..20): every sandbox has network none
+// and leaves through its session's egress proxy. A limited environment
+// reaches its allowed host over HTTP and HTTPS and gets the proxy's 403
+// elsewhere; a connection that ignores the proxy goes nowhere. An
+// environment_variable credential shows the sandbox only a placeholder,
+// which the proxy replaces with the secret on the way to the credential's
+// host (HTTPS intercepted with the session CA) and leaves alone elsewhere.
+func TestEgressLimitedWithCredential(t *testing.T) {
+	const secret = "egress-real-secret-value-42"
+	rec := &recorder{}
+	tlsSrv := httptest.NewTLSServer(rec.handler("tls"))
+	t.Cleanup(tlsSrv.Close)
+	plainSrv := httptest.NewServer(rec.handler("plain"))
+	t.Cleanup(plainSrv.Close)
+
+	// The server (verifying intercepted upstreams) and the sandbox's bundle
+	// both take the system roots from SSL_CERT_FILE: add the test CA to it.
+	roots := systemBundle(t)
+	roots = append(roots, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: tlsSrv.Certificate().Raw})...)
+	bundle := filepath.Join(t.TempDir(), "roots.pem")
+	if err := os.WriteFile(bundle, roots, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fake := modeltest.NewAnthropic(t, modeltest.Options{APIKey: "upstream-key"})
+	s := testserver.Start(t, testserver.WithEnv(
+		"HANGAR_ANTHROPIC_BASE_URL="+fake.URL, "HANGAR_ANTHROPIC_API_KEY=upstream-key",
+		"HANGAR_EGRESS_ALLOW_INTERNAL=127.0.0.1,::1",
+		"SSL_CERT_FILE="+bundle))
+	l := &loop{t: t, s: s, c: s.Client(""), fake: fake}
+	// localhost is allowed by the environment but not by the credential.
+	l.envID = l.environment("egress", map[string]any{"type": "cloud",
+		"networking": map[string]any{"type": "limited", "allowed_hosts": []string{"127.0.0.1", "localhost"}}})
+
+	ctx := context.Background()
+	v, err := l.c.Beta.Vaults.New(ctx, anthropic.BetaVaultNewParams{DisplayName: "egress"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := json.Marshal(map[string]any{"auth": map[string]any{
+		"type": "environment_variable", "secret_name": "API_TOKEN", "secret_value": secret,
+		"networking": map[string]any{"type": "limited", "allowed_hosts": []string{"127.0.0.1"}},
+	}})
+	if _, err := l.c.Beta.Vaults.Credentials.New(ctx, v.ID, anthropic.BetaVaultCredentialNewParams{}, option.WithRequestBody("application/json", body)); err != nil {
+		t.Fatal(err)
+	}
+	sess, err := l.c.Beta.Sessions.New(ctx, anthropic.BetaSessionNewParams{
+		Agent:         anthropic.BetaSessionNewParamsAgentUnion{OfString: anthropic.String(l.agent(toolset))},
+		EnvironmentID: l.envID, VaultIDs: []string{v.ID},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sid := sess.ID
+	tlsPort := tlsSrv.Listener.Addr().String()[len("127.0.0.1:"):]
+	plainPort := plainSrv.Listener.Addr().String()[len("127.0.0.1:"):]
+
+	// NO_PROXY exempts loopback (the sandbox's own services), so requests
+	// to the test servers on 127.0.0.1 name the proxy explicitly.
+
+	// The environment: proxy variables, and the placeholder, not the secret.
+	envOut := toolText(t, l.bash(sid, "env"))
+	if strings.Contains(envOut, secret) {
+		t.Fatalf("secret in the sandbox environment: %s", envOut)
+	}
+	var placeholder string
+	for _, line := range strings.Split(envOut, "\n") {
+		if v, ok := strings.CutPrefix(line, "API_TOKEN="); ok {
+			placeholder = v
+		}
+	}
+	if placeholder == "" || !strings.Contains(envOut, "HTTPS_PROXY=http://127.0.0.1:3128") || strings.Contains(envOut, "HANGAR_EGRESS") {
+		t.Fatalf("sandbox env: %s", envOut)
+	}
+
+	for _, tc := range []struct {
+		name, cmd string
+		want      []string
+		recorded  string // what the upstream must have seen ("" = nothing new)
+	}{
+		// ENV-05: allowed host over HTTPS (intercepted, substituted) ...
+		{"https allowed with secret", `curl -sS --noproxy '' -H "Authorization: Bearer $API_TOKEN" https://127.0.0.1:` + tlsPort + `/x`,
+			[]string{"UPSTREAM-tls-OK"}, "tls auth=Bearer " + secret},
+		// ... and plain HTTP, body substitution included.
+		{"http allowed with secret", `curl -sS --noproxy '' -d "token=$API_TOKEN" -H "Authorization: Bearer $API_TOKEN" http://127.0.0.1:` + plainPort + `/x`,
+			[]string{"UPSTREAM-plain-OK"}, "plain auth=Bearer " + secret + " body=token=" + secret},
+		// VLT-20: a host the environment allows but the credential does not
+		// gets the placeholder unreplaced.
+		{"placeholder elsewhere", `curl -sS --noproxy '' -H "Authorization: Bearer $API_TOKEN" http://localhost:` + plainPort + `/y`,
+			[]string{"UPSTREAM-plain-OK"}, "plain auth=Bearer " + placeholder + " body="},
+		// ENV-05: anything else is refused with a message the agent can read.
+		{"https denied", `curl -sS https://denied.example.com/ 2>&1; echo; curl -sS http://denied.example.com/`,
+			[]string{"CONNECT tunnel failed, response 403", "hangar egress: denied.example.com is not allowed by this environment's networking policy"}, ""},
+		// Tools that ignore the proxy variables have no route out.
+		{"direct socket", `timeout 5 bash -c 'exec 3<>/dev/tcp/127.0.0.1/` + plainPort + ` && echo CONNECTED' 2>&1; curl -sS --noproxy '*' --max-time 5 http://127.0.0.1:` + plainPort + `/ 2>&1; echo END`,
+			[]string{"END"}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := rec.all()
+			out := toolText(t, l.bash(sid, tc.cmd))
+			for _, w := range tc.want {
+				if !strings.Contains(out, w) {
+					t.Fatalf("output lacks %q: %s", w, out)
+				}
+			}
+			if strings.Contains(out, "CONNECTED") || strings.Contains(out, "UPSTREAM-plain-OK\nEND") {
+				t.Fatalf("direct connection got out: %s", out)
+			}
+			if strings.Contains(out, secret) {
+				t.Fatalf("secret came back into the sandbox: %s", out)
+			}
+			got := strings.TrimPrefix(rec.all(), before)
+			if tc.recorded == "" {
+				if strings.TrimSpace(got) != "" {
+					t.Fatalf("upstream was reached: %s", got)
+				}
+				return
+			}
+			if !strings.Contains(got, tc.recorded) {
+				t.Fatalf("upstream saw %q, want %q", got, tc.recorded)
+			}
+		})
+	}
+	// The real value never reaches the event log.
+	for _, e := range l.history(sid) {
+		if strings.Contains(e.RawJSON(), secret) {
+			t.Fatalf("secret in the event log: %s", e.RawJSON())
+		}
+	}
+}
+
+// systemBundle is the host's CA bundle, or nothing.
+func systemBundle(t *testing.T) []byte {
+	for _, f := range []string{"/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/cert.pem"} {
+		if b, err := os.ReadFile(f); err == nil {
+			return append(b, '\n')
+		}
+	}
+	return nil
+}

@@ -1,0 +1,286 @@
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/hangarhq/hangar/internal/egress"
+	"github.com/hangarhq/hangar/internal/errdefs"
+	"github.com/hangarhq/hangar/internal/sandbox"
+	"github.com/hangarhq/hangar/internal/store"
+	"github.com/hangarhq/hangar/internal/vault"
+	"github.com/hangarhq/hangar/internal/wire"
+)
+
+// EnvEgressAllowInternal lists internal addresses (CIDR prefixes or single
+// IPs, comma-separated) the egress proxy may connect to. For tests and
+// operators with a deliberate internal destination only: by default the
+// proxy refuses loopback, private and link-local addresses whatever the
+// policy says, which keeps sandboxes off the server's own ports and the
+// cloud metadata service.
+const EnvEgressAllowInternal = "HANGAR_EGRESS_ALLOW_INTERNAL"
+
+// parseAllowInternal reads EnvEgressAllowInternal.
+func parseAllowInternal(v string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(v, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(f); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(f)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %q is neither an address nor a prefix", EnvEgressAllowInternal, f)
+		}
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
+}
+
+// sessionEgress runs the per-session side of the egress proxy: a Unix
+// socket and CA bundle in a directory per session, shown to the sandbox as
+// Spec.EgressDir.
+type sessionEgress struct {
+	proxy *egress.Proxy
+	// root holds the per-session directories; short, since a socket path
+	// must fit in about 108 bytes.
+	root   string
+	roots  []byte // system CA bundle the session CA is appended to
+	st     store.Store
+	sealer *vault.Sealer
+	log    *slog.Logger
+}
+
+func newSessionEgress(dataDir string, st store.Store, sealer *vault.Sealer, log *slog.Logger) (*sessionEgress, error) {
+	allow, err := parseAllowInternal(os.Getenv(EnvEgressAllowInternal))
+	if err != nil {
+		return nil, err
+	}
+	if len(allow) > 0 {
+		log.Warn("egress proxy may reach internal addresses", "allow_internal", os.Getenv(EnvEgressAllowInternal))
+	}
+	root := filepath.Join(dataDir, "egress")
+	// <root>/<16 hex>/egress.sock must fit a sockaddr_un.
+	if len(root)+1+16+1+len(sandbox.EgressSocketName) >= 104 {
+		if root, err = os.MkdirTemp("", "hangar-egress-"); err != nil {
+			return nil, err
+		}
+	}
+	if err := os.MkdirAll(root, 0o711); err != nil {
+		return nil, err
+	}
+	// What a crash left: sockets of sessions whose sandboxes are gone.
+	if old, _ := filepath.Glob(filepath.Join(root, "*")); len(old) > 0 {
+		for _, d := range old {
+			_ = os.RemoveAll(d)
+		}
+	}
+	e := &sessionEgress{
+		proxy: egress.New(egress.Options{AllowInternal: allow, Logger: log}),
+		root:  root, roots: systemRoots(), st: st, sealer: sealer, log: log,
+	}
+	return e, nil
+}
+
+// systemRoots is the host's CA bundle (Debian, Fedora, Alpine, SUSE paths).
+func systemRoots() []byte {
+	if f := os.Getenv("SSL_CERT_FILE"); f != "" {
+		if b, err := os.ReadFile(f); err == nil {
+			return b
+		}
+	}
+	for _, f := range []string{"/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt",
+		"/etc/ssl/cert.pem", "/etc/ssl/ca-bundle.pem", "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem"} {
+		if b, err := os.ReadFile(f); err == nil {
+			return b
+		}
+	}
+	return nil
+}
+
+func (e *sessionEgress) dir(sessionID string) string {
+	h := sha256.Sum256([]byte(sessionID))
+	return filepath.Join(e.root, hex.EncodeToString(h[:8]))
+}
+
+// prepare makes the session's proxy current (policy and credentials as
+// they are now) and points spec at it: network none, the egress
+// directory, the proxy variables and one placeholder per credential.
+func (e *sessionEgress) prepare(ctx context.Context, ws, sessionID string, spec *sandbox.Spec) error {
+	pol, creds, err := e.load(ctx, ws, sessionID)
+	if err != nil {
+		return err
+	}
+	s := e.proxy.Session(sessionID)
+	if s != nil {
+		s.Update(pol, creds)
+	} else {
+		if s, err = e.listen(sessionID, pol, creds); err != nil {
+			return err
+		}
+	}
+	dir := e.dir(sessionID)
+	bundle := append(append([]byte{}, e.roots...), '\n')
+	bundle = append(bundle, s.CAPEM()...)
+	tmp := filepath.Join(dir, sandbox.EgressCABundleName+".tmp")
+	if err := os.WriteFile(tmp, bundle, 0o644); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, sandbox.EgressCABundleName)); err != nil {
+		return err
+	}
+	spec.Network = sandbox.NetworkNone
+	spec.EgressDir = dir
+	env := map[string]string{}
+	// Credentials first: a secret_name never overrides the sandbox's own
+	// variables (PATH, HOME, the proxy settings).
+	for _, kv := range s.Env() {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			env[k] = v
+		}
+	}
+	for k, v := range spec.Env {
+		env[k] = v
+	}
+	for k, v := range sandbox.EgressEnv() {
+		env[k] = v
+	}
+	spec.Env = env
+	return nil
+}
+
+func (e *sessionEgress) listen(sessionID string, pol egress.Policy, creds []egress.Credential) (*egress.Session, error) {
+	dir := e.dir(sessionID)
+	_ = os.RemoveAll(dir)
+	// 0755: the docker backend's uid 1000 must search it; the sandbox sees
+	// it read-only, and it holds only the socket and public certificates.
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return nil, err
+	}
+	_ = os.Chmod(dir, 0o755) // past the umask
+	s, err := e.proxy.NewSession(sessionID, pol, creds)
+	if err != nil {
+		return nil, err
+	}
+	path := filepath.Join(dir, sandbox.EgressSocketName)
+	ln, err := net.Listen("unix", path)
+	if err == nil {
+		// Whatever uid the sandbox runs as; the directory, mounted only
+		// into this sandbox, is what guards it.
+		err = os.Chmod(path, 0o666)
+	}
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("egress: listen for session %s: %w", sessionID, err)
+	}
+	s.Serve(ln)
+	return s, nil
+}
+
+// release closes a session's proxy and removes its directory.
+func (e *sessionEgress) release(sessionID string) {
+	if s := e.proxy.Session(sessionID); s != nil {
+		s.Close()
+	}
+	_ = os.RemoveAll(e.dir(sessionID))
+}
+
+func (e *sessionEgress) close() {
+	_ = e.proxy.Close()
+}
+
+// load reads a session's egress policy (its environment's networking and
+// its agent's MCP server hosts) and the environment_variable credentials
+// of its vaults, secrets opened.
+func (e *sessionEgress) load(ctx context.Context, ws, sessionID string) (egress.Policy, []egress.Credential, error) {
+	var pol egress.Policy
+	sess, err := e.st.GetSession(ctx, ws, sessionID)
+	if err != nil {
+		return pol, nil, err
+	}
+	var doc wire.Session
+	if err := json.Unmarshal(sess.Data, &doc); err != nil {
+		return pol, nil, err
+	}
+	env, err := e.st.Get(ctx, sess.Workspace, store.KindEnvironment, doc.EnvironmentID)
+	if err != nil {
+		return pol, nil, err
+	}
+	var en wire.Environment
+	if err := json.Unmarshal(env.Data, &en); err != nil {
+		return pol, nil, err
+	}
+	pol.Networking = en.Config.Networking
+	// As for web_fetch: no networking of its own (self_hosted, or cloud
+	// created without it) is unrestricted.
+	if en.Config.Type != wire.EnvironmentConfigCloud || pol.Networking.Type == "" {
+		pol.Networking = wire.Networking{Type: wire.NetworkingUnrestricted}
+	}
+	for _, m := range doc.Agent.MCPServers {
+		if u, err := url.Parse(m.URL); err == nil && u.Hostname() != "" {
+			pol.MCPHosts = append(pol.MCPHosts, u.Hostname())
+		}
+	}
+	creds, err := e.credentials(ctx, sess.Workspace, doc.VaultIDs)
+	return pol, creds, err
+}
+
+// credentials are the active environment_variable credentials of the
+// vaults, in vault order; the first of a secret_name wins. One that cannot
+// be opened is left out (its variable is then absent) and logged without
+// its value.
+func (e *sessionEgress) credentials(ctx context.Context, ws string, vaultIDs []string) ([]egress.Credential, error) {
+	var out []egress.Credential
+	seen := map[string]bool{}
+	for _, vaultID := range vaultIDs {
+		v, err := e.st.Get(ctx, ws, store.KindVault, vaultID)
+		if errors.Is(err, errdefs.ErrNotFound) || (err == nil && v.ArchivedAt != nil) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		page, err := e.st.List(ctx, store.ListOptions{Workspace: ws, Kind: store.KindCredential, Parent: vaultID, ParentSet: true})
+		if err != nil {
+			return nil, err
+		}
+		for _, rec := range page.Records {
+			if rec.ArchivedAt != nil {
+				continue
+			}
+			var c wire.Credential
+			if err := json.Unmarshal(rec.Data, &c); err != nil {
+				return nil, fmt.Errorf("decode credential %s: %w", rec.ID, err)
+			}
+			if c.Auth.Type != wire.CredentialEnvironmentVariable || c.Auth.SecretName == "" || seen[c.Auth.SecretName] {
+				continue
+			}
+			sec, err := e.sealer.OpenSecret(rec.ID, rec.Secret)
+			if err != nil {
+				e.log.Warn("environment_variable credential unreadable", "credential_id", rec.ID, "vault_id", vaultID, "err", err)
+				continue
+			}
+			seen[c.Auth.SecretName] = true
+			out = append(out, egress.Credential{
+				ID: rec.ID, SecretName: c.Auth.SecretName, Secret: sec.Value,
+				Networking: c.Auth.Networking, Injection: c.Auth.InjectionLocation,
+			})
+		}
+	}
+	return out, nil
+}
