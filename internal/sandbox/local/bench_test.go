@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,95 +17,8 @@ import (
 
 type memoryUser interface{ MemoryUsage() (int64, error) }
 
-// reportPercentiles adds p50/p99 of the samples, in ms.
-func reportPercentiles(b *testing.B, d []time.Duration) {
-	if len(d) == 0 {
-		return
-	}
-	slices.Sort(d)
-	b.ReportMetric(float64(d[len(d)/2].Microseconds())/1000, "p50-ms")
-	b.ReportMetric(float64(d[len(d)*99/100].Microseconds())/1000, "p99-ms")
-}
-
-// Session created → sandbox ready for its first tool call, cold.
-func BenchmarkCreate(b *testing.B) {
-	be := newBackend(b)
-	var lat []time.Duration
-	for b.Loop() {
-		spec := sandboxtest.NewSpec(b)
-		start := time.Now()
-		sb, err := be.Create(context.Background(), spec)
-		if err != nil {
-			b.Fatal(err)
-		}
-		lat = append(lat, time.Since(start))
-		b.StopTimer()
-		_ = sb.Destroy(context.Background())
-		b.StartTimer()
-	}
-	reportPercentiles(b, lat)
-}
-
-// A `bash` tool call of `true` in the persistent shell.
-func BenchmarkBashTrue(b *testing.B) {
-	be := newBackend(b)
-	sb, err := be.Create(context.Background(), sandboxtest.NewSpec(b))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer sb.Destroy(context.Background())
-	in := json.RawMessage(`{"command":"true"}`)
-	if _, err := sb.RunTool(context.Background(), "bash", in); err != nil {
-		b.Fatal(err)
-	}
-	var lat []time.Duration
-	for b.Loop() {
-		start := time.Now()
-		res, err := sb.RunTool(context.Background(), "bash", in)
-		if err != nil || res.IsError {
-			b.Fatal(res, err)
-		}
-		lat = append(lat, time.Since(start))
-	}
-	reportPercentiles(b, lat)
-}
-
-// A fresh `true` process (Exec) in a running sandbox.
-func BenchmarkExecTrue(b *testing.B) {
-	be := newBackend(b)
-	sb, err := be.Create(context.Background(), sandboxtest.NewSpec(b))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer sb.Destroy(context.Background())
-	var lat []time.Duration
-	for b.Loop() {
-		start := time.Now()
-		st, err := sandbox.Run(context.Background(), sb, sandbox.ExecRequest{Argv: []string{"true"}})
-		if err != nil || st.Code != 0 {
-			b.Fatal(st, err)
-		}
-		lat = append(lat, time.Since(start))
-	}
-	reportPercentiles(b, lat)
-}
-
-// rss sums VmRSS over pids (shared pages counted once per process).
-func rss(pids []int) int64 {
-	var total int64
-	for _, p := range pids {
-		bs, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(p), "status"))
-		if err != nil {
-			continue
-		}
-		for _, l := range strings.Split(string(bs), "\n") {
-			if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
-				kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-				total += kb << 10
-			}
-		}
-	}
-	return total
+func BenchmarkSandbox(b *testing.B) {
+	sandboxtest.Bench(b, func(tb testing.TB) sandbox.Backend { return newBackend(tb) })
 }
 
 // N concurrent idle sandboxes (persistent shell started): start time, idle
@@ -159,11 +71,29 @@ func BenchmarkConcurrent(b *testing.B) {
 			}
 			lat = append(lat, time.Since(t0))
 		}
-		reportPercentiles(b, lat)
+		sandboxtest.ReportPercentiles(b, lat)
 		for _, sb := range sbs {
 			wg.Add(1)
 			go func() { defer wg.Done(); _ = sb.Destroy(context.Background()) }()
 		}
 		wg.Wait()
 	}
+}
+
+// rss sums VmRSS over pids (shared pages counted once per process).
+func rss(pids []int) int64 {
+	var total int64
+	for _, p := range pids {
+		bs, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(p), "status"))
+		if err != nil {
+			continue
+		}
+		for _, l := range strings.Split(string(bs), "\n") {
+			if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+				kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+				total += kb << 10
+			}
+		}
+	}
+	return total
 }

@@ -233,7 +233,7 @@ func BenchmarkPoolClaim(b *testing.B) {
 				_ = tb.Release(ctx, session, true)
 				b.StartTimer()
 			}
-			reportPercentiles(b, lat)
+			sandboxtest.ReportPercentiles(b, lat)
 		})
 	}
 }
