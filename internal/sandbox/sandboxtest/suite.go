@@ -725,7 +725,13 @@ func attackSurviveDestroy(t *testing.T, b sandbox.Backend) {
 			t.Fatal("backend reports no processes for a running sandbox")
 		}
 	}
-	if n := countHostProcs(marker); n < 4 {
+	// The daemons exec sleep a moment after the shell returns: wait for
+	// them to show up under their own command lines.
+	n := countHostProcs(marker)
+	for deadline := time.Now().Add(10 * time.Second); n < 4 && time.Now().Before(deadline); n = countHostProcs(marker) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n < 4 {
 		t.Fatalf("found %d marker processes on the host before Destroy, want >= 4", n)
 	}
 	if err := sb.Destroy(context.Background()); err != nil {
