@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/anthropics/anthropic-sdk-go/v2"
 	"github.com/anthropics/anthropic-sdk-go/v2/option"
@@ -199,4 +200,32 @@ func systemBundle(t *testing.T) []byte {
 		}
 	}
 	return nil
+}
+
+// Issue 4 item 4 with issue 5 item 3: a session without credentials adopts
+// a pre-started sandbox from the warm pool, and its traffic still leaves
+// through its own egress proxy (the socket moved into the pooled sandbox's
+// egress directory): the allowed host answers, another is refused.
+func TestEgressFromPooledSandbox(t *testing.T) {
+	rec := &recorder{}
+	plainSrv := httptest.NewServer(rec.handler("plain"))
+	t.Cleanup(plainSrv.Close)
+	fake := modeltest.NewAnthropic(t, modeltest.Options{APIKey: "upstream-key"})
+	s := testserver.Start(t, testserver.WithEnv(
+		"HANGAR_ANTHROPIC_BASE_URL="+fake.URL, "HANGAR_ANTHROPIC_API_KEY=upstream-key",
+		"HANGAR_EGRESS_ALLOW_INTERNAL=127.0.0.1", "HANGAR_LOG_LEVEL=debug"), testserver.WithArgs("--sandbox-pool", "2"))
+	l := &loop{t: t, s: s, c: s.Client(""), fake: fake}
+	l.envID = l.environment("pooled", map[string]any{"type": "cloud",
+		"networking": map[string]any{"type": "limited", "allowed_hosts": []string{"127.0.0.1"}}})
+	agentID := l.agent(toolset)
+	time.Sleep(2 * time.Second) // let the pool start its sandboxes
+	sid := l.session(agentID)
+	port := plainSrv.Listener.Addr().String()[len("127.0.0.1:"):]
+	out := toolText(t, l.bash(sid, "curl -sS --noproxy '' -x http://127.0.0.1:3128 http://127.0.0.1:"+port+"/ok; curl -sS --noproxy '' -x http://127.0.0.1:3128 http://denied.example.com/ 2>&1; true"))
+	if !strings.Contains(out, "UPSTREAM-plain-OK") || !strings.Contains(out, "not allowed") {
+		t.Fatalf("egress from a pooled sandbox: %s", out)
+	}
+	if !strings.Contains(s.Logs(), "sandbox pool: adopted") {
+		t.Fatalf("the session did not get a pooled sandbox:\n%s", s.Logs())
+	}
 }

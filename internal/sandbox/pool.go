@@ -163,6 +163,7 @@ func (p *pool) claim(ctx context.Context, spec Spec) Sandbox {
 		go func() { _ = discard(context.Background(), sb) }()
 		return nil
 	}
+	slog.Debug("sandbox pool: adopted", "session", spec.SessionID)
 	return got
 }
 

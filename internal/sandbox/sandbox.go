@@ -218,9 +218,10 @@ func CanAdopt(from, to Spec) error {
 	switch {
 	case len(from.Mounts) != 0 || len(to.Mounts) != 0:
 		return errors.New("mounts: a sandbox with mounts cannot be adopted")
-	case from.EgressDir != "" || to.EgressDir != "":
-		// The socket and CA are the session's own, fixed at start.
-		return errors.New("egress_dir: a sandbox with egress cannot be adopted")
+	case (from.EgressDir == "") != (to.EgressDir == ""):
+		// The egress directory itself is mounted at start; its contents
+		// (the session's socket and CA bundle) are moved in on adoption.
+		return errors.New("egress_dir: one spec has egress and the other not")
 	case from.Network != to.Network:
 		return fmt.Errorf("network: %q differs from %q", to.Network, from.Network)
 	case from.Limits != to.Limits:

@@ -70,9 +70,24 @@ func newSandboxes(ctx context.Context, kind, dataDir string, poolSize int, data 
 			Env:          map[string]string{"HOME": sandbox.WorkspacePath, "PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"},
 		}
 	}
+	// Pooled sandboxes get an empty egress directory and the proxy
+	// variables; a session without credentials (whose environment is then
+	// the same) moves its proxy socket and CA bundle in when it adopts one.
 	poolSpec := func(id string) sandbox.Spec {
 		spec := baseSpec(id)
 		spec.OutputDir = filepath.Join(outputs, id)
+		spec.EgressDir = eg.dir(id)
+		_ = os.RemoveAll(spec.EgressDir)
+		_ = os.Mkdir(spec.EgressDir, 0o755)
+		_ = os.Chmod(spec.EgressDir, 0o755) // past the umask: see sessionEgress.listen
+		env := map[string]string{}
+		for k, v := range spec.Env {
+			env[k] = v
+		}
+		for k, v := range sandbox.EgressEnv() {
+			env[k] = v
+		}
+		spec.Env = env
 		return spec
 	}
 	// What a crash left of an earlier pool: nobody else will remove it.
@@ -105,13 +120,6 @@ func newSandboxes(ctx context.Context, kind, dataDir string, poolSize int, data 
 			s.mounted.Store(sessionID, key)
 		}
 		return spec, nil
-	}
-	// A pooled sandbox cannot take on a session's egress socket and CA
-	// (sandbox.CanAdopt), so while every session has egress the pool
-	// would only hold sandboxes nobody can claim.
-	if poolSize > 0 {
-		log.Debug("sandbox pool disabled: sessions' sandboxes have per-session egress", "pool", poolSize)
-		poolSize = 0
 	}
 	s.tb = sandbox.NewToolbox(backend, specFor, sandbox.WithPool(poolSize, poolSpec))
 	return s, nil

@@ -47,11 +47,38 @@ func (b *Backend) Adopt(ctx context.Context, sb sandbox.Sandbox, spec sandbox.Sp
 		_ = syscall.Rename(spec.WorkspaceDir, oldWS)
 		return nil, fmt.Errorf("output_dir: %w", err)
 	}
+	if err := b.adoptEgress(s.spec.EgressDir, spec.EgressDir); err != nil {
+		_ = syscall.Rename(newOut, oldOut)
+		_ = syscall.Rename(spec.WorkspaceDir, oldWS)
+		return nil, fmt.Errorf("egress_dir: %w", err)
+	}
 	// Only what adoption changes: Exec reads the rest without the lock.
 	s.spec.SessionID = spec.SessionID
 	s.spec.WorkspaceDir = spec.WorkspaceDir
 	s.spec.OutputDir = spec.OutputDir
+	s.spec.EgressDir = spec.EgressDir
 	return s, nil
+}
+
+// adoptEgress gives a pooled sandbox its session's egress: the pool's
+// (empty) egress directory is what the sandbox has mounted, so the
+// session's socket and CA bundle are moved into it (a moved Unix socket
+// keeps serving its listener), and it then takes the session directory's
+// place, so both sides name one directory.
+func (b *Backend) adoptEgress(poolDir, sessionDir string) error {
+	if poolDir == "" || poolDir == sessionDir {
+		return nil
+	}
+	ents, err := os.ReadDir(sessionDir)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if err := syscall.Rename(filepath.Join(sessionDir, e.Name()), filepath.Join(poolDir, e.Name())); err != nil {
+			return &os.LinkError{Op: "rename", Old: filepath.Join(sessionDir, e.Name()), New: filepath.Join(poolDir, e.Name()), Err: err}
+		}
+	}
+	return b.moveDir(poolDir, sessionDir)
 }
 
 // outputDir is the host directory behind the sandbox's outputs for spec.
