@@ -241,31 +241,7 @@ func (h *Handler) archive(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *Handler) list(w http.ResponseWriter, r *http.Request) error {
-	q := r.URL.Query()
-	// Newest first, like the other Managed Agents lists without an order
-	// parameter; ?order= is accepted as an extension.
-	lp, err := httpx.ParseList(q, 20, 100, true)
-	if err != nil {
-		return err
-	}
-	inc, err := httpx.ParseBool(q, "include_archived")
-	if err != nil {
-		return err
-	}
-	o := store.ListOptions{Workspace: httpx.Workspace(r), Kind: store.KindAgent, IncludeArchived: inc}
-	if err := httpx.ParseCreatedRange(q, &o); err != nil {
-		return err
-	}
-	lp.Apply(&o)
-	page, err := h.st.List(r.Context(), o)
-	if err != nil {
-		return err
-	}
-	out := wire.Page[json.RawMessage]{Data: []json.RawMessage{}, NextPage: httpx.NextPage(page, lp.Desc)}
-	for _, rec := range page.Records {
-		out.Data = append(out.Data, json.RawMessage(rec.Data))
-	}
-	return httpx.OK(w, out)
+	return httpx.ListRecords(w, r, h.st, store.ListOptions{Workspace: httpx.Workspace(r), Kind: store.KindAgent}, 20, 100)
 }
 
 // listVersions lists every version of an agent, newest first (the order of

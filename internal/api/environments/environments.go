@@ -333,33 +333,7 @@ func same(a, b wire.Environment) bool {
 }
 
 func (h *Handler) list(w http.ResponseWriter, r *http.Request) error {
-	q := r.URL.Query()
-	lp, err := httpx.ParseList(q, listDefault, listMax, true)
-	if err != nil {
-		return err
-	}
-	inc, err := httpx.ParseBool(q, "include_archived")
-	if err != nil {
-		return err
-	}
-	o := store.ListOptions{Workspace: httpx.Workspace(r), Kind: store.KindEnvironment, IncludeArchived: inc}
-	if err := httpx.ParseCreatedRange(q, &o); err != nil {
-		return err
-	}
-	lp.Apply(&o)
-	page, err := h.st.List(r.Context(), o)
-	if err != nil {
-		return err
-	}
-	out := wire.Page[wire.Environment]{Data: make([]wire.Environment, 0, len(page.Records)), NextPage: httpx.NextPage(page, lp.Desc)}
-	for _, rec := range page.Records {
-		env, err := decode(rec)
-		if err != nil {
-			return err
-		}
-		out.Data = append(out.Data, env)
-	}
-	return httpx.OK(w, out)
+	return httpx.ListRecords(w, r, h.st, store.ListOptions{Workspace: httpx.Workspace(r), Kind: store.KindEnvironment}, listDefault, listMax)
 }
 
 func (h *Handler) delete(w http.ResponseWriter, r *http.Request) error {

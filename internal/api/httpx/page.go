@@ -2,6 +2,8 @@ package httpx
 
 import (
 	"encoding/base64"
+	"encoding/json"
+	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -138,4 +140,37 @@ func QueryList(q url.Values, name string) []string {
 		}
 	}
 	return out
+}
+
+// ListRecords serves the common PageCursor list of control-plane records,
+// newest first: it reads limit, page, order, include_archived and
+// created_at[...] into o, lists, and writes the records' stored documents
+// (which are the wire objects) as the page.
+func ListRecords(w http.ResponseWriter, r *http.Request, st store.Tx, o store.ListOptions, def, max int) error {
+	q := r.URL.Query()
+	lp, err := ParseList(q, def, max, true)
+	if err != nil {
+		return err
+	}
+	if o.IncludeArchived, err = ParseBool(q, "include_archived"); err != nil {
+		return err
+	}
+	if err := ParseCreatedRange(q, &o); err != nil {
+		return err
+	}
+	lp.Apply(&o)
+	page, err := st.List(r.Context(), o)
+	if err != nil {
+		return err
+	}
+	out := recordPage{Data: make([]json.RawMessage, 0, len(page.Records)), NextPage: NextPage(page, lp.Desc)}
+	for _, rec := range page.Records {
+		out.Data = append(out.Data, rec.Data)
+	}
+	return OK(w, out)
+}
+
+type recordPage struct {
+	Data     []json.RawMessage `json:"data"`
+	NextPage *string           `json:"next_page"`
 }

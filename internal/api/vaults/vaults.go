@@ -100,24 +100,7 @@ func (h *Handler) listVaults(w http.ResponseWriter, r *http.Request) error {
 
 // list serves a PageCursor list, newest first, of the records o selects.
 func (h *Handler) list(w http.ResponseWriter, r *http.Request, o store.ListOptions) error {
-	q := r.URL.Query()
-	lp, err := httpx.ParseList(q, 20, 100, true)
-	if err != nil {
-		return err
-	}
-	if o.IncludeArchived, err = httpx.ParseBool(q, "include_archived"); err != nil {
-		return err
-	}
-	lp.Apply(&o)
-	page, err := h.st.List(r.Context(), o)
-	if err != nil {
-		return err
-	}
-	out := wire.Page[json.RawMessage]{Data: make([]json.RawMessage, 0, len(page.Records)), NextPage: httpx.NextPage(page, lp.Desc)}
-	for _, rec := range page.Records {
-		out.Data = append(out.Data, rec.Data)
-	}
-	return httpx.OK(w, out)
+	return httpx.ListRecords(w, r, h.st, o, 20, 100)
 }
 
 func (h *Handler) updateVault(w http.ResponseWriter, r *http.Request) error {
