@@ -5,7 +5,6 @@ package e2e
 
 import (
 	"errors"
-	"net/http"
 	"testing"
 
 	"github.com/anthropics/anthropic-sdk-go/v2"
@@ -30,5 +29,3 @@ func apiErr(t *testing.T, err error, status int, typ string) *anthropic.Error {
 	}
 	return e
 }
-
-var _ = http.StatusOK
