@@ -523,11 +523,48 @@ func TestLoopModelErrors(t *testing.T) {
 	if idle.StopReason.Type != "retries_exhausted" {
 		t.Fatalf("idle after fatal error = %s", idle.RawJSON())
 	}
+	// events.md §9.3: the turn is abandoned (exhausted), the session stays
+	// usable.
 	serr, _ := col.waitFor(t, at+1, "fatal session.error", func(e anthropic.BetaManagedAgentsStreamSessionEventsUnion) bool {
-		return e.Type == "session.error" && strings.Contains(e.RawJSON(), "terminal")
+		return e.Type == "session.error" && strings.Contains(e.RawJSON(), "exhausted")
 	})
 	if !strings.Contains(serr.RawJSON(), "bad request") {
 		t.Fatalf("session.error = %s", serr.RawJSON())
+	}
+}
+
+// LIF-03, LIF-08, LIF-15: a terminal error (the provider refuses for
+// billing) ends the session for good: session.error with retry_status
+// terminal, then session.status_terminated; the session accepts no more
+// events and its status stays terminated.
+func TestLoopTerminalError(t *testing.T) {
+	l := newLoop(t, nil, modeltest.Turn{Error: &modeltest.UpstreamError{Status: 402, Type: "billing_error", Message: "credit balance too low"}})
+	sid := l.session(l.agent(map[string]any{}))
+	col := l.stream(sid)
+	l.send(sid, userMessage("hello"))
+	_, at := col.waitType(t, 0, "session.status_terminated")
+	var serr map[string]any
+	for _, e := range col.snapshot()[:at] {
+		if e.Type == "session.error" {
+			serr = raw(e)["error"].(map[string]any)
+		}
+		if e.Type == "session.status_idle" {
+			t.Fatalf("idle before terminated: %s", types(col.snapshot()))
+		}
+	}
+	if serr == nil || serr["type"] != "billing_error" || serr["retry_status"].(map[string]any)["type"] != "terminal" || !strings.Contains(serr["message"].(string), "credit balance") {
+		t.Fatalf("session.error = %v; stream %s", serr, types(col.snapshot()))
+	}
+	got, err := l.c.Beta.Sessions.Get(context.Background(), sid, anthropic.BetaSessionGetParams{})
+	if err != nil || got.Status != "terminated" {
+		t.Fatalf("session = %v, %v", got.Status, err)
+	}
+	_, err = l.c.Beta.Sessions.Events.Send(context.Background(), sid, anthropic.BetaSessionEventSendParams{Events: []anthropic.BetaManagedAgentsEventParamsUnion{userMessage("again")}})
+	apiErr(t, err, 409, "invalid_request_error")
+	// The log agrees with the stream, and nothing follows the terminal status.
+	h := l.history(sid)
+	if last := h[len(h)-1]; last.Type != "session.status_terminated" {
+		t.Fatalf("log ends with %s", types(h))
 	}
 }
 

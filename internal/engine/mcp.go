@@ -63,7 +63,9 @@ func (r *run) loadMCP(ctx context.Context) {
 			if me, ok := err.(*MCPError); ok && me.Auth {
 				typ = wire.ErrMCPAuthenticationFailed
 			}
-			se := wire.NewSessionError(typ, wire.RetryTerminal, err.Error())
+			// The turn goes on without this server; it is tried again
+			// when the session next starts running.
+			se := wire.NewSessionError(typ, wire.RetryRetrying, err.Error())
 			se.MCPServerName = server.Name
 			errs = append(errs, ev(&wire.SessionErrorEvent{Error: se}))
 			continue

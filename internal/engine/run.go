@@ -641,13 +641,28 @@ func (r *run) drive() {
 	}
 }
 
+// terminated runs once the session entered the absorbing terminated state
+// (LIF-03): nothing of it runs any more, so its sandbox is stopped (the
+// workspace stays until the session is deleted). r.mu is held.
+func (r *run) terminated() {
+	r.cancelCalls("The session was terminated before this tool call completed.")
+	r.queue = nil
+	if sb, ok := r.e.tools.(Sandboxes); ok {
+		go func() {
+			if err := sb.Release(context.Background(), r.id, false); err != nil {
+				r.e.log.Warn("stop sandbox of terminated session", "session", r.id, "err", err)
+			}
+		}()
+	}
+}
+
 // watchdog ends a run that exceeded RunTimeout. r.mu is held.
 func (r *run) watchdog() {
 	r.cancelCalls("The session exceeded its time limit before this tool call completed.")
 	r.halted = true
 	msg := fmt.Sprintf("the session ran for longer than %s without stopping and was halted", r.e.opt.RunTimeout)
 	_, err := r.commit(r.e.ctx, store.SessionIdle,
-		ev(&wire.SessionErrorEvent{Error: wire.NewSessionError("unknown_error", wire.RetryTerminal, msg)}),
+		ev(&wire.SessionErrorEvent{Error: wire.NewSessionError("unknown_error", wire.RetryExhausted, msg)}),
 		ev(&wire.SessionStatusIdleEvent{StopReason: wire.RetriesExhausted()}))
 	if err != nil {
 		r.e.log.Error("watchdog", "session", r.id, "err", err)
@@ -659,6 +674,9 @@ func (r *run) watchdog() {
 // left to do. r.mu is held.
 func (r *run) next() action {
 	ctx := r.e.ctx
+	if r.sess.Status == store.SessionTerminated {
+		return nil // LIF-03: absorbing
+	}
 	if err := r.consume(ctx); err != nil {
 		r.e.log.Error("consume events", "session", r.id, "err", err)
 		return nil

@@ -115,16 +115,21 @@ func (r *run) modelTurn(ctx context.Context) {
 		evs := []pending{ev(&wire.SpanModelRequestEndEvent{ModelRequestStartID: startID, IsError: &isErr})}
 		if ctx.Err() == nil {
 			// The model failed for good: report it and stop until new
-			// input arrives (LIF-12).
-			status := wire.RetryExhausted
-			if !model.IsRetryable(err) {
-				status = wire.RetryTerminal
+			// input arrives (LIF-12). A provider that refuses for billing
+			// (out of credits, spend limit) is the one terminal error
+			// (events.md §9.3/9.4, LIF-15): the session ends for good.
+			status, final, next := wire.RetryExhausted, ev(&wire.SessionStatusIdleEvent{StopReason: wire.RetriesExhausted()}), store.SessionIdle
+			if me, ok := model.AsError(err); ok && me.Kind == model.KindBilling {
+				status, final, next = wire.RetryTerminal, ev(&wire.SessionStatusTerminatedEvent{}), store.SessionTerminated
 			}
 			evs = append(evs,
 				ev(&wire.SessionErrorEvent{Error: wire.NewSessionError(errorType(err), status, err.Error())}),
-				ev(&wire.SessionStatusIdleEvent{StopReason: wire.RetriesExhausted()}))
+				final)
 			r.halted = true
-			_, err = r.commit(r.e.ctx, store.SessionIdle, evs...)
+			_, err = r.commit(r.e.ctx, next, evs...)
+			if err == nil && next == store.SessionTerminated {
+				r.terminated()
+			}
 		} else {
 			// Interrupted or stopped: next() handles the interrupt.
 			_, err = r.commit(r.e.ctx, "", evs...)
