@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"iter"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -331,7 +332,11 @@ func buildParams(req *model.Request) (sdk.MessageNewParams, error) {
 			params.ToolChoice.OfNone = &sdk.ToolChoiceNoneParam{}
 		}
 	}
-	if th := req.Thinking; th != nil {
+	th := req.Thinking
+	if th == nil {
+		th = defaultThinking(req.Model, req.MaxTokens)
+	}
+	if th != nil {
 		switch th.Type {
 		case model.ThinkingEnabled:
 			params.Thinking.OfEnabled = &sdk.ThinkingConfigEnabledParam{
@@ -551,4 +556,51 @@ func documentParam(b model.Block) (*sdk.DocumentBlockParam, error) {
 		doc.Context = param.NewOpt(b.Context)
 	}
 	return doc, nil
+}
+
+// defaultThinking is extended thinking for a request that leaves it open:
+// on by default, as Managed Agents runs its agents (BLT-06). Claude models
+// from 4.6 on decide how much to think (adaptive); the 3.7 to 4.5
+// generations get half the output budget; older Claude models and names
+// this cannot place (a gateway's own model names) are sent without it, since
+// a model that does not support thinking rejects the request.
+func defaultThinking(modelID string, maxTokens int) *model.Thinking {
+	major, minor, ok := claudeVersion(modelID)
+	switch {
+	case !ok:
+		return nil
+	case major > 4 || major == 4 && minor >= 6:
+		return &model.Thinking{Type: model.ThinkingAdaptive}
+	case (major == 4 || major == 3 && minor >= 7) && maxTokens/2 >= 1024:
+		return &model.Thinking{Type: model.ThinkingEnabled, BudgetTokens: maxTokens / 2}
+	}
+	return nil
+}
+
+// claudeVersion reads the generation from a Claude model id, in both
+// naming schemes: claude-3-7-sonnet-20250219 and claude-sonnet-4-5,
+// claude-opus-4-20250514 (4.0: the date is not a minor version).
+func claudeVersion(id string) (major, minor int, ok bool) {
+	rest, ok := strings.CutPrefix(id, "claude-")
+	if !ok {
+		return 0, 0, false
+	}
+	parts := strings.Split(rest, "-")
+	switch parts[0] {
+	case "opus", "sonnet", "haiku":
+		parts = parts[1:]
+	}
+	if len(parts) == 0 {
+		return 0, 0, false
+	}
+	major, err := strconv.Atoi(parts[0])
+	if err != nil || major < 1 || major > 99 {
+		return 0, 0, false
+	}
+	if len(parts) > 1 && len(parts[1]) <= 2 {
+		if minor, err = strconv.Atoi(parts[1]); err != nil {
+			minor = 0
+		}
+	}
+	return major, minor, true
 }

@@ -556,3 +556,45 @@ func TestAnthropicImagesAndDocuments(t *testing.T) {
 		t.Fatalf("document sent as %+v", c[2])
 	}
 }
+
+// BLT-06: extended thinking is on by default where the model supports it,
+// and a request's own choice wins.
+func TestAnthropicDefaultThinking(t *testing.T) {
+	for _, c := range []struct {
+		model  string
+		want   string // thinking.type sent, "" for none
+		budget float64
+	}{
+		{"claude-opus-4-6", "adaptive", 0},
+		{"claude-sonnet-4-6-20260101", "adaptive", 0},
+		{"claude-opus-5", "adaptive", 0},
+		{"claude-sonnet-4-5-20250929", "enabled", 8192},
+		{"claude-haiku-4-5", "enabled", 8192},
+		{"claude-opus-4-20250514", "enabled", 8192},
+		{"claude-3-7-sonnet-20250219", "enabled", 8192},
+		{"claude-3-5-haiku-20241022", "", 0},
+		{"claude-test-1", "", 0},
+		{"my-gateway-model", "", 0},
+	} {
+		s := modeltest.NewAnthropic(t, modeltest.Options{}, modeltest.Text("ok"))
+		req := userReq("hi")
+		req.Model, req.MaxTokens = c.model, 16384
+		collect(t, newProvider(s), req)
+		rec, _ := s.LastRequest()
+		th, _ := rec.JSON()["thinking"].(map[string]any)
+		if got, _ := th["type"].(string); got != c.want {
+			t.Errorf("%s: thinking = %v, want type %q", c.model, th, c.want)
+		}
+		if c.budget != 0 && th["budget_tokens"] != c.budget {
+			t.Errorf("%s: budget = %v", c.model, th["budget_tokens"])
+		}
+	}
+	s := modeltest.NewAnthropic(t, modeltest.Options{}, modeltest.Text("ok"))
+	req := userReq("hi")
+	req.Model, req.Thinking = "claude-opus-4-6", &model.Thinking{Type: model.ThinkingDisabled}
+	collect(t, newProvider(s), req)
+	rec, _ := s.LastRequest()
+	if th := rec.JSON()["thinking"].(map[string]any); th["type"] != "disabled" {
+		t.Fatalf("explicit choice lost: %v", th)
+	}
+}
