@@ -27,7 +27,8 @@ var ErrNotStreamable = errors.New("sse: response writer does not support flushin
 // Option configures a Writer.
 type Option func(*Writer)
 
-// WithWriteTimeout sets the per-write deadline; d <= 0 disables it.
+// WithWriteTimeout bounds how long a write may block on a client that does
+// not read: it fails after between d/2 and d. d <= 0 disables it.
 func WithWriteTimeout(d time.Duration) Option { return func(w *Writer) { w.timeout = d } }
 
 // Writer writes one SSE response. It is safe for concurrent use, so a
@@ -40,6 +41,11 @@ type Writer struct {
 	rc         *http.ResponseController
 	timeout    time.Duration
 	noDeadline bool
+	// deadline is the armed write deadline. It is moved forward only when
+	// less than half the timeout is left, not around every frame: with
+	// a thousand subscribers, two deadline updates per frame per
+	// connection were a measurable share of the fan-out's CPU.
+	deadline time.Time
 	err        error
 	head       []byte
 	compact    bytes.Buffer
@@ -183,16 +189,29 @@ func (sw *Writer) flushLocked() error {
 		sw.err = fmt.Errorf("sse: flush: %w", err)
 		return sw.err
 	}
-	// Cleared after every frame: an expired deadline would otherwise break the
-	// final chunk net/http writes when the handler returns, long after the
-	// last event, and the client would see a truncated body instead of EOF.
-	sw.setDeadline(time.Time{})
 	return nil
 }
 
+// Close clears the write deadline. Call it before the handler returns: a
+// deadline that expired while the stream was quiet would otherwise break
+// the final chunk net/http writes then, and the client would see a
+// truncated body instead of a clean end.
+func (sw *Writer) Close() {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	if !sw.deadline.IsZero() {
+		sw.deadline = time.Time{}
+		sw.setDeadline(time.Time{})
+	}
+}
+
 func (sw *Writer) armDeadline() {
-	if sw.timeout > 0 {
-		sw.setDeadline(time.Now().Add(sw.timeout))
+	if sw.timeout <= 0 {
+		return
+	}
+	if now := time.Now(); sw.deadline.Sub(now) < sw.timeout/2 {
+		sw.deadline = now.Add(sw.timeout)
+		sw.setDeadline(sw.deadline)
 	}
 }
 

@@ -99,8 +99,8 @@ func TestSDKDecodesFrames(t *testing.T) {
 	}
 }
 
-// The stream ends cleanly (Err nil) when the handler returns, even long
-// after the last write's deadline would have expired.
+// The stream ends cleanly (Err nil) when the handler closes the writer and
+// returns, even long after the last write's deadline expired.
 func TestCleanEOFAfterIdle(t *testing.T) {
 	s := sdkStream(t, func(w http.ResponseWriter, r *http.Request) {
 		sw, err := Start(w, WithWriteTimeout(20*time.Millisecond))
@@ -108,6 +108,7 @@ func TestCleanEOFAfterIdle(t *testing.T) {
 			t.Errorf("Start: %v", err)
 			return
 		}
+		defer sw.Close()
 		if err := sw.WriteEvent("session.deleted", "sevt_9", []byte(`{"type":"session.deleted","id":"sevt_9","processed_at":"2026-01-02T03:04:05Z"}`)); err != nil {
 			t.Errorf("write: %v", err)
 		}

@@ -145,6 +145,7 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, id string, delt
 	if err != nil {
 		return err
 	}
+	defer sw.Close()
 	// sent holds what the replay wrote, so the same state of an event
 	// arriving live is not written twice. A processed echo of a user event
 	// has the same id as its queued form but different data, so the key
@@ -173,11 +174,18 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, id string, delt
 	}
 	tick := time.NewTicker(heartbeat)
 	defer tick.Stop()
+	// A stream that carried an event since the last tick needs no
+	// keepalive; skipping it spares busy streams a write per connection.
+	wrote := false
 	for {
 		select {
 		case <-r.Context().Done():
 			return nil
 		case <-tick.C:
+			if wrote {
+				wrote = false
+				continue
+			}
 			if sw.Comment("keepalive") != nil {
 				return nil
 			}
@@ -200,6 +208,7 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, id string, delt
 			if sw.WriteEvent(m.Type, eventID, m.Data) != nil {
 				return nil
 			}
+			wrote = true
 		}
 	}
 }
