@@ -46,9 +46,9 @@ type Writer struct {
 	// a thousand subscribers, two deadline updates per frame per
 	// connection were a measurable share of the fan-out's CPU.
 	deadline time.Time
-	err        error
-	head       []byte
-	compact    bytes.Buffer
+	err      error
+	head     []byte
+	compact  bytes.Buffer
 }
 
 // Start sends the 200 status and stream headers and flushes them at once:
