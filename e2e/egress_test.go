@@ -229,3 +229,110 @@ func TestEgressFromPooledSandbox(t *testing.T) {
 		t.Fatalf("the session did not get a pooled sandbox:\n%s", s.Logs())
 	}
 }
+
+// Issue 5 items 3–4 (VLT-25, ENV-04/05): a running session follows changes
+// at its next request, without a sandbox restart. Rotating an
+// environment_variable credential's secret makes the next request carry
+// the new secret; archiving the credential makes its placeholder go out
+// unreplaced; switching the environment from unrestricted to limited
+// denies the next request, from the sandbox and from web_fetch alike.
+func TestEgressLiveUpdates(t *testing.T) {
+	const secret1, secret2 = "live-secret-one-1111", "live-secret-two-2222"
+	rec := &recorder{}
+	plainSrv := httptest.NewServer(rec.handler("plain"))
+	t.Cleanup(plainSrv.Close)
+	fake := modeltest.NewAnthropic(t, modeltest.Options{APIKey: "upstream-key"})
+	s := testserver.Start(t, testserver.WithEnv(
+		"HANGAR_ANTHROPIC_BASE_URL="+fake.URL, "HANGAR_ANTHROPIC_API_KEY=upstream-key",
+		"HANGAR_EGRESS_ALLOW_INTERNAL=127.0.0.1"))
+	l := &loop{t: t, s: s, c: s.Client(""), fake: fake}
+	l.envID = l.environment("live", map[string]any{"type": "cloud", "networking": map[string]any{"type": "unrestricted"}})
+	ctx := context.Background()
+	v, err := l.c.Beta.Vaults.New(ctx, anthropic.BetaVaultNewParams{DisplayName: "live"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := json.Marshal(map[string]any{"auth": map[string]any{
+		"type": "environment_variable", "secret_name": "API_TOKEN", "secret_value": secret1,
+		"networking": map[string]any{"type": "limited", "allowed_hosts": []string{"127.0.0.1"}},
+	}})
+	cred, err := l.c.Beta.Vaults.Credentials.New(ctx, v.ID, anthropic.BetaVaultCredentialNewParams{}, option.WithRequestBody("application/json", body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess, err := l.c.Beta.Sessions.New(ctx, anthropic.BetaSessionNewParams{
+		Agent:         anthropic.BetaSessionNewParamsAgentUnion{OfString: anthropic.String(l.agent(toolset))},
+		EnvironmentID: l.envID, VaultIDs: []string{v.ID},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sid := sess.ID
+	target := "http://127.0.0.1:" + plainSrv.Listener.Addr().String()[len("127.0.0.1:"):]
+	// One request from the sandbox; returns its output and what the
+	// upstream saw of it.
+	call := func(path string) (string, string) {
+		t.Helper()
+		before := rec.all()
+		out := toolText(t, l.bash(sid, `echo "PH=$API_TOKEN"; curl -sS --noproxy '' -H "Authorization: Bearer $API_TOKEN" `+target+path+` 2>&1`))
+		if strings.Contains(out, secret1) || strings.Contains(out, secret2) {
+			t.Fatalf("a secret reached the sandbox: %s", out)
+		}
+		return out, strings.TrimPrefix(rec.all(), before)
+	}
+
+	out, seen := call("/first")
+	placeholder := ""
+	for _, line := range strings.Split(out, "\n") {
+		if v, ok := strings.CutPrefix(line, "PH="); ok {
+			placeholder = v
+		}
+	}
+	if placeholder == "" || !strings.Contains(seen, "auth=Bearer "+secret1) {
+		t.Fatalf("before rotation: out %q, upstream saw %q", out, seen)
+	}
+
+	// Rotation: the sandbox keeps its placeholder, the next request carries
+	// the new secret.
+	body, _ = json.Marshal(map[string]any{"auth": map[string]any{"type": "environment_variable", "secret_value": secret2}})
+	if _, err := l.c.Beta.Vaults.Credentials.Update(ctx, cred.ID, anthropic.BetaVaultCredentialUpdateParams{VaultID: v.ID}, option.WithRequestBody("application/json", body)); err != nil {
+		t.Fatal(err)
+	}
+	if out, seen = call("/rotated"); !strings.Contains(out, "PH="+placeholder) || !strings.Contains(seen, "auth=Bearer "+secret2) {
+		t.Fatalf("after rotation: out %q, upstream saw %q", out, seen)
+	}
+
+	// Archival: the placeholder goes out as it is.
+	if _, err := l.c.Beta.Vaults.Credentials.Archive(ctx, cred.ID, anthropic.BetaVaultCredentialArchiveParams{VaultID: v.ID}); err != nil {
+		t.Fatal(err)
+	}
+	if _, seen = call("/archived"); !strings.Contains(seen, "auth=Bearer "+placeholder) {
+		t.Fatalf("after archival: upstream saw %q, want the placeholder", seen)
+	}
+
+	// Networking switched to limited (127.0.0.1 no longer listed): the next
+	// request is refused by the proxy and never reaches the upstream.
+	body, _ = json.Marshal(map[string]any{"config": map[string]any{"type": "cloud",
+		"networking": map[string]any{"type": "limited", "allowed_hosts": []string{"localhost"}}}})
+	if _, err := l.c.Beta.Environments.Update(ctx, l.envID, anthropic.BetaEnvironmentUpdateParams{}, option.WithRequestBody("application/json", body)); err != nil {
+		t.Fatal(err)
+	}
+	if out, seen = call("/limited"); !strings.Contains(out, "hangar egress: 127.0.0.1 is not allowed by this environment's networking policy") || strings.TrimSpace(seen) != "" {
+		t.Fatalf("after limiting: out %q, upstream saw %q", out, seen)
+	}
+	// web_fetch leaves through the same proxy session: refused too.
+	l.fake.Push(modeltest.ToolCall("", "web_fetch", map[string]any{"url": target + "/fetch"}), modeltest.Text("done"))
+	col := l.stream(sid)
+	l.send(sid, userMessage("fetch"))
+	res, at := col.waitType(t, 0, "agent.tool_result")
+	col.waitType(t, at, "session.status_idle")
+	col.cancel()
+	if txt := toolText(t, res.RawJSON()); raw(res)["is_error"] != true || !strings.Contains(txt, "web_fetch refused "+target+"/fetch: hangar egress: 127.0.0.1 is not allowed") {
+		t.Fatalf("web_fetch after limiting: %s", res.RawJSON())
+	}
+	for _, e := range l.history(sid) {
+		if strings.Contains(e.RawJSON(), secret1) || strings.Contains(e.RawJSON(), secret2) {
+			t.Fatalf("secret in the event log: %s", e.RawJSON())
+		}
+	}
+}

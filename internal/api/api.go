@@ -4,6 +4,7 @@
 package api
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/hangarhq/hangar/internal/api/httpx"
 	"github.com/hangarhq/hangar/internal/blob"
+	"github.com/hangarhq/hangar/internal/changes"
 	"github.com/hangarhq/hangar/internal/engine"
 	"github.com/hangarhq/hangar/internal/errdefs"
 	"github.com/hangarhq/hangar/internal/events"
@@ -50,6 +52,15 @@ type Options struct {
 	// WorkQueue is the self-hosted work queue; nil makes one over Store.
 	// Share it with whatever enqueues, so enqueues wake long polls.
 	WorkQueue *workqueue.Queue
+	// Changes, when set, hears of committed changes to vaults, credentials,
+	// environments and sessions that running sessions hold a copy of (the
+	// egress proxy's policy and secrets).
+	Changes changes.Notifier
+	// SandboxWork reports whether a work item was claimed for a worker
+	// Hangar runs inside a session's sandbox, and for which session. Such
+	// an item's sessions token is accepted only over that session's
+	// sandbox socket (WithSandboxSocket), and nothing else is.
+	SandboxWork func(workID string) (sessionID string, ok bool)
 }
 
 // API serves the Managed Agents HTTP API.
@@ -63,6 +74,7 @@ type API struct {
 	maxUploadBytes int64
 	mux            *http.ServeMux
 	queue          *workqueue.Queue
+	sandboxWork    func(workID string) (string, bool)
 }
 
 // New builds the API handler.
@@ -78,6 +90,10 @@ func New(o Options) *API {
 		o.WorkQueue = workqueue.New(o.Store, workqueue.Options{})
 	}
 	a.queue = o.WorkQueue
+	a.sandboxWork = o.SandboxWork
+	if a.sandboxWork == nil {
+		a.sandboxWork = func(string) (string, bool) { return "", false }
+	}
 	if o.AdminKey != "" {
 		a.adminKeyHash, a.hasAdminKey = sha256.Sum256([]byte(o.AdminKey)), true
 	}
@@ -208,7 +224,12 @@ func (a *API) serve(h httpx.HandlerFunc, auth bool) http.Handler {
 				return
 			}
 			w.Header().Set("anthropic-workspace-id", p.Workspace)
-			r = r.WithContext(httpx.WithPrincipal(r.Context(), p))
+			ctx := httpx.WithPrincipal(r.Context(), p)
+			if _, ok := sandboxSocketOf(ctx); ok {
+				// authenticate let only the session's own worker through.
+				ctx = engine.WithSandboxWorker(ctx)
+			}
+			r = r.WithContext(ctx)
 		}
 		if err := h(w, r); err != nil {
 			httpx.WriteError(w, r, a.log, err)
@@ -231,8 +252,29 @@ func bearer(r *http.Request) string {
 	return strings.TrimSpace(r.Header.Get("X-Api-Key"))
 }
 
+// sandboxSocketKey carries the session whose sandbox socket a request
+// arrived on.
+type sandboxSocketKey struct{}
+
+// WithSandboxSocket marks ctx as a request that arrived on the API socket
+// of sessionID's sandbox. Such requests must carry the sessions token of a
+// work item claimed for that session's in-sandbox worker; everything else
+// is refused with 403.
+func WithSandboxSocket(ctx context.Context, sessionID string) context.Context {
+	return context.WithValue(ctx, sandboxSocketKey{}, sessionID)
+}
+
+func sandboxSocketOf(ctx context.Context) (string, bool) {
+	s, ok := ctx.Value(sandboxSocketKey{}).(string)
+	return s, ok
+}
+
 func (a *API) authenticate(r *http.Request) (httpx.Principal, error) {
 	key := bearer(r)
+	sock, viaSocket := sandboxSocketOf(r.Context())
+	if viaSocket && !strings.HasPrefix(key, workqueue.TokenPrefix) {
+		return httpx.Principal{}, errdefs.PermissionDenied("a sandbox's API socket serves only its session's worker")
+	}
 	if key == "" {
 		return httpx.Principal{}, errdefs.Unauthenticated("missing API key: send it as x-api-key or Authorization: Bearer")
 	}
@@ -241,7 +283,20 @@ func (a *API) authenticate(r *http.Request) (httpx.Principal, error) {
 	if strings.HasPrefix(key, workqueue.TokenPrefix) {
 		o, err := a.queue.Authenticate(r.Context(), key)
 		if err != nil {
+			if viaSocket {
+				return httpx.Principal{}, errdefs.PermissionDenied("a sandbox's API socket serves only its session's worker")
+			}
 			return httpx.Principal{}, err
+		}
+		// Tokens of in-sandbox workers are good only on their own
+		// sandbox's socket: one that leaked from a sandbox is of no use
+		// on the network, and a sandbox reaches no other session.
+		owner, inSandbox := a.sandboxWork(o.WorkID)
+		switch {
+		case viaSocket && (!inSandbox || owner != sock || o.SessionID != sock):
+			return httpx.Principal{}, errdefs.PermissionDenied("a sandbox's API socket serves only its session's worker")
+		case !viaSocket && inSandbox:
+			return httpx.Principal{}, errdefs.PermissionDenied("this work token is only valid inside its session's sandbox")
 		}
 		p = httpx.Principal{KeyID: o.WorkID, Workspace: o.Workspace, SessionID: o.SessionID, WorkID: o.WorkID}
 	} else if a.hasAdminKey && subtle.ConstantTimeCompare(hash[:], a.adminKeyHash[:]) == 1 {

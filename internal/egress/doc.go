@@ -38,6 +38,21 @@
 // it back into the sandbox; to make that possible the proxy asks those
 // hosts for uncompressed responses.
 //
+// github_repository resources (repo.go): requests under a repository's
+// path on its origin get its token as Basic auth (Bearer for GitHub REST
+// calls about it), HTTPS to its origin is intercepted, its paths are
+// allowed whatever the policy, and the token is read per request so a
+// rotation applies at once. PrivateListener serves a session to the
+// server's own host-side git clone behind one-time proxy credentials.
+//
+// Session.Update swaps a session's policy and credentials whole; the
+// server calls it when the sandbox starts and again whenever a committed
+// change (a rotated or archived credential, new networking) affects the
+// session, so the next request follows it. The server's own requests for
+// a session (web_fetch) come in over Session.Dial, an in-process
+// connection: same policy and guard, never substituted into or
+// intercepted (inprocess.go).
+//
 // Not handled: substitution in URLs (injection_location has only header
 // and body), in compressed request bodies, in HTTP/2 or WebSocket frames
 // after an upgrade (the client-side of an intercepted connection speaks

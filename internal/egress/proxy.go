@@ -195,6 +195,7 @@ func (p *Proxy) NewSession(sessionID string, pol Policy, creds []Credential) (*S
 	s := &Session{id: sessionID, p: p, ca: ca, placeholders: map[string]string{}, conns: map[net.Conn]struct{}{}}
 	s.srv = &http.Server{
 		Handler:           s,
+		ConnContext:       connContext, // inprocess.go: marks the server's own connections
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       5 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(p.log.Handler(), slog.LevelDebug),
@@ -216,6 +217,8 @@ type Session struct {
 	ca    *authority
 	srv   *http.Server
 	state atomic.Pointer[state]
+	repos atomic.Pointer[repoSet] // repo.go
+	mem   memState                // inprocess.go: Dial's listener
 
 	mu           sync.Mutex
 	lns          []net.Listener
@@ -410,6 +413,7 @@ func plain(w http.ResponseWriter, code int, msg string) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Connection", "close")
+	w.Header().Set(RefusalHeader, "1")
 	w.WriteHeader(code)
 	io.WriteString(w, msg+"\n")
 }
@@ -453,11 +457,19 @@ func (s *Session) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // forward sends one request upstream after policy check and substitution.
 func (s *Session) forward(w http.ResponseWriter, r *http.Request, scheme, host, hostport string) {
 	st := s.state.Load()
-	if !netpolicy.Allowed(st.pol.Networking, host, st.pol.MCPHosts) {
+	server := fromServer(r.Context()) // inprocess.go: nothing is added to the server's own requests
+	var repo *repoRoute
+	if !server {
+		repo = s.repository(scheme, hostport, r) // repo.go: its paths bypass the policy
+	}
+	if repo == nil && !netpolicy.Allowed(st.pol.Networking, host, st.pol.MCPHosts) {
 		s.deny(w, host)
 		return
 	}
 	hdr, body, scrub := st.substitutions(host)
+	if server {
+		hdr, body, scrub = nil, nil, nil
+	}
 	if hdr != nil {
 		substituteHeaders(r.Header, hdr)
 	}
@@ -482,6 +494,9 @@ func (s *Session) forward(w http.ResponseWriter, r *http.Request, scheme, host, 
 		// for gzip itself and decompresses transparently.
 		r.Header.Del("Accept-Encoding")
 	}
+	if repo != nil && !s.authorizeRepository(w, r, repo) {
+		return
+	}
 	t := &target{scheme: scheme, authority: hostport, scrub: scrub}
 	s.p.rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), targetKey{}, t)))
 }
@@ -489,6 +504,8 @@ func (s *Session) forward(w http.ResponseWriter, r *http.Request, scheme, host, 
 // scrubResponse turns any secret a host echoes back into its placeholder,
 // so it cannot reach the sandbox through a response.
 func scrubResponse(resp *http.Response) error {
+	// Only the proxy itself may say it refused (inprocess.go).
+	resp.Header.Del(RefusalHeader)
 	t, _ := resp.Request.Context().Value(targetKey{}).(*target)
 	if t == nil || t.scrub == nil {
 		return nil
@@ -579,12 +596,16 @@ func (s *Session) connect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st := s.state.Load()
-	if !netpolicy.Allowed(st.pol.Networking, host, st.pol.MCPHosts) {
+	// A repository's origin is intercepted: each request's path decides
+	// between its token and the policy (repo.go).
+	server := fromServer(r.Context()) // inprocess.go: never intercepted, nothing added
+	repoHost := !server && s.repositoryHost(hostport)
+	if !repoHost && !netpolicy.Allowed(st.pol.Networking, host, st.pol.MCPHosts) {
 		s.deny(w, host)
 		return
 	}
 	hdr, body, _ := st.substitutions(host)
-	intercept := hdr != nil || body != nil
+	intercept := !server && (hdr != nil || body != nil || repoHost)
 	var upstream net.Conn
 	if !intercept {
 		// Dial before answering so a failure is a readable status, not a

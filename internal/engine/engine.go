@@ -112,7 +112,13 @@ type Deps struct {
 	// Workers queues self_hosted sessions for their workers; nil leaves
 	// their built-in tool calls waiting for a worker nobody calls.
 	Workers Workers
-	Logger  *slog.Logger
+	// SandboxWorkers, when set, serves cloud sessions the same way: their
+	// sandbox tool calls (bash, read, write, edit, glob, grep) go to a
+	// worker that Hangar starts inside the session's sandbox, queued
+	// here. Nil runs them through Tools directly (no sandbox backend, or
+	// --sandbox unsafe-host).
+	SandboxWorkers Workers
+	Logger         *slog.Logger
 }
 
 // Engine runs sessions.
@@ -123,8 +129,10 @@ type Engine struct {
 	tools   ToolExecutor
 	mcp     MCPClient
 	workers Workers
-	log     *slog.Logger
-	opt     Options
+	// sandboxWorkers queues cloud sessions for their in-sandbox worker.
+	sandboxWorkers Workers
+	log            *slog.Logger
+	opt            Options
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -146,7 +154,7 @@ func New(d Deps, o Options) *Engine {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Engine{
-		st: d.Store, mdl: d.Models, pub: d.Broker, tools: d.Tools, mcp: d.MCP, workers: d.Workers, log: log, opt: o,
+		st: d.Store, mdl: d.Models, pub: d.Broker, tools: d.Tools, mcp: d.MCP, workers: d.Workers, sandboxWorkers: d.SandboxWorkers, log: log, opt: o,
 		ctx: ctx, cancel: cancel, runs: map[string]*run{}, replays: newReplayCache(4096, 10*time.Minute),
 	}
 }
@@ -328,20 +336,81 @@ func (e *Engine) Update(ctx context.Context, ws, id string, fn func(doc *wire.Se
 	return r.doc, nil
 }
 
-// Created tells the engine about a new session, so a self_hosted one is
-// queued for a worker right away (its sandbox is the worker's machine).
+// Created tells the engine about a new session: a cloud one's sandbox
+// starts provisioning, and a session served by a worker (self_hosted, or
+// cloud with SandboxWorkers) is queued for one right away.
 func (e *Engine) Created(ctx context.Context, ws, id string) error {
 	r, err := e.lock(ctx, ws, id)
 	if err != nil {
 		return err
 	}
 	defer r.mu.Unlock()
-	if r.selfHosted {
-		r.callWorkers()
-	} else if sb, ok := e.tools.(Sandboxes); ok {
+	if sb, ok := e.tools.(Sandboxes); ok && !r.selfHosted {
 		sb.Provision(ws, id)
 	}
+	r.callWorkers()
 	return nil
+}
+
+// sandboxWorkerKey marks a request made by the worker Hangar runs inside
+// a session's sandbox (WithSandboxWorker).
+type sandboxWorkerKey struct{}
+
+// WithSandboxWorker marks ctx as a request of the session's in-sandbox
+// worker. The API sets it only for requests that arrived over that
+// session's sandbox socket with the session's work token; only such a
+// request may answer a cloud session's tool call (user.tool_result).
+func WithSandboxWorker(ctx context.Context) context.Context {
+	return context.WithValue(ctx, sandboxWorkerKey{}, true)
+}
+
+func isSandboxWorker(ctx context.Context) bool {
+	v, _ := ctx.Value(sandboxWorkerKey{}).(bool)
+	return v
+}
+
+// WorkerGone tells the engine that the in-sandbox worker of a cloud
+// session ended. Tool calls it left unanswered are queued for a new worker
+// when it ended cleanly (it may have left just before they arrived), and
+// answered with an error naming cause otherwise (the sandbox could not
+// start, or the worker died), so the turn goes on.
+func (e *Engine) WorkerGone(ctx context.Context, ws, id string, cause error) {
+	r, err := e.lock(ctx, ws, id)
+	if err != nil {
+		return
+	}
+	defer r.mu.Unlock()
+	if r.selfHosted || !r.viaWorker {
+		return
+	}
+	var open []*call
+	for _, c := range r.calls {
+		if c.state == callWorker {
+			open = append(open, c)
+		}
+	}
+	if len(open) == 0 {
+		return
+	}
+	if cause == nil {
+		r.callWorkers()
+		return
+	}
+	evs := make([]pending, 0, len(open))
+	isErr := true
+	for _, c := range open {
+		content := []wire.ContentBlock{wire.NewTextBlock("The tool could not run: " + cause.Error())}
+		evs = append(evs, ev(&wire.AgentToolResultEvent{ToolUseID: c.id, Content: content, IsError: &isErr}))
+	}
+	if _, err := r.commit(e.ctx, "", evs...); err != nil {
+		e.log.Error("record failed tool calls", "session", id, "err", err)
+		return
+	}
+	for _, p := range evs {
+		res := p.ev.Payload.(*wire.AgentToolResultEvent)
+		r.resolve(res.ToolUseID, toolResult(res.ToolUseID, res.Content, res.IsError))
+	}
+	r.kick()
 }
 
 // Get returns the session document. A session the engine is not holding

@@ -31,6 +31,8 @@ type harness struct {
 	dbPath string
 	router model.Provider
 	opts   engine.Options
+	// sandboxWorkers, when set, serves cloud sessions through a worker.
+	sandboxWorkers engine.Workers
 }
 
 func newHarness(t *testing.T, rule modeltest.Rule, turns ...modeltest.Turn) *harness {
@@ -57,7 +59,7 @@ func (h *harness) open() {
 	}
 	h.st = st
 	h.broker = events.NewLocal(slog.Default())
-	h.eng = engine.New(engine.Deps{Store: st, Models: h.router, Broker: h.broker}, h.opts)
+	h.eng = engine.New(engine.Deps{Store: st, Models: h.router, Broker: h.broker, SandboxWorkers: h.sandboxWorkers}, h.opts)
 	if err := h.eng.Start(context.Background()); err != nil {
 		h.t.Fatal(err)
 	}

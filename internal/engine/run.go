@@ -24,8 +24,10 @@ const (
 	callConfirm callState = iota
 	// callClient: a custom tool call waiting for user.custom_tool_result.
 	callClient
-	// callWorker: a built-in call of a self_hosted environment, run by the
-	// customer's worker, which answers with user.tool_result.
+	// callWorker: a built-in sandbox call run by a worker: the customer's
+	// (self_hosted), which answers with user.tool_result, or the one in
+	// the session's sandbox (cloud), whose answer is logged as
+	// agent.tool_result.
 	callWorker
 	// callReady: allowed and waiting to be executed here.
 	callReady
@@ -57,7 +59,10 @@ type run struct {
 	sess store.Session
 	doc  wire.Session
 	defs []tool.Def
-	// selfHosted sessions run built-in tools on the customer's workers.
+	// viaWorker sessions run sandbox tools on a worker speaking the work
+	// protocol: the customer's (selfHosted) or the one Hangar starts in
+	// the session's sandbox (cloud with Deps.SandboxWorkers).
+	viaWorker  bool
 	selfHosted bool
 
 	history []model.Message
@@ -116,6 +121,7 @@ func rebuild(ctx context.Context, e *Engine, sess store.Session) (*run, error) {
 			r.selfHosted = w.Config.Type == wire.EnvironmentConfigSelfHosted
 		}
 	}
+	r.viaWorker = r.selfHosted || e.sandboxWorkers != nil
 	if r.doc.Agent.System != nil {
 		r.system = *r.doc.Agent.System
 	}
@@ -245,13 +251,24 @@ func (r *run) appendUser(bs ...model.Block) {
 }
 
 // runnableState is where an allowed built-in call goes: executed here, or
-// handed to the customer's worker. The web tools always run on the server
-// (selfhosted-worker.md §3).
+// handed to the session's worker. The web tools always run on the server
+// (selfhosted-worker.md §3), and so does the error for a tool the agent
+// does not offer (a worker would leave it unanswered as not its own).
 func (r *run) runnableState(name string) callState {
-	if r.selfHosted && !tool.ServerSide(name) {
-		return callWorker
+	if r.viaWorker && !tool.ServerSide(name) {
+		if _, ok := tool.Find(r.defs, name); ok {
+			return callWorker
+		}
 	}
 	return callReady
+}
+
+// workers is where the session's work items go.
+func (r *run) workers() Workers {
+	if r.selfHosted {
+		return r.e.workers
+	}
+	return r.e.sandboxWorkers
 }
 
 // appendSystem adds a mid-conversation system turn (system.message).
@@ -545,7 +562,10 @@ func (r *run) resume() {
 	}
 	evs = append(evs, ev(&wire.SessionStatusRescheduledEvent{}))
 	for _, c := range r.calls {
-		if c.state == callReady && c.kind == tool.Builtin {
+		// A cloud session's worker ran in a sandbox of the stopped server;
+		// what it was running is unknown, as for a call executed here.
+		inSandbox := c.state == callWorker && !r.selfHosted
+		if (c.state == callReady || inSandbox) && c.kind == tool.Builtin {
 			isErr := true
 			content := []wire.ContentBlock{wire.NewTextBlock("The tool call was interrupted by a server restart before it completed; it may or may not have taken effect.")}
 			evs = append(evs, ev(&wire.AgentToolResultEvent{ToolUseID: c.id, Content: content, IsError: &isErr}))
@@ -683,12 +703,15 @@ func (r *run) next() action {
 	}
 	var ready []*call
 	var waiting []string
+	atWorker := false
 	for _, c := range r.calls {
 		switch c.state {
 		case callReady:
 			ready = append(ready, c)
 		case callConfirm, callClient:
 			waiting = append(waiting, c.id)
+		case callWorker:
+			atWorker = true
 		}
 	}
 	if len(ready) > 0 {
@@ -708,6 +731,13 @@ func (r *run) next() action {
 			}
 			r.announced = true
 		}
+		return nil
+	}
+	if atWorker {
+		// The session runs while a worker works on its calls; the worker
+		// is (re)queued in case the last one left before they came.
+		r.callWorkers()
+		r.ensureRunning(ctx)
 		return nil
 	}
 	if r.awaitsModel() {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/hangarhq/hangar/internal/errdefs"
 	"github.com/hangarhq/hangar/internal/store"
+	"github.com/hangarhq/hangar/internal/tool"
 	"github.com/hangarhq/hangar/internal/wire"
 )
 
@@ -42,10 +43,19 @@ func (e *Engine) Send(ctx context.Context, ws, id string, events []wire.EventPay
 	interrupt := false
 	for i, p := range events {
 		path := fmt.Sprintf("events[%d]", i)
-		if prev, dup, err := r.check(path, p); err != nil {
+		if prev, dup, err := r.check(ctx, path, p); err != nil {
 			return nil, err
 		} else if dup {
 			echoes = append(echoes, prev)
+			continue
+		}
+		if res, ok := p.(*wire.UserToolResultEvent); ok && !r.selfHosted {
+			// The in-sandbox worker's result of a cloud session is the
+			// agent's own tool result (as when the server ran the tool):
+			// logged as agent.tool_result and applied at once.
+			pe := ev(&wire.AgentToolResultEvent{ToolUseID: res.ToolUseID, Content: res.Content, IsError: res.IsError})
+			fresh = append(fresh, pe)
+			echoes = append(echoes, pe.ev)
 			continue
 		}
 		pe := ev(p)
@@ -60,6 +70,11 @@ func (e *Engine) Send(ctx context.Context, ws, id string, events []wire.EventPay
 			return nil, err
 		}
 		for _, p := range fresh {
+			if res, ok := p.ev.Payload.(*wire.AgentToolResultEvent); ok {
+				r.answers[answerKey(wire.EventTypeUserToolResult, res.ToolUseID)] = p.ev
+				r.resolve(res.ToolUseID, toolResult(res.ToolUseID, res.Content, res.IsError))
+				continue
+			}
 			r.queue = append(r.queue, p.ev)
 			if t := answerTarget(p.ev.Payload); t != "" {
 				r.answers[answerKey(p.ev.EventType(), t)] = p.ev
@@ -70,7 +85,10 @@ func (e *Engine) Send(ctx context.Context, ws, id string, events []wire.EventPay
 		r.stepCancel()
 	}
 	r.kick()
-	r.callWorkers()
+	if !isSandboxWorker(ctx) {
+		// New input may need a worker; the worker's own results do not.
+		r.callWorkers()
+	}
 	if replayKey != "" {
 		e.replays.put(id+"\x00"+replayKey, echoes)
 	}
@@ -97,7 +115,7 @@ func answerTarget(p wire.EventPayload) string {
 // that need no state are wire.SendEventsParams.Validate). dup reports a
 // repeated user.tool_result, which is accepted idempotently with the echo
 // of the first one. r.mu is held.
-func (r *run) check(path string, p wire.EventPayload) (prev wire.Event, dup bool, err error) {
+func (r *run) check(ctx context.Context, path string, p wire.EventPayload) (prev wire.Event, dup bool, err error) {
 	switch p := p.(type) {
 	case *wire.UserToolConfirmationEvent:
 		return wire.Event{}, false, r.checkAnswer(path+".tool_use_id", p.EventType(), p.ToolUseID, callConfirm, "confirmation")
@@ -107,7 +125,7 @@ func (r *run) check(path string, p wire.EventPayload) (prev wire.Event, dup bool
 		if prev, ok := r.answers[answerKey(wire.EventTypeUserToolResult, p.ToolUseID)]; ok {
 			return prev, true, nil
 		}
-		if !r.selfHosted {
+		if !r.selfHosted && !(r.viaWorker && isSandboxWorker(ctx)) {
 			return wire.Event{}, false, errdefs.Invalid("%s.type: user.tool_result is only accepted for sessions of self_hosted environments", path)
 		}
 		return wire.Event{}, false, r.checkAnswer(path+".tool_use_id", p.EventType(), p.ToolUseID, callWorker, "tool result")
@@ -186,13 +204,26 @@ func (c *replayCache) put(key string, echoes []wire.Event) {
 	}
 }
 
-// callWorkers makes sure a worker serves a self_hosted session that has
+// callWorkers makes sure a worker serves a worker-served session that has
 // work (new input, or tool calls for the worker). r.mu is held.
 func (r *run) callWorkers() {
-	if !r.selfHosted || r.e.workers == nil {
+	w := r.workers()
+	if !r.viaWorker || w == nil || (!r.selfHosted && !r.hasSandboxTools()) {
+		// A cloud session whose agent offers no sandbox tool needs no
+		// worker in its sandbox.
 		return
 	}
-	if err := r.e.workers.Enqueue(r.e.ctx, r.ws, r.doc.EnvironmentID, r.id); err != nil {
+	if err := w.Enqueue(r.e.ctx, r.ws, r.doc.EnvironmentID, r.id); err != nil {
 		r.e.log.Error("enqueue work", "session", r.id, "err", err)
 	}
+}
+
+// hasSandboxTools reports whether the agent offers a tool a worker runs.
+func (r *run) hasSandboxTools() bool {
+	for _, d := range r.defs {
+		if d.Kind == tool.Builtin && !tool.ServerSide(d.Name) {
+			return true
+		}
+	}
+	return false
 }

@@ -44,8 +44,22 @@ func WithPool(size int, template func(poolID string) Spec) ToolboxOption {
 	}
 }
 
+// WithPoolStart runs start in every pooled sandbox once it was created,
+// before it can be claimed, instead of the default warm-up (the agent's
+// persistent shell): the server starts the sandbox's worker there ahead of
+// demand. An error discards the sandbox. It must follow WithPool.
+func WithPoolStart(start func(ctx context.Context, sb Sandbox) error) ToolboxOption {
+	return func(t *Toolbox) {
+		if t.pool != nil {
+			t.pool.onStart = start
+		}
+	}
+}
+
 // pool holds started sandboxes nobody has claimed yet.
 type pool struct {
+	// onStart, when set, readies a created sandbox (WithPoolStart).
+	onStart  func(ctx context.Context, sb Sandbox) error
 	backend  Backend
 	adopter  Adopter
 	size     int
@@ -82,7 +96,12 @@ func (p *pool) startOne() {
 	_, _ = rand.Read(rnd[:])
 	spec := p.template(PoolIDPrefix + hex.EncodeToString(rnd[:]))
 	sb, err := p.backend.Create(p.ctx, spec)
-	if err == nil {
+	if err == nil && p.onStart != nil {
+		if err = p.onStart(p.ctx, sb); err != nil {
+			_ = discard(context.Background(), sb)
+			sb = nil
+		}
+	} else if err == nil {
 		// A sandbox may still be warming up after Create (the local one
 		// starts its persistent shell then); a pooled one is ready only
 		// once a tool call would not wait for that.

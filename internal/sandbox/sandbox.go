@@ -56,12 +56,38 @@ const (
 	EgressProxyAddr    = "127.0.0.1:3128"
 )
 
+// The worker contract: the server also keeps, in the same per-session
+// directory, a Unix socket serving the Hangar API to the one worker it
+// starts inside the session's sandbox (`hangar worker --item`); with
+// network none it is the worker's only way to the server, and only that
+// session's work token is accepted on it.
+const (
+	APISocketName = "api.sock"
+	APISocketPath = EgressPath + "/" + APISocketName
+	// AgentBinaryPath is where every backend shows the hangar binary.
+	AgentBinaryPath = "/run/hangar/agent"
+)
+
+// WorkerItem is what the server writes on the stdin of `hangar worker
+// --item` in a sandbox: the claimed work item and its secret, kept out of
+// argv and the environment, where other processes could read them.
+type WorkerItem struct {
+	WorkID        string `json:"work_id"`
+	EnvironmentID string `json:"environment_id"`
+	SessionID     string `json:"session_id"`
+	Secret        string `json:"secret"`
+}
+
 // EgressEnv is the environment that points the usual tools at the egress
 // proxy and its CA bundle (system roots plus the session CA: SSL_CERT_FILE
 // replaces the roots rather than adding to them, hence a bundle).
 func EgressEnv() map[string]string {
 	proxy := "http://" + EgressProxyAddr
-	env := map[string]string{"NO_PROXY": "localhost,127.0.0.1", "no_proxy": "localhost,127.0.0.1"}
+	env := map[string]string{"NO_PROXY": "localhost,127.0.0.1", "no_proxy": "localhost,127.0.0.1",
+		// A git request the proxy lets through unauthenticated (a host
+		// without repository credentials) fails at once instead of
+		// waiting at a username prompt no one will answer.
+		"GIT_TERMINAL_PROMPT": "0"}
 	for _, k := range []string{"HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"} {
 		env[k] = proxy
 	}
@@ -208,6 +234,43 @@ type Backend interface {
 // sandbox is left as it was (or is no longer running).
 type Adopter interface {
 	Adopt(ctx context.Context, sb Sandbox, spec Spec) (Sandbox, error)
+}
+
+// Detacher is implemented by sandboxes that outlive the server
+// (Capabilities().Reattach): Detach lets go of the sandbox without stopping
+// it — its processes, /tmp and container filesystem stay — so a restarted
+// server Recovers it from its Handle. The Sandbox is unusable afterwards.
+type Detacher interface {
+	Detach() error
+}
+
+// Discarder is implemented by backends that can remove what is left of a
+// sandbox from its Handle alone, without starting it first: its processes,
+// container and state, and its workspace (as Destroy does). A sandbox that
+// is already gone is no error.
+type Discarder interface {
+	Discard(ctx context.Context, h Handle) error
+}
+
+// Sweeper is implemented by backends that can find the sandboxes they
+// started under their own state (this server's, never another's on the same
+// host): Sweep removes every one whose id keep refuses — what a crash left
+// behind, sandboxes of deleted sessions, a previous run's pool. Workspaces
+// are not touched (they belong to sessions, not to sandboxes).
+type Sweeper interface {
+	Sweep(ctx context.Context, keep func(sandboxID string) bool) error
+}
+
+// HandleStore persists each session's current sandbox Handle so that a
+// restarted server finds the sandbox again (Toolbox, WithHandles).
+type HandleStore interface {
+	// LoadHandle returns the session's handle; ok is false when it has
+	// none.
+	LoadHandle(ctx context.Context, sessionID string) (h Handle, ok bool, err error)
+	// SaveHandle records h as the session's handle, replacing any other.
+	SaveHandle(ctx context.Context, sessionID string, h Handle) error
+	// DeleteHandle forgets the session's handle; none is no error.
+	DeleteHandle(ctx context.Context, sessionID string) error
 }
 
 // CanAdopt says whether a sandbox started with from can become one started

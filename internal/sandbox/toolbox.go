@@ -1,9 +1,12 @@
 package sandbox
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"log/slog"
 	"sync"
 )
 
@@ -12,15 +15,21 @@ import (
 // (Provision) and waited for only by the first tool call (lazy-blocking);
 // results are the SDK agenttoolset's own, run inside the sandbox.
 //
-// It maps onto engine.ToolExecutor as
-//
-//	res, err := tb.Execute(ctx, call.SessionID, call.Name, call.Input)
-//	// → engine.ToolResult{Content: text block res.Text, IsError: res.IsError}
+// Sessions' own tool calls run in a worker the server starts in the
+// sandbox (Sandbox, then Exec); Execute runs one call through the agent's
+// copy of the toolset, which the server uses for its own writes into a
+// workspace (an oversized MCP result).
 type Toolbox struct {
 	backend Backend
 	specFor func(ctx context.Context, sessionID string) (Spec, error)
 
 	pool *pool // nil: every sandbox starts on demand
+	// setup runs in every sandbox once it started, before it serves
+	// (WithSetup).
+	setup func(ctx context.Context, sessionID string, sb Sandbox) error
+	// handles persists each session's sandbox handle (nil: none are, and
+	// a restarted server starts every sandbox afresh).
+	handles HandleStore
 
 	mu    sync.Mutex
 	boxes map[string]*box
@@ -41,6 +50,16 @@ func NewToolbox(backend Backend, specFor func(ctx context.Context, sessionID str
 	}
 	t.pool.fill()
 	return t
+}
+
+// WithHandles persists each session's sandbox Handle in hs: saved when its
+// sandbox starts, is adopted from the pool or is recovered, deleted when it
+// is destroyed. A session with a handle is Recovered (reattached where the
+// backend can, else re-provisioned around the same workspace) instead of
+// Created, and Close detaches from sandboxes that outlive the server
+// instead of stopping them.
+func WithHandles(hs HandleStore) ToolboxOption {
+	return func(t *Toolbox) { t.handles = hs }
 }
 
 // Pooled is how many pooled sandboxes are started and unclaimed.
@@ -65,15 +84,106 @@ func (t *Toolbox) get(sessionID string) *box {
 		// triggered it.
 		ctx := context.Background()
 		spec, err := t.specFor(ctx, sessionID)
-		if err == nil {
-			if b.sb = t.pool.claim(ctx, spec); b.sb == nil {
-				b.sb, b.err = t.backend.Create(ctx, spec)
-			}
-		} else {
+		if err != nil {
 			b.err = err
+			return
+		}
+		// The handle is saved before ready closes, so a Release waiting
+		// for this start deletes it after, never before.
+		b.sb, b.err = t.start(ctx, sessionID, spec)
+		if b.err == nil && t.setup != nil {
+			if err := t.setup(ctx, sessionID, b.sb); err != nil {
+				// Not half set up: the next call starts it again (the
+				// workspace stays).
+				_ = b.sb.Stop(ctx)
+				b.sb, b.err = nil, err
+			}
 		}
 	}()
 	return b
+}
+
+// WithSetup runs setup in each session's sandbox after it starts (created,
+// adopted from the pool or recovered) and before any tool call gets it, in
+// the background provisioning; an error fails the calls waiting for it and
+// the next call starts the sandbox again. Setup must be idempotent.
+func WithSetup(setup func(ctx context.Context, sessionID string, sb Sandbox) error) ToolboxOption {
+	return func(t *Toolbox) { t.setup = setup }
+}
+
+// start recovers the session's sandbox from its persisted handle, or
+// starts a new one (from the pool or created), and persists its handle.
+func (t *Toolbox) start(ctx context.Context, sessionID string, spec Spec) (Sandbox, error) {
+	var sb Sandbox
+	if t.handles != nil {
+		h, ok, err := t.handles.LoadHandle(ctx, sessionID)
+		if err != nil {
+			// Starting a second sandbox beside one we cannot see would
+			// leak it; the next call tries again.
+			return nil, fmt.Errorf("load sandbox handle: %w", err)
+		}
+		if ok {
+			sb = t.recover(ctx, h, spec)
+		}
+	}
+	if sb == nil {
+		if sb = t.pool.claim(ctx, spec); sb == nil {
+			var err error
+			if sb, err = t.backend.Create(ctx, spec); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if t.handles != nil {
+		// The handle changes on adoption and on re-provisioning; what is
+		// saved is the one the running sandbox has now. A sandbox whose
+		// handle could not be saved still serves this server; after a
+		// restart the orphan sweep removes it.
+		if err := t.handles.SaveHandle(ctx, sessionID, sb.Handle()); err != nil {
+			slog.Error("sandbox: save handle", "session", sessionID, "sandbox", sb.ID(), "err", err)
+		}
+	}
+	return sb, nil
+}
+
+// recover returns the sandbox a persisted handle names, reattached or
+// re-provisioned, or nil when a new one must be created instead.
+func (t *Toolbox) recover(ctx context.Context, h Handle, spec Spec) Sandbox {
+	caps := t.backend.Capabilities()
+	switch {
+	case h.Backend != caps.Backend:
+		// The server was restarted with another --sandbox. That backend's
+		// sandbox is out of reach here (its own sweep removes it when the
+		// server runs it again, this handle being replaced); the session
+		// gets a new one around the same workspace.
+		slog.Warn("sandbox: handle of another backend; starting a new sandbox around the same workspace",
+			"session", spec.SessionID, "handle_backend", h.Backend, "backend", caps.Backend, "sandbox", h.ID)
+		return nil
+	case h.Version != HandleVersion:
+		slog.Warn("sandbox: handle of an unsupported version; starting a new sandbox", "session", spec.SessionID, "version", h.Version)
+		return nil
+	}
+	// The sandbox is recovered with today's spec: resources, limits or the
+	// egress set-up may have changed since it started. A backend
+	// reattaches only to a sandbox started with exactly this spec (docker
+	// checks a label of its hash) and otherwise re-provisions it, under
+	// the same id, around the same workspace.
+	if !sameSpec(h.Spec, spec) {
+		slog.Info("sandbox: spec changed since the sandbox started; re-provisioning", "session", spec.SessionID, "sandbox", h.ID)
+	}
+	h.Spec = spec
+	sb, err := t.backend.Recover(ctx, h)
+	if err != nil {
+		slog.Warn("sandbox: recover failed; starting a new sandbox", "session", spec.SessionID, "sandbox", h.ID, "err", err)
+		return nil
+	}
+	return sb
+}
+
+func sameSpec(a, b Spec) bool {
+	ja, err1 := json.Marshal(a)
+	jb, err2 := json.Marshal(b)
+	return err1 == nil && err2 == nil && bytes.Equal(ja, jb)
 }
 
 // Sandbox waits for the session's sandbox, provisioning it if needed. A
@@ -121,42 +231,86 @@ func (t *Toolbox) Execute(ctx context.Context, sessionID, name string, input jso
 	return res, err
 }
 
-// Release stops the session's sandbox; destroy also removes its workspace.
+// Release stops the session's sandbox; destroy also removes its workspace
+// and its persisted handle. A session whose sandbox this server never
+// started (it was deleted right after a restart) is destroyed from its
+// handle.
 func (t *Toolbox) Release(ctx context.Context, sessionID string, destroy bool) error {
 	t.mu.Lock()
 	b := t.boxes[sessionID]
 	delete(t.boxes, sessionID)
 	t.mu.Unlock()
-	if b == nil {
-		return nil
+	if b != nil {
+		select {
+		case <-b.ready:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
-	select {
-	case <-b.ready:
-	case <-ctx.Done():
-		return ctx.Err()
+	if !destroy {
+		if b == nil || b.sb == nil {
+			return nil
+		}
+		return b.sb.Stop(ctx)
 	}
-	if b.sb == nil {
-		return nil
+	var err error
+	if b != nil && b.sb != nil {
+		err = b.sb.Destroy(ctx)
+	} else {
+		err = t.discard(ctx, sessionID)
 	}
-	if destroy {
-		return b.sb.Destroy(ctx)
+	if err == nil && t.handles != nil {
+		// Kept when the destroy failed, so the sweep at the next start
+		// finds the sandbox of a deleted session and removes it.
+		err = t.handles.DeleteHandle(ctx, sessionID)
 	}
-	return b.sb.Stop(ctx)
+	return err
 }
 
-// Close stops every session's sandbox (workspaces stay) and destroys the
-// pool's.
+// discard removes the sandbox a session's persisted handle names without
+// starting it.
+func (t *Toolbox) discard(ctx context.Context, sessionID string) error {
+	if t.handles == nil {
+		return nil
+	}
+	h, ok, err := t.handles.LoadHandle(ctx, sessionID)
+	if err != nil || !ok {
+		return err
+	}
+	d, can := t.backend.(Discarder)
+	if !can || h.Backend != t.backend.Capabilities().Backend {
+		slog.Warn("sandbox: cannot discard the sandbox of a deleted session here", "session", sessionID, "handle_backend", h.Backend, "sandbox", h.ID)
+		return nil
+	}
+	return d.Discard(ctx, h)
+}
+
+// Close lets go of every session's sandbox and destroys the pool's. A
+// sandbox that outlives the server (docker) and whose handle is persisted is
+// detached, so the restarted server reattaches to it with its processes and
+// files; the others are stopped (workspaces stay).
 func (t *Toolbox) Close(ctx context.Context) error {
 	perr := t.pool.close(ctx)
 	t.mu.Lock()
-	ids := make([]string, 0, len(t.boxes))
-	for id := range t.boxes {
-		ids = append(ids, id)
-	}
+	boxes := t.boxes
+	t.boxes = map[string]*box{}
 	t.mu.Unlock()
 	errs := []error{perr}
-	for _, id := range ids {
-		errs = append(errs, t.Release(ctx, id, false))
+	detach := t.handles != nil && t.backend.Capabilities().Reattach
+	for _, b := range boxes {
+		select {
+		case <-b.ready:
+		case <-ctx.Done():
+			return errors.Join(append(errs, ctx.Err())...)
+		}
+		if b.sb == nil {
+			continue
+		}
+		if d, ok := b.sb.(Detacher); ok && detach {
+			errs = append(errs, d.Detach())
+			continue
+		}
+		errs = append(errs, b.sb.Stop(ctx))
 	}
 	return errors.Join(errs...)
 }

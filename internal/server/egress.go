@@ -64,6 +64,9 @@ type sessionEgress struct {
 	st     store.Store
 	sealer *vault.Sealer
 	log    *slog.Logger
+	// live tracks what each live proxy session's policy came from, for
+	// reloads after changes (egresslive.go).
+	live liveSessions
 }
 
 func newSessionEgress(dataDir string, st store.Store, sealer *vault.Sealer, log *slog.Logger) (*sessionEgress, error) {
@@ -84,12 +87,9 @@ func newSessionEgress(dataDir string, st store.Store, sealer *vault.Sealer, log 
 	if err := os.MkdirAll(root, 0o711); err != nil {
 		return nil, err
 	}
-	// What a crash left: sockets of sessions whose sandboxes are gone.
-	if old, _ := filepath.Glob(filepath.Join(root, "*")); len(old) > 0 {
-		for _, d := range old {
-			_ = os.RemoveAll(d)
-		}
-	}
+	// What the previous run left is not removed here: a docker sandbox
+	// that outlived it has its session's directory bind-mounted and is
+	// reattached to it (sweep removes the directories no sandbox will).
 	e := &sessionEgress{
 		proxy: egress.New(egress.Options{AllowInternal: allow, Logger: log}),
 		root:  root, roots: systemRoots(), st: st, sealer: sealer, log: log,
@@ -113,6 +113,23 @@ func systemRoots() []byte {
 	return nil
 }
 
+// sweep removes, at start, the directories of sessions other than keep's:
+// no sandbox will be reattached to them (keep lists the sessions with a
+// persisted sandbox handle; the others get a new directory when they
+// start).
+func (e *sessionEgress) sweep(keep []string) {
+	want := map[string]bool{}
+	for _, id := range keep {
+		want[e.dir(id)] = true
+	}
+	old, _ := filepath.Glob(filepath.Join(e.root, "*"))
+	for _, d := range old {
+		if !want[d] {
+			_ = os.RemoveAll(d)
+		}
+	}
+}
+
 func (e *sessionEgress) dir(sessionID string) string {
 	h := sha256.Sum256([]byte(sessionID))
 	return filepath.Join(e.root, hex.EncodeToString(h[:8]))
@@ -122,17 +139,15 @@ func (e *sessionEgress) dir(sessionID string) string {
 // they are now) and points spec at it: network none, the egress
 // directory, the proxy variables and one placeholder per credential.
 func (e *sessionEgress) prepare(ctx context.Context, ws, sessionID string, spec *sandbox.Spec) error {
-	pol, creds, err := e.load(ctx, ws, sessionID)
+	// Loaded, or started, the way later changes reload it (egresslive.go).
+	s, err := e.sync(ctx, ws, sessionID, true)
 	if err != nil {
 		return err
 	}
-	s := e.proxy.Session(sessionID)
-	if s != nil {
-		s.Update(pol, creds)
-	} else {
-		if s, err = e.listen(sessionID, pol, creds); err != nil {
-			return err
-		}
+	// Repository tokens (resources.go): read per request, so a rotation
+	// needs no update here.
+	if err := e.setRepositories(ctx, ws, sessionID, s); err != nil {
+		return err
 	}
 	dir := e.dir(sessionID)
 	bundle := append(append([]byte{}, e.roots...), '\n')
@@ -166,10 +181,15 @@ func (e *sessionEgress) prepare(ctx context.Context, ws, sessionID string, spec 
 
 func (e *sessionEgress) listen(sessionID string, pol egress.Policy, creds []egress.Credential) (*egress.Session, error) {
 	dir := e.dir(sessionID)
-	_ = os.RemoveAll(dir)
+	// A directory left by the previous run is reused, not re-made: a
+	// sandbox that outlived the server (docker) has it bind-mounted, and a
+	// new directory under the same name is not the one it would see.
+	if fi, err := os.Lstat(dir); err == nil && !fi.IsDir() {
+		_ = os.RemoveAll(dir)
+	}
 	// 0755: the docker backend's uid 1000 must search it; the sandbox sees
 	// it read-only, and it holds only the socket and public certificates.
-	if err := os.Mkdir(dir, 0o755); err != nil {
+	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 		return nil, err
 	}
 	_ = os.Chmod(dir, 0o755) // past the umask
@@ -178,6 +198,7 @@ func (e *sessionEgress) listen(sessionID string, pol egress.Policy, creds []egre
 		return nil, err
 	}
 	path := filepath.Join(dir, sandbox.EgressSocketName)
+	_ = os.Remove(path) // the previous run's socket
 	ln, err := net.Listen("unix", path)
 	if err == nil {
 		// Whatever uid the sandbox runs as; the directory, mounted only
@@ -194,6 +215,7 @@ func (e *sessionEgress) listen(sessionID string, pol egress.Policy, creds []egre
 
 // release closes a session's proxy and removes its directory.
 func (e *sessionEgress) release(sessionID string) {
+	e.live.drop(sessionID)
 	if s := e.proxy.Session(sessionID); s != nil {
 		s.Close()
 	}

@@ -7,15 +7,27 @@ package server
 //     under /workspace cannot be a mount (the workspace is the agent's), so
 //     the file is copied there once, mode 0444, which the agent could chmod:
 //     only mounts outside /workspace are truly read-only.
-//   - github_repository resources are cloned once, before the sandbox first
-//     starts, by a git process the server runs on the host. The token reaches
-//     that one process through its environment (GIT_CONFIG_* setting an
-//     http.<origin>.extraHeader), so it is never in .git/config, the
-//     sandbox, the event log or a response. A mount_path under /workspace is
-//     cloned into the workspace (writable); elsewhere the clone is kept
-//     under the data dir and mounted read-only. Git from inside the sandbox
-//     with a credential path the server controls (RES-16) is a later step:
-//     today the sandbox's git has no token.
+//   - github_repository resources: the token never reaches the sandbox or
+//     any git process. The session's egress proxy (internal/egress, repo.go)
+//     adds it to requests under the repository's path on its origin, over
+//     HTTP and HTTPS (intercepted with the session CA), and reads it from
+//     the store at every request, so a token rotated through the resource
+//     update API (RES-17) applies to the next git request of a running
+//     sandbox. Git from bash in the sandbox (pull, fetch, push) therefore
+//     just works (RES-16). The repository's paths are allowed whatever the
+//     environment's networking; its host's other paths obey it.
+//     A mount_path under /workspace is cloned once, inside the started
+//     sandbox before it serves its first tool call (sandbox.WithSetup): git
+//     runs as the sandbox's user with its limits and its proxy variables,
+//     the files are the agent's on every backend, and such a session can
+//     adopt a pooled sandbox (its workspace is still empty when it starts).
+//     Elsewhere the clone is made on the host before the sandbox starts, by
+//     a git process pointed at the session's proxy through a private
+//     loopback listener with its own one-time proxy credentials (egress
+//     PrivateListener), kept under the data dir and mounted read-only. A
+//     marker per resource records a finished clone. A failed clone fails
+//     the tool calls waiting for the sandbox with git's message; the next
+//     call tries again (with a rotated token, say).
 //   - resources added or removed while a sandbox runs take effect at the
 //     session's next tool call: the sandbox is restarted around the same
 //     workspace (the shell's state is reset), since mounts cannot change
@@ -30,7 +42,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -38,7 +49,6 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"net/url"
 	"os"
 	"os/exec"
 	"path"
@@ -50,6 +60,7 @@ import (
 
 	"github.com/hangarhq/hangar/internal/api/files"
 	"github.com/hangarhq/hangar/internal/blob"
+	"github.com/hangarhq/hangar/internal/egress"
 	"github.com/hangarhq/hangar/internal/errdefs"
 	"github.com/hangarhq/hangar/internal/ids"
 	"github.com/hangarhq/hangar/internal/sandbox"
@@ -75,6 +86,8 @@ type sessionResources struct {
 	blobs   *blob.FS
 	sealer  *vault.Sealer
 	log     *slog.Logger
+	// egress is the proxy host-side clones go through.
+	egress *sessionEgress
 }
 
 // resourceDir is where the server keeps a session's clone markers and
@@ -144,7 +157,7 @@ func (x *sessionResources) prepare(ctx context.Context, ws string, spec *sandbox
 				return "", fmt.Errorf("file resource %s: %w", r.ID, err)
 			}
 		case wire.ResourceGitHubRepository:
-			if err := x.prepareRepo(ctx, ws, spec, r); err != nil {
+			if err := x.prepareRepo(ctx, spec, r); err != nil {
 				return "", fmt.Errorf("github_repository resource %s (%s): %w", r.ID, r.URL, err)
 			}
 		}
@@ -234,21 +247,33 @@ func writeMarker(p string) error {
 	return os.WriteFile(p, nil, 0o600)
 }
 
-func (x *sessionResources) prepareRepo(ctx context.Context, ws string, spec *sandbox.Spec, r wire.SessionResource) error {
+// prepareRepo handles a repository at sandbox-spec time. One under
+// /workspace is cloned later, inside the started sandbox (setupRepos); one
+// elsewhere is cloned now on the host, through the session's proxy, into a
+// directory mounted read-only at its mount_path.
+func (x *sessionResources) prepareRepo(ctx context.Context, spec *sandbox.Spec, r wire.SessionResource) error {
+	if _, inWS := underWorkspace(r.MountPath); inWS {
+		return nil
+	}
 	dir := x.resourceDir(spec.SessionID)
-	rel, inWS := underWorkspace(r.MountPath)
 	kept := filepath.Join(dir, r.ID)
 	marker := filepath.Join(dir, r.ID+".cloned")
 	if _, err := os.Stat(marker); err == nil {
-		if !inWS {
-			spec.Mounts = append(spec.Mounts, sandbox.Mount{Source: kept, Target: r.MountPath})
-		}
+		spec.Mounts = append(spec.Mounts, sandbox.Mount{Source: kept, Target: r.MountPath})
 		return nil
 	}
-	token, err := x.token(ctx, ws, r.ID)
+	if x.egress == nil {
+		return errors.New("no egress proxy to clone through")
+	}
+	s := x.egress.proxy.Session(spec.SessionID)
+	if s == nil {
+		return errors.New("the session has no egress proxy")
+	}
+	pl, err := s.ListenPrivate()
 	if err != nil {
 		return err
 	}
+	defer pl.Close()
 	tmp := filepath.Join(dir, r.ID+".tmp")
 	if err := os.RemoveAll(tmp); err != nil {
 		return err
@@ -256,103 +281,185 @@ func (x *sessionResources) prepareRepo(ctx context.Context, ws string, spec *san
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
+	home, err := os.MkdirTemp("", "hangar-git-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(home)
 	cctx, cancel := context.WithTimeout(ctx, cloneTimeout)
 	defer cancel()
-	if err := gitClone(cctx, r.URL, token, r.Checkout, tmp); err != nil {
+	caFile := filepath.Join(x.egress.dir(spec.SessionID), sandbox.EgressCABundleName)
+	if err := gitClone(cctx, hostGit(gitEnv(pl.URL(), caFile, home), home), r.URL, r.Checkout, tmp); err != nil {
 		_ = os.RemoveAll(tmp)
 		return err
 	}
-	dst := kept
-	if inWS {
-		if dst, err = safeWorkspacePath(spec.WorkspaceDir, rel); err != nil {
-			_ = os.RemoveAll(tmp)
-			return err
-		}
-		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-			return err
-		}
-	}
-	if err := os.Rename(tmp, dst); err != nil {
+	if err := os.Rename(tmp, kept); err != nil {
 		_ = os.RemoveAll(tmp)
 		return err
 	}
-	if !inWS {
-		spec.Mounts = append(spec.Mounts, sandbox.Mount{Source: kept, Target: r.MountPath})
-	}
+	spec.Mounts = append(spec.Mounts, sandbox.Mount{Source: kept, Target: r.MountPath})
 	return writeMarker(marker)
 }
 
-// token unseals a repository's token; "" when none was given.
-func (x *sessionResources) token(ctx context.Context, ws, resourceID string) (string, error) {
-	rec, err := x.st.Get(ctx, ws, store.KindSessionSecret, resourceID)
+// setupRepos clones the session's repositories under /workspace inside its
+// started sandbox (sandbox.WithSetup), before its first tool call: git runs
+// as the sandbox's user, with the sandbox's limits, and reaches the
+// repository through the session's egress proxy, which adds the token. The
+// files belong to the sandbox's user on every backend, and since the
+// workspace is still empty when the sandbox starts, such sessions can
+// adopt a pooled sandbox. A marker on the host records a finished clone,
+// so a re-provisioned sandbox does not clone again.
+func (x *sessionResources) setupRepos(ctx context.Context, ws, sessionID string, sb sandbox.Sandbox) error {
+	rs, err := loadResources(ctx, x.st, ws, sessionID)
+	if err != nil {
+		return err
+	}
+	for _, r := range rs {
+		if r.Type != wire.ResourceGitHubRepository {
+			continue
+		}
+		if _, inWS := underWorkspace(r.MountPath); !inWS {
+			continue
+		}
+		marker := filepath.Join(x.resourceDir(sessionID), r.ID+".cloned")
+		if _, err := os.Stat(marker); err == nil {
+			continue
+		}
+		cctx, cancel := context.WithTimeout(ctx, cloneTimeout)
+		err := gitClone(cctx, sandboxGit(sb), r.URL, r.Checkout, r.MountPath)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("github_repository resource %s (%s): %w", r.ID, r.URL, err)
+		}
+		if err := writeMarker(marker); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// repoToken unseals a repository's token; "" when none was given.
+func repoToken(ctx context.Context, st store.Store, sealer *vault.Sealer, ws, resourceID string) (string, error) {
+	rec, err := st.Get(ctx, ws, store.KindSessionSecret, resourceID)
 	if errdefs.ClassOf(err) == errdefs.ClassNotFound {
 		return "", nil
 	}
 	if err != nil {
 		return "", err
 	}
-	if x.sealer == nil {
+	if sealer == nil {
 		return "", errors.New("no master key to open the repository token with")
 	}
-	b, err := x.sealer.Open(rec.Secret, store.SessionSecretAAD(resourceID))
+	b, err := sealer.Open(rec.Secret, store.SessionSecretAAD(resourceID))
 	if err != nil {
 		return "", fmt.Errorf("open repository token: %w", err)
 	}
 	return string(b), nil
 }
 
+// setRepositories gives the session's proxy its repositories (RES-16).
+// Each token is read from the store at every request, so a token rotated
+// through the resource update API (RES-17) applies to the next git request
+// of a running sandbox.
+func (e *sessionEgress) setRepositories(ctx context.Context, ws, sessionID string, s *egress.Session) error {
+	rs, err := loadResources(ctx, e.st, ws, sessionID)
+	if err != nil {
+		return err
+	}
+	var repos []egress.Repository
+	for _, r := range rs {
+		if r.Type != wire.ResourceGitHubRepository {
+			continue
+		}
+		id := r.ID
+		repos = append(repos, egress.Repository{URL: r.URL, Token: func(ctx context.Context) (string, error) {
+			return repoToken(ctx, e.st, e.sealer, ws, id)
+		}})
+	}
+	return s.SetRepositories(repos)
+}
+
+// gitRunner runs one git command; its error carries git's output.
+type gitRunner func(ctx context.Context, args ...string) error
+
+// gitErr is the error of a failed git command: its subcommand and what it
+// printed, bounded.
+func gitErr(args []string, err error, out string) error {
+	sub := ""
+	for i := 0; i < len(args); i++ {
+		if args[i] == "-C" || args[i] == "-c" {
+			i++
+			continue
+		}
+		sub = args[i]
+		break
+	}
+	msg := strings.TrimSpace(out)
+	if len(msg) > 2000 {
+		msg = msg[:2000]
+	}
+	return fmt.Errorf("git %s: %v: %s", sub, err, msg)
+}
+
 // gitEnv is the environment of a host git process: nothing of the user's
-// or system's git configuration (a credential helper could store the
-// token), no prompts, and the token as an extra header for the
-// repository's origin only, set through GIT_CONFIG_* so it is neither on
-// the command line nor written to any file.
-func gitEnv(repoURL, token, home string) []string {
-	env := []string{
+// or system's git configuration, no prompts, only the web transports, and
+// the session's proxy (a private listener with its own credentials) with
+// the session CA, set through GIT_CONFIG_* so nothing is written to a file.
+// The repository's token is not in it: the proxy adds it.
+func gitEnv(proxyURL, caFile, home string) []string {
+	return []string{
 		"PATH=" + os.Getenv("PATH"), "HOME=" + home, "LANG=C",
 		"GIT_TERMINAL_PROMPT=0", "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null",
 		// Only the web transports, even on a redirect.
 		"GIT_ALLOW_PROTOCOL=http:https",
+		"GIT_SSL_CAINFO=" + caFile,
+		"GIT_CONFIG_COUNT=2",
+		"GIT_CONFIG_KEY_0=http.proxy", "GIT_CONFIG_VALUE_0=" + proxyURL,
+		"GIT_CONFIG_KEY_1=http.proxyAuthMethod", "GIT_CONFIG_VALUE_1=basic",
 	}
-	if token == "" {
-		return env
-	}
-	origin := repoURL
-	if u, err := url.Parse(repoURL); err == nil {
-		origin = u.Scheme + "://" + u.Host + "/"
-	}
-	basic := base64.StdEncoding.EncodeToString([]byte("x-access-token:" + token))
-	return append(env, "GIT_CONFIG_COUNT=1",
-		"GIT_CONFIG_KEY_0=http."+origin+".extraHeader",
-		"GIT_CONFIG_VALUE_0=Authorization: Basic "+basic)
 }
 
-// gitClone clones repoURL into dst and checks out c (nil: the default
-// branch).
-func gitClone(ctx context.Context, repoURL, token string, c *wire.Checkout, dst string) error {
-	home, err := os.MkdirTemp("", "hangar-git-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(home)
-	env := gitEnv(repoURL, token, home)
-	run := func(args ...string) error {
+// hostGit runs git on the host with env.
+func hostGit(env []string, dir string) gitRunner {
+	return func(ctx context.Context, args ...string) error {
 		cmd := exec.CommandContext(ctx, "git", args...)
 		cmd.Env = env
-		cmd.Dir = home
+		cmd.Dir = dir
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		if err := cmd.Run(); err != nil {
-			msg := strings.TrimSpace(out.String())
-			if len(msg) > 2000 {
-				msg = msg[:2000]
-			}
-			if token != "" {
-				msg = strings.ReplaceAll(msg, token, "***")
-			}
-			return fmt.Errorf("git %s: %v: %s", args[0], err, msg)
+			return gitErr(args, err, out.String())
 		}
 		return nil
 	}
+}
+
+// sandboxGit runs git inside sb with the sandbox's environment (its proxy
+// variables and CA bundle), without prompts and only over the web
+// transports.
+func sandboxGit(sb sandbox.Sandbox) gitRunner {
+	return func(ctx context.Context, args ...string) error {
+		out := &limitWriter{w: &bytes.Buffer{}, n: 64 << 10}
+		argv := append([]string{"env", "GIT_TERMINAL_PROMPT=0", "GIT_ALLOW_PROTOCOL=http:https", "git"}, args...)
+		st, err := sandbox.Run(ctx, sb, sandbox.ExecRequest{Argv: argv, Dir: sandbox.WorkspacePath, Stdout: out, Stderr: out, Timeout: cloneTimeout})
+		text := out.w.(*bytes.Buffer).String()
+		switch {
+		case err != nil:
+			return gitErr(args, err, text)
+		case st.TimedOut:
+			return gitErr(args, errors.New("timed out"), text)
+		case st.Signal != "":
+			return gitErr(args, fmt.Errorf("killed by %s", st.Signal), text)
+		case st.Code != 0:
+			return gitErr(args, fmt.Errorf("exit status %d", st.Code), text)
+		}
+		return nil
+	}
+}
+
+// gitClone clones repoURL into dst with run and checks out c (nil: the
+// default branch).
+func gitClone(ctx context.Context, run gitRunner, repoURL string, c *wire.Checkout, dst string) error {
 	args := []string{"clone", "--quiet"}
 	switch {
 	case c != nil && c.Type == wire.CheckoutBranch:
@@ -360,16 +467,16 @@ func gitClone(ctx context.Context, repoURL, token string, c *wire.Checkout, dst 
 	case c != nil && c.Type == wire.CheckoutCommit:
 		args = append(args, "--no-checkout")
 	}
-	if err := run(append(args, "--", repoURL, dst)...); err != nil {
+	if err := run(ctx, append(args, "--", repoURL, dst)...); err != nil {
 		return err
 	}
 	if c != nil && c.Type == wire.CheckoutCommit {
-		if err := run("-C", dst, "checkout", "--quiet", "--detach", c.SHA); err != nil {
+		if err := run(ctx, "-C", dst, "checkout", "--quiet", "--detach", c.SHA); err != nil {
 			// Not on any branch the clone fetched: ask for the commit.
-			if ferr := run("-C", dst, "fetch", "--quiet", "origin", c.SHA); ferr != nil {
+			if ferr := run(ctx, "-C", dst, "fetch", "--quiet", "origin", c.SHA); ferr != nil {
 				return ferr
 			}
-			return run("-C", dst, "checkout", "--quiet", "--detach", c.SHA)
+			return run(ctx, "-C", dst, "checkout", "--quiet", "--detach", c.SHA)
 		}
 	}
 	return nil

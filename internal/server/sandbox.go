@@ -2,16 +2,22 @@ package server
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/hangarhq/hangar/internal/engine"
+	"github.com/hangarhq/hangar/internal/errdefs"
 	"github.com/hangarhq/hangar/internal/sandbox"
 	"github.com/hangarhq/hangar/internal/sandbox/docker"
 	"github.com/hangarhq/hangar/internal/sandbox/local"
+	"github.com/hangarhq/hangar/internal/store"
 	"github.com/hangarhq/hangar/internal/wire"
 )
 
@@ -31,6 +37,16 @@ type sandboxTools struct {
 	mounted sync.Map
 	// egress is the proxy every sandbox's traffic leaves through (issue 5).
 	egress *sessionEgress
+	// apiSocket serves the API to the session's in-sandbox worker from a
+	// socket in its egress directory; closeAPISocket ends it (dispatch.go).
+	apiSocket      func(sessionID, dir string) error
+	closeAPISocket func(sessionID string)
+	// prestart starts a worker in a pooled sandbox (dispatch.go); set
+	// once hooked (hooked closes), which pooled starts wait for.
+	prestart func(ctx context.Context, sb sandbox.Sandbox) error
+	hooked   chan struct{}
+	// wsRoot holds the sessions' workspace directories.
+	wsRoot string
 }
 
 // newSandboxes builds the sandbox backend the configuration names (local:
@@ -56,7 +72,7 @@ func newSandboxes(ctx context.Context, kind, dataDir string, poolSize int, data 
 	if err != nil {
 		return nil, err
 	}
-	s := &sandboxTools{res: &sessionResources{dataDir: dataDir, st: st, blobs: data.Blobs, sealer: data.Sealer, log: log}, egress: eg}
+	s := &sandboxTools{hooked: make(chan struct{}), res: &sessionResources{dataDir: dataDir, st: st, blobs: data.Blobs, sealer: data.Sealer, log: log, egress: eg}, egress: eg, wsRoot: workspaces}
 	outputs := filepath.Join(dataDir, "outputs")
 	// A pooled sandbox is started as a session with neither resources nor
 	// network would be, under a placeholder id; what differs per session
@@ -111,6 +127,11 @@ func newSandboxes(ctx context.Context, kind, dataDir string, poolSize int, data 
 			if err := s.egress.prepare(ctx, wsID, sessionID, &spec); err != nil {
 				return spec, err
 			}
+			if s.apiSocket != nil {
+				if err := s.apiSocket(sessionID, spec.EgressDir); err != nil {
+					return spec, err
+				}
+			}
 			// RES-05/RES-12: resources are in place before the first tool
 			// call, which waits for this.
 			key, err := s.res.prepare(ctx, wsID, &spec)
@@ -121,13 +142,181 @@ func newSandboxes(ctx context.Context, kind, dataDir string, poolSize int, data 
 		}
 		return spec, nil
 	}
-	s.tb = sandbox.NewToolbox(backend, specFor, sandbox.WithPool(poolSize, poolSpec))
+	// RES-12: repositories under /workspace are cloned inside the started
+	// sandbox, through its egress proxy (resources.go setupRepos).
+	setup := func(ctx context.Context, sessionID string, sb sandbox.Sandbox) error {
+		ws, ok := s.workspaces.Load(sessionID)
+		if !ok {
+			return nil
+		}
+		return s.res.setupRepos(ctx, ws.(string), sessionID, sb)
+	}
+	// Before any sandbox starts: what a previous run left that no session
+	// will recover is removed.
+	s.sweep(ctx, st, backend, log)
+	handles := &sandboxHandles{st: st, workspace: func(sessionID string) (string, bool) {
+		ws, ok := s.workspaces.Load(sessionID)
+		w, _ := ws.(string)
+		return w, ok && w != ""
+	}}
+	s.tb = sandbox.NewToolbox(backend, specFor, sandbox.WithPool(poolSize, poolSpec), sandbox.WithPoolStart(s.startPooled), sandbox.WithSetup(setup), sandbox.WithHandles(handles))
 	return s, nil
 }
 
+// sweep runs once at start, before any sandbox starts. A handle whose
+// session is gone (deleted while the server crashed before destroying its
+// sandbox) has its sandbox discarded and its record removed; then the
+// backend removes every sandbox of its own that no remaining handle names
+// (containers of a previous run's pool, sandboxes whose handle was never
+// saved or was replaced). Handles of live sessions are kept, whatever their
+// backend, for the toolbox to recover on first use.
+func (s *sandboxTools) sweep(ctx context.Context, st store.Store, backend sandbox.Backend, log *slog.Logger) {
+	page, err := st.List(ctx, store.ListOptions{AllWorkspaces: true, Kind: store.KindSandbox, IncludeArchived: true})
+	if err != nil {
+		// Without the handles nothing can be told apart from an orphan.
+		log.Error("sandbox sweep: list handles", "err", err)
+		return
+	}
+	name := backend.Capabilities().Backend
+	keep := map[string]bool{}
+	var sessions []string
+	defer func() { s.egress.sweep(sessions) }()
+	for _, r := range page.Records {
+		sessionID := r.Parent
+		var h sandbox.Handle
+		if err := json.Unmarshal(r.Data, &h); err != nil {
+			log.Error("sandbox sweep: unreadable handle", "session", sessionID, "err", err)
+		}
+		_, err := st.GetSession(ctx, r.Workspace, sessionID)
+		if err == nil || errdefs.ClassOf(err) != errdefs.ClassNotFound {
+			if err != nil {
+				log.Error("sandbox sweep: look up session", "session", sessionID, "err", err)
+			}
+			keep[h.ID] = true
+			sessions = append(sessions, sessionID)
+			continue
+		}
+		log.Info("sandbox sweep: removing the sandbox of a deleted session", "session", sessionID, "sandbox", h.ID, "backend", h.Backend)
+		var derr error
+		if d, ok := backend.(sandbox.Discarder); ok && h.Backend == name {
+			derr = d.Discard(ctx, h)
+		} else if h.Backend != "" && h.Backend != name {
+			// Out of reach from here; that backend's own sweep removes it
+			// once no handle names it.
+			log.Warn("sandbox sweep: sandbox of another backend left to that backend", "session", sessionID, "sandbox", h.ID, "backend", h.Backend)
+		}
+		s.forget(sessionID)
+		if derr != nil {
+			log.Error("sandbox sweep: discard", "session", sessionID, "err", derr)
+			keep[h.ID] = true // tried again at the next start
+			continue
+		}
+		if err := st.Delete(ctx, r.Workspace, store.KindSandbox, r.ID); err != nil && errdefs.ClassOf(err) != errdefs.ClassNotFound {
+			log.Error("sandbox sweep: delete handle", "session", sessionID, "err", err)
+		}
+	}
+	if sw, ok := backend.(sandbox.Sweeper); ok {
+		if err := sw.Sweep(ctx, func(id string) bool { return keep[id] }); err != nil {
+			log.Error("sandbox sweep", "err", err)
+		}
+	}
+}
+
+// forget removes what the server keeps for a session beside its sandbox:
+// resource copies, the egress directory, the workspace.
+func (s *sandboxTools) forget(sessionID string) {
+	s.res.remove(sessionID)
+	s.egress.release(sessionID)
+	if sessionID != "" && !strings.ContainsAny(sessionID, "/\x00") && sessionID != "." && sessionID != ".." {
+		_ = os.RemoveAll(filepath.Join(s.wsRoot, sessionID))
+	}
+}
+
+// sandboxHandles keeps each session's sandbox handle as a store.KindSandbox
+// record in the session's workspace (sandbox.HandleStore). A handle holds
+// paths, limits and the sandbox environment, whose credential variables
+// are placeholders the egress proxy substitutes (never the secrets).
+type sandboxHandles struct {
+	st store.Store
+	// workspace names a session's workspace, needed for the first save.
+	workspace func(sessionID string) (string, bool)
+}
+
+// record finds a session's handle record: by key in the session's
+// workspace when the server knows it (every start: provisioning, tool
+// calls and capture name it), else — a session deleted before anything
+// touched it since a restart — across workspaces, session ids being
+// global. The second is a scan of the kind, not an index lookup.
+func (x *sandboxHandles) record(ctx context.Context, tx store.Tx, sessionID string) (store.Record, bool, error) {
+	id := store.SandboxRecordID(sessionID)
+	if ws, ok := x.workspace(sessionID); ok {
+		r, err := tx.Get(ctx, ws, store.KindSandbox, id)
+		if errdefs.ClassOf(err) == errdefs.ClassNotFound {
+			return store.Record{}, false, nil
+		}
+		return r, err == nil, err
+	}
+	p, err := tx.List(ctx, store.ListOptions{AllWorkspaces: true, Kind: store.KindSandbox, IDs: []string{id}, IncludeArchived: true})
+	if err != nil || len(p.Records) == 0 {
+		return store.Record{}, false, err
+	}
+	return p.Records[0], true, nil
+}
+
+func (x *sandboxHandles) LoadHandle(ctx context.Context, sessionID string) (sandbox.Handle, bool, error) {
+	r, ok, err := x.record(ctx, x.st, sessionID)
+	if err != nil || !ok {
+		return sandbox.Handle{}, false, err
+	}
+	var h sandbox.Handle
+	if err := json.Unmarshal(r.Data, &h); err != nil {
+		// Unreadable is as good as none: the session gets a new sandbox
+		// and the record is replaced by its handle.
+		slog.Warn("sandbox handle unreadable", "session", sessionID, "err", err)
+		return sandbox.Handle{}, false, nil
+	}
+	return h, true, nil
+}
+
+func (x *sandboxHandles) SaveHandle(ctx context.Context, sessionID string, h sandbox.Handle) error {
+	data, err := json.Marshal(h)
+	if err != nil {
+		return err
+	}
+	return x.st.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+		r, ok, err := x.record(ctx, tx, sessionID)
+		if err != nil {
+			return err
+		}
+		if ok {
+			r.Data, r.UpdatedAt = data, time.Now()
+			return tx.Update(ctx, &r)
+		}
+		ws, known := x.workspace(sessionID)
+		if !known {
+			return errors.New("the session's workspace is unknown")
+		}
+		return tx.Insert(ctx, &store.Record{Kind: store.KindSandbox, ID: store.SandboxRecordID(sessionID), Workspace: ws, Parent: sessionID, Data: data})
+	})
+}
+
+func (x *sandboxHandles) DeleteHandle(ctx context.Context, sessionID string) error {
+	return x.st.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+		r, ok, err := x.record(ctx, tx, sessionID)
+		if err != nil || !ok {
+			return err
+		}
+		return tx.Delete(ctx, r.Workspace, store.KindSandbox, r.ID)
+	})
+}
+
+// Execute runs a built-in tool in the session's sandbox through the
+// agent's copy of the reference toolset. Sessions' own tool calls do not
+// come here (their worker runs them, dispatch.go); the server does, to
+// write an oversized MCP result into the workspace exactly as the agent's
+// write tool would (mcp.go spill).
 func (s *sandboxTools) Execute(ctx context.Context, call engine.ToolCall) (engine.ToolResult, error) {
 	s.workspaces.Store(call.SessionID, call.Workspace)
-	s.remountIfChanged(ctx, call.Workspace, call.SessionID)
 	res, err := s.tb.Execute(ctx, call.SessionID, call.Name, call.Input)
 	if err != nil {
 		return engine.ToolResult{}, err
@@ -148,14 +337,19 @@ func (s *sandboxTools) Provision(ws, sessionID string) {
 
 // Release stops a session's sandbox; destroy also removes its workspace.
 func (s *sandboxTools) Release(ctx context.Context, sessionID string, destroy bool) error {
-	s.workspaces.Delete(sessionID)
 	s.mounted.Delete(sessionID)
+	// After the toolbox: a start it waits for still saves its handle (in
+	// the session's workspace) before the destroy deletes it.
 	err := s.tb.Release(ctx, sessionID, destroy)
+	s.workspaces.Delete(sessionID)
 	if destroy {
-		s.res.remove(sessionID)
-		// Kept across a restart of the sandbox (same placeholders); gone
-		// with the session.
-		s.egress.release(sessionID)
+		// Resource copies, the egress directory (kept across a restart of
+		// the sandbox, same placeholders) and the workspace of a session
+		// whose sandbox never started go with the session.
+		s.forget(sessionID)
+		if s.closeAPISocket != nil {
+			s.closeAPISocket(sessionID)
+		}
 	}
 	return err
 }

@@ -96,6 +96,11 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer, log *slog.Logger
 	defer broker.Close()
 	queue := workqueue.New(data.Store, workqueue.Options{})
 	deps := engine.Deps{Store: data.Store, Models: models, Broker: broker, Workers: queueWorkers{queue}, Logger: log}
+	// eg is the egress proxy of the sandboxes, when there are any: cloud
+	// sessions' web_fetch leaves through it too, and changes to vaults,
+	// credentials, environments and sessions reach it live.
+	var eg *sessionEgress
+	var disp *dispatcher
 	switch cfg.Sandbox {
 	case "local", "docker":
 		sb, err := newSandboxes(ctx, cfg.Sandbox, cfg.DataDir, cfg.SandboxPool, data, log)
@@ -104,8 +109,14 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer, log *slog.Logger
 			// report that no sandbox is available.
 			log.Error("sandboxes unavailable: built-in tools cannot run", "sandbox", cfg.Sandbox, "err", err)
 		} else {
-			defer sb.Close()
+			// Cloud sessions' sandbox tools run in a worker inside their
+			// sandbox, served by the dispatcher (issue 4: one execution
+			// path). Sandboxes stop first, which ends their workers.
+			disp = newDispatcher(ctx, queue, sb, log)
+			deps.SandboxWorkers = disp
+			defer func() { sb.Close(); disp.close() }()
 			deps.Tools = sb
+			eg = sb.egress
 		}
 	case "unsafe-host":
 		log.Warn("built-in tools run directly on this host without isolation (--sandbox unsafe-host)")
@@ -116,7 +127,7 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer, log *slog.Logger
 		defer x.Close()
 		deps.Tools = x
 	}
-	deps.Tools = web.Wrap(deps.Tools, webDeps(data.Store, log))
+	deps.Tools = web.Wrap(deps.Tools, webDeps(data.Store, eg, log))
 	mcpc := newMCPClients(data.Store, data.Sealer, log)
 	mcpc.files = deps.Tools
 	deps.MCP = mcpc
@@ -128,8 +139,12 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer, log *slog.Logger
 	handler := api.New(api.Options{
 		Store: data.Store, Sealer: data.Sealer, Blobs: data.Blobs, Logger: log,
 		AdminKey: cfg.APIKey, MaxUploadBytes: cfg.MaxUploadBytes,
-		Engine: eng, Broker: broker, WorkQueue: queue,
+		Engine: eng, Broker: broker, WorkQueue: queue, Changes: egressChanges(eg),
+		SandboxWork: disp.sandboxWorkFunc(),
 	})
+	if disp != nil {
+		disp.start(eng, handler)
+	}
 	if cfg.DebugListen != "" {
 		go serveDebug(ctx, cfg.DebugListen, log)
 	}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/hangarhq/hangar/internal/changes"
 	"github.com/hangarhq/hangar/internal/store"
 	"github.com/hangarhq/hangar/internal/tool/web"
 	"github.com/hangarhq/hangar/internal/wire"
@@ -13,10 +14,12 @@ import (
 
 // webDeps configures the server-side web tools from the environment:
 // HANGAR_WEB_SEARCH_URL / HANGAR_WEB_SEARCH_KEY pick the search provider,
-// HANGAR_WEB_FETCH_ALLOW_INTERNAL the operator's SSRF exceptions. A bad
-// value disables only the feature it configures, loudly.
-func webDeps(st store.Store, log *slog.Logger) web.Deps {
-	d := web.Deps{Lookup: webPolicy(st), Logger: log}
+// HANGAR_WEB_FETCH_ALLOW_INTERNAL the operator's SSRF exceptions for
+// direct fetches. A bad value disables only the feature it configures,
+// loudly. eg, when the server runs sandboxes, is their egress proxy: a
+// cloud session's web_fetch leaves through its session there.
+func webDeps(st store.Store, eg *sessionEgress, log *slog.Logger) web.Deps {
+	d := web.Deps{Lookup: webPolicy(st, eg), Logger: log}
 	allow, err := web.ParseInternalAllowlist(os.Getenv("HANGAR_WEB_FETCH_ALLOW_INTERNAL"))
 	if err != nil {
 		log.Error("HANGAR_WEB_FETCH_ALLOW_INTERNAL ignored: web_fetch reaches public addresses only", "err", err)
@@ -34,9 +37,21 @@ func webDeps(st store.Store, log *slog.Logger) web.Deps {
 	return d
 }
 
+// egressChanges is the notifier of the API: the egress proxy, or nothing.
+func egressChanges(eg *sessionEgress) changes.Notifier {
+	if eg == nil {
+		return nil
+	}
+	return eg
+}
+
 // webPolicy reads a session's web tool configs and its environment's
-// networking at call time, so updates apply to the next call.
-func webPolicy(st store.Store) web.Lookup {
+// networking at call time, so updates apply to the next call. A cloud
+// session's fetch goes through the session's egress proxy when the server
+// has one (the proxy then decides on networking and internal addresses);
+// self_hosted sessions, and servers without sandboxes (--sandbox none or
+// unsafe-host, or a backend that failed to start), fetch directly.
+func webPolicy(st store.Store, eg *sessionEgress) web.Lookup {
 	return func(ctx context.Context, ws, sessionID string) (web.Policy, error) {
 		var p web.Policy
 		sess, err := st.GetSession(ctx, ws, sessionID)
@@ -73,6 +88,9 @@ func webPolicy(st store.Store) web.Lookup {
 		// cloud one created without it is unrestricted (as for sandboxes).
 		if e.Config.Type != wire.EnvironmentConfigCloud || p.Networking.Type == "" {
 			p.Networking = wire.Networking{Type: wire.NetworkingUnrestricted}
+		}
+		if eg != nil && e.Config.Type == wire.EnvironmentConfigCloud {
+			p.Via = fetchDialer{e: eg, ws: sess.Workspace, sesID: sessionID}
 		}
 		return p, nil
 	}

@@ -31,10 +31,23 @@ const (
 	// (Parent = the session, Name = its path under the outputs directory),
 	// so unchanged outputs are not filed twice.
 	KindSessionOutput = "session_output"
+	// KindSandbox is a session's current sandbox handle (sandbox.Handle as
+	// JSON in Data; ID = SandboxRecordID(session), Parent = the session id;
+	// not the session id itself, since Delete also removes the records
+	// whose Parent is the deleted id), so a restarted server
+	// reattaches to the session's sandbox or re-provisions it around the
+	// same workspace. A handle holds no secrets (its environment carries
+	// credential placeholders only). It is removed when the sandbox is
+	// destroyed, not with the session row, so a crash between the two
+	// still leaves a record of what to clean up.
+	KindSandbox = "sandbox"
 )
 
 // SessionSecretAAD binds a KindSessionSecret ciphertext to its resource.
 func SessionSecretAAD(resourceID string) []byte { return []byte(KindSessionSecret + "/" + resourceID) }
+
+// SandboxRecordID is the id of a session's KindSandbox record.
+func SandboxRecordID(sessionID string) string { return sessionID + ":sandbox" }
 
 // AgentVersionID is the record id of version v of an agent: its
 // KindAgentVersion record holds the full agent snapshot of that version,
@@ -71,7 +84,11 @@ type Record struct {
 // ListOptions selects records of one kind in one workspace.
 type ListOptions struct {
 	Workspace string
-	Kind      string
+	// AllWorkspaces lists the kind in every workspace (Workspace is then
+	// ignored). It is for the server's own sweeps at start (sandbox
+	// handles), never for a request, which is always scoped to one.
+	AllWorkspaces bool
+	Kind          string
 	// Parent filters by parent when ParentSet is true ("" then means none).
 	Parent    string
 	ParentSet bool

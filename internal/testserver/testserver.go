@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -20,6 +21,8 @@ import (
 
 	"github.com/anthropics/anthropic-sdk-go/v2"
 	"github.com/anthropics/anthropic-sdk-go/v2/option"
+
+	"github.com/hangarhq/hangar/internal/sandbox/docker"
 )
 
 // AdminKey is the HANGAR_API_KEY every test server is started with.
@@ -133,6 +136,11 @@ func Start(t testing.TB, options ...Option) *Server {
 	}
 	t.Cleanup(func() {
 		s.Stop(t)
+		if usesDocker(o) {
+			// A stopped server leaves its containers for its next start
+			// (they outlive it on purpose); no next start comes here.
+			_ = docker.RemoveOwned(context.Background(), filepath.Join(o.dataDir, "sandboxes"))
+		}
 		if t.Failed() {
 			t.Logf("hangar serve log:\n%s", logs.String())
 		}
@@ -143,6 +151,16 @@ func Start(t testing.TB, options ...Option) *Server {
 	}
 	resp.Body.Close()
 	return s
+}
+
+// usesDocker reports whether the server runs docker sandboxes.
+func usesDocker(o opts) bool {
+	for i, a := range o.args {
+		if a == "--sandbox=docker" || a == "--sandbox" && i+1 < len(o.args) && o.args[i+1] == "docker" {
+			return true
+		}
+	}
+	return slices.Contains(o.env, "HANGAR_SANDBOX=docker")
 }
 
 // cleanEnv drops variables that would point the server (or SDK) elsewhere.

@@ -23,6 +23,7 @@ import (
 	"strings"
 
 	"github.com/hangarhq/hangar/internal/api/httpx"
+	"github.com/hangarhq/hangar/internal/changes"
 	"github.com/hangarhq/hangar/internal/errdefs"
 	"github.com/hangarhq/hangar/internal/ids"
 	"github.com/hangarhq/hangar/internal/store"
@@ -40,10 +41,25 @@ const (
 // Handler serves the environments endpoints.
 type Handler struct {
 	st store.Store
+	// changes hears of committed changes that running sessions must follow
+	// (their egress proxy's networking policy).
+	changes changes.Notifier
 }
 
+// Option configures a Handler.
+type Option func(*Handler)
+
+// WithNotifier tells n about every committed change of an environment.
+func WithNotifier(n changes.Notifier) Option { return func(h *Handler) { h.changes = changes.Or(n) } }
+
 // New returns the handler.
-func New(st store.Store) *Handler { return &Handler{st: st} }
+func New(st store.Store, opts ...Option) *Handler {
+	h := &Handler{st: st, changes: changes.Nop{}}
+	for _, o := range opts {
+		o(h)
+	}
+	return h
+}
 
 // Register adds the routes.
 func (h *Handler) Register(route httpx.Router) {
@@ -285,6 +301,7 @@ func (h *Handler) update(w http.ResponseWriter, r *http.Request) error {
 	}
 	id := r.PathValue("environment_id")
 	var out wire.Environment
+	changed := false
 	err = h.st.InTx(r.Context(), func(ctx context.Context, tx store.Tx) error {
 		rec, err := tx.Get(ctx, httpx.Workspace(r), store.KindEnvironment, id)
 		if err != nil {
@@ -315,11 +332,15 @@ func (h *Handler) update(w http.ResponseWriter, r *http.Request) error {
 		if err := tx.Update(ctx, &rec); err != nil {
 			return err
 		}
-		out = next
+		out, changed = next, true
 		return nil
 	})
 	if err != nil {
 		return err
+	}
+	if changed {
+		// Running sessions apply new networking from their next request.
+		h.changes.Changed(r.Context(), changes.Change{Workspace: httpx.Workspace(r), Kind: store.KindEnvironment, ID: id})
 	}
 	return httpx.OK(w, out)
 }
@@ -343,6 +364,7 @@ func (h *Handler) delete(w http.ResponseWriter, r *http.Request) error {
 	if err := h.st.Delete(r.Context(), httpx.Workspace(r), store.KindEnvironment, id); err != nil {
 		return err
 	}
+	h.changes.Changed(r.Context(), changes.Change{Workspace: httpx.Workspace(r), Kind: store.KindEnvironment, ID: id})
 	return httpx.OK(w, wire.Deleted{ID: id, Type: deletedType})
 }
 

@@ -37,6 +37,7 @@ import (
 	"github.com/hangarhq/hangar/internal/agentcfg"
 	"github.com/hangarhq/hangar/internal/api/httpx"
 	"github.com/hangarhq/hangar/internal/blob"
+	"github.com/hangarhq/hangar/internal/changes"
 	"github.com/hangarhq/hangar/internal/engine"
 	"github.com/hangarhq/hangar/internal/errdefs"
 	"github.com/hangarhq/hangar/internal/events"
@@ -60,6 +61,9 @@ type Handler struct {
 	blobs *blob.FS
 	// sealer, when set, seals repository tokens (resources.go).
 	sealer *vault.Sealer
+	// changes hears of committed session updates that the session's live
+	// parts must follow (its egress proxy's MCP hosts).
+	changes changes.Notifier
 }
 
 // Option configures a Handler.
@@ -68,10 +72,13 @@ type Option func(*Handler)
 // WithBlobs lets delete remove the bytes of the session's scoped files.
 func WithBlobs(b *blob.FS) Option { return func(h *Handler) { h.blobs = b } }
 
+// WithNotifier tells n about every committed session update.
+func WithNotifier(n changes.Notifier) Option { return func(h *Handler) { h.changes = changes.Or(n) } }
+
 // New returns the handler. broker carries live events; deletion is
 // announced on it (session.deleted, then the streams end).
 func New(st store.Store, eng *engine.Engine, broker events.Broker, opts ...Option) *Handler {
-	h := &Handler{st: st, eng: eng, broker: broker}
+	h := &Handler{st: st, eng: eng, broker: broker, changes: changes.Nop{}}
 	for _, o := range opts {
 		o(h)
 	}
@@ -258,6 +265,10 @@ func (h *Handler) update(w http.ResponseWriter, r *http.Request) error {
 	})
 	if err != nil {
 		return err
+	}
+	if p.Agent != nil && p.Agent.MCPServers.Set {
+		// allow_mcp_servers follows the session's MCP servers.
+		h.changes.Changed(r.Context(), changes.Change{Workspace: ws, Kind: changes.KindSession, ID: id})
 	}
 	return httpx.OK(w, doc)
 }

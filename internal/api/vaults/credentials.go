@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hangarhq/hangar/internal/api/httpx"
+	"github.com/hangarhq/hangar/internal/changes"
 	"github.com/hangarhq/hangar/internal/errdefs"
 	"github.com/hangarhq/hangar/internal/ids"
 	"github.com/hangarhq/hangar/internal/store"
@@ -111,6 +112,7 @@ func (h *Handler) createCredential(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
+	h.changes.Changed(r.Context(), changes.Credential(ws, vaultID, c.ID))
 	return httpx.OK(w, c)
 }
 
@@ -186,6 +188,8 @@ func (h *Handler) updateCredential(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
+	// A rotated secret is used from the sessions' next request on.
+	h.changes.Changed(r.Context(), changes.Credential(ws, vaultID, credID))
 	return httpx.OK(w, c)
 }
 
@@ -200,6 +204,7 @@ func (h *Handler) deleteCredential(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
+	h.changes.Changed(r.Context(), changes.Credential(ws, vaultID, credID))
 	return httpx.OK(w, wire.Deleted{ID: credID, Type: wire.TypeVaultCredentialDeleted})
 }
 
@@ -219,6 +224,7 @@ func (h *Handler) archiveCredential(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
+	h.changes.Changed(r.Context(), changes.Credential(ws, vaultID, credID))
 	return httpx.OK(w, c)
 }
 

@@ -14,6 +14,7 @@ import (
 	"sync"
 
 	"github.com/hangarhq/hangar/internal/api/httpx"
+	"github.com/hangarhq/hangar/internal/changes"
 	"github.com/hangarhq/hangar/internal/errdefs"
 	"github.com/hangarhq/hangar/internal/ids"
 	"github.com/hangarhq/hangar/internal/store"
@@ -30,11 +31,25 @@ type Handler struct {
 	// refreshing serializes refreshes of one credential in this process, so
 	// that two validations do not both spend a rotating refresh token.
 	refreshing keyedMutex
+	// changes hears of committed changes that running sessions must follow
+	// (the egress proxy's credentials).
+	changes changes.Notifier
 }
 
+// Option configures a Handler.
+type Option func(*Handler)
+
+// WithNotifier tells n about every committed change of a vault or
+// credential that running sessions hold a copy of.
+func WithNotifier(n changes.Notifier) Option { return func(h *Handler) { h.changes = changes.Or(n) } }
+
 // New returns the handler.
-func New(st store.Store, sealer *vault.Sealer) *Handler {
-	return &Handler{st: st, sealer: sealer, oauth: vault.NewOAuthClient(), log: slog.Default()}
+func New(st store.Store, sealer *vault.Sealer, opts ...Option) *Handler {
+	h := &Handler{st: st, sealer: sealer, oauth: vault.NewOAuthClient(), log: slog.Default(), changes: changes.Nop{}}
+	for _, o := range opts {
+		o(h)
+	}
+	return h
 }
 
 // Register adds the routes.
@@ -181,6 +196,7 @@ func (h *Handler) deleteVault(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	h.changes.Changed(r.Context(), changes.Change{Workspace: httpx.Workspace(r), Kind: store.KindVault, ID: id})
 	return httpx.OK(w, wire.Deleted{ID: id, Type: wire.TypeVaultDeleted})
 }
 
@@ -217,6 +233,7 @@ func (h *Handler) archiveVault(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	h.changes.Changed(r.Context(), changes.Change{Workspace: ws, Kind: store.KindVault, ID: id})
 	return httpx.OK(w, v)
 }
 

@@ -105,8 +105,15 @@ func Serve(r io.Reader, w io.Writer, env []string) error {
 			_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
 		}
 		s.mu.Unlock()
-		for _, t := range s.tools {
-			agenttoolset.CloseAll([]anthropic.BetaTool{t})
+		for name, t := range s.tools {
+			// The tool shell is not killed: its terminal closes with this
+			// process, which hangs up the shell and its jobs as a logout
+			// does, and a job started with nohup or setsid outlives it.
+			// Only a sandbox that outlives its agent sees the difference:
+			// docker's, which a restarted server reattaches to.
+			if name != "bash" {
+				agenttoolset.CloseAll([]anthropic.BetaTool{t})
+			}
 		}
 	}()
 	// Start the persistent shell now, under the tool lock, so the first bash

@@ -64,6 +64,10 @@ const (
 	labelSpec    = "dev.hangar.spec"
 )
 
+// LabelOwner marks every container with the backend's StateDir, so a server
+// sweeps only its own containers, never another server's on the same daemon.
+const LabelOwner = "dev.hangar.owner"
+
 // Config configures the backend.
 type Config struct {
 	// StateDir holds per-sandbox state (default outputs). Required.
@@ -136,6 +140,11 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 		return nil, fmt.Errorf("%w: image %s: %v (run scripts/build-sandbox-image)", sandbox.ErrUnavailable, cfg.Image, err)
 	}
 	if err := os.MkdirAll(cfg.StateDir, 0o711); err != nil {
+		cli.Close()
+		return nil, err
+	}
+	// The owner label compares paths: one spelling per directory.
+	if cfg.StateDir, err = filepath.Abs(cfg.StateDir); err != nil {
 		cli.Close()
 		return nil, err
 	}
@@ -239,6 +248,80 @@ func (b *Backend) Recover(ctx context.Context, h sandbox.Handle) (sandbox.Sandbo
 		return nil, fmt.Errorf("docker sandbox: inspect %s: %w", name, err)
 	}
 	return b.start(ctx, h.ID, h.Spec)
+}
+
+// Discard implements sandbox.Discarder: the container the handle names (if
+// it is this sandbox's), its state and its workspace are removed.
+func (b *Backend) Discard(ctx context.Context, h sandbox.Handle) error {
+	if err := checkHandle(h); err != nil {
+		return err
+	}
+	name := containerName(h.ID)
+	ins, err := b.cli.ContainerInspect(ctx, name, client.ContainerInspectOptions{})
+	switch {
+	case cerrdefs.IsNotFound(err):
+	case err != nil:
+		return fmt.Errorf("docker sandbox: inspect %s: %w", name, err)
+	case ins.Container.Config != nil && ins.Container.Config.Labels[labelSandbox] == h.ID:
+		s := b.newSandbox(h.ID, h.Spec, ins.Container.ID, filepath.Join(b.cfg.StateDir, h.ID))
+		if err := s.removeContainer(ctx); err != nil {
+			return err
+		}
+	}
+	return errors.Join(os.RemoveAll(h.Spec.WorkspaceDir), os.RemoveAll(filepath.Join(b.cfg.StateDir, h.ID)))
+}
+
+// Sweep implements sandbox.Sweeper: containers this backend started (its
+// StateDir in their owner label) and per-sandbox state directories whose
+// sandbox keep refuses are removed. Containers of other servers on the same
+// daemon carry another owner and are never touched.
+func (b *Backend) Sweep(ctx context.Context, keep func(sandboxID string) bool) error {
+	list, err := b.cli.ContainerList(ctx, client.ContainerListOptions{All: true,
+		Filters: make(client.Filters).Add("label", LabelOwner+"="+b.cfg.StateDir)})
+	if err != nil {
+		return fmt.Errorf("docker sandbox: list containers: %w", err)
+	}
+	var errs []error
+	for _, c := range list.Items {
+		if c.Labels[LabelOwner] != b.cfg.StateDir || keep(c.Labels[labelSandbox]) {
+			continue
+		}
+		b.log.Info("docker sandbox: removing orphaned container", "sandbox", c.Labels[labelSandbox], "session", c.Labels[labelSession])
+		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		_, err := b.cli.ContainerRemove(rctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+		cancel()
+		if err != nil && !cerrdefs.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("docker sandbox: remove %s: %w", c.ID, err))
+		}
+	}
+	ents, err := os.ReadDir(b.cfg.StateDir)
+	if err != nil {
+		return errors.Join(append(errs, err)...)
+	}
+	for _, e := range ents {
+		if validID(e.Name()) && !keep(e.Name()) {
+			errs = append(errs, os.RemoveAll(filepath.Join(b.cfg.StateDir, e.Name())))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// RemoveOwned removes every container that a backend with this StateDir
+// started, whatever its sandbox: for tests, whose servers stop gracefully
+// (leaving their containers for a restart that will not come) and whose
+// data directories then go away.
+func RemoveOwned(ctx context.Context, stateDir string) error {
+	abs, err := filepath.Abs(stateDir)
+	if err != nil {
+		return err
+	}
+	cli, err := client.New(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	b := &Backend{cfg: Config{StateDir: abs}, cli: cli, log: slog.New(slog.DiscardHandler)}
+	return b.Sweep(ctx, func(string) bool { return false })
 }
 
 // openDir makes dir (and parents) for the sandbox identity and opens it
@@ -454,7 +537,7 @@ func (b *Backend) start(ctx context.Context, id string, spec sandbox.Spec) (_ sa
 			// not `sleep`, which commands in the sandbox may look for).
 			Entrypoint: []string{"/usr/bin/tini", "--"},
 			Cmd:        []string{"/usr/bin/tail", "-f", "/dev/null"},
-			Labels:     map[string]string{labelSandbox: id, labelSession: spec.SessionID, labelSpec: specHash(spec)},
+			Labels:     map[string]string{labelSandbox: id, labelSession: spec.SessionID, labelSpec: specHash(spec), LabelOwner: b.cfg.StateDir},
 		},
 		HostConfig: &container.HostConfig{
 			Mounts:         mounts,
@@ -655,6 +738,26 @@ func (s *dockerSandbox) Stop(ctx context.Context) error {
 	}
 	s.stopped = true
 	return s.removeContainer(ctx)
+}
+
+// Detach implements sandbox.Detacher: the control channel closes (the
+// agent ends with it, and with it the commands it runs and its tool shell)
+// but the container keeps running with its /tmp, files and the processes
+// started in the background, for a later Recover to reattach to.
+func (s *dockerSandbox) Detach() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		return nil
+	}
+	s.stopped = true
+	if s.client != nil {
+		_ = s.client.Close()
+	}
+	if s.conn != nil {
+		_ = s.conn.Close()
+	}
+	return nil
 }
 
 func (s *dockerSandbox) Destroy(ctx context.Context) error {

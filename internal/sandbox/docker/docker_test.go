@@ -122,3 +122,89 @@ func TestDockerRootEntries(t *testing.T) {
 		t.Fatalf("root: got %q, want %q", o, want)
 	}
 }
+
+// A detached sandbox (the server shutting down gracefully) keeps running: a
+// new backend reattaches and finds /tmp and a process the bash tool started
+// in the background with nohup (as one that should outlive a logout) alive;
+// the old tool shell is gone.
+func TestDetachKeepsSandbox(t *testing.T) {
+	b := newBackend(t)
+	ctx := context.Background()
+	sb, err := b.Create(ctx, sandboxtest.NewSpec(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sb.Destroy(ctx) })
+	res, err := sb.RunTool(ctx, "bash", json.RawMessage(`{"command":"echo kept > /tmp/marker; nohup bash -c 'exec -a hangar-bg sleep 1000' >/dev/null 2>&1 & echo started"}`))
+	if err != nil || res.IsError {
+		t.Fatalf("setup: %+v %v", res, err)
+	}
+	h := sb.Handle()
+	if err := sb.(sandbox.Detacher).Detach(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sb.RunTool(ctx, "bash", json.RawMessage(`{"command":"true"}`)); !errors.Is(err, sandbox.ErrClosed) {
+		t.Fatalf("tool after Detach: %v, want ErrClosed", err)
+	}
+	rb, err := newBackend(t).Recover(ctx, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rb.Destroy(ctx) })
+	res, err = rb.RunTool(ctx, "bash", json.RawMessage(`{"command":"cat /tmp/marker; pgrep -c -f hangar-bg; pgrep -c -x bash"}`))
+	// One bash: the new tool shell; the old one hung up with its agent.
+	if err != nil || res.Text != "kept\n1\n1\n\n" {
+		t.Fatalf("after reattach: %+v %v", res, err)
+	}
+}
+
+// Discard removes a sandbox from its handle alone; Sweep removes the
+// backend's own containers that keep refuses, and only those.
+func TestDiscardAndSweep(t *testing.T) {
+	b := newBackend(t)
+	ctx := context.Background()
+	kept, err := b.Create(ctx, sandboxtest.NewSpec(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = kept.Destroy(ctx) })
+	swept, err := b.Create(ctx, sandboxtest.NewSpec(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = swept.Destroy(ctx) })
+	discarded, err := b.Create(ctx, sandboxtest.NewSpec(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another server's container on the same daemon: never swept.
+	other := newBackend(t)
+	foreign, err := other.Create(ctx, sandboxtest.NewSpec(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = foreign.Destroy(ctx) })
+
+	h := discarded.Handle()
+	if err := b.Discard(ctx, h); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(h.Spec.WorkspaceDir); !os.IsNotExist(err) {
+		t.Fatalf("workspace after Discard: %v", err)
+	}
+	if err := b.Discard(ctx, h); err != nil {
+		t.Fatalf("second Discard: %v", err)
+	}
+	if err := b.Sweep(ctx, func(id string) bool { return id == kept.ID() }); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		sb    sandbox.Sandbox
+		alive bool
+	}{{kept, true}, {swept, false}, {discarded, false}, {foreign, true}} {
+		_, _, st, err := sandbox.Output(ctx, c.sb, "/bin/true")
+		if alive := err == nil && st.Code == 0; alive != c.alive {
+			t.Errorf("sandbox %s alive = %v, want %v (%v)", c.sb.ID(), alive, c.alive, err)
+		}
+	}
+}

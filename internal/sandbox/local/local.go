@@ -160,22 +160,42 @@ func (b *Backend) Create(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbo
 // server, so whatever is left of the old one is killed and a new one starts
 // around the same workspace, under the same id.
 func (b *Backend) Recover(ctx context.Context, h sandbox.Handle) (sandbox.Sandbox, error) {
+	if err := b.end(h); err != nil {
+		return nil, err
+	}
+	return b.start(ctx, h.ID, h.Spec)
+}
+
+// Discard implements sandbox.Discarder: whatever is left of the sandbox's
+// processes is killed, and its state and workspace are removed.
+func (b *Backend) Discard(ctx context.Context, h sandbox.Handle) error {
+	if err := b.end(h); err != nil {
+		return err
+	}
+	if g := b.ownGroup(h.ID); g != nil {
+		_ = g.remove()
+	}
+	return errors.Join(os.RemoveAll(h.Spec.WorkspaceDir), os.RemoveAll(filepath.Join(b.cfg.StateDir, h.ID)))
+}
+
+// end validates a handle and kills what may be left of its sandbox.
+func (b *Backend) end(h sandbox.Handle) error {
 	if h.Version != sandbox.HandleVersion {
-		return nil, fmt.Errorf("sandbox handle: version %d is not supported (want %d)", h.Version, sandbox.HandleVersion)
+		return fmt.Errorf("sandbox handle: version %d is not supported (want %d)", h.Version, sandbox.HandleVersion)
 	}
 	if h.Backend != Name {
-		return nil, fmt.Errorf("sandbox handle: backend %q is not %q", h.Backend, Name)
+		return fmt.Errorf("sandbox handle: backend %q is not %q", h.Backend, Name)
 	}
 	if err := h.Spec.Validate(); err != nil {
-		return nil, fmt.Errorf("sandbox handle: %w", err)
+		return fmt.Errorf("sandbox handle: %w", err)
 	}
-	if len(h.ID) < 5 || h.ID[:4] != "sbx_" || filepath.Base(h.ID) != h.ID {
-		return nil, fmt.Errorf("sandbox handle: bad id %q", h.ID)
+	if !validID(h.ID) {
+		return fmt.Errorf("sandbox handle: bad id %q", h.ID)
 	}
 	var st state
 	if len(h.State) > 0 {
 		if err := json.Unmarshal(h.State, &st); err != nil {
-			return nil, fmt.Errorf("sandbox handle: state: %w", err)
+			return fmt.Errorf("sandbox handle: state: %w", err)
 		}
 	}
 	if st.Pid > 0 && st.StartTime != 0 && procStartTime(st.Pid) == st.StartTime {
@@ -184,7 +204,36 @@ func (b *Backend) Recover(ctx context.Context, h sandbox.Handle) (sandbox.Sandbo
 	if g := b.ownGroup(h.ID); g != nil {
 		_ = g.kill(2 * time.Second)
 	}
-	return b.start(ctx, h.ID, h.Spec)
+	return nil
+}
+
+func validID(id string) bool {
+	return len(id) >= 5 && id[:4] == "sbx_" && filepath.Base(id) == id && id != "." && id != ".."
+}
+
+// Sweep implements sandbox.Sweeper. Local sandboxes die with the server
+// (--die-with-parent), so what a previous run leaves is state: the
+// per-sandbox directories under this backend's StateDir and their cgroups
+// (named by the same ids, so never another server's) are removed unless
+// keep wants them.
+func (b *Backend) Sweep(ctx context.Context, keep func(sandboxID string) bool) error {
+	ents, err := os.ReadDir(b.cfg.StateDir)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, e := range ents {
+		id := e.Name()
+		if !validID(id) || keep(id) {
+			continue
+		}
+		if g := b.ownGroup(id); g != nil {
+			_ = g.kill(2 * time.Second)
+			_ = g.remove()
+		}
+		errs = append(errs, os.RemoveAll(filepath.Join(b.cfg.StateDir, id)))
+	}
+	return errors.Join(errs...)
 }
 
 // ownGroup is the cgroup sandbox id has under this backend, if it exists.

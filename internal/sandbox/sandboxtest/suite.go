@@ -18,6 +18,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -46,6 +47,9 @@ func Run(t *testing.T, newBackend func(t *testing.T) sandbox.Backend) {
 	t.Run("Files", func(t *testing.T) { testFiles(t, b) })
 	t.Run("Tools", func(t *testing.T) { testTools(t, b) })
 	t.Run("Recover", func(t *testing.T) { testRecover(t, b) })
+	// A backend of its own: Sweep removes every sandbox of its backend
+	// that keep refuses.
+	t.Run("DiscardAndSweep", func(t *testing.T) { testDiscardAndSweep(t, newBackend(t)) })
 	t.Run("SpecValidation", func(t *testing.T) { testSpecValidation(t, b) })
 	t.Run("Attack", func(t *testing.T) {
 		t.Run("HostFiles", func(t *testing.T) { attackHostFiles(t, b) })
@@ -475,6 +479,56 @@ func testRecover(t *testing.T, b sandbox.Backend) {
 		bad(&hh)
 		if _, err := b.Recover(context.Background(), hh); err == nil {
 			t.Errorf("Recover accepted a bad handle %+v", hh)
+		}
+	}
+}
+
+// testDiscardAndSweep: a backend that can remove a sandbox from its handle
+// alone (a session deleted while the server was down) leaves neither its
+// processes nor its workspace; one that sweeps its own sandboxes at start
+// removes those keep refuses and leaves the others running.
+func testDiscardAndSweep(t *testing.T, b sandbox.Backend) {
+	ctx := context.Background()
+	if d, ok := b.(sandbox.Discarder); ok {
+		spec := NewSpec(t)
+		sb := create(t, b, spec)
+		mustSh(t, sb, "echo x > /workspace/f")
+		h := sb.Handle()
+		if err := d.Discard(ctx, h); err != nil {
+			t.Fatalf("Discard: %v", err)
+		}
+		if _, err := os.Stat(spec.WorkspaceDir); !os.IsNotExist(err) {
+			t.Errorf("workspace after Discard: %v", err)
+		}
+		if _, _, st, err := sandbox.Output(ctx, sb, "/bin/true"); err == nil && st.Code == 0 {
+			t.Error("a discarded sandbox still runs commands")
+		}
+		if err := d.Discard(ctx, h); err != nil {
+			t.Errorf("Discard of a discarded sandbox: %v", err)
+		}
+	}
+	sw, ok := b.(sandbox.Sweeper)
+	if !ok {
+		return
+	}
+	kept := create(t, b, NewSpec(t))
+	swept := create(t, b, NewSpec(t))
+	keptWS := kept.Handle().Spec.WorkspaceDir
+	mustSh(t, kept, "echo x > /workspace/f")
+	if err := sw.Sweep(ctx, func(id string) bool { return id == kept.ID() }); err != nil {
+		t.Fatalf("Sweep: %v", err)
+	}
+	if got := mustSh(t, kept, "cat /workspace/f"); got != "x\n" {
+		t.Fatalf("kept sandbox after Sweep: %q", got)
+	}
+	if _, err := os.Stat(filepath.Join(keptWS, "f")); err != nil {
+		t.Fatalf("kept workspace after Sweep: %v", err)
+	}
+	// Processes of a swept sandbox are gone where the backend can find
+	// them (docker: the container; local: its cgroup).
+	if slices.Contains(b.Capabilities().Limits, "pids") {
+		if _, _, st, err := sandbox.Output(ctx, swept, "/bin/true"); err == nil && st.Code == 0 {
+			t.Error("a swept sandbox still runs commands")
 		}
 	}
 }

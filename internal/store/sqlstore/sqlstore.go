@@ -288,7 +288,9 @@ func (o ops) List(ctx context.Context, lo store.ListOptions) (store.Page, error)
 	var where []string
 	var args []any
 	add := func(cond string, a ...any) { where = append(where, cond); args = append(args, a...) }
-	add("workspace = ?", lo.Workspace)
+	if !lo.AllWorkspaces {
+		add("workspace = ?", lo.Workspace)
+	}
 	add("kind = ?", lo.Kind)
 	if lo.ParentSet {
 		add("parent = ?", lo.Parent)

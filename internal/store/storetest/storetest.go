@@ -739,6 +739,11 @@ func testListFilters(t *testing.T, st store.Store) {
 		{"ids and parent", store.ListOptions{Workspace: wsA, Kind: store.KindFile, IDs: []string{"f1", "f2", "f4"}, Parent: "sesn_1", ParentSet: true}, []string{"f2"}},
 		{"desc", store.ListOptions{Workspace: wsA, Kind: store.KindFile, Desc: true}, []string{"f4", "f3", "f2", "f1"}},
 		{"limit without more", store.ListOptions{Workspace: wsA, Kind: store.KindFile, Limit: 4}, []string{"f1", "f2", "f3", "f4"}},
+		// The server's own sweeps (sandbox handles at start) see every
+		// workspace; Workspace is ignored then, the other filters are not.
+		{"all workspaces", store.ListOptions{AllWorkspaces: true, Workspace: "wrkspc_none", Kind: store.KindFile}, []string{"f1", "f2", "f3", "f4", "fb", "fb2"}},
+		{"all workspaces ids", store.ListOptions{AllWorkspaces: true, Kind: store.KindFile, IDs: []string{"fb2", "f3", "f6"}}, []string{"f3", "fb2"}},
+		{"all workspaces parent", store.ListOptions{AllWorkspaces: true, Kind: store.KindFile, Parent: "sesn_1", ParentSet: true, IncludeArchived: true}, []string{"f2", "f3", "fb2", "f5"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

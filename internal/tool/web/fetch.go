@@ -2,6 +2,8 @@ package web
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -17,6 +19,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/hangarhq/hangar/internal/egress"
 	"github.com/hangarhq/hangar/internal/wire"
 )
 
@@ -47,6 +50,9 @@ type FetchOptions struct {
 	// AllowInternal lists internal addresses that sessions of unrestricted
 	// environments may fetch (the operator's SSRF exception).
 	AllowInternal InternalAllowlist
+	// RootCAs verifies HTTPS servers; nil means the system roots.
+	// Benchmarks and tests set their own.
+	RootCAs *x509.CertPool
 	// Dial connects to an address that passed every check; it defaults to
 	// a net.Dialer. Tests point it at a local server to exercise policies
 	// for public addresses.
@@ -144,9 +150,13 @@ func (f *Fetcher) Fetch(ctx context.Context, p Policy, rawURL string) (*Page, er
 		Proxy:                  nil,
 		DialContext:            f.dialer(p),
 		TLSHandshakeTimeout:    10 * time.Second,
+		TLSClientConfig:        &tls.Config{RootCAs: f.opt.RootCAs, MinVersion: tls.VersionTLS12},
 		ResponseHeaderTimeout:  f.opt.Timeout,
 		DisableKeepAlives:      true,
 		MaxResponseHeaderBytes: 64 << 10,
+	}
+	if p.Via != nil {
+		f.viaProxy(tr, p.Via)
 	}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{
@@ -183,6 +193,13 @@ func (f *Fetcher) Fetch(ctx context.Context, p Policy, rawURL string) (*Page, er
 		return nil, fmt.Errorf("fetching %s failed: %v", u.Redacted(), err)
 	}
 	defer resp.Body.Close()
+	if p.Via != nil {
+		// A plain-HTTP hop the proxy refused or could not forward: its
+		// answer, not a page of the destination.
+		if err := egress.Refusal(resp); err != nil {
+			return nil, proxyError(u, err)
+		}
+	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, f.opt.MaxBodyBytes+1))
 	if err != nil && len(body) == 0 {
 		return nil, fmt.Errorf("reading %s failed: %v", resp.Request.URL.Redacted(), err)
@@ -198,6 +215,43 @@ func (f *Fetcher) Fetch(ctx context.Context, p Policy, rawURL string) (*Page, er
 	page := &Page{URL: resp.Request.URL.String(), Status: resp.StatusCode, MaxTokens: maxTokens, Truncated: cut}
 	f.render(page, resp.Header.Get("Content-Type"), body, resp.Request.URL, cut)
 	return page, nil
+}
+
+// proxyURL names the egress proxy in the transport; the connection comes
+// from Policy.Via whatever the name says.
+var proxyURL = &url.URL{Scheme: "http", Host: "hangar-egress"}
+
+// viaProxy makes tr send everything through the session's egress proxy:
+// absolute-URI requests for http, CONNECT tunnels for https (which the
+// proxy never intercepts for the server's own requests, so TLS is
+// verified end to end against the system roots). The proxy applies the
+// environment's networking and its internal-address guard to every hop,
+// redirects included; this package's own checks stay as they are for the
+// scheme and the tool's domain lists.
+func (f *Fetcher) viaProxy(tr *http.Transport, via Dialer) {
+	tr.Proxy = http.ProxyURL(proxyURL)
+	tr.DialContext = func(ctx context.Context, _, _ string) (net.Conn, error) { return via.Dial(ctx) }
+	tr.OnProxyConnectResponse = func(_ context.Context, _ *url.URL, _ *http.Request, resp *http.Response) error {
+		if resp.StatusCode == http.StatusOK {
+			return nil
+		}
+		err := egress.Refusal(resp)
+		var d *egress.Denied
+		if errors.As(err, &d) {
+			return &PolicyError{Reason: d.Msg}
+		}
+		return err // nil: Go's transport reports the bare status
+	}
+}
+
+// proxyError turns the proxy's refusal into a *PolicyError (shown as
+// "web_fetch refused …") and any other failure into a fetch error.
+func proxyError(u *url.URL, err error) error {
+	var d *egress.Denied
+	if errors.As(err, &d) {
+		return &PolicyError{Reason: d.Msg}
+	}
+	return fmt.Errorf("fetching %s failed: %v", u.Redacted(), err)
 }
 
 // dialer resolves and connects, refusing internal addresses at the moment

@@ -1,7 +1,9 @@
 package web
 
 import (
+	"context"
 	"fmt"
+	"net"
 	"net/netip"
 	"net/url"
 	"regexp"
@@ -25,6 +27,17 @@ type Policy struct {
 	// "unrestricted" lifts the host allowlist: anything else is treated as
 	// limited, so a malformed or missing policy fails closed.
 	Networking wire.Networking
+	// Via, when set, is the session's egress proxy: the fetch leaves
+	// through it, and the proxy's policy and internal-address guard decide
+	// where it may go instead of Networking and this package's SSRF rule.
+	// Nil fetches directly (self_hosted sessions, --sandbox none or
+	// unsafe-host).
+	Via Dialer
+}
+
+// Dialer opens a connection to a forward proxy (*egress.Session does).
+type Dialer interface {
+	Dial(ctx context.Context) (net.Conn, error)
 }
 
 // Unrestricted reports whether the environment allows every public host.
@@ -49,7 +62,7 @@ func checkURL(p Policy, u *url.URL) error {
 	if err := checkDomains(p.Fetch, host, u.EscapedPath()); err != nil {
 		return err
 	}
-	if p.Unrestricted() {
+	if p.Unrestricted() || p.Via != nil {
 		return nil
 	}
 	if hostAllowed(p.Networking, host) {

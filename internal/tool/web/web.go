@@ -15,6 +15,13 @@
 // sessions whose environment is unrestricted. Agent and environment
 // configuration alone can never open internal addresses: any API user can
 // write those, and the server's network is the operator's to share.
+//
+// That is the direct path (self_hosted sessions, servers without
+// sandboxes). When Policy.Via names the session's egress proxy (cloud
+// sessions on a server with sandboxes), the fetch leaves through it and
+// the proxy's policy and internal-address guard apply instead of the
+// networking check and the SSRF rule here, the same as for the sandbox;
+// the scheme and the tool's domain lists are still checked here first.
 package web
 
 import (

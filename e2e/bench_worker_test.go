@@ -1,0 +1,115 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/anthropics/anthropic-sdk-go/v2"
+	"github.com/anthropics/anthropic-sdk-go/v2/option"
+
+	"github.com/hangarhq/hangar/internal/model/modeltest"
+	"github.com/hangarhq/hangar/internal/testserver"
+)
+
+// BenchmarkFirstToolCall measures a new cloud session's first tool call on
+// the local backend: the session is created and sent a message at once,
+// the fake model answers at once with bash `true`, which runs in the
+// session's sandbox through its worker (`hangar worker --item`). Reported:
+// created → first agent.tool_result (first-ms), and that call's
+// agent.tool_use → agent.tool_result (wait-ms), which is what the call
+// waited for the sandbox and its worker beyond running `true`. pool=N
+// keeps N sandboxes started ahead of demand.
+func BenchmarkFirstToolCall(b *testing.B) {
+	for _, pool := range []int{0, 4} {
+		b.Run("pool="+strconv.Itoa(pool), func(b *testing.B) { benchFirstToolCall(b, pool) })
+	}
+}
+
+func benchFirstToolCall(b *testing.B, pool int) {
+	fake, err := modeltest.StartAnthropic(modeltest.Options{Rule: func(in modeltest.Input) modeltest.Turn {
+		if len(in.ToolResults()) > 0 {
+			return modeltest.Text("done")
+		}
+		return modeltest.ToolCall("", "bash", map[string]any{"command": "true"})
+	}, MaxRecorded: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { fake.Close() })
+	s := testserver.Start(b, testserver.WithEnv("HANGAR_ANTHROPIC_BASE_URL="+fake.URL, "HANGAR_ANTHROPIC_API_KEY=k", "HANGAR_LOG_LEVEL="+envOr("BENCH_LOG_LEVEL", "warn")),
+		testserver.WithArgs("--sandbox", "local", "--sandbox-pool", strconv.Itoa(pool)))
+	c := s.Client("")
+	ctx := context.Background()
+	body := []byte(`{"name":"bench","model":"claude-bench","tools":[{"type":"agent_toolset_20260401"}]}`)
+	a, err := c.Beta.Agents.New(ctx, anthropic.BetaAgentNewParams{}, option.WithRequestBody("application/json", body))
+	if err != nil {
+		b.Fatal(err)
+	}
+	env, err := c.Beta.Environments.New(ctx, anthropic.BetaEnvironmentNewParams{Name: fmt.Sprintf("bench-%d", time.Now().UnixNano())})
+	if err != nil {
+		b.Fatal(err)
+	}
+	first, wait := make(latencies, 0, b.N), make(latencies, 0, b.N)
+	for i := 0; i < b.N; i++ {
+		if pool > 0 {
+			time.Sleep(300 * time.Millisecond) // let the pool refill
+		}
+		t0 := time.Now()
+		sid := newSession(b, c, a.ID, env.ID)
+		if _, err := c.Beta.Sessions.Events.Send(ctx, sid, anthropic.BetaSessionEventSendParams{Events: []anthropic.BetaManagedAgentsEventParamsUnion{userMessage("run")}}); err != nil {
+			b.Fatal(err)
+		}
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				b.Fatal("no tool result within 20s")
+			}
+			page, err := c.Beta.Sessions.Events.List(ctx, sid, anthropic.BetaSessionEventListParams{
+				Types: []anthropic.BetaManagedAgentsSessionEventType{"agent.tool_use", "agent.tool_result", "session.status_idle"}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			// Deleted once idle, so its sandbox goes before the next op.
+			if len(page.Data) < 3 {
+				continue
+			}
+			first = append(first, page.Data[1].ProcessedAt.Sub(t0))
+			wait = append(wait, page.Data[1].ProcessedAt.Sub(page.Data[0].ProcessedAt))
+			break
+		}
+		if _, err := c.Beta.Sessions.Delete(ctx, sid, anthropic.BetaSessionDeleteParams{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	if f := os.Getenv("BENCH_LOG_FILE"); f != "" {
+		_ = os.WriteFile(f, []byte(s.Logs()), 0o644)
+	}
+	report := func(l latencies, unit string) {
+		if len(l) == 0 {
+			return
+		}
+		sortDurations(l)
+		b.ReportMetric(float64(l[len(l)/2].Microseconds())/1000, unit)
+	}
+	report(first, "first-p50-ms")
+	report(wait, "wait-p50-ms")
+}
+
+func sortDurations(l latencies) {
+	for i := 1; i < len(l); i++ {
+		for j := i; j > 0 && l[j] < l[j-1]; j-- {
+			l[j], l[j-1] = l[j-1], l[j]
+		}
+	}
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
