@@ -109,9 +109,12 @@ func BenchmarkSessions(b *testing.B) {
 // publishes one event (a queued user.message echo) and waits until every
 // connection has read it. Reported p50/p99 are publish → all delivered.
 func BenchmarkStreamFanout(b *testing.B) {
-	// The first model request stalls, so the session stays running and
-	// each send publishes exactly one event (its queued echo).
-	s, c, agentID, envID := benchLoop(b, modeltest.Turn{Stall: true})
+	// The first model request stalls after its first delta (a turn with
+	// no content would end at once), so the session stays running and
+	// each send publishes exactly one event: its queued echo.
+	stall := modeltest.Text("thinking it over")
+	stall.Stall = true
+	s, c, agentID, envID := benchLoop(b, stall)
 	sid := newSession(b, c, agentID, envID)
 	const subscribers = 1000
 	// seen counts deliveries; the reader whose delivery reaches want
@@ -167,6 +170,12 @@ func BenchmarkStreamFanout(b *testing.B) {
 		l = append(l, time.Since(t0))
 	}
 	b.StopTimer()
+	// Each op must have published exactly one event: anything more (a turn
+	// that ran instead of stalling) would be measured as part of the op.
+	time.Sleep(200 * time.Millisecond)
+	if got, want := seen.Load(), want.Load(); got != want {
+		b.Fatalf("%d deliveries, want exactly %d: ops published more than one event", got, want)
+	}
 	l.report(b)
 }
 
