@@ -88,15 +88,16 @@ func benchFirstToolCall(b *testing.B, pool int) {
 	if f := os.Getenv("BENCH_LOG_FILE"); f != "" {
 		_ = os.WriteFile(f, []byte(s.Logs()), 0o644)
 	}
-	report := func(l latencies, unit string) {
+	report := func(l latencies, name string) {
 		if len(l) == 0 {
 			return
 		}
 		sortDurations(l)
-		b.ReportMetric(float64(l[len(l)/2].Microseconds())/1000, unit)
+		b.ReportMetric(float64(l[len(l)/2].Microseconds())/1000, name+"-p50-ms")
+		b.ReportMetric(float64(l[(len(l)*99)/100].Microseconds())/1000, name+"-p99-ms")
 	}
-	report(first, "first-p50-ms")
-	report(wait, "wait-p50-ms")
+	report(first, "first")
+	report(wait, "wait")
 }
 
 func sortDurations(l latencies) {

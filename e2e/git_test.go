@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
+	"encoding/json"
 	"encoding/pem"
 	"math/big"
 	"net"
@@ -18,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -381,12 +383,16 @@ func noToken(t *testing.T, dataDir string, texts []string, tokens ...string) {
 	}
 }
 
-// RES-12/17: a clone refused for its token fails the tool call clearly
-// (and leaves nothing behind); after the token is rotated, the next tool
-// call clones with the new one.
+// RES-12, RES-17, LIF-07, events.md §9.3–9.4: a clone the repository
+// refuses is a repository_authentication_error session.error (retrying,
+// naming the repository, no token in it) in the session's log and stream;
+// the session goes on without the repository (bash works). Each update of
+// the resource retries the clone at the session's next input: a second
+// wrong token is reported again, the right one produces the repository.
 func TestGitCloneFailureAndRotation(t *testing.T) {
 	const token = "ghs_GOOD-TOKEN-1b2c"
 	const wrong = "ghs_WRONG-TOKEN-77aa"
+	const wrong2 = "ghs_WRONG-TOKEN-2-88bb"
 	f := newGitFixture(t)
 	gs := newGitRepoServer(t, f.root, token, false)
 	fake := modeltest.NewAnthropic(t, modeltest.Options{APIKey: "upstream-key"})
@@ -394,17 +400,39 @@ func TestGitCloneFailureAndRotation(t *testing.T) {
 		"HANGAR_ANTHROPIC_BASE_URL="+fake.URL, "HANGAR_ANTHROPIC_API_KEY=upstream-key"))
 	l := &loop{t: t, s: s, c: s.Client(""), fake: fake}
 	l.envID = l.environment("git", map[string]any{"type": "cloud", "networking": map[string]any{"type": "unrestricted"}})
+	repoURL := gs.srv.URL + "/repo.git"
 	bad := l.sessionWith(l.agent(toolset), anthropic.BetaSessionNewParamsResourceUnion{OfGitHubRepository: &anthropic.BetaManagedAgentsGitHubRepositoryResourceParams{
-		URL: gs.srv.URL + "/repo.git", AuthorizationToken: wrong,
+		URL: repoURL, AuthorizationToken: wrong,
 	}})
-	badOut := l.bash(bad.ID, "ls /workspace")
-	if !strings.Contains(badOut, `"is_error":true`) || !strings.Contains(badOut, "git clone") {
-		t.Fatalf("clone with a refused token: %s", badOut)
+	badOut := l.bash(bad.ID, "echo STILL-WORKS; ls -A /workspace")
+	if strings.Contains(badOut, `"is_error":true`) || !strings.Contains(badOut, "STILL-WORKS") || slices.Contains(strings.Fields(toolText(t, badOut)), "repo") {
+		t.Fatalf("bash in a session whose clone failed: %s", badOut)
 	}
-	if _, err := l.c.Beta.Sessions.Resources.Update(context.Background(), bad.Resources[0].ID, anthropic.BetaSessionResourceUpdateParams{SessionID: bad.ID, AuthorizationToken: token}); err != nil {
-		t.Fatal(err)
+	first := waitRepoError(t, l, bad.ID, 1)
+	checkRepoError(t, first, "repository_authentication_error", repoURL)
+
+	// A second wrong token: retried at the next input, reported again, on
+	// the stream too.
+	update := func(tok string) {
+		t.Helper()
+		if _, err := l.c.Beta.Sessions.Resources.Update(context.Background(), bad.Resources[0].ID, anthropic.BetaSessionResourceUpdateParams{SessionID: bad.ID, AuthorizationToken: tok}); err != nil {
+			t.Fatal(err)
+		}
 	}
-	out := l.bash(bad.ID, "cat /workspace/repo/README")
+	update(wrong2)
+	col := l.stream(bad.ID)
+	again := l.bash(bad.ID, "echo AGAIN")
+	if !strings.Contains(again, "AGAIN") || strings.Contains(again, `"is_error":true`) {
+		t.Fatalf("bash after a failed retry: %s", again)
+	}
+	se, _ := col.waitType(t, 0, "session.error")
+	col.cancel()
+	if e := se.AsSessionError(); e.Error.Type != "repository_authentication_error" || e.Error.AsRepositoryAuthenticationError().RepositoryURL != repoURL {
+		t.Fatalf("streamed session.error = %s", se.RawJSON())
+	}
+
+	update(token)
+	out := toolText(t, l.bash(bad.ID, "cat /workspace/repo/README"))
 	if !strings.Contains(out, "MAIN-README-2") {
 		t.Fatalf("clone after rotation: %s", out)
 	}
@@ -412,7 +440,96 @@ func TestGitCloneFailureAndRotation(t *testing.T) {
 	for _, e := range l.history(bad.ID) {
 		seen = append(seen, e.RawJSON())
 	}
-	noToken(t, s.DataDir, append(seen, badOut, out, s.Logs()), token, wrong)
+	noToken(t, s.DataDir, append(seen, badOut, again, out, s.Logs()), token, wrong, wrong2)
+}
+
+// RES-11, events.md §9.4: a repository mounted outside /workspace (cloned
+// on the host) whose branch does not exist is a repository_checkout_error;
+// the session's tools work, the mount path stays absent.
+func TestGitHostCloneCheckoutError(t *testing.T) {
+	const token = "ghs_HOST-TOKEN-4d4d"
+	f := newGitFixture(t)
+	gs := newGitRepoServer(t, f.root, token, false)
+	fake := modeltest.NewAnthropic(t, modeltest.Options{APIKey: "upstream-key"})
+	s := testserver.Start(t, testserver.WithEnv("HANGAR_EGRESS_ALLOW_INTERNAL=127.0.0.0/8",
+		"HANGAR_ANTHROPIC_BASE_URL="+fake.URL, "HANGAR_ANTHROPIC_API_KEY=upstream-key"))
+	l := &loop{t: t, s: s, c: s.Client(""), fake: fake}
+	l.envID = l.environment("git", map[string]any{"type": "cloud", "networking": map[string]any{"type": "limited"}})
+	repoURL := gs.srv.URL + "/repo.git"
+	sess := l.sessionWith(l.agent(toolset), anthropic.BetaSessionNewParamsResourceUnion{OfGitHubRepository: &anthropic.BetaManagedAgentsGitHubRepositoryResourceParams{
+		URL: repoURL, AuthorizationToken: token, MountPath: anthropic.String("/repos/missing"),
+		Checkout: anthropic.BetaManagedAgentsGitHubRepositoryResourceParamsCheckoutUnion{OfBranch: &anthropic.BetaManagedAgentsBranchCheckoutParam{Name: "no-such-branch"}},
+	}})
+	out := l.bash(sess.ID, "echo ALIVE; ls /repos/missing 2>&1; true")
+	if strings.Contains(out, `"is_error":true`) || !strings.Contains(out, "ALIVE") || !strings.Contains(out, "No such file") {
+		t.Fatalf("bash in a session whose host clone failed: %s", out)
+	}
+	e := waitRepoError(t, l, sess.ID, 1)
+	checkRepoError(t, e, "repository_checkout_error", repoURL)
+	if msg := e.Error.Message; !strings.Contains(msg, "no-such-branch") || strings.Contains(msg, s.DataDir) {
+		t.Fatalf("message = %q", msg)
+	}
+}
+
+// waitRepoError waits until the session's log holds n session.error
+// events and returns the last (reports are committed in the background).
+func waitRepoError(t *testing.T, l *loop, sessionID string, n int) anthropic.BetaManagedAgentsSessionErrorEvent {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var errs []anthropic.BetaManagedAgentsSessionErrorEvent
+		for _, e := range l.history(sessionID) {
+			if e.Type == "session.error" {
+				errs = append(errs, e.AsSessionError())
+			}
+		}
+		if len(errs) >= n {
+			return errs[len(errs)-1]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no session.error in the log after 20s (%d of %d)", len(errs), n)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// checkRepoError checks a repository_* error object through the SDK's
+// union: its type, repository_url, retry_status retrying, a message.
+func checkRepoError(t *testing.T, e anthropic.BetaManagedAgentsSessionErrorEvent, typ, repoURL string) {
+	t.Helper()
+	var m struct {
+		Type          string  `json:"type"`
+		Message       string  `json:"message"`
+		RepositoryURL *string `json:"repository_url"`
+		RetryStatus   struct {
+			Type string `json:"type"`
+		} `json:"retry_status"`
+	}
+	if err := json.Unmarshal([]byte(e.Error.RawJSON()), &m); err != nil {
+		t.Fatal(err)
+	}
+	if m.Type != typ || m.RepositoryURL == nil || *m.RepositoryURL != repoURL || m.RetryStatus.Type != "retrying" || m.Message == "" {
+		t.Fatalf("session.error = %s, want %s for %s, retrying", e.RawJSON(), typ, repoURL)
+	}
+	if e.Error.Type != typ {
+		t.Fatalf("SDK union type = %q", e.Error.Type)
+	}
+	var url string
+	switch typ {
+	case "repository_authentication_error":
+		url = e.Error.AsRepositoryAuthenticationError().RepositoryURL
+	case "repository_checkout_error":
+		url = e.Error.AsRepositoryCheckoutError().RepositoryURL
+	case "repository_not_found_error":
+		url = e.Error.AsRepositoryNotFoundError().RepositoryURL
+	case "repository_forbidden_error":
+		url = e.Error.AsRepositoryForbiddenError().RepositoryURL
+	default:
+		url = e.Error.AsRepositoryCloneError().RepositoryURL
+	}
+	if url != repoURL {
+		t.Fatalf("SDK repository_url = %q", url)
+	}
 }
 
 // Issue 4 item 4: a session whose repository is cloned into /workspace

@@ -2,12 +2,9 @@ package e2e
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -23,7 +20,8 @@ var toolsetAgent = map[string]any{"tools": []any{map[string]any{"type": "agent_t
 // item of its environment, handled by `hangar worker --item` running inside
 // the session's sandbox, which reaches the server over the API socket in
 // its egress directory (the sandbox has no network) and holds its work
-// secret in neither argv nor environment.
+// secret in neither argv nor environment. The worker runs in the process
+// of the sandbox's agent (the same binary; an agent builtin).
 func TestSandboxWorkerPath(t *testing.T) {
 	for _, sb := range []string{"local", "docker"} {
 		t.Run(sb, func(t *testing.T) { testSandboxWorkerPath(t, sb) })
@@ -36,8 +34,8 @@ func testSandboxWorkerPath(t *testing.T, backend string) {
 	// Every process's command line and environment, as the agent's bash
 	// sees them inside the sandbox.
 	out := toolText(t, l.bash(sid, `for p in /proc/[0-9]*; do echo "PROC $(tr '\0' ' ' < $p/cmdline)"; done; ls /run/hangar/egress; env`))
-	if !strings.Contains(out, "/run/hangar/agent worker --item") {
-		t.Fatalf("no hangar worker runs in the sandbox:\n%s", out)
+	if !strings.Contains(out, "/run/hangar/agent sandbox-tool") || strings.Contains(out, "/run/hangar/agent worker") {
+		t.Fatalf("the sandbox's agent should run the worker in its own process:\n%s", out)
 	}
 	if !strings.Contains(out, "api.sock") {
 		t.Fatalf("no API socket in the sandbox's egress directory:\n%s", out)
@@ -251,19 +249,24 @@ func TestSandboxWorkerCrashRecovery(t *testing.T) {
 	}
 }
 
-// Issue 4 security, defence in depth: code in the sandbox can read its
-// worker's memory (same user) and so its work token. That token is refused
-// on the server's TCP listener, and on the sandbox's own socket it reaches
-// only its own session.
+// Issue 4 security: the work token is in no file, argv or environment of
+// the sandbox, and code in the sandbox cannot read it from memory either:
+// the worker runs in the sandbox's agent, which is non-dumpable, so its
+// /proc/<pid>/mem is refused to the sandbox's processes although they run
+// as the same user. (A worker of its own process, as before, was readable.)
+// Were it read anyway, it is refused on the server's TCP listener and good
+// only for its own session on the sandbox's socket (api.Options.SandboxWork).
 func TestSandboxWorkerTokenStaysInSandbox(t *testing.T) {
 	l := newLoopOn(t, "local", nil)
 	sid := l.session(l.agent(toolsetAgent))
-	other := l.session(l.agent(toolsetAgent))
 	script := `import re,os
+found=False
 for pid in os.listdir('/proc'):
     if not pid.isdigit(): continue
     try:
-        if b'worker' not in open('/proc/%s/cmdline'%pid,'rb').read(): continue
+        cmd=open('/proc/%s/cmdline'%pid,'rb').read()
+        if b'sandbox-tool' not in cmd and b'worker' not in cmd: continue
+        found=True
         mem=open('/proc/%s/mem'%pid,'rb')
         for line in open('/proc/%s/maps'%pid):
             a,perm=line.split()[:2]
@@ -273,25 +276,13 @@ for pid in os.listdir('/proc'):
                 mem.seek(lo); m=re.search(rb'sk-ant-wst01-[A-Za-z0-9_-]{43}',mem.read(hi-lo))
             except Exception: continue
             if m: print('TOKEN='+m.group().decode()); raise SystemExit
-    except (PermissionError,FileNotFoundError): pass
+    except PermissionError as e: print('REFUSED', e)
+    except FileNotFoundError: pass
+print('FOUND' if found else 'NOPROC')
 print('NOTOKEN')`
 	out := toolText(t, l.bash(sid, "python3 - <<'PY'\n"+script+"\nPY"))
-	i := strings.Index(out, "TOKEN=sk-ant-wst01-")
-	if i < 0 {
-		t.Fatalf("the worker's token could not be read from its memory (the attack this test guards against needs it): %s", out)
-	}
-	tok := strings.TrimSpace(strings.SplitN(out[i+len("TOKEN="):], "\n", 2)[0])
-	for _, path := range []string{"/v1/sessions/" + sid, "/v1/sessions/" + other} {
-		resp := l.s.Do(t, "GET", path, nil, map[string][]string{"Authorization": {"Bearer " + tok}})
-		resp.Body.Close()
-		if resp.StatusCode != 403 {
-			t.Fatalf("GET %s over TCP with the sandbox worker's token: %d", path, resp.StatusCode)
-		}
-	}
-	// On the sandbox's own socket it is good for its session only.
-	out = toolText(t, l.bash(sid, "T=$(cat <<'EOF'\n"+tok+"\nEOF\n); for s in "+sid+" "+other+"; do curl -sS --unix-socket /run/hangar/egress/api.sock -o /dev/null -w \"$s=%{http_code}\\n\" -H \"Authorization: Bearer $T\" http://hangar/v1/sessions/$s; done"))
-	if !strings.Contains(out, sid+"=200") || !strings.Contains(out, other+"=403") {
-		t.Fatalf("the token on its own socket:\n%s", out)
+	if strings.Contains(out, "TOKEN=sk-ant-wst01-") || !strings.Contains(out, "FOUND") || !strings.Contains(out, "REFUSED") {
+		t.Fatalf("the worker's memory, and its token, should be out of the sandbox's reach: %s", out)
 	}
 }
 
@@ -303,47 +294,15 @@ func TestSandboxWorkerNewWorkerDoesNotRerun(t *testing.T) {
 	l := newLoopOn(t, "local", nil)
 	sid := l.session(l.agent(toolsetAgent))
 	l.bash(sid, "echo x >> /workspace/count")
-	pid := sandboxWorkerPID(t, filepath.Join(l.s.DataDir, "workspaces", sid))
-	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err != nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the worker did not die")
-		}
-	}
+	// The worker runs in the sandbox's agent: it ends with the sandbox,
+	// which a local sandbox does with the server. The restarted server
+	// starts a new sandbox around the same workspace, and a new worker.
+	l.s.Stop(t)
+	s2 := testserver.Start(t, testserver.WithDataDir(l.s.DataDir),
+		testserver.WithEnv("HANGAR_ANTHROPIC_BASE_URL="+l.fake.URL, "HANGAR_ANTHROPIC_API_KEY=upstream-key"))
+	l.s, l.c = s2, s2.Client("")
 	out := toolText(t, l.bash(sid, "cat /workspace/count"))
 	if strings.Count(out, "x") != 1 {
 		t.Fatalf("the first call ran again: %q", out)
 	}
-	if other := sandboxWorkerPID(t, filepath.Join(l.s.DataDir, "workspaces", sid)); other == pid {
-		t.Fatal("the second call was not served by a new worker")
-	}
-}
-
-// sandboxWorkerPID finds the `hangar worker --item` process of the local
-// sandbox whose workspace is workspace: its working directory is that
-// directory (the same inode, whatever the sandbox calls it).
-func sandboxWorkerPID(t *testing.T, workspace string) int {
-	t.Helper()
-	ws, err := os.Stat(workspace)
-	if err != nil {
-		t.Fatal(err)
-	}
-	procs, _ := filepath.Glob("/proc/[0-9]*")
-	for _, p := range procs {
-		cmd, err := os.ReadFile(p + "/cmdline")
-		if err != nil || !strings.Contains(string(cmd), "worker\x00--item") {
-			continue
-		}
-		if cwd, err := os.Stat(p + "/cwd"); err == nil && os.SameFile(cwd, ws) {
-			pid, _ := strconv.Atoi(filepath.Base(p))
-			return pid
-		}
-	}
-	t.Fatalf("no worker process works in %s", workspace)
-	return 0
 }

@@ -54,7 +54,7 @@ func worker(ctx context.Context, args []string, stdin io.Reader, stderr io.Write
 			dir = sandbox.WorkspacePath
 		}
 		log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-		return itemWorker(ctx, stdin, *socket, dir, log)
+		return itemWorker(ctx, stdin, *socket, dir, nil, nil, log)
 	}
 	// The key comes only from the environment so it never shows in ps.
 	key := os.Getenv("HANGAR_ENVIRONMENT_KEY")
@@ -95,18 +95,28 @@ func envOr(name, def string) string {
 // reference toolset), over an HTTP client that reaches the server through
 // the sandbox's API socket. It stays through follow-up turns for the SDK's
 // default idle grace (a minute after the session's last idle), so a
-// conversation's next tool call does not pay a worker start.
-func itemWorker(ctx context.Context, stdin io.Reader, socket, workdir string, log *slog.Logger) error {
+// conversation's next tool call does not pay a worker start. Run inside
+// the sandbox's agent (itemWorkerBuiltin), env is the environment of the
+// tools' shell (the agent's own is not the sandbox's; nil: this process's),
+// and shell, when not nil, is the agent's bash tool, already started, used
+// in place of a shell of the worker's own.
+func itemWorker(ctx context.Context, stdin io.Reader, socket, workdir string, env map[string]string, shell anthropic.BetaTool, log *slog.Logger) error {
 	// The toolset is made, and its persistent shell started, before the
 	// item arrives: in a pooled sandbox the worker waits here, ready, for
 	// the session that adopts it. toolCtx takes HandleItem's per-item
 	// context when HandleItem asks for the tools (ToolsFunc below); the
 	// tools read it at every call, and the shell was started with what that
 	// context would have given it (the workdir, the process environment).
-	toolCtx := &agenttoolset.AgentToolContext{Workdir: workdir}
+	toolCtx := &agenttoolset.AgentToolContext{Workdir: workdir, Env: env}
 	tools := agenttoolset.BetaAgentToolset20260401(toolCtx)
 	for i, t := range tools {
-		if t.Name() == "bash" {
+		if t.Name() != "bash" {
+			continue
+		}
+		if shell != nil {
+			agenttoolset.CloseAll([]anthropic.BetaTool{t}) // never started
+			tools[i] = shell
+		} else {
 			tools[i] = warmBash(ctx, t)
 		}
 	}
@@ -137,8 +147,14 @@ func itemWorker(ctx context.Context, stdin io.Reader, socket, workdir string, lo
 		// The toolset EnvironmentWorker builds by default
 		// (agenttoolset.BetaAgentToolset20260401 on the item's context),
 		// made ahead of time; HandleItem closes it when the item ends.
-		ToolsFunc: func(env *agenttoolset.AgentToolContext) []anthropic.BetaTool {
-			*toolCtx = *env
+		ToolsFunc: func(ic *agenttoolset.AgentToolContext) []anthropic.BetaTool {
+			c := *ic
+			if c.Env == nil {
+				// A shell restarted later (after a timeout) gets what the
+				// first one got.
+				c.Env = env
+			}
+			*toolCtx = c
 			return tools
 		},
 	})

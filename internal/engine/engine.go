@@ -336,16 +336,20 @@ func (e *Engine) Update(ctx context.Context, ws, id string, fn func(doc *wire.Se
 	return r.doc, nil
 }
 
-// Created tells the engine about a new session: a cloud one's sandbox
-// starts provisioning, and a session served by a worker (self_hosted, or
-// cloud with SandboxWorkers) is queued for one right away.
+// Created tells the engine about a new session: a cloud one whose agent
+// has sandbox tools starts provisioning its sandbox, and a session served
+// by a worker (self_hosted, or cloud with SandboxWorkers) is queued for
+// one right away.
 func (e *Engine) Created(ctx context.Context, ws, id string) error {
 	r, err := e.lock(ctx, ws, id)
 	if err != nil {
 		return err
 	}
 	defer r.mu.Unlock()
-	if sb, ok := e.tools.(Sandboxes); ok && !r.selfHosted {
+	// Only an agent that offers a sandbox tool gets a sandbox up front;
+	// one that gains a tool later, or needs its sandbox for something
+	// else, provisions it on first use.
+	if sb, ok := e.tools.(Sandboxes); ok && !r.selfHosted && r.hasSandboxTools() {
 		sb.Provision(ws, id)
 	}
 	r.callWorkers()
@@ -411,6 +415,26 @@ func (e *Engine) WorkerGone(ctx context.Context, ws, id string, cause error) {
 		r.resolve(res.ToolUseID, toolResult(res.ToolUseID, res.Content, res.IsError))
 	}
 	r.kick()
+}
+
+// ReportError logs a session.error that arose outside the agent loop (a
+// repository that could not be cloned into the session's sandbox, say) in
+// the session's log and stream, through the one commit path under the
+// session's lock, so it is ordered with everything else the session logs.
+// The session's status does not change: such errors are retrying, the
+// session goes on without what failed. A terminated session (nothing more
+// is logged for it) or a deleted one reports nothing.
+func (e *Engine) ReportError(ctx context.Context, ws, id string, se wire.SessionError) error {
+	r, err := e.lock(ctx, ws, id)
+	if err != nil {
+		return err
+	}
+	defer r.mu.Unlock()
+	if r.sess.Status == store.SessionTerminated {
+		return nil
+	}
+	_, err = r.commit(ctx, "", ev(&wire.SessionErrorEvent{Error: se}))
+	return err
 }
 
 // Get returns the session document. A session the engine is not holding

@@ -25,9 +25,15 @@ package server
 //     a git process pointed at the session's proxy through a private
 //     loopback listener with its own one-time proxy credentials (egress
 //     PrivateListener), kept under the data dir and mounted read-only. A
-//     marker per resource records a finished clone. A failed clone fails
-//     the tool calls waiting for the sandbox with git's message; the next
-//     call tries again (with a rotated token, say).
+//     marker per resource records a finished clone. A failed clone does
+//     not fail the sandbox: it is classified from git's output (HTTP 401,
+//     403, 404, a branch or commit that cannot be checked out, anything
+//     else) into a repository_* session.error (events.md §9.4, retrying)
+//     with the token and any URL credentials scrubbed from the message,
+//     and the session goes on without the repository. It is tried again at
+//     the sandbox's next start, and after the resource is updated (a
+//     rotated token, RES-17) at the session's next input, which restarts
+//     the sandbox around its workspace (repoRetries, mountKey).
 //   - resources added or removed while a sandbox runs take effect at the
 //     session's next tool call: the sandbox is restarted around the same
 //     workspace (the shell's state is reset), since mounts cannot change
@@ -53,8 +59,11 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -88,7 +97,17 @@ type sessionResources struct {
 	log     *slog.Logger
 	// egress is the proxy host-side clones go through.
 	egress *sessionEgress
+	// report logs a session.error in the session's log and stream
+	// (engine.ReportError); bound late, since the engine is built after
+	// the sandboxes. Unset, failures are only logged.
+	report atomic.Pointer[errorReporter]
 }
+
+// errorReporter logs a session.error for a session (engine.ReportError).
+type errorReporter func(ctx context.Context, ws, sessionID string, se wire.SessionError) error
+
+// setReporter binds where clone failures are reported.
+func (x *sessionResources) setReporter(f errorReporter) { x.report.Store(&f) }
 
 // resourceDir is where the server keeps a session's clone markers and
 // clones mounted outside /workspace.
@@ -103,6 +122,7 @@ func (x *sessionResources) outputDir(sessionID string) string {
 
 // remove deletes what the server kept for a destroyed session.
 func (x *sessionResources) remove(sessionID string) {
+	pendingRepos.forget(sessionID)
 	for _, d := range []string{x.resourceDir(sessionID), x.outputDir(sessionID)} {
 		if err := os.RemoveAll(d); err != nil {
 			x.log.Warn("remove session directory", "dir", d, "err", err)
@@ -124,12 +144,21 @@ func loadResources(ctx context.Context, st store.Store, ws, sessionID string) ([
 	return doc.Resources, nil
 }
 
-// mountKey identifies the file mounts a sandbox was started with.
+// mountKey identifies the file mounts a sandbox was started with, and the
+// repositories that failed to clone and were updated since (repoRetries):
+// a key that differs from the one the sandbox started with restarts it at
+// the session's next input, around the same workspace, which mounts the
+// new files and tries those clones again.
 func mountKey(rs []wire.SessionResource) string {
 	var parts []string
 	for _, r := range rs {
-		if r.Type == wire.ResourceFile {
+		switch r.Type {
+		case wire.ResourceFile:
 			parts = append(parts, r.FileID+"@"+r.MountPath)
+		case wire.ResourceGitHubRepository:
+			if pendingRepos.updatedSinceFailure(r) {
+				parts = append(parts, "retry "+r.ID+"@"+r.UpdatedAt.UTC().Format(time.RFC3339Nano))
+			}
 		}
 	}
 	slices.Sort(parts)
@@ -157,8 +186,12 @@ func (x *sessionResources) prepare(ctx context.Context, ws string, spec *sandbox
 				return "", fmt.Errorf("file resource %s: %w", r.ID, err)
 			}
 		case wire.ResourceGitHubRepository:
+			// This start tries every repository not cloned yet, so a
+			// failure recorded before is no longer news to mountKey.
+			pendingRepos.attempt(spec.SessionID, r)
 			if err := x.prepareRepo(ctx, spec, r); err != nil {
-				return "", fmt.Errorf("github_repository resource %s (%s): %w", r.ID, r.URL, err)
+				// The session goes on without it (events.md §9.4).
+				x.cloneFailed(ctx, ws, spec.SessionID, r, err)
 			}
 		}
 	}
@@ -291,6 +324,12 @@ func (x *sessionResources) prepareRepo(ctx context.Context, spec *sandbox.Spec, 
 	caFile := filepath.Join(x.egress.dir(spec.SessionID), sandbox.EgressCABundleName)
 	if err := gitClone(cctx, hostGit(gitEnv(pl.URL(), caFile, home), home), r.URL, r.Checkout, tmp); err != nil {
 		_ = os.RemoveAll(tmp)
+		// Git names the directory it cloned into: the session knows it by
+		// its mount path, not by the server's.
+		var ge *gitError
+		if errors.As(err, &ge) {
+			ge.out = strings.ReplaceAll(ge.out, tmp, r.MountPath)
+		}
 		return err
 	}
 	if err := os.Rename(tmp, kept); err != nil {
@@ -298,6 +337,7 @@ func (x *sessionResources) prepareRepo(ctx context.Context, spec *sandbox.Spec, 
 		return err
 	}
 	spec.Mounts = append(spec.Mounts, sandbox.Mount{Source: kept, Target: r.MountPath})
+	pendingRepos.cloned(r.ID)
 	return writeMarker(marker)
 }
 
@@ -327,15 +367,188 @@ func (x *sessionResources) setupRepos(ctx context.Context, ws, sessionID string,
 		}
 		cctx, cancel := context.WithTimeout(ctx, cloneTimeout)
 		err := gitClone(cctx, sandboxGit(sb), r.URL, r.Checkout, r.MountPath)
+		var ce *checkoutError
+		if errors.As(err, &ce) {
+			// A clone whose checkout failed is complete otherwise: it must
+			// not pass for the repository, nor stand in the way of the next
+			// attempt. (Only then: a failed clone removes what it made, and
+			// a directory that was there before is the agent's.)
+			_, _ = sandbox.Run(cctx, sb, sandbox.ExecRequest{Argv: []string{"rm", "-rf", "--", r.MountPath}, Dir: sandbox.WorkspacePath, Stdout: io.Discard, Stderr: io.Discard, Timeout: time.Minute})
+		}
 		cancel()
 		if err != nil {
-			return fmt.Errorf("github_repository resource %s (%s): %w", r.ID, r.URL, err)
+			// The sandbox serves without the repository; the error is the
+			// session's to see (events.md §9.4), not its tool calls'.
+			x.cloneFailed(ctx, ws, sessionID, r, err)
+			continue
 		}
+		pendingRepos.cloned(r.ID)
 		if err := writeMarker(marker); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// cloneFailed reports a repository that could not be cloned as a
+// repository_* session.error (retrying: the session continues without it)
+// and remembers it for a retry once the resource is updated. Neither the
+// event nor the log line carries the token or URL credentials.
+func (x *sessionResources) cloneFailed(ctx context.Context, ws, sessionID string, r wire.SessionResource, err error) {
+	pendingRepos.failed(sessionID, r)
+	var secrets []string
+	if tok, terr := repoToken(ctx, x.st, x.sealer, ws, r.ID); terr == nil && tok != "" {
+		secrets = append(secrets, tok)
+	}
+	se := repoSessionError(r, err, secrets...)
+	x.log.Warn("repository clone failed; the session continues without it", "session", sessionID, "resource", r.ID, "type", se.Type, "err", se.Message)
+	rep := x.report.Load()
+	if rep == nil {
+		return
+	}
+	// Not under the caller: the setup runs while tool calls wait for the
+	// sandbox, and the session's lock must never wait on that.
+	go func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if err := (*rep)(rctx, ws, sessionID, se); err != nil && errdefs.ClassOf(err) != errdefs.ClassNotFound {
+			x.log.Error("report repository error", "session", sessionID, "resource", r.ID, "err", err)
+		}
+	}()
+}
+
+// repoSessionError is the session.error of a failed clone of r (events.md
+// §9.4): classified from git's output, with secrets and any credentials in
+// URLs scrubbed from the message.
+func repoSessionError(r wire.SessionResource, err error, secrets ...string) wire.SessionError {
+	typ := classifyClone(err)
+	what := map[string]string{
+		wire.ErrRepositoryAuthentication: "the repository refused its authorization_token",
+		wire.ErrRepositoryForbidden:      "access to the repository is forbidden",
+		wire.ErrRepositoryNotFound:       "the repository was not found",
+		wire.ErrRepositoryCheckout:       "the requested checkout failed",
+		wire.ErrRepositoryClone:          "the clone failed",
+	}[typ]
+	url := scrubURLCredentials(r.URL)
+	msg := fmt.Sprintf("could not clone github_repository resource %s (%s) into %s: %s; the session continues without it (%v)", r.ID, url, r.MountPath, what, err)
+	msg = scrubSecrets(msg, secrets...)
+	se := wire.NewSessionError(typ, wire.RetryRetrying, msg)
+	se.RepositoryURL = &url
+	return se
+}
+
+// classifyClone names the repository_* error type of a failed clone from
+// what git printed (its HTTP status or message).
+func classifyClone(err error) string {
+	var ce *checkoutError
+	if errors.As(err, &ce) {
+		return wire.ErrRepositoryCheckout
+	}
+	var ge *gitError
+	if !errors.As(err, &ge) {
+		return wire.ErrRepositoryClone
+	}
+	out := strings.ToLower(ge.out)
+	has := func(subs ...string) bool {
+		for _, s := range subs {
+			if strings.Contains(out, s) {
+				return true
+			}
+		}
+		return false
+	}
+	switch {
+	case has("remote branch") && has("not found"), has("couldn't find remote ref"), has("reference is not a tree"), has("did not match any"):
+		// `--branch` naming a branch the repository does not have.
+		return wire.ErrRepositoryCheckout
+	case has("error: 401", "http code 401", "authentication failed", "could not read username", "could not read password", "access denied"):
+		// 401: git then wants a username it may not prompt for.
+		return wire.ErrRepositoryAuthentication
+	case has("error: 403", "http code 403"):
+		return wire.ErrRepositoryForbidden
+	case has("error: 404", "http code 404", "not found", "does not appear to be a git repository"):
+		return wire.ErrRepositoryNotFound
+	}
+	return wire.ErrRepositoryClone
+}
+
+// urlCredentials matches the userinfo of URLs in git's output.
+var urlCredentials = regexp.MustCompile(`([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s'"]*@`)
+
+// scrubURLCredentials removes user:password@ from the URLs in s.
+func scrubURLCredentials(s string) string { return urlCredentials.ReplaceAllString(s, "$1") }
+
+// scrubSecrets removes URL credentials and every secret from s.
+func scrubSecrets(s string, secrets ...string) string {
+	s = scrubURLCredentials(s)
+	for _, sec := range secrets {
+		if sec != "" {
+			s = strings.ReplaceAll(s, sec, "[redacted]")
+		}
+	}
+	return s
+}
+
+// repoRetries remembers repositories whose clone failed, with the
+// resource's updated_at at the failed attempt, so that mountKey can tell
+// when such a resource was updated since (its token rotated, RES-17): the
+// dispatcher then restarts the sandbox at the session's next input, and
+// the new sandbox's start clones it again. Resource ids are unique across
+// workspaces and servers, so one table serves the process.
+type repoRetries struct {
+	mu sync.Mutex
+	m  map[string]repoFailure // resource id →
+}
+
+type repoFailure struct {
+	session   string
+	updatedAt time.Time
+}
+
+var pendingRepos = &repoRetries{m: map[string]repoFailure{}}
+
+// failed records a failed clone of r.
+func (p *repoRetries) failed(sessionID string, r wire.SessionResource) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.m[r.ID] = repoFailure{session: sessionID, updatedAt: r.UpdatedAt}
+}
+
+// attempt records that a sandbox start tries r again as it is now: an
+// earlier failure is then no reason for another restart.
+func (p *repoRetries) attempt(sessionID string, r wire.SessionResource) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, ok := p.m[r.ID]; ok {
+		p.m[r.ID] = repoFailure{session: sessionID, updatedAt: r.UpdatedAt}
+	}
+}
+
+// cloned forgets a repository that is now in place.
+func (p *repoRetries) cloned(resourceID string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.m, resourceID)
+}
+
+// updatedSinceFailure reports whether r failed to clone and was updated
+// after that attempt.
+func (p *repoRetries) updatedSinceFailure(r wire.SessionResource) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	f, ok := p.m[r.ID]
+	return ok && !f.updatedAt.Equal(r.UpdatedAt)
+}
+
+// forget drops a deleted session's entries.
+func (p *repoRetries) forget(sessionID string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for id, f := range p.m {
+		if f.session == sessionID {
+			delete(p.m, id)
+		}
+	}
 }
 
 // repoToken unseals a repository's token; "" when none was given.
@@ -382,8 +595,25 @@ func (e *sessionEgress) setRepositories(ctx context.Context, ws, sessionID strin
 // gitRunner runs one git command; its error carries git's output.
 type gitRunner func(ctx context.Context, args ...string) error
 
-// gitErr is the error of a failed git command: its subcommand and what it
-// printed, bounded.
+// gitError is a failed git command: its subcommand, how it ended and
+// what it printed, bounded.
+type gitError struct {
+	sub string
+	err error
+	out string
+}
+
+func (e *gitError) Error() string { return fmt.Sprintf("git %s: %v: %s", e.sub, e.err, e.out) }
+func (e *gitError) Unwrap() error { return e.err }
+
+// checkoutError is a clone that succeeded but could not check out the
+// requested commit.
+type checkoutError struct{ err error }
+
+func (e *checkoutError) Error() string { return e.err.Error() }
+func (e *checkoutError) Unwrap() error { return e.err }
+
+// gitErr is the error of a failed git command.
 func gitErr(args []string, err error, out string) error {
 	sub := ""
 	for i := 0; i < len(args); i++ {
@@ -398,7 +628,7 @@ func gitErr(args []string, err error, out string) error {
 	if len(msg) > 2000 {
 		msg = msg[:2000]
 	}
-	return fmt.Errorf("git %s: %v: %s", sub, err, msg)
+	return &gitError{sub: sub, err: err, out: msg}
 }
 
 // gitEnv is the environment of a host git process: nothing of the user's
@@ -474,9 +704,11 @@ func gitClone(ctx context.Context, run gitRunner, repoURL string, c *wire.Checko
 		if err := run(ctx, "-C", dst, "checkout", "--quiet", "--detach", c.SHA); err != nil {
 			// Not on any branch the clone fetched: ask for the commit.
 			if ferr := run(ctx, "-C", dst, "fetch", "--quiet", "origin", c.SHA); ferr != nil {
-				return ferr
+				return &checkoutError{ferr}
 			}
-			return run(ctx, "-C", dst, "checkout", "--quiet", "--detach", c.SHA)
+			if err := run(ctx, "-C", dst, "checkout", "--quiet", "--detach", c.SHA); err != nil {
+				return &checkoutError{err}
+			}
 		}
 	}
 	return nil

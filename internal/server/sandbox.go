@@ -28,6 +28,9 @@ var sandboxLimits = sandbox.Limits{MemoryBytes: 2 << 30, Pids: 512, CPUs: 1}
 // sandbox Toolbox to the engine's ToolExecutor and sandbox lifecycle.
 type sandboxTools struct {
 	tb *sandbox.Toolbox
+	// backend is closed after the toolbox (local: the cgroup it made
+	// ahead for the next sandbox).
+	backend sandbox.Backend
 	// workspaces remembers each session's workspace for specFor, which the
 	// toolbox calls with the session id alone.
 	workspaces sync.Map
@@ -72,7 +75,7 @@ func newSandboxes(ctx context.Context, kind, dataDir string, poolSize int, data 
 	if err != nil {
 		return nil, err
 	}
-	s := &sandboxTools{hooked: make(chan struct{}), res: &sessionResources{dataDir: dataDir, st: st, blobs: data.Blobs, sealer: data.Sealer, log: log, egress: eg}, egress: eg, wsRoot: workspaces}
+	s := &sandboxTools{backend: backend, hooked: make(chan struct{}), res: &sessionResources{dataDir: dataDir, st: st, blobs: data.Blobs, sealer: data.Sealer, log: log, egress: eg}, egress: eg, wsRoot: workspaces}
 	outputs := filepath.Join(dataDir, "outputs")
 	// A pooled sandbox is started as a session with neither resources nor
 	// network would be, under a placeholder id; what differs per session
@@ -389,5 +392,8 @@ func (s *sandboxTools) Capture(ctx context.Context, ws, sessionID string) error 
 
 func (s *sandboxTools) Close() {
 	_ = s.tb.Close(context.Background())
+	if c, ok := s.backend.(io.Closer); ok {
+		_ = c.Close()
+	}
 	s.egress.close()
 }

@@ -101,6 +101,9 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer, log *slog.Logger
 	// credentials, environments and sessions reach it live.
 	var eg *sessionEgress
 	var disp *dispatcher
+	// res reports failed repository clones as session errors, through the
+	// engine built below.
+	var res *sessionResources
 	switch cfg.Sandbox {
 	case "local", "docker":
 		sb, err := newSandboxes(ctx, cfg.Sandbox, cfg.DataDir, cfg.SandboxPool, data, log)
@@ -117,6 +120,7 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer, log *slog.Logger
 			defer func() { sb.Close(); disp.close() }()
 			deps.Tools = sb
 			eg = sb.egress
+			res = sb.res
 		}
 	case "unsafe-host":
 		log.Warn("built-in tools run directly on this host without isolation (--sandbox unsafe-host)")
@@ -132,6 +136,9 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer, log *slog.Logger
 	mcpc.files = deps.Tools
 	deps.MCP = mcpc
 	eng := engine.New(deps, engine.Options{})
+	if res != nil {
+		res.setReporter(eng.ReportError)
+	}
 	if err := eng.Start(ctx); err != nil {
 		return fmt.Errorf("resume sessions: %w", err)
 	}

@@ -8,6 +8,17 @@
 //   - Environment keys: poll, ack, heartbeat, stop, list and stats of their
 //     own environment; get and update reject them, as the SDK documents.
 //   - Sessions tokens: heartbeat and stop of their own item only.
+//
+// Cloud environments' queues are served by the server's own dispatcher
+// (internal/server/dispatch.go), which claims, acks and stops their items
+// in process, and by the worker it starts in each session's sandbox, which
+// heartbeats and stops its own item with its sessions token. Any other
+// caller that polled, acked, heartbeat, stopped or updated a cloud item
+// could take it from the sandbox and strand the session's tool calls, so
+// those routes refuse API and environment keys there with a 400
+// invalid_request_error (not 401/403/404, which the SDK's poller reserves
+// for real authentication and missing-environment errors; any other 4xx
+// makes it stop with the message). Reads (list, get, stats) stay allowed.
 package work
 
 import (
@@ -22,6 +33,7 @@ import (
 	"github.com/hangarhq/hangar/internal/api/httpx"
 	"github.com/hangarhq/hangar/internal/errdefs"
 	"github.com/hangarhq/hangar/internal/store"
+	"github.com/hangarhq/hangar/internal/wire"
 	"github.com/hangarhq/hangar/internal/workqueue"
 )
 
@@ -49,21 +61,44 @@ const (
 	envKeysAndTokens
 )
 
+// op says whether a route hands out or changes an item (refused for a
+// cloud environment's items, except to their own sessions token) or only
+// reads.
+type op int
+
+const (
+	reads op = iota
+	claims
+)
+
 // Register adds the routes. route must let environment keys and sessions
 // tokens through; this package decides per route.
 func (h *Handler) Register(route httpx.Router) {
 	const base = "/v1/environments/{environment_id}/work"
-	route("GET "+base+"/poll", h.guard(envKeys, h.poll))
-	route("GET "+base+"/stats", h.guard(envKeys, h.stats))
-	route("GET "+base, h.guard(envKeys, h.list))
-	route("POST "+base+"/{work_id}/ack", h.guard(envKeys, h.ack))
-	route("POST "+base+"/{work_id}/heartbeat", h.guard(envKeysAndTokens, h.heartbeat))
-	route("POST "+base+"/{work_id}/stop", h.guard(envKeysAndTokens, h.stop))
-	route("GET "+base+"/{work_id}", h.guard(apiKeysOnly, h.get))
-	route("POST "+base+"/{work_id}", h.guard(apiKeysOnly, h.update))
+	route("GET "+base+"/poll", h.guard(envKeys, claims, h.poll))
+	route("GET "+base+"/stats", h.guard(envKeys, reads, h.stats))
+	route("GET "+base, h.guard(envKeys, reads, h.list))
+	route("POST "+base+"/{work_id}/ack", h.guard(envKeys, claims, h.ack))
+	route("POST "+base+"/{work_id}/heartbeat", h.guard(envKeysAndTokens, claims, h.heartbeat))
+	route("POST "+base+"/{work_id}/stop", h.guard(envKeysAndTokens, claims, h.stop))
+	route("GET "+base+"/{work_id}", h.guard(apiKeysOnly, reads, h.get))
+	route("POST "+base+"/{work_id}", h.guard(apiKeysOnly, claims, h.update))
 }
 
-func (h *Handler) guard(a access, next httpx.HandlerFunc) httpx.HandlerFunc {
+// isCloud reports whether an environment record is a cloud environment.
+func isCloud(rec store.Record) (bool, error) {
+	var env struct {
+		Config struct {
+			Type string `json:"type"`
+		} `json:"config"`
+	}
+	if err := json.Unmarshal(rec.Data, &env); err != nil {
+		return false, errdefs.Internal(err, "decode environment %s", rec.ID)
+	}
+	return env.Config.Type == wire.EnvironmentConfigCloud, nil
+}
+
+func (h *Handler) guard(a access, o op, next httpx.HandlerFunc) httpx.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		p := httpx.PrincipalOf(r)
 		env := r.PathValue("environment_id")
@@ -80,8 +115,20 @@ func (h *Handler) guard(a access, next httpx.HandlerFunc) httpx.HandlerFunc {
 				return errdefs.PermissionDenied("this environment key belongs to environment %s", p.EnvironmentID)
 			}
 		}
-		if _, err := h.st.Get(r.Context(), p.Workspace, store.KindEnvironment, env); err != nil {
+		rec, err := h.st.Get(r.Context(), p.Workspace, store.KindEnvironment, env)
+		if err != nil {
 			return err
+		}
+		// A sessions token reached this far only for its own item: the
+		// in-sandbox worker of a cloud session keeps and ends its lease.
+		if o == claims && p.SessionID == "" {
+			cloud, err := isCloud(rec)
+			if err != nil {
+				return err
+			}
+			if cloud {
+				return errdefs.Invalid("environment %s is a cloud environment; its work is run by Hangar's own sandboxes, not by outside workers (use a self_hosted environment for those)", env)
+			}
 		}
 		return next(w, r)
 	}

@@ -50,6 +50,10 @@ func Main() int {
 		fmt.Fprintln(os.Stderr, "sandbox-tool:", err)
 		return 1
 	}
+	// Builtins (the in-sandbox worker) run in this process, and tools that
+	// read its environment must see the sandbox's, as commands do.
+	_ = os.Unsetenv(EnvEgressSocket)
+	_ = os.Unsetenv(EnvEgressListen)
 	if err := Serve(in, out, env); err != nil {
 		fmt.Fprintln(os.Stderr, "sandbox-tool:", err)
 		return 1
@@ -102,7 +106,7 @@ func Serve(r io.Reader, w io.Writer, env []string) error {
 	defer func() {
 		s.mu.Lock()
 		for _, p := range s.procs {
-			_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+			p.signal(syscall.SIGKILL)
 		}
 		s.mu.Unlock()
 		for name, t := range s.tools {
@@ -154,8 +158,9 @@ type server struct {
 }
 
 type proc struct {
-	cmd   *exec.Cmd
-	stdin *os.File
+	// signal signals the command's process group (a builtin: ends it).
+	signal func(syscall.Signal)
+	stdin  io.WriteCloser
 
 	// Stdin is queued and written by one goroutine: in order, and without
 	// a command that does not read its stdin stalling the channel.
@@ -225,7 +230,7 @@ func (s *server) handle(m msg) {
 		p := s.procs[m.ID]
 		s.mu.Unlock()
 		if p != nil {
-			_ = syscall.Kill(-p.cmd.Process.Pid, syscall.Signal(m.Sig))
+			p.signal(syscall.Signal(m.Sig))
 		}
 	case opCancel:
 		s.mu.Lock()
@@ -347,6 +352,10 @@ func (s *server) exec(m msg) {
 		s.send(msg{ID: m.ID, Op: opStarted, Err: "argv: required"})
 		return
 	}
+	if fn := builtinFor(m.Argv); fn != nil {
+		s.runBuiltin(m, fn)
+		return
+	}
 	cmd := exec.Command(m.Argv[0], m.Argv[1:]...)
 	cmd.Dir = m.Dir
 	if cmd.Dir == "" {
@@ -392,7 +401,10 @@ func (s *server) exec(m msg) {
 		s.send(msg{ID: m.ID, Op: opStarted, Err: err.Error()})
 		return
 	}
-	p := &proc{cmd: cmd, stdin: stdinW}
+	p := &proc{signal: func(sig syscall.Signal) { _ = syscall.Kill(-cmd.Process.Pid, sig) }}
+	if stdinW != nil {
+		p.stdin = stdinW
+	}
 	p.qcond = sync.NewCond(&p.qmu)
 	if stdinW != nil {
 		go p.writeStdin()

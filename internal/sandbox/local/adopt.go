@@ -53,6 +53,9 @@ func (b *Backend) Adopt(ctx context.Context, sb sandbox.Sandbox, spec sandbox.Sp
 		return nil, fmt.Errorf("egress_dir: %w", err)
 	}
 	// Only what adoption changes: Exec reads the rest without the lock.
+	// Pooled, it started with the pool's low CPU weight; a session's
+	// sandbox has the normal one.
+	s.group.setWeight(false)
 	s.spec.SessionID = spec.SessionID
 	s.spec.WorkspaceDir = spec.WorkspaceDir
 	s.spec.OutputDir = spec.OutputDir

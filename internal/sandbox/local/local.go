@@ -10,8 +10,6 @@ package local
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,6 +20,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -74,6 +73,12 @@ type Backend struct {
 	agent *os.File // O_PATH handle bound into every sandbox
 	cg    *cgroups
 	log   *slog.Logger
+
+	// The cgroup of the next sandbox, made ahead (spare.go).
+	spareMu     sync.Mutex
+	spare       *spare
+	spareMaking bool
+	closed      bool
 }
 
 // New checks the host and returns a backend. A missing bwrap or unusable
@@ -124,7 +129,10 @@ func New(cfg Config) (*Backend, error) {
 }
 
 // Close releases the backend's own resources (not its sandboxes).
-func (b *Backend) Close() error { return b.agent.Close() }
+func (b *Backend) Close() error {
+	b.closeSpare()
+	return b.agent.Close()
+}
 
 // CgroupVersion is 2, 1, or 0 when sandboxes run without limits.
 func (b *Backend) CgroupVersion() int { return b.cg.version }
@@ -151,9 +159,16 @@ func (b *Backend) Create(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbo
 	if err := spec.Validate(); err != nil {
 		return nil, err
 	}
-	var rnd [8]byte
-	_, _ = rand.Read(rnd[:])
-	return b.start(ctx, "sbx_"+hex.EncodeToString(rnd[:]), spec)
+	// A pool's sandboxes are started ahead of demand: they neither need
+	// the spare nor should they have one made (its thread migrations hold
+	// up every fork on the host for a moment) while the claim that
+	// triggered the refill is being served.
+	if !strings.HasPrefix(spec.SessionID, sandbox.PoolIDPrefix) {
+		if sp := b.takeSpare(spec.Limits); sp != nil {
+			return b.startIn(ctx, sp.id, spec, sp)
+		}
+	}
+	return b.start(ctx, newID(), spec)
 }
 
 // Recover implements sandbox.Backend: a local sandbox does not outlive the
@@ -164,6 +179,10 @@ func (b *Backend) Recover(ctx context.Context, h sandbox.Handle) (sandbox.Sandbo
 		return nil, err
 	}
 	return b.start(ctx, h.ID, h.Spec)
+}
+
+func (b *Backend) start(ctx context.Context, id string, spec sandbox.Spec) (sandbox.Sandbox, error) {
+	return b.startIn(ctx, id, spec, nil)
 }
 
 // Discard implements sandbox.Discarder: whatever is left of the sandbox's
@@ -221,10 +240,16 @@ func (b *Backend) Sweep(ctx context.Context, keep func(sandboxID string) bool) e
 	if err != nil {
 		return err
 	}
+	b.spareMu.Lock()
+	spareID := ""
+	if b.spare != nil {
+		spareID = b.spare.id
+	}
+	b.spareMu.Unlock()
 	var errs []error
 	for _, e := range ents {
 		id := e.Name()
-		if !validID(id) || keep(id) {
+		if !validID(id) || keep(id) || id == spareID {
 			continue
 		}
 		if g := b.ownGroup(id); g != nil {
@@ -319,7 +344,15 @@ func (b *Backend) mkdirOwned(dir string) (*os.File, error) {
 	return f, nil
 }
 
-func (b *Backend) start(ctx context.Context, id string, spec sandbox.Spec) (_ sandbox.Sandbox, err error) {
+// startIn starts a sandbox under id; sp, when not nil, is the spare made
+// for it (id is the spare's), whose cgroup it starts in.
+func (b *Backend) startIn(ctx context.Context, id string, spec sandbox.Spec, sp *spare) (_ sandbox.Sandbox, err error) {
+	defer func() {
+		if sp != nil {
+			// Not used: an error before the cgroup stage.
+			sp.discard()
+		}
+	}()
 	stateDir := filepath.Join(b.cfg.StateDir, id)
 	if err := os.MkdirAll(stateDir, 0o700); err != nil {
 		return nil, err
@@ -482,7 +515,17 @@ func (b *Backend) start(ctx context.Context, id string, spec sandbox.Spec) (_ sa
 	}
 
 	var g *group
-	if b.cg.version != 0 {
+	startIn := b.cg.start
+	// threadOut closes once no thread of the server is in g (a spare's
+	// thread returns after the start): g cannot be removed before.
+	var threadOut <-chan struct{}
+	if sp != nil {
+		used := sp
+		g = used.g
+		startIn = func(_ *group, fn func(int) error) error { return used.run(fn) }
+		threadOut = used.left
+		sp = nil // the group's fate is this start's now
+	} else if b.cg.version != 0 {
 		g, err = b.cg.create(id, spec.Limits.MemoryBytes, spec.Limits.Pids, spec.Limits.CPUs)
 		if err != nil {
 			return nil, fmt.Errorf("cgroup: %w", err)
@@ -490,9 +533,17 @@ func (b *Backend) start(ctx context.Context, id string, spec sandbox.Spec) (_ sa
 	} else if spec.Limits != (sandbox.Limits{}) {
 		return nil, errors.New("limits: this host has no usable cgroups to enforce them")
 	}
+	if strings.HasPrefix(spec.SessionID, sandbox.PoolIDPrefix) {
+		// Filling the pool is background work: under contention it yields
+		// the CPU to the sessions' sandboxes (a claim is often followed by
+		// the refill it triggers, which would otherwise compete with the
+		// claimant's first tool call). Adopt restores the normal weight.
+		g.setWeight(true)
+	}
 	defer func() {
 		if err != nil && g != nil {
 			_ = g.kill(time.Second)
+			waitClosed(threadOut)
 			_ = g.remove()
 		}
 	}()
@@ -507,7 +558,7 @@ func (b *Backend) start(ctx context.Context, id string, spec sandbox.Spec) (_ sa
 	if b.cfg.HostUID != 0 || b.cfg.HostGID != 0 {
 		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uint32(b.cfg.HostUID), Gid: uint32(b.cfg.HostGID), Groups: []uint32{}}
 	}
-	if err := b.cg.start(g, func(fd int) error {
+	if err := startIn(g, func(fd int) error {
 		if fd >= 0 {
 			cmd.SysProcAttr.UseCgroupFD = true
 			cmd.SysProcAttr.CgroupFD = fd
@@ -528,7 +579,7 @@ func (b *Backend) start(ctx context.Context, id string, spec sandbox.Spec) (_ sa
 	files = nil
 
 	s := &localSandbox{
-		b: b, id: id, spec: spec, cmd: cmd, group: g, stateDir: stateDir, stderr: stderr,
+		b: b, id: id, spec: spec, cmd: cmd, group: g, threadOut: threadOut, stateDir: stateDir, stderr: stderr,
 		client: agent.NewClient(repR, reqW), exited: make(chan struct{}),
 	}
 	s.st = state{Pid: cmd.Process.Pid, StartTime: procStartTime(cmd.Process.Pid), Group: g, StateDir: stateDir}
@@ -555,17 +606,19 @@ func (b *Backend) start(ctx context.Context, id string, spec sandbox.Spec) (_ sa
 }
 
 type localSandbox struct {
-	b        *Backend
-	id       string
-	spec     sandbox.Spec
-	cmd      *exec.Cmd
-	group    *group
-	stateDir string
-	stderr   *sandbox.TailBuffer
-	client   *agent.Client
-	st       state
-	exited   chan struct{}
-	waitErr  error
+	b     *Backend
+	id    string
+	spec  sandbox.Spec
+	cmd   *exec.Cmd
+	group *group
+	// threadOut: see startIn.
+	threadOut <-chan struct{}
+	stateDir  string
+	stderr    *sandbox.TailBuffer
+	client    *agent.Client
+	st        state
+	exited    chan struct{}
+	waitErr   error
 
 	mu        sync.Mutex
 	stopped   bool
@@ -649,9 +702,17 @@ func (s *localSandbox) Stop(ctx context.Context) error {
 	s.stopped = true
 	err := s.kill()
 	if s.group != nil {
+		waitClosed(s.threadOut)
 		err = errors.Join(err, s.group.remove())
 	}
 	return err
+}
+
+// waitClosed waits for ch to close; a nil ch is closed.
+func waitClosed(ch <-chan struct{}) {
+	if ch != nil {
+		<-ch
+	}
 }
 
 func (s *localSandbox) Destroy(ctx context.Context) error {

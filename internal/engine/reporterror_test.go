@@ -1,0 +1,49 @@
+package engine_test
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+
+	"github.com/hangarhq/hangar/internal/store"
+	"github.com/hangarhq/hangar/internal/wire"
+)
+
+// LIF-07, events.md §9.4: an error from outside the agent loop (a failed
+// repository clone) is logged as a session.error with its typed members,
+// through the one commit path (which publishes it; the stream is checked
+// end to end in e2e TestGitCloneFailureAndRotation); the status does not
+// change.
+func TestReportError(t *testing.T) {
+	h := newHarness(t, nil)
+	h.open()
+	id := h.session()
+	url := "https://github.com/o/r"
+	se := wire.NewSessionError(wire.ErrRepositoryAuthentication, wire.RetryRetrying, "refused")
+	se.RepositoryURL = &url
+	if err := h.eng.ReportError(context.Background(), ws, id, se); err != nil {
+		t.Fatal(err)
+	}
+	evs, err := h.st.EventsSince(context.Background(), id, 0, 100)
+	if err != nil || len(evs) != 1 || evs[0].Type != wire.EventTypeSessionError {
+		t.Fatalf("log = %s (%v)", typesOf(evs), err)
+	}
+	var got struct {
+		Error struct {
+			Type          string  `json:"type"`
+			RepositoryURL *string `json:"repository_url"`
+			RetryStatus   struct {
+				Type string `json:"type"`
+			} `json:"retry_status"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal(evs[0].Data, &got); err != nil || got.Error.Type != wire.ErrRepositoryAuthentication || got.Error.RepositoryURL == nil || *got.Error.RepositoryURL != url || got.Error.RetryStatus.Type != wire.RetryRetrying {
+		t.Fatalf("event = %s (%v)", evs[0].Data, err)
+	}
+	if st, _ := h.eng.Status(context.Background(), ws, id); st != store.SessionIdle {
+		t.Fatalf("status = %s", st)
+	}
+	if err := h.eng.ReportError(context.Background(), ws, "sesn_missing", se); err == nil {
+		t.Fatal("a missing session reported no error")
+	}
+}
