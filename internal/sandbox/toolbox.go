@@ -31,9 +31,20 @@ type Toolbox struct {
 	// a restarted server starts every sandbox afresh).
 	handles HandleStore
 
+	// starts bounds how many sandboxes are created or recovered at once:
+	// a burst of sessions (a restart recovering hundreds, a batch job)
+	// would otherwise fork hundreds of sandboxes together, each holding an
+	// OS thread in blocking cgroup and fork system calls, until the host
+	// refuses new threads. A claim from the warm pool never waits on it.
+	starts chan struct{}
+
 	mu    sync.Mutex
 	boxes map[string]*box
 }
+
+// maxConcurrentStarts is the size of Toolbox.starts: enough to keep both
+// cores of a small host busy while one start waits on a fork or a daemon.
+const maxConcurrentStarts = 4
 
 type box struct {
 	ready chan struct{}
@@ -44,7 +55,7 @@ type box struct {
 // NewToolbox returns a toolbox creating sandboxes on backend with the spec
 // specFor gives for a session. A pool (WithPool) starts filling now.
 func NewToolbox(backend Backend, specFor func(ctx context.Context, sessionID string) (Spec, error), opts ...ToolboxOption) *Toolbox {
-	t := &Toolbox{backend: backend, specFor: specFor, boxes: map[string]*box{}}
+	t := &Toolbox{backend: backend, specFor: specFor, boxes: map[string]*box{}, starts: make(chan struct{}, maxConcurrentStarts)}
 	for _, o := range opts {
 		o(t)
 	}
@@ -123,13 +134,18 @@ func (t *Toolbox) start(ctx context.Context, sessionID string, spec Spec) (Sandb
 			return nil, fmt.Errorf("load sandbox handle: %w", err)
 		}
 		if ok {
+			t.starts <- struct{}{}
 			sb = t.recover(ctx, h, spec)
+			<-t.starts
 		}
 	}
 	if sb == nil {
 		if sb = t.pool.claim(ctx, spec); sb == nil {
+			t.starts <- struct{}{}
 			var err error
-			if sb, err = t.backend.Create(ctx, spec); err != nil {
+			sb, err = t.backend.Create(ctx, spec)
+			<-t.starts
+			if err != nil {
 				return nil, err
 			}
 		}
