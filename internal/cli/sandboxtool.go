@@ -41,6 +41,7 @@ func itemWorkerBuiltin(ctx context.Context, p agent.Process) int {
 	workdir := fs.String("workdir", sandbox.WorkspacePath, "base directory for the session's workspace")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	socket := fs.String("socket", sandbox.APISocketPath, "the Unix socket of the server's API")
+	warm := fs.Bool("warm", false, "warm the worker's code up while waiting for the item (a pooled sandbox's worker)")
 	err := fs.Parse(p.Args)
 	if err == nil && !*item {
 		err = errors.New("worker: only --item runs inside a sandbox's agent")
@@ -62,7 +63,7 @@ func itemWorkerBuiltin(ctx context.Context, p agent.Process) int {
 		}
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	if err := itemWorker(ctx, p.Stdin, *socket, *workdir, envMap, p.Shell, log); err != nil {
+	if err := itemWorker(ctx, p.Stdin, *socket, *workdir, envMap, p.Shell, *warm, log); err != nil {
 		fmt.Fprintln(stderr, "hangar:", err)
 		var ue usageError
 		if errors.As(err, &ue) {

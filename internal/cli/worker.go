@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/anthropics/anthropic-sdk-go/v2"
@@ -41,6 +42,7 @@ func worker(ctx context.Context, args []string, stdin io.Reader, stderr io.Write
 	logLevel := fs.String("log-level", envOr("HANGAR_LOG_LEVEL", "info"), "debug, info, warn or error (HANGAR_LOG_LEVEL)")
 	item := fs.Bool("item", false, "serve the one work item described on stdin (JSON: work_id, environment_id, session_id, secret) over the sandbox's API socket; what the server runs inside a cloud session's sandbox")
 	socket := fs.String("socket", sandbox.APISocketPath, "with --item: the Unix socket of the server's API")
+	warm := fs.Bool("warm", false, "with --item: warm the worker's code up (a run against a canned server in memory) while waiting for the item; what a pooled sandbox's worker does")
 	if err := fs.Parse(args); err != nil {
 		return parseError(err)
 	}
@@ -54,7 +56,7 @@ func worker(ctx context.Context, args []string, stdin io.Reader, stderr io.Write
 			dir = sandbox.WorkspacePath
 		}
 		log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-		return itemWorker(ctx, stdin, *socket, dir, nil, nil, log)
+		return itemWorker(ctx, stdin, *socket, dir, nil, nil, *warm, log)
 	}
 	// The key comes only from the environment so it never shows in ps.
 	key := os.Getenv("HANGAR_ENVIRONMENT_KEY")
@@ -100,7 +102,7 @@ func envOr(name, def string) string {
 // tools' shell (the agent's own is not the sandbox's; nil: this process's),
 // and shell, when not nil, is the agent's bash tool, already started, used
 // in place of a shell of the worker's own.
-func itemWorker(ctx context.Context, stdin io.Reader, socket, workdir string, env map[string]string, shell anthropic.BetaTool, log *slog.Logger) error {
+func itemWorker(ctx context.Context, stdin io.Reader, socket, workdir string, env map[string]string, shell anthropic.BetaTool, warm bool, log *slog.Logger) error {
 	// The toolset is made, and its persistent shell started, before the
 	// item arrives: in a pooled sandbox the worker waits here, ready, for
 	// the session that adopts it. toolCtx takes HandleItem's per-item
@@ -121,7 +123,21 @@ func itemWorker(ctx context.Context, stdin io.Reader, socket, workdir string, en
 		}
 	}
 	var it sandbox.WorkerItem
-	if err := json.NewDecoder(io.LimitReader(stdin, 1<<16)).Decode(&it); err != nil {
+	var warmed sync.WaitGroup
+	warmCtx, stopWarm := context.WithCancel(ctx)
+	if warm {
+		// Called off when the item arrives: its handshake then runs on
+		// whatever the warm-up warmed so far, not behind it.
+		warmed.Go(func() {
+			if err := warmUp(warmCtx, workdir); err != nil && warmCtx.Err() == nil {
+				log.Warn("worker warm-up failed", "err", err)
+			}
+		})
+	}
+	err := json.NewDecoder(io.LimitReader(stdin, 1<<16)).Decode(&it)
+	stopWarm()
+	warmed.Wait()
+	if err != nil {
 		agenttoolset.CloseAll(tools)
 		return usageError{fmt.Errorf("worker --item: read the work item from stdin: %w", err)}
 	}
@@ -129,18 +145,11 @@ func itemWorker(ctx context.Context, stdin io.Reader, socket, workdir string, en
 		agenttoolset.CloseAll(tools)
 		return usageError{errors.New("worker --item: stdin must name work_id, environment_id, session_id and secret")}
 	}
-	tr := &http.Transport{
-		// No proxy: the sandbox's proxy variables are for the agent's
-		// tools; the server is at the socket.
-		Proxy: nil,
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", socket)
-		},
-		MaxIdleConnsPerHost: 4,
-		IdleConnTimeout:     90 * time.Second,
-	}
-	hc := &http.Client{Transport: resultsAsWorkerSees{rt: tr, log: log}}
+	hc, closeClient := workerHTTPClient(ctx, func(ctx context.Context) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", socket)
+	}, it.SessionID, log)
+	defer closeClient()
 	client := anthropic.NewClient(option.WithHTTPClient(hc), option.WithBaseURL("http://hangar"))
 	w := environments.NewEnvironmentWorker(client, environments.EnvironmentWorkerOptions{
 		Workdir: workdir, Logger: log,
@@ -158,13 +167,31 @@ func itemWorker(ctx context.Context, stdin io.Reader, socket, workdir string, en
 			return tools
 		},
 	})
-	err := w.HandleItem(ctx, environments.HandleItemOptions{
+	err = w.HandleItem(ctx, environments.HandleItemOptions{
 		WorkID: it.WorkID, EnvironmentID: it.EnvironmentID, SessionID: it.SessionID, WorkSecret: it.Secret,
 	})
 	if ctx.Err() != nil {
 		return nil
 	}
 	return err
+}
+
+// workerHTTPClient is the --item worker's HTTP client for session's item:
+// one transport to the server's API (dial), kept alive across requests,
+// the handshake pipelined (handshakePrefetch), and what the worker reads
+// adapted by resultsAsWorkerSees. release drops what the prefetch sent
+// and nobody took.
+func workerHTTPClient(ctx context.Context, dial func(ctx context.Context) (net.Conn, error), session string, log *slog.Logger) (c *http.Client, release func()) {
+	tr := &http.Transport{
+		// No proxy: the sandbox's proxy variables are for the agent's
+		// tools; the server is at the socket.
+		Proxy:               nil,
+		DialContext:         func(ctx context.Context, _, _ string) (net.Conn, error) { return dial(ctx) },
+		MaxIdleConnsPerHost: 4,
+		IdleConnTimeout:     90 * time.Second,
+	}
+	pf := newHandshakePrefetch(ctx, tr, session)
+	return &http.Client{Transport: resultsAsWorkerSees{rt: pf, log: log}}, pf.close
 }
 
 // resultsAsWorkerSees adapts what the SDK's SessionToolRunner reads to how

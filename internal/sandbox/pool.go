@@ -12,6 +12,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 )
 
 // ToolboxOption configures a Toolbox.
@@ -55,6 +56,11 @@ func WithPoolStart(start func(ctx context.Context, sb Sandbox) error) ToolboxOpt
 		}
 	}
 }
+
+// refillDelay is how long after a claim its refill starts (pool.claim):
+// past the claimant's worker handshake and a quick first tool call
+// (milliseconds), short against a sandbox's start.
+const refillDelay = 50 * time.Millisecond
 
 // pool holds started sandboxes nobody has claimed yet.
 type pool struct {
@@ -170,10 +176,16 @@ func (p *pool) claim(ctx context.Context, spec Spec) Sandbox {
 		p.idle = p.idle[:n-1]
 	}
 	p.mu.Unlock()
-	p.fill()
 	if sb == nil {
+		p.fill()
 		return nil
 	}
+	// The refill starts a moment later: a sandbox's start competes for
+	// the CPU with the claimant's first moments (its worker's handshake, a
+	// first tool call), and on cgroup v1 its thread migrations hold up
+	// every fork on the host, that call's included. Only a later claim
+	// needs the new sandbox. (Nothing claimed: nobody to yield to.)
+	time.AfterFunc(refillDelay, p.fill)
 	got, err := p.adopter.Adopt(ctx, sb, spec)
 	if err != nil {
 		// Its directories may be half-moved or its processes gone: it

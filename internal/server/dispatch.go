@@ -296,7 +296,7 @@ func (d *dispatcher) serve(it store.WorkItem, secret string) error {
 		}
 	}
 	if w == nil {
-		if w, err = d.exec(sb, sid, bytes.NewReader(in)); err != nil {
+		if w, err = d.exec(sb, sid, bytes.NewReader(in), false); err != nil {
 			return fmt.Errorf("start the sandbox's worker: %w", err)
 		}
 	}
@@ -318,8 +318,9 @@ type preWorker struct {
 	log   *lineLog
 }
 
-// exec starts `hangar worker --item` in sb, reading its item from stdin.
-func (d *dispatcher) exec(sb sandbox.Sandbox, session string, stdin io.Reader) (*preWorker, error) {
+// exec starts `hangar worker --item` in sb, reading its item from stdin;
+// warm has it warm its code up while it waits for the item.
+func (d *dispatcher) exec(sb sandbox.Sandbox, session string, stdin io.Reader, warm bool) (*preWorker, error) {
 	logw := &lineLog{log: d.log, session: session}
 	// The worker's log lines cross the sandbox boundary: only when the
 	// server logs at debug are its routine ones worth that.
@@ -327,8 +328,12 @@ func (d *dispatcher) exec(sb sandbox.Sandbox, session string, stdin io.Reader) (
 	if d.log.Enabled(d.ctx, slog.LevelDebug) {
 		level = "debug"
 	}
+	argv := []string{sandbox.AgentBinaryPath, "worker", "--item", "--log-level", level}
+	if warm {
+		argv = append(argv, "--warm")
+	}
 	p, err := sb.Exec(d.ctx, sandbox.ExecRequest{
-		Argv:    []string{sandbox.AgentBinaryPath, "worker", "--item", "--log-level", level},
+		Argv:    argv,
 		Stdin:   stdin,
 		Stdout:  logw,
 		Stderr:  logw,
@@ -343,9 +348,11 @@ func (d *dispatcher) exec(sb sandbox.Sandbox, session string, stdin io.Reader) (
 // prestart starts a worker in a pooled sandbox (sandbox.WithPoolStart):
 // the process, its toolset and persistent shell are up before a session
 // claims the sandbox, and the claim only writes the item to its stdin.
+// Meanwhile it warms its code up (`--warm`), so the item's handshake with
+// the server runs as fast as later requests.
 func (d *dispatcher) prestart(ctx context.Context, sb sandbox.Sandbox) error {
 	pr, pw := io.Pipe()
-	w, err := d.exec(sb, sb.Handle().Spec.SessionID, pr)
+	w, err := d.exec(sb, sb.Handle().Spec.SessionID, pr, true)
 	if err != nil {
 		return err
 	}
