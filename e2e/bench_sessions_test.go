@@ -234,16 +234,19 @@ func BenchmarkConcurrentSessions(b *testing.B) {
 	b.ReportMetric(float64(n), "sessions")
 }
 
+// bashTrueRule has the model call bash `true` once, then end its turn.
+func bashTrueRule(in modeltest.Input) modeltest.Turn {
+	if len(in.ToolResults()) > 0 {
+		return modeltest.Text("done")
+	}
+	return modeltest.ToolCall("", "bash", map[string]any{"command": "true"})
+}
+
 // BenchmarkBashTool measures a bash call of `true` in the session's local
 // (bubblewrap) sandbox: from agent.tool_use to agent.tool_result in the log,
 // by their processed_at stamps. The sandbox is warm after the first op.
 func BenchmarkBashTool(b *testing.B) {
-	fake, err := modeltest.StartAnthropic(modeltest.Options{Rule: func(in modeltest.Input) modeltest.Turn {
-		if len(in.ToolResults()) > 0 {
-			return modeltest.Text("done")
-		}
-		return modeltest.ToolCall("", "bash", map[string]any{"command": "true"})
-	}, MaxRecorded: 1})
+	fake, err := modeltest.StartAnthropic(modeltest.Options{Rule: bashTrueRule, MaxRecorded: 1})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -30,12 +30,7 @@ func BenchmarkFirstToolCall(b *testing.B) {
 }
 
 func benchFirstToolCall(b *testing.B, pool int) {
-	fake, err := modeltest.StartAnthropic(modeltest.Options{Rule: func(in modeltest.Input) modeltest.Turn {
-		if len(in.ToolResults()) > 0 {
-			return modeltest.Text("done")
-		}
-		return modeltest.ToolCall("", "bash", map[string]any{"command": "true"})
-	}, MaxRecorded: 1})
+	fake, err := modeltest.StartAnthropic(modeltest.Options{Rule: bashTrueRule, MaxRecorded: 1})
 	if err != nil {
 		b.Fatal(err)
 	}
