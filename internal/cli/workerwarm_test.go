@@ -15,7 +15,7 @@ import (
 // runner's own requests took them.
 func TestWorkerWarmUp(t *testing.T) {
 	for i := range 2 {
-		h := &warmHandler{posted: make(chan struct{}, 1), seen: map[string]int{}}
+		h := &warmHandler{posted: make(chan struct{}, 1), beat: make(chan struct{}, 1), seen: map[string]int{}}
 		start := time.Now()
 		if err := warmUpWith(context.Background(), t.TempDir(), h); err != nil {
 			t.Fatalf("warm-up %d: %v", i, err)
