@@ -28,7 +28,7 @@ func TestSandboxReattachAfterRestart(t *testing.T) {
 		t.Run(how, func(t *testing.T) {
 			l := newLoopOn(t, "docker", nil)
 			sid := l.session(l.agent(toolset))
-			out := l.bash(sid, "echo marker-"+how+" > /tmp/marker; nohup sleep 1234 >/dev/null 2>&1 & for i in $(seq 100); do pgrep -f 'sleep 1234' >/dev/null && break; sleep 0.02; done; echo started")
+			out := l.bash(sid, "echo marker-"+how+" > /tmp/marker; nohup sleep 1234 >/dev/null 2>&1 & for i in $(seq 100); do pgrep -f '^sleep 1234' >/dev/null && break; sleep 0.02; done; echo started")
 			if !strings.Contains(out, "started") {
 				t.Fatalf("first bash call: %s", out)
 			}

@@ -135,7 +135,7 @@ func TestDetachKeepsSandbox(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = sb.Destroy(ctx) })
-	res, err := sb.RunTool(ctx, "bash", json.RawMessage(`{"command":"echo kept > /tmp/marker; nohup bash -c 'exec -a hangar-bg sleep 1000' >/dev/null 2>&1 & for i in $(seq 100); do pgrep -f hangar-bg >/dev/null && break; sleep 0.02; done; echo started"}`))
+	res, err := sb.RunTool(ctx, "bash", json.RawMessage(`{"command":"echo kept > /tmp/marker; nohup bash -c 'exec -a hangar-bg sleep 1000' >/dev/null 2>&1 & for i in $(seq 100); do pgrep -f '^hangar-bg' >/dev/null && break; sleep 0.02; done; echo started"}`))
 	// Waiting until the job runs as sleep: a job still between fork and
 	// nohup when the shell hangs up would die of the SIGHUP.
 	if err != nil || res.IsError {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -91,12 +92,13 @@ func TestBuiltinExec(t *testing.T) {
 		t.Fatalf("agent's bash after the builtin: %+v %v", res, err)
 	}
 
-	out.Reset()
-	p, err = sb.Exec(ctx, sandbox.ExecRequest{Argv: []string{sandbox.AgentBinaryPath, "test-block"}, Stdout: &out, Timeout: -1})
+	// Read while the process writes it: a locked buffer.
+	var blockOut lockedBuffer
+	p, err = sb.Exec(ctx, sandbox.ExecRequest{Argv: []string{sandbox.AgentBinaryPath, "test-block"}, Stdout: &blockOut, Timeout: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(out.String(), "waiting"); time.Sleep(time.Millisecond) {
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(blockOut.String(), "waiting"); time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("block builtin did not start")
 		}
@@ -164,4 +166,21 @@ func TestSpareCgroup(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond) // the next spare is made meanwhile
 	}
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
