@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -41,12 +42,27 @@ func startForwarder(env []string) ([]string, error) {
 	if sock == "" || addr == "" {
 		return out, fmt.Errorf("egress forwarder: %s and %s go together", EnvEgressSocket, EnvEgressListen)
 	}
-	ln, err := net.Listen("tcp", addr)
+	ln, err := listenRetry(addr, 5*time.Second)
 	if err != nil {
 		return out, fmt.Errorf("egress forwarder: %w", err)
 	}
 	go Forward(ln, sock)
 	return out, nil
+}
+
+// listenRetry listens on addr, retrying while it is in use for up to
+// wait: an agent exec'd into a sandbox that outlived its server (docker,
+// reattached after a restart) can start before the previous agent, whose
+// control channel died with that server, has exited and freed the port.
+func listenRetry(addr string, wait time.Duration) (net.Listener, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		ln, err := net.Listen("tcp", addr)
+		if err == nil || !errors.Is(err, syscall.EADDRINUSE) || time.Now().After(deadline) {
+			return ln, err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // Forward accepts connections on ln until it is closed and splices each to
