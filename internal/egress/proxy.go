@@ -466,9 +466,9 @@ func (s *Session) forward(w http.ResponseWriter, r *http.Request, scheme, host, 
 		s.deny(w, host)
 		return
 	}
-	hdr, body, scrub := st.substitutions(host)
-	if server {
-		hdr, body, scrub = nil, nil, nil
+	var hdr, body, scrub *replacements
+	if !server {
+		hdr, body, scrub = st.substitutions(host)
 	}
 	if hdr != nil {
 		substituteHeaders(r.Header, hdr)

@@ -228,38 +228,42 @@ func (e *sessionEgress) close() {
 
 // load reads a session's egress policy (its environment's networking and
 // its agent's MCP server hosts) and the environment_variable credentials
-// of its vaults, secrets opened.
-func (e *sessionEgress) load(ctx context.Context, ws, sessionID string) (egress.Policy, []egress.Credential, error) {
-	var pol egress.Policy
+// of its vaults, secrets opened; doc is the session they came from.
+func (e *sessionEgress) load(ctx context.Context, ws, sessionID string) (pol egress.Policy, creds []egress.Credential, doc wire.Session, err error) {
 	sess, err := e.st.GetSession(ctx, ws, sessionID)
 	if err != nil {
-		return pol, nil, err
+		return pol, nil, doc, err
 	}
-	var doc wire.Session
 	if err := json.Unmarshal(sess.Data, &doc); err != nil {
-		return pol, nil, err
+		return pol, nil, doc, err
 	}
 	env, err := e.st.Get(ctx, sess.Workspace, store.KindEnvironment, doc.EnvironmentID)
 	if err != nil {
-		return pol, nil, err
+		return pol, nil, doc, err
 	}
 	var en wire.Environment
 	if err := json.Unmarshal(env.Data, &en); err != nil {
-		return pol, nil, err
+		return pol, nil, doc, err
 	}
-	pol.Networking = en.Config.Networking
-	// As for web_fetch: no networking of its own (self_hosted, or cloud
-	// created without it) is unrestricted.
-	if en.Config.Type != wire.EnvironmentConfigCloud || pol.Networking.Type == "" {
-		pol.Networking = wire.Networking{Type: wire.NetworkingUnrestricted}
-	}
+	pol.Networking = effectiveNetworking(en.Config)
 	for _, m := range doc.Agent.MCPServers {
 		if u, err := url.Parse(m.URL); err == nil && u.Hostname() != "" {
 			pol.MCPHosts = append(pol.MCPHosts, u.Hostname())
 		}
 	}
-	creds, err := e.credentials(ctx, sess.Workspace, doc.VaultIDs)
-	return pol, creds, err
+	creds, err = e.credentials(ctx, sess.Workspace, doc.VaultIDs)
+	return pol, creds, doc, err
+}
+
+// effectiveNetworking is the networking a session of an environment with
+// config c is held to, by its sandbox's egress proxy and by web_fetch
+// alike: an environment without networking of its own (self_hosted, or
+// cloud created without it) is unrestricted.
+func effectiveNetworking(c wire.EnvironmentConfig) wire.Networking {
+	if c.Type != wire.EnvironmentConfigCloud || c.Networking.Type == "" {
+		return wire.Networking{Type: wire.NetworkingUnrestricted}
+	}
+	return c.Networking
 }
 
 // credentials are the active environment_variable credentials of the

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net"
 	"slices"
@@ -12,7 +11,6 @@ import (
 	"github.com/hangarhq/hangar/internal/changes"
 	"github.com/hangarhq/hangar/internal/egress"
 	"github.com/hangarhq/hangar/internal/store"
-	"github.com/hangarhq/hangar/internal/wire"
 )
 
 // Live updates of the egress proxy (issue 5): a running session's proxy
@@ -148,20 +146,14 @@ func (e *sessionEgress) syncLocked(ctx context.Context, ws, sessionID string, cr
 	if s == nil && !create {
 		return nil, nil
 	}
-	pol, creds, err := e.load(ctx, ws, sessionID)
-	var envID string
-	var vaultIDs []string
-	if err == nil {
-		envID, vaultIDs, err = e.refs(ctx, ws, sessionID)
-	}
+	pol, creds, doc, err := e.load(ctx, ws, sessionID)
 	if err != nil {
 		if s != nil {
 			// A change may be committed that cannot be read: fail closed on
 			// secrets (none is substituted) and keep the last networking.
 			e.log.Warn("egress reload failed: the session's credentials are withheld until it succeeds", "session_id", sessionID, "err", err)
 			s.Update(en.pol, nil)
-		}
-		if s == nil {
+		} else {
 			e.live.forget(sessionID, en)
 		}
 		return nil, err
@@ -176,22 +168,9 @@ func (e *sessionEgress) syncLocked(ctx context.Context, ws, sessionID string, cr
 	}
 	en.pol = pol
 	e.live.mu.Lock()
-	en.loaded, en.envID, en.vaultIDs = true, envID, vaultIDs
+	en.loaded, en.envID, en.vaultIDs = true, doc.EnvironmentID, doc.VaultIDs
 	e.live.mu.Unlock()
 	return s, nil
-}
-
-// refs are the environment and vaults a session's policy comes from.
-func (e *sessionEgress) refs(ctx context.Context, ws, sessionID string) (string, []string, error) {
-	sess, err := e.st.GetSession(ctx, ws, sessionID)
-	if err != nil {
-		return "", nil, err
-	}
-	var doc wire.Session
-	if err := json.Unmarshal(sess.Data, &doc); err != nil {
-		return "", nil, err
-	}
-	return doc.EnvironmentID, doc.VaultIDs, nil
 }
 
 // Changed reloads the live sessions a committed change affects

@@ -669,10 +669,11 @@ func hostGit(env []string, dir string) gitRunner {
 // transports.
 func sandboxGit(sb sandbox.Sandbox) gitRunner {
 	return func(ctx context.Context, args ...string) error {
-		out := &limitWriter{w: &bytes.Buffer{}, n: 64 << 10}
+		var buf bytes.Buffer
+		out := &limitWriter{w: &buf, n: 64 << 10}
 		argv := append([]string{"env", "GIT_TERMINAL_PROMPT=0", "GIT_ALLOW_PROTOCOL=http:https", "git"}, args...)
 		st, err := sandbox.Run(ctx, sb, sandbox.ExecRequest{Argv: argv, Dir: sandbox.WorkspacePath, Stdout: out, Stderr: out, Timeout: cloneTimeout})
-		text := out.w.(*bytes.Buffer).String()
+		text := buf.String()
 		switch {
 		case err != nil:
 			return gitErr(args, err, text)

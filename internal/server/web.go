@@ -83,12 +83,7 @@ func webPolicy(st store.Store, eg *sessionEgress) web.Lookup {
 		if err := json.Unmarshal(env.Data, &e); err != nil {
 			return p, err
 		}
-		p.Networking = e.Config.Networking
-		// A self_hosted environment has no networking of its own, and a
-		// cloud one created without it is unrestricted (as for sandboxes).
-		if e.Config.Type != wire.EnvironmentConfigCloud || p.Networking.Type == "" {
-			p.Networking = wire.Networking{Type: wire.NetworkingUnrestricted}
-		}
+		p.Networking = effectiveNetworking(e.Config)
 		if eg != nil && e.Config.Type == wire.EnvironmentConfigCloud {
 			p.Via = fetchDialer{e: eg, ws: sess.Workspace, sesID: sessionID}
 		}

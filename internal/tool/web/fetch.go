@@ -156,7 +156,7 @@ func (f *Fetcher) Fetch(ctx context.Context, p Policy, rawURL string) (*Page, er
 		MaxResponseHeaderBytes: 64 << 10,
 	}
 	if p.Via != nil {
-		f.viaProxy(tr, p.Via)
+		viaProxy(tr, p.Via)
 	}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{
@@ -224,11 +224,11 @@ var proxyURL = &url.URL{Scheme: "http", Host: "hangar-egress"}
 // viaProxy makes tr send everything through the session's egress proxy:
 // absolute-URI requests for http, CONNECT tunnels for https (which the
 // proxy never intercepts for the server's own requests, so TLS is
-// verified end to end against the system roots). The proxy applies the
+// verified end to end against FetchOptions.RootCAs). The proxy applies the
 // environment's networking and its internal-address guard to every hop,
 // redirects included; this package's own checks stay as they are for the
 // scheme and the tool's domain lists.
-func (f *Fetcher) viaProxy(tr *http.Transport, via Dialer) {
+func viaProxy(tr *http.Transport, via Dialer) {
 	tr.Proxy = http.ProxyURL(proxyURL)
 	tr.DialContext = func(ctx context.Context, _, _ string) (net.Conn, error) { return via.Dial(ctx) }
 	tr.OnProxyConnectResponse = func(_ context.Context, _ *url.URL, _ *http.Request, resp *http.Response) error {
