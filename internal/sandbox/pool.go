@@ -41,8 +41,20 @@ func WithPool(size int, template func(poolID string) Spec) ToolboxOption {
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		t.pool = &pool{backend: t.backend, adopter: ad, size: size, template: template,
-			ref: template(PoolIDPrefix + "ref"), ctx: ctx, cancel: cancel}
+			ref: template(PoolIDPrefix + "ref"), ctx: ctx, cancel: cancel, onStart: warmUp}
 	}
+}
+
+// warmUp is the default readying of a pooled sandbox: a sandbox may still
+// be warming up after Create (the local one starts its persistent shell
+// then); a pooled one is ready only once a tool call would not wait for
+// that.
+func warmUp(ctx context.Context, sb Sandbox) error {
+	res, err := sb.RunTool(ctx, "bash", json.RawMessage(`{"command":":"}`))
+	if err == nil && res.IsError {
+		err = errors.New("warm-up bash call: " + res.Text)
+	}
+	return err
 }
 
 // WithPoolStart runs start in every pooled sandbox once it was created,
@@ -51,7 +63,7 @@ func WithPool(size int, template func(poolID string) Spec) ToolboxOption {
 // demand. An error discards the sandbox. It must follow WithPool.
 func WithPoolStart(start func(ctx context.Context, sb Sandbox) error) ToolboxOption {
 	return func(t *Toolbox) {
-		if t.pool != nil {
+		if t.pool != nil && start != nil {
 			t.pool.onStart = start
 		}
 	}
@@ -64,7 +76,7 @@ const refillDelay = 50 * time.Millisecond
 
 // pool holds started sandboxes nobody has claimed yet.
 type pool struct {
-	// onStart, when set, readies a created sandbox (WithPoolStart).
+	// onStart readies a created sandbox: warmUp, or WithPoolStart's.
 	onStart  func(ctx context.Context, sb Sandbox) error
 	backend  Backend
 	adopter  Adopter
@@ -102,21 +114,8 @@ func (p *pool) startOne() {
 	_, _ = rand.Read(rnd[:])
 	spec := p.template(PoolIDPrefix + hex.EncodeToString(rnd[:]))
 	sb, err := p.backend.Create(p.ctx, spec)
-	if err == nil && p.onStart != nil {
+	if err == nil {
 		if err = p.onStart(p.ctx, sb); err != nil {
-			_ = discard(context.Background(), sb)
-			sb = nil
-		}
-	} else if err == nil {
-		// A sandbox may still be warming up after Create (the local one
-		// starts its persistent shell then); a pooled one is ready only
-		// once a tool call would not wait for that.
-		var res ToolResult
-		res, err = sb.RunTool(p.ctx, "bash", json.RawMessage(`{"command":":"}`))
-		if err == nil && res.IsError {
-			err = errors.New("warm-up bash call: " + res.Text)
-		}
-		if err != nil {
 			_ = discard(context.Background(), sb)
 			sb = nil
 		}

@@ -129,7 +129,7 @@ func (d *dispatcher) Enqueue(ctx context.Context, ws, env, sessionID string) err
 			d.restarted[sessionID] = true
 		}
 		d.mu.Unlock()
-		d.tools.remountIfChanged(ctx, ws, sessionID)
+		d.tools.remount(ctx, sessionID)
 	} else {
 		d.mu.Lock()
 		n := d.live[sessionID]
@@ -485,17 +485,6 @@ func (s *sandboxTools) sandbox(ctx context.Context, ws, sessionID string) (sandb
 	// and resources (after a restart too).
 	s.workspaces.Store(sessionID, ws)
 	return s.tb.Sandbox(ctx, sessionID)
-}
-
-// needsRemount reports whether the session's file resources changed since
-// its sandbox started.
-func (s *sandboxTools) needsRemount(ctx context.Context, ws, sessionID string) bool {
-	started, ok := s.mounted.Load(sessionID)
-	if !ok {
-		return false
-	}
-	rs, err := loadResources(ctx, s.res.st, ws, sessionID)
-	return err == nil && mountKey(rs) != started.(string)
 }
 
 // sandboxWorkFunc is api.Options.SandboxWork; nil without a dispatcher.

@@ -357,18 +357,21 @@ func (s *sandboxTools) Release(ctx context.Context, sessionID string, destroy bo
 	return err
 }
 
-// remountIfChanged restarts a session's sandbox (around the same
-// workspace) when its file resources changed since it started, since a
-// live sandbox's mounts cannot change.
-func (s *sandboxTools) remountIfChanged(ctx context.Context, ws, sessionID string) {
+// needsRemount reports whether the session's file resources changed since
+// its sandbox started: a live sandbox's mounts cannot change, so it must
+// be restarted (remount).
+func (s *sandboxTools) needsRemount(ctx context.Context, ws, sessionID string) bool {
 	started, ok := s.mounted.Load(sessionID)
 	if !ok {
-		return
+		return false
 	}
 	rs, err := loadResources(ctx, s.res.st, ws, sessionID)
-	if err != nil || mountKey(rs) == started.(string) {
-		return
-	}
+	return err == nil && mountKey(rs) != started.(string)
+}
+
+// remount restarts a session's sandbox around the same workspace, so its
+// next start mounts the current file resources (needsRemount).
+func (s *sandboxTools) remount(ctx context.Context, sessionID string) {
 	s.mounted.Delete(sessionID)
 	if err := s.tb.Release(ctx, sessionID, false); err != nil {
 		slog.Warn("restart sandbox for changed resources", "session", sessionID, "err", err)

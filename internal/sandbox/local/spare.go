@@ -20,7 +20,9 @@ import (
 // OS thread parked inside the group; the sandbox is started from that
 // thread, which then returns to the server's own cgroups.
 type spare struct {
-	id     string
+	id string
+	// dir is its state directory, the started sandbox's.
+	dir    string
 	g      *group
 	limits sandbox.Limits
 	// v1: start runs a function on the thread inside g and answers on
@@ -78,17 +80,18 @@ func (b *Backend) makeSpare(limits sandbox.Limits) {
 
 func (b *Backend) newSpare(limits sandbox.Limits) (*spare, error) {
 	id := newID()
+	dir := filepath.Join(b.cfg.StateDir, id)
 	// The state directory first: the sweep at the next start finds a spare
 	// a crash left by it, and removes it with its cgroup.
-	if err := os.MkdirAll(filepath.Join(b.cfg.StateDir, id), 0o700); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
 	g, err := b.cg.create(id, limits.MemoryBytes, limits.Pids, limits.CPUs)
 	if err != nil {
-		_ = os.RemoveAll(filepath.Join(b.cfg.StateDir, id))
+		_ = os.RemoveAll(dir)
 		return nil, err
 	}
-	sp := &spare{id: id, g: g, limits: limits}
+	sp := &spare{id: id, dir: dir, g: g, limits: limits}
 	if g.Version != 1 {
 		return sp, nil
 	}
@@ -121,7 +124,7 @@ func (b *Backend) newSpare(limits sandbox.Limits) (*spare, error) {
 	}()
 	if err := <-joined; err != nil {
 		_ = g.remove()
-		_ = os.RemoveAll(filepath.Join(b.cfg.StateDir, id))
+		_ = os.RemoveAll(dir)
 		return nil, err
 	}
 	return sp, nil
@@ -145,6 +148,7 @@ func (sp *spare) discard() {
 		<-sp.left
 	}
 	_ = sp.g.remove()
+	_ = os.RemoveAll(sp.dir)
 }
 
 // closeSpare discards the ready spare and makes no more.
@@ -156,7 +160,6 @@ func (b *Backend) closeSpare() {
 	b.spareMu.Unlock()
 	if sp != nil {
 		sp.discard()
-		_ = os.RemoveAll(filepath.Join(b.cfg.StateDir, sp.id))
 	}
 }
 
