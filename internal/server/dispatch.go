@@ -430,8 +430,10 @@ func (s *sandboxTools) startPooled(ctx context.Context, sb sandbox.Sandbox) erro
 	return s.prestart(ctx, sb)
 }
 
-// lineLog writes a worker's output to the server log at debug, a line at a
-// time.
+// lineLog writes a worker's output to the server log a line at a time, at
+// the level the worker logged it (its text handler's level=WARN/ERROR),
+// else at debug: the worker runs at warn unless the server logs at debug,
+// so its warnings and errors reach an info-level server log.
 type lineLog struct {
 	log     *slog.Logger
 	session string
@@ -474,9 +476,17 @@ func (l *lineLog) flush() {
 }
 
 func (l *lineLog) emit(s string) {
-	if s = strings.TrimSpace(s); s != "" {
-		l.log.Debug("sandbox worker", "session", l.session, "line", s)
+	if s = strings.TrimSpace(s); s == "" {
+		return
 	}
+	level := slog.LevelDebug
+	switch {
+	case strings.Contains(s, "level=ERROR"):
+		level = slog.LevelError
+	case strings.Contains(s, "level=WARN"):
+		level = slog.LevelWarn
+	}
+	l.log.Log(context.Background(), level, "sandbox worker", "session", l.session, "line", s)
 }
 
 // sandbox waits for a session's sandbox, provisioning it if needed.
