@@ -264,6 +264,12 @@ func WithSandboxSocket(ctx context.Context, sessionID string) context.Context {
 	return context.WithValue(ctx, sandboxSocketKey{}, sessionID)
 }
 
+// notSandboxWorker refuses a request on a sandbox's API socket that does
+// not carry its session's in-sandbox worker's token.
+func notSandboxWorker() error {
+	return errdefs.PermissionDenied("a sandbox's API socket serves only its session's worker")
+}
+
 func sandboxSocketOf(ctx context.Context) (string, bool) {
 	s, ok := ctx.Value(sandboxSocketKey{}).(string)
 	return s, ok
@@ -273,7 +279,7 @@ func (a *API) authenticate(r *http.Request) (httpx.Principal, error) {
 	key := bearer(r)
 	sock, viaSocket := sandboxSocketOf(r.Context())
 	if viaSocket && !strings.HasPrefix(key, workqueue.TokenPrefix) {
-		return httpx.Principal{}, errdefs.PermissionDenied("a sandbox's API socket serves only its session's worker")
+		return httpx.Principal{}, notSandboxWorker()
 	}
 	if key == "" {
 		return httpx.Principal{}, errdefs.Unauthenticated("missing API key: send it as x-api-key or Authorization: Bearer")
@@ -284,7 +290,7 @@ func (a *API) authenticate(r *http.Request) (httpx.Principal, error) {
 		o, err := a.queue.Authenticate(r.Context(), key)
 		if err != nil {
 			if viaSocket {
-				return httpx.Principal{}, errdefs.PermissionDenied("a sandbox's API socket serves only its session's worker")
+				return httpx.Principal{}, notSandboxWorker()
 			}
 			return httpx.Principal{}, err
 		}
@@ -294,7 +300,7 @@ func (a *API) authenticate(r *http.Request) (httpx.Principal, error) {
 		owner, inSandbox := a.sandboxWork(o.WorkID)
 		switch {
 		case viaSocket && (!inSandbox || owner != sock || o.SessionID != sock):
-			return httpx.Principal{}, errdefs.PermissionDenied("a sandbox's API socket serves only its session's worker")
+			return httpx.Principal{}, notSandboxWorker()
 		case !viaSocket && inSandbox:
 			return httpx.Principal{}, errdefs.PermissionDenied("this work token is only valid inside its session's sandbox")
 		}

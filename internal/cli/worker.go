@@ -252,7 +252,11 @@ func (l *lineRewriter) Read(p []byte) (int, error) {
 		if bytes.HasPrefix(line, agentResultSSE) {
 			line = append(append([]byte{}, workerResultSSE...), line[len(agentResultSSE):]...)
 		}
-		l.buf = bytes.ReplaceAll(line, agentResultJSON, workerResultJSON)
+		if bytes.Contains(line, agentResultJSON) {
+			// Only then: ReplaceAll copies even a line without a match.
+			line = bytes.ReplaceAll(line, agentResultJSON, workerResultJSON)
+		}
+		l.buf = line
 	}
 	n := copy(p, l.buf)
 	l.buf = l.buf[n:]
@@ -262,7 +266,7 @@ func (l *lineRewriter) Read(p []byte) (int, error) {
 func (l *lineRewriter) Close() error { return l.body.Close() }
 
 // warmBash starts the persistent shell of the SDK's bash tool now (as the
-// previous in-sandbox agent did), so the first bash call does not wait for
+// in-sandbox agent does its own), so the first bash call does not wait for
 // it; calls wait for the warm-up (the shell runs one command at a time) and
 // are then the tool's own.
 func warmBash(ctx context.Context, t anthropic.BetaTool) anthropic.BetaTool {

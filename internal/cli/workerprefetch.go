@@ -95,7 +95,7 @@ func (h *handshakePrefetch) RoundTrip(req *http.Request) (*http.Response, error)
 func (h *handshakePrefetch) prefetch(tmpl *http.Request) {
 	stream := h.add(streamURI(h.session))
 	go func() {
-		h.send(tmpl, stream, streamURI(h.session), "session-tool-runner")
+		h.send(tmpl, stream, streamURI(h.session))
 		if stream.err != nil || stream.resp.StatusCode != http.StatusOK {
 			close(stream.done)
 			return
@@ -105,7 +105,7 @@ func (h *handshakePrefetch) prefetch(tmpl *http.Request) {
 		list := h.add(listURI(h.session))
 		close(stream.done)
 		if list != nil {
-			h.send(tmpl, list, listURI(h.session), "session-tool-runner")
+			h.send(tmpl, list, listURI(h.session))
 			close(list.done)
 		}
 	}()
@@ -124,7 +124,9 @@ func (h *handshakePrefetch) add(uri string) *aheadResponse {
 	return a
 }
 
-func (h *handshakePrefetch) send(tmpl *http.Request, a *aheadResponse, uri, helper string) {
+// send sends tmpl's request for uri as the runner would (its helper
+// header) and keeps the response in a.
+func (h *handshakePrefetch) send(tmpl *http.Request, a *aheadResponse, uri string) {
 	if a == nil {
 		return
 	}
@@ -135,7 +137,7 @@ func (h *handshakePrefetch) send(tmpl *http.Request, a *aheadResponse, uri, help
 	}
 	r := tmpl.Clone(a.ctx)
 	r.URL, r.Host = u, tmpl.Host
-	r.Header.Set("X-Stainless-Helper", helper)
+	r.Header.Set("X-Stainless-Helper", "session-tool-runner")
 	a.resp, a.err = h.rt.RoundTrip(r)
 }
 

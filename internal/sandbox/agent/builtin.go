@@ -49,8 +49,9 @@ type Process struct {
 var (
 	builtinMu sync.Mutex
 	builtins  = map[string]Builtin{}
-	// running counts the builtins running; idleGC and idleLimit are the
-	// GC settings the agent had before the first of them started.
+	// running counts the builtins running; idleGC, idleLimit and
+	// idleProcs are the GC settings and processors the agent had before
+	// the first of them started.
 	running   int
 	idleGC    int
 	idleLimit int64
@@ -230,7 +231,8 @@ type chunkWriter struct {
 func (w *chunkWriter) Write(p []byte) (int, error) {
 	for off := 0; off < len(p); off += chunkSize {
 		end := min(off+chunkSize, len(p))
-		w.s.send(msg{ID: w.id, Op: w.op, Data: append([]byte(nil), p[off:end]...)})
+		// send encodes the message before it returns: no copy needed.
+		w.s.send(msg{ID: w.id, Op: w.op, Data: p[off:end]})
 	}
 	return len(p), nil
 }

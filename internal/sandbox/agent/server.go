@@ -402,11 +402,10 @@ func (s *server) exec(m msg) {
 		return
 	}
 	p := &proc{signal: func(sig syscall.Signal) { _ = syscall.Kill(-cmd.Process.Pid, sig) }}
-	if stdinW != nil {
-		p.stdin = stdinW
-	}
 	p.qcond = sync.NewCond(&p.qmu)
 	if stdinW != nil {
+		// Only then: a nil *os.File would make a non-nil p.stdin.
+		p.stdin = stdinW
 		go p.writeStdin()
 	}
 	s.mu.Lock()
