@@ -4,10 +4,8 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"runtime"
 	"strings"
@@ -18,6 +16,8 @@ import (
 	"github.com/anthropics/anthropic-sdk-go/v2/lib/environments"
 	"github.com/anthropics/anthropic-sdk-go/v2/option"
 	"github.com/anthropics/anthropic-sdk-go/v2/tools/agenttoolset"
+
+	"github.com/hangarhq/hangar/internal/memnet"
 )
 
 // warmUp runs the SDK worker once, in full, against a canned server in
@@ -37,12 +37,12 @@ func warmUp(ctx context.Context, workdir string) error {
 }
 
 func warmUpWith(ctx context.Context, workdir string, h *warmHandler) error {
-	ln := newPipeListener()
+	ln := memnet.NewListener("warm-up", nil)
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	done := make(chan struct{})
 	go func() { defer close(done); _ = srv.Serve(ln) }()
 	quiet := slog.New(slog.DiscardHandler)
-	hc, closeClient := workerHTTPClient(ctx, ln.dial, warmSessionID, quiet)
+	hc, closeClient := workerHTTPClient(ctx, ln.Dial, warmSessionID, quiet)
 	defer closeClient()
 	client := anthropic.NewClient(
 		option.WithHTTPClient(hc),
@@ -174,49 +174,3 @@ func (h *warmHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 	}
 }
-
-// pipeListener is a net.Listener whose connections are net.Pipe pairs, so
-// the warm-up's HTTP traffic runs the real client and server code without
-// a socket.
-type pipeListener struct {
-	conns chan net.Conn
-	once  sync.Once
-	done  chan struct{}
-}
-
-func newPipeListener() *pipeListener {
-	return &pipeListener{conns: make(chan net.Conn), done: make(chan struct{})}
-}
-
-func (l *pipeListener) dial(ctx context.Context) (net.Conn, error) {
-	c, s := net.Pipe()
-	select {
-	case l.conns <- s:
-		return c, nil
-	case <-l.done:
-	case <-ctx.Done():
-	}
-	_, _ = c.Close(), s.Close()
-	return nil, errors.New("warm-up listener closed")
-}
-
-func (l *pipeListener) Accept() (net.Conn, error) {
-	select {
-	case c := <-l.conns:
-		return c, nil
-	case <-l.done:
-		return nil, net.ErrClosed
-	}
-}
-
-func (l *pipeListener) Close() error {
-	l.once.Do(func() { close(l.done) })
-	return nil
-}
-
-func (l *pipeListener) Addr() net.Addr { return pipeAddr{} }
-
-type pipeAddr struct{}
-
-func (pipeAddr) Network() string { return "pipe" }
-func (pipeAddr) String() string  { return "warm-up" }

@@ -27,6 +27,8 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+
+	"github.com/hangarhq/hangar/internal/memnet"
 )
 
 // RefusalHeader marks a response the proxy wrote itself (a denial, a bad
@@ -88,27 +90,19 @@ func (s *Session) Dial(ctx context.Context) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	client, server := net.Pipe()
-	select {
-	case ln.conns <- &serverConn{server}:
-		return client, nil
-	case <-ln.done:
-		client.Close()
-		server.Close()
+	c, err := ln.Dial(ctx)
+	if errors.Is(err, net.ErrClosed) {
 		return nil, fmt.Errorf("egress: session %s is closed", s.id)
-	case <-ctx.Done():
-		client.Close()
-		server.Close()
-		return nil, ctx.Err()
 	}
+	return c, err
 }
 
 // memListener starts, once, the in-memory listener Dial feeds. It is not
 // one of the session's listeners (Addr names the sandbox's), but
 // srv.Close closes it with the others.
-func (s *Session) memListener() (*memListener, error) {
+func (s *Session) memListener() (*memnet.Listener, error) {
 	s.mem.once.Do(func() {
-		ln := &memListener{conns: make(chan net.Conn), done: make(chan struct{})}
+		ln := memnet.NewListener("hangar-server", func(c net.Conn) net.Conn { return &serverConn{c} })
 		s.mu.Lock()
 		closed := s.closed
 		s.mu.Unlock()
@@ -129,33 +123,5 @@ func (s *Session) memListener() (*memListener, error) {
 
 type memState struct {
 	once sync.Once
-	ln   *memListener
+	ln   *memnet.Listener
 }
-
-// memListener accepts the connections Dial hands it.
-type memListener struct {
-	conns chan net.Conn
-	once  sync.Once
-	done  chan struct{}
-}
-
-func (l *memListener) Accept() (net.Conn, error) {
-	select {
-	case c := <-l.conns:
-		return c, nil
-	case <-l.done:
-		return nil, net.ErrClosed
-	}
-}
-
-func (l *memListener) Close() error {
-	l.once.Do(func() { close(l.done) })
-	return nil
-}
-
-func (l *memListener) Addr() net.Addr { return memAddr{} }
-
-type memAddr struct{}
-
-func (memAddr) Network() string { return "memory" }
-func (memAddr) String() string  { return "hangar-server" }
