@@ -34,8 +34,10 @@ func testSandboxWorkerPath(t *testing.T, backend string) {
 	// Every process's command line and environment, as the agent's bash
 	// sees them inside the sandbox.
 	out := toolText(t, l.bash(sid, `for p in /proc/[0-9]*; do echo "PROC $(tr '\0' ' ' < $p/cmdline)"; done; ls /run/hangar/egress; env`))
-	if !strings.Contains(out, "/run/hangar/agent sandbox-tool") || strings.Contains(out, "/run/hangar/agent worker") {
-		t.Fatalf("the sandbox's agent should run the worker in its own process:\n%s", out)
+	// The agent is hangar-agent, installed beside the server (the
+	// server's own binary would be `/run/hangar/agent sandbox-tool`).
+	if !strings.Contains(out, "PROC /run/hangar/agent \n") || strings.Contains(out, "/run/hangar/agent worker") {
+		t.Fatalf("the sandbox's agent (hangar-agent) should run the worker in its own process:\n%s", out)
 	}
 	if !strings.Contains(out, "api.sock") {
 		t.Fatalf("no API socket in the sandbox's egress directory:\n%s", out)
@@ -265,7 +267,7 @@ for pid in os.listdir('/proc'):
     if not pid.isdigit(): continue
     try:
         cmd=open('/proc/%s/cmdline'%pid,'rb').read()
-        if b'sandbox-tool' not in cmd and b'worker' not in cmd: continue
+        if not cmd.startswith(b'/run/hangar/agent'): continue
         found=True
         mem=open('/proc/%s/mem'%pid,'rb')
         for line in open('/proc/%s/maps'%pid):

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"text/tabwriter"
 
 	"github.com/hangarhq/hangar/internal/api"
@@ -48,7 +47,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "keys":
 		err = keysCmd(ctx, args[1:], stdout, stderr)
 	case "worker":
-		err = worker(ctx, args[1:], os.Stdin, stderr)
+		err = worker(ctx, args[1:], stderr)
 	case "sandbox-tool":
 		// Runs inside a sandbox as its agent; see internal/sandbox/agent.
 		return sandboxTool(args[1:])

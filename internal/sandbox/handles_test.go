@@ -119,6 +119,19 @@ func sameCalls(t *testing.T, got []string, want ...string) {
 	}
 }
 
+// waitSaved waits for the save of a session's handle, which runs beside the
+// sandbox's first use.
+func waitSaved(t *testing.T, tb *Toolbox, sessionID string) {
+	t.Helper()
+	tb.mu.Lock()
+	b := tb.boxes[sessionID]
+	tb.mu.Unlock()
+	if b == nil {
+		t.Fatalf("no sandbox for %s", sessionID)
+	}
+	<-b.saved
+}
+
 // Issue 4 §4: the toolbox persists each session's handle and recovers a
 // session that has one (with today's spec) instead of creating a sandbox.
 func TestToolboxHandles(t *testing.T) {
@@ -133,6 +146,7 @@ func TestToolboxHandles(t *testing.T) {
 		t.Fatal(err)
 	}
 	sameCalls(t, be.log(), "create")
+	waitSaved(t, tb, "s1")
 	if h, ok, _ := hs.LoadHandle(ctx, "s1"); !ok || h.ID != "sbx_new1" {
 		t.Fatalf("saved handle %+v %v", h, ok)
 	}
@@ -154,6 +168,7 @@ func TestToolboxHandles(t *testing.T) {
 	if sb.ID() != "sbx_new1" || be2.specs[0].Limits.CPUs != 2 {
 		t.Fatalf("recovered %s with %+v", sb.ID(), be2.specs[0])
 	}
+	waitSaved(t, tb2, "s1")
 	if h, _, _ := hs.LoadHandle(ctx, "s1"); h.Spec.Limits.CPUs != 2 {
 		t.Fatalf("handle after recover: %+v", h)
 	}
@@ -184,6 +199,7 @@ func TestToolboxHandles(t *testing.T) {
 		t.Fatal(err)
 	}
 	sameCalls(t, be2.log(), "recover", "destroy sbx_new1", "discard sbx_old", "create")
+	waitSaved(t, tb2, "s3")
 	if h, _, _ := hs.LoadHandle(ctx, "s3"); h.Backend != "docker" || h.ID != sb.ID() {
 		t.Fatalf("handle after switching backends: %+v", h)
 	}

@@ -13,7 +13,9 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 	"path"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -64,9 +66,29 @@ const (
 const (
 	APISocketName = "api.sock"
 	APISocketPath = EgressPath + "/" + APISocketName
-	// AgentBinaryPath is where every backend shows the hangar binary.
+	// AgentBinaryPath is where every backend shows the agent binary.
 	AgentBinaryPath = "/run/hangar/agent"
+	// AgentProgram is the name of the agent's own program (cmd/hangar-agent).
+	AgentProgram = "hangar-agent"
 )
+
+// DefaultAgent is the agent binary a backend binds into its sandboxes, and
+// its arguments, unless configured otherwise: hangar-agent beside the
+// running executable when it is installed there (built with it: the agent
+// refuses to serve a server of another protocol version), else the running
+// executable itself as `sandbox-tool`, which is the same agent in a bigger
+// program that takes a few milliseconds longer to start.
+func DefaultAgent() (path string, args []string, err error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return "", nil, err
+	}
+	own := filepath.Join(filepath.Dir(exe), AgentProgram)
+	if fi, err := os.Stat(own); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+		return own, []string{}, nil
+	}
+	return exe, []string{"sandbox-tool"}, nil
+}
 
 // WorkerItem is what the server writes on the stdin of `hangar worker
 // --item` in a sandbox: the claimed work item and its secret, kept out of

@@ -50,6 +50,22 @@ type box struct {
 	ready chan struct{}
 	sb    Sandbox
 	err   error
+	// saved closes once the sandbox's handle is persisted (or will not
+	// be): the save runs beside the sandbox's first use, and what must
+	// come after it (deleting the handle, detaching) waits for it.
+	saved chan struct{}
+}
+
+// settled waits until the box's start is over and its handle saved.
+func (b *box) settled(ctx context.Context) error {
+	for _, c := range []chan struct{}{b.ready, b.saved} {
+		select {
+		case <-c:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
 }
 
 // NewToolbox returns a toolbox creating sandboxes on backend with the spec
@@ -87,7 +103,7 @@ func (t *Toolbox) get(sessionID string) *box {
 	if b, ok := t.boxes[sessionID]; ok {
 		return b
 	}
-	b := &box{ready: make(chan struct{})}
+	b := &box{ready: make(chan struct{}), saved: make(chan struct{})}
 	t.boxes[sessionID] = b
 	go func() {
 		defer close(b.ready)
@@ -96,12 +112,19 @@ func (t *Toolbox) get(sessionID string) *box {
 		ctx := context.Background()
 		spec, err := t.specFor(ctx, sessionID)
 		if err != nil {
+			close(b.saved)
 			b.err = err
 			return
 		}
-		// The handle is saved before ready closes, so a Release waiting
-		// for this start deletes it after, never before.
 		b.sb, b.err = t.start(ctx, sessionID, spec)
+		if b.err == nil && t.handles != nil {
+			go func(sb Sandbox) {
+				defer close(b.saved)
+				t.saveHandle(ctx, sessionID, sb)
+			}(b.sb)
+		} else {
+			close(b.saved)
+		}
 		if b.err == nil && t.setup != nil {
 			if err := t.setup(ctx, sessionID, b.sb); err != nil {
 				// Not half set up: the next call starts it again (the
@@ -123,7 +146,7 @@ func WithSetup(setup func(ctx context.Context, sessionID string, sb Sandbox) err
 }
 
 // start recovers the session's sandbox from its persisted handle, or
-// starts a new one (from the pool or created), and persists its handle.
+// starts a new one (from the pool or created).
 func (t *Toolbox) start(ctx context.Context, sessionID string, spec Spec) (Sandbox, error) {
 	var sb Sandbox
 	if t.handles != nil {
@@ -150,16 +173,17 @@ func (t *Toolbox) start(ctx context.Context, sessionID string, spec Spec) (Sandb
 			}
 		}
 	}
-	if t.handles != nil {
-		// The handle changes on adoption and on re-provisioning; what is
-		// saved is the one the running sandbox has now. A sandbox whose
-		// handle could not be saved still serves this server; after a
-		// restart the orphan sweep removes it.
-		if err := t.handles.SaveHandle(ctx, sessionID, sb.Handle()); err != nil {
-			slog.Error("sandbox: save handle", "session", sessionID, "sandbox", sb.ID(), "err", err)
-		}
-	}
 	return sb, nil
+}
+
+// saveHandle persists the handle a started sandbox has now (it changes on
+// adoption and on re-provisioning). A sandbox whose handle could not be
+// saved still serves this server; after a restart the orphan sweep
+// removes it.
+func (t *Toolbox) saveHandle(ctx context.Context, sessionID string, sb Sandbox) {
+	if err := t.handles.SaveHandle(ctx, sessionID, sb.Handle()); err != nil {
+		slog.Error("sandbox: save handle", "session", sessionID, "sandbox", sb.ID(), "err", err)
+	}
 }
 
 // recover returns the sandbox a persisted handle names, reattached or
@@ -257,10 +281,9 @@ func (t *Toolbox) Release(ctx context.Context, sessionID string, destroy bool) e
 	delete(t.boxes, sessionID)
 	t.mu.Unlock()
 	if b != nil {
-		select {
-		case <-b.ready:
-		case <-ctx.Done():
-			return ctx.Err()
+		// Its handle is deleted after it was saved, never before.
+		if err := b.settled(ctx); err != nil {
+			return err
 		}
 	}
 	if !destroy {
@@ -314,10 +337,10 @@ func (t *Toolbox) Close(ctx context.Context) error {
 	errs := []error{perr}
 	detach := t.handles != nil && t.backend.Capabilities().Reattach
 	for _, b := range boxes {
-		select {
-		case <-b.ready:
-		case <-ctx.Done():
-			return errors.Join(append(errs, ctx.Err())...)
+		// Detached only once its handle is saved: the restarted server
+		// finds it by the handle.
+		if err := b.settled(ctx); err != nil {
+			return errors.Join(append(errs, err)...)
 		}
 		if b.sb == nil {
 			continue

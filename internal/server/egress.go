@@ -18,6 +18,7 @@ import (
 	"github.com/hangarhq/hangar/internal/egress"
 	"github.com/hangarhq/hangar/internal/errdefs"
 	"github.com/hangarhq/hangar/internal/sandbox"
+	"github.com/hangarhq/hangar/internal/sandbox/agent"
 	"github.com/hangarhq/hangar/internal/store"
 	"github.com/hangarhq/hangar/internal/vault"
 	"github.com/hangarhq/hangar/internal/wire"
@@ -161,14 +162,9 @@ func (e *sessionEgress) prepare(ctx context.Context, ws, sessionID string, spec 
 	}
 	spec.Network = sandbox.NetworkNone
 	spec.EgressDir = dir
-	env := map[string]string{}
 	// Credentials first: a secret_name never overrides the sandbox's own
 	// variables (PATH, HOME, the proxy settings).
-	for _, kv := range s.Env() {
-		if k, v, ok := strings.Cut(kv, "="); ok {
-			env[k] = v
-		}
-	}
+	env := agent.EnvMap(s.Env())
 	for k, v := range spec.Env {
 		env[k] = v
 	}

@@ -34,7 +34,8 @@ var (
 	buildErr  error
 )
 
-// Binary returns the path of a freshly built hangar binary.
+// Binary returns the path of a freshly built hangar binary, built with
+// hangar-agent beside it as an installation has it.
 func Binary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
@@ -46,11 +47,12 @@ func Binary(t testing.TB) string {
 		binPath = filepath.Join(dir, "hangar")
 		// HANGAR_TEST_RACE=1 builds the server with the race detector, so
 		// the e2e suite also hunts data races in the server process.
-		args := []string{"build", "-o", binPath}
+		args := []string{"build", "-o", dir + "/"}
 		if os.Getenv("HANGAR_TEST_RACE") == "1" {
 			args = append(args, "-race")
 		}
-		cmd := exec.Command("go", append(args, "github.com/hangarhq/hangar/cmd/hangar")...)
+		pk := []string{"github.com/hangarhq/hangar/cmd/hangar", "github.com/hangarhq/hangar/cmd/hangar-agent"}
+		cmd := exec.Command("go", append(args, pk...)...)
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)

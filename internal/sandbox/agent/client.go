@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"sort"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -79,6 +80,10 @@ func (c *Client) read(r io.Reader) {
 			return
 		}
 		if m.Op == opReady {
+			if m.Version != ProtocolVersion {
+				c.fail(fmt.Errorf("%w: the sandbox agent speaks protocol %d, this server %d: it is from another build (rebuild hangar-agent with hangar)", sandbox.ErrClosed, m.Version, ProtocolVersion))
+				return
+			}
 			readyOnce.Do(func() { close(c.ready) })
 			continue
 		}
@@ -183,6 +188,17 @@ func (c *Client) wait(ctx context.Context, id uint64, ch chan msg) (msg, error) 
 		c.unregister(id)
 		return msg{}, ctx.Err()
 	}
+}
+
+// EnvMap reads an environment list (KEY=value) into a map.
+func EnvMap(env []string) map[string]string {
+	m := make(map[string]string, len(env))
+	for _, kv := range env {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			m[k] = v
+		}
+	}
+	return m
 }
 
 // EnvList renders an environment map in a stable order.

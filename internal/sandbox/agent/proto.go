@@ -19,6 +19,11 @@ const (
 	FDOut = 4
 )
 
+// ProtocolVersion is sent with ready: the host refuses an agent of another
+// version (a hangar-agent binary left from an older build). Raise it when
+// the protocol, or a builtin's arguments, change.
+const ProtocolVersion = 1
+
 // Operations. Requests go host → agent; events go back tagged with the
 // request id.
 const (
@@ -63,5 +68,6 @@ type msg struct {
 	TimedOut  bool            `json:"timed_out,omitempty"`
 	IsError   bool            `json:"is_error,omitempty"`
 	Text      string          `json:"text,omitempty"`
+	Version   int             `json:"version,omitempty"`
 	Err       string          `json:"err,omitempty"`
 }

@@ -78,7 +78,7 @@ type Config struct {
 	// local socket.
 	Host string
 	// AgentPath is the binary run as the in-sandbox agent and AgentArgs its
-	// arguments; default: this executable with "sandbox-tool". It must run
+	// arguments; default: sandbox.DefaultAgent. It must run
 	// on the image's libc (the default image is Debian bookworm).
 	AgentPath string
 	AgentArgs []string
@@ -107,13 +107,9 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 		cfg.Image = DefaultImage
 	}
 	if cfg.AgentPath == "" {
-		p, err := os.Executable()
-		if err != nil {
+		var err error
+		if cfg.AgentPath, cfg.AgentArgs, err = sandbox.DefaultAgent(); err != nil {
 			return nil, err
-		}
-		cfg.AgentPath = p
-		if cfg.AgentArgs == nil {
-			cfg.AgentArgs = []string{"sandbox-tool"}
 		}
 	}
 	p, err := filepath.EvalSymlinks(cfg.AgentPath)

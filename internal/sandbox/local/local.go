@@ -45,7 +45,7 @@ type Config struct {
 	// Bwrap is the bubblewrap binary; default: bwrap on PATH.
 	Bwrap string
 	// AgentPath is the binary run as the in-sandbox agent and AgentArgs its
-	// arguments; default: this executable with "sandbox-tool".
+	// arguments; default: sandbox.DefaultAgent.
 	AgentPath string
 	AgentArgs []string
 	// HostUID/HostGID, when non-zero, run bubblewrap (and so every sandbox
@@ -71,6 +71,7 @@ type Backend struct {
 	cfg   Config
 	bwrap string
 	agent *os.File // O_PATH handle bound into every sandbox
+	etc   *etcCopy
 	cg    *cgroups
 	log   *slog.Logger
 
@@ -99,13 +100,9 @@ func New(cfg Config) (*Backend, error) {
 		bw = p
 	}
 	if cfg.AgentPath == "" {
-		p, err := os.Executable()
-		if err != nil {
+		var err error
+		if cfg.AgentPath, cfg.AgentArgs, err = sandbox.DefaultAgent(); err != nil {
 			return nil, err
-		}
-		cfg.AgentPath = p
-		if cfg.AgentArgs == nil {
-			cfg.AgentArgs = []string{"sandbox-tool"}
 		}
 	}
 	if err := os.MkdirAll(cfg.StateDir, 0o711); err != nil {
@@ -124,7 +121,8 @@ func New(cfg Config) (*Backend, error) {
 		af.Close()
 		return nil, fmt.Errorf("%w: no usable cgroup v2 or v1 (memory, pids, cpu) hierarchy", sandbox.ErrUnavailable)
 	}
-	b := &Backend{cfg: cfg, bwrap: bw, agent: af, cg: cg, log: cfg.Logger}
+	b := &Backend{cfg: cfg, bwrap: bw, agent: af, cg: cg, log: cfg.Logger, etc: newEtcCopy(cfg.StateDir)}
+	b.etc.refresh()
 	return b, nil
 }
 
@@ -426,44 +424,30 @@ func (b *Backend) startIn(ctx context.Context, id string, spec sandbox.Spec, sp 
 			args = append(args, "--ro-bind", d, d)
 		}
 	}
-	// Only what programs need from /etc, never the whole of it (shadow,
-	// ssh keys, the server's configuration).
-	for _, p := range []string{"/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/nsswitch.conf",
-		"/etc/localtime", "/etc/alternatives", "/etc/ssl/certs", "/etc/ca-certificates", "/etc/mime.types",
-		"/etc/protocols", "/etc/services", "/etc/inputrc", "/etc/bash.bashrc", "/etc/profile"} {
-		if _, err := os.Stat(p); err == nil {
-			args = append(args, "--ro-bind", p, p)
-		}
+	etc, etcDirs, err := b.etc.current()
+	if err != nil {
+		return nil, err
 	}
-	data := map[string]string{
-		"/etc/passwd":   "root:x:0:0:root:/root:/usr/sbin/nologin\nagent:x:1000:1000:agent:/workspace:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
-		"/etc/group":    "root:x:0:\nagent:x:1000:\nnogroup:x:65534:\n",
-		"/etc/hosts":    "127.0.0.1\tlocalhost sandbox\n::1\tlocalhost ip6-localhost ip6-loopback\n",
-		"/etc/hostname": "sandbox\n",
+	args = append(args, "--ro-bind", etc, "/etc")
+	for _, d := range etcDirs {
+		args = append(args, "--ro-bind", filepath.Join("/etc", d), filepath.Join("/etc", d))
 	}
 	if spec.Network == sandbox.NetworkHost {
 		if rc, err := os.ReadFile("/etc/resolv.conf"); err == nil {
-			data["/etc/resolv.conf"] = string(rc)
+			// Small enough for the pipe buffer, so writing before bwrap
+			// reads cannot block.
+			r, w, err := os.Pipe()
+			if err != nil {
+				return nil, err
+			}
+			_, werr := w.Write(rc)
+			w.Close()
+			if werr != nil {
+				r.Close()
+				return nil, werr
+			}
+			args = append(args, "--perms", "0644", "--ro-bind-data", addFile(r), "/etc/resolv.conf")
 		}
-	}
-	for _, p := range []string{"/etc/passwd", "/etc/group", "/etc/hosts", "/etc/hostname", "/etc/resolv.conf"} {
-		content, ok := data[p]
-		if !ok {
-			continue
-		}
-		// Small enough for the pipe buffer, so writing before bwrap reads
-		// cannot block.
-		r, w, err := os.Pipe()
-		if err != nil {
-			return nil, err
-		}
-		_, werr := io.WriteString(w, content)
-		w.Close()
-		if werr != nil {
-			r.Close()
-			return nil, werr
-		}
-		args = append(args, "--perms", "0644", "--ro-bind-data", addFile(r), p)
 	}
 	args = append(args,
 		"--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--dir", "/var/tmp",

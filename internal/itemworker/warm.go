@@ -1,4 +1,4 @@
-package cli
+package itemworker
 
 import (
 	"context"
@@ -42,7 +42,7 @@ func warmUpWith(ctx context.Context, workdir string, h *warmHandler) error {
 	done := make(chan struct{})
 	go func() { defer close(done); _ = srv.Serve(ln) }()
 	quiet := slog.New(slog.DiscardHandler)
-	hc, closeClient := workerHTTPClient(ctx, ln.Dial, warmSessionID, quiet)
+	hc, closeClient := httpClient(ctx, ln.Dial, warmSessionID, quiet)
 	defer closeClient()
 	client := anthropic.NewClient(
 		option.WithHTTPClient(hc),
