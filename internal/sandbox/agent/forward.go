@@ -22,12 +22,8 @@ const (
 )
 
 // startForwarder starts the relay if env asks for one and returns env
-// without the agent's own variables, and a channel closed once the relay
-// listens. The listener is made in the background; if it cannot be, the
-// agent exits: without its relay the sandbox has no way out at all, and a
-// sandbox whose network silently fails is worse than one that did not
-// start.
-func startForwarder(env []string) ([]string, <-chan struct{}, error) {
+// without the agent's own variables.
+func startForwarder(env []string) ([]string, error) {
 	var sock, addr string
 	out := env[:0:0]
 	for _, kv := range env {
@@ -41,22 +37,17 @@ func startForwarder(env []string) ([]string, <-chan struct{}, error) {
 		}
 	}
 	if sock == "" && addr == "" {
-		return out, nil, nil
+		return out, nil
 	}
 	if sock == "" || addr == "" {
-		return out, nil, fmt.Errorf("egress forwarder: %s and %s go together", EnvEgressSocket, EnvEgressListen)
+		return out, fmt.Errorf("egress forwarder: %s and %s go together", EnvEgressSocket, EnvEgressListen)
 	}
-	listening := make(chan struct{})
-	go func() {
-		ln, err := listenRetry(addr, 5*time.Second)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "sandbox-tool: egress forwarder:", err)
-			os.Exit(1)
-		}
-		close(listening)
-		Forward(ln, sock)
-	}()
-	return out, listening, nil
+	ln, err := listenRetry(addr, 5*time.Second)
+	if err != nil {
+		return out, fmt.Errorf("egress forwarder: %w", err)
+	}
+	go Forward(ln, sock)
+	return out, nil
 }
 
 // listenRetry listens on addr, retrying while it is in use for up to

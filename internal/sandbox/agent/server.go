@@ -42,13 +42,11 @@ func Main() int {
 	}
 	syscall.CloseOnExec(FDIn)
 	syscall.CloseOnExec(FDOut)
-	// Neither the threads in reserve nor the relay's listener is needed
-	// before the first command: both are made while the host, told the
-	// agent is ready, gets on with the sandbox's start (its own start is
-	// on the path to a new session's first tool call).
-	go reserveThreads(12)
-	env, relayed, err := startForwarder(os.Environ())
+	reserveThreads(12)
+	env, err := startForwarder(os.Environ())
 	if err != nil {
+		// Without its relay the sandbox has no way out at all: say so
+		// rather than start a sandbox whose network silently fails.
 		fmt.Fprintln(os.Stderr, "sandbox-tool:", err)
 		return 1
 	}
@@ -56,7 +54,7 @@ func Main() int {
 	// read its environment must see the sandbox's, as commands do.
 	_ = os.Unsetenv(EnvEgressSocket)
 	_ = os.Unsetenv(EnvEgressListen)
-	if err := serve(in, out, env, relayed); err != nil {
+	if err := Serve(in, out, env); err != nil {
 		fmt.Fprintln(os.Stderr, "sandbox-tool:", err)
 		return 1
 	}
@@ -88,17 +86,9 @@ func reserveThreads(n int) {
 // Serve answers requests read from r on w. env is the sandbox's environment
 // (commands without their own and the toolset's shell get exactly this).
 func Serve(r io.Reader, w io.Writer, env []string) error {
-	return serve(r, w, env, nil)
-}
-
-// serve is Serve whose commands and tool calls wait for relayed to close
-// (nil: they need not): until the egress relay listens, a command's
-// network would fail.
-func serve(r io.Reader, w io.Writer, env []string, relayed <-chan struct{}) error {
 	s := &server{
 		w:       w,
 		env:     env,
-		relayed: relayed,
 		procs:   map[uint64]*proc{},
 		puts:    map[uint64]*putFile{},
 		cancels: map[uint64]context.CancelFunc{},
@@ -130,7 +120,6 @@ func serve(r io.Reader, w io.Writer, env []string, relayed <-chan struct{}) erro
 	s.toolMu.Lock()
 	go func() {
 		defer s.toolMu.Unlock()
-		s.waitRelay()
 		if _, err := os.Stat(Workdir); err == nil {
 			_, _ = s.tools["bash"].Execute(context.Background(), json.RawMessage(`{"command":":"}`))
 		}
@@ -153,8 +142,6 @@ type server struct {
 	w   io.Writer
 	wmu sync.Mutex
 	env []string
-	// relayed: see serve.
-	relayed <-chan struct{}
 
 	toolMu sync.Mutex // the toolset runs one call at a time, like the SDK runner
 	tools  map[string]anthropic.BetaTool
@@ -259,7 +246,6 @@ func (s *server) handle(m msg) {
 				delete(s.cancels, m.ID)
 				s.mu.Unlock()
 			}()
-			s.waitRelay()
 			s.send(s.tool(ctx, m))
 		}()
 	case opPut:
@@ -356,26 +342,15 @@ func (s *server) get(m msg) {
 	}
 }
 
-// waitRelay waits for the egress relay's listener. If it cannot listen, the
-// agent exits (startForwarder).
-func (s *server) waitRelay() {
-	if s.relayed != nil {
-		<-s.relayed
-	}
-}
-
 func (s *server) exec(m msg) {
 	if len(m.Argv) == 0 {
 		s.send(msg{ID: m.ID, Op: opStarted, Err: "argv: required"})
 		return
 	}
 	if fn := builtinFor(m.Argv); fn != nil {
-		// A builtin's network is the API socket; its tool calls use the
-		// shell or s.tools, which wait.
 		s.runBuiltin(m, fn)
 		return
 	}
-	s.waitRelay()
 	cmd := exec.Command(m.Argv[0], m.Argv[1:]...)
 	cmd.Dir = m.Dir
 	if cmd.Dir == "" {
