@@ -3,7 +3,9 @@ package local_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -12,13 +14,41 @@ import (
 	"time"
 
 	"github.com/hangarhq/hangar/internal/sandbox"
+	"github.com/hangarhq/hangar/internal/sandbox/local"
 	"github.com/hangarhq/hangar/internal/sandbox/sandboxtest"
 )
 
 type memoryUser interface{ MemoryUsage() (int64, error) }
 
+// The benchmarks' sandboxes run hangar-agent, the agent program an
+// installation has (the tests' run this test binary as `sandbox-tool`).
 func BenchmarkSandbox(b *testing.B) {
-	sandboxtest.Bench(b, func(tb testing.TB) sandbox.Backend { return newBackend(tb) })
+	sandboxtest.Bench(b, func(tb testing.TB) sandbox.Backend { return benchBackend(tb) })
+}
+
+var (
+	agentOnce sync.Once
+	agentPath string
+	agentErr  error
+)
+
+func benchBackend(tb testing.TB) *local.Backend {
+	tb.Helper()
+	agentOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "hangar-agent-")
+		if err != nil {
+			agentErr = err
+			return
+		}
+		agentPath = filepath.Join(dir, sandbox.AgentProgram)
+		if out, err := exec.Command("go", "build", "-o", agentPath, "github.com/hangarhq/hangar/cmd/hangar-agent").CombinedOutput(); err != nil {
+			agentErr = fmt.Errorf("go build hangar-agent: %v\n%s", err, out)
+		}
+	})
+	if agentErr != nil {
+		tb.Fatal(agentErr)
+	}
+	return newBackendWith(tb, local.Config{AgentPath: agentPath, AgentArgs: []string{}})
 }
 
 // N concurrent idle sandboxes (persistent shell started): start time, idle
@@ -28,7 +58,7 @@ func BenchmarkConcurrent(b *testing.B) {
 	if s := os.Getenv("HANGAR_BENCH_SANDBOXES"); s != "" {
 		n, _ = strconv.Atoi(s)
 	}
-	be := newBackend(b)
+	be := benchBackend(b)
 	for b.Loop() {
 		sbs := make([]sandbox.Sandbox, n)
 		errs := make([]error, n)

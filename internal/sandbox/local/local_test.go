@@ -27,7 +27,14 @@ func TestMain(m *testing.M) {
 // outside CI (in CI a missing bwrap fails the tests).
 func newBackend(tb testing.TB) *local.Backend {
 	tb.Helper()
-	b, err := local.New(local.Config{StateDir: tb.TempDir(), RequireCgroups: true})
+	return newBackendWith(tb, local.Config{})
+}
+
+// newBackendWith is newBackend with cfg's agent.
+func newBackendWith(tb testing.TB, cfg local.Config) *local.Backend {
+	tb.Helper()
+	cfg.StateDir, cfg.RequireCgroups = tb.TempDir(), true
+	b, err := local.New(cfg)
 	if errors.Is(err, sandbox.ErrUnavailable) && os.Getenv("CI") != "true" {
 		tb.Skipf("local sandbox backend unavailable (run scripts/install-deps): %v", err)
 	}

@@ -210,7 +210,7 @@ func BenchmarkPoolClaim(b *testing.B) {
 		size int
 	}{{"pool", 2}, {"cold", 0}} {
 		b.Run(c.name, func(b *testing.B) {
-			be := newBackend(b)
+			be := benchBackend(b)
 			tb := poolToolbox(b, be, b.TempDir(), c.size, nil)
 			defer tb.Close(context.Background())
 			ctx := context.Background()
