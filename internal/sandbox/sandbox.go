@@ -8,6 +8,7 @@ package sandbox
 
 import (
 	"context"
+	"debug/buildinfo"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -74,20 +76,47 @@ const (
 
 // DefaultAgent is the agent binary a backend binds into its sandboxes, and
 // its arguments, unless configured otherwise: hangar-agent beside the
-// running executable when it is installed there (built with it: the agent
-// refuses to serve a server of another protocol version), else the running
-// executable itself as `sandbox-tool`, which is the same agent in a bigger
-// program that takes a few milliseconds longer to start.
+// running executable when it is installed there and was built from the
+// same source (sameBuild), else the running executable itself as
+// `sandbox-tool`, which is the same agent in a bigger program that takes a
+// few milliseconds longer to start.
 func DefaultAgent() (path string, args []string, err error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return "", nil, err
 	}
 	own := filepath.Join(filepath.Dir(exe), AgentProgram)
-	if fi, err := os.Stat(own); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+	if fi, err := os.Stat(own); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 && sameBuild(own) {
 		return own, []string{}, nil
 	}
 	return exe, []string{"sandbox-tool"}, nil
+}
+
+// sameBuild says whether the program at path was built by the same Go from
+// the same module version and commit as the running one, by their build
+// information: a hangar-agent left from another build is not used. (Two
+// builds of one modified checkout look alike; the agent's protocol version,
+// checked when it starts, still tells incompatible ones apart.)
+func sameBuild(path string) bool {
+	theirs, err := buildinfo.ReadFile(path)
+	if err != nil {
+		return false
+	}
+	ours, ok := debug.ReadBuildInfo()
+	if !ok {
+		return false
+	}
+	vcs := func(bi *debug.BuildInfo) string {
+		var s []string
+		for _, kv := range bi.Settings {
+			if strings.HasPrefix(kv.Key, "vcs.") {
+				s = append(s, kv.Key+"="+kv.Value)
+			}
+		}
+		return strings.Join(s, " ")
+	}
+	return theirs.GoVersion == ours.GoVersion && theirs.Main.Path == ours.Main.Path &&
+		theirs.Main.Version == ours.Main.Version && vcs(theirs) == vcs(ours)
 }
 
 // WorkerItem is what the server writes on the stdin of `hangar worker

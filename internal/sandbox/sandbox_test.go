@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"os"
 	"path"
 	"strings"
 	"testing"
@@ -65,5 +66,24 @@ func TestSpecValidateMessages(t *testing.T) {
 		if c.want == "" && err != nil || c.want != "" && (err == nil || !strings.HasPrefix(err.Error(), c.want)) {
 			t.Errorf("got %v, want prefix %q", err, c.want)
 		}
+	}
+}
+
+// Without a hangar-agent beside it (a test binary has none), the agent is
+// the running program as `sandbox-tool`; a program that is not a Go
+// binary of the same build is never taken for hangar-agent.
+func TestDefaultAgent(t *testing.T) {
+	p, args, err := DefaultAgent()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if exe, _ := os.Executable(); p != exe || len(args) != 1 || args[0] != "sandbox-tool" {
+		t.Errorf("DefaultAgent = %s %q", p, args)
+	}
+	if sameBuild("/bin/sh") {
+		t.Error("/bin/sh taken for a build of this program")
+	}
+	if exe, _ := os.Executable(); !sameBuild(exe) {
+		t.Error("the running program is not of its own build")
 	}
 }

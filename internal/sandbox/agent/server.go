@@ -19,10 +19,9 @@ import (
 
 	"github.com/anthropics/anthropic-sdk-go/v2"
 	"github.com/anthropics/anthropic-sdk-go/v2/tools/agenttoolset"
-)
 
-// Workdir is where tools and commands run unless told otherwise.
-const Workdir = "/workspace"
+	"github.com/hangarhq/hangar/internal/sandbox"
+)
 
 // Main is the agent's entry point inside a sandbox (`hangar sandbox-tool`).
 // It serves the control channel on fds 3/4 until the host closes it.
@@ -95,7 +94,7 @@ func Serve(r io.Reader, w io.Writer, env []string) error {
 	}
 	envMap := EnvMap(env)
 	s.tools = map[string]anthropic.BetaTool{}
-	for _, t := range agenttoolset.BetaAgentToolset20260401(&agenttoolset.AgentToolContext{Workdir: Workdir, Env: envMap}) {
+	for _, t := range agenttoolset.BetaAgentToolset20260401(&agenttoolset.AgentToolContext{Workdir: sandbox.WorkspacePath, Env: envMap}) {
 		s.tools[t.Name()] = t
 	}
 	defer func() {
@@ -120,7 +119,7 @@ func Serve(r io.Reader, w io.Writer, env []string) error {
 	s.toolMu.Lock()
 	go func() {
 		defer s.toolMu.Unlock()
-		if _, err := os.Stat(Workdir); err == nil {
+		if _, err := os.Stat(sandbox.WorkspacePath); err == nil {
 			_, _ = s.tools["bash"].Execute(context.Background(), json.RawMessage(`{"command":":"}`))
 		}
 	}()
@@ -354,7 +353,7 @@ func (s *server) exec(m msg) {
 	cmd := exec.Command(m.Argv[0], m.Argv[1:]...)
 	cmd.Dir = m.Dir
 	if cmd.Dir == "" {
-		cmd.Dir = Workdir
+		cmd.Dir = sandbox.WorkspacePath
 	}
 	cmd.Env = m.Env
 	if m.Env == nil {

@@ -111,6 +111,7 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 		if cfg.AgentPath, cfg.AgentArgs, err = sandbox.DefaultAgent(); err != nil {
 			return nil, err
 		}
+		cfg.Logger.Info("sandbox agent", "program", cfg.AgentPath, "args", cfg.AgentArgs)
 	}
 	p, err := filepath.EvalSymlinks(cfg.AgentPath)
 	if err != nil {

@@ -104,6 +104,7 @@ func New(cfg Config) (*Backend, error) {
 		if cfg.AgentPath, cfg.AgentArgs, err = sandbox.DefaultAgent(); err != nil {
 			return nil, err
 		}
+		cfg.Logger.Info("sandbox agent", "program", cfg.AgentPath, "args", cfg.AgentArgs)
 	}
 	if err := os.MkdirAll(cfg.StateDir, 0o711); err != nil {
 		return nil, err
