@@ -384,7 +384,7 @@ func (e *Engine) WorkerGone(ctx context.Context, ws, id string, cause error) {
 		return
 	}
 	defer r.mu.Unlock()
-	if r.selfHosted || !r.viaWorker {
+	if r.selfHosted || !r.viaWorker() {
 		return
 	}
 	var open []*call
@@ -401,19 +401,14 @@ func (e *Engine) WorkerGone(ctx context.Context, ws, id string, cause error) {
 		return
 	}
 	evs := make([]pending, 0, len(open))
-	isErr := true
 	for _, c := range open {
-		content := []wire.ContentBlock{wire.NewTextBlock("The tool could not run: " + cause.Error())}
-		evs = append(evs, ev(&wire.AgentToolResultEvent{ToolUseID: c.id, Content: content, IsError: &isErr}))
+		evs = append(evs, failedCall(c.id, "The tool could not run: "+cause.Error()))
 	}
 	if _, err := r.commit(e.ctx, "", evs...); err != nil {
 		e.log.Error("record failed tool calls", "session", id, "err", err)
 		return
 	}
-	for _, p := range evs {
-		res := p.ev.Payload.(*wire.AgentToolResultEvent)
-		r.resolve(res.ToolUseID, toolResult(res.ToolUseID, res.Content, res.IsError))
-	}
+	r.resolveResults(evs)
 	r.kick()
 }
 

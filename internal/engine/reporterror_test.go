@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"testing"
+	"time"
 
+	"github.com/hangarhq/hangar/internal/model/modeltest"
 	"github.com/hangarhq/hangar/internal/store"
 	"github.com/hangarhq/hangar/internal/wire"
 )
@@ -45,5 +47,33 @@ func TestReportError(t *testing.T) {
 	}
 	if err := h.eng.ReportError(context.Background(), ws, "sesn_missing", se); err == nil {
 		t.Fatal("a missing session reported no error")
+	}
+}
+
+// A terminated session logs nothing more: an error reported after the
+// provider's billing refusal ended it is not logged, and is no error.
+func TestReportErrorTerminated(t *testing.T) {
+	h := newHarness(t, nil, modeltest.Turn{Error: &modeltest.UpstreamError{Status: 402, Type: "billing_error", Message: "credit balance too low"}})
+	h.open()
+	id := h.session()
+	h.send(id, text("hi"))
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if st, _ := h.eng.Status(context.Background(), ws, id); st == store.SessionTerminated {
+			break
+		}
+		if time.Now().After(deadline) {
+			dumpLog(t, h.st, id)
+			t.Fatal("the session did not terminate")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	before, _ := h.st.EventsSince(context.Background(), id, 0, 1000)
+	se := wire.NewSessionError(wire.ErrRepositoryAuthentication, wire.RetryRetrying, "refused")
+	if err := h.eng.ReportError(context.Background(), ws, id, se); err != nil {
+		t.Fatal(err)
+	}
+	if after, _ := h.st.EventsSince(context.Background(), id, 0, 1000); len(after) != len(before) {
+		t.Fatalf("logged after termination: %s", typesOf(after[len(before):]))
 	}
 }

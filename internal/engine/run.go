@@ -59,10 +59,6 @@ type run struct {
 	sess store.Session
 	doc  wire.Session
 	defs []tool.Def
-	// viaWorker sessions run sandbox tools on a worker speaking the work
-	// protocol: the customer's (selfHosted) or the one Hangar starts in
-	// the session's sandbox (cloud with Deps.SandboxWorkers).
-	viaWorker  bool
 	selfHosted bool
 
 	history []model.Message
@@ -121,7 +117,6 @@ func rebuild(ctx context.Context, e *Engine, sess store.Session) (*run, error) {
 			r.selfHosted = w.Config.Type == wire.EnvironmentConfigSelfHosted
 		}
 	}
-	r.viaWorker = r.selfHosted || e.sandboxWorkers != nil
 	if r.doc.Agent.System != nil {
 		r.system = *r.doc.Agent.System
 	}
@@ -255,7 +250,7 @@ func (r *run) appendUser(bs ...model.Block) {
 // (selfhosted-worker.md §3), and so does the error for a tool the agent
 // does not offer (a worker would leave it unanswered as not its own).
 func (r *run) runnableState(name string) callState {
-	if r.viaWorker && !tool.ServerSide(name) {
+	if r.viaWorker() && !tool.ServerSide(name) {
 		if _, ok := tool.Find(r.defs, name); ok {
 			return callWorker
 		}
@@ -566,21 +561,36 @@ func (r *run) resume() {
 		// what it was running is unknown, as for a call executed here.
 		inSandbox := c.state == callWorker && !r.selfHosted
 		if (c.state == callReady || inSandbox) && c.kind == tool.Builtin {
-			isErr := true
-			content := []wire.ContentBlock{wire.NewTextBlock("The tool call was interrupted by a server restart before it completed; it may or may not have taken effect.")}
-			evs = append(evs, ev(&wire.AgentToolResultEvent{ToolUseID: c.id, Content: content, IsError: &isErr}))
+			evs = append(evs, failedCall(c.id, "The tool call was interrupted by a server restart before it completed; it may or may not have taken effect."))
 		}
 	}
 	if _, err := r.commit(ctx, store.SessionRescheduling, evs...); err != nil {
 		r.e.log.Error("reschedule session", "session", r.id, "err", err)
 		return
 	}
+	r.resolveResults(evs)
+	r.kick()
+}
+
+// viaWorker says the session runs sandbox tools on a worker speaking the
+// work protocol: the customer's (selfHosted) or the one Hangar starts in
+// the session's sandbox (cloud with Deps.SandboxWorkers).
+func (r *run) viaWorker() bool { return r.selfHosted || r.e.sandboxWorkers != nil }
+
+// failedCall is the logged result of a tool call that could not run or
+// finish.
+func failedCall(id, text string) pending {
+	isErr := true
+	return ev(&wire.AgentToolResultEvent{ToolUseID: id, Content: []wire.ContentBlock{wire.NewTextBlock(text)}, IsError: &isErr})
+}
+
+// resolveResults hands the calls whose results evs logged their result.
+func (r *run) resolveResults(evs []pending) {
 	for _, p := range evs {
 		if res, ok := p.ev.Payload.(*wire.AgentToolResultEvent); ok {
 			r.resolve(res.ToolUseID, toolResult(res.ToolUseID, res.Content, res.IsError))
 		}
 	}
-	r.kick()
 }
 
 // openSpan returns the id of a span.model_request_start without its end,

@@ -125,7 +125,7 @@ func (r *run) check(ctx context.Context, path string, p wire.EventPayload) (prev
 		if prev, ok := r.answers[answerKey(wire.EventTypeUserToolResult, p.ToolUseID)]; ok {
 			return prev, true, nil
 		}
-		if !r.selfHosted && !(r.viaWorker && isSandboxWorker(ctx)) {
+		if !r.selfHosted && !(r.viaWorker() && isSandboxWorker(ctx)) {
 			return wire.Event{}, false, errdefs.Invalid("%s.type: user.tool_result is only accepted for sessions of self_hosted environments", path)
 		}
 		return wire.Event{}, false, r.checkAnswer(path+".tool_use_id", p.EventType(), p.ToolUseID, callWorker, "tool result")
@@ -208,7 +208,7 @@ func (c *replayCache) put(key string, echoes []wire.Event) {
 // work (new input, or tool calls for the worker). r.mu is held.
 func (r *run) callWorkers() {
 	w := r.workers()
-	if !r.viaWorker || w == nil || (!r.selfHosted && !r.hasSandboxTools()) {
+	if !r.viaWorker() || w == nil || (!r.selfHosted && !r.hasSandboxTools()) {
 		// A cloud session whose agent offers no sandbox tool needs no
 		// worker in its sandbox.
 		return

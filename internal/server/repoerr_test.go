@@ -77,3 +77,17 @@ func TestRepoRetryKey(t *testing.T) {
 		t.Fatal("a cloned repository changed the key")
 	}
 }
+
+// A git command's output is kept up to gitOutputLimit; the rest is dropped
+// without failing the command's writes.
+func TestGitOutputBounded(t *testing.T) {
+	h := &headBuffer{n: 10}
+	for _, s := range []string{"12345", "67890abc", "def"} {
+		if n, err := h.Write([]byte(s)); n != len(s) || err != nil {
+			t.Fatalf("Write(%q) = %d, %v", s, n, err)
+		}
+	}
+	if h.String() != "1234567890" {
+		t.Errorf("kept %q", h.String())
+	}
+}

@@ -592,6 +592,24 @@ func (e *sessionEgress) setRepositories(ctx context.Context, ws, sessionID strin
 	return s.SetRepositories(repos)
 }
 
+// gitOutputLimit bounds what is kept of a git command's output (its error
+// quotes the first 2,000 bytes of it).
+const gitOutputLimit = 64 << 10
+
+// headBuffer keeps the first n bytes written to it and drops the rest,
+// without failing the writer: a command that prints more runs on.
+type headBuffer struct {
+	bytes.Buffer
+	n int
+}
+
+func (h *headBuffer) Write(p []byte) (int, error) {
+	if room := h.n - h.Len(); room > 0 {
+		h.Buffer.Write(p[:min(len(p), room)])
+	}
+	return len(p), nil
+}
+
 // gitRunner runs one git command; its error carries git's output.
 type gitRunner func(ctx context.Context, args ...string) error
 
@@ -655,8 +673,8 @@ func hostGit(env []string, dir string) gitRunner {
 		cmd := exec.CommandContext(ctx, "git", args...)
 		cmd.Env = env
 		cmd.Dir = dir
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
+		out := &headBuffer{n: gitOutputLimit}
+		cmd.Stdout, cmd.Stderr = out, out
 		if err := cmd.Run(); err != nil {
 			return gitErr(args, err, out.String())
 		}
@@ -669,11 +687,10 @@ func hostGit(env []string, dir string) gitRunner {
 // transports.
 func sandboxGit(sb sandbox.Sandbox) gitRunner {
 	return func(ctx context.Context, args ...string) error {
-		var buf bytes.Buffer
-		out := &limitWriter{w: &buf, n: 64 << 10}
+		out := &headBuffer{n: gitOutputLimit}
 		argv := append([]string{"env", "GIT_TERMINAL_PROMPT=0", "GIT_ALLOW_PROTOCOL=http:https", "git"}, args...)
 		st, err := sandbox.Run(ctx, sb, sandbox.ExecRequest{Argv: argv, Dir: sandbox.WorkspacePath, Stdout: out, Stderr: out, Timeout: cloneTimeout})
-		text := buf.String()
+		text := out.String()
 		switch {
 		case err != nil:
 			return gitErr(args, err, text)
