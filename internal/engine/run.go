@@ -55,10 +55,10 @@ type run struct {
 	id string
 	ws string
 
-	mu   sync.Mutex
-	sess store.Session
-	doc  wire.Session
-	defs []tool.Def
+	mu         sync.Mutex
+	sess       store.Session
+	doc        wire.Session
+	defs       []tool.Def
 	selfHosted bool
 
 	history []model.Message
