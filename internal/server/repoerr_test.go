@@ -57,23 +57,23 @@ func TestRepoSessionErrorScrubs(t *testing.T) {
 // the start that retries it began.
 func TestRepoRetryKey(t *testing.T) {
 	r := wire.SessionResource{Type: wire.ResourceGitHubRepository, ID: "sesrsc_retry_test", UpdatedAt: wire.Now()}
-	defer pendingRepos.forget("sesn_retry_test")
-	base := mountKey([]wire.SessionResource{r})
-	pendingRepos.failed("sesn_retry_test", r)
-	if mountKey([]wire.SessionResource{r}) != base {
+	x := &sessionResources{}
+	base := x.mountKey([]wire.SessionResource{r})
+	x.repos.failed("sesn_retry_test", r)
+	if x.mountKey([]wire.SessionResource{r}) != base {
 		t.Fatal("a failure alone changed the key")
 	}
 	u := r
 	u.UpdatedAt = r.UpdatedAt.Add(1)
-	if mountKey([]wire.SessionResource{u}) == base {
+	if x.mountKey([]wire.SessionResource{u}) == base {
 		t.Fatal("an update after the failure did not change the key")
 	}
-	pendingRepos.attempt("sesn_retry_test", u)
-	if mountKey([]wire.SessionResource{u}) != base {
+	x.repos.attempt("sesn_retry_test", u)
+	if x.mountKey([]wire.SessionResource{u}) != base {
 		t.Fatal("the retrying start's key differs")
 	}
-	pendingRepos.cloned(u.ID)
-	if mountKey([]wire.SessionResource{u}) != base {
+	x.repos.cloned(u.ID)
+	if x.mountKey([]wire.SessionResource{u}) != base {
 		t.Fatal("a cloned repository changed the key")
 	}
 }

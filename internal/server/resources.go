@@ -101,6 +101,8 @@ type sessionResources struct {
 	// (engine.ReportError); bound late, since the engine is built after
 	// the sandboxes. Unset, failures are only logged.
 	report atomic.Pointer[errorReporter]
+	// repos are the failed clones to try again (repoRetries).
+	repos repoRetries
 }
 
 // errorReporter logs a session.error for a session (engine.ReportError).
@@ -122,7 +124,7 @@ func (x *sessionResources) outputDir(sessionID string) string {
 
 // remove deletes what the server kept for a destroyed session.
 func (x *sessionResources) remove(sessionID string) {
-	pendingRepos.forget(sessionID)
+	x.repos.forget(sessionID)
 	for _, d := range []string{x.resourceDir(sessionID), x.outputDir(sessionID)} {
 		if err := os.RemoveAll(d); err != nil {
 			x.log.Warn("remove session directory", "dir", d, "err", err)
@@ -149,14 +151,14 @@ func loadResources(ctx context.Context, st store.Store, ws, sessionID string) ([
 // a key that differs from the one the sandbox started with restarts it at
 // the session's next input, around the same workspace, which mounts the
 // new files and tries those clones again.
-func mountKey(rs []wire.SessionResource) string {
+func (x *sessionResources) mountKey(rs []wire.SessionResource) string {
 	var parts []string
 	for _, r := range rs {
 		switch r.Type {
 		case wire.ResourceFile:
 			parts = append(parts, r.FileID+"@"+r.MountPath)
 		case wire.ResourceGitHubRepository:
-			if pendingRepos.updatedSinceFailure(r) {
+			if x.repos.updatedSinceFailure(r) {
 				parts = append(parts, "retry "+r.ID+"@"+r.UpdatedAt.UTC().Format(time.RFC3339Nano))
 			}
 		}
@@ -188,14 +190,14 @@ func (x *sessionResources) prepare(ctx context.Context, ws string, spec *sandbox
 		case wire.ResourceGitHubRepository:
 			// This start tries every repository not cloned yet, so a
 			// failure recorded before is no longer news to mountKey.
-			pendingRepos.attempt(spec.SessionID, r)
+			x.repos.attempt(spec.SessionID, r)
 			if err := x.prepareRepo(ctx, spec, r); err != nil {
 				// The session goes on without it (events.md §9.4).
 				x.cloneFailed(ctx, ws, spec.SessionID, r, err)
 			}
 		}
 	}
-	return mountKey(rs), nil
+	return x.mountKey(rs), nil
 }
 
 func (x *sessionResources) prepareFile(spec *sandbox.Spec, r wire.SessionResource) error {
@@ -337,7 +339,7 @@ func (x *sessionResources) prepareRepo(ctx context.Context, spec *sandbox.Spec, 
 		return err
 	}
 	spec.Mounts = append(spec.Mounts, sandbox.Mount{Source: kept, Target: r.MountPath})
-	pendingRepos.cloned(r.ID)
+	x.repos.cloned(r.ID)
 	return writeMarker(marker)
 }
 
@@ -382,7 +384,7 @@ func (x *sessionResources) setupRepos(ctx context.Context, ws, sessionID string,
 			x.cloneFailed(ctx, ws, sessionID, r, err)
 			continue
 		}
-		pendingRepos.cloned(r.ID)
+		x.repos.cloned(r.ID)
 		if err := writeMarker(marker); err != nil {
 			return err
 		}
@@ -395,7 +397,7 @@ func (x *sessionResources) setupRepos(ctx context.Context, ws, sessionID string,
 // and remembers it for a retry once the resource is updated. Neither the
 // event nor the log line carries the token or URL credentials.
 func (x *sessionResources) cloneFailed(ctx context.Context, ws, sessionID string, r wire.SessionResource, err error) {
-	pendingRepos.failed(sessionID, r)
+	x.repos.failed(sessionID, r)
 	var secrets []string
 	if tok, terr := repoToken(ctx, x.st, x.sealer, ws, r.ID); terr == nil && tok != "" {
 		secrets = append(secrets, tok)
@@ -494,7 +496,7 @@ func scrubSecrets(s string, secrets ...string) string {
 // when such a resource was updated since (its token rotated, RES-17): the
 // dispatcher then restarts the sandbox at the session's next input, and
 // the new sandbox's start clones it again. Resource ids are unique across
-// workspaces and servers, so one table serves the process.
+// workspaces, so one table serves the server.
 type repoRetries struct {
 	mu sync.Mutex
 	m  map[string]repoFailure // resource id →
@@ -505,12 +507,13 @@ type repoFailure struct {
 	updatedAt time.Time
 }
 
-var pendingRepos = &repoRetries{m: map[string]repoFailure{}}
-
 // failed records a failed clone of r.
 func (p *repoRetries) failed(sessionID string, r wire.SessionResource) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.m == nil {
+		p.m = map[string]repoFailure{}
+	}
 	p.m[r.ID] = repoFailure{session: sessionID, updatedAt: r.UpdatedAt}
 }
 

@@ -366,7 +366,7 @@ func (s *sandboxTools) needsRemount(ctx context.Context, ws, sessionID string) b
 		return false
 	}
 	rs, err := loadResources(ctx, s.res.st, ws, sessionID)
-	return err == nil && mountKey(rs) != started.(string)
+	return err == nil && s.res.mountKey(rs) != started.(string)
 }
 
 // remount restarts a session's sandbox around the same workspace, so its
