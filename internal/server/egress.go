@@ -138,27 +138,29 @@ func (e *sessionEgress) dir(sessionID string) string {
 
 // prepare makes the session's proxy current (policy and credentials as
 // they are now) and points spec at it: network none, the egress
-// directory, the proxy variables and one placeholder per credential.
-func (e *sessionEgress) prepare(ctx context.Context, ws, sessionID string, spec *sandbox.Spec) error {
+// directory, the proxy variables and one placeholder per credential. It
+// returns the session's resources, as the same read of the session has
+// them.
+func (e *sessionEgress) prepare(ctx context.Context, ws, sessionID string, spec *sandbox.Spec) ([]wire.SessionResource, error) {
 	// Loaded, or started, the way later changes reload it (egresslive.go).
-	s, err := e.sync(ctx, ws, sessionID, true)
+	s, doc, err := e.sync(ctx, ws, sessionID, true)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	// Repository tokens (resources.go): read per request, so a rotation
 	// needs no update here.
-	if err := e.setRepositories(ctx, ws, sessionID, s); err != nil {
-		return err
+	if err := e.setRepositories(ws, s, doc.Resources); err != nil {
+		return nil, err
 	}
 	dir := e.dir(sessionID)
 	bundle := append(append([]byte{}, e.roots...), '\n')
 	bundle = append(bundle, s.CAPEM()...)
 	tmp := filepath.Join(dir, sandbox.EgressCABundleName+".tmp")
 	if err := os.WriteFile(tmp, bundle, 0o644); err != nil {
-		return err
+		return nil, err
 	}
 	if err := os.Rename(tmp, filepath.Join(dir, sandbox.EgressCABundleName)); err != nil {
-		return err
+		return nil, err
 	}
 	spec.Network = sandbox.NetworkNone
 	spec.EgressDir = dir
@@ -172,7 +174,7 @@ func (e *sessionEgress) prepare(ctx context.Context, ws, sessionID string, spec 
 		env[k] = v
 	}
 	spec.Env = env
-	return nil
+	return doc.Resources, nil
 }
 
 func (e *sessionEgress) listen(sessionID string, pol egress.Policy, creds []egress.Credential) (*egress.Session, error) {

@@ -11,6 +11,7 @@ import (
 	"github.com/hangarhq/hangar/internal/changes"
 	"github.com/hangarhq/hangar/internal/egress"
 	"github.com/hangarhq/hangar/internal/store"
+	"github.com/hangarhq/hangar/internal/wire"
 )
 
 // Live updates of the egress proxy (issue 5): a running session's proxy
@@ -123,11 +124,12 @@ func (l *liveSessions) affected(c changes.Change) []string {
 // sync loads the session's policy and credentials as they are now and
 // applies them to its proxy session, creating that (socket and all) when
 // create is set; without create, a session with no proxy is left alone.
-func (e *sessionEgress) sync(ctx context.Context, ws, sessionID string, create bool) (*egress.Session, error) {
+// It returns the session as it read it.
+func (e *sessionEgress) sync(ctx context.Context, ws, sessionID string, create bool) (*egress.Session, wire.Session, error) {
 	for {
 		en := e.live.entry(ws, sessionID, create)
 		if en == nil {
-			return nil, nil
+			return nil, wire.Session{}, nil
 		}
 		en.load.Lock()
 		if en.dead {
@@ -135,16 +137,16 @@ func (e *sessionEgress) sync(ctx context.Context, ws, sessionID string, create b
 			en.load.Unlock()
 			continue
 		}
-		s, err := e.syncLocked(ctx, ws, sessionID, create, en)
+		s, doc, err := e.syncLocked(ctx, ws, sessionID, create, en)
 		en.load.Unlock()
-		return s, err
+		return s, doc, err
 	}
 }
 
-func (e *sessionEgress) syncLocked(ctx context.Context, ws, sessionID string, create bool, en *liveEntry) (*egress.Session, error) {
+func (e *sessionEgress) syncLocked(ctx context.Context, ws, sessionID string, create bool, en *liveEntry) (*egress.Session, wire.Session, error) {
 	s := e.proxy.Session(sessionID)
 	if s == nil && !create {
-		return nil, nil
+		return nil, wire.Session{}, nil
 	}
 	pol, creds, doc, err := e.load(ctx, ws, sessionID)
 	if err != nil {
@@ -156,12 +158,12 @@ func (e *sessionEgress) syncLocked(ctx context.Context, ws, sessionID string, cr
 		} else {
 			e.live.forget(sessionID, en)
 		}
-		return nil, err
+		return nil, wire.Session{}, err
 	}
 	if s == nil {
 		if s, err = e.listen(sessionID, pol, creds); err != nil {
 			e.live.forget(sessionID, en)
-			return nil, err
+			return nil, wire.Session{}, err
 		}
 	} else {
 		s.Update(pol, creds)
@@ -170,7 +172,7 @@ func (e *sessionEgress) syncLocked(ctx context.Context, ws, sessionID string, cr
 	e.live.mu.Lock()
 	en.loaded, en.envID, en.vaultIDs = true, doc.EnvironmentID, doc.VaultIDs
 	e.live.mu.Unlock()
-	return s, nil
+	return s, doc, nil
 }
 
 // Changed reloads the live sessions a committed change affects
@@ -180,7 +182,7 @@ func (e *sessionEgress) Changed(ctx context.Context, c changes.Change) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	for _, id := range e.live.affected(c) {
-		if _, err := e.sync(ctx, c.Workspace, id, false); err != nil {
+		if _, _, err := e.sync(ctx, c.Workspace, id, false); err != nil {
 			e.log.Warn("egress reload after change", "session_id", id, "kind", c.Kind, "id", c.ID, "err", err)
 		}
 	}
@@ -192,7 +194,8 @@ func (e *sessionEgress) forFetch(ctx context.Context, ws, sessionID string) (*eg
 	if s := e.proxy.Session(sessionID); s != nil {
 		return s, nil
 	}
-	return e.sync(ctx, ws, sessionID, true)
+	s, _, err := e.sync(ctx, ws, sessionID, true)
+	return s, err
 }
 
 // fetchDialer connects web_fetch to a session's egress proxy; the proxy

@@ -173,14 +173,10 @@ func underWorkspace(target string) (string, bool) {
 	return rel, ok && rel != ""
 }
 
-// prepare adds the session's resources to spec (mounts, clones, copies) and
-// returns the mount key of what it mounted.
-func (x *sessionResources) prepare(ctx context.Context, ws string, spec *sandbox.Spec) (string, error) {
+// prepare adds the session's resources rs to spec (mounts, clones, copies)
+// and returns the mount key of what it mounted.
+func (x *sessionResources) prepare(ctx context.Context, ws string, spec *sandbox.Spec, rs []wire.SessionResource) (string, error) {
 	spec.OutputDir = x.outputDir(spec.SessionID)
-	rs, err := loadResources(ctx, x.st, ws, spec.SessionID)
-	if err != nil {
-		return "", err
-	}
 	for _, r := range rs {
 		switch r.Type {
 		case wire.ResourceFile:
@@ -577,11 +573,7 @@ func repoToken(ctx context.Context, st store.Store, sealer *vault.Sealer, ws, re
 // Each token is read from the store at every request, so a token rotated
 // through the resource update API (RES-17) applies to the next git request
 // of a running sandbox.
-func (e *sessionEgress) setRepositories(ctx context.Context, ws, sessionID string, s *egress.Session) error {
-	rs, err := loadResources(ctx, e.st, ws, sessionID)
-	if err != nil {
-		return err
-	}
+func (e *sessionEgress) setRepositories(ws string, s *egress.Session, rs []wire.SessionResource) error {
 	var repos []egress.Repository
 	for _, r := range rs {
 		if r.Type != wire.ResourceGitHubRepository {

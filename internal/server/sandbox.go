@@ -127,7 +127,8 @@ func newSandboxes(ctx context.Context, kind, dataDir string, poolSize int, data 
 		// a known session there is no policy, and no way out.
 		ws, _ := s.workspaces.Load(sessionID)
 		if wsID, ok := ws.(string); ok {
-			if err := s.egress.prepare(ctx, wsID, sessionID, &spec); err != nil {
+			rs, err := s.egress.prepare(ctx, wsID, sessionID, &spec)
+			if err != nil {
 				return spec, err
 			}
 			if s.apiSocket != nil {
@@ -137,7 +138,7 @@ func newSandboxes(ctx context.Context, kind, dataDir string, poolSize int, data 
 			}
 			// RES-05/RES-12: resources are in place before the first tool
 			// call, which waits for this.
-			key, err := s.res.prepare(ctx, wsID, &spec)
+			key, err := s.res.prepare(ctx, wsID, &spec, rs)
 			if err != nil {
 				return spec, err
 			}
