@@ -37,18 +37,18 @@ import (
 	"github.com/hangarhq/hangar/internal/sandbox/agent"
 )
 
-// Name is the builtin's name: the server execs `AgentBinaryPath worker
+// name is the builtin's name: the server execs `AgentBinaryPath worker
 // --item ...` in the sandbox.
-const Name = "worker"
+const name = "worker"
 
 // Register makes the agent run `worker --item` in its own process.
-func Register() { agent.RegisterBuiltin(Name, Builtin) }
+func Register() { agent.RegisterBuiltin(name, builtin) }
 
-// Builtin is `worker --item` run inside the sandbox's agent: the item on
+// builtin is `worker --item` run inside the sandbox's agent: the item on
 // stdin, the environment of the tools' shell given to the toolset
 // explicitly (the agent's own differs), and the agent's persistent shell,
 // which is started with the sandbox, as its bash.
-func Builtin(ctx context.Context, p agent.Process) int {
+func builtin(ctx context.Context, p agent.Process) int {
 	stderr := p.Stderr
 	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
 	fs.SetOutput(stderr)

@@ -3,6 +3,7 @@ package local
 import (
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -111,7 +112,7 @@ func (e *etcCopy) refresh() {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.making != nil || (e.seen != nil && sameStamps(e.seen, now)) {
+	if e.making != nil || (e.seen != nil && maps.Equal(e.seen, now)) {
 		return
 	}
 	e.gen++
@@ -158,18 +159,6 @@ func (e *etcCopy) current() (string, []string, error) {
 		}
 	}
 	return e.dir, dirs, nil
-}
-
-func sameStamps(a, b map[string]stamp) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
 }
 
 // makeEtc writes a sandbox /etc into dir: etcFiles under src copied, with
