@@ -243,7 +243,10 @@ func (t *Toolbox) Sandbox(ctx context.Context, sessionID string) (Sandbox, error
 	return b.sb, nil
 }
 
+// forget drops the session's box b, once its handle is saved: the next
+// start's handle is then saved after it, never overwritten by it.
 func (t *Toolbox) forget(sessionID string, b *box) {
+	<-b.saved
 	t.mu.Lock()
 	if t.boxes[sessionID] == b {
 		delete(t.boxes, sessionID)
@@ -262,10 +265,11 @@ func (t *Toolbox) Execute(ctx context.Context, sessionID, name string, input jso
 		// The sandbox died under the call; the next call gets a new one
 		// around the same workspace.
 		t.mu.Lock()
-		if b := t.boxes[sessionID]; b != nil && b.sb == sb {
-			delete(t.boxes, sessionID)
-		}
+		b := t.boxes[sessionID]
 		t.mu.Unlock()
+		if b != nil && b.sb == sb {
+			t.forget(sessionID, b)
+		}
 		_ = sb.Stop(context.Background())
 	}
 	return res, err
