@@ -16,7 +16,7 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/hangarhq/hangar/internal/api/httpx"
+	"github.com/hangarhq/hangar/internal/check"
 	"github.com/hangarhq/hangar/internal/jsonobj"
 	"github.com/hangarhq/hangar/internal/wire"
 )
@@ -182,7 +182,7 @@ func parseModel(path string, raw json.RawMessage) (modelParams, error) {
 			return m, err
 		}
 		if pr == jsonobj.Present {
-			if err := httpx.CheckEnum(o.At("speed"), s, speeds...); err != nil {
+			if err := check.Enum(o.At("speed"), s, speeds...); err != nil {
 				return m, err
 			}
 			m.speed = s
@@ -197,7 +197,7 @@ func parseModel(path string, raw json.RawMessage) (modelParams, error) {
 			return m, err
 		}
 		if pr == jsonobj.Present {
-			if err := httpx.CheckLen(o.At("inference_geo"), s, 1, 64); err != nil {
+			if err := check.Len(o.At("inference_geo"), s, 1, 64); err != nil {
 				return m, err
 			}
 			m.geo = &s
@@ -208,7 +208,7 @@ func parseModel(path string, raw json.RawMessage) (modelParams, error) {
 		path = o.At("id")
 	}
 	// Any id is accepted: new models appear faster than servers update.
-	if err := httpx.CheckLen(path, m.id, 1, maxModelID); err != nil {
+	if err := check.Len(path, m.id, 1, maxModelID); err != nil {
 		return m, err
 	}
 	if strings.TrimSpace(m.id) != m.id {
@@ -224,7 +224,7 @@ func parseEffort(path string, raw json.RawMessage) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		return s, httpx.CheckEnum(path, s, efforts...)
+		return s, check.Enum(path, s, efforts...)
 	}
 	o, err := jsonobj.New(path, raw)
 	if err != nil {
@@ -234,7 +234,7 @@ func parseEffort(path string, raw json.RawMessage) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := httpx.CheckEnum(o.At("type"), t, efforts...); err != nil {
+	if err := check.Enum(o.At("type"), t, efforts...); err != nil {
 		return "", err
 	}
 	return t, o.Finish()
@@ -263,7 +263,7 @@ func parsePolicy(path string, raw json.RawMessage) (wire.PermissionPolicy, error
 	if err != nil {
 		return wire.PermissionPolicy{}, err
 	}
-	if err := httpx.CheckEnum(o.At("type"), t, policies...); err != nil {
+	if err := check.Enum(o.At("type"), t, policies...); err != nil {
 		return wire.PermissionPolicy{}, err
 	}
 	return wire.PermissionPolicy{Type: t}, o.Finish()
@@ -425,7 +425,7 @@ func parseToolConfig(path string, raw json.RawMessage, dc wire.ToolDefaultConfig
 	if err != nil {
 		return c, err
 	}
-	if err := httpx.CheckEnum(o.At("name"), name, wire.AgentToolsetTools...); err != nil {
+	if err := check.Enum(o.At("name"), name, wire.AgentToolsetTools...); err != nil {
 		return c, err
 	}
 	if err := o.ConstType(name, false); err != nil {
@@ -547,7 +547,7 @@ func parseURLSources(path string, raw json.RawMessage) (*wire.WebFetchURLSources
 	if us.ServerToolResults != nil {
 		for i, t := range us.ServerToolResults.Tools {
 			p := jsonobj.Index(o.At("server_tool_results")+".tools", i) + ".name"
-			if err := httpx.CheckEnum(p, t.Name, "web_search", "web_fetch"); err != nil {
+			if err := check.Enum(p, t.Name, "web_search", "web_fetch"); err != nil {
 				return nil, err
 			}
 		}
@@ -562,7 +562,7 @@ func parseURLSourceFilter(path string, raw json.RawMessage, allowed []string) (*
 		if err != nil {
 			return nil, err
 		}
-		if err := httpx.CheckEnum(path, s, "all", "none"); err != nil {
+		if err := check.Enum(path, s, "all", "none"); err != nil {
 			return nil, err
 		}
 		return &wire.URLSourceFilter{Type: s}, nil
@@ -575,7 +575,7 @@ func parseURLSourceFilter(path string, raw json.RawMessage, allowed []string) (*
 	if err != nil {
 		return nil, err
 	}
-	if err := httpx.CheckEnum(o.At("type"), t, allowed...); err != nil {
+	if err := check.Enum(o.At("type"), t, allowed...); err != nil {
 		return nil, err
 	}
 	f := &wire.URLSourceFilter{Type: t}
@@ -641,7 +641,7 @@ func parseUserLocation(path string, raw json.RawMessage) (*wire.UserLocation, er
 		if pr != jsonobj.Present {
 			continue
 		}
-		if err := httpx.CheckLen(o.At(f.key), s, 1, 255); err != nil {
+		if err := check.Len(o.At(f.key), s, 1, 255); err != nil {
 			return nil, err
 		}
 		*f.dst = &s
@@ -668,7 +668,7 @@ func parseMCPToolset(o *jsonobj.Object) (*wire.MCPToolset, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := httpx.CheckLen(o.At("mcp_server_name"), name, 1, 255); err != nil {
+	if err := check.Len(o.At("mcp_server_name"), name, 1, 255); err != nil {
 		return nil, err
 	}
 	dc, err := parseDefaultConfig(o, "always_ask")
@@ -691,7 +691,7 @@ func parseMCPToolset(o *jsonobj.Object) (*wire.MCPToolset, error) {
 			if err != nil {
 				return nil, err
 			}
-			if err := httpx.CheckLen(co.At("name"), n, 1, 128); err != nil {
+			if err := check.Len(co.At("name"), n, 1, 128); err != nil {
 				return nil, err
 			}
 			if seen[n] {
@@ -798,7 +798,7 @@ func parseMCPServers(path string, raw json.RawMessage) ([]wire.MCPServer, error)
 		if err != nil {
 			return nil, err
 		}
-		if err := httpx.CheckLen(o.At("name"), name, 1, 255); err != nil {
+		if err := check.Len(o.At("name"), name, 1, 255); err != nil {
 			return nil, err
 		}
 		if seen[name] {
@@ -839,14 +839,14 @@ func parseSkills(path string, raw json.RawMessage) ([]wire.AgentSkill, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := httpx.CheckEnum(o.At("type"), t, "anthropic", "custom"); err != nil {
+		if err := check.Enum(o.At("type"), t, "anthropic", "custom"); err != nil {
 			return nil, err
 		}
 		id, err := o.RequiredStr("skill_id")
 		if err != nil {
 			return nil, err
 		}
-		if err := httpx.CheckLen(o.At("skill_id"), id, 1, 256); err != nil {
+		if err := check.Len(o.At("skill_id"), id, 1, 256); err != nil {
 			return nil, err
 		}
 		v, pr, err := o.Str("version")
@@ -854,7 +854,7 @@ func parseSkills(path string, raw json.RawMessage) ([]wire.AgentSkill, error) {
 			return nil, err
 		}
 		if pr == jsonobj.Present {
-			if err := httpx.CheckLen(o.At("version"), v, 1, 64); err != nil {
+			if err := check.Len(o.At("version"), v, 1, 64); err != nil {
 				return nil, err
 			}
 		} else {

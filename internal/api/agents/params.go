@@ -7,6 +7,7 @@ import (
 
 	"github.com/hangarhq/hangar/internal/agentcfg"
 	"github.com/hangarhq/hangar/internal/api/httpx"
+	"github.com/hangarhq/hangar/internal/check"
 	"github.com/hangarhq/hangar/internal/jsonobj"
 	"github.com/hangarhq/hangar/internal/wire"
 )
@@ -116,7 +117,7 @@ func parseFields(o *jsonobj.Object, p *agentParams, update bool) error {
 	} else if pr == jsonobj.Null {
 		return jsonobj.Invalid("name", "cannot be null")
 	} else if pr == jsonobj.Present {
-		if err := httpx.CheckLen("name", s, 1, maxName); err != nil {
+		if err := check.Len("name", s, 1, maxName); err != nil {
 			return err
 		}
 		p.name = field[string]{jsonobj.Present, s}
@@ -132,7 +133,7 @@ func parseFields(o *jsonobj.Object, p *agentParams, update bool) error {
 			return err
 		}
 		if pr == jsonobj.Present {
-			if err := httpx.CheckLen(f.key, s, 0, f.max); err != nil {
+			if err := check.Len(f.key, s, 0, f.max); err != nil {
 				return err
 			}
 			if s == "" {
@@ -233,7 +234,7 @@ func parseIdentity(path string, raw json.RawMessage) (wire.ExecutionIdentity, er
 		if err != nil {
 			return id, err
 		}
-		if err := httpx.CheckLen(o.At("role_arn"), arn, 1, maxRoleARN); err != nil {
+		if err := check.Len(o.At("role_arn"), arn, 1, maxRoleARN); err != nil {
 			return id, err
 		}
 		if !strings.HasPrefix(arn, "arn:") || !strings.Contains(arn, ":role/") {
@@ -270,12 +271,12 @@ func parseMetadata(path string, raw json.RawMessage, patch bool) (map[string]*st
 		out[k] = &s
 	}
 	if patch {
-		return out, httpx.CheckMetadataPatch(path, out)
+		return out, check.MetadataPatch(path, out)
 	}
 	if len(out) > 16 {
 		return nil, jsonobj.Invalid(path, "at most 16 pairs are allowed, got %d", len(out))
 	}
-	return out, httpx.CheckMetadataPatch(path, out)
+	return out, check.MetadataPatch(path, out)
 }
 
 func parseMultiagent(path string, raw json.RawMessage) (multiagentParams, error) {
@@ -386,7 +387,7 @@ func parseRosterEntry(path string, raw json.RawMessage, advisorOK bool) (rosterE
 		if e.model, err = o.RequiredStr("model"); err != nil {
 			return e, err
 		}
-		if err := httpx.CheckLen(o.At("model"), e.model, 1, maxModelID); err != nil {
+		if err := check.Len(o.At("model"), e.model, 1, maxModelID); err != nil {
 			return e, err
 		}
 	}
@@ -402,14 +403,14 @@ func parseAdvisor(path string, raw json.RawMessage) (advisorParams, error) {
 	if a.typ, err = o.Discriminator(); err != nil {
 		return a, err
 	}
-	if err := httpx.CheckEnum(o.At("type"), a.typ, "enabled", "disabled"); err != nil {
+	if err := check.Enum(o.At("type"), a.typ, "enabled", "disabled"); err != nil {
 		return a, err
 	}
 	if a.typ == "enabled" {
 		if a.model, err = o.RequiredStr("model"); err != nil {
 			return a, err
 		}
-		if err := httpx.CheckLen(o.At("model"), a.model, 1, maxModelID); err != nil {
+		if err := check.Len(o.At("model"), a.model, 1, maxModelID); err != nil {
 			return a, err
 		}
 	}
@@ -425,7 +426,7 @@ func parseGroup(path string, raw json.RawMessage) (groupParams, error) {
 	if g.typ, err = o.Discriminator(); err != nil {
 		return g, err
 	}
-	if err := httpx.CheckEnum(o.At("type"), g.typ, "enabled", "disabled"); err != nil {
+	if err := check.Enum(o.At("type"), g.typ, "enabled", "disabled"); err != nil {
 		return g, err
 	}
 	if g.typ == "disabled" {
@@ -461,7 +462,7 @@ func parseGroup(path string, raw json.RawMessage) (groupParams, error) {
 			if g.inline.v, err = io.Discriminator(); err != nil {
 				return g, err
 			}
-			if err := httpx.CheckEnum(io.At("type"), g.inline.v, "enabled", "disabled"); err != nil {
+			if err := check.Enum(io.At("type"), g.inline.v, "enabled", "disabled"); err != nil {
 				return g, err
 			}
 			if err := io.Finish(); err != nil {

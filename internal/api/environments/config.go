@@ -8,7 +8,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/hangarhq/hangar/internal/api/httpx"
+	"github.com/hangarhq/hangar/internal/check"
 	"github.com/hangarhq/hangar/internal/errdefs"
 	"github.com/hangarhq/hangar/internal/jsonobj"
 	"github.com/hangarhq/hangar/internal/wire"
@@ -108,7 +108,7 @@ func parseConfig(raw json.RawMessage) (configPatch, error) {
 	if err != nil {
 		return configPatch{}, err
 	}
-	if err := httpx.CheckEnum("config.type", typ, wire.EnvironmentConfigCloud, wire.EnvironmentConfigSelfHosted); err != nil {
+	if err := check.Enum("config.type", typ, wire.EnvironmentConfigCloud, wire.EnvironmentConfigSelfHosted); err != nil {
 		return configPatch{}, err
 	}
 	cp := configPatch{Type: typ}
@@ -175,7 +175,7 @@ func parseNetworking(raw json.RawMessage) (networkingPatch, error) {
 	if err != nil {
 		return networkingPatch{}, err
 	}
-	if err := httpx.CheckEnum("config.networking.type", typ, wire.NetworkingUnrestricted, wire.NetworkingLimited); err != nil {
+	if err := check.Enum("config.networking.type", typ, wire.NetworkingUnrestricted, wire.NetworkingLimited); err != nil {
 		return networkingPatch{}, err
 	}
 	np := networkingPatch{Type: typ}
@@ -223,7 +223,7 @@ func parsePackages(raw json.RawMessage) (map[string][]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := httpx.CheckEnum(path+".type", typ, "packages"); err != nil {
+		if err := check.Enum(path+".type", typ, "packages"); err != nil {
 			return nil, err
 		}
 	}

@@ -24,6 +24,7 @@ import (
 
 	"github.com/hangarhq/hangar/internal/api/httpx"
 	"github.com/hangarhq/hangar/internal/changes"
+	"github.com/hangarhq/hangar/internal/check"
 	"github.com/hangarhq/hangar/internal/errdefs"
 	"github.com/hangarhq/hangar/internal/ids"
 	"github.com/hangarhq/hangar/internal/store"
@@ -87,7 +88,7 @@ func parseCreate(p wire.EnvironmentCreateParams) (wire.Environment, error) {
 	}
 	env.Name = name
 	if d, ok := p.Description.Value(); ok {
-		if err := httpx.CheckLen("description", d, 0, maxDescription); err != nil {
+		if err := check.Len("description", d, 0, maxDescription); err != nil {
 			return env, err
 		}
 		env.Description = &d
@@ -99,7 +100,7 @@ func parseCreate(p wire.EnvironmentCreateParams) (wire.Environment, error) {
 		env.Scope = s
 	}
 	if m, ok := p.Metadata.Value(); ok {
-		if err := httpx.CheckMetadata("metadata", m); err != nil {
+		if err := check.Metadata("metadata", m); err != nil {
 			return env, err
 		}
 		if m != nil {
@@ -140,7 +141,7 @@ func parseUpdate(p wire.EnvironmentUpdateParams) (update, error) {
 		u.Name = &n
 	}
 	if d, ok := p.Description.Value(); ok {
-		if err := httpx.CheckLen("description", d, 0, maxDescription); err != nil {
+		if err := check.Len("description", d, 0, maxDescription); err != nil {
 			return u, err
 		}
 	}
@@ -152,7 +153,7 @@ func parseUpdate(p wire.EnvironmentUpdateParams) (update, error) {
 		u.Scope = &s
 	}
 	if m, ok := p.Metadata.Value(); ok {
-		if err := httpx.CheckMetadataPatch("metadata", m); err != nil {
+		if err := check.MetadataPatch("metadata", m); err != nil {
 			return u, err
 		}
 		// The SDK documents "" as a delete, like null, because Go's
@@ -195,7 +196,7 @@ func (u update) apply(env wire.Environment) (wire.Environment, error) {
 	}
 	if u.Metadata != nil {
 		out.Metadata = u.Metadata.Apply(env.Metadata)
-		if err := httpx.CheckMetadata("metadata", out.Metadata); err != nil {
+		if err := check.Metadata("metadata", out.Metadata); err != nil {
 			return env, err
 		}
 	}
@@ -210,7 +211,7 @@ func (u update) apply(env wire.Environment) (wire.Environment, error) {
 }
 
 func checkName(name string) error {
-	if err := httpx.CheckLen("name", name, 1, maxName); err != nil {
+	if err := check.Len("name", name, 1, maxName); err != nil {
 		return err
 	}
 	if strings.TrimSpace(name) == "" {
@@ -220,7 +221,7 @@ func checkName(name string) error {
 }
 
 func checkScope(s string) error {
-	if err := httpx.CheckEnum("scope", s, wire.EnvironmentScopeOrganization, wire.EnvironmentScopeAccount); err != nil {
+	if err := check.Enum("scope", s, wire.EnvironmentScopeOrganization, wire.EnvironmentScopeAccount); err != nil {
 		return err
 	}
 	if s == wire.EnvironmentScopeAccount {

@@ -39,6 +39,7 @@ import (
 	"github.com/hangarhq/hangar/internal/api/httpx"
 	"github.com/hangarhq/hangar/internal/api/upload"
 	"github.com/hangarhq/hangar/internal/blob"
+	"github.com/hangarhq/hangar/internal/check"
 	"github.com/hangarhq/hangar/internal/errdefs"
 	"github.com/hangarhq/hangar/internal/ids"
 	"github.com/hangarhq/hangar/internal/store"
@@ -142,7 +143,7 @@ func readForm(mr *multipart.Reader, sp *spool, allowDisplayName bool, limit int6
 }
 
 func checkDisplayName(v string) error {
-	if err := httpx.CheckLen("display_name", v, 1, maxDisplayName); err != nil {
+	if err := check.Len("display_name", v, 1, maxDisplayName); err != nil {
 		return err
 	}
 	if strings.ContainsAny(v, "\r\n") {
@@ -382,7 +383,7 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := wire.ListPage[wire.Skill]{Data: []wire.Skill{}}
 	if src := q.Get("source"); src != "" {
-		if err := httpx.CheckEnum("source", src, wire.SkillSourceCustom, wire.SkillSourceAnthropic, wire.SkillSourceAnthropicExample, wire.SkillSourcePlugin); err != nil {
+		if err := check.Enum("source", src, wire.SkillSourceCustom, wire.SkillSourceAnthropic, wire.SkillSourceAnthropicExample, wire.SkillSourcePlugin); err != nil {
 			return err
 		}
 		if src != wire.SkillSourceCustom {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/hangarhq/hangar/internal/api/httpx"
 	"github.com/hangarhq/hangar/internal/changes"
+	"github.com/hangarhq/hangar/internal/check"
 	"github.com/hangarhq/hangar/internal/errdefs"
 	"github.com/hangarhq/hangar/internal/ids"
 	"github.com/hangarhq/hangar/internal/store"
@@ -53,14 +54,14 @@ func (h *Handler) createCredential(w http.ResponseWriter, r *http.Request) error
 	}
 	var display *string
 	if v, ok := p.DisplayName.Value(); ok {
-		if err := httpx.CheckLen("display_name", v, 0, maxDisplayName); err != nil {
+		if err := check.Len("display_name", v, 0, maxDisplayName); err != nil {
 			return err
 		}
 		if v != "" {
 			display = &v
 		}
 	}
-	if err := httpx.CheckMetadata("metadata", p.Metadata); err != nil {
+	if err := check.Metadata("metadata", p.Metadata); err != nil {
 		return err
 	}
 	ws, vaultID := httpx.Workspace(r), r.PathValue("vault_id")
@@ -138,11 +139,11 @@ func (h *Handler) updateCredential(w http.ResponseWriter, r *http.Request) error
 		return err
 	}
 	if p.DisplayName.Set && !p.DisplayName.Null {
-		if err := httpx.CheckLen("display_name", p.DisplayName.V, 1, maxDisplayName); err != nil {
+		if err := check.Len("display_name", p.DisplayName.V, 1, maxDisplayName); err != nil {
 			return err
 		}
 	}
-	if err := httpx.CheckMetadataPatch("metadata", p.Metadata); err != nil {
+	if err := check.MetadataPatch("metadata", p.Metadata); err != nil {
 		return err
 	}
 	ws, vaultID, credID := httpx.Workspace(r), r.PathValue("vault_id"), r.PathValue("credential_id")
@@ -179,7 +180,7 @@ func (h *Handler) updateCredential(w http.ResponseWriter, r *http.Request) error
 			}
 		}
 		c.Metadata = p.Metadata.Apply(c.Metadata)
-		if err := httpx.CheckMetadata("metadata", c.Metadata); err != nil {
+		if err := check.Metadata("metadata", c.Metadata); err != nil {
 			return err
 		}
 		c.UpdatedAt = now

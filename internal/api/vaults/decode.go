@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hangarhq/hangar/internal/api/httpx"
+	"github.com/hangarhq/hangar/internal/check"
 	"github.com/hangarhq/hangar/internal/errdefs"
 	"github.com/hangarhq/hangar/internal/vault"
 	"github.com/hangarhq/hangar/internal/wire"
@@ -94,7 +94,7 @@ func unionType(path string, raw json.RawMessage, allowed ...string) (string, err
 	if err := json.Unmarshal(head.Type, &t); err != nil {
 		return "", errdefs.Invalid("%s.type: expected a string", path)
 	}
-	if err := httpx.CheckEnum(path+".type", t, allowed...); err != nil {
+	if err := check.Enum(path+".type", t, allowed...); err != nil {
 		return "", err
 	}
 	return t, nil

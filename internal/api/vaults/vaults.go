@@ -15,6 +15,7 @@ import (
 
 	"github.com/hangarhq/hangar/internal/api/httpx"
 	"github.com/hangarhq/hangar/internal/changes"
+	"github.com/hangarhq/hangar/internal/check"
 	"github.com/hangarhq/hangar/internal/errdefs"
 	"github.com/hangarhq/hangar/internal/ids"
 	"github.com/hangarhq/hangar/internal/store"
@@ -79,10 +80,10 @@ func (h *Handler) createVault(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := httpx.CheckLen("display_name", name, 1, maxDisplayName); err != nil {
+	if err := check.Len("display_name", name, 1, maxDisplayName); err != nil {
 		return err
 	}
-	if err := httpx.CheckMetadata("metadata", p.Metadata); err != nil {
+	if err := check.Metadata("metadata", p.Metadata); err != nil {
 		return err
 	}
 	now := wire.Now()
@@ -127,11 +128,11 @@ func (h *Handler) updateVault(w http.ResponseWriter, r *http.Request) error {
 		if p.DisplayName.Null {
 			return errdefs.Invalid("display_name: must not be null")
 		}
-		if err := httpx.CheckLen("display_name", p.DisplayName.V, 1, maxDisplayName); err != nil {
+		if err := check.Len("display_name", p.DisplayName.V, 1, maxDisplayName); err != nil {
 			return err
 		}
 	}
-	if err := httpx.CheckMetadataPatch("metadata", p.Metadata); err != nil {
+	if err := check.MetadataPatch("metadata", p.Metadata); err != nil {
 		return err
 	}
 	ws, id := httpx.Workspace(r), r.PathValue("vault_id")
@@ -151,7 +152,7 @@ func (h *Handler) updateVault(w http.ResponseWriter, r *http.Request) error {
 			v.DisplayName = name
 		}
 		v.Metadata = p.Metadata.Apply(v.Metadata)
-		if err := httpx.CheckMetadata("metadata", v.Metadata); err != nil {
+		if err := check.Metadata("metadata", v.Metadata); err != nil {
 			return err
 		}
 		v.UpdatedAt = wire.Now()

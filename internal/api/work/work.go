@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/hangarhq/hangar/internal/api/httpx"
+	"github.com/hangarhq/hangar/internal/check"
 	"github.com/hangarhq/hangar/internal/errdefs"
 	"github.com/hangarhq/hangar/internal/store"
 	"github.com/hangarhq/hangar/internal/wire"
@@ -321,7 +322,7 @@ func DecodeUpdate(body []byte) (map[string]*string, error) {
 	if err := httpx.DecodeBytes(req.Metadata, &patch); err != nil {
 		return nil, invalidMetadata(errdefs.Invalid("metadata: must be an object of strings (null deletes a key)"))
 	}
-	if err := httpx.CheckMetadataPatch("metadata", patch); err != nil {
+	if err := check.MetadataPatch("metadata", patch); err != nil {
 		return nil, invalidMetadata(err)
 	}
 	return patch, nil
@@ -344,7 +345,7 @@ func (h *Handler) update(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	item, err := h.q.UpdateMetadata(r.Context(), httpx.Workspace(r), r.PathValue("environment_id"), r.PathValue("work_id"), patch,
-		func(m map[string]string) error { return invalidMetadata(httpx.CheckMetadata("metadata", m)) })
+		func(m map[string]string) error { return invalidMetadata(check.Metadata("metadata", m)) })
 	if err != nil {
 		return err
 	}

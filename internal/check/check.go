@@ -1,4 +1,7 @@
-package httpx
+// Package check holds the field checks shared by the API's request
+// decoding and the configuration parsers below it; each returns an
+// invalid-request error (errdefs) whose message names the field.
+package check
 
 import (
 	"unicode/utf8"
@@ -6,17 +9,8 @@ import (
 	"github.com/hangarhq/hangar/internal/errdefs"
 )
 
-// Shared validation helpers. Each returns a 400 whose message names field.
-
-func CheckRequired(field string, present bool) error {
-	if !present {
-		return errdefs.Invalid("%s: field required", field)
-	}
-	return nil
-}
-
-// CheckLen bounds a string's length in characters (not bytes).
-func CheckLen(field, s string, min, max int) error {
+// Len bounds a string's length in characters (not bytes).
+func Len(field, s string, min, max int) error {
 	n := utf8.RuneCountInString(s)
 	if n < min {
 		if min == 1 {
@@ -30,14 +24,14 @@ func CheckLen(field, s string, min, max int) error {
 	return nil
 }
 
-// CheckMetadata enforces the metadata limits shared by every resource:
+// Metadata enforces the metadata limits shared by every resource:
 // at most 16 pairs, keys up to 64 characters, values up to 512.
-func CheckMetadata(field string, m map[string]string) error {
+func Metadata(field string, m map[string]string) error {
 	if len(m) > 16 {
 		return errdefs.Invalid("%s: at most 16 pairs are allowed, got %d", field, len(m))
 	}
 	for k, v := range m {
-		if err := CheckLen(field+" key", k, 1, 64); err != nil {
+		if err := Len(field+" key", k, 1, 64); err != nil {
 			return err
 		}
 		if utf8.RuneCountInString(v) > 512 {
@@ -47,10 +41,10 @@ func CheckMetadata(field string, m map[string]string) error {
 	return nil
 }
 
-// CheckMetadataPatch validates an update's metadata patch (null deletes).
-func CheckMetadataPatch(field string, m map[string]*string) error {
+// MetadataPatch validates an update's metadata patch (null deletes).
+func MetadataPatch(field string, m map[string]*string) error {
 	for k, v := range m {
-		if err := CheckLen(field+" key", k, 1, 64); err != nil {
+		if err := Len(field+" key", k, 1, 64); err != nil {
 			return err
 		}
 		if v != nil && utf8.RuneCountInString(*v) > 512 {
@@ -60,7 +54,8 @@ func CheckMetadataPatch(field string, m map[string]*string) error {
 	return nil
 }
 
-func CheckEnum(field, v string, allowed ...string) error {
+// Enum accepts v only if it is one of allowed.
+func Enum(field, v string, allowed ...string) error {
 	for _, a := range allowed {
 		if v == a {
 			return nil
