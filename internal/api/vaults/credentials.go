@@ -189,8 +189,11 @@ func (h *Handler) updateCredential(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	// A rotated secret is used from the sessions' next request on.
-	h.changes.Changed(r.Context(), changes.Credential(ws, vaultID, credID))
+	if !absent(p.Auth) {
+		// A rotated secret is used from the sessions' next request on
+		// (the name and metadata are nothing the sessions use).
+		h.changes.Changed(r.Context(), changes.Credential(ws, vaultID, credID))
+	}
 	return httpx.OK(w, c)
 }
 
