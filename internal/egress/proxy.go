@@ -52,9 +52,7 @@ type Options struct {
 
 // Resolver is the part of *net.Resolver the proxy uses; tests map names to
 // loopback with it.
-type Resolver interface {
-	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
-}
+type Resolver = netpolicy.Resolver
 
 // Policy is a session's networking: the environment's networking and, for
 // allow_mcp_servers, the hosts of the agent's MCP servers.
@@ -542,40 +540,16 @@ func (s *Session) deny(w http.ResponseWriter, host string) {
 	plain(w, http.StatusForbidden, deniedHost(host).Error())
 }
 
-// dial resolves and connects, refusing internal addresses at the moment of
-// connecting: checking the name earlier would let DNS rebinding swap in an
-// internal address between check and use.
+// dial connects to addr, refusing internal addresses at the moment of
+// connecting (netpolicy.DialChecked).
 func (p *Proxy) dial(ctx context.Context, network, addr string) (net.Conn, error) {
-	h, portStr, err := net.SplitHostPort(addr)
-	if err != nil {
-		return nil, err
-	}
-	port, err := strconv.ParseUint(portStr, 10, 16)
-	if err != nil {
-		return nil, err
-	}
-	host := netpolicy.NormHost(h)
-	var addrs []netip.Addr
-	if a, err := netip.ParseAddr(host); err == nil {
-		addrs = []netip.Addr{a}
-	} else if addrs, err = p.opt.Resolver.LookupNetIP(ctx, "ip", host); err != nil {
-		return nil, fmt.Errorf("cannot resolve %s: %v", host, err)
-	}
 	d := net.Dialer{Timeout: p.opt.DialTimeout}
-	var lastErr error = fmt.Errorf("%s has no addresses", host)
-	for _, a := range addrs {
-		a = a.Unmap()
+	return netpolicy.DialChecked(ctx, network, addr, p.opt.Resolver, d.DialContext, func(host string, a netip.Addr) error {
 		if netpolicy.IsInternal(a) && !p.internalAllowed(a) {
-			lastErr = &deniedError{fmt.Sprintf("hangar egress: %s resolves to %s, an internal address; the egress proxy does not connect to internal addresses", host, a)}
-			continue
+			return &deniedError{fmt.Sprintf("hangar egress: %s resolves to %s, an internal address; the egress proxy does not connect to internal addresses", host, a)}
 		}
-		conn, err := d.DialContext(ctx, network, netip.AddrPortFrom(a, uint16(port)).String())
-		if err == nil {
-			return conn, nil
-		}
-		lastErr = err
-	}
-	return nil, lastErr
+		return nil
+	})
 }
 
 func (p *Proxy) internalAllowed(a netip.Addr) bool {

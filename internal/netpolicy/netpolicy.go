@@ -1,12 +1,17 @@
 // Package netpolicy owns the host rules every egress path shares: how an
 // environment's limited networking and a credential's allowed_hosts match a
 // host name, which registries allow_package_managers opens, and which
-// addresses count as internal. web_fetch and the egress proxy both use it,
+// addresses count as internal, and the dial that checks each address as it
+// connects. web_fetch and the egress proxy both use it,
 // so a host reachable one way is reachable the other way too.
 package netpolicy
 
 import (
+	"context"
+	"fmt"
+	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 
 	"github.com/hangarhq/hangar/internal/wire"
@@ -127,4 +132,50 @@ func IsInternal(a netip.Addr) bool {
 		}
 	}
 	return a == netip.AddrFrom4([4]byte{255, 255, 255, 255})
+}
+
+// Resolver resolves host names; *net.Resolver satisfies it (tests map
+// names to addresses).
+type Resolver interface {
+	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
+}
+
+// DialChecked connects to addr ("host:port"), trying the host's addresses
+// in turn and checking each at the moment of connecting: checking the name
+// earlier would let DNS rebinding swap in an internal address between
+// check and use. refuse returns why an address may not be connected to
+// (nil: it may); the last refusal or connection error is returned when no
+// address connects.
+func DialChecked(ctx context.Context, network, addr string, r Resolver,
+	dial func(ctx context.Context, network, addr string) (net.Conn, error),
+	refuse func(host string, a netip.Addr) error) (net.Conn, error) {
+	h, portStr, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	port, err := strconv.ParseUint(portStr, 10, 16)
+	if err != nil {
+		return nil, err
+	}
+	host := NormHost(h)
+	var addrs []netip.Addr
+	if a, err := netip.ParseAddr(host); err == nil {
+		addrs = []netip.Addr{a}
+	} else if addrs, err = r.LookupNetIP(ctx, "ip", host); err != nil {
+		return nil, fmt.Errorf("cannot resolve %s: %v", host, err)
+	}
+	var lastErr error = fmt.Errorf("%s has no addresses", host)
+	for _, a := range addrs {
+		a = a.Unmap()
+		if err := refuse(host, a); err != nil {
+			lastErr = err
+			continue
+		}
+		conn, err := dial(ctx, network, netip.AddrPortFrom(a, uint16(port)).String())
+		if err == nil {
+			return conn, nil
+		}
+		lastErr = err
+	}
+	return nil, lastErr
 }

@@ -14,20 +14,18 @@ import (
 	"net/netip"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/hangarhq/hangar/internal/egress"
+	"github.com/hangarhq/hangar/internal/netpolicy"
 	"github.com/hangarhq/hangar/internal/wire"
 )
 
 // Resolver resolves host names; *net.Resolver satisfies it. Tests inject
 // one that maps made-up names to a local test server.
-type Resolver interface {
-	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
-}
+type Resolver = netpolicy.Resolver
 
 // FetchOptions tune a Fetcher. Zero values take the defaults.
 type FetchOptions struct {
@@ -254,40 +252,16 @@ func proxyError(u *url.URL, err error) error {
 	return fmt.Errorf("fetching %s failed: %v", u.Redacted(), err)
 }
 
-// dialer resolves and connects, refusing internal addresses at the moment
-// of connecting: checking the name earlier would let DNS rebinding swap in
-// an internal address between check and use.
+// dialer connects, refusing internal addresses at the moment of connecting
+// (netpolicy.DialChecked) unless the policy and AllowInternal allow them.
 func (f *Fetcher) dialer(p Policy) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
-		h, portStr, err := net.SplitHostPort(addr)
-		if err != nil {
-			return nil, err
-		}
-		port, err := strconv.ParseUint(portStr, 10, 16)
-		if err != nil {
-			return nil, err
-		}
-		host := normHost(h)
-		var addrs []netip.Addr
-		if a, err := netip.ParseAddr(host); err == nil {
-			addrs = []netip.Addr{a}
-		} else if addrs, err = f.opt.Resolver.LookupNetIP(ctx, "ip", host); err != nil {
-			return nil, fmt.Errorf("cannot resolve %s: %v", host, err)
-		}
-		var lastErr error = fmt.Errorf("%s has no addresses", host)
-		for _, a := range addrs {
-			a = a.Unmap()
+		return netpolicy.DialChecked(ctx, network, addr, f.opt.Resolver, f.opt.Dial, func(host string, a netip.Addr) error {
 			if isInternal(a) && !(p.Unrestricted() && f.opt.AllowInternal.allows(host, a)) {
-				lastErr = denied("%s resolves to %s, an internal address (loopback, private, link-local or reserved); web_fetch does not connect to internal addresses", host, a)
-				continue
+				return denied("%s resolves to %s, an internal address (loopback, private, link-local or reserved); web_fetch does not connect to internal addresses", host, a)
 			}
-			conn, err := f.opt.Dial(ctx, network, netip.AddrPortFrom(a, uint16(port)).String())
-			if err == nil {
-				return conn, nil
-			}
-			lastErr = err
-		}
-		return nil, lastErr
+			return nil
+		})
 	}
 }
 
