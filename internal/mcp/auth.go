@@ -36,22 +36,11 @@ type Credential struct {
 	ExpiresAt *time.Time
 	// Refresh is the mcp_oauth refresh configuration, nil when the
 	// credential has none or no refresh token (MCP-09).
-	Refresh *RefreshConfig
+	Refresh *vault.RefreshRequest
 	// RefreshErr is set by Resolve when a refresh ahead of expiry failed
 	// but the current token has not expired yet: the credential is still
 	// usable, and the caller may report the failure (MCP-08).
 	RefreshErr error
-}
-
-// RefreshConfig is what a refresh_token grant needs.
-type RefreshConfig struct {
-	TokenEndpoint string
-	AuthMethod    string
-	ClientID      string
-	ClientSecret  string
-	RefreshToken  string
-	Scope         string
-	Resource      string
 }
 
 // String, GoString and LogValue keep a Credential that reaches a formatter
@@ -62,11 +51,6 @@ func (c Credential) String() string {
 func (c Credential) GoString() string { return c.String() }
 func (c Credential) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("type", c.Type), slog.String("vault_id", c.VaultID), slog.String("credential_id", c.CredentialID))
-}
-func (c RefreshConfig) String() string   { return "mcp.RefreshConfig{redacted}" }
-func (c RefreshConfig) GoString() string { return c.String() }
-func (c RefreshConfig) LogValue() slog.Value {
-	return slog.StringValue("redacted")
 }
 
 // IsZero reports whether there is no credential.
@@ -224,10 +208,7 @@ func (t *authTransport) refreshLocked(ctx context.Context) error {
 // the new tokens (keeping the old refresh token unless it was rotated).
 func refreshCredential(ctx context.Context, oauth *vault.OAuthClient, c Credential) (Credential, error) {
 	r := *c.Refresh
-	tok, err := oauth.Refresh(ctx, vault.RefreshRequest{
-		TokenEndpoint: r.TokenEndpoint, AuthMethod: r.AuthMethod, ClientID: r.ClientID,
-		ClientSecret: r.ClientSecret, RefreshToken: r.RefreshToken, Scope: r.Scope, Resource: r.Resource,
-	})
+	tok, err := oauth.Refresh(ctx, r)
 	if err != nil {
 		return c, err
 	}

@@ -142,7 +142,7 @@ func openCredential(sealer *vault.Sealer, rec store.Record, serverURL string) (C
 		cred.Token = sec.AccessToken
 		cred.ExpiresAt = c.Auth.ExpiresAt
 		if r := c.Auth.Refresh; r != nil && sec.RefreshToken != "" {
-			cred.Refresh = &RefreshConfig{
+			cred.Refresh = &vault.RefreshRequest{
 				TokenEndpoint: r.TokenEndpoint, AuthMethod: r.TokenEndpointAuth.Type, ClientID: r.ClientID,
 				ClientSecret: sec.ClientSecret, RefreshToken: sec.RefreshToken,
 			}

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/hangarhq/hangar/internal/vault"
 )
 
 // Real MCP servers, built on the official go-sdk, listening on loopback.
@@ -195,6 +197,6 @@ func (o *oauthServer) serveToken(w http.ResponseWriter, r *http.Request) {
 func (o *oauthServer) credential(access string, expires time.Time) Credential {
 	return Credential{
 		Type: "mcp_oauth", VaultID: "vlt_1", CredentialID: "vcrd_1", ServerURL: o.mcp.URL, Token: access, ExpiresAt: &expires,
-		Refresh: &RefreshConfig{TokenEndpoint: o.token.URL, AuthMethod: o.method, ClientID: o.clientID, ClientSecret: o.secret, RefreshToken: o.currentRefresh()},
+		Refresh: &vault.RefreshRequest{TokenEndpoint: o.token.URL, AuthMethod: o.method, ClientID: o.clientID, ClientSecret: o.secret, RefreshToken: o.currentRefresh()},
 	}
 }

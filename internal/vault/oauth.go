@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"mime"
 	"net/http"
 	"net/url"
@@ -63,6 +64,14 @@ type Token struct {
 
 // String keeps tokens out of logs and error messages.
 func (t Token) String() string { return "vault.Token{redacted}" }
+
+// String, GoString and LogValue keep a request that reaches a formatter or
+// logger by mistake from printing its secrets.
+func (r RefreshRequest) String() string   { return "vault.RefreshRequest{redacted}" }
+func (r RefreshRequest) GoString() string { return r.String() }
+func (r RefreshRequest) LogValue() slog.Value {
+	return slog.StringValue("redacted")
+}
 
 // HTTPResponse is a token endpoint's error response as reported to API
 // clients: secrets scrubbed from the body, which is cut to MaxCapturedBody.

@@ -1,10 +1,12 @@
 package vault
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -273,6 +275,19 @@ func TestSecretRoundTripAndRedaction(t *testing.T) {
 	for _, f := range []string{"%v", "%+v", "%#v", "%s"} {
 		if out := fmt.Sprintf(f, sec); strings.Contains(out, "plaintext") {
 			t.Fatalf("%s prints the secret: %s", f, out)
+		}
+	}
+}
+
+// A refresh request that reaches a formatter or a logger by mistake prints
+// none of its secrets.
+func TestRefreshRequestRedacted(t *testing.T) {
+	r := RefreshRequest{TokenEndpoint: "https://auth.example/token", ClientSecret: "cs-secret", RefreshToken: "rt-secret"}
+	var buf bytes.Buffer
+	slog.New(slog.NewTextHandler(&buf, nil)).Info("refresh", "req", r)
+	for _, s := range []string{fmt.Sprintf("%v %+v %#v %s", r, r, r, r), fmt.Sprint(&r), buf.String()} {
+		if strings.Contains(s, "cs-secret") || strings.Contains(s, "rt-secret") {
+			t.Errorf("secret printed: %s", s)
 		}
 	}
 }
