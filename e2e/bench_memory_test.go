@@ -13,10 +13,6 @@ import (
 	"time"
 
 	"github.com/anthropics/anthropic-sdk-go/v2"
-	"github.com/anthropics/anthropic-sdk-go/v2/option"
-
-	"github.com/hangarhq/hangar/internal/model/modeltest"
-	"github.com/hangarhq/hangar/internal/testserver"
 )
 
 // BenchmarkIdleSessionMemory: N sessions (HANGAR_BENCH_SESSIONS, default
@@ -33,26 +29,11 @@ func BenchmarkIdleSessionMemory(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	fake, err := modeltest.StartAnthropic(modeltest.Options{Rule: bashTrueRule, MaxRecorded: 1})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { fake.Close() })
+	fake := benchFake(b, bashTrueRule)
 	for b.Loop() {
 		before := cgroupSet(parents)
-		s := testserver.Start(b, testserver.WithEnv("HANGAR_ANTHROPIC_BASE_URL="+fake.URL, "HANGAR_ANTHROPIC_API_KEY=k", "HANGAR_LOG_LEVEL=warn"),
-			testserver.WithArgs("--sandbox", "local", "--sandbox-pool", "0"))
-		c := s.Client("")
+		s, c, agentID, envID := benchServer(b, fake, true, "--sandbox", "local", "--sandbox-pool", "0")
 		ctx := context.Background()
-		a, err := c.Beta.Agents.New(ctx, anthropic.BetaAgentNewParams{}, option.WithRequestBody("application/json",
-			[]byte(`{"name":"bench","model":"claude-bench","tools":[{"type":"agent_toolset_20260401"}]}`)))
-		if err != nil {
-			b.Fatal(err)
-		}
-		env, err := c.Beta.Environments.New(ctx, anthropic.BetaEnvironmentNewParams{Name: fmt.Sprintf("bench-%d", time.Now().UnixNano())})
-		if err != nil {
-			b.Fatal(err)
-		}
 		start := time.Now()
 		var wg sync.WaitGroup
 		errs := make(chan error, n)
@@ -63,7 +44,7 @@ func BenchmarkIdleSessionMemory(b *testing.B) {
 				defer wg.Done()
 				sem <- struct{}{}
 				defer func() { <-sem }()
-				errs <- runOneBash(ctx, c, a.ID, env.ID)
+				errs <- runOneBash(ctx, c, agentID, envID)
 			}()
 		}
 		wg.Wait()

@@ -23,15 +23,36 @@ import (
 // upstream (EchoRule), so the figures are Hangar's own overhead.
 func benchLoop(b *testing.B, turns ...modeltest.Turn) (*testserver.Server, anthropic.Client, string, string) {
 	b.Helper()
-	fake, err := modeltest.StartAnthropic(modeltest.Options{Rule: modeltest.EchoRule, MaxRecorded: 1}, turns...)
+	return benchServer(b, benchFake(b, modeltest.EchoRule, turns...), false)
+}
+
+// benchFake is the scripted model upstream of a benchmark's servers.
+func benchFake(b *testing.B, rule modeltest.Rule, turns ...modeltest.Turn) *modeltest.Server {
+	b.Helper()
+	fake, err := modeltest.StartAnthropic(modeltest.Options{Rule: rule, MaxRecorded: 1}, turns...)
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { fake.Close() })
-	s := testserver.Start(b, testserver.WithEnv("HANGAR_ANTHROPIC_BASE_URL="+fake.URL, "HANGAR_ANTHROPIC_API_KEY=k", "HANGAR_LOG_LEVEL=warn", "HANGAR_DEBUG_LISTEN="+os.Getenv("BENCH_DEBUG_LISTEN")))
+	return fake
+}
+
+// benchServer starts hangar serve (with args) on fake's models and makes an
+// agent — with the built-in toolset when toolset is set — and an
+// environment. BENCH_LOG_LEVEL sets the server's log level (warn), and
+// BENCH_DEBUG_LISTEN has it serve pprof there.
+func benchServer(b *testing.B, fake *modeltest.Server, toolset bool, args ...string) (*testserver.Server, anthropic.Client, string, string) {
+	b.Helper()
+	s := testserver.Start(b, testserver.WithEnv("HANGAR_ANTHROPIC_BASE_URL="+fake.URL, "HANGAR_ANTHROPIC_API_KEY=k",
+		"HANGAR_LOG_LEVEL="+envOr("BENCH_LOG_LEVEL", "warn"), "HANGAR_DEBUG_LISTEN="+os.Getenv("BENCH_DEBUG_LISTEN")),
+		testserver.WithArgs(args...))
 	c := s.Client("")
 	ctx := context.Background()
-	a, err := c.Beta.Agents.New(ctx, anthropic.BetaAgentNewParams{Name: "bench", Model: anthropic.BetaManagedAgentsModelConfigParams{ID: "claude-bench"}})
+	body := `{"name":"bench","model":"claude-bench"}`
+	if toolset {
+		body = `{"name":"bench","model":"claude-bench","tools":[{"type":"agent_toolset_20260401"}]}`
+	}
+	a, err := c.Beta.Agents.New(ctx, anthropic.BetaAgentNewParams{}, option.WithRequestBody("application/json", []byte(body)))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -246,24 +267,9 @@ func bashTrueRule(in modeltest.Input) modeltest.Turn {
 // (bubblewrap) sandbox: from agent.tool_use to agent.tool_result in the log,
 // by their processed_at stamps. The sandbox is warm after the first op.
 func BenchmarkBashTool(b *testing.B) {
-	fake, err := modeltest.StartAnthropic(modeltest.Options{Rule: bashTrueRule, MaxRecorded: 1})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { fake.Close() })
-	s := testserver.Start(b, testserver.WithEnv("HANGAR_ANTHROPIC_BASE_URL="+fake.URL, "HANGAR_ANTHROPIC_API_KEY=k", "HANGAR_LOG_LEVEL=warn"))
-	c := s.Client("")
+	_, c, agentID, envID := benchServer(b, benchFake(b, bashTrueRule), true)
 	ctx := context.Background()
-	body := []byte(`{"name":"bench","model":"claude-bench","tools":[{"type":"agent_toolset_20260401"}]}`)
-	a, err := c.Beta.Agents.New(ctx, anthropic.BetaAgentNewParams{}, option.WithRequestBody("application/json", body))
-	if err != nil {
-		b.Fatal(err)
-	}
-	env, err := c.Beta.Environments.New(ctx, anthropic.BetaEnvironmentNewParams{Name: fmt.Sprintf("bench-%d", time.Now().UnixNano())})
-	if err != nil {
-		b.Fatal(err)
-	}
-	sid := newSession(b, c, a.ID, env.ID)
+	sid := newSession(b, c, agentID, envID)
 	l := make(latencies, 0, b.N)
 	for i := 0; i < b.N; i++ {
 		if _, err := c.Beta.Sessions.Events.Send(ctx, sid, anthropic.BetaSessionEventSendParams{Events: []anthropic.BetaManagedAgentsEventParamsUnion{userMessage("run")}}); err != nil {

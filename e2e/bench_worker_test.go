@@ -2,17 +2,14 @@ package e2e
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/anthropics/anthropic-sdk-go/v2"
-	"github.com/anthropics/anthropic-sdk-go/v2/option"
 
 	"github.com/hangarhq/hangar/internal/model/modeltest"
-	"github.com/hangarhq/hangar/internal/testserver"
 )
 
 // BenchmarkFirstToolCall measures a new cloud session's first tool call on
@@ -42,31 +39,15 @@ func benchFirstToolCall(b *testing.B, pool int) {
 		}
 		return modeltest.ToolCall("", "bash", map[string]any{"command": "true"})
 	}
-	fake, err := modeltest.StartAnthropic(modeltest.Options{Rule: twice, MaxRecorded: 1})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { fake.Close() })
-	s := testserver.Start(b, testserver.WithEnv("HANGAR_ANTHROPIC_BASE_URL="+fake.URL, "HANGAR_ANTHROPIC_API_KEY=k", "HANGAR_LOG_LEVEL="+envOr("BENCH_LOG_LEVEL", "warn")),
-		testserver.WithArgs("--sandbox", "local", "--sandbox-pool", strconv.Itoa(pool)))
-	c := s.Client("")
+	s, c, agentID, envID := benchServer(b, benchFake(b, twice), true, "--sandbox", "local", "--sandbox-pool", strconv.Itoa(pool))
 	ctx := context.Background()
-	body := []byte(`{"name":"bench","model":"claude-bench","tools":[{"type":"agent_toolset_20260401"}]}`)
-	a, err := c.Beta.Agents.New(ctx, anthropic.BetaAgentNewParams{}, option.WithRequestBody("application/json", body))
-	if err != nil {
-		b.Fatal(err)
-	}
-	env, err := c.Beta.Environments.New(ctx, anthropic.BetaEnvironmentNewParams{Name: fmt.Sprintf("bench-%d", time.Now().UnixNano())})
-	if err != nil {
-		b.Fatal(err)
-	}
 	first, wait, ready := make(latencies, 0, b.N), make(latencies, 0, b.N), make(latencies, 0, b.N)
 	for i := 0; i < b.N; i++ {
 		if pool > 0 {
 			time.Sleep(300 * time.Millisecond) // let the pool refill
 		}
 		t0 := time.Now()
-		sid := newSession(b, c, a.ID, env.ID)
+		sid := newSession(b, c, agentID, envID)
 		// The client follows the session on its stream, as a client does
 		// (polling the event list would load the 2-core machine the
 		// sandbox starts on); the times are the events' processed_at.
