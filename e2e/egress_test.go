@@ -95,26 +95,11 @@ func TestEgressLimitedWithCredential(t *testing.T) {
 	l.envID = l.environment("egress", map[string]any{"type": "cloud",
 		"networking": map[string]any{"type": "limited", "allowed_hosts": []string{"127.0.0.1", "localhost"}}})
 
-	ctx := context.Background()
-	v, err := l.c.Beta.Vaults.New(ctx, anthropic.BetaVaultNewParams{DisplayName: "egress"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := json.Marshal(map[string]any{"auth": map[string]any{
+	vaultID, _ := l.vault(map[string]any{
 		"type": "environment_variable", "secret_name": "API_TOKEN", "secret_value": secret,
 		"networking": map[string]any{"type": "limited", "allowed_hosts": []string{"127.0.0.1"}},
-	}})
-	if _, err := l.c.Beta.Vaults.Credentials.New(ctx, v.ID, anthropic.BetaVaultCredentialNewParams{}, option.WithRequestBody("application/json", body)); err != nil {
-		t.Fatal(err)
-	}
-	sess, err := l.c.Beta.Sessions.New(ctx, anthropic.BetaSessionNewParams{
-		Agent:         anthropic.BetaSessionNewParamsAgentUnion{OfString: anthropic.String(l.agent(toolset))},
-		EnvironmentID: l.envID, VaultIDs: []string{v.ID},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sid := sess.ID
+	sid := l.session(l.agent(toolset), vaultID)
 	tlsPort := tlsSrv.Listener.Addr().String()[len("127.0.0.1:"):]
 	plainPort := plainSrv.Listener.Addr().String()[len("127.0.0.1:"):]
 
@@ -247,27 +232,11 @@ func TestEgressLiveUpdates(t *testing.T) {
 		"HANGAR_EGRESS_ALLOW_INTERNAL=127.0.0.1"))
 	l := &loop{t: t, s: s, c: s.Client(""), fake: fake}
 	l.envID = l.environment("live", map[string]any{"type": "cloud", "networking": map[string]any{"type": "unrestricted"}})
-	ctx := context.Background()
-	v, err := l.c.Beta.Vaults.New(ctx, anthropic.BetaVaultNewParams{DisplayName: "live"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := json.Marshal(map[string]any{"auth": map[string]any{
+	vaultID, credID := l.vault(map[string]any{
 		"type": "environment_variable", "secret_name": "API_TOKEN", "secret_value": secret1,
 		"networking": map[string]any{"type": "limited", "allowed_hosts": []string{"127.0.0.1"}},
-	}})
-	cred, err := l.c.Beta.Vaults.Credentials.New(ctx, v.ID, anthropic.BetaVaultCredentialNewParams{}, option.WithRequestBody("application/json", body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sess, err := l.c.Beta.Sessions.New(ctx, anthropic.BetaSessionNewParams{
-		Agent:         anthropic.BetaSessionNewParamsAgentUnion{OfString: anthropic.String(l.agent(toolset))},
-		EnvironmentID: l.envID, VaultIDs: []string{v.ID},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sid := sess.ID
+	sid := l.session(l.agent(toolset), vaultID)
 	target := "http://127.0.0.1:" + plainSrv.Listener.Addr().String()[len("127.0.0.1:"):]
 	// One request from the sandbox; returns its output and what the
 	// upstream saw of it.
@@ -294,8 +263,9 @@ func TestEgressLiveUpdates(t *testing.T) {
 
 	// Rotation: the sandbox keeps its placeholder, the next request carries
 	// the new secret.
-	body, _ = json.Marshal(map[string]any{"auth": map[string]any{"type": "environment_variable", "secret_value": secret2}})
-	if _, err := l.c.Beta.Vaults.Credentials.Update(ctx, cred.ID, anthropic.BetaVaultCredentialUpdateParams{VaultID: v.ID}, option.WithRequestBody("application/json", body)); err != nil {
+	ctx := context.Background()
+	body, _ := json.Marshal(map[string]any{"auth": map[string]any{"type": "environment_variable", "secret_value": secret2}})
+	if _, err := l.c.Beta.Vaults.Credentials.Update(ctx, credID, anthropic.BetaVaultCredentialUpdateParams{VaultID: vaultID}, option.WithRequestBody("application/json", body)); err != nil {
 		t.Fatal(err)
 	}
 	if out, seen = call("/rotated"); !strings.Contains(out, "PH="+placeholder) || !strings.Contains(seen, "auth=Bearer "+secret2) {
@@ -303,7 +273,7 @@ func TestEgressLiveUpdates(t *testing.T) {
 	}
 
 	// Archival: the placeholder goes out as it is.
-	if _, err := l.c.Beta.Vaults.Credentials.Archive(ctx, cred.ID, anthropic.BetaVaultCredentialArchiveParams{VaultID: v.ID}); err != nil {
+	if _, err := l.c.Beta.Vaults.Credentials.Archive(ctx, credID, anthropic.BetaVaultCredentialArchiveParams{VaultID: vaultID}); err != nil {
 		t.Fatal(err)
 	}
 	if _, seen = call("/archived"); !strings.Contains(seen, "auth=Bearer "+placeholder) {

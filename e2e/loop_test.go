@@ -68,11 +68,13 @@ func (l *loop) agent(body map[string]any) string {
 	return a.ID
 }
 
-func (l *loop) session(agentID string) string {
+// session creates a session of agentID in the loop's environment, with
+// vaultIDs.
+func (l *loop) session(agentID string, vaultIDs ...string) string {
 	l.t.Helper()
 	s, err := l.c.Beta.Sessions.New(context.Background(), anthropic.BetaSessionNewParams{
 		Agent:         anthropic.BetaSessionNewParamsAgentUnion{OfString: anthropic.String(agentID)},
-		EnvironmentID: l.envID,
+		EnvironmentID: l.envID, VaultIDs: vaultIDs,
 	})
 	if err != nil {
 		l.t.Fatal(err)
@@ -81,6 +83,23 @@ func (l *loop) session(agentID string) string {
 		l.t.Fatalf("new session status %q, want idle", s.Status)
 	}
 	return s.ID
+}
+
+// vault creates a vault holding one credential whose auth is auth; it
+// returns the vault's id and the credential's.
+func (l *loop) vault(auth map[string]any) (vaultID, credentialID string) {
+	l.t.Helper()
+	ctx := context.Background()
+	v, err := l.c.Beta.Vaults.New(ctx, anthropic.BetaVaultNewParams{DisplayName: "test"})
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	body, _ := json.Marshal(map[string]any{"auth": auth})
+	c, err := l.c.Beta.Vaults.Credentials.New(ctx, v.ID, anthropic.BetaVaultCredentialNewParams{}, option.WithRequestBody("application/json", body))
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	return v.ID, c.ID
 }
 
 func (l *loop) send(sessionID string, evs ...anthropic.BetaManagedAgentsEventParamsUnion) []anthropic.BetaManagedAgentsSendSessionEventsDataUnion {

@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/anthropics/anthropic-sdk-go/v2"
-	"github.com/anthropics/anthropic-sdk-go/v2/option"
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/hangarhq/hangar/internal/model/modeltest"
@@ -52,27 +51,14 @@ func TestMCPToolThroughVault(t *testing.T) {
 	l := newLoop(t, nil,
 		modeltest.ToolCall("", "forecast", map[string]any{"city": "Oslo"}),
 		modeltest.Text("It will be sunny."))
-	ctx := context.Background()
-	v, err := l.c.Beta.Vaults.New(ctx, anthropic.BetaVaultNewParams{DisplayName: "mcp"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := json.Marshal(map[string]any{"auth": map[string]any{"type": "static_bearer", "token": token, "mcp_server_url": url}})
-	if _, err := l.c.Beta.Vaults.Credentials.New(ctx, v.ID, anthropic.BetaVaultCredentialNewParams{}, option.WithRequestBody("application/json", body)); err != nil {
-		t.Fatal(err)
-	}
+	vaultID, _ := l.vault(map[string]any{"type": "static_bearer", "token": token, "mcp_server_url": url})
 	agentID := l.agent(map[string]any{
 		"mcp_servers": []any{map[string]any{"type": "url", "name": "weather", "url": url}},
 		"tools":       []any{map[string]any{"type": "mcp_toolset", "mcp_server_name": "weather", "default_config": map[string]any{"permission_policy": map[string]any{"type": "always_allow"}}}},
 	})
-	s, err := l.c.Beta.Sessions.New(ctx, anthropic.BetaSessionNewParams{
-		Agent: anthropic.BetaSessionNewParamsAgentUnion{OfString: anthropic.String(agentID)}, EnvironmentID: l.envID, VaultIDs: []string{v.ID},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	col := l.stream(s.ID)
-	l.send(s.ID, userMessage("weather in Oslo?"))
+	sid := l.session(agentID, vaultID)
+	col := l.stream(sid)
+	l.send(sid, userMessage("weather in Oslo?"))
 	use, _ := col.waitType(t, 0, "agent.mcp_tool_use")
 	if raw(use)["mcp_server_name"] != "weather" || use.Name != "forecast" {
 		t.Fatalf("mcp_tool_use = %s", use.RawJSON())
@@ -90,7 +76,7 @@ func TestMCPToolThroughVault(t *testing.T) {
 	if !first.HasTool("forecast") {
 		t.Fatalf("model tools = %+v", first.Tools)
 	}
-	for _, e := range l.history(s.ID) {
+	for _, e := range l.history(sid) {
 		if strings.Contains(e.RawJSON(), token) {
 			t.Fatalf("token in the event log: %s", e.RawJSON())
 		}
@@ -126,28 +112,15 @@ func TestMCPLargeResult(t *testing.T) {
 		modeltest.ToolCall("", "dump", map[string]any{}),
 		modeltest.ToolCall("", "bash", map[string]any{"command": "wc -c /workspace/.hangar/mcp-results/*"}),
 		modeltest.Text("done"))
-	ctx := context.Background()
-	v, err := l.c.Beta.Vaults.New(ctx, anthropic.BetaVaultNewParams{DisplayName: "mcp"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := json.Marshal(map[string]any{"auth": map[string]any{"type": "static_bearer", "token": token, "mcp_server_url": url}})
-	if _, err := l.c.Beta.Vaults.Credentials.New(ctx, v.ID, anthropic.BetaVaultCredentialNewParams{}, option.WithRequestBody("application/json", body)); err != nil {
-		t.Fatal(err)
-	}
+	vaultID, _ := l.vault(map[string]any{"type": "static_bearer", "token": token, "mcp_server_url": url})
 	agentID := l.agent(map[string]any{
 		"mcp_servers": []any{map[string]any{"type": "url", "name": "weather", "url": url}},
 		"tools": []any{map[string]any{"type": "agent_toolset_20260401"},
 			map[string]any{"type": "mcp_toolset", "mcp_server_name": "weather", "default_config": map[string]any{"permission_policy": map[string]any{"type": "always_allow"}}}},
 	})
-	s, err := l.c.Beta.Sessions.New(ctx, anthropic.BetaSessionNewParams{
-		Agent: anthropic.BetaSessionNewParamsAgentUnion{OfString: anthropic.String(agentID)}, EnvironmentID: l.envID, VaultIDs: []string{v.ID},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	col := l.stream(s.ID)
-	l.send(s.ID, userMessage("dump it"))
+	sid := l.session(agentID, vaultID)
+	col := l.stream(sid)
+	l.send(sid, userMessage("dump it"))
 	res, _ := col.waitType(t, 0, "agent.mcp_tool_result")
 	if len(res.RawJSON()) > 64<<10 || !strings.Contains(res.RawJSON(), "/workspace/.hangar/mcp-results/") {
 		t.Fatalf("mcp_tool_result is %d bytes: %.300s", len(res.RawJSON()), res.RawJSON())
