@@ -17,7 +17,6 @@ import (
 	"github.com/anthropics/anthropic-sdk-go/v2/option"
 
 	"github.com/hangarhq/hangar/internal/model/modeltest"
-	"github.com/hangarhq/hangar/internal/testserver"
 )
 
 // recorder is an upstream that records the Authorization header and body
@@ -85,12 +84,8 @@ func TestEgressLimitedWithCredential(t *testing.T) {
 	if err := os.WriteFile(bundle, roots, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	fake := modeltest.NewAnthropic(t, modeltest.Options{APIKey: "upstream-key"})
-	s := testserver.Start(t, testserver.WithEnv(
-		"HANGAR_ANTHROPIC_BASE_URL="+fake.URL, "HANGAR_ANTHROPIC_API_KEY=upstream-key",
-		"HANGAR_EGRESS_ALLOW_INTERNAL=127.0.0.1,::1",
-		"SSL_CERT_FILE="+bundle))
-	l := &loop{t: t, s: s, c: s.Client(""), fake: fake}
+	l := startLoop(t, modeltest.NewAnthropic(t, modeltest.Options{APIKey: "upstream-key"}),
+		[]string{"HANGAR_EGRESS_ALLOW_INTERNAL=127.0.0.1,::1", "SSL_CERT_FILE=" + bundle})
 	// localhost is allowed by the environment but not by the credential.
 	l.envID = l.environment("egress", map[string]any{"type": "cloud",
 		"networking": map[string]any{"type": "limited", "allowed_hosts": []string{"127.0.0.1", "localhost"}}})
@@ -195,11 +190,8 @@ func TestEgressFromPooledSandbox(t *testing.T) {
 	rec := &recorder{}
 	plainSrv := httptest.NewServer(rec.handler("plain"))
 	t.Cleanup(plainSrv.Close)
-	fake := modeltest.NewAnthropic(t, modeltest.Options{APIKey: "upstream-key"})
-	s := testserver.Start(t, testserver.WithEnv(
-		"HANGAR_ANTHROPIC_BASE_URL="+fake.URL, "HANGAR_ANTHROPIC_API_KEY=upstream-key",
-		"HANGAR_EGRESS_ALLOW_INTERNAL=127.0.0.1", "HANGAR_LOG_LEVEL=debug"), testserver.WithArgs("--sandbox-pool", "2"))
-	l := &loop{t: t, s: s, c: s.Client(""), fake: fake}
+	l := startLoop(t, modeltest.NewAnthropic(t, modeltest.Options{APIKey: "upstream-key"}),
+		[]string{"HANGAR_EGRESS_ALLOW_INTERNAL=127.0.0.1", "HANGAR_LOG_LEVEL=debug"}, "--sandbox-pool", "2")
 	l.envID = l.environment("pooled", map[string]any{"type": "cloud",
 		"networking": map[string]any{"type": "limited", "allowed_hosts": []string{"127.0.0.1"}}})
 	agentID := l.agent(toolset)
@@ -210,8 +202,8 @@ func TestEgressFromPooledSandbox(t *testing.T) {
 	if !strings.Contains(out, "UPSTREAM-plain-OK") || !strings.Contains(out, "not allowed") {
 		t.Fatalf("egress from a pooled sandbox: %s", out)
 	}
-	if !strings.Contains(s.Logs(), "sandbox pool: adopted") {
-		t.Fatalf("the session did not get a pooled sandbox:\n%s", s.Logs())
+	if !strings.Contains(l.s.Logs(), "sandbox pool: adopted") {
+		t.Fatalf("the session did not get a pooled sandbox:\n%s", l.s.Logs())
 	}
 }
 
@@ -226,11 +218,7 @@ func TestEgressLiveUpdates(t *testing.T) {
 	rec := &recorder{}
 	plainSrv := httptest.NewServer(rec.handler("plain"))
 	t.Cleanup(plainSrv.Close)
-	fake := modeltest.NewAnthropic(t, modeltest.Options{APIKey: "upstream-key"})
-	s := testserver.Start(t, testserver.WithEnv(
-		"HANGAR_ANTHROPIC_BASE_URL="+fake.URL, "HANGAR_ANTHROPIC_API_KEY=upstream-key",
-		"HANGAR_EGRESS_ALLOW_INTERNAL=127.0.0.1"))
-	l := &loop{t: t, s: s, c: s.Client(""), fake: fake}
+	l := startLoop(t, modeltest.NewAnthropic(t, modeltest.Options{APIKey: "upstream-key"}), []string{"HANGAR_EGRESS_ALLOW_INTERNAL=127.0.0.1"})
 	l.envID = l.environment("live", map[string]any{"type": "cloud", "networking": map[string]any{"type": "unrestricted"}})
 	vaultID, credID := l.vault(map[string]any{
 		"type": "environment_variable", "secret_name": "API_TOKEN", "secret_value": secret1,

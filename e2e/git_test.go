@@ -29,7 +29,6 @@ import (
 	"github.com/anthropics/anthropic-sdk-go/v2"
 
 	"github.com/hangarhq/hangar/internal/model/modeltest"
-	"github.com/hangarhq/hangar/internal/testserver"
 )
 
 // gitHost is the loopback address the fake git servers listen on: not
@@ -212,10 +211,7 @@ func testGitThroughEgressProxy(t *testing.T, backend string, https bool) {
 		}
 		env = append(env, "SSL_CERT_FILE="+bundle)
 	}
-	fake := modeltest.NewAnthropic(t, modeltest.Options{APIKey: "upstream-key"})
-	s := testserver.Start(t, testserver.WithEnv(append(env, "HANGAR_ANTHROPIC_BASE_URL="+fake.URL, "HANGAR_ANTHROPIC_API_KEY=upstream-key")...),
-		testserver.WithArgs("--sandbox", backend))
-	l := &loop{t: t, s: s, c: s.Client(""), fake: fake}
+	l := startLoop(t, modeltest.NewAnthropic(t, modeltest.Options{APIKey: "upstream-key"}), env, "--sandbox", backend)
 	ctx := context.Background()
 	// Limited networking that does not list the git host: the repository's
 	// own paths are allowed anyway, the host's other paths are not.
@@ -344,8 +340,8 @@ func testGitThroughEgressProxy(t *testing.T, backend string, https bool) {
 		page, _ := l.c.Beta.Sessions.Resources.List(ctx, id, anthropic.BetaSessionResourceListParams{})
 		seen = append(seen, got.RawJSON(), page.RawJSON())
 	}
-	seen = append(seen, sess.RawJSON(), open.RawJSON(), s.Logs())
-	noToken(t, s.DataDir, seen, token, rotated)
+	seen = append(seen, sess.RawJSON(), open.RawJSON(), l.s.Logs())
+	noToken(t, l.s.DataDir, seen, token, rotated)
 }
 
 // noToken fails if a token (or its Basic form) is in any of texts or in a
@@ -395,10 +391,7 @@ func TestGitCloneFailureAndRotation(t *testing.T) {
 	const wrong2 = "ghs_WRONG-TOKEN-2-88bb"
 	f := newGitFixture(t)
 	gs := newGitRepoServer(t, f.root, token, false)
-	fake := modeltest.NewAnthropic(t, modeltest.Options{APIKey: "upstream-key"})
-	s := testserver.Start(t, testserver.WithEnv("HANGAR_EGRESS_ALLOW_INTERNAL=127.0.0.0/8",
-		"HANGAR_ANTHROPIC_BASE_URL="+fake.URL, "HANGAR_ANTHROPIC_API_KEY=upstream-key"))
-	l := &loop{t: t, s: s, c: s.Client(""), fake: fake}
+	l := startLoop(t, modeltest.NewAnthropic(t, modeltest.Options{APIKey: "upstream-key"}), []string{"HANGAR_EGRESS_ALLOW_INTERNAL=127.0.0.0/8"})
 	l.envID = l.environment("git", map[string]any{"type": "cloud", "networking": map[string]any{"type": "unrestricted"}})
 	repoURL := gs.srv.URL + "/repo.git"
 	bad := l.sessionWith(l.agent(toolset), anthropic.BetaSessionNewParamsResourceUnion{OfGitHubRepository: &anthropic.BetaManagedAgentsGitHubRepositoryResourceParams{
@@ -440,7 +433,7 @@ func TestGitCloneFailureAndRotation(t *testing.T) {
 	for _, e := range l.history(bad.ID) {
 		seen = append(seen, e.RawJSON())
 	}
-	noToken(t, s.DataDir, append(seen, badOut, again, out, s.Logs()), token, wrong, wrong2)
+	noToken(t, l.s.DataDir, append(seen, badOut, again, out, l.s.Logs()), token, wrong, wrong2)
 }
 
 // RES-11, events.md §9.4: a repository mounted outside /workspace (cloned
@@ -450,10 +443,7 @@ func TestGitHostCloneCheckoutError(t *testing.T) {
 	const token = "ghs_HOST-TOKEN-4d4d"
 	f := newGitFixture(t)
 	gs := newGitRepoServer(t, f.root, token, false)
-	fake := modeltest.NewAnthropic(t, modeltest.Options{APIKey: "upstream-key"})
-	s := testserver.Start(t, testserver.WithEnv("HANGAR_EGRESS_ALLOW_INTERNAL=127.0.0.0/8",
-		"HANGAR_ANTHROPIC_BASE_URL="+fake.URL, "HANGAR_ANTHROPIC_API_KEY=upstream-key"))
-	l := &loop{t: t, s: s, c: s.Client(""), fake: fake}
+	l := startLoop(t, modeltest.NewAnthropic(t, modeltest.Options{APIKey: "upstream-key"}), []string{"HANGAR_EGRESS_ALLOW_INTERNAL=127.0.0.0/8"})
 	l.envID = l.environment("git", map[string]any{"type": "cloud", "networking": map[string]any{"type": "limited"}})
 	repoURL := gs.srv.URL + "/repo.git"
 	sess := l.sessionWith(l.agent(toolset), anthropic.BetaSessionNewParamsResourceUnion{OfGitHubRepository: &anthropic.BetaManagedAgentsGitHubRepositoryResourceParams{
@@ -466,7 +456,7 @@ func TestGitHostCloneCheckoutError(t *testing.T) {
 	}
 	e := waitRepoError(t, l, sess.ID, 1)
 	checkRepoError(t, e, "repository_checkout_error", repoURL)
-	if msg := e.Error.Message; !strings.Contains(msg, "no-such-branch") || strings.Contains(msg, s.DataDir) {
+	if msg := e.Error.Message; !strings.Contains(msg, "no-such-branch") || strings.Contains(msg, l.s.DataDir) {
 		t.Fatalf("message = %q", msg)
 	}
 }
@@ -538,10 +528,8 @@ func TestGitRepositoryFromPooledSandbox(t *testing.T) {
 	const token = "ghs_POOL-TOKEN-0c0c"
 	f := newGitFixture(t)
 	gs := newGitRepoServer(t, f.root, token, false)
-	fake := modeltest.NewAnthropic(t, modeltest.Options{APIKey: "upstream-key"})
-	s := testserver.Start(t, testserver.WithEnv("HANGAR_EGRESS_ALLOW_INTERNAL=127.0.0.0/8", "HANGAR_LOG_LEVEL=debug",
-		"HANGAR_ANTHROPIC_BASE_URL="+fake.URL, "HANGAR_ANTHROPIC_API_KEY=upstream-key"), testserver.WithArgs("--sandbox-pool", "1"))
-	l := &loop{t: t, s: s, c: s.Client(""), fake: fake}
+	l := startLoop(t, modeltest.NewAnthropic(t, modeltest.Options{APIKey: "upstream-key"}),
+		[]string{"HANGAR_EGRESS_ALLOW_INTERNAL=127.0.0.0/8", "HANGAR_LOG_LEVEL=debug"}, "--sandbox-pool", "1")
 	l.envID = l.environment("git", map[string]any{"type": "cloud", "networking": map[string]any{"type": "limited"}})
 	agent := l.agent(toolset)
 	time.Sleep(2 * time.Second) // let the pool start its sandbox
@@ -552,7 +540,7 @@ func TestGitRepositoryFromPooledSandbox(t *testing.T) {
 	if !strings.Contains(out, "MAIN-README-2") {
 		t.Fatalf("clone in a pooled sandbox: %s", out)
 	}
-	if !strings.Contains(s.Logs(), "sandbox pool: adopted") {
-		t.Fatalf("the session did not adopt the pooled sandbox; logs:\n%s", s.Logs())
+	if !strings.Contains(l.s.Logs(), "sandbox pool: adopted") {
+		t.Fatalf("the session did not adopt the pooled sandbox; logs:\n%s", l.s.Logs())
 	}
 }

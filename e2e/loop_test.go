@@ -35,14 +35,21 @@ func newLoop(t *testing.T, rule modeltest.Rule, turns ...modeltest.Turn) *loop {
 	return newLoopOn(t, "local", rule, turns...)
 }
 
+// startLoop starts hangar serve on fake's models (its key "upstream-key")
+// with more environment variables and arguments; the loop's environment is
+// the caller's to make.
+func startLoop(t *testing.T, fake *modeltest.Server, env []string, args ...string) *loop {
+	t.Helper()
+	s := testserver.Start(t,
+		testserver.WithEnv(append([]string{"HANGAR_ANTHROPIC_BASE_URL=" + fake.URL, "HANGAR_ANTHROPIC_API_KEY=upstream-key"}, env...)...),
+		testserver.WithArgs(args...))
+	return &loop{t: t, s: s, c: s.Client(""), fake: fake}
+}
+
 // newLoopOn is newLoop with built-in tools in the named sandbox backend.
 func newLoopOn(t *testing.T, sandbox string, rule modeltest.Rule, turns ...modeltest.Turn) *loop {
 	t.Helper()
-	fake := modeltest.NewAnthropic(t, modeltest.Options{APIKey: "upstream-key", Rule: rule}, turns...)
-	s := testserver.Start(t,
-		testserver.WithEnv("HANGAR_ANTHROPIC_BASE_URL="+fake.URL, "HANGAR_ANTHROPIC_API_KEY=upstream-key"),
-		testserver.WithArgs("--sandbox", sandbox))
-	l := &loop{t: t, s: s, c: s.Client(""), fake: fake}
+	l := startLoop(t, modeltest.NewAnthropic(t, modeltest.Options{APIKey: "upstream-key", Rule: rule}, turns...), nil, "--sandbox", sandbox)
 	env, err := l.c.Beta.Environments.New(context.Background(), anthropic.BetaEnvironmentNewParams{Name: "loop"})
 	if err != nil {
 		t.Fatal(err)
