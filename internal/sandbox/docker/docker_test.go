@@ -51,11 +51,7 @@ func TestReattach(t *testing.T) {
 		t.Fatal("Reattach capability not reported")
 	}
 	ctx := context.Background()
-	sb, err := b.Create(ctx, sandboxtest.NewSpec(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = sb.Destroy(ctx) })
+	sb := sandboxtest.Create(t, b, sandboxtest.NewSpec(t))
 	if o, _, st, err := sandbox.Output(ctx, sb, "/bin/bash", "-c", "echo kept > /tmp/scratch; setsid tail -f /dev/null >/dev/null 2>&1 < /dev/null & echo ok"); err != nil || st.Code != 0 || o != "ok\n" {
 		t.Fatalf("setup: %q %+v %v", o, st, err)
 	}
@@ -107,11 +103,7 @@ func TestCapabilities(t *testing.T) {
 func TestDockerRootEntries(t *testing.T) {
 	b := newBackend(t)
 	ctx := context.Background()
-	sb, err := b.Create(ctx, sandboxtest.NewSpec(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = sb.Destroy(ctx) })
+	sb := sandboxtest.Create(t, b, sandboxtest.NewSpec(t))
 	o, _, st, err := sandbox.Output(ctx, sb, "/bin/bash", "-c",
 		"ls -A / | tr '\\n' ' '; echo; ls -A /sys | wc -l; stat -c %s /.dockerenv; (: > /sys/x) 2>/dev/null && echo SYS-WRITABLE; grep ' /sys ' /proc/mounts | cut -d' ' -f3")
 	if err != nil || st.Code != 0 {
@@ -130,11 +122,7 @@ func TestDockerRootEntries(t *testing.T) {
 func TestDetachKeepsSandbox(t *testing.T) {
 	b := newBackend(t)
 	ctx := context.Background()
-	sb, err := b.Create(ctx, sandboxtest.NewSpec(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = sb.Destroy(ctx) })
+	sb := sandboxtest.Create(t, b, sandboxtest.NewSpec(t))
 	res, err := sb.RunTool(ctx, "bash", json.RawMessage(`{"command":"echo kept > /tmp/marker; nohup bash -c 'exec -a hangar-bg sleep 1000' >/dev/null 2>&1 & for i in $(seq 100); do pgrep -f '^hangar-bg' >/dev/null && break; sleep 0.02; done; echo started"}`))
 	// Waiting until the job runs as sleep: a job still between fork and
 	// nohup when the shell hangs up would die of the SIGHUP.
@@ -165,27 +153,15 @@ func TestDetachKeepsSandbox(t *testing.T) {
 func TestDiscardAndSweep(t *testing.T) {
 	b := newBackend(t)
 	ctx := context.Background()
-	kept, err := b.Create(ctx, sandboxtest.NewSpec(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = kept.Destroy(ctx) })
-	swept, err := b.Create(ctx, sandboxtest.NewSpec(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = swept.Destroy(ctx) })
+	kept := sandboxtest.Create(t, b, sandboxtest.NewSpec(t))
+	swept := sandboxtest.Create(t, b, sandboxtest.NewSpec(t))
 	discarded, err := b.Create(ctx, sandboxtest.NewSpec(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Another server's container on the same daemon: never swept.
 	other := newBackend(t)
-	foreign, err := other.Create(ctx, sandboxtest.NewSpec(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = foreign.Destroy(ctx) })
+	foreign := sandboxtest.Create(t, other, sandboxtest.NewSpec(t))
 
 	h := discarded.Handle()
 	if err := b.Discard(ctx, h); err != nil {

@@ -85,7 +85,9 @@ func randHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-func create(t testing.TB, b sandbox.Backend, spec sandbox.Spec) sandbox.Sandbox {
+// Create creates a sandbox of spec on b, failing the test on an error, and
+// destroys it when the test ends.
+func Create(t testing.TB, b sandbox.Backend, spec sandbox.Spec) sandbox.Sandbox {
 	t.Helper()
 	sb, err := b.Create(context.Background(), spec)
 	if err != nil {
@@ -119,7 +121,7 @@ func mustSh(t testing.TB, sb sandbox.Sandbox, script string) string {
 
 func testLifecycle(t *testing.T, b sandbox.Backend) {
 	spec := NewSpec(t)
-	sb := create(t, b, spec)
+	sb := Create(t, b, spec)
 	if sb.ID() == "" {
 		t.Fatal("empty id")
 	}
@@ -190,7 +192,7 @@ func (w *chanWriter) Write(p []byte) (int, error) {
 func testExec(t *testing.T, b sandbox.Backend) {
 	spec := NewSpec(t)
 	spec.Env = map[string]string{"GREETING": "hi there"}
-	sb := create(t, b, spec)
+	sb := Create(t, b, spec)
 	ctx := context.Background()
 
 	cases := []struct {
@@ -324,7 +326,7 @@ func testExec(t *testing.T, b sandbox.Backend) {
 
 func testFiles(t *testing.T, b sandbox.Backend) {
 	spec := NewSpec(t)
-	sb := create(t, b, spec)
+	sb := Create(t, b, spec)
 	ctx := context.Background()
 	big := bytes.Repeat([]byte("0123456789abcdef"), 50000) // several chunks
 	if err := sb.PutFile(ctx, "/workspace/dir/big.bin", bytes.NewReader(big), 0o600); err == nil {
@@ -357,7 +359,7 @@ func testFiles(t *testing.T, b sandbox.Backend) {
 	}
 	spec2 := NewSpec(t)
 	spec2.Mounts = []sandbox.Mount{{Source: src, Target: "/mnt/session/uploads/resource.txt"}}
-	sb2 := create(t, b, spec2)
+	sb2 := Create(t, b, spec2)
 	if got := mustSh(t, sb2, "cat /mnt/session/uploads/resource.txt; (echo x > /mnt/session/uploads/resource.txt) 2>/dev/null || echo ro"); got != "resource\nro\n" {
 		t.Fatalf("mount: %q", got)
 	}
@@ -395,7 +397,7 @@ var toolCalls = []struct{ name, input string }{
 }
 
 func testTools(t *testing.T, b sandbox.Backend) {
-	sb := create(t, b, NewSpec(t))
+	sb := Create(t, b, NewSpec(t))
 	ref := t.TempDir()
 	env := &agenttoolset.AgentToolContext{Workdir: ref, Env: map[string]string{"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": ref}}
 	set := agenttoolset.BetaAgentToolset20260401(env)
@@ -437,7 +439,7 @@ func testTools(t *testing.T, b sandbox.Backend) {
 
 func testRecover(t *testing.T, b sandbox.Backend) {
 	spec := NewSpec(t)
-	sb := create(t, b, spec)
+	sb := Create(t, b, spec)
 	mustSh(t, sb, "echo kept > /workspace/state.txt; echo gone > /tmp/scratch")
 	raw, _ := json.Marshal(sb.Handle())
 	var h sandbox.Handle
@@ -491,7 +493,7 @@ func testDiscardAndSweep(t *testing.T, b sandbox.Backend) {
 	ctx := context.Background()
 	if d, ok := b.(sandbox.Discarder); ok {
 		spec := NewSpec(t)
-		sb := create(t, b, spec)
+		sb := Create(t, b, spec)
 		mustSh(t, sb, "echo x > /workspace/f")
 		h := sb.Handle()
 		if err := d.Discard(ctx, h); err != nil {
@@ -511,8 +513,8 @@ func testDiscardAndSweep(t *testing.T, b sandbox.Backend) {
 	if !ok {
 		return
 	}
-	kept := create(t, b, NewSpec(t))
-	swept := create(t, b, NewSpec(t))
+	kept := Create(t, b, NewSpec(t))
+	swept := Create(t, b, NewSpec(t))
 	keptWS := kept.Handle().Spec.WorkspaceDir
 	mustSh(t, kept, "echo x > /workspace/f")
 	if err := sw.Sweep(ctx, func(id string) bool { return id == kept.ID() }); err != nil {
@@ -585,7 +587,7 @@ func canaries(t *testing.T) (value string, paths []string) {
 
 func attackHostFiles(t *testing.T, b sandbox.Backend) {
 	value, paths := canaries(t)
-	sb := create(t, b, NewSpec(t))
+	sb := Create(t, b, NewSpec(t))
 	for _, p := range paths {
 		out, _ := sh(t, sb, "cat "+p+" 2>&1; test -e "+p+" && echo EXISTS; ls -A "+filepath.Dir(p)+" 2>/dev/null")
 		if strings.Contains(out, value) || strings.Contains(out, "EXISTS") || strings.Contains(out, filepath.Base(p)+"\n") {
@@ -627,7 +629,7 @@ func attackHostFiles(t *testing.T, b sandbox.Backend) {
 
 func attackOtherSandbox(t *testing.T, b sandbox.Backend) {
 	specA, specB := NewSpec(t), NewSpec(t)
-	a, bb := create(t, b, specA), create(t, b, specB)
+	a, bb := Create(t, b, specA), Create(t, b, specB)
 	secret := "A-ONLY-" + randHex(8)
 	mustSh(t, a, "echo "+secret+" > /workspace/private.txt; sleep 300 >/dev/null 2>&1 & echo started")
 	out, _ := sh(t, bb, fmt.Sprintf("cat /workspace/private.txt %s/private.txt 2>&1; ls %s 2>&1; ps -eo args 2>/dev/null || ls /proc", specA.WorkspaceDir, filepath.Dir(specA.WorkspaceDir)))
@@ -649,7 +651,7 @@ func attackEnv(t *testing.T, b sandbox.Backend) {
 	t.Setenv("ANTHROPIC_API_KEY", secret)
 	spec := NewSpec(t)
 	spec.Env = map[string]string{"VISIBLE": "yes"}
-	sb := create(t, b, spec)
+	sb := Create(t, b, spec)
 	out := mustSh(t, sb, "env; cat /proc/*/environ 2>/dev/null | tr '\\0' '\\n'")
 	if strings.Contains(out, secret) || strings.Contains(out, "HANGAR_TEST_SECRET") || strings.Contains(out, "ANTHROPIC_API_KEY") {
 		t.Fatalf("server environment leaked into the sandbox: %q", out)
@@ -682,7 +684,7 @@ func attackNetwork(t *testing.T, b sandbox.Backend) {
 	port := ln.Addr().(*net.TCPAddr).Port
 	probe := fmt.Sprintf("timeout 3 bash -c 'exec 3<>/dev/tcp/127.0.0.1/%d && cat <&3' 2>&1; ip -o link 2>/dev/null | grep -v ' lo:' | wc -l; cat /proc/net/dev | grep -c ':'", port)
 
-	none := create(t, b, NewSpec(t))
+	none := Create(t, b, NewSpec(t))
 	out, _ := sh(t, none, probe)
 	if strings.Contains(out, "HOST-LISTENER") {
 		t.Fatalf("network none reached the host: %q", out)
@@ -693,7 +695,7 @@ func attackNetwork(t *testing.T, b sandbox.Backend) {
 	// The same probe with host networking works, so the check above is real.
 	spec := NewSpec(t)
 	spec.Network = sandbox.NetworkHost
-	host := create(t, b, spec)
+	host := Create(t, b, spec)
 	if out, _ := sh(t, host, probe); !strings.Contains(out, "HOST-LISTENER") {
 		t.Errorf("network host did not reach the listener: %q", out)
 	}
@@ -702,8 +704,8 @@ func attackNetwork(t *testing.T, b sandbox.Backend) {
 func attackForkBomb(t *testing.T, b sandbox.Backend) {
 	spec := NewSpec(t)
 	spec.Limits = sandbox.Limits{MemoryBytes: 256 << 20, Pids: 64, CPUs: 0.5}
-	bomb := create(t, b, spec)
-	other := create(t, b, NewSpec(t))
+	bomb := Create(t, b, spec)
+	other := Create(t, b, NewSpec(t))
 	ctx := context.Background()
 	p, err := bomb.Exec(ctx, sandbox.ExecRequest{Argv: []string{"/bin/bash", "-c", "f(){ f | f & }; f; sleep 5"}, Timeout: 4 * time.Second})
 	if err != nil {
@@ -744,7 +746,7 @@ func attackForkBomb(t *testing.T, b sandbox.Backend) {
 func attackMemory(t *testing.T, b sandbox.Backend) {
 	spec := NewSpec(t)
 	spec.Limits = sandbox.Limits{MemoryBytes: 64 << 20, Pids: 64, CPUs: 1}
-	sb := create(t, b, spec)
+	sb := Create(t, b, spec)
 	start := time.Now()
 	// tail buffers /dev/zero looking for a newline that never comes.
 	out, st := sh(t, sb, "tail /dev/zero; echo status=$?")
@@ -764,7 +766,7 @@ func attackMemory(t *testing.T, b sandbox.Backend) {
 
 func attackSurviveDestroy(t *testing.T, b sandbox.Backend) {
 	spec := NewSpec(t)
-	sb := create(t, b, spec)
+	sb := Create(t, b, spec)
 	marker := "4" + strconv.Itoa(int(time.Now().UnixNano()%1000000)) + ".5"
 	// Daemonised every way a shell can: background, nohup, setsid, a
 	// double fork, ignoring SIGTERM and SIGHUP.
@@ -847,7 +849,7 @@ func attackSymlinkMounts(t *testing.T, b sandbox.Backend) {
 	}
 	spec = NewSpec(t)
 	spec.Mounts = []sandbox.Mount{{Source: rdir, Target: "/mnt/session/repo"}}
-	sb := create(t, b, spec)
+	sb := Create(t, b, spec)
 	out, _ := sh(t, sb, "cat /mnt/session/repo/* 2>&1; ls -la /mnt/session/repo")
 	if strings.Contains(out, value) {
 		t.Fatalf("symlink in a mounted directory exposed a host file: %q", out)
@@ -860,7 +862,7 @@ func attackSymlinkMounts(t *testing.T, b sandbox.Backend) {
 func attackSymlinkPaths(t *testing.T, b sandbox.Backend) {
 	value, paths := canaries(t)
 	spec := NewSpec(t)
-	sb := create(t, b, spec)
+	sb := Create(t, b, spec)
 	ctx := context.Background()
 	var script strings.Builder
 	for i, p := range paths {
@@ -912,7 +914,7 @@ func attackSymlinkPaths(t *testing.T, b sandbox.Backend) {
 }
 
 func attackPrivileges(t *testing.T, b sandbox.Backend) {
-	sb := create(t, b, NewSpec(t))
+	sb := Create(t, b, NewSpec(t))
 	out := mustSh(t, sb, strings.Join([]string{
 		"grep -E '^Cap(Eff|Prm|Bnd)' /proc/self/status | awk '{print $2}' | sort -u",
 		"grep NoNewPrivs /proc/self/status | awk '{print $2}'",
@@ -966,7 +968,7 @@ func testEgress(t *testing.T, b sandbox.Backend) {
 	}()
 	spec := NewSpec(t)
 	spec.EgressDir = dir
-	sb := create(t, b, spec)
+	sb := Create(t, b, spec)
 	host, port, _ := net.SplitHostPort(sandbox.EgressProxyAddr)
 	out, _ := sh(t, sb, fmt.Sprintf("exec 3<>/dev/tcp/%s/%s && echo hello >&3 && timeout 5 cat <&3", host, port))
 	if !strings.Contains(out, "EGRESS:hello") {
