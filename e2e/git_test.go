@@ -467,14 +467,9 @@ func waitRepoError(t *testing.T, l *loop, sessionID string, n int) anthropic.Bet
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		var errs []anthropic.BetaManagedAgentsSessionErrorEvent
-		for _, e := range l.history(sessionID) {
-			if e.Type == "session.error" {
-				errs = append(errs, e.AsSessionError())
-			}
-		}
+		errs := l.history(sessionID, "session.error")
 		if len(errs) >= n {
-			return errs[len(errs)-1]
+			return errs[len(errs)-1].AsSessionError()
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("no session.error in the log after 20s (%d of %d)", len(errs), n)

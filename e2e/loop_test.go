@@ -227,10 +227,12 @@ func raw(e interface{ RawJSON() string }) map[string]any {
 }
 
 // history lists a session's events through the SDK's auto-pager.
-func (l *loop) history(sessionID string) []anthropic.BetaManagedAgentsSessionEventUnion {
+// history lists the session's logged events, only those of types when
+// given (the list API's filter).
+func (l *loop) history(sessionID string, types ...anthropic.BetaManagedAgentsSessionEventType) []anthropic.BetaManagedAgentsSessionEventUnion {
 	l.t.Helper()
 	var out []anthropic.BetaManagedAgentsSessionEventUnion
-	it := l.c.Beta.Sessions.Events.ListAutoPaging(context.Background(), sessionID, anthropic.BetaSessionEventListParams{})
+	it := l.c.Beta.Sessions.Events.ListAutoPaging(context.Background(), sessionID, anthropic.BetaSessionEventListParams{Types: types})
 	for it.Next() {
 		out = append(out, it.Current())
 	}
@@ -635,13 +637,7 @@ func TestLoopSendReplay(t *testing.T) {
 	}
 	// Echoes are logged when a send is accepted, so the log shows at once
 	// whether the retry queued a second message.
-	var users int
-	for _, e := range l.history(sid) {
-		if e.Type == "user.message" {
-			users++
-		}
-	}
-	if users != 1 {
+	if users := len(l.history(sid, "user.message")); users != 1 {
 		t.Fatalf("%d user messages after a replayed send", users)
 	}
 }

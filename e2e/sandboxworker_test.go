@@ -61,23 +61,15 @@ func testSandboxWorkerPath(t *testing.T, backend string) {
 	}
 	// The log keeps the cloud shape: the worker's result is the agent's
 	// agent.tool_result, never a user.tool_result.
-	for _, e := range l.history(sid) {
-		if e.Type == "user.tool_result" {
-			t.Fatalf("cloud session logged %s", e.RawJSON())
-		}
+	if e := l.history(sid, "user.tool_result"); len(e) > 0 {
+		t.Fatalf("cloud session logged %s", e[0].RawJSON())
 	}
 	// A second turn is served too (the worker stays, or a new one starts)
 	// and does not run the first call again.
 	if out := toolText(t, l.bash(sid, "echo second-turn")); !strings.Contains(out, "second-turn") {
 		t.Fatalf("second turn: %s", out)
 	}
-	uses := 0
-	for _, e := range l.history(sid) {
-		if e.Type == "agent.tool_result" {
-			uses++
-		}
-	}
-	if uses != 2 {
+	if uses := len(l.history(sid, "agent.tool_result")); uses != 2 {
 		t.Fatalf("%d tool results after two calls", uses)
 	}
 }
@@ -233,10 +225,8 @@ func TestSandboxWorkerCrashRecovery(t *testing.T) {
 	l.s, l.c = s2, s2.Client("")
 	var res string
 	for deadline := time.Now().Add(20 * time.Second); res == "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		for _, e := range l.history(sid) {
-			if e.Type == "agent.tool_result" {
-				res = e.RawJSON()
-			}
+		if rs := l.history(sid, "agent.tool_result"); len(rs) > 0 {
+			res = rs[len(rs)-1].RawJSON()
 		}
 	}
 	if !strings.Contains(res, "server restart") {
