@@ -70,7 +70,7 @@ func TestAgentsCreateAndGet(t *testing.T) {
 		Model: anthropic.BetaManagedAgentsModelConfigParams{
 			ID:           anthropic.BetaManagedAgentsModelClaudeOpus4_8,
 			Speed:        anthropic.BetaManagedAgentsModelConfigParamsSpeedFast,
-			Effort:       anthropic.BetaManagedAgentsModelConfigParamsEffortUnion{OfBetaManagedAgentsModelConfigsEffortBetaManagedAgentsEffortLevel: anthropic.String("medium")},
+			Effort:       anthropic.BetaManagedAgentsModelConfigParamsEffortUnion{OfBetaManagedAgentsModelConfigEffortBetaManagedAgentsEffortLevel: anthropic.String("medium")},
 			InferenceGeo: anthropic.String("us"),
 		},
 		Tools: []anthropic.BetaAgentNewParamsToolUnion{
@@ -724,9 +724,9 @@ func TestAgentsMultiagent(t *testing.T) {
 		Name: "coord", Model: anthropic.BetaManagedAgentsModelConfigParams{ID: "claude-opus-4-8"},
 		Multiagent: anthropic.BetaManagedAgentsMultiagentParamsOfCoordinator([]anthropic.BetaManagedAgentsMultiagentRosterEntryParamsUnion{
 			{OfString: anthropic.String(b.ID)},
-			{OfBetaManagedAgentsAgents: &anthropic.BetaManagedAgentsAgentParams{ID: d.ID, Version: anthropic.Int(1)}},
-			{OfBetaManagedAgentsMultiagentSelfs: &anthropic.BetaManagedAgentsMultiagentSelfParams{}},
-			anthropic.BetaManagedAgentsMultiagentRosterEntryParamsOfBetaManagedAgentsAdvisors("claude-opus-4-8"),
+			{OfBetaManagedAgentsAgent: &anthropic.BetaManagedAgentsAgentParams{ID: d.ID, Version: anthropic.Int(1)}},
+			{OfBetaManagedAgentsMultiagentSelf: &anthropic.BetaManagedAgentsMultiagentSelfParams{}},
+			anthropic.BetaManagedAgentsMultiagentRosterEntryParamsOfBetaManagedAgentsAdvisor("claude-opus-4-8"),
 		}),
 	})
 	if err != nil {

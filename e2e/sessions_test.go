@@ -143,11 +143,11 @@ func TestSessionsCreateForms(t *testing.T) {
 
 	bare := f.create(anthropic.BetaSessionNewParams{Agent: f.bare(f.agent)})
 	pinned := f.create(anthropic.BetaSessionNewParams{Agent: anthropic.BetaSessionNewParamsAgentUnion{
-		OfBetaManagedAgentsAgents: &anthropic.BetaManagedAgentsAgentParams{ID: f.agent, Version: anthropic.Int(1)}}})
+		OfBetaManagedAgentsAgent: &anthropic.BetaManagedAgentsAgentParams{ID: f.agent, Version: anthropic.Int(1)}}})
 	object := f.create(anthropic.BetaSessionNewParams{Agent: anthropic.BetaSessionNewParamsAgentUnion{
-		OfBetaManagedAgentsAgents: &anthropic.BetaManagedAgentsAgentParams{ID: f.agent}}})
+		OfBetaManagedAgentsAgent: &anthropic.BetaManagedAgentsAgentParams{ID: f.agent}}})
 	overrides := f.create(anthropic.BetaSessionNewParams{Agent: anthropic.BetaSessionNewParamsAgentUnion{
-		OfBetaManagedAgentsAgentWithOverridess: &anthropic.BetaManagedAgentsAgentWithOverridesParams{ID: f.agent}}})
+		OfBetaManagedAgentsAgentWithOverrides: &anthropic.BetaManagedAgentsAgentWithOverridesParams{ID: f.agent}}})
 
 	for _, tc := range []struct {
 		name    string
@@ -284,7 +284,7 @@ func TestSessionsOverrides(t *testing.T) {
 
 	t.Run("SDK overrides replace wholesale", func(t *testing.T) { // REF-08
 		s := f.create(anthropic.BetaSessionNewParams{Agent: anthropic.BetaSessionNewParamsAgentUnion{
-			OfBetaManagedAgentsAgentWithOverridess: &anthropic.BetaManagedAgentsAgentWithOverridesParams{
+			OfBetaManagedAgentsAgentWithOverrides: &anthropic.BetaManagedAgentsAgentWithOverridesParams{
 				ID:     agent,
 				Model:  anthropic.BetaManagedAgentsModelConfigParams{ID: "claude-sonnet-4-6"},
 				System: anthropic.String("override prompt"),
@@ -729,7 +729,7 @@ func TestSessionsList(t *testing.T) {
 		p := anthropic.BetaSessionNewParams{Agent: f.bare(f.agent)}
 		switch i {
 		case 1:
-			p.Agent = anthropic.BetaSessionNewParamsAgentUnion{OfBetaManagedAgentsAgents: &anthropic.BetaManagedAgentsAgentParams{ID: f.agent, Version: anthropic.Int(1)}}
+			p.Agent = anthropic.BetaSessionNewParamsAgentUnion{OfBetaManagedAgentsAgent: &anthropic.BetaManagedAgentsAgentParams{ID: f.agent, Version: anthropic.Int(1)}}
 		case 3:
 			p.Agent = f.bare(other)
 		}

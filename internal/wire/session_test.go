@@ -52,7 +52,7 @@ func TestSessionCreateDecodeSDKParams(t *testing.T) {
 	}, {
 		name: "REF-02 agent object pinned to a version",
 		in: anthropic.BetaSessionNewParams{
-			Agent:         anthropic.BetaSessionNewParamsAgentUnion{OfBetaManagedAgentsAgents: &anthropic.BetaManagedAgentsAgentParams{ID: "agent_1", Version: anthropic.Int(3)}},
+			Agent:         anthropic.BetaSessionNewParamsAgentUnion{OfBetaManagedAgentsAgent: &anthropic.BetaManagedAgentsAgentParams{ID: "agent_1", Version: anthropic.Int(3)}},
 			EnvironmentID: "env_1",
 		},
 		check: func(t *testing.T, p SessionCreateParams) {
@@ -63,7 +63,7 @@ func TestSessionCreateDecodeSDKParams(t *testing.T) {
 	}, {
 		name: "REF-04/05/08 overrides keep omitted, null and value",
 		in: anthropic.BetaSessionNewParams{
-			Agent: anthropic.BetaSessionNewParamsAgentUnion{OfBetaManagedAgentsAgentWithOverridess: &anthropic.BetaManagedAgentsAgentWithOverridesParams{
+			Agent: anthropic.BetaSessionNewParamsAgentUnion{OfBetaManagedAgentsAgentWithOverrides: &anthropic.BetaManagedAgentsAgentWithOverridesParams{
 				ID:         "agent_1",
 				System:     param.Null[string](),
 				Model:      anthropic.BetaManagedAgentsModelConfigParams{ID: "claude-opus-4-7", Speed: "fast"},
