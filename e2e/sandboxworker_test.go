@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -296,5 +297,22 @@ func TestSandboxWorkerNewWorkerDoesNotRerun(t *testing.T) {
 	out := toolText(t, l.bash(sid, "cat /workspace/count"))
 	if strings.Count(out, "x") != 1 {
 		t.Fatalf("the first call ran again: %q", out)
+	}
+}
+
+// A normal Ctrl-C after a cloud session ran a tool logs nothing alarming:
+// the in-sandbox worker, ended by the shutdown, does not ask the server
+// for what the server then refuses, and nothing else goes wrong.
+func TestSandboxWorkerShutdownLogsNoWarning(t *testing.T) {
+	l := newLoop(t, nil)
+	sid := l.session(l.agent(toolsetAgent))
+	if out := toolText(t, l.bash(sid, "echo before-shutdown")); !strings.Contains(out, "before-shutdown") {
+		t.Fatalf("tool result: %s", out)
+	}
+	l.s.StopWith(t, syscall.SIGINT)
+	for _, line := range strings.Split(l.s.Logs(), "\n") {
+		if strings.Contains(line, "level=WARN") || strings.Contains(line, "level=ERROR") {
+			t.Errorf("shutdown logged: %s", line)
+		}
 	}
 }

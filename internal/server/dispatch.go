@@ -396,7 +396,12 @@ func (d *dispatcher) listen(sessionID, dir string) error {
 		}),
 		ReadHeaderTimeout: 30 * time.Second,
 		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return d.ctx },
+		// Not ended by the server's shutdown, unlike TCP requests: the
+		// shutdown ends the workers, and a worker that ends stops its item
+		// through this socket, which must then be served (a cancelled
+		// request would fail authentication). The socket closes once the
+		// sandboxes, and so their workers, are gone (close).
+		BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(d.ctx) },
 	}
 	d.socks[sessionID] = &apiSocket{path: path, srv: srv}
 	go func() { _ = srv.Serve(ln) }()

@@ -178,24 +178,28 @@ func cleanEnv() []string {
 }
 
 // Stop ends the server with SIGTERM (graceful) and waits for it.
-func (s *Server) Stop(t testing.TB) {
+func (s *Server) Stop(t testing.TB) { s.StopWith(t, syscall.SIGTERM) }
+
+// StopWith ends the server with sig (SIGTERM or SIGINT, both graceful) and
+// waits for it.
+func (s *Server) StopWith(t testing.TB, sig os.Signal) {
 	select {
 	case <-s.done:
 		return
 	default:
 	}
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	_ = s.cmd.Process.Signal(sig)
 	select {
 	case <-s.done:
 		// A graceful stop exits 0; anything else (a panic on shutdown, the
 		// race detector's exit code 66) is a server bug.
 		if code := s.cmd.ProcessState.ExitCode(); code != 0 {
-			t.Errorf("hangar serve exited with code %d after SIGTERM:\n%s", code, s.logs.String())
+			t.Errorf("hangar serve exited with code %d after %v:\n%s", code, sig, s.logs.String())
 		}
 	case <-time.After(20 * time.Second):
 		_ = s.cmd.Process.Kill()
 		<-s.done
-		t.Errorf("hangar serve did not stop within 20s of SIGTERM")
+		t.Errorf("hangar serve did not stop within 20s of %v", sig)
 	}
 }
 
