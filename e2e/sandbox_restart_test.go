@@ -20,7 +20,7 @@ import (
 // Issue 4 §4: a session's sandbox handle is persisted, so a restarted
 // server reattaches to a docker sandbox that outlived it — after a crash
 // (SIGKILL) and after a graceful stop alike — with its files outside
-// /workspace and the processes started in the background with nohup still
+// /workspace and the processes started in the background with setsid still
 // there, and without a second container. Deleting the session removes the
 // container, the handle and the workspace.
 func TestSandboxReattachAfterRestart(t *testing.T) {
@@ -28,7 +28,7 @@ func TestSandboxReattachAfterRestart(t *testing.T) {
 		t.Run(how, func(t *testing.T) {
 			l := newLoopOn(t, "docker", nil)
 			sid := l.session(l.agent(toolset))
-			out := l.bash(sid, "echo marker-"+how+" > /tmp/marker; nohup sleep 1234 >/dev/null 2>&1 & for i in $(seq 100); do pgrep -f '^sleep 1234' >/dev/null && break; sleep 0.02; done; echo started")
+			out := l.bash(sid, "echo marker-"+how+" > /tmp/marker; setsid sleep 1234 >/dev/null 2>&1 < /dev/null & for i in $(seq 100); do pgrep -f '^sleep 1234' >/dev/null && break; sleep 0.02; done; echo started")
 			if !strings.Contains(out, "started") {
 				t.Fatalf("first bash call: %s", out)
 			}

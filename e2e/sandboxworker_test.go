@@ -66,9 +66,11 @@ func testSandboxWorkerPath(t *testing.T, backend string) {
 		t.Fatalf("cloud session logged %s", e[0].RawJSON())
 	}
 	// A second turn is served too (the worker stays, or a new one starts)
-	// and does not run the first call again.
-	if out := toolText(t, l.bash(sid, "echo second-turn")); !strings.Contains(out, "second-turn") {
-		t.Fatalf("second turn: %s", out)
+	// and does not run the first call again. The sandbox has one tool
+	// shell, the agent's, started with the sandbox and used by every
+	// worker: not one of the worker's own for the session's thread.
+	if out := toolText(t, l.bash(sid, "echo second-turn; pgrep -c -f -x '/bin/bash --noprofile --norc'")); out != "second-turn\n1" {
+		t.Fatalf("second turn (want one tool shell): %q", out)
 	}
 	if uses := len(l.history(sid, "agent.tool_result")); uses != 2 {
 		t.Fatalf("%d tool results after two calls", uses)

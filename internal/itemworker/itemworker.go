@@ -13,8 +13,6 @@
 package itemworker
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -24,7 +22,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -161,9 +158,13 @@ func run(ctx context.Context, stdin io.Reader, socket, workdir string, env map[s
 
 // httpClient is the --item worker's HTTP client for session's item:
 // one transport to the server's API (dial), kept alive across requests,
-// the handshake pipelined (handshakePrefetch), and what the worker reads
-// adapted by resultsAsWorkerSees. release drops what the prefetch sent
-// and nobody took.
+// the handshake pipelined (handshakePrefetch), each request logged at
+// debug level. release drops what the prefetch sent and nobody took.
+//
+// A cloud session logs the worker's results as the agent's own
+// agent.tool_result (the official shape of a cloud session's log), not as
+// the user.tool_result the worker posts; the SDK's runner takes either as
+// the answer to a call, so a new worker does not run earlier calls again.
 func httpClient(ctx context.Context, dial func(ctx context.Context) (net.Conn, error), session string, log *slog.Logger) (c *http.Client, release func()) {
 	tr := &http.Transport{
 		// No proxy: the sandbox's proxy variables are for the agent's
@@ -174,76 +175,21 @@ func httpClient(ctx context.Context, dial func(ctx context.Context) (net.Conn, e
 		IdleConnTimeout:     90 * time.Second,
 	}
 	pf := newHandshakePrefetch(ctx, tr, session)
-	return &http.Client{Transport: resultsAsWorkerSees{rt: pf, log: log}}, pf.close
+	return &http.Client{Transport: loggedRequests{rt: pf, log: log}}, pf.close
 }
 
-// resultsAsWorkerSees adapts what the SDK's SessionToolRunner reads to how
-// a cloud session logs its tool results. The runner pairs agent.tool_use
-// with user.tool_result to know which calls are answered; a cloud session
-// logs the worker's result as the agent's own agent.tool_result (the
-// official shape of a cloud session's log). So on the event list and
-// stream this worker reads, agent.tool_result is presented as the
-// user.tool_result it posted: otherwise a new worker (the next item of the
-// session) would run every earlier call again.
-type resultsAsWorkerSees struct {
+// loggedRequests logs each request at debug level.
+type loggedRequests struct {
 	rt  http.RoundTripper
 	log *slog.Logger
 }
 
-var (
-	agentResultJSON  = []byte(`"type":"agent.tool_result"`)
-	workerResultJSON = []byte(`"type":"user.tool_result"`)
-	agentResultSSE   = []byte("event: agent.tool_result")
-	workerResultSSE  = []byte("event: user.tool_result")
-)
-
-func (t resultsAsWorkerSees) RoundTrip(req *http.Request) (*http.Response, error) {
+func (t loggedRequests) RoundTrip(req *http.Request) (*http.Response, error) {
+	if !t.log.Enabled(req.Context(), slog.LevelDebug) {
+		return t.rt.RoundTrip(req)
+	}
 	start := time.Now()
 	resp, err := t.rt.RoundTrip(req)
-	if t.log.Enabled(req.Context(), slog.LevelDebug) {
-		t.log.Debug("request", "method", req.Method, "path", req.URL.Path, "duration", time.Since(start), "err", err)
-	}
-	if err != nil || req.Method != http.MethodGet {
-		return resp, err
-	}
-	p := req.URL.Path
-	if strings.HasPrefix(p, "/v1/sessions/") && (strings.HasSuffix(p, "/events") || strings.HasSuffix(p, "/events/stream")) {
-		resp.Body = &lineRewriter{src: bufio.NewReaderSize(resp.Body, 64<<10), body: resp.Body}
-		resp.ContentLength = -1
-		resp.Header.Del("Content-Length")
-	}
-	return resp, nil
+	t.log.Debug("request", "method", req.Method, "path", req.URL.Path, "duration", time.Since(start), "err", err)
+	return resp, err
 }
-
-// lineRewriter rewrites agent.tool_result to user.tool_result line by line
-// (SSE frames and JSON pages alike; the quoted key only appears unescaped
-// as an event's own type).
-type lineRewriter struct {
-	src  *bufio.Reader
-	body io.Closer
-	buf  []byte
-	err  error
-}
-
-func (l *lineRewriter) Read(p []byte) (int, error) {
-	for len(l.buf) == 0 {
-		if l.err != nil {
-			return 0, l.err
-		}
-		line, err := l.src.ReadBytes('\n')
-		l.err = err
-		if bytes.HasPrefix(line, agentResultSSE) {
-			line = append(append([]byte{}, workerResultSSE...), line[len(agentResultSSE):]...)
-		}
-		if bytes.Contains(line, agentResultJSON) {
-			// Only then: ReplaceAll copies even a line without a match.
-			line = bytes.ReplaceAll(line, agentResultJSON, workerResultJSON)
-		}
-		l.buf = line
-	}
-	n := copy(p, l.buf)
-	l.buf = l.buf[n:]
-	return n, nil
-}
-
-func (l *lineRewriter) Close() error { return l.body.Close() }

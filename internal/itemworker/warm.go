@@ -33,7 +33,7 @@ import (
 // session has no skills or memory, and the one tool call it makes is to a
 // tool of its own.
 func warmUp(ctx context.Context, workdir string) error {
-	return warmUpWith(ctx, workdir, &warmHandler{posted: make(chan struct{}, 1), beat: make(chan struct{}, 1)})
+	return warmUpWith(ctx, workdir, &warmHandler{posted: make(chan struct{}, 1)})
 }
 
 func warmUpWith(ctx context.Context, workdir string, h *warmHandler) error {
@@ -112,13 +112,14 @@ var (
 	warmTerminated = `{"id":"sevt_warm_end","type":"session.status_terminated","processed_at":"2026-01-01T00:00:00Z"}`
 )
 
-// warmHandler serves the requests of one item's life: the heartbeat, the
-// session, the event list (a finished turn), the event stream (a tool call,
-// then, once its result is posted, the session's end) and the force-stop.
+// warmHandler serves the requests of one item's life: the claiming
+// heartbeat, the session (the worker's lookup and the runner's status),
+// the event list (a finished turn), the event stream (a tool call, then,
+// once its result is posted, the session's end) and the force-stop.
 type warmHandler struct {
-	// posted and beat signal the call's result and the first heartbeat:
-	// the session ends only after both, so every run warms both paths.
-	posted, beat chan struct{}
+	// posted signals the call's result: the session ends only after it,
+	// so every run warms that path.
+	posted chan struct{}
 	// seen counts the requests by method and URI, when not nil (tests).
 	mu   sync.Mutex
 	seen map[string]int
@@ -135,10 +136,6 @@ func (h *warmHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	switch {
 	case strings.HasSuffix(p, "/heartbeat"):
-		select {
-		case h.beat <- struct{}{}:
-		default:
-		}
 		_, _ = io.WriteString(w, warmHeartbeat)
 	case strings.HasSuffix(p, "/stop"):
 		_, _ = io.WriteString(w, warmWork)
@@ -151,14 +148,12 @@ func (h *warmHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if f != nil {
 			f.Flush()
 		}
-		// The session ends once the call's result and the first
-		// heartbeat are in (or the warm-up is called off).
-		for _, c := range []chan struct{}{h.posted, h.beat} {
-			select {
-			case <-c:
-			case <-r.Context().Done():
-				return
-			}
+		// The session ends once the call's result is in (or the warm-up
+		// is called off).
+		select {
+		case <-h.posted:
+		case <-r.Context().Done():
+			return
 		}
 		_, _ = io.WriteString(w, "event: agent.tool_result\ndata: "+strings.Replace(warmEvents[5], "sevt_warm_5", warmToolUseID, 1)+"\n\n"+
 			"event: session.status_terminated\ndata: "+warmTerminated+"\n\n")

@@ -216,8 +216,17 @@ func (t *sharedTool) Execute(ctx context.Context, input json.RawMessage) ([]anth
 	// waited out, as the agent's own calls wait for each other.
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.BetaTool.Execute(ctx, input)
+	return t.BetaTool.Execute(cancelOnly{ctx}, input)
 }
+
+// cancelOnly passes on a call's cancellation and deadline but none of its
+// values. The SDK's session runner puts in them the exit stack of the
+// call's session thread, for which the bash tool keeps a shell of its own
+// that the runner's end kills; a sandbox keeps one shell for its session,
+// across workers and threads, shared with the agent's own calls.
+type cancelOnly struct{ context.Context }
+
+func (cancelOnly) Value(any) any { return nil }
 
 func (t *sharedTool) Close() error { return nil }
 

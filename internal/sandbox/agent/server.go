@@ -104,11 +104,12 @@ func Serve(r io.Reader, w io.Writer, env []string) error {
 		}
 		s.mu.Unlock()
 		for name, t := range s.tools {
-			// The tool shell is not killed: its terminal closes with this
-			// process, which hangs up the shell and its jobs as a logout
-			// does, and a job started with nohup or setsid outlives it.
-			// Only a sandbox that outlives its agent sees the difference:
-			// docker's, which a restarted server reattaches to.
+			// The tool shell is not closed here: when this process ends,
+			// the toolset's watchdog kills the shell's process group (the
+			// shell and its jobs, nohup'd ones too), and only a job
+			// started with setsid outlives it. Only a sandbox that
+			// outlives its agent sees that: docker's, which a restarted
+			// server reattaches to.
 			if name != "bash" {
 				agenttoolset.CloseAll([]anthropic.BetaTool{t})
 			}

@@ -117,15 +117,15 @@ func TestDockerRootEntries(t *testing.T) {
 
 // A detached sandbox (the server shutting down gracefully) keeps running: a
 // new backend reattaches and finds /tmp and a process the bash tool started
-// in the background with nohup (as one that should outlive a logout) alive;
-// the old tool shell is gone.
+// in the background with setsid (outside the shell's process group, which
+// dies with the agent) alive; the old tool shell is gone.
 func TestDetachKeepsSandbox(t *testing.T) {
 	b := newBackend(t)
 	ctx := context.Background()
 	sb := sandboxtest.Create(t, b, sandboxtest.NewSpec(t))
-	res, err := sb.RunTool(ctx, "bash", json.RawMessage(`{"command":"echo kept > /tmp/marker; nohup bash -c 'exec -a hangar-bg sleep 1000' >/dev/null 2>&1 & for i in $(seq 100); do pgrep -f '^hangar-bg' >/dev/null && break; sleep 0.02; done; echo started"}`))
+	res, err := sb.RunTool(ctx, "bash", json.RawMessage(`{"command":"echo kept > /tmp/marker; setsid bash -c 'exec -a hangar-bg sleep 1000' >/dev/null 2>&1 < /dev/null & for i in $(seq 100); do pgrep -f '^hangar-bg' >/dev/null && break; sleep 0.02; done; echo started"}`))
 	// Waiting until the job runs as sleep: a job still between fork and
-	// nohup when the shell hangs up would die of the SIGHUP.
+	// setsid when the shell's group is killed would die with it.
 	if err != nil || res.IsError {
 		t.Fatalf("setup: %+v %v", res, err)
 	}
@@ -141,9 +141,9 @@ func TestDetachKeepsSandbox(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = rb.Destroy(ctx) })
-	res, err = rb.RunTool(ctx, "bash", json.RawMessage(`{"command":"cat /tmp/marker; pgrep -c -f hangar-bg; pgrep -c -x bash"}`))
-	// One bash: the new tool shell; the old one hung up with its agent.
-	if err != nil || res.Text != "kept\n1\n1\n\n" {
+	res, err = rb.RunTool(ctx, "bash", json.RawMessage(`{"command":"cat /tmp/marker; pgrep -c -f hangar-bg; pgrep -c -f -x '/bin/bash --noprofile --norc'"}`))
+	// One tool shell: the new one; the old one died with its agent.
+	if err != nil || res.Text != "kept\n1\n1" {
 		t.Fatalf("after reattach: %+v %v", res, err)
 	}
 }
