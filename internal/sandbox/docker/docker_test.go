@@ -72,7 +72,7 @@ func TestReattach(t *testing.T) {
 		t.Fatalf("after reattach: %q %+v %v", o, st, err)
 	}
 	res, err := rb.RunTool(ctx, "bash", json.RawMessage(`{"command":"cat /tmp/scratch"}`))
-	if err != nil || res.Text != "kept\n\n" {
+	if err != nil || res.Text != "kept" {
 		t.Fatalf("tool after reattach: %+v %v", res, err)
 	}
 	// The handle names the spec: a changed one gets a new container.

@@ -60,8 +60,8 @@ func TestToolbox(t *testing.T) {
 	ctx := context.Background()
 	tb.Provision("sesn_a")
 	for _, c := range []struct{ session, name, input, text string }{
-		{"sesn_a", "bash", `{"command":"echo a > f; cat f"}`, "a\n\n"},
-		{"sesn_b", "bash", `{"command":"cat f 2>&1 || true"}`, "cat: f: No such file or directory\n\n"},
+		{"sesn_a", "bash", `{"command":"echo a > f; cat f"}`, "a"},
+		{"sesn_b", "bash", `{"command":"cat f 2>&1 || true"}`, "cat: f: No such file or directory"},
 		{"sesn_a", "read", `{"file_path":"f"}`, "a\n"},
 	} {
 		res, err := tb.Execute(ctx, c.session, c.name, json.RawMessage(c.input))
@@ -76,7 +76,7 @@ func TestToolbox(t *testing.T) {
 		t.Fatal("call on a stopped sandbox succeeded")
 	}
 	res, err := tb.Execute(ctx, "sesn_a", "bash", json.RawMessage(`{"command":"cat f"}`))
-	if err != nil || res.Text != "a\n\n" {
+	if err != nil || res.Text != "a" {
 		t.Fatalf("after replacement: %+v %v", res, err)
 	}
 	if err := tb.Release(ctx, "sesn_a", true); err != nil {

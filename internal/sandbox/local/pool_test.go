@@ -100,7 +100,7 @@ func TestToolboxPool(t *testing.T) {
 	waitPooled(t, tb, 2)
 
 	// A claimed sandbox works in the session's own workspace and outputs.
-	if got := bash("sesn_a", "echo a > f; echo o > /mnt/session/outputs/o; pwd"); got != "/workspace\n\n" {
+	if got := bash("sesn_a", "echo a > f; echo o > /mnt/session/outputs/o; pwd"); got != "/workspace" {
 		t.Fatalf("pwd: %q", got)
 	}
 	if n := len(rec.createdFor("sesn_a")); n != 0 {
@@ -118,7 +118,7 @@ func TestToolboxPool(t *testing.T) {
 
 	// Another pooled sandbox: a different sandbox, seeing none of sesn_a's files.
 	waitPooled(t, tb, 2)
-	if got := bash("sesn_b", "ls -A /workspace /mnt/session/outputs; cat f 2>&1 || true"); got != "/mnt/session/outputs:\n\n/workspace:\ncat: f: No such file or directory\n\n" {
+	if got := bash("sesn_b", "ls -A /workspace /mnt/session/outputs; cat f 2>&1 || true"); got != "/mnt/session/outputs:\n\n/workspace:\ncat: f: No such file or directory" {
 		t.Fatalf("sesn_b sees: %q", got)
 	}
 	sbB, _ := tb.Sandbox(ctx, "sesn_b")
@@ -128,7 +128,7 @@ func TestToolboxPool(t *testing.T) {
 
 	// A spec with mounts bypasses the pool: its resources must be there.
 	waitPooled(t, tb, 2)
-	if got := bash("sesn_m", "cat /mnt/session/uploads/r.txt"); got != "mounted\n\n" {
+	if got := bash("sesn_m", "cat /mnt/session/uploads/r.txt"); got != "mounted" {
 		t.Fatalf("sesn_m: %q", got)
 	}
 	if n := len(rec.createdFor("sesn_m")); n != 1 {
@@ -146,7 +146,7 @@ func TestToolboxPool(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(root, "ws", "sesn_c", "keep"), []byte("k\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if got := bash("sesn_c", "cat keep"); got != "k\n\n" || len(rec.createdFor("sesn_c")) != 1 {
+	if got := bash("sesn_c", "cat keep"); got != "k" || len(rec.createdFor("sesn_c")) != 1 {
 		t.Fatalf("sesn_c: %q, created %d", got, len(rec.createdFor("sesn_c")))
 	}
 
@@ -165,7 +165,7 @@ func TestToolboxPool(t *testing.T) {
 	for _, sb := range pooled {
 		_ = sb.Stop(ctx)
 	}
-	if got := bash("sesn_d", "echo d"); got != "d\n\n" || len(rec.createdFor("sesn_d")) != 1 {
+	if got := bash("sesn_d", "echo d"); got != "d" || len(rec.createdFor("sesn_d")) != 1 {
 		t.Fatalf("sesn_d after the pool died: %q, created %d", got, len(rec.createdFor("sesn_d")))
 	}
 
