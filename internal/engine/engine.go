@@ -65,7 +65,7 @@ type Options struct {
 	// RunTimeout bounds one uninterrupted stretch of work (the watchdog):
 	// a session still running after it is stopped with a session.error.
 	RunTimeout time.Duration
-	// ToolTimeout bounds one tool call.
+	// ToolTimeout bounds one tool call; tool.CallTimeout by default.
 	ToolTimeout time.Duration
 	// ContextWindow is the model context size in tokens, and CompactAt the
 	// percentage of it at which the conversation is compacted (summarized
@@ -88,7 +88,7 @@ func (o *Options) defaults() {
 		o.RunTimeout = time.Hour
 	}
 	if o.ToolTimeout == 0 {
-		o.ToolTimeout = 10 * time.Minute
+		o.ToolTimeout = tool.CallTimeout
 	}
 	if o.ContextWindow == 0 {
 		o.ContextWindow = 200000

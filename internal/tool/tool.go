@@ -9,11 +9,20 @@ import (
 	"context"
 	"encoding/json"
 	"sync"
+	"time"
 
 	"github.com/anthropics/anthropic-sdk-go/v2/tools/agenttoolset"
 
 	"github.com/hangarhq/hangar/internal/wire"
 )
+
+// CallTimeout bounds one tool call, wherever it runs. It is the default of
+// the SDK's session tool runner, which every worker runs (a cloud
+// session's, in its sandbox, and `hangar worker`; EnvironmentWorker offers
+// no option for it), and the engine applies it to the calls it runs itself
+// (web tools, MCP tools, built-in tools on the host). Inside it, the bash
+// tool's own limit is the toolset's: 295 s, which kills the shell.
+const CallTimeout = 325 * time.Second
 
 // Call is one built-in tool call to execute in the session's sandbox.
 type Call struct {
