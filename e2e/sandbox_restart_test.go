@@ -50,7 +50,7 @@ func TestSandboxReattachAfterRestart(t *testing.T) {
 			l.restart("docker")
 
 			out = l.bash(sid, "cat /tmp/marker; pgrep -c -f 'sleep 1234'")
-			if !strings.Contains(out, `marker-`+how+`\n1\n`) {
+			if !strings.Contains(out, `marker-`+how+`\n1"`) {
 				t.Fatalf("after the restart the sandbox was not reattached: %s", out)
 			}
 			if got := sessionContainers(t, sid); len(got) != 1 || got[0] != before[0] {
@@ -90,7 +90,7 @@ func TestSandboxReprovisionAfterRestartLocal(t *testing.T) {
 	}
 	l.restart("local")
 	out := l.bash(sid, "cat /workspace/kept.txt; cat /tmp/marker 2>/dev/null || echo fresh-tmp")
-	if !strings.Contains(out, `kept\nfresh-tmp\n`) {
+	if !strings.Contains(out, `kept\nfresh-tmp"`) {
 		t.Fatalf("after the restart: %s", out)
 	}
 	l.s.Stop(t)
