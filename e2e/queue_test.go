@@ -207,3 +207,42 @@ func TestSendThenGetShowsRunning(t *testing.T) {
 		}
 	}
 }
+
+// An interrupt while a self-hosted worker runs a call answers the call in
+// the log (is_error, interrupted), and that answer is the call's only one:
+// the worker's own result, which comes after, is refused.
+func TestSelfHostedInterruptRecordsResult(t *testing.T) {
+	l := newLoop(t, nil, modeltest.ToolCall("", "bash", map[string]any{"command": blockedTool}))
+	dir := l.selfHostedWorker(context.Background())
+	sid := l.session(l.agent(toolsetAgent))
+	col := l.stream(sid)
+	l.send(sid, userMessage("start"))
+	use, at := col.waitType(t, 0, "agent.tool_use")
+	waitFile(t, filepath.Join(dir, "started"))
+	l.send(sid, anthropic.BetaManagedAgentsEventParamsUnion{OfUserInterrupt: &anthropic.BetaManagedAgentsUserInterruptEventParams{}})
+	res, _ := col.waitType(t, at, "agent.tool_result")
+	if raw(res)["tool_use_id"] != use.ID || raw(res)["is_error"] != true || !strings.Contains(res.RawJSON(), "interrupted") {
+		t.Fatalf("result of the interrupted call: %s", res.RawJSON())
+	}
+	if idle, _ := col.waitType(t, at, "session.status_idle"); idle.StopReason.Type != "end_turn" {
+		t.Fatalf("idle = %s", idle.RawJSON())
+	}
+	// Let the command finish; its result is not logged as a second answer.
+	if err := os.WriteFile(filepath.Join(dir, "release"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l.fake.Push(modeltest.Text("later"))
+	l.send(sid, userMessage("later"))
+	col.waitFor(t, at, "the next turn", func(e anthropic.BetaManagedAgentsStreamSessionEventsUnion) bool {
+		return e.Type == "agent.message" && strings.Contains(e.RawJSON(), "later")
+	})
+	var n int
+	for _, e := range l.history(sid, "agent.tool_result", "user.tool_result") {
+		if raw(e)["tool_use_id"] == use.ID {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d results for the interrupted call", n)
+	}
+}
