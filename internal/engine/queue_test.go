@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"strings"
@@ -131,4 +132,33 @@ func TestMessageWaitsForWorkerCall(t *testing.T) {
 	h.waitIdle(id, "end_turn", 1)
 	req, _ = h.fake.LastRequest()
 	want(req.Input.Messages)
+}
+
+// A message sent while the session waits on the client (requires_action)
+// waits too: the session stays blocked until the call is answered, then the
+// model gets the answer and the message together.
+func TestMessageWaitsForGate(t *testing.T) {
+	h := newHarness(t, modeltest.EchoRule, modeltest.ToolCall("", "lookup", map[string]any{}))
+	h.open()
+	id := h.session(wire.AgentTool{Custom: &wire.CustomTool{Type: wire.ToolTypeCustom, Name: "lookup", Description: "Look up.", InputSchema: json.RawMessage(`{"type":"object"}`)}})
+	h.send(id, text("first"))
+	use := h.waitLogged(id, wire.EventTypeAgentCustomToolUse)
+	h.waitIdle(id, "requires_action", 0)
+	second := h.send(id, text("second"))
+	doc, err := h.eng.Get(context.Background(), ws, id)
+	if err != nil || doc.Status != store.SessionIdle || doc.StopReason == nil || doc.StopReason.Type != wire.StopRequiresAction {
+		t.Fatalf("session with a message behind the gate: %+v %v", doc.StopReason, err)
+	}
+	h.send(id, &wire.UserCustomToolResultEvent{CustomToolUseID: use.ID, Content: []wire.ContentBlock{wire.NewTextBlock("found")}})
+	evs := h.waitIdle(id, "end_turn", 0)
+	for _, e := range evs {
+		if e.ID == second[0].ID && e.ProcessedAt == nil {
+			t.Fatal("the message was left unprocessed")
+		}
+	}
+	req, _ := h.fake.LastRequest()
+	last, _ := req.Input.Last()
+	if len(last.Content) != 2 || last.Content[0].ToolUseID != use.ID || last.Content[0].IsError || last.Content[1].Text != "second" {
+		t.Fatalf("the user turn after the answer: %+v", last.Content)
+	}
 }
