@@ -120,7 +120,8 @@ func TestSandboxWorkerSocketAttack(t *testing.T) {
 // EVT-10/11 through the worker path: an interrupt while the sandbox's
 // worker runs a long bash call ends the turn at once and kills the command
 // (the SDK runner cancels the call once the log answers it); the log has
-// the interrupted call's result; the next call runs normally.
+// the interrupted call's result. As in the reference toolset, the
+// cancellation ends the shell too, and the next call restarts it.
 func TestSandboxWorkerInterruptKillsBash(t *testing.T) {
 	l := newLoop(t, nil,
 		modeltest.ToolCall("", "bash", map[string]any{"command": "sleep 37; echo late > /workspace/late"}))
@@ -140,8 +141,12 @@ func TestSandboxWorkerInterruptKillsBash(t *testing.T) {
 	if len(results) != 1 || raw(results[0])["tool_use_id"] != use.ID || raw(results[0])["is_error"] != true || !strings.Contains(results[0].RawJSON(), "interrupted") {
 		t.Fatalf("results of the interrupted call: %s", types(results))
 	}
-	res := l.bash(sid, `for p in /proc/[0-9]*; do tr '\0' ' ' < $p/cmdline; echo; done | grep -c '^sleep 37' || true; ls /workspace`)
-	out := toolText(t, res)
+	l.fake.Push(modeltest.ToolCall("", "bash", map[string]any{"restart": true,
+		"command": `for p in /proc/[0-9]*; do tr '\0' ' ' < $p/cmdline; echo; done | grep -c '^sleep 37' || true; ls /workspace`}), modeltest.Text("ok"))
+	col = l.stream(sid)
+	l.send(sid, userMessage("check"))
+	res, _ := col.waitType(t, 0, "agent.tool_result")
+	out := toolText(t, res.RawJSON())
 	if !strings.HasPrefix(strings.TrimSpace(out), "0") || strings.Contains(out, "late") {
 		t.Fatalf("the interrupted command survived:\n%s", out)
 	}
