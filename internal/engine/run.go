@@ -779,8 +779,8 @@ func (r *run) next() action {
 	}
 	if len(waiting) > 0 {
 		// Confirmations and custom tools wait for the client
-		// (requires_action, LIF-11), reported once; again when the
-		// session ran meanwhile (the allowed calls of a partial answer).
+		// (requires_action), reported once; again when the session ran
+		// meanwhile (the allowed calls of a partial answer).
 		if !r.announced || r.sess.Status != store.SessionIdle {
 			if _, err := r.commit(ctx, store.SessionIdle, ev(&wire.SessionStatusIdleEvent{StopReason: wire.RequiresAction(waiting...)})); err != nil {
 				r.e.log.Error("report requires_action", "session", r.id, "err", err)
