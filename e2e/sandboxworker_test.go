@@ -122,14 +122,16 @@ func TestSandboxWorkerSocketAttack(t *testing.T) {
 
 // EVT-10/11 through the worker path: an interrupt while the sandbox's
 // worker runs a long bash call ends the turn at once and kills the command
-// (the SDK runner cancels the call it runs); the next call runs normally.
+// (the SDK runner cancels the call once the log answers it); the log has
+// the interrupted call's result. As in the reference toolset, the
+// cancellation ends the shell too, and the next call restarts it.
 func TestSandboxWorkerInterruptKillsBash(t *testing.T) {
 	l := newLoop(t, nil,
 		modeltest.ToolCall("", "bash", map[string]any{"command": "sleep 37; echo late > /workspace/late"}))
 	sid := l.session(l.agent(toolsetAgent))
 	col := l.stream(sid)
 	l.send(sid, userMessage("start"))
-	_, at := col.waitType(t, 0, "agent.tool_use")
+	use, at := col.waitType(t, 0, "agent.tool_use")
 	// The sleep is running in the sandbox before the interrupt is sent.
 	waitSandboxProcess(t, l, sid, "sleep 37")
 	l.send(sid, anthropic.BetaManagedAgentsEventParamsUnion{OfUserInterrupt: &anthropic.BetaManagedAgentsUserInterruptEventParams{}})
@@ -138,8 +140,16 @@ func TestSandboxWorkerInterruptKillsBash(t *testing.T) {
 		t.Fatalf("idle = %s", idle.RawJSON())
 	}
 	col.cancel()
-	res := l.bash(sid, `for p in /proc/[0-9]*; do tr '\0' ' ' < $p/cmdline; echo; done | grep -c '^sleep 37' || true; ls /workspace`)
-	out := toolText(t, res)
+	results := l.history(sid, "agent.tool_result")
+	if len(results) != 1 || raw(results[0])["tool_use_id"] != use.ID || raw(results[0])["is_error"] != true || !strings.Contains(results[0].RawJSON(), "interrupted") {
+		t.Fatalf("results of the interrupted call: %s", types(results))
+	}
+	l.fake.Push(modeltest.ToolCall("", "bash", map[string]any{"restart": true,
+		"command": `for p in /proc/[0-9]*; do tr '\0' ' ' < $p/cmdline; echo; done | grep -c '^sleep 37' || true; ls /workspace`}), modeltest.Text("ok"))
+	col = l.stream(sid)
+	l.send(sid, userMessage("check"))
+	res, _ := col.waitType(t, 0, "agent.tool_result")
+	out := toolText(t, res.RawJSON())
 	if !strings.HasPrefix(strings.TrimSpace(out), "0") || strings.Contains(out, "late") {
 		t.Fatalf("the interrupted command survived:\n%s", out)
 	}

@@ -249,6 +249,22 @@ func (e *Engine) evictLocked() {
 	}
 }
 
+// discard drops a runtime whose state got ahead of the log (a write
+// failed after it took input): its driver stops and the next caller
+// rebuilds the session from the log. r.mu is held.
+func (r *run) discard() {
+	r.stopped, r.evicted = true, true
+	r.unsaved = nil
+	if r.stepCancel != nil {
+		r.stepCancel()
+	}
+	r.e.mu.Lock()
+	if r.e.runs[r.id] == r {
+		delete(r.e.runs, r.id)
+	}
+	r.e.mu.Unlock()
+}
+
 // lock returns the session's runtime with its lock held, reloading it if it
 // was evicted between loading and locking.
 func (e *Engine) lock(ctx context.Context, ws, id string) (*run, error) {

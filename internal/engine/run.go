@@ -68,6 +68,15 @@ type run struct {
 	calls  []*call
 	// queue holds client events not yet consumed, in log order.
 	queue []wire.Event
+	// unsaved are accepted client events not yet in the log: the next
+	// commit appends them ahead of its own events, in one transaction, so
+	// that input and the status it moves the session to are logged
+	// together (a crash never leaves accepted input with an idle row).
+	unsaved []pending
+	// replayHeld are processed user.message and system.message events
+	// met during a rebuild, applied where they were processed rather
+	// than where they were sent (they may have waited for tool calls).
+	replayHeld []wire.Event
 	// answers maps an answer kind and tool call id (answerKey) to the
 	// event that answered it (queued or consumed), so a second answer of
 	// the same kind is refused and a repeated user.tool_result is
@@ -136,6 +145,7 @@ func rebuild(ctx context.Context, e *Engine, sess store.Session) (*run, error) {
 			break
 		}
 	}
+	r.applyHeld(nil)
 	if sess.Status == store.SessionRunning || sess.Status == store.SessionRescheduling {
 		r.runningSince = time.Now()
 	}
@@ -149,6 +159,7 @@ func (r *run) replay(se store.Event) error {
 		return err
 	}
 	ev.ProcessedAt = se.ProcessedAt
+	r.applyHeld(&se.CreatedAt)
 	if t := answerTarget(ev.Payload); t != "" {
 		r.answers[answerKey(ev.EventType(), t)] = ev
 	}
@@ -157,10 +168,10 @@ func (r *run) replay(se store.Event) error {
 		return nil
 	}
 	switch p := ev.Payload.(type) {
-	case *wire.UserMessageEvent:
-		r.consumeUserMessage(p)
-	case *wire.SystemMessageEvent:
-		r.appendSystem(p)
+	case *wire.UserMessageEvent, *wire.SystemMessageEvent:
+		// Logged when sent, taken when the session got to it (after the
+		// tool calls then open, say): it joins the conversation there.
+		r.replayHeld = append(r.replayHeld, ev)
 	case *wire.AgentThinkingEvent:
 		var b model.Block
 		if len(se.Private) > 0 {
@@ -222,6 +233,30 @@ func (r *run) replay(se store.Event) error {
 		}
 	}
 	return nil
+}
+
+// applyHeld applies the held turn input processed before the event created
+// at before (all of it when before is nil), in log order.
+func (r *run) applyHeld(before *time.Time) {
+	n := 0
+	for _, h := range r.replayHeld {
+		if before != nil && !h.ProcessedAt.Before(*before) {
+			break
+		}
+		r.applyInput(h)
+		n++
+	}
+	r.replayHeld = r.replayHeld[n:]
+}
+
+// applyInput adds a user.message or system.message to the conversation.
+func (r *run) applyInput(e wire.Event) {
+	switch p := e.Payload.(type) {
+	case *wire.UserMessageEvent:
+		r.consumeUserMessage(p)
+	case *wire.SystemMessageEvent:
+		r.appendSystem(p)
+	}
 }
 
 // appendAssistant adds a block to the assistant turn being built.
@@ -354,8 +389,9 @@ func (r *run) applyConfirmation(p *wire.UserToolConfirmationEvent) {
 }
 
 func (r *run) consumeUserMessage(p *wire.UserMessageEvent) {
-	// A new message while tool calls are still open means the user moved
-	// on: the calls are answered with an error so the model sees why.
+	// A message waits until every open call has its result (consume), so
+	// this answers calls only in a log written before messages waited,
+	// where a message took the place of the answers.
 	r.cancelCalls("The user sent a new message instead of answering this tool call.")
 	r.appendUser(contentToModel(p.Content)...)
 	r.halted = false
@@ -445,6 +481,9 @@ func (r *run) commit(ctx context.Context, setStatus string, evs ...pending) ([]s
 			r.mcpDefs = nil
 		}
 	}
+	if len(r.unsaved) > 0 {
+		evs = append(slices.Clip(r.unsaved), evs...)
+	}
 	rows := make([]*store.Event, len(evs))
 	for i, p := range evs {
 		data, err := json.Marshal(p.ev)
@@ -488,6 +527,7 @@ func (r *run) commit(ctx context.Context, setStatus string, evs ...pending) ([]s
 		return nil, err
 	}
 	r.sess, r.doc = sess, doc
+	r.unsaved = nil
 	out := make([]store.Event, len(rows))
 	for i, row := range rows {
 		out[i] = *row
@@ -501,6 +541,12 @@ func (r *run) commit(ctx context.Context, setStatus string, evs ...pending) ([]s
 func (r *run) markProcessed(ctx context.Context, consumed []wire.Event) error {
 	if len(consumed) == 0 {
 		return nil
+	}
+	if len(r.unsaved) > 0 {
+		// The events are stamped where they are logged.
+		if _, err := r.commit(ctx, ""); err != nil {
+			return err
+		}
 	}
 	ctx = context.WithoutCancel(ctx)
 	now := wire.Now()
@@ -733,8 +779,9 @@ func (r *run) next() action {
 	}
 	if len(waiting) > 0 {
 		// Confirmations and custom tools wait for the client
-		// (requires_action, LIF-11), reported once.
-		if !r.announced {
+		// (requires_action), reported once; again when the session ran
+		// meanwhile (the allowed calls of a partial answer).
+		if !r.announced || r.sess.Status != store.SessionIdle {
 			if _, err := r.commit(ctx, store.SessionIdle, ev(&wire.SessionStatusIdleEvent{StopReason: wire.RequiresAction(waiting...)})); err != nil {
 				r.e.log.Error("report requires_action", "session", r.id, "err", err)
 				return nil
@@ -802,28 +849,48 @@ func (r *run) consume(ctx context.Context) error {
 		r.queue = slices.Delete(r.queue, i, i+1)
 		return r.interrupt(ctx, intr)
 	}
-	consumed := r.queue
-	r.queue = nil
-	for _, c := range consumed {
+	// Answers first: they close tool calls, and input waits for those.
+	taken := map[string]bool{}
+	for _, c := range r.queue {
 		switch p := c.Payload.(type) {
-		case *wire.UserMessageEvent:
-			r.consumeUserMessage(p)
-		case *wire.SystemMessageEvent:
-			r.appendSystem(p)
 		case *wire.UserToolConfirmationEvent:
 			r.applyConfirmation(p)
 		case *wire.UserCustomToolResultEvent:
 			r.resolve(p.CustomToolUseID, toolResult(p.CustomToolUseID, p.Content, p.IsError))
 		case *wire.UserToolResultEvent:
 			r.resolve(p.ToolUseID, toolResult(p.ToolUseID, p.Content, p.IsError))
+		default:
+			continue
 		}
+		taken[c.ID] = true
 	}
+	// A message or system.message waits, in order, while any tool call
+	// is open (running, at a worker, or at a gate waiting for the
+	// client): the call gets its one result, and the model sees it before
+	// the input that followed.
+	var consumed, waiting []wire.Event
+	for _, c := range r.queue {
+		if !taken[c.ID] {
+			if len(waiting) > 0 || r.openCalls() {
+				waiting = append(waiting, c)
+				continue
+			}
+			r.applyInput(c)
+		}
+		consumed = append(consumed, c)
+	}
+	r.queue = waiting
 	if r.sess.Status != store.SessionRunning && r.hasWork() {
 		if !r.ensureRunning(ctx) {
 			return fmt.Errorf("could not start running")
 		}
 	}
 	return r.markProcessed(ctx, consumed)
+}
+
+// openCalls reports whether a tool call of the current turn has no result.
+func (r *run) openCalls() bool {
+	return slices.ContainsFunc(r.calls, func(c *call) bool { return c.state != callDone })
 }
 
 func (r *run) hasWork() bool {
@@ -850,16 +917,30 @@ func (r *run) awaitsModel() bool {
 }
 
 // interrupt stops the agent (EVT-10/11): open tool calls are answered with
-// an error, the interrupt is stamped processed, and the session goes idle.
-// r.mu is held.
+// an error, logged as their result (a custom tool's answer is the
+// client's event, so only the model is told), the interrupt is stamped
+// processed, and the session goes idle. r.mu is held.
 func (r *run) interrupt(ctx context.Context, intr wire.Event) error {
-	r.cancelCalls("The user interrupted the session before this tool call completed.")
+	const why = "The user interrupted the session before this tool call completed."
+	var evs []pending
+	for _, c := range r.calls {
+		switch {
+		case c.state == callDone || c.kind == tool.Custom:
+		case c.kind == tool.MCP:
+			isErr := true
+			evs = append(evs, ev(&wire.AgentMCPToolResultEvent{MCPToolUseID: c.id, Content: []wire.ContentBlock{wire.NewTextBlock(why)}, IsError: &isErr}))
+		default:
+			evs = append(evs, failedCall(c.id, why))
+		}
+	}
+	r.cancelCalls(why)
 	if err := r.markProcessed(ctx, []wire.Event{intr}); err != nil {
 		return err
 	}
 	r.halted = len(r.queue) == 0
-	if r.sess.Status != store.SessionIdle || r.announced {
-		if _, err := r.commit(ctx, store.SessionIdle, ev(&wire.SessionStatusIdleEvent{StopReason: wire.EndTurn()})); err != nil {
+	if r.sess.Status != store.SessionIdle || r.announced || len(evs) > 0 {
+		evs = append(evs, ev(&wire.SessionStatusIdleEvent{StopReason: wire.EndTurn()}))
+		if _, err := r.commit(ctx, store.SessionIdle, evs...); err != nil {
 			return err
 		}
 		r.announced = false

@@ -65,8 +65,17 @@ func (e *Engine) Send(ctx context.Context, ws, id string, events []wire.EventPay
 			interrupt = true
 		}
 	}
+	// With no step in flight the queue is taken now, under this lock, so
+	// the send returns with the session already running when its input
+	// gave it work, and that status is logged in the transaction that
+	// logs the input (a crash right after the response cannot strand it).
+	// A step in flight takes the queue when it ends; the session is
+	// running meanwhile.
+	now := r.stepCancel == nil && !r.stopped && e.ctx.Err() == nil
 	if len(fresh) > 0 {
-		if _, err := r.commit(e.ctx, "", fresh...); err != nil {
+		if now {
+			r.unsaved = fresh
+		} else if _, err := r.commit(e.ctx, "", fresh...); err != nil {
 			return nil, err
 		}
 		for _, p := range fresh {
@@ -83,6 +92,22 @@ func (e *Engine) Send(ctx context.Context, ws, id string, events []wire.EventPay
 	}
 	if interrupt && r.stepCancel != nil {
 		r.stepCancel()
+	}
+	if now {
+		err := r.consume(e.ctx)
+		if err == nil && len(r.unsaved) > 0 {
+			_, err = r.commit(e.ctx, "")
+		}
+		if err != nil {
+			if len(r.unsaved) > 0 {
+				// Nothing was logged, but the runtime took the input:
+				// it is dropped, to be rebuilt from the log.
+				r.discard()
+				return nil, err
+			}
+			// The input is logged; the driver takes up what is left.
+			e.log.Error("consume events", "session", id, "err", err)
+		}
 	}
 	r.kick()
 	if !isSandboxWorker(ctx) {
