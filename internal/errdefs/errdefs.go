@@ -23,6 +23,9 @@ const (
 	ClassRateLimited
 	ClassUnavailable
 	ClassTimeout
+	// ClassStorageNotReady: the store cannot serve yet; the same request
+	// may succeed shortly.
+	ClassStorageNotReady
 )
 
 // Error is a classified error. Message is safe to show to API clients.
@@ -93,6 +96,15 @@ func PreconditionFailed(format string, args ...any) *Error {
 func TooLarge(format string, args ...any) *Error { return newf(ClassTooLarge, format, args...) }
 
 func Unavailable(format string, args ...any) *Error { return newf(ClassUnavailable, format, args...) }
+
+// StorageNotReady reports a store that cannot serve now (locked, not yet
+// reachable) but may shortly; the cause is logged, never shown.
+func StorageNotReady(cause error) *Error {
+	e := newf(ClassStorageNotReady, "storage is not ready; retry shortly")
+	e.Code = "storage_not_ready"
+	e.cause = cause
+	return e
+}
 
 // Internal wraps an unexpected failure; its cause is logged, never shown.
 func Internal(cause error, format string, args ...any) *Error {

@@ -64,6 +64,7 @@ var classes = map[errdefs.Class]struct {
 	errdefs.ClassRateLimited:        {http.StatusTooManyRequests, "rate_limit_error"},
 	errdefs.ClassUnavailable:        {529, "overloaded_error"},
 	errdefs.ClassTimeout:            {http.StatusGatewayTimeout, "timeout_error"},
+	errdefs.ClassStorageNotReady:    {http.StatusServiceUnavailable, "api_error"},
 	errdefs.ClassInternal:           {http.StatusInternalServerError, "api_error"},
 }
 
@@ -79,9 +80,12 @@ func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	}
 	c := classes[e.Class]
 	msg := e.Message
-	if e.Class == errdefs.ClassInternal {
+	switch e.Class {
+	case errdefs.ClassInternal:
 		log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		msg = "internal server error"
+	case errdefs.ClassStorageNotReady:
+		log.WarnContext(r.Context(), "storage not ready", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	typ := c.typ
 	if e.Type != "" {

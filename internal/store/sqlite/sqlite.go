@@ -50,7 +50,7 @@ func Open(ctx context.Context, path string) (*sqlstore.DB, error) {
 	}
 	reader.SetMaxOpenConns(8)
 	reader.SetMaxIdleConns(8)
-	d := sqlstore.Dialect{Rebind: func(q string) string { return q }, IsUnique: isUnique}
+	d := sqlstore.Dialect{Rebind: func(q string) string { return q }, IsUnique: isUnique, Unreachable: isBusy}
 	return sqlstore.New(writer, reader, d, nil), nil
 }
 
@@ -73,9 +73,16 @@ func connect(ctx context.Context, db *sql.DB) error {
 	}
 }
 
+// isBusy reports SQLite's "another connection holds the lock": at open, a
+// process switching the file to WAL; later, one that held a write lock past
+// busy_timeout (another program on the same file, a backup).
 func isBusy(err error) bool {
 	var se *sqlite.Error
-	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_BUSY
+	if !errors.As(err, &se) {
+		return false
+	}
+	c := se.Code() & 0xff
+	return c == sqlite3.SQLITE_BUSY || c == sqlite3.SQLITE_LOCKED
 }
 
 // uriPath escapes the characters that end or alter the path part of an

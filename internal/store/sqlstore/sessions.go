@@ -117,7 +117,7 @@ func (o ops) InsertSession(ctx context.Context, s *store.Session) error {
 		if o.d.IsUnique(err) {
 			return errdefs.Conflict("session %s already exists", s.ID)
 		}
-		return errdefs.Internal(err, "insert session")
+		return o.d.fail(err, "insert session")
 	}
 	if err := o.indexMemoryStores(ctx, s.ID, s.MemoryStoreIDs); err != nil {
 		return err
@@ -143,7 +143,7 @@ func (o ops) indexMemoryStores(ctx context.Context, sessionID string, ids []stri
 	}
 	q := `INSERT INTO session_memory_stores (session_id, memory_store_id) VALUES (?, ?)` + strings.Repeat(", (?, ?)", len(uniq)-1)
 	if _, err := o.w.ExecContext(ctx, o.d.Rebind(q), args...); err != nil {
-		return errdefs.Internal(err, "index session memory stores")
+		return o.d.fail(err, "index session memory stores")
 	}
 	return nil
 }
@@ -154,7 +154,7 @@ func (o ops) GetSession(ctx context.Context, ws, id string) (store.Session, erro
 		return s, errdefs.NotFound("session %s not found", id)
 	}
 	if err != nil {
-		return s, errdefs.Internal(err, "get session")
+		return s, o.d.fail(err, "get session")
 	}
 	return s, nil
 }
@@ -171,7 +171,7 @@ func (o ops) UpdateSession(ctx context.Context, s *store.Session) error {
 		s.Status, encodeIDs(s.MemoryStoreIDs), []byte(s.Data), micros(s.UpdatedAt), nullableMicros(s.ArchivedAt),
 		s.Owner, nullableMicros(s.LeaseUntil), s.Workspace, s.ID, s.Rev)
 	if err != nil {
-		return errdefs.Internal(err, "update session")
+		return o.d.fail(err, "update session")
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
 		if _, err := o.GetSession(ctx, s.Workspace, s.ID); err != nil {
@@ -180,7 +180,7 @@ func (o ops) UpdateSession(ctx context.Context, s *store.Session) error {
 		return errdefs.Conflict("session %s was modified concurrently; retry with its current state", s.ID)
 	}
 	if _, err := o.w.ExecContext(ctx, o.d.Rebind(`DELETE FROM session_memory_stores WHERE session_id = ?`), s.ID); err != nil {
-		return errdefs.Internal(err, "update session memory stores")
+		return o.d.fail(err, "update session memory stores")
 	}
 	if err := o.indexMemoryStores(ctx, s.ID, s.MemoryStoreIDs); err != nil {
 		return err
@@ -192,14 +192,14 @@ func (o ops) UpdateSession(ctx context.Context, s *store.Session) error {
 func (o ops) DeleteSession(ctx context.Context, ws, id string) error {
 	res, err := o.w.ExecContext(ctx, o.d.Rebind(`DELETE FROM sessions WHERE workspace = ? AND id = ?`), ws, id)
 	if err != nil {
-		return errdefs.Internal(err, "delete session")
+		return o.d.fail(err, "delete session")
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
 		return errdefs.NotFound("session %s not found", id)
 	}
 	for _, table := range []string{"session_events", "session_memory_stores"} {
 		if _, err := o.w.ExecContext(ctx, o.d.Rebind(`DELETE FROM `+table+` WHERE session_id = ?`), id); err != nil {
-			return errdefs.Internal(err, "delete session %s", strings.ReplaceAll(table, "_", " "))
+			return o.d.fail(err, "delete session %s", strings.ReplaceAll(table, "_", " "))
 		}
 	}
 	return nil
@@ -306,7 +306,7 @@ func (o ops) ListSessions(ctx context.Context, q store.SessionQuery) (store.Sess
 			return false, nil
 		}
 		if err != nil {
-			return false, errdefs.Internal(err, "list sessions")
+			return false, o.d.fail(err, "list sessions")
 		}
 		return true, nil
 	}
@@ -363,19 +363,19 @@ func (o ops) ListSessions(ctx context.Context, q store.SessionQuery) (store.Sess
 func (o ops) querySessions(ctx context.Context, q string, args ...any) ([]store.Session, error) {
 	rows, err := o.r.QueryContext(ctx, o.d.Rebind(q), args...)
 	if err != nil {
-		return nil, errdefs.Internal(err, "list sessions")
+		return nil, o.d.fail(err, "list sessions")
 	}
 	defer rows.Close()
 	var out []store.Session
 	for rows.Next() {
 		s, err := scanSession(rows)
 		if err != nil {
-			return nil, errdefs.Internal(err, "scan session")
+			return nil, o.d.fail(err, "scan session")
 		}
 		out = append(out, s)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, errdefs.Internal(err, "list sessions")
+		return nil, o.d.fail(err, "list sessions")
 	}
 	return out, nil
 }
@@ -442,7 +442,7 @@ func (o ops) AppendEvents(ctx context.Context, sessionID string, evs []*store.Ev
 		return errdefs.NotFound("session %s not found", sessionID)
 	}
 	if err != nil {
-		return errdefs.Internal(err, "append events")
+		return o.d.fail(err, "append events")
 	}
 	now := time.Now()
 	first := last - int64(len(evs)) + 1
@@ -464,7 +464,7 @@ func (o ops) AppendEvents(ctx context.Context, sessionID string, evs []*store.Ev
 				// after the check above.
 				return errdefs.Conflict("a session event with one of these ids already exists")
 			}
-			return errdefs.Internal(err, "append events")
+			return o.d.fail(err, "append events")
 		}
 	}
 	return nil
@@ -480,7 +480,7 @@ func (o ops) checkNewEventIDs(ctx context.Context, ids []string) error {
 			return errdefs.Conflict("session event %s already exists", found)
 		}
 		if !errors.Is(err, sql.ErrNoRows) {
-			return errdefs.Internal(err, "append events")
+			return o.d.fail(err, "append events")
 		}
 	}
 	return nil
@@ -500,20 +500,20 @@ func (o ops) SetEventsProcessed(ctx context.Context, sessionID string, updates [
 		rows, err := o.w.QueryContext(ctx, o.d.Rebind(`SELECT id FROM session_events WHERE session_id = ? AND id IN (?`+strings.Repeat(", ?", len(chunk)-1)+`)`),
 			append([]any{sessionID}, anys(chunk)...)...)
 		if err != nil {
-			return errdefs.Internal(err, "set events processed")
+			return o.d.fail(err, "set events processed")
 		}
 		seen := map[string]bool{}
 		for rows.Next() {
 			var id string
 			if err := rows.Scan(&id); err != nil {
 				rows.Close()
-				return errdefs.Internal(err, "set events processed")
+				return o.d.fail(err, "set events processed")
 			}
 			seen[id] = true
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
-			return errdefs.Internal(err, "set events processed")
+			return o.d.fail(err, "set events processed")
 		}
 		for _, id := range chunk {
 			if !seen[id] {
@@ -531,7 +531,7 @@ func (o ops) SetEventsProcessed(ctx context.Context, sessionID string, updates [
 		e, err := scanEvent(o.w.QueryRowContext(ctx, o.d.Rebind(`UPDATE session_events SET processed_at = ?, data = COALESCE(?, data)
 			WHERE session_id = ? AND id = ? RETURNING `+eventCols), nullableMicros(u.ProcessedAt), data, sessionID, u.ID))
 		if err != nil {
-			return errdefs.Internal(err, "set event %s processed", u.ID)
+			return o.d.fail(err, "set event %s processed", u.ID)
 		}
 		*u = e
 	}
@@ -544,7 +544,7 @@ func (o ops) GetEvent(ctx context.Context, sessionID, id string) (store.Event, e
 		return e, errdefs.NotFound("session event %s not found", id)
 	}
 	if err != nil {
-		return e, errdefs.Internal(err, "get session event")
+		return e, o.d.fail(err, "get session event")
 	}
 	return e, nil
 }
@@ -598,19 +598,19 @@ func (o ops) ListEvents(ctx context.Context, q store.EventQuery) (store.EventPag
 func (o ops) queryEvents(ctx context.Context, q string, args ...any) ([]store.Event, error) {
 	rows, err := o.r.QueryContext(ctx, o.d.Rebind(q), args...)
 	if err != nil {
-		return nil, errdefs.Internal(err, "list session events")
+		return nil, o.d.fail(err, "list session events")
 	}
 	defer rows.Close()
 	var out []store.Event
 	for rows.Next() {
 		e, err := scanEvent(rows)
 		if err != nil {
-			return nil, errdefs.Internal(err, "scan session event")
+			return nil, o.d.fail(err, "scan session event")
 		}
 		out = append(out, e)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, errdefs.Internal(err, "list session events")
+		return nil, o.d.fail(err, "list session events")
 	}
 	return out, nil
 }
@@ -630,7 +630,7 @@ func (o ops) LastEventSeq(ctx context.Context, sessionID string) (int64, error) 
 		return 0, errdefs.NotFound("session %s not found", sessionID)
 	}
 	if err != nil {
-		return 0, errdefs.Internal(err, "last event seq")
+		return 0, o.d.fail(err, "last event seq")
 	}
 	return n, nil
 }

@@ -22,6 +22,20 @@ type Dialect struct {
 	Rebind func(q string) string
 	// IsUnique reports whether err is a unique-constraint violation.
 	IsUnique func(err error) bool
+	// Unreachable reports whether err means the database cannot serve now
+	// but may shortly (locked past its wait, not accepting connections).
+	// Nil: no error is of that kind.
+	Unreachable func(err error) bool
+}
+
+// fail classifies an unexpected database error: one the database may
+// recover from is the retryable storage-not-ready error, anything else is
+// internal. Either way the cause is kept for the log, never shown.
+func (d Dialect) fail(err error, format string, args ...any) error {
+	if d.Unreachable != nil && d.Unreachable(err) {
+		return errdefs.StorageNotReady(err)
+	}
+	return errdefs.Internal(err, format, args...)
 }
 
 type querier interface {
@@ -77,7 +91,7 @@ func (db *DB) InTx(ctx context.Context, fn func(ctx context.Context, tx store.Tx
 	}
 	tx, err := db.writer.BeginTx(ctx, db.txOpts)
 	if err != nil {
-		return errdefs.Internal(err, "begin transaction")
+		return db.d.fail(err, "begin transaction")
 	}
 	committed := false
 	defer func() {
@@ -95,7 +109,7 @@ func (db *DB) InTx(ctx context.Context, fn func(ctx context.Context, tx store.Tx
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return errdefs.Internal(err, "commit transaction")
+		return db.d.fail(err, "commit transaction")
 	}
 	committed = true
 	return nil
@@ -188,7 +202,7 @@ func (o ops) Get(ctx context.Context, ws, kind, id string) (store.Record, error)
 		return r, notFound(kind, id)
 	}
 	if err != nil {
-		return r, errdefs.Internal(err, "get %s", kind)
+		return r, o.d.fail(err, "get %s", kind)
 	}
 	return r, nil
 }
@@ -200,7 +214,7 @@ func (o ops) GetByName(ctx context.Context, ws, kind, parent, name string) (stor
 		return r, notFound(kind, name)
 	}
 	if err != nil {
-		return r, errdefs.Internal(err, "get %s by name", kind)
+		return r, o.d.fail(err, "get %s by name", kind)
 	}
 	return r, nil
 }
@@ -230,7 +244,7 @@ func (o ops) Insert(ctx context.Context, r *store.Record) error {
 		if o.d.IsUnique(err) {
 			return o.uniqueConflict(ctx, r)
 		}
-		return errdefs.Internal(err, "insert %s", r.Kind)
+		return o.d.fail(err, "insert %s", r.Kind)
 	}
 	r.Seq, r.Rev = seq, 1
 	return nil
@@ -258,7 +272,7 @@ func (o ops) Update(ctx context.Context, r *store.Record) error {
 		if o.d.IsUnique(err) {
 			return o.uniqueConflict(ctx, r)
 		}
-		return errdefs.Internal(err, "update %s", r.Kind)
+		return o.d.fail(err, "update %s", r.Kind)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
 		if _, err := o.Get(ctx, r.Workspace, r.Kind, r.ID); err != nil {
@@ -273,13 +287,13 @@ func (o ops) Update(ctx context.Context, r *store.Record) error {
 func (o ops) Delete(ctx context.Context, ws, kind, id string) error {
 	res, err := o.w.ExecContext(ctx, o.d.Rebind(`DELETE FROM records WHERE workspace = ? AND kind = ? AND id = ?`), ws, kind, id)
 	if err != nil {
-		return errdefs.Internal(err, "delete %s", kind)
+		return o.d.fail(err, "delete %s", kind)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
 		return notFound(kind, id)
 	}
 	if _, err := o.w.ExecContext(ctx, o.d.Rebind(`DELETE FROM records WHERE workspace = ? AND parent = ?`), ws, id); err != nil {
-		return errdefs.Internal(err, "delete children of %s", kind)
+		return o.d.fail(err, "delete children of %s", kind)
 	}
 	return nil
 }
@@ -327,19 +341,19 @@ func (o ops) List(ctx context.Context, lo store.ListOptions) (store.Page, error)
 	}
 	rows, err := o.r.QueryContext(ctx, o.d.Rebind(q), args...)
 	if err != nil {
-		return store.Page{}, errdefs.Internal(err, "list %s", lo.Kind)
+		return store.Page{}, o.d.fail(err, "list %s", lo.Kind)
 	}
 	defer rows.Close()
 	var p store.Page
 	for rows.Next() {
 		r, err := scanRecord(rows)
 		if err != nil {
-			return store.Page{}, errdefs.Internal(err, "scan %s", lo.Kind)
+			return store.Page{}, o.d.fail(err, "scan %s", lo.Kind)
 		}
 		p.Records = append(p.Records, r)
 	}
 	if err := rows.Err(); err != nil {
-		return store.Page{}, errdefs.Internal(err, "list %s", lo.Kind)
+		return store.Page{}, o.d.fail(err, "list %s", lo.Kind)
 	}
 	if lo.Limit > 0 && len(p.Records) > lo.Limit {
 		p.Records, p.More = p.Records[:lo.Limit], true
@@ -362,7 +376,7 @@ func (o ops) Count(ctx context.Context, ws, kind, parent string, includeArchived
 	}
 	var n int
 	if err := o.r.QueryRowContext(ctx, o.d.Rebind(q), ws, kind, parent).Scan(&n); err != nil {
-		return 0, errdefs.Internal(err, "count %s", kind)
+		return 0, o.d.fail(err, "count %s", kind)
 	}
 	return n, nil
 }
@@ -406,7 +420,7 @@ func (db *DB) CreateKey(ctx context.Context, k *store.APIKey) error {
 		if db.d.IsUnique(err) {
 			return errdefs.Conflict("api key already exists")
 		}
-		return errdefs.Internal(err, "create api key")
+		return db.d.fail(err, "create api key")
 	}
 	return nil
 }
@@ -417,7 +431,7 @@ func (db *DB) KeyByHash(ctx context.Context, hash []byte) (store.APIKey, error) 
 		return k, errdefs.NotFound("api key not found")
 	}
 	if err != nil {
-		return k, errdefs.Internal(err, "look up api key")
+		return k, db.d.fail(err, "look up api key")
 	}
 	return k, nil
 }
@@ -425,14 +439,14 @@ func (db *DB) KeyByHash(ctx context.Context, hash []byte) (store.APIKey, error) 
 func (db *DB) ListKeys(ctx context.Context) ([]store.APIKey, error) {
 	rows, err := db.reader.QueryContext(ctx, db.d.Rebind(`SELECT `+keyCols+` FROM api_keys ORDER BY created_at, id`))
 	if err != nil {
-		return nil, errdefs.Internal(err, "list api keys")
+		return nil, db.d.fail(err, "list api keys")
 	}
 	defer rows.Close()
 	var out []store.APIKey
 	for rows.Next() {
 		k, err := scanKey(rows)
 		if err != nil {
-			return nil, errdefs.Internal(err, "scan api key")
+			return nil, db.d.fail(err, "scan api key")
 		}
 		out = append(out, k)
 	}
@@ -445,14 +459,14 @@ func (db *DB) RevokeKey(ctx context.Context, id string) (store.APIKey, error) {
 	}
 	now := time.Now()
 	if _, err := db.writer.ExecContext(ctx, db.d.Rebind(`UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`), micros(now), id); err != nil {
-		return store.APIKey{}, errdefs.Internal(err, "revoke api key")
+		return store.APIKey{}, db.d.fail(err, "revoke api key")
 	}
 	k, err := scanKey(db.writer.QueryRowContext(ctx, db.d.Rebind(`SELECT `+keyCols+` FROM api_keys WHERE id = ?`), id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return k, errdefs.NotFound("api key %s not found", id)
 	}
 	if err != nil {
-		return k, errdefs.Internal(err, "revoke api key")
+		return k, db.d.fail(err, "revoke api key")
 	}
 	return k, nil
 }

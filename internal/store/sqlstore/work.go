@@ -121,7 +121,7 @@ func (o ops) InsertWork(ctx context.Context, w *store.WorkItem) error {
 		if o.d.IsUnique(err) {
 			return errdefs.Conflict("work %s already exists", w.ID)
 		}
-		return errdefs.Internal(err, "insert work")
+		return o.d.fail(err, "insert work")
 	}
 	w.Seq, w.Rev = seq, 1
 	return nil
@@ -133,7 +133,7 @@ func (o ops) GetWork(ctx context.Context, ws, id string) (store.WorkItem, error)
 		return w, errdefs.NotFound("work %s not found", id)
 	}
 	if err != nil {
-		return w, errdefs.Internal(err, "get work")
+		return w, o.d.fail(err, "get work")
 	}
 	return w, nil
 }
@@ -147,7 +147,7 @@ func (o ops) WorkByTokenHash(ctx context.Context, hash []byte) (store.WorkItem, 
 		return w, errdefs.NotFound("work not found")
 	}
 	if err != nil {
-		return w, errdefs.Internal(err, "get work by token")
+		return w, o.d.fail(err, "get work by token")
 	}
 	return w, nil
 }
@@ -169,7 +169,7 @@ func (o ops) UpdateWork(ctx context.Context, w *store.WorkItem) error {
 		if o.d.IsUnique(err) {
 			return errdefs.Conflict("work %s: token clash; retry", w.ID)
 		}
-		return errdefs.Internal(err, "update work")
+		return o.d.fail(err, "update work")
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
 		if _, err := o.GetWork(ctx, w.Workspace, w.ID); err != nil {
@@ -184,19 +184,19 @@ func (o ops) UpdateWork(ctx context.Context, w *store.WorkItem) error {
 func (o ops) queryWork(ctx context.Context, q string, args ...any) ([]store.WorkItem, error) {
 	rows, err := o.r.QueryContext(ctx, o.d.Rebind(q), args...)
 	if err != nil {
-		return nil, errdefs.Internal(err, "list work")
+		return nil, o.d.fail(err, "list work")
 	}
 	defer rows.Close()
 	var out []store.WorkItem
 	for rows.Next() {
 		w, err := scanWork(rows)
 		if err != nil {
-			return nil, errdefs.Internal(err, "scan work")
+			return nil, o.d.fail(err, "scan work")
 		}
 		out = append(out, w)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, errdefs.Internal(err, "list work")
+		return nil, o.d.fail(err, "list work")
 	}
 	return out, nil
 }
@@ -262,7 +262,7 @@ func (o ops) CountWork(ctx context.Context, ws, env string) (store.WorkCounts, e
 		MIN(queued_at)
 		FROM work_items WHERE workspace = ? AND environment_id = ? AND state = ?`), ws, env, store.WorkQueued).Scan(&c.Depth, &c.Pending, &oldest)
 	if err != nil {
-		return c, errdefs.Internal(err, "count work")
+		return c, o.d.fail(err, "count work")
 	}
 	c.OldestQueuedAt = timeFromNull(oldest)
 	return c, nil
