@@ -52,6 +52,15 @@ type sandboxTools struct {
 	wsRoot string
 }
 
+// sandboxRemedy says what brings the named backend up when it could not
+// start, for the log and for the tool results of a server without one.
+func sandboxRemedy(kind string) string {
+	if kind == "docker" {
+		return "start Docker and build the sandbox image on the server's host (scripts/start-docker does both) and restart the server, or start it with --sandbox local"
+	}
+	return "install bubblewrap (the Debian package bubblewrap) on the server's host and restart the server (scripts/serve does both), or start it with --sandbox docker"
+}
+
 // newSandboxes builds the sandbox backend the configuration names (local:
 // bubblewrap, docker: the Docker Engine), with poolSize sandboxes kept
 // started for new sessions where the backend can hand them over; it reports
