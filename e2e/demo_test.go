@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -36,10 +38,11 @@ func logLine(t *testing.T, s *testserver.Server, msg string) string {
 	return ""
 }
 
-// The README's quickstart: on the demo model, a message with a tool line
-// runs that tool in the sandbox and the turn ends idle; plain text is
-// echoed. The start-up log names the sandbox backend in use and says that
-// every model goes to the demo model.
+// The README's quickstart: on the demo model, examples/quickstart (the
+// official Go SDK) sends a message with a tool line, which runs bash in the
+// sandbox, and the turn ends idle; plain text is echoed. The start-up log
+// names the sandbox backend in use and says that every model goes to the
+// demo model.
 func TestDemoModelQuickstart(t *testing.T) {
 	l := startDemo(t)
 	if line := logLine(t, l.s, "sandbox backend"); !strings.Contains(line, "sandbox=local") {
@@ -48,21 +51,19 @@ func TestDemoModelQuickstart(t *testing.T) {
 	if line := logLine(t, l.s, "model routes"); !strings.Contains(line, "every model goes to the scripted demo model") || strings.Contains(line, "api.anthropic.com") {
 		t.Errorf("demo-mode routes line does not say every model goes to the demo model: %s", line)
 	}
-	sid := l.session(l.agent(map[string]any{"tools": []any{map[string]any{"type": "agent_toolset_20260401"}}}))
-	col := l.stream(sid)
-	l.send(sid, userMessage(`tool: bash {"command": "echo hello from the sandbox"}`))
-	res, i := col.waitType(t, 0, "agent.tool_result")
-	if r := res.RawJSON(); !strings.Contains(r, "hello from the sandbox") || strings.Contains(r, `"is_error":true`) {
-		t.Fatalf("tool result: %s", r)
-	}
-	msg, i := col.waitType(t, i, "agent.message")
-	if !strings.Contains(msg.RawJSON(), "Tool results:") {
-		t.Errorf("the demo model does not report the tool result: %s", msg.RawJSON())
-	}
-	_, i = col.waitType(t, i, "session.status_idle")
 
+	cmd := exec.Command("go", "run", "../examples/quickstart")
+	cmd.Env = append(os.Environ(), "ANTHROPIC_BASE_URL="+l.s.URL, "ANTHROPIC_API_KEY="+testserver.AdminKey)
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "agent.tool_use bash\n") ||
+		!strings.Contains(string(out), `agent.tool_result "hello from the sandbox"`) || !strings.HasSuffix(string(out), "session.status_idle\n") {
+		t.Fatalf("examples/quickstart: %v\n%s", err, out)
+	}
+
+	sid := l.session(l.agent(map[string]any{}))
+	col := l.stream(sid)
 	l.send(sid, userMessage("hi"))
-	msg, i = col.waitType(t, i, "agent.message")
+	msg, i := col.waitType(t, 0, "agent.message")
 	if !strings.Contains(msg.RawJSON(), "echo: hi") {
 		t.Errorf("plain text is not echoed: %s", msg.RawJSON())
 	}
