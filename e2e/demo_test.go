@@ -83,7 +83,7 @@ func TestDemoModelWithoutBubblewrap(t *testing.T) {
 	l.send(sid, userMessage(`tool: bash {"command": "echo hi"}`))
 	res, i := col.waitType(t, 0, "agent.tool_result")
 	r := res.RawJSON()
-	for _, want := range []string{`"is_error":true`, "No sandbox is available to run bash", "--sandbox local", "bubblewrap (bwrap) not found", "install bubblewrap", "scripts/serve", "--sandbox docker"} {
+	for _, want := range []string{`"is_error":true`, "No sandbox is available to run bash", "--sandbox local", "bubblewrap (bwrap) not found: install the Debian package bubblewrap", "restart the server", "scripts/serve installs bubblewrap", "--sandbox docker"} {
 		if !strings.Contains(r, want) {
 			t.Errorf("tool result lacks %q: %s", want, r)
 		}

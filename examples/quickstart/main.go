@@ -12,6 +12,7 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"time"
 
 	"github.com/anthropics/anthropic-sdk-go/v2"
 )
@@ -28,7 +29,8 @@ func main() {
 		Tools: []anthropic.BetaAgentNewParamsToolUnion{{OfAgentToolset20260401: &anthropic.BetaManagedAgentsAgentToolset20260401Params{}}},
 	})
 	check(err)
-	env, err := client.Beta.Environments.New(ctx, anthropic.BetaEnvironmentNewParams{Name: "quickstart"})
+	// Environment names are unique, so each run makes its own.
+	env, err := client.Beta.Environments.New(ctx, anthropic.BetaEnvironmentNewParams{Name: fmt.Sprintf("quickstart-%d", time.Now().UnixMilli())})
 	check(err)
 	session, err := client.Beta.Sessions.New(ctx, anthropic.BetaSessionNewParams{
 		Agent:         anthropic.BetaSessionNewParamsAgentUnion{OfString: anthropic.String(agent.ID)},

@@ -53,12 +53,13 @@ type sandboxTools struct {
 }
 
 // sandboxRemedy says what brings the named backend up when it could not
-// start, for the log and for the tool results of a server without one.
+// start, for the log and for the tool results of a server without one; the
+// backend's error names the cause.
 func sandboxRemedy(kind string) string {
 	if kind == "docker" {
-		return "start Docker and build the sandbox image on the server's host (scripts/start-docker does both) and restart the server, or start it with --sandbox local"
+		return "Fix that on the server's host and restart the server (scripts/start-docker starts Docker and builds the sandbox image), or start it with --sandbox local"
 	}
-	return "install bubblewrap (the Debian package bubblewrap) on the server's host and restart the server (scripts/serve does both), or start it with --sandbox docker"
+	return "Fix that on the server's host and restart the server (scripts/serve installs bubblewrap and starts it), or start it with --sandbox docker"
 }
 
 // newSandboxes builds the sandbox backend the configuration names (local:

@@ -114,7 +114,7 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer, log *slog.Logger
 			// report that no sandbox is available, and why.
 			fix := sandboxRemedy(cfg.Sandbox)
 			log.Error("sandbox backend unavailable: built-in tools cannot run", "sandbox", cfg.Sandbox, "err", err, "fix", fix)
-			noSandbox = fmt.Sprintf("the server's sandbox backend (--sandbox %s) could not start: %v. To fix it, %s.", cfg.Sandbox, err, fix)
+			noSandbox = fmt.Sprintf("the server's sandbox backend (--sandbox %s) could not start: %v. %s.", cfg.Sandbox, err, fix)
 		} else {
 			log.Info("sandbox backend", "sandbox", cfg.Sandbox, "pool", cfg.SandboxPool)
 			// Cloud sessions' sandbox tools run in a worker inside their
