@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -23,8 +22,7 @@ import (
 // sandbox runs `worker --item` for the one item the server claimed: the
 // in-sandbox agent's builtin, package itemworker.)
 func worker(ctx context.Context, args []string, stderr io.Writer) error {
-	fs := flag.NewFlagSet("hangar worker", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("hangar worker --environment ENV_ID [flags]", stderr)
 	envID := fs.String("environment", os.Getenv("HANGAR_ENVIRONMENT_ID"), "the self_hosted environment to serve (HANGAR_ENVIRONMENT_ID)")
 	baseURL := fs.String("server", envOr("HANGAR_SERVER", "http://"+config.DefaultListen), "the Hangar server's URL (HANGAR_SERVER)")
 	workdir := fs.String("workdir", "", "base directory for session workspaces (default: the current directory)")

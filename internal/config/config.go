@@ -71,11 +71,20 @@ func env(name, def string) string {
 	return def
 }
 
-// Register defines the flags of c on fs, with defaults taken from the
-// environment so that a flag overrides its variable.
-func (c *Config) Register(fs *flag.FlagSet) {
-	fs.StringVar(&c.Listen, "listen", env("HANGAR_LISTEN", DefaultListen), "address to listen on (HANGAR_LISTEN)")
+// RegisterData defines the one flag that locates the server's data
+// (--data-dir) and reads the master key, which is all that commands working
+// on the data directory without serving (hangar keys) take.
+func (c *Config) RegisterData(fs *flag.FlagSet) {
 	fs.StringVar(&c.DataDir, "data-dir", env("HANGAR_DATA_DIR", DefaultDataDir()), "directory for the database, blobs and keys (HANGAR_DATA_DIR)")
+	// Secrets come only from the environment so they never show in ps.
+	c.MasterKey = os.Getenv("HANGAR_MASTER_KEY")
+}
+
+// Register defines every flag of hangar serve on fs, with defaults taken
+// from the environment so that a flag overrides its variable.
+func (c *Config) Register(fs *flag.FlagSet) {
+	c.RegisterData(fs)
+	fs.StringVar(&c.Listen, "listen", env("HANGAR_LISTEN", DefaultListen), "address to listen on (HANGAR_LISTEN)")
 	fs.StringVar(&c.LogLevel, "log-level", env("HANGAR_LOG_LEVEL", "info"), "debug, info, warn or error (HANGAR_LOG_LEVEL)")
 	fs.StringVar(&c.LogFormat, "log-format", env("HANGAR_LOG_FORMAT", "text"), "text or json (HANGAR_LOG_FORMAT)")
 	maxUpload, _ := strconv.ParseInt(env("HANGAR_MAX_UPLOAD_BYTES", "536870912"), 10, 64)
@@ -90,9 +99,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 		"sandboxes kept started ahead of demand for new sessions, 0 for none (local backend) (HANGAR_SANDBOX_POOL)")
 	fs.StringVar(&c.DebugListen, "debug-listen", env("HANGAR_DEBUG_LISTEN", ""),
 		"serve pprof profiles on this address, e.g. 127.0.0.1:6060 (HANGAR_DEBUG_LISTEN)")
-	// Secrets come only from the environment so they never show in ps.
 	c.APIKey = os.Getenv("HANGAR_API_KEY")
-	c.MasterKey = os.Getenv("HANGAR_MASTER_KEY")
 }
 
 // Validate checks the settings, naming the one that is wrong.

@@ -52,6 +52,16 @@ type sandboxTools struct {
 	wsRoot string
 }
 
+// sandboxRemedy says what brings the named backend up when it could not
+// start, for the log and for the tool results of a server without one; the
+// backend's error names the cause.
+func sandboxRemedy(kind string) string {
+	if kind == "docker" {
+		return "Fix that on the server's host and restart the server (scripts/start-docker starts Docker and builds the sandbox image), or start it with --sandbox local"
+	}
+	return "Fix that on the server's host and restart the server (scripts/serve installs bubblewrap and starts it), or start it with --sandbox docker"
+}
+
 // newSandboxes builds the sandbox backend the configuration names (local:
 // bubblewrap, docker: the Docker Engine), with poolSize sandboxes kept
 // started for new sessions where the backend can hand them over; it reports

@@ -104,14 +104,19 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer, log *slog.Logger
 	// res reports failed repository clones as session errors, through the
 	// engine built below.
 	var res *sessionResources
+	// noSandbox is why built-in tools cannot run, told in their results.
+	var noSandbox string
 	switch cfg.Sandbox {
 	case "local", "docker":
 		sb, err := newSandboxes(ctx, cfg.Sandbox, cfg.DataDir, cfg.SandboxPool, data, log)
 		if err != nil {
 			// The server still serves everything else; tool calls then
-			// report that no sandbox is available.
-			log.Error("sandboxes unavailable: built-in tools cannot run", "sandbox", cfg.Sandbox, "err", err)
+			// report that no sandbox is available, and why.
+			fix := sandboxRemedy(cfg.Sandbox)
+			log.Error("sandbox backend unavailable: built-in tools cannot run", "sandbox", cfg.Sandbox, "err", err, "fix", fix)
+			noSandbox = fmt.Sprintf("the server's sandbox backend (--sandbox %s) could not start: %v. %s.", cfg.Sandbox, err, fix)
 		} else {
+			log.Info("sandbox backend", "sandbox", cfg.Sandbox, "pool", cfg.SandboxPool)
 			// Cloud sessions' sandbox tools run in a worker inside their
 			// sandbox, served by the dispatcher (issue 4: one execution
 			// path). Sandboxes stop first, which ends their workers.
@@ -122,8 +127,11 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer, log *slog.Logger
 			eg = sb.egress
 			res = sb.res
 		}
+	case "none":
+		log.Info("sandbox backend", "sandbox", "none")
+		noSandbox = "the server runs with --sandbox none; start it with --sandbox local (bubblewrap) or docker for built-in tools to run."
 	case "unsafe-host":
-		log.Warn("built-in tools run directly on this host without isolation (--sandbox unsafe-host)")
+		log.Warn("sandbox backend: built-in tools run directly on this host without isolation (--sandbox unsafe-host)")
 		x, err := hostexec.New(filepath.Join(cfg.DataDir, "workspaces"))
 		if err != nil {
 			return err
@@ -131,7 +139,9 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer, log *slog.Logger
 		defer x.Close()
 		deps.Tools = x
 	}
-	deps.Tools = web.Wrap(deps.Tools, webDeps(data.Store, eg, log))
+	wd := webDeps(data.Store, eg, log)
+	wd.NoSandbox = noSandbox
+	deps.Tools = web.Wrap(deps.Tools, wd)
 	mcpc := newMCPClients(data.Store, data.Sealer, log)
 	mcpc.files = deps.Tools
 	deps.MCP = mcpc
@@ -226,6 +236,9 @@ func modelRouter(cfg config.Config, log *slog.Logger) (*model.Router, func(), er
 		closeFn = func() { _ = fake.Close() }
 		settings.Models = "*=anthropic:" + fake.URL
 		log.Warn("demo mode: every model request is answered by a scripted fake model, not a real one")
+		// --models and the built-in claude-* route are never reached, so
+		// listing them would mislead.
+		log.Info("model routes", "routes", "*=demo:"+fake.URL+" (every model goes to the scripted demo model)")
 	}
 	mc, err := settings.Resolve(os.LookupEnv)
 	if err != nil {
@@ -237,7 +250,9 @@ func modelRouter(cfg config.Config, log *slog.Logger) (*model.Router, func(), er
 		closeFn()
 		return nil, nil, err
 	}
-	log.Info("model routes", "routes", mc)
+	if !cfg.DemoModel {
+		log.Info("model routes", "routes", mc)
+	}
 	return router, closeFn, nil
 }
 

@@ -55,7 +55,11 @@ type Deps struct {
 	Searcher Searcher
 	// SearchResults is how many results web_search returns (10).
 	SearchResults int
-	Logger        *slog.Logger
+	// NoSandbox, when inner is nil, says why no sandbox is available and
+	// what fixes it; the tool results of other tools carry it, so the model
+	// and the client see the cause and not only the server's log.
+	NoSandbox string
+	Logger    *slog.Logger
 }
 
 // Executor runs web_fetch and web_search and hands every other tool to the
@@ -88,7 +92,11 @@ func (x *Executor) Execute(ctx context.Context, call tool.Call) (tool.Result, er
 		return x.search(ctx, call), nil
 	}
 	if x.inner == nil {
-		return errResult("No sandbox is available to run " + call.Name + " in this session."), nil
+		msg := "No sandbox is available to run " + call.Name + " in this session"
+		if x.d.NoSandbox != "" {
+			return errResult(msg + ": " + x.d.NoSandbox), nil
+		}
+		return errResult(msg + "."), nil
 	}
 	return x.inner.Execute(ctx, call)
 }
