@@ -64,6 +64,10 @@ test('a cloud session turn with the agent toolset', { skip: skipReason, timeout:
     assert.ok(logged.some((l) => l.id === e.id), `streamed ${e.type} ${e.id} is not in the list`);
   }
   assert.ok(types.indexOf('agent.tool_use') < types.indexOf('agent.tool_result'));
+  // The SDK follows next_page on its own: small pages add up to the same log.
+  const paged = [];
+  for await (const e of c.beta.sessions.events.list(session.id, { limit: 2 })) paged.push(e.id);
+  assert.deepEqual(paged, logged.map((e) => e.id));
   const onlyResults = [];
   for await (const e of c.beta.sessions.events.list(session.id, { types: ['agent.tool_result'] })) onlyResults.push(e);
   assert.deepEqual(onlyResults.map((e) => e.type), ['agent.tool_result']);
