@@ -104,7 +104,7 @@ func Start(t testing.TB, options ...Option) *Server {
 	}
 	args := append([]string{"serve", "--listen", "127.0.0.1:0", "--data-dir", o.dataDir}, o.args...)
 	cmd := exec.Command(Binary(t), args...)
-	cmd.Env = append(append(cleanEnv(), "HANGAR_API_KEY="+AdminKey), o.env...)
+	cmd.Env = append(append(CleanEnv(), "HANGAR_API_KEY="+AdminKey), o.env...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -165,8 +165,9 @@ func usesDocker(o opts) bool {
 	return slices.Contains(o.env, "HANGAR_SANDBOX=docker")
 }
 
-// cleanEnv drops variables that would point the server (or SDK) elsewhere.
-func cleanEnv() []string {
+// CleanEnv is this process's environment without the variables that would
+// point a server or an SDK elsewhere.
+func CleanEnv() []string {
 	var out []string
 	for _, kv := range os.Environ() {
 		if strings.HasPrefix(kv, "HANGAR_") || strings.HasPrefix(kv, "ANTHROPIC_") {
@@ -273,7 +274,7 @@ func (b *syncBuffer) String() string {
 func (s *Server) CreateKey(t testing.TB, workspace string) string {
 	t.Helper()
 	cmd := exec.Command(Binary(t), "keys", "create", "--data-dir", s.DataDir, "--workspace", workspace, "--name", "test")
-	cmd.Env = cleanEnv()
+	cmd.Env = CleanEnv()
 	out, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("hangar keys create: %v", err)
