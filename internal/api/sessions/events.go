@@ -96,6 +96,11 @@ func (h *Handler) sendEvents(w http.ResponseWriter, r *http.Request) error {
 	if err := p.Validate(); err != nil {
 		return err
 	}
+	if httpx.PrincipalOf(r).IsWorker() {
+		if err := workerMaySend(p.Events); err != nil {
+			return err
+		}
+	}
 	// The SDK resends a POST after a 5xx or a timeout and numbers the
 	// attempts; a resend of a body already accepted returns the first
 	// answer instead of queueing the events again.
@@ -106,6 +111,22 @@ func (h *Handler) sendEvents(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return httpx.OK(w, wire.SentEvents{Data: echoes})
+}
+
+// workerEventTypes are the events a worker's credential may send: the
+// results of the calls it ran, which is all the official workers post.
+// Steering a session (messages, interrupts, confirmations, outcomes) is the
+// API key holder's, never the machine that runs its tools.
+var workerEventTypes = []string{wire.EventTypeUserToolResult, wire.EventTypeUserCustomToolResult}
+
+func workerMaySend(evs []wire.EventPayload) error {
+	for i, ev := range evs {
+		if !slices.Contains(workerEventTypes, ev.EventType()) {
+			return errdefs.PermissionDenied("events[%d].type: a worker's credential may only send %s, not %s; send it with an API key",
+				i, strings.Join(workerEventTypes, " or "), ev.EventType())
+		}
+	}
+	return nil
 }
 
 // heartbeat is how often a quiet stream gets a keepalive comment.
