@@ -234,6 +234,7 @@ func fndGet(t *testing.T, base, path, key, workspace string) (int, http.Header, 
 	if err != nil {
 		t.Fatal(err)
 	}
+	testserver.SDKHeaders(req.Header)
 	if key != "" {
 		req.Header.Set("x-api-key", key)
 	}
@@ -819,4 +820,72 @@ func TestFoundationBadConfig(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Like the hosted API, every request needs anthropic-version, and every
+// Managed Agents request names the managed-agents beta in anthropic-beta
+// (among others, in one comma-separated line or several); the Files and
+// Skills APIs, for which the official SDKs send no beta, need none. A
+// refusal is a 400 naming the header.
+func TestFoundationRequiredHeaders(t *testing.T) {
+	s := testserver.Start(t)
+	envID := mkSelfHostedEnv(t, s)
+	envKey := envKey(t, s, envID)
+	const beta = "managed-agents-2026-04-01"
+	cases := []struct {
+		name, method, path string
+		header             http.Header
+		status             int
+		msg                string
+	}{
+		{"no beta", "GET", "/v1/agents", http.Header{"Anthropic-Beta": nil}, 400, "anthropic-beta: this endpoint requires the " + beta},
+		{"another beta only", "POST", "/v1/sessions", http.Header{"Anthropic-Beta": {"files-api-2025-04-14"}}, 400, "anthropic-beta"},
+		{"no version", "GET", "/v1/environments", http.Header{"Anthropic-Version": nil}, 400, "anthropic-version: header is required"},
+		{"no version on files", "GET", "/v1/files", http.Header{"Anthropic-Version": nil}, 400, "anthropic-version"},
+		{"no beta on a work route", "GET", "/v1/environments/env_x/work/stats", http.Header{"Anthropic-Beta": nil}, 400, "anthropic-beta"},
+		{"the environment key's poll without the beta", "GET", "/v1/environments/" + envID + "/work/poll?block_ms=1",
+			http.Header{"Anthropic-Beta": nil, "X-Api-Key": {envKey}}, 400, "anthropic-beta"},
+		{"beta in a list", "GET", "/v1/vaults", http.Header{"Anthropic-Beta": {"computer-use-2024-10-22, " + beta}}, 200, ""},
+		{"beta on a second line", "GET", "/v1/vaults", http.Header{"Anthropic-Beta": {"computer-use-2024-10-22", beta}}, 200, ""},
+		{"files need no beta", "GET", "/v1/files", http.Header{"Anthropic-Beta": nil}, 200, ""},
+		{"skills need no beta", "GET", "/v1/skills", http.Header{"Anthropic-Beta": nil}, 200, ""},
+		{"any version", "GET", "/v1/agents", http.Header{"Anthropic-Version": {"2023-06-01"}}, 200, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			resp := s.Do(t, c.method, c.path, nil, c.header)
+			b, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != c.status || !strings.Contains(string(b), c.msg) {
+				t.Fatalf("%s %s: %d %s; want %d naming %q", c.method, c.path, resp.StatusCode, b, c.status, c.msg)
+			}
+			if c.status == 400 && fndErrType(decodeMap(t, b)) != "invalid_request_error" {
+				t.Fatalf("error type of %s", b)
+			}
+		})
+	}
+	// The health check is no API call and needs neither.
+	if resp, err := http.Get(s.URL + "/healthz"); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("healthz: %v %v", resp, err)
+	}
+}
+
+func decodeMap(t *testing.T, b []byte) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatalf("non-JSON body %q", b)
+	}
+	return m
+}
+
+// mkSelfHostedEnv creates a self-hosted environment with the admin key.
+func mkSelfHostedEnv(t *testing.T, s *testserver.Server) string {
+	t.Helper()
+	c := s.Client("")
+	env, err := c.Beta.Environments.New(context.Background(), anthropic.BetaEnvironmentNewParams{Name: "self-hosted",
+		Config: anthropic.BetaEnvironmentNewParamsConfigUnion{OfSelfHosted: &anthropic.BetaSelfHostedConfigParams{}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env.ID
 }
