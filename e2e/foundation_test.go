@@ -606,6 +606,13 @@ func TestFoundationBodies(t *testing.T) {
 		{"not JSON", "/v1/environments", `name=x`, 400, "invalid_request_error", "malformed JSON"},
 		{"trailing garbage", "/v1/vaults", `{"display_name":"v"}}`, 400, "invalid_request_error", "single JSON object"},
 		{"array body", "/v1/agents", `[]`, 400, "invalid_request_error", "JSON object"},
+		{"duplicate key", "/v1/agents", `{"name":"a","model":"claude-x","name":"b"}`, 400, "invalid_request_error", "name: duplicate key"},
+		{"nested duplicate key", "/v1/vaults", `{"display_name":"v","metadata":{"k":"1","k":"2"}}`, 400, "invalid_request_error", "metadata.k: duplicate key"},
+		{"invalid UTF-8 name", "/v1/environments", "{\"name\":\"a\xffb\"}", 400, "invalid_request_error", "name: must be valid UTF-8"},
+		{"unpaired surrogate name", "/v1/agents", `{"name":"\ud800","model":"claude-x"}`, 400, "invalid_request_error", "name: must be valid UTF-8"},
+		{"NUL in a name", "/v1/environments", `{"name":"a\u0000b"}`, 400, "invalid_request_error", "name: must not contain NUL"},
+		{"NUL in a display name", "/v1/vaults", `{"display_name":"\u0000"}`, 400, "invalid_request_error", "display_name: must not contain NUL"},
+		{"NUL in an agent name", "/v1/agents", `{"name":"x\u0000","model":"claude-x"}`, 400, "invalid_request_error", "name: must not contain NUL"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

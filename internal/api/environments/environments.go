@@ -211,7 +211,7 @@ func (u update) apply(env wire.Environment) (wire.Environment, error) {
 }
 
 func checkName(name string) error {
-	if err := check.Len("name", name, 1, maxName); err != nil {
+	if err := check.Name("name", name, 1, maxName); err != nil {
 		return err
 	}
 	if strings.TrimSpace(name) == "" {

@@ -7,9 +7,13 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/hangarhq/hangar/internal/errdefs"
+	"github.com/hangarhq/hangar/internal/jsonobj"
 )
 
 // DecodeJSON reads the request body into v, rejecting malformed JSON, wrong
@@ -48,7 +52,102 @@ func DecodeBytes(body []byte, v any) error {
 	if len(bytes.TrimSpace(body[dec.InputOffset():])) > 0 {
 		return errdefs.Invalid("request body must be a single JSON object")
 	}
-	return nil
+	return checkValues(body)
+}
+
+// checkValues walks a body that decoded and rejects, naming the path, what
+// encoding/json lets through silently: a key an object repeats (it keeps
+// the last, so the client's meaning is lost) and a string that is not
+// Unicode — invalid UTF-8 or an unpaired surrogate escape — which it turns
+// into U+FFFD. The decode bounded the nesting, so the recursion is bounded.
+func checkValues(body []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	// next reads one token; for a string it also checks the literal.
+	next := func(path string) (json.Token, error) {
+		from := dec.InputOffset()
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, errdefs.Invalid("malformed JSON: %s", err)
+		}
+		if _, ok := tok.(string); ok && !isUnicode(bytes.TrimLeft(body[from:dec.InputOffset()], " \t\r\n,:")) {
+			return nil, jsonobj.Invalid(path, "must be valid UTF-8 text (no invalid bytes or unpaired surrogates)")
+		}
+		return tok, nil
+	}
+	var walk func(path string) error
+	walk = func(path string) error {
+		tok, err := next(path)
+		if err != nil {
+			return err
+		}
+		switch tok {
+		case json.Delim('{'):
+			seen := map[string]bool{}
+			for dec.More() {
+				kt, err := next(path)
+				if err != nil {
+					return err
+				}
+				k, _ := kt.(string)
+				at := jsonobj.Key(path, k)
+				if seen[k] {
+					return jsonobj.Invalid(at, "duplicate key: an object may name each key once")
+				}
+				seen[k] = true
+				if err := walk(at); err != nil {
+					return err
+				}
+			}
+		case json.Delim('['):
+			for i := 0; dec.More(); i++ {
+				if err := walk(jsonobj.Index(path, i)); err != nil {
+					return err
+				}
+			}
+		default:
+			return nil
+		}
+		_, err = dec.Token() // the closing delimiter
+		return err
+	}
+	return walk("")
+}
+
+// isUnicode reports whether a JSON string literal holds valid UTF-8 and
+// pairs every surrogate escape (\uD800-\uDBFF then \uDC00-\uDFFF).
+func isUnicode(lit []byte) bool {
+	if !utf8.Valid(lit) {
+		return false
+	}
+	for i := 0; i+5 < len(lit); i++ {
+		if lit[i] != '\\' {
+			continue
+		}
+		if lit[i+1] != 'u' {
+			i++ // an escaped backslash or quote: skip it
+			continue
+		}
+		r := hex4(lit[i+2 : i+6])
+		i += 5
+		if !utf16.IsSurrogate(r) {
+			continue
+		}
+		if r >= 0xDC00 || i+6 >= len(lit) || lit[i+1] != '\\' || lit[i+2] != 'u' {
+			return false
+		}
+		if lo := hex4(lit[i+3 : i+7]); lo < 0xDC00 || lo > 0xDFFF {
+			return false
+		}
+		i += 6
+	}
+	return true
+}
+
+// hex4 reads the four hex digits of a \u escape the decoder accepted.
+func hex4(b []byte) rune {
+	n, _ := strconv.ParseUint(string(b), 16, 32)
+	return rune(n)
 }
 
 // jsonError turns an encoding/json error into a message that names the field.

@@ -59,6 +59,18 @@ func TestDecodeBytes(t *testing.T) {
 		{"trailing garbage", `{} x`, "single JSON object"},
 		{"stray closing brace", `{}}`, "single JSON object"},
 		{"stray closing bracket", `{"n":1}]`, "single JSON object"},
+		{"duplicate key", `{"name":"a","name":"b"}`, "name: duplicate key"},
+		{"duplicate key by escape", `{"name":"a","n\u0061me":"b"}`, "name: duplicate key"},
+		{"duplicate nested key names the path", `{"any":{"a":[{"x":1,"x":2}]}}`, "any.a[0].x: duplicate key"},
+		{"same key in sibling objects", `{"any":{"a":{"x":1},"b":{"x":2}}}`, ""},
+		{"invalid UTF-8", "{\"name\":\"a\xffb\"}", "name: must be valid UTF-8"},
+		{"invalid UTF-8 in a key", "{\"any\":{\"\xc3\":1}}", "must be valid UTF-8"},
+		{"lone high surrogate", `{"tags":["ok","\ud800"]}`, "tags[1]: must be valid UTF-8"},
+		{"lone low surrogate", `{"name":"\udc00x"}`, "name: must be valid UTF-8"},
+		{"high surrogate then a letter", `{"name":"\ud83dA"}`, "name: must be valid UTF-8"},
+		{"surrogate pair", `{"name":"\ud83d\ude00"}`, ""},
+		{"escaped backslash before u", `{"name":"\\ud800"}`, ""},
+		{"NUL is valid JSON text", `{"name":"a\u0000b"}`, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

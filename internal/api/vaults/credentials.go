@@ -54,7 +54,7 @@ func (h *Handler) createCredential(w http.ResponseWriter, r *http.Request) error
 	}
 	var display *string
 	if v, ok := p.DisplayName.Value(); ok {
-		if err := check.Len("display_name", v, 0, maxDisplayName); err != nil {
+		if err := check.Name("display_name", v, 0, maxDisplayName); err != nil {
 			return err
 		}
 		if v != "" {
@@ -139,7 +139,7 @@ func (h *Handler) updateCredential(w http.ResponseWriter, r *http.Request) error
 		return err
 	}
 	if p.DisplayName.Set && !p.DisplayName.Null {
-		if err := check.Len("display_name", p.DisplayName.V, 1, maxDisplayName); err != nil {
+		if err := check.Name("display_name", p.DisplayName.V, 1, maxDisplayName); err != nil {
 			return err
 		}
 	}

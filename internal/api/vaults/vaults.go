@@ -80,7 +80,7 @@ func (h *Handler) createVault(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := check.Len("display_name", name, 1, maxDisplayName); err != nil {
+	if err := check.Name("display_name", name, 1, maxDisplayName); err != nil {
 		return err
 	}
 	if err := check.Metadata("metadata", p.Metadata); err != nil {
@@ -128,7 +128,7 @@ func (h *Handler) updateVault(w http.ResponseWriter, r *http.Request) error {
 		if p.DisplayName.Null {
 			return errdefs.Invalid("display_name: must not be null")
 		}
-		if err := check.Len("display_name", p.DisplayName.V, 1, maxDisplayName); err != nil {
+		if err := check.Name("display_name", p.DisplayName.V, 1, maxDisplayName); err != nil {
 			return err
 		}
 	}
