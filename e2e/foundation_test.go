@@ -896,3 +896,47 @@ func mkSelfHostedEnv(t *testing.T, s *testserver.Server) string {
 	}
 	return env.ID
 }
+
+// Endpoints that take no body (archive, mcp_oauth_validate, work ack and
+// heartbeat) accept none or {}, and refuse anything else as any endpoint
+// does, instead of ignoring it; a refused archive archives nothing.
+func TestFoundationEmptyBodies(t *testing.T) {
+	s := testserver.Start(t)
+	c := s.Client("")
+	ctx := context.Background()
+	agent, err := c.Beta.Agents.New(ctx, anthropic.BetaAgentNewParams{Name: "a", Model: anthropic.BetaManagedAgentsModelConfigParams{ID: "claude-x"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	envID := mkSelfHostedEnv(t, s)
+	paths := []string{
+		"/v1/agents/" + agent.ID + "/archive",
+		"/v1/environments/" + envID + "/archive",
+		"/v1/sessions/sesn_x/archive",
+		"/v1/vaults/vlt_x/archive",
+		"/v1/vaults/vlt_x/credentials/vcrd_x/archive",
+		"/v1/vaults/vlt_x/credentials/vcrd_x/mcp_oauth_validate",
+		"/v1/environments/" + envID + "/work/work_x/ack",
+		"/v1/environments/" + envID + "/work/work_x/heartbeat",
+	}
+	for _, path := range paths {
+		for body, msg := range map[string]string{`{"force":`: "malformed JSON", `{"force":true}`: "force: unknown field", `[]`: "JSON object"} {
+			resp := s.Do(t, "POST", path, strings.NewReader(body), http.Header{"Content-Type": {"application/json"}})
+			b, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != 400 || !strings.Contains(string(b), msg) {
+				t.Errorf("POST %s %s: %d %s; want 400 naming %q", path, body, resp.StatusCode, b, msg)
+			}
+		}
+	}
+	got, err := c.Beta.Agents.Get(ctx, agent.ID, anthropic.BetaAgentGetParams{})
+	if err != nil || !got.ArchivedAt.IsZero() {
+		t.Fatalf("a refused archive archived the agent: %+v %v", got.ArchivedAt, err)
+	}
+	for _, body := range []string{"", "{}"} {
+		resp := s.Do(t, "POST", "/v1/agents/"+agent.ID+"/archive", strings.NewReader(body), http.Header{"Content-Type": {"application/json"}})
+		if resp.StatusCode != 200 {
+			b, _ := io.ReadAll(resp.Body)
+			t.Fatalf("archive with body %q: %d %s", body, resp.StatusCode, b)
+		}
+	}
+}

@@ -210,6 +210,9 @@ func (h *Handler) update(w http.ResponseWriter, r *http.Request) error {
 // successful archive must not fail. updated_at stays the time of the latest
 // version; archived_at records the archive.
 func (h *Handler) archive(w http.ResponseWriter, r *http.Request) error {
+	if err := httpx.DecodeEmpty(r); err != nil {
+		return err
+	}
 	ws, id := httpx.Workspace(r), r.PathValue("agent_id")
 	var out json.RawMessage
 	err := h.st.InTx(r.Context(), func(ctx context.Context, tx store.Tx) error {

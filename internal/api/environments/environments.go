@@ -370,6 +370,9 @@ func (h *Handler) delete(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *Handler) archive(w http.ResponseWriter, r *http.Request) error {
+	if err := httpx.DecodeEmpty(r); err != nil {
+		return err
+	}
 	id := r.PathValue("environment_id")
 	var out wire.Environment
 	err := h.st.InTx(r.Context(), func(ctx context.Context, tx store.Tx) error {

@@ -37,6 +37,11 @@ func DecodeJSON(r *http.Request, v any) error {
 	return DecodeBytes(body, v)
 }
 
+// DecodeEmpty reads the body of an endpoint that takes none (archive, ack,
+// heartbeat, validate): no body or {} passes, and anything else is refused
+// as DecodeJSON refuses it, rather than ignored.
+func DecodeEmpty(r *http.Request) error { return DecodeJSON(r, &struct{}{}) }
+
 // DecodeBytes is DecodeJSON's core, also used by the fuzz tests.
 func DecodeBytes(body []byte, v any) error {
 	if len(bytes.TrimSpace(body)) == 0 {

@@ -215,6 +215,9 @@ func (h *Handler) deleteCredential(w http.ResponseWriter, r *http.Request) error
 // archiveCredential archives one credential (VLT-10). Archiving an archived
 // credential returns it unchanged.
 func (h *Handler) archiveCredential(w http.ResponseWriter, r *http.Request) error {
+	if err := httpx.DecodeEmpty(r); err != nil {
+		return err
+	}
 	ws, vaultID, credID := httpx.Workspace(r), r.PathValue("vault_id"), r.PathValue("credential_id")
 	var c wire.Credential
 	err := h.st.InTx(r.Context(), func(ctx context.Context, tx store.Tx) error {

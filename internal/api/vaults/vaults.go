@@ -205,6 +205,9 @@ func (h *Handler) deleteVault(w http.ResponseWriter, r *http.Request) error {
 // purging their secrets. Archiving an archived vault returns it unchanged,
 // so a retried archive succeeds.
 func (h *Handler) archiveVault(w http.ResponseWriter, r *http.Request) error {
+	if err := httpx.DecodeEmpty(r); err != nil {
+		return err
+	}
 	ws, id := httpx.Workspace(r), r.PathValue("vault_id")
 	var v wire.Vault
 	err := h.st.InTx(r.Context(), func(ctx context.Context, tx store.Tx) error {
