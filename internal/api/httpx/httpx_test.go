@@ -152,6 +152,9 @@ func TestParseListCursor(t *testing.T) {
 		{"limit too big", url.Values{"limit": {"101"}}, ListParams{}, "limit: must be between 1 and 100"},
 		{"limit not a number", url.Values{"limit": {"ten"}}, ListParams{}, "limit: must be an integer"},
 		{"bad order", url.Values{"order": {"up"}}, ListParams{}, `order: must be "asc" or "desc"`},
+		{"bad include_archived", url.Values{"include_archived": {"maybe"}}, ListParams{}, "include_archived: must be true or false"},
+		{"bad created_at", url.Values{"created_at[gte]": {"notadate"}}, ListParams{}, "created_at[gte]: must be an RFC 3339 timestamp"},
+		{"filters are read", url.Values{"include_archived": {"true"}, "created_at[lt]": {"2026-01-02T03:04:05Z"}}, ListParams{Limit: 20}, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -47,7 +47,11 @@ func (h *Handler) listEvents(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	q := r.URL.Query()
-	lp, err := httpx.ParseList(q, eventsDefaultLimit, eventsMaxLimit, false)
+	lq, err := httpx.ParseListQuery(q, eventsDefaultLimit, eventsMaxLimit)
+	if err != nil {
+		return err
+	}
+	lp, err := lq.Params(false)
 	if err != nil {
 		return err
 	}
@@ -59,11 +63,7 @@ func (h *Handler) listEvents(w http.ResponseWriter, r *http.Request) error {
 		eq.Types = append(eq.Types, t)
 	}
 	// Time filters compare processed_at (resources.md §5).
-	var rng store.ListOptions
-	if err := httpx.ParseCreatedRange(q, &rng); err != nil {
-		return err
-	}
-	eq.ProcessedGT, eq.ProcessedGTE, eq.ProcessedLT, eq.ProcessedLTE = rng.CreatedGT, rng.CreatedGTE, rng.CreatedLT, rng.CreatedLTE
+	eq.ProcessedGT, eq.ProcessedGTE, eq.ProcessedLT, eq.ProcessedLTE = lq.CreatedGT, lq.CreatedGTE, lq.CreatedLT, lq.CreatedLTE
 	page, err := h.st.ListEvents(r.Context(), eq)
 	if err != nil {
 		return err
