@@ -613,6 +613,10 @@ func TestFoundationBodies(t *testing.T) {
 		{"NUL in a name", "/v1/environments", `{"name":"a\u0000b"}`, 400, "invalid_request_error", "name: must not contain NUL"},
 		{"NUL in a display name", "/v1/vaults", `{"display_name":"\u0000"}`, 400, "invalid_request_error", "display_name: must not contain NUL"},
 		{"NUL in an agent name", "/v1/agents", `{"name":"x\u0000","model":"claude-x"}`, 400, "invalid_request_error", "name: must not contain NUL"},
+		{"required field sent under another name", "/v1/sessions", `{"agent_id":"agent_x","environment_id":"env_x"}`, 400, "invalid_request_error",
+			"agent: field required; agent_id is not a field of this request"},
+		{"misspelt required field", "/v1/agents", `{"nmae":"a","model":"claude-x"}`, 400, "invalid_request_error",
+			"name: field required; nmae is not a field of this request"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -59,7 +59,10 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) error {
 	}
 	p, err := parseCreate(body)
 	if err != nil {
-		return err
+		return httpx.NameBoth(body, err, func(b []byte) error {
+			_, err := parseCreate(b)
+			return err
+		})
 	}
 	ws := httpx.Workspace(r)
 	id := ids.New(ids.Agent)

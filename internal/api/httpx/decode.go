@@ -7,6 +7,8 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"reflect"
+	"sort"
 	"strconv"
 	"strings"
 	"unicode/utf16"
@@ -44,6 +46,16 @@ func DecodeEmpty(r *http.Request) error { return DecodeJSON(r, &struct{}{}) }
 
 // DecodeBytes is DecodeJSON's core, also used by the fuzz tests.
 func DecodeBytes(body []byte, v any) error {
+	err := decodeBytes(body, v)
+	if err == nil {
+		return nil
+	}
+	return NameBoth(body, err, func(b []byte) error {
+		return decodeBytes(b, reflect.New(reflect.TypeOf(v).Elem()).Interface())
+	})
+}
+
+func decodeBytes(body []byte, v any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		body = []byte("{}")
 	}
@@ -58,6 +70,157 @@ func DecodeBytes(body []byte, v any) error {
 		return errdefs.Invalid("request body must be a single JSON object")
 	}
 	return checkValues(body)
+}
+
+// Suffixes of the decoders' messages for the two halves of one mistake.
+const (
+	requiredSuffix = ": field required"
+	unknownSuffix  = ": unknown field"
+)
+
+// maxProbes bounds the extra decodes NameBoth spends on one bad body.
+const maxProbes = 3
+
+// NameBoth completes a decode error that tells half of a common mistake —
+// a required field left out and an unknown one sent in its place, as when
+// a client writes agent_id for agent — so that the client learns both:
+// "agent: field required; agent_id is not a field of this request".
+// Decoders stop at their first error, and which half comes first depends
+// on the decoder, so it probes decode (which must be free of side effects)
+// with the body changed: the required field filled in with the value of a
+// member of the same object, which then shows whether that member is
+// unknown; or the unknown member taken out, which then shows what was
+// missing. An inconclusive probe leaves err as it is.
+func NameBoth(body []byte, err error, decode func([]byte) error) error {
+	e, ok := errdefs.As(err)
+	if !ok || e.Class != errdefs.ClassInvalid {
+		return err
+	}
+	var root any
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	if dec.Decode(&root) != nil {
+		return err
+	}
+	both := func(missing, unknown string) error {
+		return errdefs.Invalid("%s%s; %s is not a field of this request", missing, requiredSuffix, unknown)
+	}
+	probe := func() (string, string) {
+		b, merr := json.Marshal(root)
+		if merr != nil {
+			return "", ""
+		}
+		pe, ok := errdefs.As(decode(b))
+		if !ok {
+			return "", ""
+		}
+		if p, ok := strings.CutSuffix(pe.Message, requiredSuffix); ok {
+			return p, ""
+		}
+		p, _ := strings.CutSuffix(pe.Message, unknownSuffix)
+		return "", p
+	}
+	if path, ok := strings.CutSuffix(e.Message, requiredSuffix); ok {
+		parent, key := splitPath(path)
+		obj := objectAt(root, parent)
+		if obj == nil {
+			return err
+		}
+		if has(obj, key) {
+			return err
+		}
+		for _, k := range likeFirst(obj, key) {
+			obj[key] = obj[k]
+			_, unknown := probe()
+			delete(obj, key)
+			if up, uk := splitPath(unknown); unknown != "" && up == parent && has(obj, uk) {
+				return both(path, unknown)
+			}
+		}
+		return err
+	}
+	if path, ok := strings.CutSuffix(e.Message, unknownSuffix); ok {
+		parent, key := splitPath(path)
+		obj := objectAt(root, parent)
+		if obj == nil {
+			return err
+		}
+		v, sent := obj[key]
+		if !sent {
+			return err
+		}
+		delete(obj, key)
+		missing, _ := probe()
+		obj[key] = v
+		if mp, _ := splitPath(missing); missing != "" && mp == parent {
+			return both(missing, path)
+		}
+	}
+	return err
+}
+
+func has(obj map[string]any, key string) bool {
+	_, ok := obj[key]
+	return ok
+}
+
+// splitPath splits a field path ("a.b[2].c") into its parent ("a.b[2]")
+// and last key ("c"); a root key has the parent "".
+func splitPath(path string) (parent, key string) {
+	if i := strings.LastIndexByte(path, '.'); i >= 0 {
+		return path[:i], path[i+1:]
+	}
+	return "", path
+}
+
+// objectAt finds the object at a field path in a decoded body, or nil.
+func objectAt(root any, path string) map[string]any {
+	cur := root
+	for path != "" {
+		seg, rest, _ := strings.Cut(path, ".")
+		path = rest
+		name, idx, _ := strings.Cut(seg, "[")
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil
+		}
+		cur = m[name]
+		for idx != "" {
+			n, after, _ := strings.Cut(idx, "]")
+			i, err := strconv.Atoi(n)
+			a, ok := cur.([]any)
+			if err != nil || !ok || i < 0 || i >= len(a) {
+				return nil
+			}
+			cur = a[i]
+			idx = strings.TrimPrefix(after, "[")
+		}
+	}
+	m, _ := cur.(map[string]any)
+	return m
+}
+
+// likeFirst orders an object's keys by how much of a prefix they share
+// with key (agent_id before description for agent), at most maxProbes.
+func likeFirst(obj map[string]any, key string) []string {
+	keys := make([]string, 0, len(obj))
+	for k := range obj {
+		keys = append(keys, k)
+	}
+	common := func(k string) int {
+		n := 0
+		for n < len(k) && n < len(key) && k[n] == key[n] {
+			n++
+		}
+		return n
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if ci, cj := common(keys[i]), common(keys[j]); ci != cj {
+			return ci > cj
+		}
+		return keys[i] < keys[j]
+	})
+	return keys[:min(len(keys), maxProbes)]
 }
 
 // checkValues walks a body that decoded and rejects, naming the path, what

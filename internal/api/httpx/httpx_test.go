@@ -116,6 +116,59 @@ func FuzzDecodeBytes(f *testing.F) {
 	})
 }
 
+// requiredTarget needs "agent" and knows "title", checked the way the
+// jsonobj decoders check: the missing field first, unknown ones last.
+type requiredTarget struct{}
+
+func (*requiredTarget) UnmarshalJSON(b []byte) error {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return err
+	}
+	if _, ok := m["agent"]; !ok {
+		return errdefs.Invalid("agent: field required")
+	}
+	for k := range m {
+		if k != "agent" && k != "title" {
+			return errdefs.Invalid("%s: unknown field", k)
+		}
+	}
+	return nil
+}
+
+func TestDecodeNamesBothHalves(t *testing.T) {
+	for body, want := range map[string]string{
+		`{"agent_id":"a","title":"t"}`: "agent: field required; agent_id is not a field of this request",
+		`{"title":"t"}`:                "agent: field required",
+		`{"agent":"a","x":1}`:          "x: unknown field",
+	} {
+		err := DecodeBytes([]byte(body), &requiredTarget{})
+		wantInvalid(t, err, body)
+		if err.Error() != want {
+			t.Errorf("DecodeBytes(%s) = %q, want %q", body, err, want)
+		}
+	}
+	// The other order: an unknown field reported first, the probe finds
+	// what was missing.
+	decode := func(b []byte) error {
+		var m map[string]any
+		_ = json.Unmarshal(b, &m)
+		for k := range m {
+			if k != "name" && k != "model" {
+				return errdefs.Invalid("%s: unknown field", k)
+			}
+		}
+		if m["name"] == nil {
+			return errdefs.Invalid("name: field required")
+		}
+		return nil
+	}
+	body := []byte(`{"nmae":"a","model":"m"}`)
+	if err := NameBoth(body, decode(body), decode); err == nil || err.Error() != "name: field required; nmae is not a field of this request" {
+		t.Fatalf("NameBoth = %v", err)
+	}
+}
+
 func TestCursorRoundTrip(t *testing.T) {
 	for _, c := range []struct {
 		seq  int64
