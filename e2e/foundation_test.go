@@ -617,6 +617,12 @@ func TestFoundationBodies(t *testing.T) {
 			"agent: field required; agent_id is not a field of this request"},
 		{"misspelt required field", "/v1/agents", `{"nmae":"a","model":"claude-x"}`, 400, "invalid_request_error",
 			"name: field required; nmae is not a field of this request"},
+		{"misspelt environment name", "/v1/environments", `{"nmae":"e"}`, 400, "invalid_request_error",
+			"name: field required; nmae is not a field of this request"},
+		{"misspelt vault name", "/v1/vaults", `{"displayname":"v"}`, 400, "invalid_request_error",
+			"display_name: field required; displayname is not a field of this request"},
+		{"credential auth under another name", "/v1/vaults/vlt_x/credentials", `{"authentication":{"type":"static_bearer","token":"t"}}`, 400, "invalid_request_error",
+			"auth: field required; authentication is not a field of this request"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

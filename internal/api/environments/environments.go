@@ -259,11 +259,11 @@ func encode(rec *store.Record, env wire.Environment) error {
 
 func (h *Handler) create(w http.ResponseWriter, r *http.Request) error {
 	var p wire.EnvironmentCreateParams
-	if err := httpx.DecodeJSON(r, &p); err != nil {
+	var env wire.Environment
+	if err := httpx.DecodeJSONWith(r, &p, func() (err error) {
+		env, err = parseCreate(p)
 		return err
-	}
-	env, err := parseCreate(p)
-	if err != nil {
+	}); err != nil {
 		return err
 	}
 	now := wire.Now()

@@ -21,7 +21,12 @@ import (
 // DecodeJSON reads the request body into v, rejecting malformed JSON, wrong
 // types and unknown fields with a 400 that names the field. An absent body
 // decodes as {} so that optional-only endpoints accept empty POSTs.
-func DecodeJSON(r *http.Request, v any) error {
+func DecodeJSON(r *http.Request, v any) error { return DecodeJSONWith(r, v, nil) }
+
+// DecodeJSONWith is DecodeJSON followed by check, the handler's validation
+// of the decoded v (the fields it requires), so that nameBoth can complete
+// an error of either by running both again on changed bodies.
+func DecodeJSONWith(r *http.Request, v any, check func() error) error {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		var mbe *http.MaxBytesError
@@ -36,7 +41,7 @@ func DecodeJSON(r *http.Request, v any) error {
 			return errdefs.Invalid("Content-Type must be application/json, got %q", ct)
 		}
 	}
-	return DecodeBytes(body, v)
+	return decodeChecked(body, v, check)
 }
 
 // DecodeEmpty reads the body of an endpoint that takes none (archive, ack,
@@ -45,13 +50,32 @@ func DecodeJSON(r *http.Request, v any) error {
 func DecodeEmpty(r *http.Request) error { return DecodeJSON(r, &struct{}{}) }
 
 // DecodeBytes is DecodeJSON's core, also used by the fuzz tests.
-func DecodeBytes(body []byte, v any) error {
-	err := decodeBytes(body, v)
+func DecodeBytes(body []byte, v any) error { return decodeChecked(body, v, nil) }
+
+// decodeChecked decodes body into v and runs check; a failure is passed to
+// nameBoth, whose probes decode into v again, emptied first, and v is put
+// back as the failed decode left it.
+func decodeChecked(body []byte, v any, check func() error) error {
+	run := func(b []byte) error {
+		if err := decodeBytes(b, v); err != nil {
+			return err
+		}
+		if check != nil {
+			return check()
+		}
+		return nil
+	}
+	err := run(body)
 	if err == nil {
 		return nil
 	}
-	return NameBoth(body, err, func(b []byte) error {
-		return decodeBytes(b, reflect.New(reflect.TypeOf(v).Elem()).Interface())
+	dst := reflect.ValueOf(v).Elem()
+	kept := reflect.New(dst.Type()).Elem()
+	kept.Set(dst)
+	defer dst.Set(kept)
+	return nameBoth(body, err, func(b []byte) error {
+		dst.SetZero()
+		return run(b)
 	})
 }
 
@@ -78,10 +102,10 @@ const (
 	unknownSuffix  = ": unknown field"
 )
 
-// maxProbes bounds the extra decodes NameBoth spends on one bad body.
+// maxProbes bounds the extra decodes nameBoth spends on one bad body.
 const maxProbes = 3
 
-// NameBoth completes a decode error that tells half of a common mistake —
+// nameBoth completes a decode error that tells half of a common mistake —
 // a required field left out and an unknown one sent in its place, as when
 // a client writes agent_id for agent — so that the client learns both:
 // "agent: field required; agent_id is not a field of this request".
@@ -91,7 +115,7 @@ const maxProbes = 3
 // member of the same object, which then shows whether that member is
 // unknown; or the unknown member taken out, which then shows what was
 // missing. An inconclusive probe leaves err as it is.
-func NameBoth(body []byte, err error, decode func([]byte) error) error {
+func nameBoth(body []byte, err error, decode func([]byte) error) error {
 	e, ok := errdefs.As(err)
 	if !ok || e.Class != errdefs.ClassInvalid {
 		return err

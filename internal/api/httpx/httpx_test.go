@@ -164,8 +164,8 @@ func TestDecodeNamesBothHalves(t *testing.T) {
 		return nil
 	}
 	body := []byte(`{"nmae":"a","model":"m"}`)
-	if err := NameBoth(body, decode(body), decode); err == nil || err.Error() != "name: field required; nmae is not a field of this request" {
-		t.Fatalf("NameBoth = %v", err)
+	if err := nameBoth(body, decode(body), decode); err == nil || err.Error() != "name: field required; nmae is not a field of this request" {
+		t.Fatalf("nameBoth = %v", err)
 	}
 }
 

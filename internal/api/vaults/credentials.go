@@ -13,6 +13,7 @@ import (
 	"github.com/hangarhq/hangar/internal/errdefs"
 	"github.com/hangarhq/hangar/internal/ids"
 	"github.com/hangarhq/hangar/internal/store"
+	"github.com/hangarhq/hangar/internal/vault"
 	"github.com/hangarhq/hangar/internal/wire"
 )
 
@@ -44,12 +45,13 @@ func loadCredential(ctx context.Context, tx store.Tx, ws, vaultID, credID string
 
 func (h *Handler) createCredential(w http.ResponseWriter, r *http.Request) error {
 	var p wire.CredentialCreateParams
-	if err := httpx.DecodeJSON(r, &p); err != nil {
-		return err
-	}
 	now := wire.Now()
-	auth, sec, err := decodeCreateAuth(p.Auth, now)
-	if err != nil {
+	var auth wire.CredentialAuth
+	var sec vault.Secret
+	if err := httpx.DecodeJSONWith(r, &p, func() (err error) {
+		auth, sec, err = decodeCreateAuth(p.Auth, now)
+		return err
+	}); err != nil {
 		return err
 	}
 	var display *string

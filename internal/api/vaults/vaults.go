@@ -73,11 +73,11 @@ func (h *Handler) Register(route httpx.Router) {
 
 func (h *Handler) createVault(w http.ResponseWriter, r *http.Request) error {
 	var p wire.VaultCreateParams
-	if err := httpx.DecodeJSON(r, &p); err != nil {
+	var name string
+	if err := httpx.DecodeJSONWith(r, &p, func() (err error) {
+		name, err = required("display_name", p.DisplayName)
 		return err
-	}
-	name, err := required("display_name", p.DisplayName)
-	if err != nil {
+	}); err != nil {
 		return err
 	}
 	if err := check.Name("display_name", name, 1, maxDisplayName); err != nil {
