@@ -608,6 +608,7 @@ func TestFoundationBodies(t *testing.T) {
 		{"array body", "/v1/agents", `[]`, 400, "invalid_request_error", "JSON object"},
 		{"duplicate key", "/v1/agents", `{"name":"a","model":"claude-x","name":"b"}`, 400, "invalid_request_error", "name: duplicate key"},
 		{"nested duplicate key", "/v1/vaults", `{"display_name":"v","metadata":{"k":"1","k":"2"}}`, 400, "invalid_request_error", "metadata.k: duplicate key"},
+		{"duplicate key inside a credential's auth", "/v1/vaults/vlt_x/credentials", `{"auth":{"type":"static_bearer","token":"a","token":"b"}}`, 400, "invalid_request_error", "auth.token: duplicate key"},
 		{"invalid UTF-8 name", "/v1/environments", "{\"name\":\"a\xffb\"}", 400, "invalid_request_error", "name: must be valid UTF-8"},
 		{"unpaired surrogate name", "/v1/agents", `{"name":"\ud800","model":"claude-x"}`, 400, "invalid_request_error", "name: must be valid UTF-8"},
 		{"NUL in a name", "/v1/environments", `{"name":"a\u0000b"}`, 400, "invalid_request_error", "name: must not contain NUL"},

@@ -139,7 +139,8 @@ const ManagedAgentsBeta = "managed-agents-2026-04-01"
 // anthropic-version on every route (any value: the SDKs send dates the
 // public docs do not list), and the Managed Agents beta on all but the
 // Files and Skills APIs, for which neither official SDK (Go, TypeScript)
-// sends a beta by default.
+// sends a beta by default. (Memory stores, were they served, would need
+// agent-memory-2026-07-22 instead: that is what both SDKs send there.)
 func requireHeaders(pattern string, h httpx.HandlerFunc) httpx.HandlerFunc {
 	_, path, _ := strings.Cut(pattern, " ")
 	beta := ManagedAgentsBeta
