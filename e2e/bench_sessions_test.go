@@ -152,6 +152,7 @@ func BenchmarkStreamFanout(b *testing.B) {
 		go func() {
 			req, _ := http.NewRequestWithContext(ctx, "GET", s.URL+"/v1/sessions/"+sid+"/events/stream", nil)
 			req.Header.Set("x-api-key", testserver.AdminKey)
+			testserver.SDKHeaders(req.Header)
 			resp, err := hc.Do(req)
 			ready.Done()
 			if err != nil {

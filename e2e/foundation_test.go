@@ -234,6 +234,7 @@ func fndGet(t *testing.T, base, path, key, workspace string) (int, http.Header, 
 	if err != nil {
 		t.Fatal(err)
 	}
+	testserver.SDKHeaders(req.Header)
 	if key != "" {
 		req.Header.Set("x-api-key", key)
 	}
@@ -605,6 +606,24 @@ func TestFoundationBodies(t *testing.T) {
 		{"not JSON", "/v1/environments", `name=x`, 400, "invalid_request_error", "malformed JSON"},
 		{"trailing garbage", "/v1/vaults", `{"display_name":"v"}}`, 400, "invalid_request_error", "single JSON object"},
 		{"array body", "/v1/agents", `[]`, 400, "invalid_request_error", "JSON object"},
+		{"duplicate key", "/v1/agents", `{"name":"a","model":"claude-x","name":"b"}`, 400, "invalid_request_error", "name: duplicate key"},
+		{"nested duplicate key", "/v1/vaults", `{"display_name":"v","metadata":{"k":"1","k":"2"}}`, 400, "invalid_request_error", "metadata.k: duplicate key"},
+		{"duplicate key inside a credential's auth", "/v1/vaults/vlt_x/credentials", `{"auth":{"type":"static_bearer","token":"a","token":"b"}}`, 400, "invalid_request_error", "auth.token: duplicate key"},
+		{"invalid UTF-8 name", "/v1/environments", "{\"name\":\"a\xffb\"}", 400, "invalid_request_error", "name: must be valid UTF-8"},
+		{"unpaired surrogate name", "/v1/agents", `{"name":"\ud800","model":"claude-x"}`, 400, "invalid_request_error", "name: must be valid UTF-8"},
+		{"NUL in a name", "/v1/environments", `{"name":"a\u0000b"}`, 400, "invalid_request_error", "name: must not contain NUL"},
+		{"NUL in a display name", "/v1/vaults", `{"display_name":"\u0000"}`, 400, "invalid_request_error", "display_name: must not contain NUL"},
+		{"NUL in an agent name", "/v1/agents", `{"name":"x\u0000","model":"claude-x"}`, 400, "invalid_request_error", "name: must not contain NUL"},
+		{"required field sent under another name", "/v1/sessions", `{"agent_id":"agent_x","environment_id":"env_x"}`, 400, "invalid_request_error",
+			"agent: field required; agent_id is not a field of this request"},
+		{"misspelt required field", "/v1/agents", `{"nmae":"a","model":"claude-x"}`, 400, "invalid_request_error",
+			"name: field required; nmae is not a field of this request"},
+		{"misspelt environment name", "/v1/environments", `{"nmae":"e"}`, 400, "invalid_request_error",
+			"name: field required; nmae is not a field of this request"},
+		{"misspelt vault name", "/v1/vaults", `{"displayname":"v"}`, 400, "invalid_request_error",
+			"display_name: field required; displayname is not a field of this request"},
+		{"credential auth under another name", "/v1/vaults/vlt_x/credentials", `{"authentication":{"type":"static_bearer","token":"t"}}`, 400, "invalid_request_error",
+			"auth: field required; authentication is not a field of this request"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -818,5 +837,117 @@ func TestFoundationBadConfig(t *testing.T) {
 				t.Fatalf("data dir created despite bad config: %v", err)
 			}
 		})
+	}
+}
+
+// Like the hosted API, every request needs anthropic-version, and every
+// Managed Agents request names the managed-agents beta in anthropic-beta
+// (among others, in one comma-separated line or several); the Files and
+// Skills APIs, for which the official SDKs send no beta, need none. A
+// refusal is a 400 naming the header.
+func TestFoundationRequiredHeaders(t *testing.T) {
+	s := testserver.Start(t)
+	envID := mkSelfHostedEnv(t, s)
+	envKey := envKey(t, s, envID)
+	const beta = "managed-agents-2026-04-01"
+	cases := []struct {
+		name, method, path string
+		header             http.Header
+		status             int
+		msg                string
+	}{
+		{"no beta", "GET", "/v1/agents", http.Header{"Anthropic-Beta": nil}, 400, "anthropic-beta: this endpoint requires the " + beta},
+		{"another beta only", "POST", "/v1/sessions", http.Header{"Anthropic-Beta": {"files-api-2025-04-14"}}, 400, "anthropic-beta"},
+		{"no version", "GET", "/v1/environments", http.Header{"Anthropic-Version": nil}, 400, "anthropic-version: header is required"},
+		{"no version on files", "GET", "/v1/files", http.Header{"Anthropic-Version": nil}, 400, "anthropic-version"},
+		{"no beta on a work route", "GET", "/v1/environments/env_x/work/stats", http.Header{"Anthropic-Beta": nil}, 400, "anthropic-beta"},
+		{"the environment key's poll without the beta", "GET", "/v1/environments/" + envID + "/work/poll?block_ms=1",
+			http.Header{"Anthropic-Beta": nil, "X-Api-Key": {envKey}}, 400, "anthropic-beta"},
+		{"beta in a list", "GET", "/v1/vaults", http.Header{"Anthropic-Beta": {"computer-use-2024-10-22, " + beta}}, 200, ""},
+		{"beta on a second line", "GET", "/v1/vaults", http.Header{"Anthropic-Beta": {"computer-use-2024-10-22", beta}}, 200, ""},
+		{"files need no beta", "GET", "/v1/files", http.Header{"Anthropic-Beta": nil}, 200, ""},
+		{"skills need no beta", "GET", "/v1/skills", http.Header{"Anthropic-Beta": nil}, 200, ""},
+		{"any version", "GET", "/v1/agents", http.Header{"Anthropic-Version": {"2023-06-01"}}, 200, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			resp := s.Do(t, c.method, c.path, nil, c.header)
+			b, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != c.status || !strings.Contains(string(b), c.msg) {
+				t.Fatalf("%s %s: %d %s; want %d naming %q", c.method, c.path, resp.StatusCode, b, c.status, c.msg)
+			}
+			if c.status == 400 && fndErrType(decodeMap(t, b)) != "invalid_request_error" {
+				t.Fatalf("error type of %s", b)
+			}
+		})
+	}
+	// The health check is no API call and needs neither.
+	if resp, err := http.Get(s.URL + "/healthz"); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("healthz: %v %v", resp, err)
+	}
+}
+
+func decodeMap(t *testing.T, b []byte) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatalf("non-JSON body %q", b)
+	}
+	return m
+}
+
+// mkSelfHostedEnv creates a self-hosted environment with the admin key.
+func mkSelfHostedEnv(t *testing.T, s *testserver.Server) string {
+	t.Helper()
+	c := s.Client("")
+	env, err := c.Beta.Environments.New(context.Background(), anthropic.BetaEnvironmentNewParams{Name: "self-hosted",
+		Config: anthropic.BetaEnvironmentNewParamsConfigUnion{OfSelfHosted: &anthropic.BetaSelfHostedConfigParams{}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env.ID
+}
+
+// Endpoints that take no body (archive, mcp_oauth_validate, work ack and
+// heartbeat) accept none or {}, and refuse anything else as any endpoint
+// does, instead of ignoring it; a refused archive archives nothing.
+func TestFoundationEmptyBodies(t *testing.T) {
+	s := testserver.Start(t)
+	c := s.Client("")
+	ctx := context.Background()
+	agent, err := c.Beta.Agents.New(ctx, anthropic.BetaAgentNewParams{Name: "a", Model: anthropic.BetaManagedAgentsModelConfigParams{ID: "claude-x"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	envID := mkSelfHostedEnv(t, s)
+	paths := []string{
+		"/v1/agents/" + agent.ID + "/archive",
+		"/v1/environments/" + envID + "/archive",
+		"/v1/sessions/sesn_x/archive",
+		"/v1/vaults/vlt_x/archive",
+		"/v1/vaults/vlt_x/credentials/vcrd_x/archive",
+		"/v1/vaults/vlt_x/credentials/vcrd_x/mcp_oauth_validate",
+		"/v1/environments/" + envID + "/work/work_x/ack",
+		"/v1/environments/" + envID + "/work/work_x/heartbeat",
+	}
+	for _, path := range paths {
+		for body, msg := range map[string]string{`{"force":`: "malformed JSON", `{"force":true}`: "force: unknown field", `[]`: "JSON object"} {
+			resp := s.Do(t, "POST", path, strings.NewReader(body), http.Header{"Content-Type": {"application/json"}})
+			b, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != 400 || !strings.Contains(string(b), msg) {
+				t.Errorf("POST %s %s: %d %s; want 400 naming %q", path, body, resp.StatusCode, b, msg)
+			}
+		}
+	}
+	got, err := c.Beta.Agents.Get(ctx, agent.ID, anthropic.BetaAgentGetParams{})
+	if err != nil || !got.ArchivedAt.IsZero() {
+		t.Fatalf("a refused archive archived the agent: %+v %v", got.ArchivedAt, err)
+	}
+	for _, body := range []string{"", "{}"} {
+		resp := s.Do(t, "POST", "/v1/agents/"+agent.ID+"/archive", strings.NewReader(body), http.Header{"Content-Type": {"application/json"}})
+		if resp.StatusCode != 200 {
+			b, _ := io.ReadAll(resp.Body)
+			t.Fatalf("archive with body %q: %d %s", body, resp.StatusCode, b)
+		}
 	}
 }

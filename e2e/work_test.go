@@ -11,7 +11,9 @@ import (
 	"github.com/anthropics/anthropic-sdk-go/v2"
 	"github.com/anthropics/anthropic-sdk-go/v2/option"
 
+	"github.com/hangarhq/hangar/internal/model/modeltest"
 	"github.com/hangarhq/hangar/internal/testserver"
+	"github.com/hangarhq/hangar/internal/workqueue"
 )
 
 // envKey mints an environment key the way an operator does:
@@ -108,4 +110,81 @@ func TestWorkQueueEndpoints(t *testing.T) {
 			t.Fatalf("%s: %d %s", q, resp.StatusCode, b)
 		}
 	}
+}
+
+// A worker's credentials — the environment key and a work item's sessions
+// token — read their sessions and answer the calls the worker ran, and
+// nothing more: steering a session (a message, an interrupt, a
+// confirmation) is refused with 403 naming what they may send.
+func TestWorkerCredentialsSendOnlyToolResults(t *testing.T) {
+	l := newLoop(t, nil,
+		modeltest.ToolCall("", "bash", map[string]any{"command": "echo hi"}),
+		modeltest.Text("The worker answered."))
+	ctx := context.Background()
+	env, err := l.c.Beta.Environments.New(ctx, anthropic.BetaEnvironmentNewParams{Name: "least-privilege",
+		Config: anthropic.BetaEnvironmentNewParamsConfigUnion{OfSelfHosted: &anthropic.BetaSelfHostedConfigParams{}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.envID = env.ID
+	key := envKey(t, l.s, env.ID)
+	sid := l.session(l.agent(map[string]any{"tools": []any{map[string]any{"type": "agent_toolset_20260401"}}}))
+	col := l.stream(sid)
+	l.send(sid, userMessage("run it"))
+	use, _ := col.waitType(t, 0, "agent.tool_use")
+
+	ec := anthropic.NewClient(option.WithBaseURL(l.s.URL), option.WithAuthToken(key), option.WithMaxRetries(0))
+	var item *anthropic.BetaSelfHostedWork
+	for i := 0; item == nil && i < 30; i++ {
+		if item, err = ec.Beta.Environments.Work.Poll(ctx, env.ID, anthropic.BetaEnvironmentWorkPollParams{BlockMs: anthropic.Int(999)}); err != nil {
+			t.Fatalf("poll: %v", err)
+		}
+	}
+	if item == nil {
+		t.Fatal("no work item for the session")
+	}
+	token, err := workqueue.DecodeSecret(item.Secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc := anthropic.NewClient(option.WithBaseURL(l.s.URL), option.WithAuthToken(token), option.WithMaxRetries(0))
+
+	for name, c := range map[string]anthropic.Client{"environment key": ec, "sessions token": tc} {
+		t.Run(name, func(t *testing.T) {
+			if _, err := c.Beta.Sessions.Get(ctx, sid, anthropic.BetaSessionGetParams{}); err != nil {
+				t.Fatalf("get session: %v", err)
+			}
+			if _, err := c.Beta.Sessions.Events.List(ctx, sid, anthropic.BetaSessionEventListParams{}); err != nil {
+				t.Fatalf("list events: %v", err)
+			}
+			for _, ev := range []anthropic.BetaManagedAgentsEventParamsUnion{
+				userMessage("not the worker's to say"),
+				{OfUserInterrupt: &anthropic.BetaManagedAgentsUserInterruptEventParams{}},
+				confirm(use.ID, true, ""),
+			} {
+				_, err := c.Beta.Sessions.Events.Send(ctx, sid, anthropic.BetaSessionEventSendParams{Events: []anthropic.BetaManagedAgentsEventParamsUnion{ev}})
+				e := apiErr(t, err, 403, "permission_error")
+				if !strings.Contains(e.RawJSON(), "user.tool_result") {
+					t.Fatalf("the refusal does not say what a worker may send: %s", e.RawJSON())
+				}
+			}
+			_, err := c.Beta.Sessions.Update(ctx, sid, anthropic.BetaSessionUpdateParams{Title: anthropic.String("renamed")})
+			apiErr(t, err, 403, "permission_error")
+		})
+	}
+	if got := len(l.history(sid, "user.message")); got != 1 {
+		t.Fatalf("%d user.message events logged, want only the API key's one", got)
+	}
+
+	// The environment key answers the call it ran.
+	_, err = ec.Beta.Sessions.Events.Send(ctx, sid, anthropic.BetaSessionEventSendParams{Events: []anthropic.BetaManagedAgentsEventParamsUnion{
+		{OfUserToolResult: &anthropic.BetaManagedAgentsUserToolResultEventParams{ToolUseID: use.ID,
+			Content: []anthropic.BetaManagedAgentsUserToolResultEventParamsContentUnion{{OfText: &anthropic.BetaManagedAgentsTextBlockParam{Text: "hi"}}}}},
+	}})
+	if err != nil {
+		t.Fatalf("tool result with the environment key: %v", err)
+	}
+	col.waitFor(t, 0, "end_turn", func(e anthropic.BetaManagedAgentsStreamSessionEventsUnion) bool {
+		return e.Type == "session.status_idle" && e.StopReason.Type == "end_turn"
+	})
 }

@@ -668,7 +668,7 @@ func parseMCPToolset(o *jsonobj.Object) (*wire.MCPToolset, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := check.Len(o.At("mcp_server_name"), name, 1, 255); err != nil {
+	if err := check.Name(o.At("mcp_server_name"), name, 1, 255); err != nil {
 		return nil, err
 	}
 	dc, err := parseDefaultConfig(o, "always_ask")
@@ -691,7 +691,7 @@ func parseMCPToolset(o *jsonobj.Object) (*wire.MCPToolset, error) {
 			if err != nil {
 				return nil, err
 			}
-			if err := check.Len(co.At("name"), n, 1, 128); err != nil {
+			if err := check.Name(co.At("name"), n, 1, 128); err != nil {
 				return nil, err
 			}
 			if seen[n] {
@@ -798,7 +798,7 @@ func parseMCPServers(path string, raw json.RawMessage) ([]wire.MCPServer, error)
 		if err != nil {
 			return nil, err
 		}
-		if err := check.Len(o.At("name"), name, 1, 255); err != nil {
+		if err := check.Name(o.At("name"), name, 1, 255); err != nil {
 			return nil, err
 		}
 		if seen[name] {

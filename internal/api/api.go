@@ -112,22 +112,64 @@ func (a *API) WorkQueue() *workqueue.Queue { return a.queue }
 // routes a self-hosted worker calls (workerRoutes), never the rest.
 func (a *API) handle(pattern string, h httpx.HandlerFunc) {
 	scope := workerRoutes[pattern]
-	a.mux.Handle(pattern, a.serve(func(w http.ResponseWriter, r *http.Request) error {
+	a.mux.Handle(pattern, a.serve(requireHeaders(pattern, func(w http.ResponseWriter, r *http.Request) error {
 		p := httpx.PrincipalOf(r)
-		if p.EnvironmentID == "" && p.SessionID == "" {
+		if !p.IsWorker() {
 			return h(w, r)
 		}
 		if err := a.workerMayUse(r, p, scope); err != nil {
 			return err
 		}
 		return h(w, r)
-	}, true))
+	}), true))
 }
 
 // handleWorker registers a work-queue route: environment keys and sessions
 // tokens pass authentication and the handler decides what each may do.
 func (a *API) handleWorker(pattern string, h httpx.HandlerFunc) {
-	a.mux.Handle(pattern, a.serve(h, true))
+	a.mux.Handle(pattern, a.serve(requireHeaders(pattern, h), true))
+}
+
+// ManagedAgentsBeta is the beta every Managed Agents request must name, as
+// on the hosted API.
+const ManagedAgentsBeta = "managed-agents-2026-04-01"
+
+// requireHeaders refuses a request without the headers the hosted API
+// requires, so code written against Hangar works unchanged against it:
+// anthropic-version on every route (any value: the SDKs send dates the
+// public docs do not list), and the Managed Agents beta on all but the
+// Files and Skills APIs, for which neither official SDK (Go, TypeScript)
+// sends a beta by default. (Memory stores, were they served, would need
+// agent-memory-2026-07-22 instead: that is what both SDKs send there.)
+func requireHeaders(pattern string, h httpx.HandlerFunc) httpx.HandlerFunc {
+	_, path, _ := strings.Cut(pattern, " ")
+	beta := ManagedAgentsBeta
+	if strings.HasPrefix(path, "/v1/files") || strings.HasPrefix(path, "/v1/skills") {
+		beta = ""
+	}
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if strings.TrimSpace(r.Header.Get("anthropic-version")) == "" {
+			return errdefs.Invalid("anthropic-version: header is required")
+		}
+		if beta != "" && !hasBeta(r.Header, beta) {
+			return errdefs.Invalid("anthropic-beta: this endpoint requires the %s beta; send the header anthropic-beta: %s", beta, beta)
+		}
+		return h(w, r)
+	}
+}
+
+// hasBeta reports whether the request names beta in any anthropic-beta
+// header line, each a comma-separated list (SDKs join the caller's betas
+// with their own: "a,b").
+func hasBeta(h http.Header, beta string) bool {
+	for _, line := range h.Values("anthropic-beta") {
+		for _, b := range strings.Split(line, ",") {
+			if strings.TrimSpace(b) == beta {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Worker route scopes: which path value names the object a worker's

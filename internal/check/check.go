@@ -4,6 +4,7 @@
 package check
 
 import (
+	"strings"
 	"unicode/utf8"
 
 	"github.com/hangarhq/hangar/internal/errdefs"
@@ -22,6 +23,19 @@ func Len(field, s string, min, max int) error {
 		return errdefs.Invalid("%s: must be at most %d characters, got %d", field, max, n)
 	}
 	return nil
+}
+
+// Name checks a name-like field (a name, display name or title): its
+// length, as Len, and that it is text — valid UTF-8 without NUL bytes,
+// which C-string consumers (file systems, terminals, logs) cut short.
+func Name(field, s string, min, max int) error {
+	if !utf8.ValidString(s) {
+		return errdefs.Invalid("%s: must be valid UTF-8", field)
+	}
+	if strings.IndexByte(s, 0) >= 0 {
+		return errdefs.Invalid("%s: must not contain NUL characters", field)
+	}
+	return Len(field, s, min, max)
 }
 
 // Metadata enforces the metadata limits shared by every resource:

@@ -233,7 +233,16 @@ func (s *Server) Client(key string, extra ...option.RequestOption) anthropic.Cli
 	return anthropic.NewClient(o...)
 }
 
-// Do sends a raw request with the admin key (for what the SDK cannot send).
+// SDKHeaders sets on h the version and beta headers the official SDKs
+// send on every Managed Agents request, which the server requires.
+func SDKHeaders(h http.Header) {
+	h.Set("anthropic-version", "2026-10-21")
+	h.Set("anthropic-beta", "managed-agents-2026-04-01")
+}
+
+// Do sends a raw request with the admin key (for what the SDK cannot send)
+// and the SDK's headers; a header in header replaces them, and one given
+// as nil leaves it out.
 func (s *Server) Do(t testing.TB, method, path string, body io.Reader, header http.Header) *http.Response {
 	t.Helper()
 	req, err := http.NewRequestWithContext(context.Background(), method, s.URL+path, body)
@@ -241,6 +250,7 @@ func (s *Server) Do(t testing.TB, method, path string, body io.Reader, header ht
 		t.Fatal(err)
 	}
 	req.Header.Set("x-api-key", AdminKey)
+	SDKHeaders(req.Header)
 	for k, v := range header {
 		req.Header[k] = v
 	}

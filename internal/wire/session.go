@@ -12,6 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/hangarhq/hangar/internal/check"
 	"github.com/hangarhq/hangar/internal/errdefs"
 	"github.com/hangarhq/hangar/internal/jsonobj"
 )
@@ -825,7 +826,7 @@ func (p SessionCreateParams) Validate() error {
 		return jsonobj.Invalid("environment_id", "must not be empty")
 	}
 	if p.Title != nil {
-		if err := checkLen("title", *p.Title, 0, MaxSessionTitle); err != nil {
+		if err := check.Name("title", *p.Title, 0, MaxSessionTitle); err != nil {
 			return err
 		}
 	}
@@ -1152,7 +1153,7 @@ func (p *SessionUpdateParams) UnmarshalJSON(b []byte) error {
 // Validate checks the values of a decoded update body.
 func (p SessionUpdateParams) Validate() error {
 	if v, ok := p.Title.Value(); ok {
-		if err := checkLen("title", v, 0, MaxSessionTitle); err != nil {
+		if err := check.Name("title", v, 0, MaxSessionTitle); err != nil {
 			return err
 		}
 	}

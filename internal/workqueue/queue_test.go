@@ -24,6 +24,7 @@ import (
 	"github.com/hangarhq/hangar/internal/keys"
 	"github.com/hangarhq/hangar/internal/store"
 	"github.com/hangarhq/hangar/internal/store/sqlite"
+	"github.com/hangarhq/hangar/internal/testserver"
 	"github.com/hangarhq/hangar/internal/workqueue"
 )
 
@@ -308,6 +309,7 @@ func TestLongPollWakeUp(t *testing.T) {
 		req, _ := http.NewRequest("GET", h.srv.URL+"/v1/environments/"+envID+"/work/poll"+q, nil)
 		req.Header.Set("Authorization", "Bearer "+envKey)
 		start := time.Now()
+		testserver.SDKHeaders(req.Header)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -380,6 +382,7 @@ func TestStopGracefulAndForce(t *testing.T) {
 		req, _ := http.NewRequest("POST", h.srv.URL+"/v1/environments/"+envID+"/work/"+q2.ID+"/stop", strings.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+adminKey)
 		req.Header.Set("Content-Type", "application/json")
+		testserver.SDKHeaders(req.Header)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -443,6 +446,7 @@ func TestUpdateListGet(t *testing.T) {
 		req, _ := http.NewRequest("POST", h.srv.URL+"/v1/environments/"+envID+"/work/"+items[0].ID, strings.NewReader(tc.body))
 		req.Header.Set("Authorization", "Bearer "+adminKey)
 		req.Header.Set("Content-Type", "application/json")
+		testserver.SDKHeaders(req.Header)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)

@@ -54,17 +54,17 @@ func versionID(agentID string, v int64) string { return store.AgentVersionID(age
 
 func (h *Handler) create(w http.ResponseWriter, r *http.Request) error {
 	var body json.RawMessage
-	if err := httpx.DecodeJSON(r, &body); err != nil {
+	var p agentParams
+	if err := httpx.DecodeJSONWith(r, &body, func() (err error) {
+		p, err = parseCreate(body)
 		return err
-	}
-	p, err := parseCreate(body)
-	if err != nil {
+	}); err != nil {
 		return err
 	}
 	ws := httpx.Workspace(r)
 	id := ids.New(ids.Agent)
 	var out wire.Agent
-	err = h.st.InTx(r.Context(), func(ctx context.Context, tx store.Tx) error {
+	err := h.st.InTx(r.Context(), func(ctx context.Context, tx store.Tx) error {
 		a, err := build(ctx, tx, ws, id, nil, p)
 		if err != nil {
 			return err
@@ -210,6 +210,9 @@ func (h *Handler) update(w http.ResponseWriter, r *http.Request) error {
 // successful archive must not fail. updated_at stays the time of the latest
 // version; archived_at records the archive.
 func (h *Handler) archive(w http.ResponseWriter, r *http.Request) error {
+	if err := httpx.DecodeEmpty(r); err != nil {
+		return err
+	}
 	ws, id := httpx.Workspace(r), r.PathValue("agent_id")
 	var out json.RawMessage
 	err := h.st.InTx(r.Context(), func(ctx context.Context, tx store.Tx) error {

@@ -117,7 +117,7 @@ func parseFields(o *jsonobj.Object, p *agentParams, update bool) error {
 	} else if pr == jsonobj.Null {
 		return jsonobj.Invalid("name", "cannot be null")
 	} else if pr == jsonobj.Present {
-		if err := check.Len("name", s, 1, maxName); err != nil {
+		if err := check.Name("name", s, 1, maxName); err != nil {
 			return err
 		}
 		p.name = field[string]{jsonobj.Present, s}

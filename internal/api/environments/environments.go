@@ -211,7 +211,7 @@ func (u update) apply(env wire.Environment) (wire.Environment, error) {
 }
 
 func checkName(name string) error {
-	if err := check.Len("name", name, 1, maxName); err != nil {
+	if err := check.Name("name", name, 1, maxName); err != nil {
 		return err
 	}
 	if strings.TrimSpace(name) == "" {
@@ -259,11 +259,11 @@ func encode(rec *store.Record, env wire.Environment) error {
 
 func (h *Handler) create(w http.ResponseWriter, r *http.Request) error {
 	var p wire.EnvironmentCreateParams
-	if err := httpx.DecodeJSON(r, &p); err != nil {
+	var env wire.Environment
+	if err := httpx.DecodeJSONWith(r, &p, func() (err error) {
+		env, err = parseCreate(p)
 		return err
-	}
-	env, err := parseCreate(p)
-	if err != nil {
+	}); err != nil {
 		return err
 	}
 	now := wire.Now()
@@ -370,6 +370,9 @@ func (h *Handler) delete(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *Handler) archive(w http.ResponseWriter, r *http.Request) error {
+	if err := httpx.DecodeEmpty(r); err != nil {
+		return err
+	}
 	id := r.PathValue("environment_id")
 	var out wire.Environment
 	err := h.st.InTx(r.Context(), func(ctx context.Context, tx store.Tx) error {

@@ -59,6 +59,18 @@ func TestDecodeBytes(t *testing.T) {
 		{"trailing garbage", `{} x`, "single JSON object"},
 		{"stray closing brace", `{}}`, "single JSON object"},
 		{"stray closing bracket", `{"n":1}]`, "single JSON object"},
+		{"duplicate key", `{"name":"a","name":"b"}`, "name: duplicate key"},
+		{"duplicate key by escape", `{"name":"a","n\u0061me":"b"}`, "name: duplicate key"},
+		{"duplicate nested key names the path", `{"any":{"a":[{"x":1,"x":2}]}}`, "any.a[0].x: duplicate key"},
+		{"same key in sibling objects", `{"any":{"a":{"x":1},"b":{"x":2}}}`, ""},
+		{"invalid UTF-8", "{\"name\":\"a\xffb\"}", "name: must be valid UTF-8"},
+		{"invalid UTF-8 in a key", "{\"any\":{\"\xc3\":1}}", "must be valid UTF-8"},
+		{"lone high surrogate", `{"tags":["ok","\ud800"]}`, "tags[1]: must be valid UTF-8"},
+		{"lone low surrogate", `{"name":"\udc00x"}`, "name: must be valid UTF-8"},
+		{"high surrogate then a letter", `{"name":"\ud83dA"}`, "name: must be valid UTF-8"},
+		{"surrogate pair", `{"name":"\ud83d\ude00"}`, ""},
+		{"escaped backslash before u", `{"name":"\\ud800"}`, ""},
+		{"NUL is valid JSON text", `{"name":"a\u0000b"}`, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -104,6 +116,59 @@ func FuzzDecodeBytes(f *testing.F) {
 	})
 }
 
+// requiredTarget needs "agent" and knows "title", checked the way the
+// jsonobj decoders check: the missing field first, unknown ones last.
+type requiredTarget struct{}
+
+func (*requiredTarget) UnmarshalJSON(b []byte) error {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return err
+	}
+	if _, ok := m["agent"]; !ok {
+		return errdefs.Invalid("agent: field required")
+	}
+	for k := range m {
+		if k != "agent" && k != "title" {
+			return errdefs.Invalid("%s: unknown field", k)
+		}
+	}
+	return nil
+}
+
+func TestDecodeNamesBothHalves(t *testing.T) {
+	for body, want := range map[string]string{
+		`{"agent_id":"a","title":"t"}`: "agent: field required; agent_id is not a field of this request",
+		`{"title":"t"}`:                "agent: field required",
+		`{"agent":"a","x":1}`:          "x: unknown field",
+	} {
+		err := DecodeBytes([]byte(body), &requiredTarget{})
+		wantInvalid(t, err, body)
+		if err.Error() != want {
+			t.Errorf("DecodeBytes(%s) = %q, want %q", body, err, want)
+		}
+	}
+	// The other order: an unknown field reported first, the probe finds
+	// what was missing.
+	decode := func(b []byte) error {
+		var m map[string]any
+		_ = json.Unmarshal(b, &m)
+		for k := range m {
+			if k != "name" && k != "model" {
+				return errdefs.Invalid("%s: unknown field", k)
+			}
+		}
+		if m["name"] == nil {
+			return errdefs.Invalid("name: field required")
+		}
+		return nil
+	}
+	body := []byte(`{"nmae":"a","model":"m"}`)
+	if err := nameBoth(body, decode(body), decode); err == nil || err.Error() != "name: field required; nmae is not a field of this request" {
+		t.Fatalf("nameBoth = %v", err)
+	}
+}
+
 func TestCursorRoundTrip(t *testing.T) {
 	for _, c := range []struct {
 		seq  int64
@@ -140,6 +205,9 @@ func TestParseListCursor(t *testing.T) {
 		{"limit too big", url.Values{"limit": {"101"}}, ListParams{}, "limit: must be between 1 and 100"},
 		{"limit not a number", url.Values{"limit": {"ten"}}, ListParams{}, "limit: must be an integer"},
 		{"bad order", url.Values{"order": {"up"}}, ListParams{}, `order: must be "asc" or "desc"`},
+		{"bad include_archived", url.Values{"include_archived": {"maybe"}}, ListParams{}, "include_archived: must be true or false"},
+		{"bad created_at", url.Values{"created_at[gte]": {"notadate"}}, ListParams{}, "created_at[gte]: must be an RFC 3339 timestamp"},
+		{"filters are read", url.Values{"include_archived": {"true"}, "created_at[lt]": {"2026-01-02T03:04:05Z"}}, ListParams{Limit: 20}, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -18,6 +18,11 @@ type Principal struct {
 	WorkID    string
 }
 
+// IsWorker reports whether the caller is a self-hosted worker's credential
+// (an environment key or a work item's sessions token) rather than an API
+// key.
+func (p Principal) IsWorker() bool { return p.EnvironmentID != "" || p.SessionID != "" }
+
 type principalKey struct{}
 
 // WithPrincipal returns ctx carrying p.

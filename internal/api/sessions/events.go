@@ -47,7 +47,11 @@ func (h *Handler) listEvents(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	q := r.URL.Query()
-	lp, err := httpx.ParseList(q, eventsDefaultLimit, eventsMaxLimit, false)
+	lq, err := httpx.ParseListQuery(q, eventsDefaultLimit, eventsMaxLimit)
+	if err != nil {
+		return err
+	}
+	lp, err := lq.Params(false)
 	if err != nil {
 		return err
 	}
@@ -59,11 +63,7 @@ func (h *Handler) listEvents(w http.ResponseWriter, r *http.Request) error {
 		eq.Types = append(eq.Types, t)
 	}
 	// Time filters compare processed_at (resources.md §5).
-	var rng store.ListOptions
-	if err := httpx.ParseCreatedRange(q, &rng); err != nil {
-		return err
-	}
-	eq.ProcessedGT, eq.ProcessedGTE, eq.ProcessedLT, eq.ProcessedLTE = rng.CreatedGT, rng.CreatedGTE, rng.CreatedLT, rng.CreatedLTE
+	eq.ProcessedGT, eq.ProcessedGTE, eq.ProcessedLT, eq.ProcessedLTE = lq.CreatedGT, lq.CreatedGTE, lq.CreatedLT, lq.CreatedLTE
 	page, err := h.st.ListEvents(r.Context(), eq)
 	if err != nil {
 		return err
@@ -96,6 +96,11 @@ func (h *Handler) sendEvents(w http.ResponseWriter, r *http.Request) error {
 	if err := p.Validate(); err != nil {
 		return err
 	}
+	if httpx.PrincipalOf(r).IsWorker() {
+		if err := workerMaySend(p.Events); err != nil {
+			return err
+		}
+	}
 	// The SDK resends a POST after a 5xx or a timeout and numbers the
 	// attempts; a resend of a body already accepted returns the first
 	// answer instead of queueing the events again.
@@ -106,6 +111,22 @@ func (h *Handler) sendEvents(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return httpx.OK(w, wire.SentEvents{Data: echoes})
+}
+
+// workerEventTypes are the events a worker's credential may send: the
+// results of the calls it ran, which is all the official workers post.
+// Steering a session (messages, interrupts, confirmations, outcomes) is the
+// API key holder's, never the machine that runs its tools.
+var workerEventTypes = []string{wire.EventTypeUserToolResult, wire.EventTypeUserCustomToolResult}
+
+func workerMaySend(evs []wire.EventPayload) error {
+	for i, ev := range evs {
+		if !slices.Contains(workerEventTypes, ev.EventType()) {
+			return errdefs.PermissionDenied("events[%d].type: a worker's credential may only send %s, not %s; send it with an API key",
+				i, strings.Join(workerEventTypes, " or "), ev.EventType())
+		}
+	}
+	return nil
 }
 
 // heartbeat is how often a quiet stream gets a keepalive comment.

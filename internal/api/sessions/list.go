@@ -65,32 +65,21 @@ func decodeCursor(s string) (cursor, error) {
 // ignored, as on every endpoint.
 func parseListQuery(q url.Values) (store.SessionQuery, error) {
 	sq := store.SessionQuery{Limit: listDefault, Desc: true}
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			return sq, errdefs.Invalid("limit: must be an integer, got %q", v)
-		}
-		if n < 1 || n > listMax {
-			return sq, errdefs.Invalid("limit: must be between 1 and %d, got %d", listMax, n)
-		}
-		sq.Limit = n
+	lq, err := httpx.ParseListQuery(q, listDefault, listMax)
+	if err != nil {
+		return sq, err
 	}
-	order := q.Get("order")
-	switch order {
-	case "":
-	case "asc":
-		sq.Desc = false
-	case "desc":
-		sq.Desc = true
-	default:
-		return sq, errdefs.Invalid("order: must be \"asc\" or \"desc\", got %q", order)
+	sq.Limit, sq.IncludeArchived = lq.Limit, lq.IncludeArchived
+	sq.CreatedGT, sq.CreatedGTE, sq.CreatedLT, sq.CreatedLTE = lq.CreatedGT, lq.CreatedGTE, lq.CreatedLT, lq.CreatedLTE
+	if lq.Order != "" {
+		sq.Desc = lq.Order == "desc"
 	}
-	if v := q.Get("page"); v != "" {
-		c, err := decodeCursor(v)
+	if lq.Page != "" {
+		c, err := decodeCursor(lq.Page)
 		if err != nil {
 			return sq, err
 		}
-		if order != "" && c.Desc != sq.Desc {
+		if lq.Order != "" && c.Desc != sq.Desc {
 			return sq, errdefs.Invalid("page: the cursor was created with order=%s; send the same order or none", orderName(c.Desc))
 		}
 		sq.Desc = c.Desc
@@ -116,11 +105,6 @@ func parseListQuery(q url.Values) (store.SessionQuery, error) {
 	}
 	sq.DeploymentID = q.Get("deployment_id")
 	sq.MemoryStoreID = q.Get("memory_store_id")
-	inc, err := httpx.ParseBool(q, "include_archived")
-	if err != nil {
-		return sq, err
-	}
-	sq.IncludeArchived = inc
 	for _, s := range httpx.QueryList(q, "statuses") {
 		if !store.IsSessionStatus(s) {
 			return sq, errdefs.Invalid("statuses: unknown value %q, expected one of %v", s, store.SessionStatuses)
@@ -129,11 +113,6 @@ func parseListQuery(q url.Values) (store.SessionQuery, error) {
 			sq.Statuses = append(sq.Statuses, s)
 		}
 	}
-	var rng store.ListOptions
-	if err := httpx.ParseCreatedRange(q, &rng); err != nil {
-		return sq, err
-	}
-	sq.CreatedGT, sq.CreatedGTE, sq.CreatedLT, sq.CreatedLTE = rng.CreatedGT, rng.CreatedGTE, rng.CreatedLT, rng.CreatedLTE
 	return sq, nil
 }
 

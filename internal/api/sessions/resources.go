@@ -186,23 +186,9 @@ func pageResources(rs []wire.SessionResource, limit int, page string) (wire.Page
 	return out, nil
 }
 
-func parseResourceLimit(v string) (int, error) {
-	if v == "" {
-		return 0, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil {
-		return 0, errdefs.Invalid("limit: must be an integer, got %q", v)
-	}
-	if n < 1 || n > resourceListMax {
-		return 0, errdefs.Invalid("limit: must be between 1 and %d, got %d", resourceListMax, n)
-	}
-	return n, nil
-}
-
 func (h *Handler) listResources(w http.ResponseWriter, r *http.Request) error {
-	q := r.URL.Query()
-	limit, err := parseResourceLimit(q.Get("limit"))
+	// No limit lists them all: a session has few resources.
+	lq, err := httpx.ParseListQuery(r.URL.Query(), 0, resourceListMax)
 	if err != nil {
 		return err
 	}
@@ -210,7 +196,7 @@ func (h *Handler) listResources(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	page, err := pageResources(doc.Resources, limit, q.Get("page"))
+	page, err := pageResources(doc.Resources, lq.Limit, lq.Page)
 	if err != nil {
 		return err
 	}

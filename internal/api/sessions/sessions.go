@@ -377,6 +377,9 @@ func errBusy(id, status, what string) error {
 // archive is idempotent: the SDK retries archive calls, and a replay of a
 // successful archive must not fail.
 func (h *Handler) archive(w http.ResponseWriter, r *http.Request) error {
+	if err := httpx.DecodeEmpty(r); err != nil {
+		return err
+	}
 	ws, id := httpx.Workspace(r), r.PathValue("session_id")
 	doc, err := h.eng.Update(r.Context(), ws, id, func(doc *wire.Session, status string) (bool, []wire.EventPayload, error) {
 		if doc.ArchivedAt != nil {

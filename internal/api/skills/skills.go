@@ -143,7 +143,7 @@ func readForm(mr *multipart.Reader, sp *spool, allowDisplayName bool, limit int6
 }
 
 func checkDisplayName(v string) error {
-	if err := check.Len("display_name", v, 1, maxDisplayName); err != nil {
+	if err := check.Name("display_name", v, 1, maxDisplayName); err != nil {
 		return err
 	}
 	if strings.ContainsAny(v, "\r\n") {

@@ -13,6 +13,7 @@ import (
 	"github.com/hangarhq/hangar/internal/errdefs"
 	"github.com/hangarhq/hangar/internal/ids"
 	"github.com/hangarhq/hangar/internal/store"
+	"github.com/hangarhq/hangar/internal/vault"
 	"github.com/hangarhq/hangar/internal/wire"
 )
 
@@ -44,17 +45,18 @@ func loadCredential(ctx context.Context, tx store.Tx, ws, vaultID, credID string
 
 func (h *Handler) createCredential(w http.ResponseWriter, r *http.Request) error {
 	var p wire.CredentialCreateParams
-	if err := httpx.DecodeJSON(r, &p); err != nil {
-		return err
-	}
 	now := wire.Now()
-	auth, sec, err := decodeCreateAuth(p.Auth, now)
-	if err != nil {
+	var auth wire.CredentialAuth
+	var sec vault.Secret
+	if err := httpx.DecodeJSONWith(r, &p, func() (err error) {
+		auth, sec, err = decodeCreateAuth(p.Auth, now)
+		return err
+	}); err != nil {
 		return err
 	}
 	var display *string
 	if v, ok := p.DisplayName.Value(); ok {
-		if err := check.Len("display_name", v, 0, maxDisplayName); err != nil {
+		if err := check.Name("display_name", v, 0, maxDisplayName); err != nil {
 			return err
 		}
 		if v != "" {
@@ -139,7 +141,7 @@ func (h *Handler) updateCredential(w http.ResponseWriter, r *http.Request) error
 		return err
 	}
 	if p.DisplayName.Set && !p.DisplayName.Null {
-		if err := check.Len("display_name", p.DisplayName.V, 1, maxDisplayName); err != nil {
+		if err := check.Name("display_name", p.DisplayName.V, 1, maxDisplayName); err != nil {
 			return err
 		}
 	}
@@ -215,6 +217,9 @@ func (h *Handler) deleteCredential(w http.ResponseWriter, r *http.Request) error
 // archiveCredential archives one credential (VLT-10). Archiving an archived
 // credential returns it unchanged.
 func (h *Handler) archiveCredential(w http.ResponseWriter, r *http.Request) error {
+	if err := httpx.DecodeEmpty(r); err != nil {
+		return err
+	}
 	ws, vaultID, credID := httpx.Workspace(r), r.PathValue("vault_id"), r.PathValue("credential_id")
 	var c wire.Credential
 	err := h.st.InTx(r.Context(), func(ctx context.Context, tx store.Tx) error {

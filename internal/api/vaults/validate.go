@@ -35,6 +35,9 @@ import (
 // "invalid"; an unreachable server leaves it "unknown". A failed probe is
 // described in mcp_probe.
 func (h *Handler) validateCredential(w http.ResponseWriter, r *http.Request) error {
+	if err := httpx.DecodeEmpty(r); err != nil {
+		return err
+	}
 	ctx := r.Context()
 	ws, vaultID, credID := httpx.Workspace(r), r.PathValue("vault_id"), r.PathValue("credential_id")
 	rec, c, err := loadCredential(ctx, h.st, ws, vaultID, credID)

@@ -73,14 +73,14 @@ func (h *Handler) Register(route httpx.Router) {
 
 func (h *Handler) createVault(w http.ResponseWriter, r *http.Request) error {
 	var p wire.VaultCreateParams
-	if err := httpx.DecodeJSON(r, &p); err != nil {
+	var name string
+	if err := httpx.DecodeJSONWith(r, &p, func() (err error) {
+		name, err = required("display_name", p.DisplayName)
+		return err
+	}); err != nil {
 		return err
 	}
-	name, err := required("display_name", p.DisplayName)
-	if err != nil {
-		return err
-	}
-	if err := check.Len("display_name", name, 1, maxDisplayName); err != nil {
+	if err := check.Name("display_name", name, 1, maxDisplayName); err != nil {
 		return err
 	}
 	if err := check.Metadata("metadata", p.Metadata); err != nil {
@@ -128,7 +128,7 @@ func (h *Handler) updateVault(w http.ResponseWriter, r *http.Request) error {
 		if p.DisplayName.Null {
 			return errdefs.Invalid("display_name: must not be null")
 		}
-		if err := check.Len("display_name", p.DisplayName.V, 1, maxDisplayName); err != nil {
+		if err := check.Name("display_name", p.DisplayName.V, 1, maxDisplayName); err != nil {
 			return err
 		}
 	}
@@ -205,6 +205,9 @@ func (h *Handler) deleteVault(w http.ResponseWriter, r *http.Request) error {
 // purging their secrets. Archiving an archived vault returns it unchanged,
 // so a retried archive succeeds.
 func (h *Handler) archiveVault(w http.ResponseWriter, r *http.Request) error {
+	if err := httpx.DecodeEmpty(r); err != nil {
+		return err
+	}
 	ws, id := httpx.Workspace(r), r.PathValue("vault_id")
 	var v wire.Vault
 	err := h.st.InTx(r.Context(), func(ctx context.Context, tx store.Tx) error {

@@ -220,6 +220,9 @@ func (h *Handler) poll(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *Handler) ack(w http.ResponseWriter, r *http.Request) error {
+	if err := httpx.DecodeEmpty(r); err != nil {
+		return err
+	}
 	item, err := h.q.Ack(r.Context(), httpx.Workspace(r), r.PathValue("environment_id"), r.PathValue("work_id"))
 	if err != nil {
 		return err
@@ -247,6 +250,9 @@ func ParseHeartbeat(q map[string][]string) (workqueue.HeartbeatParams, error) {
 }
 
 func (h *Handler) heartbeat(w http.ResponseWriter, r *http.Request) error {
+	if err := httpx.DecodeEmpty(r); err != nil {
+		return err
+	}
 	p, err := ParseHeartbeat(r.URL.Query())
 	if err != nil {
 		return err
