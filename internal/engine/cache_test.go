@@ -84,8 +84,9 @@ func TestIdleSessionReleased(t *testing.T) {
 	if runs, bytes := engine.CacheStats(h.eng); runs != 1 || bytes > budget {
 		t.Fatalf("cache holds %d sessions, %d bytes; want the small one, under its budget of %d", runs, bytes, budget)
 	}
-	// The conversation held msgs*2*msgSize (20 MiB), and the messages alone
-	// half of it; what stays is noise by comparison.
+	// The conversation held msgs*2*msgSize (20 MiB), the messages sent
+	// half of it (what a cache of send responses kept); what stays now is
+	// noise by comparison.
 	if limit := int64(4 << 20); retained > limit {
 		t.Fatalf("%d bytes stay on the heap after %d messages of %d bytes; want under %d", retained, msgs, msgSize, limit)
 	}
