@@ -1,6 +1,9 @@
 package engine_test
 
 import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"runtime"
 	"strings"
 	"testing"
@@ -12,13 +15,17 @@ import (
 	"github.com/hangarhq/hangar/internal/wire"
 )
 
-// turn sends msg to session id and waits, on the live stream, until the
-// session is idle again.
+// turn sends msg to session id as the API does (with a replay key, the
+// hash of the request) and waits, on the live stream, until the session is
+// idle again.
 func (h *harness) turn(id, msg string) {
 	h.t.Helper()
 	sub := h.broker.Subscribe(id, events.SubscribeOptions{Buffer: 64})
 	defer sub.Close()
-	h.send(id, text(msg))
+	sum := sha256.Sum256([]byte(msg))
+	if _, err := h.eng.Send(context.Background(), ws, id, []wire.EventPayload{text(msg)}, hex.EncodeToString(sum[:]), false); err != nil {
+		h.t.Fatal(err)
+	}
 	timeout := time.After(30 * time.Second)
 	for {
 		select {
