@@ -403,6 +403,79 @@ func TestLoopToolConfirmation(t *testing.T) {
 	}
 }
 
+// A built-in tool whose permission policy is auto is held for confirmation,
+// never run unasked: Hangar has no classifier, so the auto verdict is ask
+// with reason indeterminate. Allow runs the call, deny does not.
+func TestLoopAutoPolicyAsks(t *testing.T) {
+	l := newLoop(t, nil,
+		modeltest.ToolCall("", "bash", map[string]any{"command": "echo auto-run"}),
+		modeltest.Text("Done."),
+		modeltest.ToolCall("", "bash", map[string]any{"command": "touch /workspace/denied"}),
+		modeltest.Text("Understood."))
+	sid := l.session(l.agent(map[string]any{"tools": []any{map[string]any{
+		"type": "agent_toolset_20260401", "default_config": map[string]any{"permission_policy": map[string]any{"type": "auto"}},
+	}}}))
+	col := l.stream(sid)
+	l.send(sid, userMessage("run it"))
+	use, _ := col.waitType(t, 0, "agent.tool_use")
+	checkAutoAsk(t, use.RawJSON(), use.EvaluatedPermission, use.Evaluation)
+	idle, at := col.waitType(t, 0, "session.status_idle")
+	if idle.StopReason.Type != "requires_action" || len(idle.StopReason.EventIDs) != 1 || idle.StopReason.EventIDs[0] != use.ID {
+		t.Fatalf("idle = %s", idle.RawJSON())
+	}
+	l.send(sid, confirm(use.ID, true, ""))
+	res, _ := col.waitType(t, at, "agent.tool_result")
+	if raw(res)["tool_use_id"] != use.ID || !strings.Contains(res.RawJSON(), "auto-run") || raw(res)["is_error"] == true {
+		t.Fatalf("tool_result = %s", res.RawJSON())
+	}
+	_, at = col.waitFor(t, at, "end_turn", func(e anthropic.BetaManagedAgentsStreamSessionEventsUnion) bool {
+		return e.Type == "session.status_idle" && e.StopReason.Type == "end_turn"
+	})
+
+	l.send(sid, userMessage("now touch a file"))
+	use2, _ := col.waitFor(t, at, "second tool_use", func(e anthropic.BetaManagedAgentsStreamSessionEventsUnion) bool {
+		return e.Type == "agent.tool_use" && e.ID != use.ID
+	})
+	checkAutoAsk(t, use2.RawJSON(), use2.EvaluatedPermission, use2.Evaluation)
+	_, at = col.waitFor(t, at, "requires_action", func(e anthropic.BetaManagedAgentsStreamSessionEventsUnion) bool {
+		return e.Type == "session.status_idle" && e.StopReason.Type == "requires_action"
+	})
+	l.send(sid, confirm(use2.ID, false, "not now"))
+	col.waitFor(t, at, "end_turn after deny", func(e anthropic.BetaManagedAgentsStreamSessionEventsUnion) bool {
+		return e.Type == "session.status_idle" && e.StopReason.Type == "end_turn"
+	})
+	// The denied call never ran: no result of the sandbox for it, only the
+	// denial the model was given.
+	for _, e := range l.history(sid, "agent.tool_result") {
+		if e.ToolUseID == use2.ID {
+			t.Fatalf("a denied call ran: %s", e.RawJSON())
+		}
+	}
+	req, _ := l.fake.LastRequest()
+	results := req.Input.ToolResults()
+	if len(results) == 0 || !results[len(results)-1].IsError || !strings.Contains(fmt.Sprint(results[len(results)-1].Content), "not now") {
+		t.Fatalf("deny not delivered to the model: %+v", results)
+	}
+	// The logged event, read back through the list API, says the same.
+	for _, e := range l.history(sid, "agent.tool_use") {
+		checkAutoAsk(t, e.RawJSON(), e.EvaluatedPermission, e.Evaluation)
+	}
+}
+
+// checkAutoAsk asserts, through the SDK's own types, that a tool-use event
+// was evaluated by an auto policy that could not decide and asks.
+func checkAutoAsk(t *testing.T, rawJSON string, perm anthropic.BetaManagedAgentsAgentEvaluatedPermission, eval anthropic.BetaManagedAgentsAgentToolEvaluationUnion) {
+	t.Helper()
+	auto, ok := eval.AsAny().(anthropic.BetaManagedAgentsAgentToolEvaluationAuto)
+	if perm != "ask" || !ok {
+		t.Fatalf("tool use not held by its auto policy: %s", rawJSON)
+	}
+	ask, ok := auto.EvaluatedPermission.AsAny().(anthropic.BetaManagedAgentsAgentAutoEvaluatedPermissionAsk)
+	if !ok || ask.ReasonCode != "indeterminate" {
+		t.Fatalf("auto evaluation = %s", rawJSON)
+	}
+}
+
 // EVT-10/11: an interrupt cancels the in-flight model request and the
 // session goes idle promptly; the model never sees the interrupt.
 func TestLoopInterrupt(t *testing.T) {

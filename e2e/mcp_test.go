@@ -83,6 +83,35 @@ func TestMCPToolThroughVault(t *testing.T) {
 	}
 }
 
+// An MCP tool whose permission policy is auto is held for confirmation
+// (ask, reason indeterminate) and runs once allowed.
+func TestMCPAutoPolicyAsks(t *testing.T) {
+	const token = "mcp-auto-token"
+	url := mcpServer(t, token)
+	l := newLoop(t, nil,
+		modeltest.ToolCall("", "forecast", map[string]any{"city": "Bergen"}),
+		modeltest.Text("Rain, probably."))
+	vaultID, _ := l.vault(map[string]any{"type": "static_bearer", "token": token, "mcp_server_url": url})
+	agentID := l.agent(map[string]any{
+		"mcp_servers": []any{map[string]any{"type": "url", "name": "weather", "url": url}},
+		"tools":       []any{map[string]any{"type": "mcp_toolset", "mcp_server_name": "weather", "default_config": map[string]any{"permission_policy": map[string]any{"type": "auto"}}}},
+	})
+	sid := l.session(agentID, vaultID)
+	col := l.stream(sid)
+	l.send(sid, userMessage("weather in Bergen?"))
+	use, _ := col.waitType(t, 0, "agent.mcp_tool_use")
+	checkAutoAsk(t, use.RawJSON(), use.EvaluatedPermission, use.Evaluation)
+	idle, at := col.waitType(t, 0, "session.status_idle")
+	if idle.StopReason.Type != "requires_action" || len(idle.StopReason.EventIDs) != 1 || idle.StopReason.EventIDs[0] != use.ID {
+		t.Fatalf("idle = %s", idle.RawJSON())
+	}
+	l.send(sid, confirm(use.ID, true, ""))
+	res, _ := col.waitType(t, at, "agent.mcp_tool_result")
+	if raw(res)["mcp_tool_use_id"] != use.ID || !strings.Contains(res.RawJSON(), "sunny in Bergen") {
+		t.Fatalf("mcp_tool_result = %s", res.RawJSON())
+	}
+}
+
 // MCP-06: a missing or wrong credential does not block session creation; it
 // produces a session.error naming the server.
 func TestMCPBadCredential(t *testing.T) {

@@ -11,6 +11,7 @@
 package engine
 
 import (
+	"container/list"
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -72,6 +73,9 @@ type Options struct {
 	// by the model, agent.thread_context_compacted).
 	ContextWindow int64
 	CompactAt     int64
+	// CacheBytes bounds the estimated size of the session runtimes kept
+	// in memory between turns (see cache.go).
+	CacheBytes int64
 }
 
 func (o *Options) defaults() {
@@ -95,6 +99,9 @@ func (o *Options) defaults() {
 	}
 	if o.CompactAt == 0 {
 		o.CompactAt = 80
+	}
+	if o.CacheBytes == 0 {
+		o.CacheBytes = defaultCacheBytes
 	}
 }
 
@@ -140,8 +147,13 @@ type Engine struct {
 
 	mu   sync.Mutex
 	runs map[string]*run
+	// lru orders the cached runtimes by last use, and cacheBytes sums
+	// their estimated sizes (cache.go).
+	lru        *list.List
+	cacheBytes int64
 	// replays remembers recent sends so an SDK retry of the same POST is
-	// answered with the first response instead of queueing twice.
+	// answered with the events the first one logged instead of queueing
+	// twice.
 	replays *replayCache
 }
 
@@ -155,7 +167,7 @@ func New(d Deps, o Options) *Engine {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Engine{
 		st: d.Store, mdl: d.Models, pub: d.Broker, tools: d.Tools, mcp: d.MCP, workers: d.Workers, sandboxWorkers: d.SandboxWorkers, log: log, opt: o,
-		ctx: ctx, cancel: cancel, runs: map[string]*run{}, replays: newReplayCache(4096, 10*time.Minute),
+		ctx: ctx, cancel: cancel, runs: map[string]*run{}, lru: list.New(), replays: newReplayCache(4096, 10*time.Minute),
 	}
 }
 
@@ -195,6 +207,9 @@ func (e *Engine) Close() {
 func (e *Engine) load(ctx context.Context, ws, id string) (*run, error) {
 	e.mu.Lock()
 	r, ok := e.runs[id]
+	if ok && r.ws == ws {
+		e.lru.MoveToFront(r.cache.elem)
+	}
 	e.mu.Unlock()
 	if ok {
 		if r.ws != ws {
@@ -210,43 +225,14 @@ func (e *Engine) load(ctx context.Context, ws, id string) (*run, error) {
 	if err != nil {
 		return nil, err
 	}
+	size := r.size()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if existing, ok := e.runs[id]; ok {
 		return existing, nil
 	}
-	if len(e.runs) >= maxRuns {
-		e.evictLocked()
-	}
-	e.runs[id] = r
+	e.addLocked(r, size)
 	return r, nil
-}
-
-// maxRuns bounds the runtimes kept in memory; quiet ones beyond it are
-// dropped and rebuilt from the log when next needed.
-const maxRuns = 4096
-
-// evictLocked drops up to a quarter of the runtimes that are not driving.
-// e.mu is held; a run's own lock is only tried, never waited for.
-func (e *Engine) evictLocked() {
-	n := 0
-	for id, r := range e.runs {
-		if n >= maxRuns/4 {
-			return
-		}
-		if !r.mu.TryLock() {
-			continue
-		}
-		quiet := !r.driving && len(r.queue) == 0
-		if quiet {
-			// A caller that loaded r before this sees evicted and
-			// reloads, so two runtimes never serve one session.
-			r.evicted = true
-			delete(e.runs, id)
-			n++
-		}
-		r.mu.Unlock()
-	}
 }
 
 // discard drops a runtime whose state got ahead of the log (a write
@@ -260,7 +246,7 @@ func (r *run) discard() {
 	}
 	r.e.mu.Lock()
 	if r.e.runs[r.id] == r {
-		delete(r.e.runs, r.id)
+		r.e.removeLocked(r)
 	}
 	r.e.mu.Unlock()
 }
@@ -286,7 +272,9 @@ func (e *Engine) lock(ctx context.Context, ws, id string) (*run, error) {
 func (e *Engine) Forget(id string) {
 	e.mu.Lock()
 	r := e.runs[id]
-	delete(e.runs, id)
+	if r != nil {
+		e.removeLocked(r)
+	}
 	e.mu.Unlock()
 	if r != nil {
 		r.stop()

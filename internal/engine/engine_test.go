@@ -23,7 +23,7 @@ import (
 const ws = "wrkspc_test"
 
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	st     store.Store
 	broker *events.Local
 	eng    *engine.Engine
@@ -35,9 +35,14 @@ type harness struct {
 	sandboxWorkers engine.Workers
 }
 
-func newHarness(t *testing.T, rule modeltest.Rule, turns ...modeltest.Turn) *harness {
+func newHarness(t testing.TB, rule modeltest.Rule, turns ...modeltest.Turn) *harness {
 	t.Helper()
-	fake := modeltest.NewAnthropic(t, modeltest.Options{Rule: rule}, turns...)
+	return newHarnessOn(t, modeltest.NewAnthropic(t, modeltest.Options{Rule: rule}, turns...))
+}
+
+// newHarnessOn is newHarness on the given fake upstream.
+func newHarnessOn(t testing.TB, fake *modeltest.Server) *harness {
+	t.Helper()
 	mc, err := model.Settings{Models: "*=anthropic:" + fake.URL}.Resolve(func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)
@@ -77,8 +82,14 @@ func (h *harness) close() {
 
 func (h *harness) session(tools ...wire.AgentTool) string {
 	h.t.Helper()
+	return h.sessionNamed(h.t.Name(), tools...)
+}
+
+// sessionNamed is session with an id made of name, for tests of several.
+func (h *harness) sessionNamed(name string, tools ...wire.AgentTool) string {
+	h.t.Helper()
 	now := wire.Now()
-	id := "sesn_" + strings.ReplaceAll(h.t.Name(), "/", "_")
+	id := "sesn_" + strings.ReplaceAll(name, "/", "_")
 	doc := wire.Session{ID: id, Status: store.SessionIdle, CreatedAt: now, UpdatedAt: now, EnvironmentID: "env_x",
 		Agent: wire.SessionAgent{ID: "agent_x", Name: "a", Model: wire.ModelConfig{ID: "claude-test"}, Tools: tools}}
 	data, _ := json.Marshal(doc)
@@ -209,7 +220,7 @@ func TestRecoveryResumesRunningSession(t *testing.T) {
 	}
 }
 
-func dumpLog(t *testing.T, st store.Store, id string) {
+func dumpLog(t testing.TB, st store.Store, id string) {
 	evs, _ := st.EventsSince(context.Background(), id, 0, 1000)
 	for _, e := range evs {
 		t.Logf("%d %s %s", e.Seq, e.Type, e.Data)

@@ -109,6 +109,8 @@ type run struct {
 	// captured is set once the outputs were captured for the turn now
 	// ending, so next() then commits idle instead of capturing again.
 	captured bool
+	// cache is the runtime's place in the engine's cache, guarded by e.mu.
+	cache cached
 }
 
 func errNotFound(id string) error { return errdefs.NotFound("session %s not found", id) }
@@ -703,7 +705,9 @@ func (r *run) drive() {
 		}
 		if act == nil {
 			r.driving = false
+			size := r.size()
 			r.mu.Unlock()
+			r.e.settled(r, size)
 			return
 		}
 		ctx, cancel := context.WithDeadline(r.e.ctx, deadline)

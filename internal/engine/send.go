@@ -3,6 +3,7 @@ package engine
 import (
 	"container/list"
 	"context"
+	"encoding/json"
 	"fmt"
 	"sync"
 	"time"
@@ -19,12 +20,12 @@ import (
 // whatever the session is doing at once.
 //
 // replayKey identifies the request body; when retry is set (the SDK marks
-// retried requests) and the same body was accepted recently, the first
-// response is returned and nothing is queued twice.
+// retried requests) and the same body was accepted recently, the events
+// the first request logged are returned and nothing is queued twice.
 func (e *Engine) Send(ctx context.Context, ws, id string, events []wire.EventPayload, replayKey string, retry bool) ([]wire.Event, error) {
 	if retry && replayKey != "" {
 		if prev, ok := e.replays.get(id + "\x00" + replayKey); ok {
-			return prev, nil
+			return e.logged(ctx, id, prev)
 		}
 	}
 	r, err := e.lock(ctx, ws, id)
@@ -120,6 +121,23 @@ func (e *Engine) Send(ctx context.Context, ws, id string, events []wire.EventPay
 	return echoes, nil
 }
 
+// logged reads the events eventIDs of a session back from its log, as they
+// stand now: a client event may have been processed since it was sent.
+func (e *Engine) logged(ctx context.Context, sessionID string, eventIDs []string) ([]wire.Event, error) {
+	out := make([]wire.Event, len(eventIDs))
+	for i, eid := range eventIDs {
+		se, err := e.st.GetEvent(ctx, sessionID, eid)
+		if err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal(se.Data, &out[i]); err != nil {
+			return nil, errdefs.Internal(err, "decode event %s", eid)
+		}
+		out[i].ProcessedAt = se.ProcessedAt
+	}
+	return out, nil
+}
+
 // answerKey keys r.answers: one answer of each kind per tool call.
 func answerKey(kind, target string) string { return kind + " " + target }
 
@@ -180,7 +198,9 @@ func (r *run) checkAnswer(field, kind, target string, want callState, what strin
 	return nil
 }
 
-// replayCache is a bounded LRU of recent send responses.
+// replayCache is a bounded LRU of recent send responses. It keeps only the
+// echoes' ids, not their content: the content is in the log, and a large
+// message kept here would stay in memory long after its session went idle.
 type replayCache struct {
 	mu    sync.Mutex
 	max   int
@@ -190,16 +210,16 @@ type replayCache struct {
 }
 
 type replayEntry struct {
-	key    string
-	echoes []wire.Event
-	at     time.Time
+	key      string
+	eventIDs []string
+	at       time.Time
 }
 
 func newReplayCache(max int, ttl time.Duration) *replayCache {
 	return &replayCache{max: max, ttl: ttl, order: list.New(), items: map[string]*list.Element{}}
 }
 
-func (c *replayCache) get(key string) ([]wire.Event, bool) {
+func (c *replayCache) get(key string) ([]string, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	el, ok := c.items[key]
@@ -212,7 +232,7 @@ func (c *replayCache) get(key string) ([]wire.Event, bool) {
 		delete(c.items, key)
 		return nil, false
 	}
-	return ent.echoes, true
+	return ent.eventIDs, true
 }
 
 func (c *replayCache) put(key string, echoes []wire.Event) {
@@ -221,7 +241,11 @@ func (c *replayCache) put(key string, echoes []wire.Event) {
 	if el, ok := c.items[key]; ok {
 		c.order.Remove(el)
 	}
-	c.items[key] = c.order.PushFront(&replayEntry{key: key, echoes: echoes, at: time.Now()})
+	eventIDs := make([]string, len(echoes))
+	for i, ev := range echoes {
+		eventIDs[i] = ev.ID
+	}
+	c.items[key] = c.order.PushFront(&replayEntry{key: key, eventIDs: eventIDs, at: time.Now()})
 	for c.order.Len() > c.max {
 		last := c.order.Back()
 		c.order.Remove(last)

@@ -250,29 +250,30 @@ func (r *run) record(startID string, resp *model.Response, previewIDs []string) 
 			}
 			def, known := tool.Find(r.allDefs(), b.Name)
 			var p pending
+			// The event takes the id announced for the block, so that it
+			// sorts among the turn's other events as it is logged.
 			switch {
 			case known && def.Kind == tool.MCP:
-				perm, state, eval := wire.PermissionAllow, callReady, wire.EvaluationAlwaysAllow()
-				if def.Permission == tool.AlwaysAsk {
-					perm, state, eval = wire.PermissionAsk, callConfirm, wire.EvaluationAlwaysAsk()
-				}
+				perm, eval := evaluate(def.Permission)
 				p = ev(&wire.AgentMCPToolUseEvent{Name: b.Name, MCPServerName: def.MCPServer, Input: wire.RawObject(input), EvaluatedPermission: perm, Evaluation: eval})
-				calls = append(calls, newCall{p.ev.ID, b.Name, tool.MCP, input, state, def.MCPServer})
+				p.ev.ID = id
+				calls = append(calls, newCall{id, b.Name, tool.MCP, input, gated(perm, callReady), def.MCPServer})
 			case known && def.Kind == tool.Custom:
 				p = ev(&wire.AgentCustomToolUseEvent{Name: b.Name, Input: wire.RawObject(input), EvaluatedPermission: wire.PermissionAllow})
-				calls = append(calls, newCall{p.ev.ID, b.Name, tool.Custom, input, callClient, ""})
-			case known && def.Permission == tool.AlwaysAsk:
-				p = ev(&wire.AgentToolUseEvent{Name: b.Name, Input: wire.RawObject(input), EvaluatedPermission: wire.PermissionAsk, Evaluation: wire.EvaluationAlwaysAsk()})
-				calls = append(calls, newCall{p.ev.ID, b.Name, def.Kind, input, callConfirm, ""})
+				p.ev.ID = id
+				calls = append(calls, newCall{id, b.Name, tool.Custom, input, callClient, ""})
 			default:
 				// Unknown tools are recorded like allowed built-in calls;
 				// executing them reports the unknown name to the model.
-				p = ev(&wire.AgentToolUseEvent{Name: b.Name, Input: wire.RawObject(input), EvaluatedPermission: wire.PermissionAllow, Evaluation: wire.EvaluationAlwaysAllow()})
+				perm, eval := wire.PermissionAllow, wire.EvaluationAlwaysAllow()
 				state := callReady
 				if known {
-					state = r.runnableState(b.Name)
+					perm, eval = evaluate(def.Permission)
+					state = gated(perm, r.runnableState(b.Name))
 				}
-				calls = append(calls, newCall{p.ev.ID, b.Name, tool.Builtin, input, state, ""})
+				p = ev(&wire.AgentToolUseEvent{Name: b.Name, Input: wire.RawObject(input), EvaluatedPermission: perm, Evaluation: eval})
+				p.ev.ID = id
+				calls = append(calls, newCall{id, b.Name, tool.Builtin, input, state, ""})
 			}
 			evs = append(evs, p)
 			// The model sees the event id as the tool_use id from now on,
@@ -302,6 +303,29 @@ func (r *run) record(startID string, resp *model.Response, previewIDs []string) 
 		// request alternates roles correctly.
 		r.appendAssistant(model.Text("(no response)"))
 	}
+}
+
+// evaluate applies a tool's permission policy to a call: its
+// evaluated_permission and the evaluation logged with it. An auto policy has
+// no classifier here, so its verdict is always indeterminate and the call is
+// held for the user's confirmation; it never runs unasked.
+func evaluate(policy string) (string, *wire.ToolEvaluation) {
+	switch policy {
+	case tool.AlwaysAsk:
+		return wire.PermissionAsk, wire.EvaluationAlwaysAsk()
+	case tool.Auto:
+		return wire.PermissionAsk, wire.EvaluationAuto(wire.PermissionAsk, wire.ReasonIndeterminate)
+	}
+	return wire.PermissionAllow, wire.EvaluationAlwaysAllow()
+}
+
+// gated is the state a call with evaluated permission perm starts in:
+// waiting for confirmation, or allowed (where an allowed call goes).
+func gated(perm string, allowed callState) callState {
+	if perm == wire.PermissionAsk {
+		return callConfirm
+	}
+	return allowed
 }
 
 func spanUsage(u model.Usage) wire.SpanModelUsage {

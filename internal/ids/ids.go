@@ -1,12 +1,15 @@
 // Package ids mints object identifiers: a type prefix, then "01" and 22
 // base58 characters encoding a millisecond timestamp and randomness, so ids
-// sort by creation time and look like the official service's.
+// sort by creation time and look like the official service's. Ids minted
+// by one process are strictly increasing, also within one millisecond.
 package ids
 
 import (
 	"crypto/rand"
 	"encoding/binary"
 	"math/big"
+	"math/bits"
+	"sync"
 	"time"
 )
 
@@ -38,11 +41,32 @@ const (
 
 var base = big.NewInt(58)
 
+// last is the value of the id minted last, as two big-endian halves.
+var last struct {
+	sync.Mutex
+	hi, lo uint64
+}
+
 // New returns prefix + "01" + 22 sortable base58 characters.
 func New(prefix string) string {
 	var b [16]byte
 	binary.BigEndian.PutUint64(b[:8], uint64(time.Now().UnixMilli())<<16)
 	_, _ = rand.Read(b[6:])
+	hi, lo := binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])
+	last.Lock()
+	if hi < last.hi || hi == last.hi && lo <= last.lo {
+		// Random bits alone would order ids of one millisecond (or of a
+		// clock that stepped back) at random, unlike the log they are
+		// appended to: step past the last id instead, by a random amount
+		// so that the next id is still not guessable from this one.
+		var c uint64
+		lo, c = bits.Add64(last.lo, uint64(binary.BigEndian.Uint32(b[12:]))+1, 0)
+		hi = last.hi + c
+	}
+	last.hi, last.lo = hi, lo
+	last.Unlock()
+	binary.BigEndian.PutUint64(b[:8], hi)
+	binary.BigEndian.PutUint64(b[8:], lo)
 	n := new(big.Int).SetBytes(b[:])
 	out := make([]byte, 22)
 	m := new(big.Int)

@@ -101,10 +101,13 @@ type Accumulator struct {
 }
 
 type accBlock struct {
-	block   Block
-	input   strings.Builder
-	hasJSON bool
-	closed  bool
+	block Block
+	// text gathers the block's text or thinking, sig its signature and
+	// input its tool input JSON: adding each delta to a string would copy
+	// all that came before, quadratic in a long answer.
+	text, sig, input strings.Builder
+	hasJSON          bool
+	closed           bool
 }
 
 // Add folds one event in. It fails on a stream that breaks the event grammar
@@ -133,6 +136,8 @@ func (a *Accumulator) Add(ev Event) error {
 		}
 		b := &accBlock{block: *ev.Block}
 		b.block.Content = append([]Block(nil), ev.Block.Content...)
+		b.text.WriteString(b.block.Text + b.block.Thinking)
+		b.sig.WriteString(b.block.Signature)
 		a.blocks[ev.Index] = b
 	case EventBlockDelta:
 		b := a.blocks[ev.Index]
@@ -140,12 +145,11 @@ func (a *Accumulator) Add(ev Event) error {
 			return fmt.Errorf("model: delta for content block %d, which is not open", ev.Index)
 		}
 		switch {
-		case ev.DeltaType == DeltaText && b.block.Type == BlockText:
-			b.block.Text += ev.Delta
-		case ev.DeltaType == DeltaThinking && b.block.Type == BlockThinking:
-			b.block.Thinking += ev.Delta
+		case ev.DeltaType == DeltaText && b.block.Type == BlockText,
+			ev.DeltaType == DeltaThinking && b.block.Type == BlockThinking:
+			b.text.WriteString(ev.Delta)
 		case ev.DeltaType == DeltaSignature && b.block.Type == BlockThinking:
-			b.block.Signature += ev.Delta
+			b.sig.WriteString(ev.Delta)
 		case ev.DeltaType == DeltaInputJSON && b.block.Type == BlockToolUse:
 			b.input.WriteString(ev.Delta)
 			b.hasJSON = true
@@ -193,7 +197,14 @@ func (a *Accumulator) Response() *Response {
 	for _, i := range idx {
 		b := a.blocks[i]
 		blk := b.block
-		if blk.Type == BlockToolUse {
+		// The texts are copied out of their builders, whose spare
+		// capacity the conversation would otherwise keep.
+		switch blk.Type {
+		case BlockText:
+			blk.Text = strings.Clone(b.text.String())
+		case BlockThinking:
+			blk.Thinking, blk.Signature = strings.Clone(b.text.String()), strings.Clone(b.sig.String())
+		case BlockToolUse:
 			blk.Input = toolInput(b.hasJSON, b.input.String(), blk.Input)
 		}
 		resp.Content = append(resp.Content, blk)

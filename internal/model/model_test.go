@@ -270,3 +270,24 @@ func FuzzMessageJSON(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkAccumulateLongText folds a 1 MiB answer streamed in 16-byte
+// deltas (what a model's echo of a large message looks like): the cost of
+// a long text must grow with its length, not its square.
+func BenchmarkAccumulateLongText(b *testing.B) {
+	delta := strings.Repeat("x", 16)
+	const n = 1 << 20 / 16
+	for b.Loop() {
+		var acc Accumulator
+		_ = acc.Add(Event{Type: EventMessageStart})
+		_ = acc.Add(Event{Type: EventBlockStart, Block: &Block{Type: BlockText}})
+		for range n {
+			_ = acc.Add(Event{Type: EventBlockDelta, DeltaType: DeltaText, Delta: delta})
+		}
+		_ = acc.Add(Event{Type: EventBlockStop})
+		_ = acc.Add(Event{Type: EventMessageStop})
+		if got := len(acc.Response().Content[0].Text); got != 1<<20 {
+			b.Fatalf("text of %d bytes", got)
+		}
+	}
+}

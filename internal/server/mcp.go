@@ -99,7 +99,7 @@ func mcpPolicy(ts *wire.MCPToolset, name string) (bool, string) {
 			enabled, policy = c.Enabled, c.PermissionPolicy.Type
 		}
 	}
-	if policy != tool.AlwaysAsk {
+	if policy != tool.AlwaysAsk && policy != tool.Auto {
 		policy = tool.AlwaysAllow
 	}
 	return enabled, policy

@@ -229,7 +229,7 @@ func modelRouter(cfg config.Config, log *slog.Logger) (*model.Router, func(), er
 	settings := cfg.Models
 	closeFn := func() {}
 	if cfg.DemoModel {
-		fake, err := modeltest.StartAnthropic(modeltest.Options{Rule: modeltest.DemoRule, MaxRecorded: 64})
+		fake, err := modeltest.StartAnthropic(modeltest.Options{Rule: modeltest.DemoRule, MaxRecorded: -1})
 		if err != nil {
 			return nil, nil, fmt.Errorf("start demo model: %w", err)
 		}

@@ -67,6 +67,7 @@ const (
 const (
 	AlwaysAllow = "always_allow"
 	AlwaysAsk   = "always_ask"
+	Auto        = "auto"
 )
 
 // Def is one tool as the model sees it, plus how Hangar handles a call.
@@ -75,7 +76,7 @@ type Def struct {
 	Description string
 	InputSchema json.RawMessage
 	Kind        Kind
-	// Permission is always_allow or always_ask.
+	// Permission is always_allow, always_ask or auto.
 	Permission string
 	// MCPServer names the server of an MCP tool.
 	MCPServer string
@@ -137,11 +138,10 @@ func Catalog(tools []wire.AgentTool) []Def {
 	return out
 }
 
-// policy maps a configured policy to how Hangar gates a call. "auto" has no
-// classifier here, so it is treated as allow for now.
+// policy is the configured policy of a call, always_allow when none is set.
 func policy(p string) string {
-	if p == AlwaysAsk {
-		return AlwaysAsk
+	if p == AlwaysAsk || p == Auto {
+		return p
 	}
 	return AlwaysAllow
 }

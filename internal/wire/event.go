@@ -512,6 +512,8 @@ const (
 	PolicyAlwaysAllow = "always_allow"
 	PolicyAlwaysAsk   = "always_ask"
 	PolicyAuto        = "auto"
+	// ReasonIndeterminate is an auto evaluation that could not decide.
+	ReasonIndeterminate = "indeterminate"
 )
 
 // AgentToolUseEvent is agent.tool_use (a built-in toolset call). Its ID is
@@ -667,7 +669,7 @@ func (t ToolEvaluation) MarshalJSON() ([]byte, error) {
 		// reason_code is required on ask and deny.
 		v.ReasonCode = t.ReasonCode
 		if v.ReasonCode == "" {
-			v.ReasonCode = "indeterminate"
+			v.ReasonCode = ReasonIndeterminate
 		}
 	}
 	return json.Marshal(struct {

@@ -240,3 +240,17 @@ func TestMaxRecorded(t *testing.T) {
 		t.Fatalf("kept %d: %+v", len(reqs), reqs)
 	}
 }
+
+// A negative MaxRecorded keeps no request (the demo mode's setting) and
+// still answers every one.
+func TestMaxRecordedNone(t *testing.T) {
+	s := modeltest.NewOpenAI(t, modeltest.Options{Rule: modeltest.EchoRule, MaxRecorded: -1})
+	resp := post(t, s.URL+"/chat/completions", `{"model":"m","messages":[{"role":"user","content":"hello"}]}`, nil)
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "hello") {
+		t.Fatalf("answer %d: %s", resp.StatusCode, body)
+	}
+	if reqs := s.Requests(); len(reqs) != 0 {
+		t.Fatalf("kept %d requests", len(reqs))
+	}
+}

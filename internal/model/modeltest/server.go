@@ -28,8 +28,9 @@ type Options struct {
 	ReasoningField string
 	// Addr is the listen address; default 127.0.0.1:0.
 	Addr string
-	// MaxRecorded bounds the recorded requests, oldest dropped first, for
-	// long-running use such as the demo mode; 0 keeps them all.
+	// MaxRecorded bounds the recorded requests, oldest dropped first; 0
+	// keeps them all, and a negative value none (the demo mode, which never
+	// reads them: each holds a whole conversation).
 	MaxRecorded int
 }
 
@@ -333,6 +334,9 @@ func (p *pacer) after() bool {
 
 // keep records rec; s.mu must be held.
 func (s *Server) keep(rec Recorded) {
+	if s.opts.MaxRecorded < 0 {
+		return
+	}
 	s.requests = append(s.requests, rec)
 	if limit := s.opts.MaxRecorded; limit > 0 && len(s.requests) > limit {
 		s.requests = append(s.requests[:0:0], s.requests[len(s.requests)-limit:]...)
