@@ -994,7 +994,7 @@ func TestSessionsRunning(t *testing.T) {
 		Tools: []anthropic.BetaManagedAgentsSessionAgentUpdateToolUnionParam{},
 	}})
 	if e := apiErr(t, err, 409, "invalid_request_error"); !strings.Contains(e.RawJSON(), "agent:") {
-		t.Fatalf("message: %s", e.RawJSON())
+		t.Fatalf("tools update while running, message: %s", e.RawJSON())
 	}
 	if u, err := f.c.Beta.Sessions.Update(ctx, s.ID, anthropic.BetaSessionUpdateParams{Title: anthropic.String("busy")}); err != nil || u.Title != "busy" {
 		t.Fatalf("title while running: %v", err)
