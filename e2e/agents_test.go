@@ -56,8 +56,8 @@ func agtNew(t *testing.T, c anthropic.Client, name string) *anthropic.BetaManage
 }
 
 // TestAgentsCreateAndGet covers create with every field through the SDK and
-// the resolved response shapes (AGT-01, AGT-10, AGT-11, AGT-14, AGT-22,
-// TOL-02, TOL-04..TOL-07, MCP-01, MCP-02).
+// the resolved response shapes: a flat agent, the model as string or
+// object, toolsets with their defaults and per-tool configs, MCP servers.
 func TestAgentsCreateAndGet(t *testing.T) {
 	s := testserver.Start(t)
 	c := s.Client("")
@@ -75,7 +75,7 @@ func TestAgentsCreateAndGet(t *testing.T) {
 		},
 		Tools: []anthropic.BetaAgentNewParamsToolUnion{
 			{OfAgentToolset20260401: &anthropic.BetaManagedAgentsAgentToolset20260401Params{
-				// TOL-07 allowlist form: everything off, then bash and read on.
+				// Allowlist form: everything off, then bash and read on.
 				DefaultConfig: anthropic.BetaManagedAgentsAgentToolsetDefaultConfigParams{Enabled: anthropic.Bool(false)},
 				Configs: []anthropic.BetaManagedAgentsAgentToolConfigParamsUnion{
 					{OfBash: &anthropic.BetaManagedAgentsBashToolConfigParams{
@@ -201,7 +201,7 @@ func TestAgentsCreateAndGet(t *testing.T) {
 	// A minimal agent gets every required field with its default.
 	st, m, _ := agtRaw(t, s, "POST", "/v1/agents", `{"name":"min","model":"claude-sonnet-4-6"}`)
 	if st != 200 {
-		t.Fatalf("bare-string model (AGT-11): %d %v", st, m)
+		t.Fatalf("bare-string model: %d %v", st, m)
 	}
 	model, _ := m["model"].(map[string]any)
 	effort, _ := model["effort"].(map[string]any)
@@ -216,9 +216,9 @@ func TestAgentsCreateAndGet(t *testing.T) {
 		}
 	}
 
-	// A bare toolset enables all eight tools with always_allow (TOL-04);
+	// A bare toolset enables all eight tools with always_allow;
 	// a per-tool entry without "type" (what the Go SDK sends) is accepted
-	// and inherits what it leaves out (TOL-06).
+	// and inherits what it leaves out.
 	st, m, _ = agtRaw(t, s, "POST", "/v1/agents", `{"name":"ts","model":"claude-opus-4-8","tools":[
 		{"type":"agent_toolset_20260401","default_config":{"permission_policy":{"type":"always_ask"}},"configs":[{"name":"grep","enabled":false}]}]}`)
 	if st != 200 {
@@ -244,7 +244,7 @@ func TestAgentsCreateAndGet(t *testing.T) {
 }
 
 // TestAgentsUpdateVersioning covers versioning and update semantics
-// (AGT-16..AGT-23, OQ-27/28 as decided in resources.md).
+// (immutable versions, optimistic concurrency, version history).
 func TestAgentsUpdateVersioning(t *testing.T) {
 	s := testserver.Start(t)
 	c := s.Client("")
@@ -267,7 +267,7 @@ func TestAgentsUpdateVersioning(t *testing.T) {
 		t.Fatalf("effort object form: %+v", a.Model)
 	}
 
-	// AGT-17, AGT-20: an update naming the current version publishes v2.
+	// An update naming the current version publishes v2.
 	time.Sleep(2 * time.Millisecond)
 	u, err := c.Beta.Agents.Update(ctx, a.ID, anthropic.BetaAgentUpdateParams{Version: anthropic.Int(1), System: anthropic.String("s2")})
 	if err != nil {
@@ -277,7 +277,7 @@ func TestAgentsUpdateVersioning(t *testing.T) {
 		t.Fatalf("update: %s", u.RawJSON())
 	}
 
-	// AGT-18: an update that changes nothing publishes nothing.
+	// An update that changes nothing publishes nothing.
 	for _, p := range []anthropic.BetaAgentUpdateParams{
 		{},
 		{Version: anthropic.Int(2)},
@@ -292,7 +292,7 @@ func TestAgentsUpdateVersioning(t *testing.T) {
 		}
 	}
 
-	// AGT-20: a stale version is a deterministic 409 that the SDK must not retry.
+	// A stale version is a deterministic 409 that the SDK must not retry.
 	_, err = c.Beta.Agents.Update(ctx, a.ID, anthropic.BetaAgentUpdateParams{Version: anthropic.Int(1), System: anthropic.String("s3")})
 	e := apiErr(t, err, 409, "")
 	if !strings.Contains(e.RawJSON(), "version") {
@@ -326,7 +326,7 @@ func TestAgentsUpdateVersioning(t *testing.T) {
 		t.Fatalf("name null: %d %v", st, m)
 	}
 
-	// AGT-16, AGT-22, AGT-23: history is immutable and listed newest first.
+	// History is immutable and listed newest first.
 	v1, err := c.Beta.Agents.Get(ctx, a.ID, anthropic.BetaAgentGetParams{Version: anthropic.Int(1)})
 	if err != nil {
 		t.Fatal(err)
@@ -369,7 +369,7 @@ func TestAgentsUpdateVersioning(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Removing the servers alone leaves a toolset pointing nowhere (MCP-02).
+	// Removing the servers alone leaves a toolset pointing nowhere.
 	st, m, _ = agtRaw(t, s, "POST", "/v1/agents/"+a.ID, `{"mcp_servers":null}`)
 	if st != 400 || !strings.HasPrefix(agtErrMsg(m), "tools[0].mcp_server_name:") {
 		t.Fatalf("dangling mcp_toolset: %d %v", st, m)
@@ -383,7 +383,8 @@ func TestAgentsUpdateVersioning(t *testing.T) {
 	apiErr(t, err, 404, "not_found_error")
 }
 
-// TestAgentsArchive covers AGT-26 and GEN-08/GEN-11/GEN-15.
+// TestAgentsArchive covers archiving: one-way, returns the agent with
+// archived_at, and leaves it read-only.
 func TestAgentsArchive(t *testing.T) {
 	s := testserver.Start(t)
 	c := s.Client("")
@@ -409,7 +410,7 @@ func TestAgentsArchive(t *testing.T) {
 	if !again.ArchivedAt.Equal(ar.ArchivedAt) {
 		t.Fatalf("re-archive changed archived_at: %v vs %v", again.ArchivedAt, ar.ArchivedAt)
 	}
-	// GEN-15: an archived agent is read-only.
+	// An archived agent is read-only.
 	_, err = c.Beta.Agents.Update(ctx, a.ID, anthropic.BetaAgentUpdateParams{System: anthropic.String("y")})
 	apiErr(t, err, 409, "")
 
@@ -435,7 +436,7 @@ func TestAgentsArchive(t *testing.T) {
 }
 
 // TestAgentsValidation checks that bad input is a 400 naming the field and
-// that nothing is written (AGT-02..AGT-09, AGT-12, MCP-02, TOL-02).
+// that nothing is written.
 func TestAgentsValidation(t *testing.T) {
 	s := testserver.Start(t)
 	c := s.Client("")
@@ -481,13 +482,13 @@ func TestAgentsValidation(t *testing.T) {
 	}{
 		{"malformed JSON", `{"name":`, "malformed JSON"},
 		{"not an object", `[1]`, "request body must be a JSON object"},
-		{"AGT-01 name required", `{` + m + `}`, "name: field required"},
-		{"AGT-01 model required", `{"name":"x"}`, "model: field required"},
-		{"AGT-02 name empty", `{"name":"",` + m + `}`, "name: must not be empty"},
-		{"AGT-02 name 257", `{"name":"` + long(257) + `",` + m + `}`, "name: must be at most 256"},
+		{"name required", `{` + m + `}`, "name: field required"},
+		{"model required", `{"name":"x"}`, "model: field required"},
+		{"name empty", `{"name":"",` + m + `}`, "name: must not be empty"},
+		{"name 257", `{"name":"` + long(257) + `",` + m + `}`, "name: must be at most 256"},
 		{"name wrong type", `{"name":5,` + m + `}`, "name: expected a string"},
-		{"AGT-03 description 2049", `{"name":"x",` + m + `,"description":"` + long(2049) + `"}`, "description: must be at most 2048"},
-		{"AGT-04 system 100001", `{"name":"x",` + m + `,"system":"` + long(100001) + `"}`, "system: must be at most 100000"},
+		{"description 2049", `{"name":"x",` + m + `,"description":"` + long(2049) + `"}`, "description: must be at most 2048"},
+		{"system 100001", `{"name":"x",` + m + `,"system":"` + long(100001) + `"}`, "system: must be at most 100000"},
 		{"unknown field", `{"name":"x",` + m + `,"colour":"red"}`, "colour: unknown field"},
 		{"model empty", `{"name":"x","model":""}`, "model: must not be empty"},
 		{"model object without id", `{"name":"x","model":{"speed":"fast"}}`, "model.id: field required"},
@@ -495,13 +496,13 @@ func TestAgentsValidation(t *testing.T) {
 		{"model effort enum", `{"name":"x","model":{"id":"m","effort":"huge"}}`, "model.effort: unknown value"},
 		{"model effort object enum", `{"name":"x","model":{"id":"m","effort":{"type":"huge"}}}`, "model.effort.type: unknown value"},
 		{"model unknown field", `{"name":"x","model":{"id":"m","temperature":1}}`, "model.temperature: unknown field"},
-		{"AGT-12 fast on sonnet", `{"name":"x","model":{"id":"claude-sonnet-4-6","speed":"fast"}}`, "model.speed:"},
-		{"AGT-05 129 tools", `{"name":"x",` + m + `,"tools":` + many(129, custom) + `}`, "tools: at most 128 entries"},
+		{"fast on sonnet", `{"name":"x","model":{"id":"claude-sonnet-4-6","speed":"fast"}}`, "model.speed:"},
+		{"129 tools", `{"name":"x",` + m + `,"tools":` + many(129, custom) + `}`, "tools: at most 128 entries"},
 		{"tools not array", `{"name":"x",` + m + `,"tools":{}}`, "tools: expected an array"},
 		{"tool type unknown", `{"name":"x",` + m + `,"tools":[` + custom(0) + `,{"type":"foo"}]}`, `tools[1].type: unknown value "foo"`},
 		{"tool type missing", `{"name":"x",` + m + `,"tools":[{"name":"a"}]}`, "tools[0].type: field required"},
 		{"toolset twice", `{"name":"x",` + m + `,"tools":[{"type":"agent_toolset_20260401"},{"type":"agent_toolset_20260401"}]}`, "tools[1].type:"},
-		{"TOL-02 unknown toolset tool", `{"name":"x",` + m + `,"tools":[{"type":"agent_toolset_20260401","configs":[{"name":"rm"}]}]}`, "tools[0].configs[0].name: unknown value"},
+		{"unknown toolset tool", `{"name":"x",` + m + `,"tools":[{"type":"agent_toolset_20260401","configs":[{"name":"rm"}]}]}`, "tools[0].configs[0].name: unknown value"},
 		{"toolset config type mismatch", `{"name":"x",` + m + `,"tools":[{"type":"agent_toolset_20260401","configs":[{"name":"bash","type":"read"}]}]}`, "tools[0].configs[0].type:"},
 		{"toolset duplicate config", `{"name":"x",` + m + `,"tools":[{"type":"agent_toolset_20260401","configs":[{"name":"bash"},{"name":"bash"}]}]}`, "tools[0].configs[1].name: duplicate"},
 		{"policy unknown", `{"name":"x",` + m + `,"tools":[{"type":"agent_toolset_20260401","default_config":{"permission_policy":{"type":"sometimes"}}}]}`, "tools[0].default_config.permission_policy.type: unknown value"},
@@ -520,26 +521,26 @@ func TestAgentsValidation(t *testing.T) {
 		{"custom tool without schema", `{"name":"x",` + m + `,"tools":[{"type":"custom","name":"a","description":"d"}]}`, "tools[0].input_schema: field required"},
 		{"custom tool schema type", `{"name":"x",` + m + `,"tools":[{"type":"custom","name":"a","description":"d","input_schema":{"type":"string"}}]}`, "tools[0].input_schema.type:"},
 		{"custom tool duplicate", `{"name":"x",` + m + `,"tools":[` + custom(1) + `,` + custom(1) + `]}`, "tools[1].name: duplicate"},
-		{"AGT-06 21 servers", `{"name":"x",` + m + `,"mcp_servers":` + many(21, server) + `,"tools":` + many(21, toolset) + `}`, "mcp_servers: at most 20"},
-		{"AGT-06 duplicate server", `{"name":"x",` + m + `,"mcp_servers":[` + server(1) + `,` + server(1) + `],"tools":[` + toolset(1) + `]}`, "mcp_servers[1].name: duplicate"},
+		{"21 servers", `{"name":"x",` + m + `,"mcp_servers":` + many(21, server) + `,"tools":` + many(21, toolset) + `}`, "mcp_servers: at most 20"},
+		{"duplicate server", `{"name":"x",` + m + `,"mcp_servers":[` + server(1) + `,` + server(1) + `],"tools":[` + toolset(1) + `]}`, "mcp_servers[1].name: duplicate"},
 		{"server without toolset", `{"name":"x",` + m + `,"mcp_servers":[` + server(1) + `]}`, "mcp_servers[0].name:"},
-		{"MCP-02 toolset without server", `{"name":"x",` + m + `,"tools":[` + toolset(1) + `]}`, "tools[0].mcp_server_name:"},
+		{"toolset without server", `{"name":"x",` + m + `,"tools":[` + toolset(1) + `]}`, "tools[0].mcp_server_name:"},
 		{"server url", `{"name":"x",` + m + `,"mcp_servers":[{"name":"a","url":"ftp://a"}],"tools":[{"type":"mcp_toolset","mcp_server_name":"a"}]}`, "mcp_servers[0].url:"},
 		{"server type", `{"name":"x",` + m + `,"mcp_servers":[{"type":"stdio","name":"a","url":"https://a"}]}`, "mcp_servers[0].type: unknown value"},
 		{"two toolsets one server", `{"name":"x",` + m + `,"mcp_servers":[` + server(1) + `],"tools":[` + toolset(1) + `,` + toolset(1) + `]}`, "tools[1].mcp_server_name:"},
-		{"AGT-07 21 skills", `{"name":"x",` + m + `,"skills":` + many(21, skill) + `}`, "skills: at most 20"},
+		{"21 skills", `{"name":"x",` + m + `,"skills":` + many(21, skill) + `}`, "skills: at most 20"},
 		{"skill type", `{"name":"x",` + m + `,"skills":[{"type":"builtin","skill_id":"a"}]}`, "skills[0].type: unknown value"},
 		{"skill id missing", `{"name":"x",` + m + `,"skills":[{"type":"custom"}]}`, "skills[0].skill_id: field required"},
-		{"AGT-08 17 metadata pairs", `{"name":"x",` + m + `,"metadata":` + meta(17) + `}`, "metadata: at most 16"},
-		{"AGT-08 metadata key 65", `{"name":"x",` + m + `,"metadata":{` + q(long(65)) + `:"v"}}`, "metadata key: must be at most 64"},
-		{"AGT-08 metadata value 513", `{"name":"x",` + m + `,"metadata":{"k":` + q(long(513)) + `}}`, "metadata.k: value must be at most 512"},
+		{"17 metadata pairs", `{"name":"x",` + m + `,"metadata":` + meta(17) + `}`, "metadata: at most 16"},
+		{"metadata key 65", `{"name":"x",` + m + `,"metadata":{` + q(long(65)) + `:"v"}}`, "metadata key: must be at most 64"},
+		{"metadata value 513", `{"name":"x",` + m + `,"metadata":{"k":` + q(long(513)) + `}}`, "metadata.k: value must be at most 512"},
 		{"metadata value type", `{"name":"x",` + m + `,"metadata":{"k":1}}`, "metadata.k: expected a string"},
 		{"identity type", `{"name":"x",` + m + `,"execution_identity":{"type":"gcp"}}`, "execution_identity.type: unknown value"},
 		{"identity arn", `{"name":"x",` + m + `,"execution_identity":{"type":"aws_role","role_arn":"nope"}}`, "execution_identity.role_arn:"},
 		{"identity arn 2049", `{"name":"x",` + m + `,"execution_identity":{"type":"aws_role","role_arn":"arn:aws:iam::1:role/` + long(2040) + `"}}`, "execution_identity.role_arn: must be at most 2048"},
 		{"multiagent type", `{"name":"x",` + m + `,"multiagent":{"type":"swarm"}}`, "multiagent.type: unknown value"},
-		{"AGT-09 empty roster", `{"name":"x",` + m + `,"multiagent":{"type":"coordinator","agents":[]}}`, "multiagent.agents: must have between 1 and 20"},
-		{"AGT-09 21 roster entries", `{"name":"x",` + m + `,"multiagent":{"type":"coordinator","agents":` + many(21, func(int) string { return `{"type":"self"}` }) + `}}`, "multiagent.agents: must have between 1 and 20"},
+		{"empty roster", `{"name":"x",` + m + `,"multiagent":{"type":"coordinator","agents":[]}}`, "multiagent.agents: must have between 1 and 20"},
+		{"21 roster entries", `{"name":"x",` + m + `,"multiagent":{"type":"coordinator","agents":` + many(21, func(int) string { return `{"type":"self"}` }) + `}}`, "multiagent.agents: must have between 1 and 20"},
 		{"roster missing agent", `{"name":"x",` + m + `,"multiagent":{"type":"coordinator","agents":["agent_011CZkYpogX7uDKUyvBTophP"]}}`, "multiagent.agents[0]:"},
 		{"roster duplicate", `{"name":"x",` + m + `,"multiagent":{"type":"coordinator","agents":["` + base.ID + `",{"type":"agent","id":"` + base.ID + `"}]}}`, "multiagent.agents[1]:"},
 		{"roster two selves", `{"name":"x",` + m + `,"multiagent":{"type":"coordinator","agents":[{"type":"self"},{"type":"self"}]}}`, "multiagent.agents[1]:"},
@@ -600,7 +601,7 @@ func TestAgentsValidation(t *testing.T) {
 }
 
 // TestAgentsWorkspaceIsolation: another workspace cannot see or touch an
-// agent (GEN-12).
+// agent.
 func TestAgentsWorkspaceIsolation(t *testing.T) {
 	s := testserver.Start(t)
 	c := s.Client("")
@@ -634,8 +635,8 @@ func TestAgentsWorkspaceIsolation(t *testing.T) {
 	}
 }
 
-// TestAgentsPagination walks lists with the SDK auto-pager (AGT-15, AGT-23,
-// PAG-01).
+// TestAgentsPagination walks agent and version lists with the SDK
+// auto-pager.
 func TestAgentsPagination(t *testing.T) {
 	s := testserver.Start(t)
 	c := s.Client("")
@@ -707,7 +708,7 @@ func TestAgentsPagination(t *testing.T) {
 	}
 }
 
-// TestAgentsMultiagent covers roster resolution (AGT-09, MUL-01..MUL-04)
+// TestAgentsMultiagent covers roster resolution
 // and the multiagent_20261001 merge rules of the update endpoint.
 func TestAgentsMultiagent(t *testing.T) {
 	s := testserver.Start(t)
@@ -719,7 +720,7 @@ func TestAgentsMultiagent(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// MUL-02: bare id → latest, {id, version} pinned, self, advisor.
+	// Bare id → latest, {id, version} pinned, self, advisor.
 	coord, err := c.Beta.Agents.New(ctx, anthropic.BetaAgentNewParams{
 		Name: "coord", Model: anthropic.BetaManagedAgentsModelConfigParams{ID: "claude-opus-4-8"},
 		Multiagent: anthropic.BetaManagedAgentsMultiagentParamsOfCoordinator([]anthropic.BetaManagedAgentsMultiagentRosterEntryParamsUnion{
@@ -757,7 +758,7 @@ func TestAgentsMultiagent(t *testing.T) {
 		t.Fatalf("self after update: %s", u.RawJSON())
 	}
 
-	// An archived agent cannot join a roster (AGT-28 by analogy, MUL-01).
+	// An archived agent cannot join a roster, as it cannot start a session.
 	if _, err := c.Beta.Agents.Archive(ctx, b.ID, anthropic.BetaAgentArchiveParams{}); err != nil {
 		t.Fatal(err)
 	}

@@ -61,7 +61,7 @@ func toolText(t *testing.T, rawJSON string) string {
 	return strings.Join(out, "")
 }
 
-// Issue 5 items 3–4 (ENV-04/05, VLT-17..20): every sandbox has network none
+// Every sandbox has network none
 // and leaves through its session's egress proxy. A limited environment
 // reaches its allowed host over HTTP and HTTPS and gets the proxy's 403
 // elsewhere; a connection that ignores the proxy goes nowhere. An
@@ -121,17 +121,17 @@ func TestEgressLimitedWithCredential(t *testing.T) {
 		want      []string
 		recorded  string // what the upstream must have seen ("" = nothing new)
 	}{
-		// ENV-05: allowed host over HTTPS (intercepted, substituted) ...
+		// Allowed host over HTTPS (intercepted, substituted) ...
 		{"https allowed with secret", `curl -sS --noproxy '' -H "Authorization: Bearer $API_TOKEN" https://127.0.0.1:` + tlsPort + `/x`,
 			[]string{"UPSTREAM-tls-OK"}, "tls auth=Bearer " + secret},
 		// ... and plain HTTP, body substitution included.
 		{"http allowed with secret", `curl -sS --noproxy '' -d "token=$API_TOKEN" -H "Authorization: Bearer $API_TOKEN" http://127.0.0.1:` + plainPort + `/x`,
 			[]string{"UPSTREAM-plain-OK"}, "plain auth=Bearer " + secret + " body=token=" + secret},
-		// VLT-20: a host the environment allows but the credential does not
+		// A host the environment allows but the credential does not
 		// gets the placeholder unreplaced.
 		{"placeholder elsewhere", `curl -sS --noproxy '' -H "Authorization: Bearer $API_TOKEN" http://localhost:` + plainPort + `/y`,
 			[]string{"UPSTREAM-plain-OK"}, "plain auth=Bearer " + placeholder + " body="},
-		// ENV-05: anything else is refused with a message the agent can read.
+		// Anything else is refused with a message the agent can read.
 		{"https denied", `curl -sS https://denied.example.com/ 2>&1; echo; curl -sS http://denied.example.com/`,
 			[]string{"CONNECT tunnel failed, response 403", "hangar egress: denied.example.com is not allowed by this environment's networking policy"}, ""},
 		// Tools that ignore the proxy variables have no route out.
@@ -182,7 +182,7 @@ func systemBundle(t *testing.T) []byte {
 	return nil
 }
 
-// Issue 4 item 4 with issue 5 item 3: a session without credentials adopts
+// A session without credentials adopts
 // a pre-started sandbox from the warm pool, and its traffic still leaves
 // through its own egress proxy (the socket moved into the pooled sandbox's
 // egress directory): the allowed host answers, another is refused.
@@ -207,7 +207,7 @@ func TestEgressFromPooledSandbox(t *testing.T) {
 	}
 }
 
-// Issue 5 items 3–4 (VLT-25, ENV-04/05): a running session follows changes
+// A running session follows changes
 // at its next request, without a sandbox restart. Rotating an
 // environment_variable credential's secret makes the next request carry
 // the new secret; archiving the credential makes its placeholder go out

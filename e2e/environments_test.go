@@ -82,7 +82,7 @@ func newEnv(t *testing.T, c anthropic.Client, p anthropic.BetaEnvironmentNewPara
 	return env
 }
 
-// TestEnvironmentCreateAndGet covers ENV-01, ENV-03 to ENV-08 with exactly
+// TestEnvironmentCreateAndGet covers create and its defaults with exactly
 // what the SDK's own TestBetaEnvironmentNewWithOptionalParams sends.
 func TestEnvironmentCreateAndGet(t *testing.T) {
 	s := testserver.Start(t)
@@ -157,7 +157,7 @@ func TestEnvironmentCreateAndGet(t *testing.T) {
 	_, err = c.Beta.Environments.Get(ctx, env.ID, anthropic.BetaEnvironmentGetParams{})
 	apiErr(t, err, 404, "not_found_error")
 
-	// Defaults (ENV-06, ENV-07): no config means cloud with unrestricted
+	// Defaults: no config means cloud with unrestricted
 	// egress and empty package lists; description null, metadata {}.
 	def := newEnv(t, c, anthropic.BetaEnvironmentNewParams{Name: "defaults"})
 	raw = envRaw(t, def.RawJSON())
@@ -168,7 +168,7 @@ func TestEnvironmentCreateAndGet(t *testing.T) {
 		t.Fatalf("defaults: %s", def.RawJSON())
 	}
 
-	// ENV-08: a self_hosted config is exactly {"type":"self_hosted"}.
+	// A self_hosted config is exactly {"type":"self_hosted"}.
 	sh := newEnv(t, c, anthropic.BetaEnvironmentNewParams{
 		Name:   "workers",
 		Config: anthropic.BetaEnvironmentNewParamsConfigUnion{OfSelfHosted: &anthropic.BetaSelfHostedConfigParams{}},
@@ -177,7 +177,7 @@ func TestEnvironmentCreateAndGet(t *testing.T) {
 		t.Fatalf("self_hosted config = %s", got)
 	}
 
-	// ENV-05: limited networking fields default to false and [].
+	// Limited networking fields default to false and [].
 	lm := newEnv(t, c, anthropic.BetaEnvironmentNewParams{
 		Name: "locked-down",
 		Config: anthropic.BetaEnvironmentNewParamsConfigUnion{OfCloud: &anthropic.BetaCloudConfigParams{
@@ -189,7 +189,7 @@ func TestEnvironmentCreateAndGet(t *testing.T) {
 	}
 }
 
-// TestEnvironmentNames covers ENV-02 and the OQ-33 choices: names are unique
+// TestEnvironmentNames covers environment names: names are unique
 // per workspace, an archived environment keeps its name, a deleted one
 // frees it.
 func TestEnvironmentNames(t *testing.T) {
@@ -232,9 +232,9 @@ func TestEnvironmentNames(t *testing.T) {
 	}
 }
 
-// TestEnvironmentUpdate covers the update semantics of resources.md §2:
+// TestEnvironmentUpdate covers the update semantics:
 // omit keeps, description null clears and "" is kept, metadata is a patch
-// in which null and "" delete, config members merge, and ENV-09's update
+// in which null and "" delete, config members merge, and the update
 // is visible on the next read.
 func TestEnvironmentUpdate(t *testing.T) {
 	s := testserver.Start(t)
@@ -397,7 +397,7 @@ func TestEnvironmentConfigTypeChange(t *testing.T) {
 	}
 }
 
-// TestEnvironmentArchive covers GEN-08, GEN-11, ENV-11: archive returns the
+// TestEnvironmentArchive covers archiving: archive returns the
 // object with archived_at, the environment becomes read-only (400
 // environment_archived, as the SDK documents), and lists hide it unless
 // include_archived=true.
@@ -465,7 +465,7 @@ func TestEnvironmentArchive(t *testing.T) {
 		t.Fatalf("include_archived list = %v", got)
 	}
 
-	// GEN-10: archived environments can still be deleted.
+	// Archived environments can still be deleted.
 	if d, err := c.Beta.Environments.Delete(ctx, env.ID, anthropic.BetaEnvironmentDeleteParams{}); err != nil || d.ID != env.ID {
 		t.Fatalf("delete archived: %v", err)
 	}
@@ -473,7 +473,7 @@ func TestEnvironmentArchive(t *testing.T) {
 	apiErr(t, err, 404, "not_found_error")
 }
 
-// TestEnvironmentDelete covers GEN-10 and ENV-10's receipt: 200 with
+// TestEnvironmentDelete covers delete and its receipt: 200 with
 // {"id","type":"environment_deleted"} (a 204 would break the Go SDK).
 func TestEnvironmentDelete(t *testing.T) {
 	s := testserver.Start(t)
@@ -497,7 +497,7 @@ func TestEnvironmentDelete(t *testing.T) {
 	apiErr(t, err, 404, "not_found_error")
 }
 
-// TestEnvironmentList covers ENV-15, PAG-01/03: PageCursor pages, newest
+// TestEnvironmentList covers the list: PageCursor pages, newest
 // first, limit bounds, and the SDK auto-pager.
 func TestEnvironmentList(t *testing.T) {
 	s := testserver.Start(t)
@@ -614,10 +614,10 @@ func TestEnvironmentValidation(t *testing.T) {
 	m17, _ := json.Marshal(meta17)
 
 	create := []struct{ name, body, field string }{
-		{"missing name", `{}`, "name"},           // ENV-01
-		{"null name", `{"name":null}`, "name"},   // ENV-01
-		{"empty name", `{"name":""}`, "name"},    // ENV-01
-		{"blank name", `{"name":"   "}`, "name"}, // ENV-01
+		{"missing name", `{}`, "name"},
+		{"null name", `{"name":null}`, "name"},
+		{"empty name", `{"name":""}`, "name"},
+		{"blank name", `{"name":"   "}`, "name"},
 		{"long name", `{"name":"` + long(257) + `"}`, "name"},
 		{"name type", `{"name":5}`, "name"},
 		{"long description", `{"name":"a","description":"` + long(2049) + `"}`, "description"},
@@ -630,21 +630,21 @@ func TestEnvironmentValidation(t *testing.T) {
 		{"metadata type", `{"name":"a","metadata":{"k":1}}`, "metadata"},
 		{"config not object", `{"name":"a","config":"cloud"}`, "config"},
 		{"config type missing", `{"name":"a","config":{}}`, "config.type"},
-		{"config type enum", `{"name":"a","config":{"type":"moon"}}`, "config.type"}, // ENV-03
+		{"config type enum", `{"name":"a","config":{"type":"moon"}}`, "config.type"},
 		{"config unknown", `{"name":"a","config":{"type":"cloud","region":"eu"}}`, "config.region"},
-		{"self_hosted networking", `{"name":"a","config":{"type":"self_hosted","networking":{"type":"unrestricted"}}}`, "config.networking"}, // ENV-08
-		{"self_hosted packages", `{"name":"a","config":{"type":"self_hosted","packages":{"pip":["x"]}}}`, "config.packages"},                 // ENV-08
-		{"networking type", `{"name":"a","config":{"type":"cloud","networking":{"type":"open"}}}`, "config.networking.type"},                 // ENV-04
+		{"self_hosted networking", `{"name":"a","config":{"type":"self_hosted","networking":{"type":"unrestricted"}}}`, "config.networking"},
+		{"self_hosted packages", `{"name":"a","config":{"type":"self_hosted","packages":{"pip":["x"]}}}`, "config.packages"},
+		{"networking type", `{"name":"a","config":{"type":"cloud","networking":{"type":"open"}}}`, "config.networking.type"},
 		{"networking type missing", `{"name":"a","config":{"type":"cloud","networking":{}}}`, "config.networking.type"},
 		{"unrestricted hosts", `{"name":"a","config":{"type":"cloud","networking":{"type":"unrestricted","allowed_hosts":["a.com"]}}}`, "config.networking.allowed_hosts"},
 		{"limited unknown", `{"name":"a","config":{"type":"cloud","networking":{"type":"limited","allow_all":true}}}`, "config.networking.allow_all"},
 		{"hosts type", `{"name":"a","config":{"type":"cloud","networking":{"type":"limited","allowed_hosts":"a.com"}}}`, "config.networking.allowed_hosts"},
-		{"host url", `{"name":"a","config":{"type":"cloud","networking":{"type":"limited","allowed_hosts":["ok.com","https://a.com"]}}}`, "config.networking.allowed_hosts[1]"}, // ENV-05
+		{"host url", `{"name":"a","config":{"type":"cloud","networking":{"type":"limited","allowed_hosts":["ok.com","https://a.com"]}}}`, "config.networking.allowed_hosts[1]"},
 		{"host port", `{"name":"a","config":{"type":"cloud","networking":{"type":"limited","allowed_hosts":["a.com:8080"]}}}`, "config.networking.allowed_hosts[0]"},
 		{"host wildcard", `{"name":"a","config":{"type":"cloud","networking":{"type":"limited","allowed_hosts":["a.*.com"]}}}`, "config.networking.allowed_hosts[0]"},
 		{"host null", `{"name":"a","config":{"type":"cloud","networking":{"type":"limited","allowed_hosts":[null]}}}`, "config.networking.allowed_hosts[0]"},
 		{"bool type", `{"name":"a","config":{"type":"cloud","networking":{"type":"limited","allow_mcp_servers":"yes"}}}`, "config.networking.allow_mcp_servers"},
-		{"packages need managers", `{"name":"a","config":{"type":"cloud","networking":{"type":"limited"},"packages":{"pip":["pandas"]}}}`, "config.packages.pip"}, // resources.md §2
+		{"packages need managers", `{"name":"a","config":{"type":"cloud","networking":{"type":"limited"},"packages":{"pip":["pandas"]}}}`, "config.packages.pip"},
 		{"packages type", `{"name":"a","config":{"type":"cloud","packages":{"type":"bundle"}}}`, "config.packages.type"},
 		{"packages manager", `{"name":"a","config":{"type":"cloud","packages":{"brew":["jq"]}}}`, "config.packages.brew"},
 		{"package empty", `{"name":"a","config":{"type":"cloud","packages":{"apt":[""]}}}`, "config.packages.apt[0]"},
@@ -702,7 +702,7 @@ func TestEnvironmentValidation(t *testing.T) {
 		t.Fatalf("update nulls: %d %s", code, body)
 	}
 
-	// Accepted host forms (OQ-32): names, leading wildcards, IP literals.
+	// Accepted host forms: names, leading wildcards, IP literals.
 	code, body = envDo(t, s, "POST", "/v1/environments", `{"name":"hosts","config":{"type":"cloud","networking":{"type":"limited","allowed_hosts":["api.example.com","*.example.org","localhost","10.0.0.1","2001:db8::1"]}}}`)
 	if code != 200 {
 		t.Fatalf("host forms: %d %s", code, body)

@@ -40,7 +40,7 @@ func wantMessage(t *testing.T, e *anthropic.Error, want string) {
 	}
 }
 
-// FIL-01, FIL-02: upload, read back and download, with every FileMetadata
+// Upload, read back and download, with every FileMetadata
 // field the SDK knows.
 func TestFilesUploadGetDownload(t *testing.T) {
 	s := testserver.Start(t)
@@ -110,7 +110,7 @@ func TestFilesUploadGetDownload(t *testing.T) {
 	}
 }
 
-// FIL-01: filenames keep only their last component, unnamed uploads get a
+// Filenames keep only their last component, unnamed uploads get a
 // name from their type, the type falls back to the extension and then the
 // content, and expires_in_seconds sets expires_at.
 func TestFilesUploadNamesTypesExpiry(t *testing.T) {
@@ -181,7 +181,7 @@ func TestFilesUploadNamesTypesExpiry(t *testing.T) {
 	}
 }
 
-// FIL-03, PAG-06: lists are newest first with page cursors; ids[] and
+// Lists are newest first with page cursors; ids[] and
 // scope_id filter.
 func TestFilesList(t *testing.T) {
 	s := testserver.Start(t)
@@ -223,7 +223,7 @@ func TestFilesList(t *testing.T) {
 		t.Fatalf("ids filter: %s", page.RawJSON())
 	}
 
-	// A scope with no outputs lists nothing (OUT-02, OUT-03).
+	// A scope with no outputs lists nothing.
 	page, err = c.Beta.Files.List(ctx, anthropic.BetaFileListParams{ScopeID: anthropic.String("sesn_011CZkZAtmR3yMPDzynEDxu7")})
 	if err != nil {
 		t.Fatal(err)
@@ -241,7 +241,7 @@ func TestFilesList(t *testing.T) {
 		p    anthropic.BetaFileListParams
 		want string
 	}{
-		{"scope must be a session (OUT-04)", anthropic.BetaFileListParams{ScopeID: anthropic.String("agent_x")}, "scope_id"},
+		{"scope must be a session", anthropic.BetaFileListParams{ScopeID: anthropic.String("agent_x")}, "scope_id"},
 		{"ids with page", anthropic.BetaFileListParams{IDs: []string{made[0]}, Page: anthropic.String("page_YTE")}, "ids"},
 		{"ids with limit", anthropic.BetaFileListParams{IDs: []string{made[0]}, Limit: anthropic.Int(5)}, "ids"},
 		{"too many ids", anthropic.BetaFileListParams{IDs: many}, "at most 100"},
@@ -302,7 +302,7 @@ func rawErrorBody(t *testing.T, resp *http.Response) (typ, msg, code string) {
 	return b.Error.Type, b.Error.Message, code
 }
 
-// FIL-01: what the SDK cannot send: malformed and incomplete multipart
+// What the SDK cannot send: malformed and incomplete multipart
 // bodies are 400s naming the problem.
 func TestFilesUploadRawHTTP(t *testing.T) {
 	s := testserver.Start(t)
@@ -399,7 +399,7 @@ func TestFilesUploadTooLarge(t *testing.T) {
 	}
 }
 
-// GEN-12: files belong to their workspace; other workspaces see 404s.
+// Files belong to their workspace; other workspaces see 404s.
 func TestFilesWorkspaceIsolation(t *testing.T) {
 	s := testserver.Start(t)
 	ctx := context.Background()

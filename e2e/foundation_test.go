@@ -38,7 +38,7 @@ func TestHealthzAndEnvelope(t *testing.T) {
 	}
 
 	// An unknown route answers the standard envelope with a request id in
-	// body and header (GEN conventions, wire-overview §9).
+	// body and header.
 	resp = s.Do(t, "GET", "/v1/nope", nil, nil)
 	if resp.StatusCode != 404 || resp.Header.Get("Content-Type") != "application/json" {
 		t.Fatalf("unknown route: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
@@ -294,7 +294,7 @@ func fndNotInDir(t *testing.T, dir, secret string) {
 
 // TestFoundationKeysCLI drives `hangar keys create|list|revoke` against a
 // running server's data directory: keys work at once, are stored only as
-// hashes, and stop working when revoked (ERR-02: 401 authentication_error).
+// hashes, and stop working when revoked (401 authentication_error).
 func TestFoundationKeysCLI(t *testing.T) {
 	s := testserver.Start(t)
 	env := fndEnv()
@@ -578,8 +578,8 @@ func TestFoundationWorkspaceHeader(t *testing.T) {
 	}
 }
 
-// TestFoundationBodies: a JSON body over 8 MiB is 413 request_too_large
-// (ERR-02), one just under is processed, and malformed JSON is 400
+// TestFoundationBodies: a JSON body over 8 MiB is 413 request_too_large,
+// one just under is processed, and malformed JSON is 400
 // invalid_request_error; nothing is created by a rejected request.
 func TestFoundationBodies(t *testing.T) {
 	s := testserver.Start(t)
@@ -639,7 +639,7 @@ func TestFoundationBodies(t *testing.T) {
 				t.Fatalf("request_id %q, header %q", rid, hdr.Get("request-id"))
 			}
 			if hdr.Get("x-should-retry") != "false" {
-				t.Fatalf("x-should-retry %q: %d is not retryable (ERR-04)", hdr.Get("x-should-retry"), status)
+				t.Fatalf("x-should-retry %q: %d is not retryable", hdr.Get("x-should-retry"), status)
 			}
 		})
 	}

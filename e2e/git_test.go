@@ -176,7 +176,7 @@ func reversed(s string) string {
 	return string(r)
 }
 
-// RES-11/12/15/16/17, issue 5 item 5: a repository's git traffic leaves
+// A repository's git traffic leaves
 // through the session's egress proxy, which adds the token: the clone
 // (inside the sandbox for /workspace, on the host through a private proxy
 // listener for a read-only mount elsewhere), and git pull / fetch / push
@@ -240,7 +240,7 @@ func testGitThroughEgressProxy(t *testing.T, backend string, https bool) {
 		return toolText(t, raw)
 	}
 
-	// The clones (RES-12): the branch under /workspace, writable; the
+	// The clones: the branch under /workspace, writable; the
 	// commit elsewhere, read-only.
 	out := run("cat /workspace/repo/feature.txt /workspace/repo/README /repos/pinned/README /repos/pinned/.git/HEAD; touch /workspace/repo/.w && echo WS-WRITABLE; touch /repos/pinned/x 2>/dev/null || echo PINNED-READONLY")
 	for _, want := range []string{"FEATURE-BRANCH", "MAIN-README-2", "MAIN-README\n", f.first, "WS-WRITABLE", "PINNED-READONLY"} {
@@ -252,7 +252,7 @@ func testGitThroughEgressProxy(t *testing.T, backend string, https bool) {
 		t.Fatalf("the git server saw no authenticated request: %s", gs.requests())
 	}
 
-	// git pull and push from bash (RES-16): a commit made on the host is
+	// git pull and push from bash: a commit made on the host is
 	// pulled; a commit made in the sandbox is pushed.
 	os.WriteFile(filepath.Join(f.work, "pulled.txt"), []byte("PULLED-FROM-UPSTREAM\n"), 0o644)
 	git(t, f.work, "add", ".")
@@ -280,7 +280,7 @@ func testGitThroughEgressProxy(t *testing.T, backend string, https bool) {
 		t.Fatalf("another path under limited networking was not refused: %s", out)
 	}
 
-	// RES-17: the server now takes only the rotated token; the running
+	// The server now takes only the rotated token; the running
 	// sandbox's next fetch fails until the resource is updated, then
 	// succeeds with no restart.
 	gs.token.Store(rotated)
@@ -379,7 +379,7 @@ func noToken(t *testing.T, dataDir string, texts []string, tokens ...string) {
 	}
 }
 
-// RES-12, RES-17, LIF-07, events.md §9.3–9.4: a clone the repository
+// A clone the repository
 // refuses is a repository_authentication_error session.error (retrying,
 // naming the repository, no token in it) in the session's log and stream;
 // the session goes on without the repository (bash works). Each update of
@@ -436,7 +436,7 @@ func TestGitCloneFailureAndRotation(t *testing.T) {
 	noToken(t, l.s.DataDir, append(seen, badOut, again, out, l.s.Logs()), token, wrong, wrong2)
 }
 
-// RES-11, events.md §9.4: a repository mounted outside /workspace (cloned
+// A repository mounted outside /workspace (cloned
 // on the host) whose branch does not exist is a repository_checkout_error;
 // the session's tools work, the mount path stays absent.
 func TestGitHostCloneCheckoutError(t *testing.T) {
@@ -517,7 +517,7 @@ func checkRepoError(t *testing.T, e anthropic.BetaManagedAgentsSessionErrorEvent
 	}
 }
 
-// Issue 4 item 4: a session whose repository is cloned into /workspace
+// A session whose repository is cloned into /workspace
 // adopts a pooled sandbox (the clone runs inside it after adoption).
 func TestGitRepositoryFromPooledSandbox(t *testing.T) {
 	const token = "ghs_POOL-TOKEN-0c0c"

@@ -242,7 +242,7 @@ func (l *loop) history(sessionID string, types ...anthropic.BetaManagedAgentsSes
 	return out
 }
 
-// LIF-18, EVT-08/09, RCV-09, RCV-15: one message turn, in order, on the
+// One message turn, in order, on the
 // stream and in the list, with usage summed on the session.
 func TestLoopMessageTurn(t *testing.T) {
 	l := newLoop(t, nil, modeltest.Turn{Content: []model.Block{model.Text("Hello there.")}, Usage: model.Usage{InputTokens: 11, OutputTokens: 7, CacheReadInputTokens: 3}})
@@ -299,7 +299,7 @@ func TestLoopMessageTurn(t *testing.T) {
 	}
 }
 
-// TOL/EVT-17, LIF-11: a custom tool blocks the session with requires_action
+// A custom tool blocks the session with requires_action
 // until the client answers; the answer reaches the model.
 func TestLoopCustomToolRoundTrip(t *testing.T) {
 	l := newLoop(t, nil,
@@ -350,7 +350,7 @@ func TestLoopCustomToolRoundTrip(t *testing.T) {
 	}
 }
 
-// EVT-14/15, RCV-16: an always_ask built-in tool waits for confirmation;
+// An always_ask built-in tool waits for confirmation;
 // allow runs it, deny sends the deny message to the model.
 func TestLoopToolConfirmation(t *testing.T) {
 	l := newLoop(t, nil,
@@ -476,7 +476,7 @@ func checkAutoAsk(t *testing.T, rawJSON string, perm anthropic.BetaManagedAgents
 	}
 }
 
-// EVT-10/11: an interrupt cancels the in-flight model request and the
+// An interrupt cancels the in-flight model request and the
 // session goes idle promptly; the model never sees the interrupt.
 func TestLoopInterrupt(t *testing.T) {
 	l := newLoop(t, modeltest.EchoRule, modeltest.Turn{Content: []model.Block{model.Text("never finished")}, Stall: true})
@@ -525,7 +525,7 @@ func TestLoopInterrupt(t *testing.T) {
 	}
 }
 
-// EVT-03/04: messages sent while the session runs queue and are handled in
+// Messages sent while the session runs queue and are handled in
 // order; none is lost.
 func TestLoopQueuedMessages(t *testing.T) {
 	l := newLoop(t, modeltest.EchoRule, modeltest.Turn{Content: []model.Block{model.Text("first reply")}, Delay: 300 * time.Millisecond})
@@ -553,7 +553,7 @@ func TestLoopQueuedMessages(t *testing.T) {
 	}
 }
 
-// PRV-04..PRV-10: with event_deltas[]=agent.message the stream previews the
+// With event_deltas[]=agent.message the stream previews the
 // text; the ids match the buffered event; a plain stream gets no previews.
 func TestLoopDeltas(t *testing.T) {
 	l := newLoop(t, nil, modeltest.Turn{Content: []model.Block{model.Text(strings.Repeat("streaming text ", 8))}, ChunkSize: 10})
@@ -586,14 +586,14 @@ func TestLoopDeltas(t *testing.T) {
 			t.Fatalf("plain stream got a preview: %s", e.RawJSON())
 		}
 	}
-	// Unknown preview types are refused (PRV-02).
+	// Unknown preview types are refused.
 	resp := l.s.Do(t, "GET", "/v1/sessions/"+sid+"/events/stream?event_deltas[]=agent.tool_use", nil, nil)
 	if resp.StatusCode != 400 {
 		t.Fatalf("event_deltas[]=agent.tool_use: %d", resp.StatusCode)
 	}
 }
 
-// LIF-02, LIF-12: retryable model errors reschedule and retry; a fatal one
+// Retryable model errors reschedule and retry; a fatal one
 // ends the turn with retries_exhausted and a typed session.error.
 func TestLoopModelErrors(t *testing.T) {
 	l := newLoop(t, nil,
@@ -624,7 +624,7 @@ func TestLoopModelErrors(t *testing.T) {
 	if idle.StopReason.Type != "retries_exhausted" {
 		t.Fatalf("idle after fatal error = %s", idle.RawJSON())
 	}
-	// events.md §9.3: the turn is abandoned (exhausted), the session stays
+	// The turn is abandoned (exhausted), the session stays
 	// usable.
 	serr, _ := col.waitFor(t, at+1, "fatal session.error", func(e anthropic.BetaManagedAgentsStreamSessionEventsUnion) bool {
 		return e.Type == "session.error" && strings.Contains(e.RawJSON(), "exhausted")
@@ -634,7 +634,7 @@ func TestLoopModelErrors(t *testing.T) {
 	}
 }
 
-// LIF-03, LIF-08, LIF-15: a terminal error (the provider refuses for
+// A terminal error (the provider refuses for
 // billing) ends the session for good: session.error with retry_status
 // terminal, then session.status_terminated; the session accepts no more
 // events and its status stays terminated.
@@ -715,7 +715,7 @@ func TestLoopSendReplay(t *testing.T) {
 	}
 }
 
-// DESIGN §3, issue item 7: SIGKILL the server in the middle of a turn; on
+// Crash recovery: SIGKILL the server in the middle of a turn; on
 // restart the session is rescheduled, resumes from its log and finishes,
 // and no event is lost or duplicated.
 func TestLoopCrashRecovery(t *testing.T) {
@@ -771,7 +771,7 @@ func TestLoopCrashRecovery(t *testing.T) {
 	}
 }
 
-// RCV-07..RCV-09: the reconnect pattern — open a stream, list history, drop
+// The reconnect pattern — open a stream, list history, drop
 // duplicates by id — loses nothing that happened while disconnected; and
 // Last-Event-ID (an extension) resumes a raw stream after a given event.
 func TestLoopReconnectConsolidate(t *testing.T) {
@@ -844,7 +844,7 @@ func TestLoopReconnectConsolidate(t *testing.T) {
 	}
 }
 
-// DESIGN §6: a model routed to an OpenAI-compatible server (vLLM, Ollama,
+// A model routed to an OpenAI-compatible server (vLLM, Ollama,
 // llama.cpp) runs the same loop through the openai provider.
 func TestLoopOpenAICompatibleModel(t *testing.T) {
 	fake := modeltest.NewOpenAI(t, modeltest.Options{Rule: modeltest.EchoRule})
@@ -874,7 +874,7 @@ func TestLoopOpenAICompatibleModel(t *testing.T) {
 	}
 }
 
-// Issue 4 security and item 7: a built-in tool call runs in the session's
+// A built-in tool call runs in the session's
 // sandbox, on both backends — it cannot read the server's data dir or
 // /root, nor see its environment.
 func TestLoopToolsRunSandboxed(t *testing.T) {

@@ -1,6 +1,6 @@
 // Package e2e drives a real `hangar serve` process through the official Go
 // SDK (and raw HTTP where the SDK cannot express a request) and asserts on
-// what comes back. Test names carry the BEHAVIOR.md rule they check.
+// what comes back. Each test's comment says the rule it checks.
 package e2e
 
 import (

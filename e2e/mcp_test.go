@@ -41,7 +41,7 @@ func mcpServer(t *testing.T, token string) string {
 	return srv.URL + "/mcp"
 }
 
-// Issue 5 items 1–2 (MCP-*): an agent's MCP toolset becomes tools the model
+// An agent's MCP toolset becomes tools the model
 // sees; a call runs on the real MCP server with the static_bearer
 // credential of the session's vault, logged as agent.mcp_tool_use /
 // agent.mcp_tool_result; the token never appears in the log.
@@ -112,7 +112,7 @@ func TestMCPAutoPolicyAsks(t *testing.T) {
 	}
 }
 
-// MCP-06: a missing or wrong credential does not block session creation; it
+// A missing or wrong credential does not block session creation; it
 // produces a session.error naming the server.
 func TestMCPBadCredential(t *testing.T) {
 	url := mcpServer(t, "right-token")
@@ -132,7 +132,7 @@ func TestMCPBadCredential(t *testing.T) {
 	col.waitType(t, 0, "agent.message")
 }
 
-// Issue 5 item 1: a result over 100K tokens is written to a file in the
+// A result over 100K tokens is written to a file in the
 // sandbox; the model gets a truncated preview naming the path.
 func TestMCPLargeResult(t *testing.T) {
 	const token = "tok-large"

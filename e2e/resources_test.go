@@ -44,7 +44,7 @@ func (l *loop) bash(sid, cmd string) string {
 	return res.RawJSON()
 }
 
-// RES-03/04/06/08/09/10, RES-02, OQ-41: file resources are session-scoped
+// File resources are session-scoped
 // copies, mounted read-only, added/listed/got/deleted through the SDK.
 func TestResourcesFile(t *testing.T) {
 	l := newLoop(t, nil)
@@ -58,7 +58,7 @@ func TestResourcesFile(t *testing.T) {
 		t.Fatalf("resources = %s", s.RawJSON())
 	}
 	r0 := s.Resources[0]
-	// RES-09: a copy with a different file id, which the session shows.
+	// A copy with a different file id, which the session shows.
 	if r0.Type != "file" || !strings.HasPrefix(r0.ID, "sesrsc_") || r0.FileID == orig.ID || !strings.HasPrefix(r0.FileID, "file_") || r0.MountPath != "/mnt/data/input.txt" {
 		t.Fatalf("resource = %s", r0.RawJSON())
 	}
@@ -70,7 +70,7 @@ func TestResourcesFile(t *testing.T) {
 	if _, err := l.c.Beta.Files.Delete(ctx, orig.ID, anthropic.BetaFileDeleteParams{}); err != nil {
 		t.Fatal(err)
 	}
-	// RES-08: readable at its mount path, not writable.
+	// Readable at its mount path, not writable.
 	out := l.bash(s.ID, "cat /mnt/data/input.txt; echo; (echo x > /mnt/data/input.txt) 2>/dev/null && echo WROTE || echo DENIED; (rm -f /mnt/data/input.txt) 2>/dev/null; cat /mnt/data/input.txt")
 	if strings.Count(out, "RESOURCE-CONTENT-1") != 2 || !strings.Contains(out, "DENIED") || strings.Contains(out, "WROTE") {
 		t.Fatalf("bash on the mounted file: %s", out)
@@ -118,7 +118,7 @@ func TestResourcesFile(t *testing.T) {
 	})
 	apiErr(t, err, 409, "")
 
-	// OUT-03: resource copies are not among the session's outputs.
+	// Resource copies are not among the session's outputs.
 	scoped, err := l.c.Beta.Files.List(ctx, anthropic.BetaFileListParams{ScopeID: anthropic.String(s.ID)})
 	if err != nil || len(scoped.Data) != 0 {
 		t.Fatalf("scope_id list = %v, %v", scoped, err)
@@ -187,7 +187,7 @@ func TestResourcesFile(t *testing.T) {
 		t.Fatalf("resources after failed requests: %d", len(page.Data))
 	}
 
-	// Archived sessions' resources are read-only (GEN-15).
+	// Archived sessions' resources are read-only.
 	if _, err := l.c.Beta.Sessions.Archive(ctx, s.ID, anthropic.BetaSessionArchiveParams{}); err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +203,7 @@ func TestResourcesFile(t *testing.T) {
 	apiErr(t, err, 404, "not_found_error")
 }
 
-// OUT-01/02/03, OQ-55: files written under /mnt/session/outputs are filed
+// Files written under /mnt/session/outputs are filed
 // with the session as scope before idle, downloadable, once per content.
 func TestResourcesOutputs(t *testing.T) {
 	l := newLoop(t, nil)

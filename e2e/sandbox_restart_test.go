@@ -17,7 +17,7 @@ import (
 	"github.com/hangarhq/hangar/internal/testserver"
 )
 
-// Issue 4 §4: a session's sandbox handle is persisted, so a restarted
+// A session's sandbox handle is persisted, so a restarted
 // server reattaches to a docker sandbox that outlived it — after a crash
 // (SIGKILL) and after a graceful stop alike — with its files outside
 // /workspace and the processes started in the background with setsid still
@@ -74,7 +74,7 @@ func TestSandboxReattachAfterRestart(t *testing.T) {
 	}
 }
 
-// Issue 4 §4 on local: bubblewrap sandboxes die with the server, so the
+// On local, bubblewrap sandboxes die with the server, so the
 // restarted server re-provisions the session's sandbox (same id) around the
 // workspace, which survives; /tmp does not.
 func TestSandboxReprovisionAfterRestartLocal(t *testing.T) {
@@ -99,7 +99,7 @@ func TestSandboxReprovisionAfterRestartLocal(t *testing.T) {
 	}
 }
 
-// Issue 4 §4 orphans: at start, a container of this server whose session
+// Orphans: at start, a container of this server whose session
 // was deleted while it was down (its handle left behind), or that no handle
 // names, is removed; a live session's is kept.
 func TestSandboxOrphansSweptAtStart(t *testing.T) {

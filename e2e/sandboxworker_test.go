@@ -17,7 +17,7 @@ import (
 
 var toolsetAgent = map[string]any{"tools": []any{map[string]any{"type": "agent_toolset_20260401"}}}
 
-// Issue 4 §2 (one execution path): a cloud session's tool call is a work
+// One execution path: a cloud session's tool call is a work
 // item of its environment, handled by `hangar worker --item` running inside
 // the session's sandbox, which reaches the server over the API socket in
 // its egress directory (the sandbox has no network) and holds its work
@@ -77,7 +77,7 @@ func testSandboxWorkerPath(t *testing.T, backend string) {
 	}
 }
 
-// Issue 4 security: a sandbox reaches only its own session's API socket,
+// A sandbox reaches only its own session's API socket,
 // and only with its own worker's token. Inside the sandbox the agent tries
 // the socket with the administrator key, without a key, and every other
 // session's socket by its host path.
@@ -120,7 +120,7 @@ func TestSandboxWorkerSocketAttack(t *testing.T) {
 	}
 }
 
-// EVT-10/11 through the worker path: an interrupt while the sandbox's
+// Interrupt through the worker path: an interrupt while the sandbox's
 // worker runs a long bash call ends the turn at once and kills the command
 // (the SDK runner cancels the call once the log answers it); the log has
 // the interrupted call's result. As in the reference toolset, the
@@ -170,7 +170,7 @@ func waitSandboxProcess(t *testing.T, l *loop, sid, cmd string) {
 	t.Fatalf("no process %q appeared in session %s's sandbox", cmd, sid)
 }
 
-// LIF-11 and issue 4 item 1 through the worker path: an always_ask bash
+// Confirmation through the worker path: an always_ask bash
 // call is not run before its confirmation; denied, it never runs; allowed,
 // it runs in the sandbox and the turn ends.
 func TestSandboxWorkerAlwaysAsk(t *testing.T) {
@@ -220,7 +220,7 @@ func TestSandboxWorkerAlwaysAsk(t *testing.T) {
 	}
 }
 
-// DESIGN §3 through the worker path: the server is killed while the
+// Crash recovery through the worker path: the server is killed while the
 // sandbox's worker runs a call; after the restart the call is reported
 // failed (it may or may not have run), the turn goes on, and the next
 // call gets a new worker (the dead one's work item is stopped, not waited
@@ -254,7 +254,7 @@ func TestSandboxWorkerCrashRecovery(t *testing.T) {
 	}
 }
 
-// Issue 4 security: the work token is in no file, argv or environment of
+// The work token is in no file, argv or environment of
 // the sandbox, and code in the sandbox cannot read it from memory either:
 // the worker runs in the sandbox's agent, which is non-dumpable, so its
 // /proc/<pid>/mem is refused to the sandbox's processes although they run

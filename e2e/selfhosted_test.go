@@ -16,7 +16,7 @@ import (
 	"github.com/hangarhq/hangar/internal/testserver"
 )
 
-// Issue 4 item 7 (self-hosted part), SHS: the official SDK's
+// Self-hosted: the official SDK's
 // EnvironmentWorker, with an environment key minted by `hangar keys
 // create --environment`, claims the session's work item, runs the bash tool
 // the model asked for, and posts user.tool_result; the turn then finishes.
@@ -104,7 +104,7 @@ func testSelfHosted(t *testing.T, kind string) {
 	}
 }
 
-// Issue 4 item 1: a call gated by always_ask is not run by the worker
+// A call gated by always_ask is not run by the worker
 // before its confirmation; after allow it runs and the turn finishes.
 func TestSelfHostedAlwaysAsk(t *testing.T) {
 	l := newLoop(t, nil,

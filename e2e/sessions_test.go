@@ -136,7 +136,7 @@ func rawField(t *testing.T, raw string, key string) string {
 }
 
 // TestSessionsCreateForms covers the three agent forms, version pinning and
-// the shape of a new session (REF-01, REF-02, SES-01, SES-06, AGT-24, AGT-25).
+// the shape of a new session.
 func TestSessionsCreateForms(t *testing.T) {
 	f := newSesnFix(t)
 	ctx := context.Background()
@@ -155,9 +155,9 @@ func TestSessionsCreateForms(t *testing.T) {
 		version int64
 		system  string
 	}{
-		{"bare id is the latest version", bare, 2, "v2"},          // REF-02
-		{"pinned version", pinned, 1, "v1"},                       // REF-02
-		{"object without version is the latest", object, 2, "v2"}, // REF-02
+		{"bare id is the latest version", bare, 2, "v2"},
+		{"pinned version", pinned, 1, "v1"},
+		{"object without version is the latest", object, 2, "v2"},
 		{"overrides without fields is the latest", overrides, 2, "v2"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -174,7 +174,7 @@ func TestSessionsCreateForms(t *testing.T) {
 			if s.EnvironmentID != f.env || s.CreatedAt.IsZero() || !s.UpdatedAt.Equal(s.CreatedAt) {
 				t.Fatalf("env / times: %s", s.RawJSON())
 			}
-			// SES-06: every member is present; empty lists are [] and
+			// Every member is present; empty lists are [] and
 			// nullables are null.
 			for k, want := range map[string]string{
 				"archived_at": "null", "title": "null", "budget": "null", "resources": "[]",
@@ -199,7 +199,7 @@ func TestSessionsCreateForms(t *testing.T) {
 		})
 	}
 
-	t.Run("AGT-24/AGT-25 later agent versions", func(t *testing.T) {
+	t.Run("later agent versions", func(t *testing.T) {
 		if _, err := f.c.Beta.Agents.Update(ctx, f.agent, anthropic.BetaAgentUpdateParams{Version: anthropic.Int(2), System: anthropic.String("v3")}); err != nil {
 			t.Fatal(err)
 		}
@@ -245,11 +245,11 @@ func TestSessionsCreateForms(t *testing.T) {
 				t.Errorf("resources[%d] = %s, want mount %s", i, r.RawJSON(), want)
 			}
 		}
-		// RES-09: a file resource names the session-scoped copy.
+		// A file resource names the session-scoped copy.
 		if s.Resources[0].FileID == up.ID || !strings.HasPrefix(s.Resources[0].FileID, "file_") || s.Resources[2].URL != "https://github.com/acme/widgets.git" || s.Resources[2].Checkout.Name != "main" {
 			t.Fatalf("resources: %s", s.RawJSON())
 		}
-		// GEN-13, RES-15: the token is never echoed.
+		// The token is never echoed.
 		got, _ := f.c.Beta.Sessions.Get(ctx, s.ID, anthropic.BetaSessionGetParams{})
 		for _, body := range []string{s.RawJSON(), got.RawJSON()} {
 			if strings.Contains(body, "ghp_supersecrettoken") || strings.Contains(body, "authorization_token") {
@@ -263,8 +263,7 @@ func TestSessionsCreateForms(t *testing.T) {
 }
 
 // TestSessionsOverrides covers agent_with_overrides: omitted inherits, null
-// or [] clears, a value replaces, and the agent itself never changes
-// (REF-04..REF-10).
+// or [] clears, a value replaces, and the agent itself never changes.
 func TestSessionsOverrides(t *testing.T) {
 	f := newSesnFix(t)
 	ctx := context.Background()
@@ -282,7 +281,7 @@ func TestSessionsOverrides(t *testing.T) {
 		return fmt.Sprintf(`{"agent":{"type":"agent_with_overrides","id":%q%s},"environment_id":%q}`, agent, fields, f.env)
 	}
 
-	t.Run("SDK overrides replace wholesale", func(t *testing.T) { // REF-08
+	t.Run("SDK overrides replace wholesale", func(t *testing.T) {
 		s := f.create(anthropic.BetaSessionNewParams{Agent: anthropic.BetaSessionNewParamsAgentUnion{
 			OfBetaManagedAgentsAgentWithOverrides: &anthropic.BetaManagedAgentsAgentWithOverridesParams{
 				ID:     agent,
@@ -296,7 +295,7 @@ func TestSessionsOverrides(t *testing.T) {
 				Skills:     []anthropic.BetaManagedAgentsSkillParamsUnion{},
 			}}})
 		a := s.Agent
-		if a.ID != agent || a.Version != 1 { // REF-10
+		if a.ID != agent || a.Version != 1 {
 			t.Fatalf("agent id/version = %s v%d", a.ID, a.Version)
 		}
 		if a.Model.ID != "claude-sonnet-4-6" || a.Model.Speed != "standard" || a.Model.Effort.Type != "high" {
@@ -308,7 +307,7 @@ func TestSessionsOverrides(t *testing.T) {
 		if len(a.MCPServers) != 0 || len(a.Skills) != 0 {
 			t.Fatalf("servers/skills not cleared: %s", a.RawJSON())
 		}
-		// REF-09: the agent is untouched.
+		// The agent is untouched.
 		got, err := f.c.Beta.Agents.Get(ctx, agent, anthropic.BetaAgentGetParams{})
 		if err != nil {
 			t.Fatal(err)
@@ -323,7 +322,7 @@ func TestSessionsOverrides(t *testing.T) {
 		body  string
 		check func(t *testing.T, a map[string]any)
 	}{
-		{"omitted inherits", ref(`,"model":"claude-sonnet-4-6"`), func(t *testing.T, a map[string]any) { // REF-04
+		{"omitted inherits", ref(`,"model":"claude-sonnet-4-6"`), func(t *testing.T, a map[string]any) {
 			if a["system"] != "base prompt" || len(a["tools"].([]any)) != 2 || len(a["mcp_servers"].([]any)) != 1 || len(a["skills"].([]any)) != 1 {
 				t.Fatalf("not inherited: %v", a)
 			}
@@ -331,7 +330,7 @@ func TestSessionsOverrides(t *testing.T) {
 				t.Fatalf("model: %v", a["model"])
 			}
 		}},
-		{"null clears system mcp_servers and skills", ref(`,"system":null,"mcp_servers":null,"skills":null,"tools":[{"type":"agent_toolset_20260401"}]`), func(t *testing.T, a map[string]any) { // REF-05
+		{"null clears system mcp_servers and skills", ref(`,"system":null,"mcp_servers":null,"skills":null,"tools":[{"type":"agent_toolset_20260401"}]`), func(t *testing.T, a map[string]any) {
 			if a["system"] != nil || len(a["mcp_servers"].([]any)) != 0 || len(a["skills"].([]any)) != 0 {
 				t.Fatalf("not cleared: %v", a)
 			}
@@ -339,7 +338,7 @@ func TestSessionsOverrides(t *testing.T) {
 				t.Fatalf("model not inherited: %v", a["model"])
 			}
 		}},
-		{"empty lists clear tools and skills", ref(`,"tools":[],"skills":[],"mcp_servers":[]`), func(t *testing.T, a map[string]any) { // REF-05, REF-07
+		{"empty lists clear tools and skills", ref(`,"tools":[],"skills":[],"mcp_servers":[]`), func(t *testing.T, a map[string]any) {
 			if len(a["tools"].([]any)) != 0 || len(a["skills"].([]any)) != 0 {
 				t.Fatalf("not cleared: %v", a)
 			}
@@ -365,21 +364,21 @@ func TestSessionsOverrides(t *testing.T) {
 		name, body, field, code string
 		status                  int
 	}{
-		{"REF-06 model null", ref(`,"model":null`), "agent.model", "agent_model_required", 400},
-		{"REF-07 tools cleared with skills", ref(`,"tools":[]`), "agent.tools", "", 400},
-		{"REF-07 tools null with skills", ref(`,"tools":null`), "agent.tools", "", 400},
+		{"model null", ref(`,"model":null`), "agent.model", "agent_model_required", 400},
+		{"tools cleared with skills", ref(`,"tools":[]`), "agent.tools", "", 400},
+		{"tools null with skills", ref(`,"tools":null`), "agent.tools", "", 400},
 		{"servers cleared under an mcp_toolset", ref(`,"mcp_servers":[]`), "agent.tools[1].mcp_server_name", "", 400},
 		{"server without a toolset", ref(`,"tools":[{"type":"agent_toolset_20260401"}]`), "agent.mcp_servers[0].name", "", 400},
 		{"unknown tool type", ref(`,"tools":[{"type":"bogus"}]`), "agent.tools[0].type", "", 400},
 		{"custom tool without schema", ref(`,"tools":[{"type":"custom","name":"x","description":"d"}]`), "agent.tools[0].input_schema", "", 400},
 		{"duplicate server names", ref(`,"mcp_servers":[{"type":"url","name":"a","url":"https://a"},{"type":"url","name":"a","url":"https://b"}]`), "agent.mcp_servers[1].name", "", 400},
 		{"bad server url", ref(`,"mcp_servers":[{"type":"url","name":"a","url":"ftp://a"}]`), "agent.mcp_servers[0].url", "", 400},
-		{"AGT-12 fast on a model without it", ref(`,"model":{"id":"claude-sonnet-4-5","speed":"fast"}`), "agent.model.speed", "", 400},
+		{"fast on a model without it", ref(`,"model":{"id":"claude-sonnet-4-5","speed":"fast"}`), "agent.model.speed", "", 400},
 		{"bad effort", ref(`,"model":{"id":"claude-opus-4-8","effort":"extreme"}`), "agent.model.effort", "", 400},
 		{"system too long", ref(`,"system":"` + strings.Repeat("s", 100001) + `"`), "agent.system", "", 400},
 		{"skills not an array", ref(`,"skills":{}`), "agent.skills", "", 400},
 		{"unknown custom skill", ref(`,"skills":[{"type":"custom","skill_id":"skill_nope"}]`), "agent.skills[0].skill_id", "", 404},
-		{"REF-12 description cannot be overridden", ref(`,"description":"x"`), "agent.description", "", 400},
+		{"description cannot be overridden", ref(`,"description":"x"`), "agent.description", "", 400},
 		{"overrides on the plain form", fmt.Sprintf(`{"agent":{"type":"agent","id":%q,"system":"x"},"environment_id":%q}`, agent, f.env), "agent.system", "", 400},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -404,14 +403,14 @@ func TestSessionsOverrides(t *testing.T) {
 }
 
 // TestSessionsReferences covers what a create references: archived or
-// missing agents, versions, environments, vaults and files (AGT-27, AGT-28,
-// SES-05, GEN-09).
+// missing agents, versions, environments, vaults and files: sessions
+// already on an archived object keep working, new ones cannot use it.
 func TestSessionsReferences(t *testing.T) {
 	f := newSesnFix(t)
 	ctx := context.Background()
 
-	// An agent archived after a session started: the session keeps working
-	// (AGT-27), new sessions are refused (AGT-28).
+	// An agent archived after a session started: the session keeps working,
+	// new sessions are refused.
 	archivedAgent := f.newAgent(map[string]any{})
 	running := f.create(anthropic.BetaSessionNewParams{Agent: f.bare(archivedAgent)})
 	if _, err := f.c.Beta.Agents.Archive(ctx, archivedAgent, anthropic.BetaAgentArchiveParams{}); err != nil {
@@ -461,12 +460,12 @@ func TestSessionsReferences(t *testing.T) {
 		status            int
 		errType           string
 	}{
-		{"AGT-28 archived agent", body(q(archivedAgent), f.env, ""), "agent", 400, "invalid_request_error"},
+		{"archived agent", body(q(archivedAgent), f.env, ""), "agent", 400, "invalid_request_error"},
 		{"missing agent (bare)", body(q("agent_nope"), f.env, ""), "agent", 404, "not_found_error"},
 		{"missing agent (object)", body(`{"type":"agent","id":"agent_nope"}`, f.env, ""), "agent.id", 404, "not_found_error"},
 		{"missing version", body(fmt.Sprintf(`{"type":"agent","id":%q,"version":9}`, f.agent), f.env, ""), "agent.version", 404, "not_found_error"},
 		{"version 0", body(fmt.Sprintf(`{"type":"agent","id":%q,"version":0}`, f.agent), f.env, ""), "agent.version", 400, "invalid_request_error"},
-		{"SES-05 archived environment", body(q(f.agent), archivedEnv.ID, ""), "environment_id", 400, "invalid_request_error"},
+		{"archived environment", body(q(f.agent), archivedEnv.ID, ""), "environment_id", 400, "invalid_request_error"},
 		{"missing environment", body(q(f.agent), "env_nope", ""), "environment_id", 404, "not_found_error"},
 		{"other workspace's environment", body(q(f.agent), otherEnv.ID, ""), "environment_id", 404, "not_found_error"},
 		{"missing vault", body(q(f.agent), f.env, `,"vault_ids":["vlt_nope"]`), "vault_ids[0]", 404, "not_found_error"},
@@ -514,11 +513,11 @@ func TestSessionsValidation(t *testing.T) {
 		{"environment required", "/v1/sessions", fmt.Sprintf(`{"agent":%q}`, agent), "environment_id"},
 		{"agent wrong type", "/v1/sessions", fmt.Sprintf(`{"agent":5,"environment_id":%q}`, env), "agent"},
 		{"unknown agent form", "/v1/sessions", fmt.Sprintf(`{"agent":{"type":"deployment","id":"x"},"environment_id":%q}`, env), "agent.type"},
-		{"REF-03 top-level model", "/v1/sessions", create(`,"model":"claude-opus-4-8"`), "model"},
+		{"top-level model", "/v1/sessions", create(`,"model":"claude-opus-4-8"`), "model"},
 		{"unknown field", "/v1/sessions", create(`,"colour":"red"`), "colour"},
 		{"title too long", "/v1/sessions", create(`,"title":"` + strings.Repeat("t", 257) + `"`), "title"},
 		{"title wrong type", "/v1/sessions", create(`,"title":5`), "title"},
-		{"SES-02 too much metadata", "/v1/sessions", create(`,"metadata":` + many(17)), "metadata"},
+		{"too much metadata", "/v1/sessions", create(`,"metadata":` + many(17)), "metadata"},
 		{"metadata value too long", "/v1/sessions", create(`,"metadata":{"k":"` + strings.Repeat("v", 513) + `"}`), "metadata.k"},
 		{"metadata null value", "/v1/sessions", create(`,"metadata":{"k":null}`), "metadata.k"},
 		{"unknown resource type", "/v1/sessions", create(`,"resources":[{"type":"bucket"}]`), "resources[0].type"},
@@ -534,9 +533,9 @@ func TestSessionsValidation(t *testing.T) {
 		{"update: title too long", "/v1/sessions/" + s.ID, `{"title":"` + strings.Repeat("t", 257) + `"}`, "title"},
 		{"update: metadata over 16 after the patch", "/v1/sessions/" + s.ID, `{"metadata":` + many(17) + `}`, "metadata"},
 		{"update: metadata key too long", "/v1/sessions/" + s.ID, `{"metadata":{"` + strings.Repeat("k", 65) + `":"v"}}`, "metadata key"},
-		{"SES-11 update: model", "/v1/sessions/" + s.ID, `{"agent":{"model":"claude-sonnet-4-6"}}`, "agent.model"},
-		{"SES-11 update: system", "/v1/sessions/" + s.ID, `{"agent":{"system":"x"}}`, "agent.system"},
-		{"SES-12 update: vault_ids", "/v1/sessions/" + s.ID, `{"vault_ids":["vlt_1"]}`, "vault_ids"},
+		{"update: model", "/v1/sessions/" + s.ID, `{"agent":{"model":"claude-sonnet-4-6"}}`, "agent.model"},
+		{"update: system", "/v1/sessions/" + s.ID, `{"agent":{"system":"x"}}`, "agent.system"},
+		{"update: vault_ids", "/v1/sessions/" + s.ID, `{"vault_ids":["vlt_1"]}`, "vault_ids"},
 		{"update: tools not an array", "/v1/sessions/" + s.ID, `{"agent":{"tools":{}}}`, "agent.tools"},
 		{"update: bad tool", "/v1/sessions/" + s.ID, `{"agent":{"tools":[{"type":"custom","name":"bad name!","description":"d","input_schema":{}}]}}`, "agent.tools[0].name"},
 		{"update: budget cannot be added", "/v1/sessions/" + s.ID, `{"budget":{"type":"limit","max_list_cost":{"amount":"100","currency":"USD"}}}`, "budget"},
@@ -586,7 +585,7 @@ func TestSessionsValidation(t *testing.T) {
 }
 
 // TestSessionsUpdate covers title, metadata and agent tool updates and the
-// session.updated events they log (SES-07..SES-11).
+// session.updated events they log.
 func TestSessionsUpdate(t *testing.T) {
 	f := newSesnFix(t)
 	ctx := context.Background()
@@ -597,7 +596,7 @@ func TestSessionsUpdate(t *testing.T) {
 	})
 	s := f.create(anthropic.BetaSessionNewParams{Agent: f.bare(agent), Metadata: map[string]string{"a": "1", "b": "2"}})
 
-	t.Run("SES-07 title", func(t *testing.T) {
+	t.Run("title", func(t *testing.T) {
 		u, err := f.c.Beta.Sessions.Update(ctx, s.ID, anthropic.BetaSessionUpdateParams{Title: anthropic.String("Renamed")})
 		if err != nil {
 			t.Fatal(err)
@@ -652,7 +651,7 @@ func TestSessionsUpdate(t *testing.T) {
 			t.Fatalf("session.updated: %s", evs[len(evs)-1].RawJSON())
 		}
 	})
-	t.Run("SES-08 tools and mcp_servers", func(t *testing.T) {
+	t.Run("tools and mcp_servers", func(t *testing.T) {
 		u, err := f.c.Beta.Sessions.Update(ctx, s.ID, anthropic.BetaSessionUpdateParams{Agent: anthropic.BetaManagedAgentsSessionAgentUpdateParam{
 			Tools: []anthropic.BetaManagedAgentsSessionAgentUpdateToolUnionParam{
 				{OfAgentToolset20260401: &anthropic.BetaManagedAgentsAgentToolset20260401Params{}},
@@ -690,7 +689,7 @@ func TestSessionsUpdate(t *testing.T) {
 	for _, tc := range []struct{ name, body, field string }{
 		{"server left without its toolset", `{"agent":{"tools":[{"type":"agent_toolset_20260401"}]}}`, "agent.mcp_servers[0].name"},
 		{"toolset without its server", `{"agent":{"mcp_servers":[]}}`, "agent.tools[1].mcp_server_name"},
-		{"REF-07 tools cleared with skills", `{"agent":{"tools":[],"mcp_servers":[]}}`, "agent.tools"},
+		{"tools cleared with skills", `{"agent":{"tools":[],"mcp_servers":[]}}`, "agent.tools"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			st, m := f.raw("POST", "/v1/sessions/"+s.ID, tc.body)
@@ -719,7 +718,7 @@ func TestSessionsUpdate(t *testing.T) {
 }
 
 // TestSessionsList covers the filters and the bidirectional cursor, through
-// the SDK's auto-pager and by walking prev_page back (SES-18, PAG-01..03).
+// the SDK's auto-pager and by walking prev_page back.
 func TestSessionsList(t *testing.T) {
 	f := newSesnFix(t)
 	ctx := context.Background()
@@ -802,7 +801,7 @@ func TestSessionsList(t *testing.T) {
 		if !slices.Equal(idsOf(back.Data), desc[:2]) || back.PrevPage != "" || back.NextPage == "" {
 			t.Fatalf("back to page 1: %s", back.RawJSON())
 		}
-		// Limit may change between pages (PAG-02).
+		// Limit may change between pages.
 		p2b, err := f.c.Beta.Sessions.List(ctx, anthropic.BetaSessionListParams{Limit: anthropic.Int(1), Page: anthropic.String(back.NextPage)})
 		if err != nil {
 			t.Fatal(err)
@@ -810,7 +809,7 @@ func TestSessionsList(t *testing.T) {
 		if !slices.Equal(idsOf(p2b.Data), desc[2:3]) || p2b.PrevPage == "" || p2b.NextPage == "" {
 			t.Fatalf("page 2 with limit 1: %s", p2b.RawJSON())
 		}
-		// PAG-02: a cursor remembers its order.
+		// A cursor remembers its order.
 		_, err = f.c.Beta.Sessions.List(ctx, anthropic.BetaSessionListParams{Order: "asc", Page: anthropic.String(p1.NextPage)})
 		if e := apiErr(t, err, 400, "invalid_request_error"); !strings.Contains(e.RawJSON(), "page:") {
 			t.Fatalf("message does not name page: %s", e.RawJSON())
@@ -863,8 +862,8 @@ func TestSessionsList(t *testing.T) {
 }
 
 // TestSessionsArchiveDelete covers archive and delete of idle sessions,
-// their idempotence and what remains afterwards (SES-13..SES-15, SES-19,
-// GEN-08, GEN-11, GEN-15).
+// their idempotence and what remains afterwards: an archived
+// session is read-only; delete takes its events and file copies with it.
 func TestSessionsArchiveDelete(t *testing.T) {
 	f := newSesnFix(t)
 	ctx := context.Background()
@@ -888,17 +887,17 @@ func TestSessionsArchiveDelete(t *testing.T) {
 	if !got.ArchivedAt.Equal(a.ArchivedAt) {
 		t.Fatalf("get after archive: %s", got.RawJSON())
 	}
-	// GEN-15: an archived session is read-only.
+	// An archived session is read-only.
 	_, err = f.c.Beta.Sessions.Update(ctx, s.ID, anthropic.BetaSessionUpdateParams{Title: anthropic.String("x")})
 	apiErr(t, err, 409, "invalid_request_error")
-	// SES-14: no events either.
+	// No events either.
 	_, err = f.c.Beta.Sessions.Events.Send(ctx, s.ID, anthropic.BetaSessionEventSendParams{Events: []anthropic.BetaManagedAgentsEventParamsUnion{
 		anthropic.BetaManagedAgentsEventParamsOfUserMessage([]anthropic.BetaManagedAgentsUserMessageEventParamsContentUnion{{OfText: &anthropic.BetaManagedAgentsTextBlockParam{Text: "hi"}}}),
 	}})
 	apiErr(t, err, 409, "invalid_request_error")
 
-	// A session-scoped file (a session output) goes with the session
-	// (SES-19). The server files those itself, so the test does too,
+	// A session-scoped file (a session output) goes with the session.
+	// The server files those itself, so the test does too,
 	// through the same store and blob directory.
 	st, err := sqlite.Open(ctx, filepath.Join(f.s.DataDir, "hangar.db"))
 	if err != nil {
@@ -949,7 +948,7 @@ func TestSessionsArchiveDelete(t *testing.T) {
 
 // TestSessionsRunning drives a session whose model call hangs, so it stays
 // running: agent tool changes, archive and delete are refused until it is
-// interrupted (SES-10, SES-16), while title changes are not.
+// interrupted, while title changes are not.
 func TestSessionsRunning(t *testing.T) {
 	fake := modeltest.NewAnthropic(t, modeltest.Options{APIKey: "upstream-key", Rule: modeltest.EchoRule},
 		modeltest.Turn{Content: []model.Block{model.Text("working on it")}, Stall: true})
@@ -995,7 +994,7 @@ func TestSessionsRunning(t *testing.T) {
 		Tools: []anthropic.BetaManagedAgentsSessionAgentUpdateToolUnionParam{},
 	}})
 	if e := apiErr(t, err, 409, "invalid_request_error"); !strings.Contains(e.RawJSON(), "agent:") {
-		t.Fatalf("SES-10 message: %s", e.RawJSON())
+		t.Fatalf("tools update while running, message: %s", e.RawJSON())
 	}
 	if u, err := f.c.Beta.Sessions.Update(ctx, s.ID, anthropic.BetaSessionUpdateParams{Title: anthropic.String("busy")}); err != nil || u.Title != "busy" {
 		t.Fatalf("title while running: %v", err)

@@ -94,7 +94,7 @@ func newSkill(t *testing.T, c anthropic.Client, p anthropic.BetaSkillNewParams) 
 	return s
 }
 
-// SKL-02: create a skill from a directory upload, read it and its latest
+// Create a skill from a directory upload, read it and its latest
 // version back, and download the version's archive.
 func TestSkillsCreateGetDownload(t *testing.T) {
 	s := testserver.Start(t)
@@ -159,7 +159,7 @@ func TestSkillsCreateGetDownload(t *testing.T) {
 	}
 }
 
-// SKL-02: the name comes from the front matter or else the directory, the
+// The name comes from the front matter or else the directory, the
 // display name defaults to it, and a zip upload works like a directory.
 func TestSkillsCreateVariants(t *testing.T) {
 	s := testserver.Start(t)
@@ -209,7 +209,7 @@ func TestSkillsCreateVariants(t *testing.T) {
 	}
 }
 
-// SKL-01, SKL-02: versions are immutable uploads; latest_version_id follows
+// Versions are immutable uploads; latest_version_id follows
 // additions and deletions; a skill always keeps one version.
 func TestSkillsVersions(t *testing.T) {
 	s := testserver.Start(t)
@@ -307,7 +307,7 @@ func TestSkillsVersions(t *testing.T) {
 	}
 }
 
-// SKL-02: bad uploads are 400s that name the file or field at fault, and
+// Bad uploads are 400s that name the file or field at fault, and
 // nothing is stored.
 func TestSkillsCreateInvalid(t *testing.T) {
 	s := testserver.Start(t)
@@ -415,7 +415,7 @@ func TestSkillsUploadRawHTTP(t *testing.T) {
 	}
 }
 
-// SKL-05, PAG-06: skill lists page newest first, carry has_more, and filter
+// Skill lists page newest first, carry has_more, and filter
 // by source.
 func TestSkillsList(t *testing.T) {
 	s := testserver.Start(t)
@@ -479,7 +479,7 @@ func TestSkillsUploadTooLarge(t *testing.T) {
 	}
 }
 
-// GEN-12: skills belong to their workspace.
+// Skills belong to their workspace.
 func TestSkillsWorkspaceIsolation(t *testing.T) {
 	s := testserver.Start(t)
 	ctx := context.Background()

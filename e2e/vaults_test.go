@@ -167,7 +167,8 @@ func storedCredential(t *testing.T, s *testserver.Server, id string) (sealed []b
 
 // ---- vaults ----------------------------------------------------------------
 
-// VLT-01, GEN-08, GEN-11, GEN-15, PAG-01.
+// Vault create, read, update, list, archive (one-way, read-only after)
+// and delete.
 func TestVaultCRUD(t *testing.T) {
 	s := testserver.Start(t)
 	c := s.Client("")
@@ -260,7 +261,8 @@ func TestVaultCRUD(t *testing.T) {
 
 // ---- credentials: shapes ---------------------------------------------------
 
-// VLT-05, VLT-06, VLT-15, VLT-17, VLT-21, VLT-24.
+// Every credential type's create shape: secrets never come back, and
+// injection_location shows both fields resolved.
 func TestVaultCredentialCreateShapes(t *testing.T) {
 	s := testserver.Start(t)
 	c := s.Client("")
@@ -317,7 +319,7 @@ func TestVaultCredentialCreateShapes(t *testing.T) {
 		injection        *anthropic.BetaManagedAgentsInjectionLocationParams
 		want             string
 	}{
-		// VLT-21: omitted enables both; a given object turns its omitted fields off.
+		// Omitted enables both; a given object turns its omitted fields off.
 		{"env default injection", "A_KEY", nil, nil, `{"injection_location":{"body":true,"header":true},"networking":{"type":"unrestricted"},"secret_name":"A_KEY","type":"environment_variable"}`},
 		{"env header only", "B_KEY", []string{"api.example.com", "*.example.org", "192.0.2.1"}, &anthropic.BetaManagedAgentsInjectionLocationParams{Header: anthropic.Bool(true)},
 			`{"injection_location":{"body":false,"header":true},"networking":{"allowed_hosts":["api.example.com","*.example.org","192.0.2.1"],"type":"limited"},"secret_name":"B_KEY","type":"environment_variable"}`},
@@ -387,7 +389,8 @@ func TestVaultCredentialCreateShapes(t *testing.T) {
 
 // ---- credentials: updates --------------------------------------------------
 
-// VLT-08, VLT-09, VLT-22, VLT-23.
+// Credential updates: key fields never change, secrets rotate, and
+// injection_location merges field by field with one location kept on.
 func TestVaultCredentialUpdate(t *testing.T) {
 	s := testserver.Start(t)
 	c := s.Client("")
@@ -437,7 +440,7 @@ func TestVaultCredentialUpdate(t *testing.T) {
 			TokenEndpointAuth: tokenAuth(vault.AuthClientSecretBasic, "cs-1"), Scope: anthropic.String("a b"),
 		}))
 		exp := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
-		// VLT-09: access_token, expires_at and refresh_token rotate without
+		// access_token, expires_at and refresh_token rotate without
 		// resending the rest of refresh; a secret sent with the other
 		// secret-carrying type keeps the stored type.
 		up, err := c.Beta.Vaults.Credentials.Update(ctx, cr.ID, anthropic.BetaVaultCredentialUpdateParams{VaultID: v.ID,
@@ -497,7 +500,7 @@ func TestVaultCredentialUpdate(t *testing.T) {
 
 	t.Run("environment_variable merge", func(t *testing.T) {
 		cr := newCred(t, c, v.ID, envVarParams("MERGE_KEY", "val-1", "api.example.com"))
-		// VLT-22: fields merge one by one.
+		// Fields merge one by one.
 		up, err := c.Beta.Vaults.Credentials.Update(ctx, cr.ID, anthropic.BetaVaultCredentialUpdateParams{VaultID: v.ID,
 			Auth: anthropic.BetaVaultCredentialUpdateParamsAuthUnion{OfEnvironmentVariable: &anthropic.BetaManagedAgentsEnvironmentVariableUpdateParams{
 				InjectionLocation: anthropic.BetaManagedAgentsInjectionLocationUpdateParams{Body: anthropic.Bool(false)}}}})
@@ -521,7 +524,7 @@ func TestVaultCredentialUpdate(t *testing.T) {
 		if _, _, sec, _ := storedCredential(t, s, cr.ID); sec.Value != "val-2" {
 			t.Fatal("secret_value not rotated")
 		}
-		// VLT-23: the last enabled location cannot be turned off; nulls are refused.
+		// The last enabled location cannot be turned off; nulls are refused.
 		for _, tc := range []struct{ body, msg string }{
 			{`{"auth":{"type":"environment_variable","injection_location":{"header":false}}}`, "auth.injection_location: at least one of header and body must be enabled"},
 			{`{"auth":{"type":"environment_variable","injection_location":null}}`, "auth.injection_location: must not be null"},
@@ -542,7 +545,7 @@ func TestVaultCredentialUpdate(t *testing.T) {
 
 // ---- keys, limits, archive -------------------------------------------------
 
-// VLT-05, VLT-07, VLT-10: one active credential per key and vault.
+// One active credential per key and vault.
 func TestVaultCredentialDuplicateKey(t *testing.T) {
 	s := testserver.Start(t)
 	c := s.Client("")
@@ -557,7 +560,7 @@ func TestVaultCredentialDuplicateKey(t *testing.T) {
 		msg  string
 	}{
 		{"same url, same type", bearerParams("https://mcp.example.com/mcp", "tok-b"), "auth.mcp_server_url: vault " + v.ID + " already has an active credential (" + first.ID + ")"},
-		// mcp_oauth and static_bearer share the mcp_server_url key (MCP-03).
+		// mcp_oauth and static_bearer share the mcp_server_url key.
 		{"same url, mcp_oauth", oauthParams("https://mcp.example.com/mcp", "acc", nil), "auth.mcp_server_url: vault"},
 		{"same secret_name", envVarParams("API_KEY", "val-b"), "auth.secret_name: vault " + v.ID + " already has an active credential (" + env.ID + ")"},
 	}
@@ -577,7 +580,7 @@ func TestVaultCredentialDuplicateKey(t *testing.T) {
 	}
 	// A secret_name and a URL never collide with each other.
 	newCred(t, c, v.ID, envVarParams("https", "x"))
-	// VLT-10: archiving frees the key.
+	// Archiving frees the key.
 	if _, err := c.Beta.Vaults.Credentials.Archive(ctx, first.ID, anthropic.BetaVaultCredentialArchiveParams{VaultID: v.ID}); err != nil {
 		t.Fatal(err)
 	}
@@ -587,7 +590,7 @@ func TestVaultCredentialDuplicateKey(t *testing.T) {
 	}
 }
 
-// VLT-11: at most 20 active credentials per vault.
+// At most 20 active credentials per vault.
 func TestVaultCredentialLimit(t *testing.T) {
 	s := testserver.Start(t)
 	c := s.Client("")
@@ -619,7 +622,7 @@ func TestVaultCredentialLimit(t *testing.T) {
 	apiErr(t, err, 409, "invalid_request_error")
 }
 
-// VLT-10, GEN-08, GEN-15: archive purges secrets for good; archived objects
+// Archive purges secrets for good; archived objects
 // are read-only; vault archive and delete reach the credentials.
 func TestVaultArchivePurgesSecrets(t *testing.T) {
 	s := testserver.Start(t)
@@ -782,7 +785,7 @@ func TestVaultValidation(t *testing.T) {
 		{"allowed_hosts ipv6", "POST", cp, ev(`{"type":"limited","allowed_hosts":["2001:db8::1"]}`, ``), 400, "auth.networking.allowed_hosts[0]: ports and IPv6"},
 		{"allowed_hosts wildcard", "POST", cp, ev(`{"type":"limited","allowed_hosts":["api.*.com"]}`, ``), 400, "auth.networking.allowed_hosts[0]: a wildcard is only allowed"},
 		{"unrestricted with hosts", "POST", cp, ev(`{"type":"unrestricted","allowed_hosts":["a.com"]}`, ``), 400, "auth.networking.allowed_hosts: only allowed with type \"limited\""},
-		// VLT-23 on create.
+		// At least one injection location on create, and no nulls.
 		{"injection null", "POST", cp, ev(`{"type":"unrestricted"}`, `,"injection_location":null`), 400, "auth.injection_location: must not be null"},
 		{"injection both off", "POST", cp, ev(`{"type":"unrestricted"}`, `,"injection_location":{"header":false,"body":false}`), 400, "auth.injection_location: at least one of header and body must be enabled"},
 		{"injection empty", "POST", cp, ev(`{"type":"unrestricted"}`, `,"injection_location":{}`), 400, "auth.injection_location: at least one"},
@@ -824,7 +827,7 @@ func TestVaultValidation(t *testing.T) {
 	}
 }
 
-// VLT-02: vaults and credentials are invisible outside their workspace.
+// Vaults and credentials are invisible outside their workspace.
 func TestVaultWorkspaceIsolation(t *testing.T) {
 	s := testserver.Start(t)
 	ctx := context.Background()
@@ -964,7 +967,7 @@ const unreachableProbe = `{"http_response":null,"method":"initialize"}`
 
 var validationKeys = []string{"type", "credential_id", "vault_id", "status", "has_refresh_token", "mcp_probe", "refresh", "validated_at"}
 
-// VLT-14, VLT-16, MCP-07: validation performs a real refresh with each
+// Validation performs a real refresh with each
 // client authentication method and stores the new tokens.
 func TestVaultCredentialMCPOAuthValidate(t *testing.T) {
 	s := testserver.Start(t)
@@ -1086,7 +1089,7 @@ func TestVaultCredentialMCPOAuthValidate(t *testing.T) {
 
 // ---- secrecy -----------------------------------------------------------------
 
-// VLT-06, GEN-13: no secret (token, access_token, refresh_token,
+// No secret (token, access_token, refresh_token,
 // client_secret, secret_value, nor a token minted by a refresh) ever appears
 // in a response body, a server log line or the database files.
 func TestVaultSecretsNeverLeak(t *testing.T) {

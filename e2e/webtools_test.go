@@ -96,7 +96,7 @@ func fakeSearx(t *testing.T) *httptest.Server {
 	return searx
 }
 
-// TOL-02, TOL-05, ENV-05, issue 5 item 5: web_fetch and web_search run on
+// web_fetch and web_search run on
 // the server for agents with the built-in toolset; web_fetch obeys the
 // tool's domain lists and max_content_tokens, and a cloud session's fetch
 // leaves through its egress proxy, so the environment's networking and the
@@ -141,7 +141,7 @@ func TestWebTools(t *testing.T) {
 			[]string{"Title: Hangar test page", "Marker: ZEBRA-4242."}, nil},
 		{"blocked_domains", open, blocked, "web_fetch", map[string]any{"url": page}, true,
 			[]string{"web_fetch refused", "blocked by the tool's blocked_domains"}, []string{"ZEBRA"}},
-		// ENV-05: limited networking reaches its allowed hosts (HTTP and
+		// Limited networking reaches its allowed hosts (HTTP and
 		// HTTPS) and nothing else; the refusal is the egress proxy's.
 		{"limited networking, allowed host", closed, toolset, "web_fetch", map[string]any{"url": page}, false,
 			[]string{"Marker: ZEBRA-4242."}, nil},
@@ -186,7 +186,7 @@ func jsonEscape(s string) string {
 	return string(b[1 : len(b)-1])
 }
 
-// TOL-02, ENV-05: without sandboxes (--sandbox none) there is no egress
+// Without sandboxes (--sandbox none) there is no egress
 // proxy and web_fetch connects itself: the environment's networking is
 // checked by the tool, and its own SSRF rule holds, whose exception
 // (HANGAR_WEB_FETCH_ALLOW_INTERNAL) opens internal addresses to

@@ -9,7 +9,7 @@ import (
 	"github.com/anthropics/anthropic-sdk-go/v2/option"
 )
 
-// SHS-04 and resources.md §3: a cloud environment's work queue is served by
+// A cloud environment's work queue is served by
 // Hangar's own sandboxes. An environment key or an API key that polls,
 // acks, heartbeats, stops or updates its items gets a 400
 // invalid_request_error naming the environment (not 401/403/404, which the

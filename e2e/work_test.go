@@ -33,8 +33,8 @@ func envKey(t *testing.T, s *testserver.Server, envID string) string {
 }
 
 // Work queue through a real `hangar serve`: environment keys from the CLI
-// reach their own queue only (SHS-04), an empty poll is 200 null (SHS-06),
-// stats are zero (SHS-09), and bad input is a 400 naming the parameter.
+// reach their own queue only, an empty poll is 200 null,
+// stats are zero, and bad input is a 400 naming the parameter.
 // Claiming, leases and token scoping are covered against the real handler
 // in internal/workqueue until the engine enqueues self-hosted sessions.
 func TestWorkQueueEndpoints(t *testing.T) {

@@ -1,11 +1,11 @@
 // Package agentcfg owns the request-side rules of an agent's configuration
-// that more than one endpoint applies: the model (AGT-11, AGT-12), tools and
-// their permission policies (AGT-05, TOL-*), MCP servers (AGT-06, MCP-*) and
-// skills (AGT-07), parsed from raw JSON into their resolved wire form with
+// that more than one endpoint applies: the model, tools and
+// their permission policies, MCP servers and
+// skills, parsed from raw JSON into their resolved wire form with
 // errors that name the field, plus the rules that span tools and servers.
 // Agents use it on create and update; sessions use it for
-// agent_with_overrides (REF-08) and for replacing tools / mcp_servers of a
-// live session (SES-08), so the two can never drift apart.
+// agent_with_overrides and for replacing tools / mcp_servers of a
+// live session, so the two can never drift apart.
 package agentcfg
 
 import (
@@ -21,9 +21,9 @@ import (
 	"github.com/hangarhq/hangar/internal/wire"
 )
 
-// Limits from BEHAVIOR.md §2 (AGT-05..AGT-07) and the SDK field docs.
+// Limits of an agent's tools, MCP servers and skills, from the SDK field docs.
 const (
-	// maxToolEntries bounds the tools array (AGT-05); maxToolCount bounds
+	// maxToolEntries bounds the tools array; maxToolCount bounds
 	// the tools it expands to across all toolsets (SDK docs: 256).
 	maxToolEntries = 128
 	maxToolCount   = 256
@@ -51,7 +51,7 @@ type Model struct {
 	Geo    *string
 }
 
-// ParseModel reads a model field at path (AGT-11).
+// ParseModel reads a model field at path.
 func ParseModel(path string, raw json.RawMessage) (Model, error) {
 	m, err := parseModel(path, raw)
 	return Model{ID: m.id, Speed: m.speed, Effort: m.effort, Geo: m.geo}, err
@@ -60,7 +60,7 @@ func ParseModel(path string, raw json.RawMessage) (Model, error) {
 // Config resolves m to its stored form. An effort that was not sent is keep
 // when non-nil (an agent update keeps the stored effort, SDK docs), else
 // DefaultEffort. Speed "fast" on a model without fast mode is rejected
-// (AGT-12) at path.speed.
+// at path.speed.
 func (m Model) Config(path string, keep *wire.Effort) (wire.ModelConfig, error) {
 	mc := wire.ModelConfig{ID: m.ID, Speed: m.Speed, InferenceGeo: m.Geo}
 	if mc.Speed == "" {
@@ -99,7 +99,7 @@ func ParseSkills(path string, raw json.RawMessage) ([]wire.AgentSkill, error) {
 
 // Validate checks the rules that span tools and mcp_servers, on the merged
 // result: one agent toolset at most, every mcp_toolset naming a declared
-// server and every server referenced by exactly one mcp_toolset (MCP-02),
+// server and every server referenced by exactly one mcp_toolset,
 // unique custom tool names and the total tool count. prefix is prepended to
 // the field paths of errors ("" for an agent, "agent." for a session).
 func Validate(prefix string, tools []wire.AgentTool, servers []wire.MCPServer) error {
@@ -160,7 +160,7 @@ var (
 	efforts = []string{"low", "medium", "high", "xhigh", "max"}
 )
 
-// parseModel accepts the bare model id (AGT-11) or the model_config object.
+// parseModel accepts the bare model id or the model_config object.
 func parseModel(path string, raw json.RawMessage) (modelParams, error) {
 	var m modelParams
 	if jsonobj.Kind(raw) == "a string" {
@@ -240,8 +240,8 @@ func parseEffort(path string, raw json.RawMessage) (string, error) {
 	return t, o.Finish()
 }
 
-// supportsFast reports whether speed "fast" may be used with a model
-// (AGT-12). Only models known not to support it are refused, so model ids
+// supportsFast reports whether speed "fast" may be used with a model.
+// Only models known not to support it are refused, so model ids
 // newer than this server are not turned away.
 func supportsFast(id string) bool {
 	for _, p := range []string{"claude-opus-4-6", "claude-opus-4-5", "claude-sonnet-4", "claude-haiku-4", "claude-3"} {
@@ -270,7 +270,7 @@ func parsePolicy(path string, raw json.RawMessage) (wire.PermissionPolicy, error
 }
 
 // parseDefaultConfig resolves a toolset's default_config: enabled defaults
-// to true and the policy to def (TOL-04, TOL-10).
+// to true and the policy to def.
 func parseDefaultConfig(o *jsonobj.Object, def string) (wire.ToolDefaultConfig, error) {
 	dc := wire.ToolDefaultConfig{Enabled: true, PermissionPolicy: wire.PermissionPolicy{Type: def}}
 	raw, pr := o.Get("default_config")
@@ -288,7 +288,7 @@ func parseDefaultConfig(o *jsonobj.Object, def string) (wire.ToolDefaultConfig, 
 }
 
 // parseToolOverride reads enabled and permission_policy into dst, leaving
-// what is not sent at its inherited value (TOL-06).
+// what is not sent at its inherited value.
 func parseToolOverride(o *jsonobj.Object, enabled *bool, policy *wire.PermissionPolicy) error {
 	b, err := o.Bool("enabled")
 	if err != nil {

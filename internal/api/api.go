@@ -180,8 +180,7 @@ const (
 )
 
 // workerRoutes are the routes a self-hosted worker calls with its sessions
-// token, or with its environment key when the item carried no token
-// (wire-overview §5).
+// token, or with its environment key when the item carried no token.
 var workerRoutes = map[string]int{
 	"GET /v1/sessions/{session_id}":                        scopeSession,
 	"GET /v1/sessions/{session_id}/events":                 scopeSession,

@@ -1,6 +1,6 @@
 // Package egress owns the egress proxy: the HTTP forward proxy, run by the
 // server outside every sandbox, through which a sandbox's network traffic
-// leaves (issue 5, GEN-14, ENV-04/05, VLT-17..27).
+// leaves.
 //
 // One Proxy serves many sessions; each session gets its own listener, so
 // the listener a connection arrives on identifies the session without any
@@ -32,8 +32,8 @@
 // that sandbox trusts (Session.CAPEM), substitutes, and forwards over a
 // fresh TLS connection verified against the system roots. HTTPS to hosts
 // without a credential is tunnelled blindly, never decrypted. A placeholder
-// sent to a host the credential does not allow goes out unreplaced
-// (VLT-19/20, OQ-36). Responses from hosts that received a secret are
+// sent to a host the credential does not allow goes out unreplaced.
+// Responses from hosts that received a secret are
 // scrubbed of it (secret → placeholder) so an echoing endpoint cannot carry
 // it back into the sandbox; to make that possible the proxy asks those
 // hosts for uncompressed responses.

@@ -18,7 +18,7 @@ func limited(hosts ...string) wire.Networking {
 	return wire.Networking{Type: wire.NetworkingLimited, AllowedHosts: hosts}
 }
 
-// ENV-04, ENV-05, MCP-10: limited networking denies by default and allows
+// Limited networking denies by default and allows
 // allowed_hosts (wildcards: subdomains only), the registries and MCP hosts.
 func TestEgressLimitedPolicy(t *testing.T) {
 	u := newUpstream(t)
@@ -154,7 +154,7 @@ func envCred(id string, hosts []string, header, body bool) Credential {
 		Injection: wire.InjectionLocation{Header: header, Body: body}}
 }
 
-// VLT-18..20, VLT-26, OQ-36: substitution over intercepted HTTPS and plain
+// Substitution over intercepted HTTPS and plain
 // HTTP, per injection_location and the credential's allowed_hosts.
 func TestEgressSubstitution(t *testing.T) {
 	u := newUpstream(t)
@@ -174,15 +174,15 @@ func TestEgressSubstitution(t *testing.T) {
 		intercepts bool
 	}{
 		{"https header and body", envCred("c1", []string{"api.example.test"}, true, true), "https", "api.example.test", false, want{true, true}, true},
-		{"https header only (VLT-20)", envCred("c1", []string{"api.example.test"}, true, false), "https", "api.example.test", false, want{true, false}, true},
+		{"https header only", envCred("c1", []string{"api.example.test"}, true, false), "https", "api.example.test", false, want{true, false}, true},
 		{"https body only", envCred("c1", []string{"api.example.test"}, false, true), "https", "api.example.test", false, want{false, true}, true},
 		{"https wildcard credential host", envCred("c1", []string{"*.example.test"}, true, true), "https", "api.example.test", false, want{true, true}, true},
 		{"https streamed large body", envCred("c1", []string{"api.example.test"}, true, true), "https", "api.example.test", true, want{true, true}, true},
 		{"https unrestricted credential", envCred("c1", nil, true, true), "https", "x.wild.test", false, want{true, true}, true},
-		{"https host not allowed for credential (OQ-36)", envCred("c1", []string{"api.example.test"}, true, true), "https", "other.example.test", false, want{false, false}, false},
+		{"https host not allowed for credential", envCred("c1", []string{"api.example.test"}, true, true), "https", "other.example.test", false, want{false, false}, false},
 		{"http header and body", envCred("c1", []string{"api.example.test"}, true, true), "http", "api.example.test", false, want{true, true}, false},
 		{"http streamed large body", envCred("c1", []string{"api.example.test"}, false, true), "http", "api.example.test", true, want{false, true}, false},
-		{"http host not allowed for credential (OQ-36)", envCred("c1", []string{"api.example.test"}, true, true), "http", "evil.test", false, want{false, false}, false},
+		{"http host not allowed for credential", envCred("c1", []string{"api.example.test"}, true, true), "http", "evil.test", false, want{false, false}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, err := p.ListenSession("sesn_"+strings.ReplaceAll(tc.name, " ", "_"), unrestricted, []Credential{tc.cred})
@@ -257,7 +257,7 @@ func TestEgressSubstitution(t *testing.T) {
 				}
 			}
 			// The upstream echoes Authorization: the sandbox must never get
-			// the secret back (GEN-14).
+			// the secret back.
 			if strings.Contains(rb, secret) || strings.Contains(rh.Get("X-Echo-Auth"), secret) {
 				t.Errorf("secret reached the client in the response")
 			}
@@ -271,7 +271,7 @@ func TestEgressSubstitution(t *testing.T) {
 	}
 }
 
-// VLT-25: an update reaches the next request; placeholders stay stable.
+// An update reaches the next request; placeholders stay stable.
 func TestEgressUpdate(t *testing.T) {
 	u := newUpstream(t)
 	p := newProxy(t, u, nil, nil)

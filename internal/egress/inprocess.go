@@ -3,7 +3,7 @@ package egress
 // In-process clients: the server's own requests on behalf of a session
 // (web_fetch) leave through that session's proxy session, so the one
 // policy, the internal-address guard and the readable denials apply to
-// them exactly as to the sandbox (issue 5 item 5).
+// them exactly as to the sandbox.
 //
 // Session.Dial hands the caller one end of an in-memory connection whose
 // other end the session's http.Server serves like any sandbox connection:

@@ -30,7 +30,7 @@ func serverClient(s *Session, u *upstream) *http.Client {
 	}}
 }
 
-// Issue 5 item 5 (ENV-05, VLT-19): the server's own requests for a session
+// The server's own requests for a session
 // (web_fetch) leave through the session's proxy and obey its policy and
 // internal-address guard, with readable refusals; they are never
 // substituted into nor intercepted, even for a host a credential covers,
@@ -101,7 +101,7 @@ func TestInProcessDial(t *testing.T) {
 	}
 }
 
-// VLT-25: Update applies to the next request, and an archived credential
+// Update applies to the next request, and an archived credential
 // (left out of the update) is no longer substituted.
 func TestUpdateRotatesAndRemoves(t *testing.T) {
 	u := newUpstream(t)

@@ -237,8 +237,8 @@ type boundCredential struct {
 	placeholder string
 }
 
-// Update replaces the policy and credentials; the next request uses them
-// (VLT-25). Placeholders stay stable per credential id, since the sandbox's
+// Update replaces the policy and credentials; the next request uses them.
+// Placeholders stay stable per credential id, since the sandbox's
 // environment was fixed when it started.
 func (s *Session) Update(pol Policy, creds []Credential) {
 	st := &state{pol: pol}

@@ -1,6 +1,6 @@
 package egress
 
-// Repository credentials (RES-15/16/17, issue 5 item 5): git traffic for a
+// Repository credentials: git traffic for a
 // session's github_repository resources leaves through the session's proxy,
 // which adds the repository's token on the way out. The sandbox never holds
 // the token; it sees the repository's plain URL and the proxy (HTTPS is

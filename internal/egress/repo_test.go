@@ -15,7 +15,7 @@ func basicToken(tok string) string {
 	return "Basic " + base64.StdEncoding.EncodeToString([]byte("x-access-token:"+tok))
 }
 
-// RES-16/17: requests under a repository's path get its current token
+// Requests under a repository's path get its current token
 // (replacing the client's Authorization), over HTTPS (intercepted) and
 // plain HTTP; its paths are allowed whatever a limited policy says, while
 // other paths of the host obey the policy and get nothing added.

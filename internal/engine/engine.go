@@ -42,14 +42,14 @@ type Workers interface {
 
 // Sandboxes is implemented by ToolExecutors that keep a sandbox per
 // session: the engine provisions it eagerly when the session is created
-// (DESIGN §2) and releases it when the session goes away.
+// and releases it when the session goes away.
 type Sandboxes interface {
 	Provision(ws, sessionID string)
 	Release(ctx context.Context, sessionID string, destroy bool) error
 }
 
 // OutputCapturer is implemented by ToolExecutors that can file what the
-// agent wrote under /mnt/session/outputs into the Files API (OUT-01); the
+// agent wrote under /mnt/session/outputs into the Files API; the
 // engine calls it before a turn ends with session.status_idle end_turn.
 type OutputCapturer interface {
 	Capture(ctx context.Context, ws, sessionID string) error
@@ -172,7 +172,7 @@ func New(d Deps, o Options) *Engine {
 }
 
 // Start resumes every session the log says was running when the server
-// stopped (DESIGN §3): each is marked rescheduled, then driven again.
+// stopped: each is marked rescheduled, then driven again.
 func (e *Engine) Start(ctx context.Context) error {
 	var after int64
 	for {

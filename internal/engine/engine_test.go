@@ -146,7 +146,7 @@ func typesOf(evs []store.Event) string {
 	return strings.Join(out, ",")
 }
 
-// LIF-18: the order of a normal turn in the log.
+// The order of a normal turn in the log.
 func TestTurnOrder(t *testing.T) {
 	h := newHarness(t, nil, modeltest.Text("hello"))
 	h.open()
@@ -167,7 +167,7 @@ func TestTurnOrder(t *testing.T) {
 	}
 }
 
-// DESIGN §3: a restarted engine rebuilds the conversation from the log, so
+// A restarted engine rebuilds the conversation from the log, so
 // the next turn sends the whole history to the model.
 func TestConversationRebuiltAfterRestart(t *testing.T) {
 	h := newHarness(t, modeltest.EchoRule)
@@ -186,7 +186,7 @@ func TestConversationRebuiltAfterRestart(t *testing.T) {
 	}
 }
 
-// DESIGN §3 crash recovery: a session left running (its model request open)
+// Crash recovery: a session left running (its model request open)
 // is rescheduled and finished on start, without losing or repeating events.
 func TestRecoveryResumesRunningSession(t *testing.T) {
 	h := newHarness(t, modeltest.EchoRule, modeltest.Turn{Content: []model.Block{model.Text("x")}, Stall: true})

@@ -36,7 +36,7 @@ func (e *MCPError) Unwrap() error { return e.Err }
 
 // loadMCP lists the tools of every MCP server the agent uses, once per run
 // of the session; a server that fails is reported as session.error and
-// tried again the next time the session starts running (MCP-06).
+// tried again the next time the session starts running.
 func (r *run) loadMCP(ctx context.Context) {
 	r.mu.Lock()
 	if r.mcpLoaded || r.e.mcp == nil {

@@ -11,7 +11,7 @@ import (
 	"github.com/hangarhq/hangar/internal/wire"
 )
 
-// LIF-07, events.md §9.4: an error from outside the agent loop (a failed
+// An error from outside the agent loop (a failed
 // repository clone) is logged as a session.error with its typed members,
 // through the one commit path (which publishes it; the stream is checked
 // end to end in e2e TestGitCloneFailureAndRotation); the status does not

@@ -284,7 +284,7 @@ func (r *run) appendUser(bs ...model.Block) {
 
 // runnableState is where an allowed built-in call goes: executed here, or
 // handed to the session's worker. The web tools always run on the server
-// (selfhosted-worker.md §3), and so does the error for a tool the agent
+// (a self-hosted worker never receives them), and so does the error for a tool the agent
 // does not offer (a worker would leave it unanswered as not its own).
 func (r *run) runnableState(name string) callState {
 	if r.viaWorker() && !tool.ServerSide(name) {
@@ -539,7 +539,7 @@ func (r *run) commit(ctx context.Context, setStatus string, evs ...pending) ([]s
 }
 
 // markProcessed stamps consumed client events and re-publishes them (the
-// EVT-09 echo), in the same transaction as any events evs.
+// processed echo), in the same transaction as any events evs.
 func (r *run) markProcessed(ctx context.Context, consumed []wire.Event) error {
 	if len(consumed) == 0 {
 		return nil
@@ -721,8 +721,8 @@ func (r *run) drive() {
 	}
 }
 
-// terminated runs once the session entered the absorbing terminated state
-// (LIF-03): nothing of it runs any more, so its sandbox is stopped (the
+// terminated runs once the session entered the absorbing terminated state:
+// nothing of it runs any more, so its sandbox is stopped (the
 // workspace stays until the session is deleted). r.mu is held.
 func (r *run) terminated() {
 	r.cancelCalls("The session was terminated before this tool call completed.")
@@ -755,7 +755,7 @@ func (r *run) watchdog() {
 func (r *run) next() action {
 	ctx := r.e.ctx
 	if r.sess.Status == store.SessionTerminated {
-		return nil // LIF-03: absorbing
+		return nil // terminated is final: nothing runs again
 	}
 	if err := r.consume(ctx); err != nil {
 		r.e.log.Error("consume events", "session", r.id, "err", err)
@@ -809,7 +809,7 @@ func (r *run) next() action {
 		return r.modelTurn
 	}
 	if r.sess.Status == store.SessionRunning || r.sess.Status == store.SessionRescheduling {
-		// OUT-01: outputs are filed before the session reports idle; the
+		// Outputs are filed before the session reports idle; the
 		// capture is a step of its own so the session's lock is not held
 		// while files are copied.
 		if oc, ok := r.e.tools.(OutputCapturer); ok && !r.selfHosted && !r.captured {
@@ -828,7 +828,7 @@ func (r *run) next() action {
 	return nil
 }
 
-// ensureRunning moves the session to running (LIF-05). r.mu is held.
+// ensureRunning moves the session to running. r.mu is held.
 func (r *run) ensureRunning(ctx context.Context) bool {
 	if r.sess.Status == store.SessionRunning {
 		return true
@@ -846,7 +846,7 @@ func (r *run) consume(ctx context.Context) error {
 	if len(r.queue) == 0 {
 		return nil
 	}
-	// An interrupt jumps the queue (EVT-10): it is handled before the
+	// An interrupt jumps the queue: it is handled before the
 	// events queued ahead of it, which then start a fresh turn.
 	if i := slices.IndexFunc(r.queue, func(e wire.Event) bool { return e.EventType() == wire.EventTypeUserInterrupt }); i >= 0 {
 		intr := r.queue[i]
@@ -920,7 +920,7 @@ func (r *run) awaitsModel() bool {
 	return false
 }
 
-// interrupt stops the agent (EVT-10/11): open tool calls are answered with
+// interrupt stops the agent: open tool calls are answered with
 // an error, logged as their result (a custom tool's answer is the
 // client's event, so only the model is told), the interrupt is stamped
 // processed, and the session goes idle. r.mu is held.

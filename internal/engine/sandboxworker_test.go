@@ -56,7 +56,7 @@ func (h *harness) waitLogged(id, typ string) store.Event {
 	return store.Event{}
 }
 
-// Issue 4 §2: with SandboxWorkers, a cloud session is queued for its
+// With SandboxWorkers, a cloud session is queued for its
 // in-sandbox worker when created; its bash call waits for that worker
 // (the session stays running); a user.tool_result is refused from anyone
 // but the worker, and the worker's is logged as agent.tool_result and

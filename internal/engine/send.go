@@ -15,7 +15,7 @@ import (
 )
 
 // Send queues client events (POST …/events): it checks them against the
-// session's state, appends their echoes (processed_at null, EVT-08) to the
+// session's state, appends their echoes (processed_at null) to the
 // log, wakes the session and returns the echoes. An interrupt also cancels
 // whatever the session is doing at once.
 //

@@ -81,7 +81,7 @@ func (r *run) modelTurn(ctx context.Context) {
 		if !retry {
 			break
 		}
-		// LIF-02: a retryable failure reschedules the session until the
+		// A retryable failure reschedules the session until the
 		// next try starts.
 		r.mu.Lock()
 		_, cerr := r.commit(r.e.ctx, store.SessionRescheduling,
@@ -115,9 +115,9 @@ func (r *run) modelTurn(ctx context.Context) {
 		evs := []pending{ev(&wire.SpanModelRequestEndEvent{ModelRequestStartID: startID, IsError: &isErr})}
 		if ctx.Err() == nil {
 			// The model failed for good: report it and stop until new
-			// input arrives (LIF-12). A provider that refuses for billing
-			// (out of credits, spend limit) is the one terminal error
-			// (events.md §9.3/9.4, LIF-15): the session ends for good.
+			// input arrives. A provider that refuses for billing
+			// (out of credits, spend limit) is the one terminal error:
+			// the session ends for good.
 			status, final, next := wire.RetryExhausted, ev(&wire.SessionStatusIdleEvent{StopReason: wire.RetriesExhausted()}), store.SessionIdle
 			if me, ok := model.AsError(err); ok && me.Kind == model.KindBilling {
 				status, final, next = wire.RetryTerminal, ev(&wire.SessionStatusTerminatedEvent{}), store.SessionTerminated
@@ -151,9 +151,9 @@ func errorType(err error) string {
 }
 
 // stream runs one model request, publishing live previews of the text as
-// it arrives (PRV-04..PRV-12). It returns, with the response, the event id
+// it arrives. It returns, with the response, the event id
 // announced for each content block (by position), which the buffered events
-// then carry (PRV-08).
+// then carry.
 func (r *run) stream(ctx context.Context, req *model.Request, previews bool) (*model.Response, []string, error) {
 	byIndex := map[int]string{}
 	resp, err := model.Collect(r.e.mdl.Stream(ctx, req), func(e model.Event) {

@@ -2,7 +2,7 @@
 // the Broker contract, the message that travels through it, subscriptions
 // with their drop rules, and the in-process implementation (Local).
 //
-// The event log in the store is the source of truth (DESIGN §3); the broker
+// The event log in the store is the source of truth; the broker
 // only carries events that are already committed, plus the stream-only
 // previews (event_start / event_delta). It never persists, replays or waits:
 //
@@ -14,7 +14,7 @@
 //   - A subscriber that cannot keep up is dropped, never waited on. Its
 //     stream ends and the client reconnects and catches up from the event
 //     list, so a persisted event is never silently skipped on a live stream.
-//   - Previews are best effort (PRV-12): a subscriber may lose the tail of an
+//   - Previews are best effort: a subscriber may lose the tail of an
 //     event's deltas, never a piece in the middle.
 //
 // Scale-out (PostgreSQL LISTEN/NOTIFY) is meant to be another Broker whose
@@ -27,7 +27,7 @@ import (
 	"slices"
 )
 
-// Stream-only preview event types (PRV-04, PRV-05).
+// Stream-only preview event types.
 const (
 	TypeEventStart = "event_start"
 	TypeEventDelta = "event_delta"
@@ -40,7 +40,7 @@ type Message struct {
 	// Stream handlers use it to drop duplicates after replaying from the store.
 	Seq int64
 	// ID is the event id. For a preview it is the id of the previewed event
-	// (event_start.event.id, event_delta.event_id): PRV-08 guarantees they match.
+	// (event_start.event.id, event_delta.event_id): they always match.
 	ID string
 	// Type is the wire type, the SSE event name: "agent.message",
 	// "event_start", "event_delta", ...
@@ -66,8 +66,8 @@ type Message struct {
 type Broker interface {
 	// Publish delivers m to the session's matching subscribers, see Message.
 	Publish(sessionID string, m Message)
-	// Subscribe starts buffering the session's events from this moment
-	// (RCV-07, RCV-08). The subscription ends by Close, End, or a drop.
+	// Subscribe starts buffering the session's events from this moment.
+	// The subscription ends by Close, End, or a drop.
 	Subscribe(sessionID string, opts SubscribeOptions) *Subscription
 	// End closes every subscription of the session, after whatever was
 	// already published (publish `session.deleted` first) has been queued.
@@ -75,13 +75,13 @@ type Broker interface {
 }
 
 // DefaultBuffer is the queue length of a subscription when none is given: a
-// few seconds of a busy turn, so a reader that briefly pages history (RCV-08)
+// few seconds of a busy turn, so a reader that briefly pages history
 // or a short network stall does not get dropped.
 const DefaultBuffer = 256
 
 // maxOpenPreviews bounds how many previewed events a subscriber tracks at once.
 // Previews come from the primary thread one event at a time; forgetting the
-// oldest only ends its deltas early, which PRV-12 allows.
+// oldest only ends its deltas early, which best-effort previews allow.
 const maxOpenPreviews = 8
 
 // SubscribeOptions selects what a subscription receives.
@@ -89,8 +89,8 @@ type SubscribeOptions struct {
 	// Buffer is the queue length; <= 0 means DefaultBuffer.
 	Buffer int
 	// Previews lists the previewed event types this subscriber asked for
-	// with event_deltas[] ("agent.message", "agent.thinking"). Empty: none
-	// (PRV-01). The API layer validates the values (PRV-02).
+	// with event_deltas[] ("agent.message", "agent.thinking"). Empty: none.
+	// The API layer validates the values.
 	Previews []string
 	// Thread selects messages whose ThreadID equals it; "" is the
 	// session-level stream (the primary thread).
@@ -203,7 +203,8 @@ func (s *Subscription) wants(m *Message) bool {
 	return !m.Preview || slices.Contains(s.previews, m.PreviewType)
 }
 
-// offerPreview queues a preview if there is room, keeping PRV-12: deltas
+// offerPreview queues a preview if there is room, keeping previews an
+// unbroken prefix: deltas
 // flow only for an event whose event_start was queued, and the first delta
 // that does not fit ends that event's deltas for this subscriber.
 func (s *Subscription) offerPreview(m *Message) {
@@ -236,7 +237,7 @@ func (s *Subscription) offerPreview(m *Message) {
 }
 
 // settle forgets the preview of a persisted event: the buffered event
-// replaces it (PRV-10), and late deltas for it must not follow.
+// replaces it, and late deltas for it must not follow.
 func (s *Subscription) settle(id string) {
 	if len(s.open) == 0 {
 		return

@@ -70,7 +70,7 @@ func describe(ms []Message) []string {
 	return out
 }
 
-// RCV-07, RCV-09: every subscriber sees every event once, in publish order,
+// Every subscriber sees every event once, in publish order,
 // including when several goroutines publish to the same session.
 func TestOrderPerSubscriber(t *testing.T) {
 	b := quiet()
@@ -117,7 +117,7 @@ func TestOrderPerSubscriber(t *testing.T) {
 	}
 }
 
-// DESIGN §3: a subscriber that stops reading is dropped, keeps the prefix
+// A subscriber that stops reading is dropped, keeps the prefix
 // it had queued, and never holds up the others or the publisher.
 func TestSlowSubscriberDropped(t *testing.T) {
 	b := quiet()
@@ -164,7 +164,7 @@ func TestSlowSubscriberDropped(t *testing.T) {
 	}
 }
 
-// PRV-12, PRV-08, PRV-10: when deltas do not fit, the subscriber gets an
+// When deltas do not fit, the subscriber gets an
 // unbroken prefix and then nothing more for that event; it is not dropped,
 // the buffered event still arrives, and the next event previews again.
 func TestPreviewGapRule(t *testing.T) {
@@ -213,7 +213,7 @@ func TestPreviewGapRule(t *testing.T) {
 	}
 }
 
-// PRV-12: a subscriber that joins in the middle of a preview gets no deltas
+// A subscriber that joins in the middle of a preview gets no deltas
 // for that event (they would not start at the beginning of the text).
 func TestPreviewJoinMidEvent(t *testing.T) {
 	b := quiet()
@@ -233,8 +233,8 @@ func TestPreviewJoinMidEvent(t *testing.T) {
 	}
 }
 
-// PRV-01, PRV-06, PRV-13, PRV-14 and thread streams (MUL-08): each
-// subscriber gets only the previews it asked for and only its thread.
+// Each subscriber gets only the previews it asked for (thinking as a start
+// alone) and only its thread.
 func TestFilters(t *testing.T) {
 	b := quiet()
 	cases := []struct {
@@ -414,7 +414,7 @@ func TestManySubscribersChurn(t *testing.T) {
 // previews, persisted events and reads, and checks the stream invariants:
 // persisted events are never skipped while the subscriber lives (it is
 // dropped instead), and each previewed event's deltas are an unbroken prefix
-// 0,1,2,... that follows its event_start (PRV-12).
+// 0,1,2,... that follows its event_start.
 func FuzzPreviewPrefix(f *testing.F) {
 	f.Add([]byte{0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 3, 3, 3}, uint8(4))
 	f.Add([]byte{0, 1, 3, 1, 1, 2, 0, 1, 1, 1, 3, 3, 3, 3, 3, 1, 2}, uint8(8))

@@ -15,7 +15,7 @@ import (
 )
 
 // RefreshWindow is how close to expires_at an mcp_oauth access token is
-// refreshed ahead of use (MCP-07).
+// refreshed ahead of use.
 const RefreshWindow = 60 * time.Second
 
 // Credential is a decrypted vault credential ready to authenticate to one
@@ -35,11 +35,11 @@ type Credential struct {
 	// ExpiresAt is the mcp_oauth access token's expiry; nil when unknown.
 	ExpiresAt *time.Time
 	// Refresh is the mcp_oauth refresh configuration, nil when the
-	// credential has none or no refresh token (MCP-09).
+	// credential has none or no refresh token.
 	Refresh *vault.RefreshRequest
 	// RefreshErr is set by Resolve when a refresh ahead of expiry failed
 	// but the current token has not expired yet: the credential is still
-	// usable, and the caller may report the failure (MCP-08).
+	// usable, and the caller may report the failure.
 	RefreshErr error
 }
 
@@ -75,9 +75,9 @@ const (
 	// session has a credential for it.
 	ReasonMissing = "missing"
 	// ReasonExpired: the mcp_oauth access token expired and cannot be
-	// refreshed (MCP-09).
+	// refreshed.
 	ReasonExpired = "expired"
-	// ReasonRefreshFailed: the refresh_token grant failed (MCP-08).
+	// ReasonRefreshFailed: the refresh_token grant failed.
 	ReasonRefreshFailed = "refresh_failed"
 	// ReasonUnreadable: the credential's stored secret could not be opened.
 	ReasonUnreadable = "unreadable"
@@ -85,7 +85,7 @@ const (
 
 // CredentialError is an MCP authentication failure. It names the server and,
 // when a credential was involved, its vault, so the engine can emit a
-// session.error describing it (MCP-06). It never contains a secret.
+// session.error describing it. It never contains a secret.
 type CredentialError struct {
 	// Server is the server's URL (with its agent-given name when known).
 	Server       string

@@ -43,7 +43,7 @@ type ServerConfig struct {
 	// Name is the agent's name for the server (mcp_servers[].name); it is
 	// used in errors only.
 	Name string
-	// URL is the server's Streamable-HTTP endpoint (MCP-01). For the SSE
+	// URL is the server's Streamable-HTTP endpoint. For the SSE
 	// fallback the same URL is used as the SSE endpoint.
 	URL string
 	// Transport is the HTTP path to the server (the egress proxy, later);

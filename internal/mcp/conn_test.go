@@ -29,7 +29,7 @@ func mustConnect(t testing.TB, srv ServerConfig, cred Credential) *Conn {
 	return c
 }
 
-// MCP-03/MCP-04: a static_bearer credential is sent as Authorization:
+// A static_bearer credential is sent as Authorization:
 // Bearer; without it or with a wrong token the server refuses and Connect
 // says so with a CredentialError naming the server.
 func TestStaticBearerAuth(t *testing.T) {
@@ -202,7 +202,7 @@ func TestTransportErrors(t *testing.T) {
 	}
 }
 
-// MCP-07 on 401: an access token the server no longer accepts is refreshed
+// On 401, an access token the server no longer accepts is refreshed
 // through the token endpoint (each client auth method) and the request
 // retried once; the new tokens reach OnRefresh. Mid-session expiry works
 // the same way.
@@ -232,7 +232,7 @@ func TestOAuthRefreshOn401(t *testing.T) {
 	}
 }
 
-// MCP-07: a token about to expire is refreshed before it is sent, without
+// A token about to expire is refreshed before it is sent, without
 // a 401 round trip.
 func TestOAuthRefreshBeforeExpiry(t *testing.T) {
 	o := newOAuthServer(t, "none")
@@ -266,7 +266,7 @@ func TestOAuthRefreshFailure(t *testing.T) {
 	}
 }
 
-// MCP-05: results over the limit are split into a preview that names the
+// Results over the limit are split into a preview that names the
 // file and the full text; small ones are left alone.
 func TestSpillLarge(t *testing.T) {
 	srv := httptest.NewServer(streamable(newToolServer(0, 0)))

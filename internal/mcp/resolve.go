@@ -18,7 +18,7 @@ import (
 )
 
 // NormalizeURL is the form in which a credential's mcp_server_url and an
-// agent's server url are compared (MCP-03): scheme and host lower-cased,
+// agent's server url are compared: scheme and host lower-cased,
 // default ports (:80 for http, :443 for https) dropped, the fragment
 // dropped, and an empty path or a single trailing slash removed. Path and
 // query stay case-sensitive. A string that does not parse as an absolute
@@ -67,7 +67,7 @@ var now = time.Now
 // server needs one is for the caller to find out.
 //
 // An mcp_oauth access token within RefreshWindow of expires_at is refreshed
-// first and the new tokens stored back sealed (MCP-07). If that refresh
+// first and the new tokens stored back sealed. If that refresh
 // fails while the token is still valid, the credential is returned with
 // RefreshErr set. A credential that cannot be used (secret unreadable,
 // token expired without refresh, refresh failed after expiry) is a
@@ -210,7 +210,7 @@ func StoreRefreshed(st store.Store, sealer *vault.Sealer, ws string) func(contex
 
 // storeTokens writes c's access token, refresh token and expiry into its
 // credential record in one transaction. An archived or moved credential is
-// left alone: its secret was deleted on purpose (VLT-10).
+// left alone: its secret was deleted on purpose.
 func storeTokens(ctx context.Context, st store.Store, sealer *vault.Sealer, ws string, c Credential) error {
 	if c.Type != wire.CredentialMCPOAuth || c.CredentialID == "" {
 		return nil

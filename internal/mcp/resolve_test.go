@@ -98,7 +98,7 @@ func bearer(url string) wire.CredentialAuth {
 	return wire.CredentialAuth{Type: wire.CredentialStaticBearer, MCPServerURL: url}
 }
 
-// MCP-03: the first of the session's vaults with an active credential whose
+// The first of the session's vaults with an active credential whose
 // mcp_server_url matches (after normalisation) wins; archived credentials,
 // environment_variable credentials, missing vaults and other workspaces do
 // not match; no match is the zero Credential.
@@ -175,7 +175,7 @@ func TestResolveInvalid(t *testing.T) {
 	}
 }
 
-// MCP-07: Resolve refreshes an access token within 60 s of expiry and
+// Resolve refreshes an access token within 60 s of expiry and
 // stores the new tokens back sealed; a token further out is left alone.
 func TestResolveRefreshesAheadAndStores(t *testing.T) {
 	f := newFixture(t)

@@ -84,7 +84,7 @@ func convertResult(res *sdk.CallToolResult) Result {
 	return r
 }
 
-// Large-result handling (MCP-05).
+// Large-result handling.
 const (
 	// LargeResultBytes is the text size above which a result is spilled to
 	// a file: 100K tokens at the usual ~4 bytes per token.

@@ -105,7 +105,7 @@ func (e *Error) Retryable() bool {
 }
 
 // SessionErrorType is the error.type of the session.error event that reports
-// this failure (events.md §9.4).
+// this failure.
 func (e *Error) SessionErrorType() string {
 	switch e.Kind {
 	case KindRateLimited:

@@ -230,7 +230,7 @@ func toolInput(streamed bool, raw string, start json.RawMessage) json.RawMessage
 // Collect drains a stream into a Response, calling fn (if not nil) with each
 // event first, so the caller can forward live previews. On error it returns
 // the partial response with the error; the partial turn is not authoritative
-// (PRV-11) and should not be appended to the conversation.
+// and should not be appended to the conversation.
 func Collect(stream iter.Seq2[Event, error], fn func(Event)) (*Response, error) {
 	var acc Accumulator
 	for ev, err := range stream {

@@ -34,8 +34,8 @@ type Provider interface {
 // Role is who authored a message.
 type Role string
 
-// Roles of a conversation. RoleSystem is a mid-conversation system message
-// (EVT-18); the initial system prompt goes in Request.System.
+// Roles of a conversation. RoleSystem is a mid-conversation system message;
+// the initial system prompt goes in Request.System.
 const (
 	RoleUser      Role = "user"
 	RoleAssistant Role = "assistant"
@@ -388,8 +388,8 @@ const (
 	StopContextWindowExceeded StopReason = "model_context_window_exceeded"
 )
 
-// Usage counts tokens. Field names match span.model_request_end.model_usage
-// (BLT-08). InputTokens excludes cached tokens, as in the Messages API; a
+// Usage counts tokens. Field names match span.model_request_end.model_usage.
+// InputTokens excludes cached tokens, as in the Messages API; a
 // provider that reports cached tokens inside its prompt count (OpenAI) is
 // converted to this convention.
 type Usage struct {

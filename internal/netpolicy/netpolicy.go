@@ -18,7 +18,7 @@ import (
 )
 
 // PackageManagerHosts are the registries allow_package_managers opens
-// (ENV-05: "PyPI, npm and similar"): apt (Debian, Ubuntu), pip, npm/yarn,
+// ("PyPI, npm and similar"): apt (Debian, Ubuntu), pip, npm/yarn,
 // cargo, go, gem. Only the hosts the stock clients actually contact are
 // listed, so the flag does not become a general bypass.
 var PackageManagerHosts = []string{
@@ -40,7 +40,7 @@ func NormHost(h string) string {
 // MatchHost applies one allowed_hosts entry to a normalised host: a bare
 // name or IP address matches exactly, "*.example.com" matches its
 // subdomains only (not example.com itself). Ports are not part of the
-// syntax (resources.md), so any port of an allowed host is allowed.
+// syntax, so any port of an allowed host is allowed.
 func MatchHost(entry, host string) bool {
 	e := NormHost(entry)
 	if e == "" || host == "" {
@@ -75,7 +75,7 @@ func MatchAny(entries []string, host string) bool {
 // Allowed applies an environment's networking to a normalised host. Only an
 // explicit "unrestricted" allows everything: anything else is treated as
 // limited, so a malformed or missing policy fails closed (callers resolve
-// ENV-06's "not configured means unrestricted" before they get here).
+// "not configured means unrestricted" before they get here).
 // mcpHosts are the agent's MCP server hosts, opened by allow_mcp_servers.
 func Allowed(n wire.Networking, host string, mcpHosts []string) bool {
 	if n.Type == wire.NetworkingUnrestricted {

@@ -6,7 +6,7 @@ import (
 	"github.com/hangarhq/hangar/internal/wire"
 )
 
-// ENV-05, VLT-17: allowed_hosts entries, wildcards and the two flags.
+// allowed_hosts entries, wildcards and the two flags.
 func TestAllowed(t *testing.T) {
 	n := wire.Networking{Type: wire.NetworkingLimited, AllowedHosts: []string{"API.example.com.", "*.wild.test", "203.0.113.5", "*."}}
 	mcp := []string{"Mcp.Example.net"}

@@ -132,7 +132,7 @@ func waitSaved(t *testing.T, tb *Toolbox, sessionID string) {
 	<-b.saved
 }
 
-// Issue 4 §4: the toolbox persists each session's handle and recovers a
+// The toolbox persists each session's handle and recovers a
 // session that has one (with today's spec) instead of creating a sandbox.
 func TestToolboxHandles(t *testing.T) {
 	ctx := context.Background()

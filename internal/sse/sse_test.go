@@ -34,7 +34,7 @@ func sdkStream(t *testing.T, h http.HandlerFunc) *ssestream.Stream[anthropic.Bet
 	return s
 }
 
-// RCV-05, RCV-06, PRV-07: events reach the SDK by type, heartbeats (comment
+// Events reach the SDK by type, heartbeats (comment
 // and ping) are invisible, pretty-printed data still decodes, and an error
 // frame ends the stream with a typed API error.
 func TestSDKDecodesFrames(t *testing.T) {
@@ -126,7 +126,7 @@ func TestCleanEOFAfterIdle(t *testing.T) {
 	}
 }
 
-// wire-overview §15.3: headers are flushed by Start, before any event, so
+// Headers are flushed by Start, before any event, so
 // StreamEvents returns while the server is still silent.
 func TestHeadersFlushedImmediately(t *testing.T) {
 	release := make(chan struct{})
@@ -261,7 +261,7 @@ func TestStartNeedsFlusher(t *testing.T) {
 	}
 }
 
-// DESIGN §3: a client that stops reading must not pin the handler. The
+// A client that stops reading must not pin the handler. The
 // per-write deadline turns a full socket into an error, and the error sticks.
 func TestStalledClientTimesOut(t *testing.T) {
 	result := make(chan error, 1)

@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// Session statuses (LIF-01). The store keeps the status in its own column so
+// Session statuses. The store keeps the status in its own column so
 // that lists can filter on it and crash recovery can find every session that
 // was working when the process stopped.
 const (
@@ -108,7 +108,7 @@ type SessionPage struct {
 	PrevBefore int64
 }
 
-// Event is one entry of a session's durable event log (DESIGN §3).
+// Event is one entry of a session's durable event log.
 type Event struct {
 	SessionID string
 	// Seq is the event's position in its session's log: 1, 2, 3… without
@@ -122,7 +122,7 @@ type Event struct {
 	// primary thread.
 	ThreadID  string
 	CreatedAt time.Time
-	// ProcessedAt is nil while a user event waits in the queue (EVT-08).
+	// ProcessedAt is nil while a user event waits in the queue.
 	ProcessedAt *time.Time
 	// Data is the complete wire JSON of the event, as listed and streamed.
 	Data json.RawMessage
@@ -179,7 +179,7 @@ type SessionTx interface {
 	// s.Rev, then increments s.Rev. A stale Rev is an errdefs conflict; a
 	// missing session is not-found.
 	UpdateSession(ctx context.Context, s *Session) error
-	// DeleteSession removes the session and its whole event log (SES-15).
+	// DeleteSession removes the session and its whole event log.
 	DeleteSession(ctx context.Context, workspace, id string) error
 	ListSessions(ctx context.Context, q SessionQuery) (SessionPage, error)
 	// ListSessionsByStatus lists sessions of every workspace whose status is

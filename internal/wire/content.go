@@ -13,7 +13,7 @@ import (
 	"github.com/hangarhq/hangar/internal/jsonobj"
 )
 
-// Content block types of session events (events.md §10).
+// Content block types of session events.
 const (
 	BlockText         = "text"
 	BlockImage        = "image"
@@ -30,7 +30,7 @@ const (
 	SourceFile   = "file"
 )
 
-// Which blocks each event may carry (events.md §10).
+// Which blocks each event may carry.
 var (
 	UserMessageBlocks  = []string{BlockText, BlockImage, BlockDocument, BlockRedacted}
 	ToolResultBlocks   = []string{BlockText, BlockImage, BlockDocument, BlockSearchResult}

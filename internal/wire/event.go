@@ -12,7 +12,7 @@ import (
 	"github.com/hangarhq/hangar/internal/jsonobj"
 )
 
-// Session event types (events.md §2).
+// Session event types.
 const (
 	EventTypeUserMessage          = "user.message"
 	EventTypeUserInterrupt        = "user.interrupt"
@@ -106,8 +106,8 @@ type Event struct {
 }
 
 // NewEvent mints an event id and stamps server events as processed now.
-// Client events start unprocessed (EVT-08): set ProcessedAt when the agent
-// consumes them and persist the event again (EVT-09 echo).
+// Client events start unprocessed: set ProcessedAt when the agent
+// consumes them and persist the event again (the processed echo).
 func NewEvent(p EventPayload) Event {
 	ev := Event{ID: ids.New(ids.Event), Payload: p}
 	if !IsClientEventType(p.EventType()) {
@@ -157,7 +157,7 @@ func (e Event) SessionThreadID() string {
 	return ""
 }
 
-// Processed returns a copy of e consumed at t (the echo of EVT-09).
+// Processed returns a copy of e consumed at t (its processed echo).
 func (e Event) Processed(t time.Time) Event {
 	t = t.UTC().Truncate(time.Microsecond)
 	e.ProcessedAt = &t
@@ -376,7 +376,7 @@ type UserToolResultEvent struct {
 	SessionThreadID string         `json:"session_thread_id,omitempty"`
 }
 
-// Outcome iteration bounds (OCM-02).
+// Outcome iteration bounds.
 const (
 	DefaultOutcomeIterations = 3
 	MaxOutcomeIterations     = 20
@@ -499,7 +499,7 @@ func (e *AgentMessageEvent) MarshalJSON() ([]byte, error) {
 // AgentThinkingEvent is agent.thinking: a progress marker without content.
 type AgentThinkingEvent struct{}
 
-// Evaluated permissions of a tool call (events.md §9.2).
+// Evaluated permissions of a tool call.
 const (
 	PermissionAllow = "allow"
 	PermissionAsk   = "ask"
@@ -578,7 +578,7 @@ type AgentCustomToolUseEvent struct {
 }
 
 // AgentThreadContextCompactedEvent is agent.thread_context_compacted.
-// pre_compaction_tokens is described by the docs (BLT-02) but not by the
+// pre_compaction_tokens is described by the docs but not by the
 // SDK; it is sent only when known.
 type AgentThreadContextCompactedEvent struct {
 	PreCompactionTokens *int64 `json:"pre_compaction_tokens,omitempty"`
@@ -719,7 +719,7 @@ type SessionStatusIdleEvent struct {
 	StopDetails *RefusalStopDetails `json:"stop_details"`
 }
 
-// Stop reason types (events.md §9.1).
+// Stop reason types.
 const (
 	StopEndTurn          = "end_turn"
 	StopRequiresAction   = "requires_action"
@@ -793,14 +793,14 @@ func (d RefusalStopDetails) MarshalJSON() ([]byte, error) {
 	}{StopRefusal, d.Category, d.Explanation})
 }
 
-// Retry statuses of a session.error (events.md §9.3).
+// Retry statuses of a session.error.
 const (
 	RetryRetrying  = "retrying"
 	RetryExhausted = "exhausted"
 	RetryTerminal  = "terminal"
 )
 
-// Session error types (events.md §9.4).
+// Session error types.
 const (
 	ErrUnknown                       = "unknown_error"
 	ErrModelOverloaded               = "model_overloaded_error"
@@ -1036,7 +1036,7 @@ type SpanModelUsage struct {
 	Speed *string `json:"speed,omitempty"`
 }
 
-// Outcome evaluation results (events.md §9.5).
+// Outcome evaluation results.
 const (
 	OutcomePending              = "pending"
 	OutcomeRunning              = "running"
@@ -1173,7 +1173,7 @@ func (d *EventDelta) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// PreviewTypes are the values event_deltas[] accepts (PRV-02).
+// PreviewTypes are the values event_deltas[] accepts.
 var PreviewTypes = []string{EventTypeAgentMessage, EventTypeAgentThinking}
 
 // ---- POST …/events ---------------------------------------------------------
@@ -1217,8 +1217,8 @@ func (p *SendEventsParams) UnmarshalJSON(b []byte) error {
 	return o.Finish()
 }
 
-// Validate checks every event and the batch rules of EVT-20/21 and the
-// SDK: at most one system.message, last, right after the user.message,
+// Validate checks every event and the SDK's batch rules: at most one
+// system.message, last, right after the user.message,
 // user.tool_result or user.custom_tool_result it accompanies.
 func (p SendEventsParams) Validate() error {
 	if len(p.Events) == 0 {
@@ -1406,7 +1406,7 @@ func decodeRubric(path string, raw json.RawMessage) (Rubric, error) {
 	return r, o.Finish()
 }
 
-// maxSystemBlocks bounds a system.message (EVT-21).
+// maxSystemBlocks bounds a system.message.
 const maxSystemBlocks = 1000
 
 func validateClientEvent(path string, ev EventPayload) error {

@@ -26,8 +26,7 @@ func sdkText(s string) *anthropic.BetaManagedAgentsTextBlockParam {
 	return &anthropic.BetaManagedAgentsTextBlockParam{Text: s}
 }
 
-// EVT-02, EVT-06, EVT-14, EVT-17, EVT-21, OCM-02 and events.md §10: every
-// client event and content block the Go SDK can send decodes to the
+// Every client event and content block the Go SDK can send decodes to the
 // payload the handler persists.
 func TestSendEventsDecodeSDKParams(t *testing.T) {
 	userContent := []anthropic.BetaManagedAgentsUserMessageEventParamsContentUnion{
@@ -113,8 +112,7 @@ func TestSendEventsDecodeSDKParams(t *testing.T) {
 	}
 }
 
-// Bad event batches: 400 naming the field path (EVT-02, EVT-14, EVT-15,
-// EVT-20, EVT-21, OCM-02, events.md §10).
+// Bad event batches: 400 naming the field path.
 func TestSendEventsInvalid(t *testing.T) {
 	msg := `{"type":"user.message","content":[{"type":"text","text":"hi"}]}`
 	sys := `{"type":"system.message","content":[{"type":"text","text":"s"}]}`
@@ -132,12 +130,12 @@ func TestSendEventsInvalid(t *testing.T) {
 		{"events not array", `{"events":{}}`, "events", "expected an array"},
 		{"unknown top-level field", `{"events":[` + msg + `],"stream":true}`, "stream", "unknown field"},
 		{"event not object", `{"events":["hi"]}`, "events[0]", "expected an object"},
-		{"EVT-02 type missing", `{"events":[{"content":[]}]}`, "events[0].type", "field required"},
-		{"EVT-02 unknown type", `{"events":[` + msg + `,{"type":"user.poke"}]}`, "events[1].type", `unknown value "user.poke"`},
-		{"OQ-02 bare interrupt alias", `{"events":[{"type":"interrupt"}]}`, "events[0].type", "unknown value"},
+		{"type missing", `{"events":[{"content":[]}]}`, "events[0].type", "field required"},
+		{"unknown type", `{"events":[` + msg + `,{"type":"user.poke"}]}`, "events[1].type", `unknown value "user.poke"`},
+		{"bare interrupt alias", `{"events":[{"type":"interrupt"}]}`, "events[0].type", "unknown value"},
 		{"server event type", `{"events":[{"type":"agent.message","content":[]}]}`, "events[0].type", "emitted by the server"},
 		{"unknown event field", `{"events":[{"type":"user.interrupt","reason":"x"}]}`, "events[0].reason", "unknown field"},
-		{"EVT-06 content required", `{"events":[{"type":"user.message"}]}`, "events[0].content", "field required"},
+		{"content required", `{"events":[{"type":"user.message"}]}`, "events[0].content", "field required"},
 		{"content empty", `{"events":[{"type":"user.message","content":[]}]}`, "events[0].content", "at least one block"},
 		{"content as string", `{"events":[{"type":"user.message","content":"hi"}]}`, "events[0].content", "expected an array"},
 		{"text empty", `{"events":[{"type":"user.message","content":[{"type":"text","text":"  "}]}]}`, "events[0].content[0].text", "non-whitespace"},
@@ -162,28 +160,28 @@ func TestSendEventsInvalid(t *testing.T) {
 		{"search result citations missing", `{"events":[{"type":"user.tool_result","tool_use_id":"x","content":[{"type":"search_result","source":"https://a/b","title":"t","content":[{"type":"text","text":"x"}]}]}]}`, "events[0].content[0].citations", "field required"},
 		{"search result source url", `{"events":[{"type":"user.tool_result","tool_use_id":"x","content":[{"type":"search_result","source":"nope","title":"t","content":[{"type":"text","text":"x"}],"citations":{"enabled":false}}]}]}`, "events[0].content[0].source", "http or https"},
 		{"search result empty", `{"events":[{"type":"user.tool_result","tool_use_id":"x","content":[{"type":"search_result","source":"https://a/b","title":"t","content":[],"citations":{"enabled":false}}]}]}`, "events[0].content[0].content", "at least one"},
-		{"EVT-14 tool_use_id required", `{"events":[{"type":"user.tool_confirmation","result":"allow"}]}`, "events[0].tool_use_id", "field required"},
-		{"EVT-14 result unknown", `{"events":[{"type":"user.tool_confirmation","tool_use_id":"x","result":"maybe"}]}`, "events[0].result", `unknown value "maybe"`},
-		{"EVT-14 result required", `{"events":[{"type":"user.tool_confirmation","tool_use_id":"x"}]}`, "events[0].result", "field required"},
-		{"EVT-15 deny_message with allow", `{"events":[{"type":"user.tool_confirmation","tool_use_id":"x","result":"allow","deny_message":"no"}]}`, "events[0].deny_message", "only allowed when result is \"deny\""},
-		{"OQ-03 message alias rejected", `{"events":[{"type":"user.tool_confirmation","tool_use_id":"x","result":"deny","message":"no"}]}`, "events[0].message", "unknown field"},
-		{"EVT-16 duplicate confirmation", `{"events":[{"type":"user.tool_confirmation","tool_use_id":"x","result":"allow"},{"type":"user.tool_confirmation","tool_use_id":"x","result":"deny"}]}`, "events[1].tool_use_id", "duplicate of events[0]"},
-		{"EVT-17 custom id required", `{"events":[{"type":"user.custom_tool_result"}]}`, "events[0].custom_tool_use_id", "field required"},
-		{"OQ-04 custom result alias rejected", `{"events":[{"type":"user.custom_tool_result","tool_use_id":"x","result":"ok"}]}`, "events[0].custom_tool_use_id", "field required"},
+		{"tool_use_id required", `{"events":[{"type":"user.tool_confirmation","result":"allow"}]}`, "events[0].tool_use_id", "field required"},
+		{"result unknown", `{"events":[{"type":"user.tool_confirmation","tool_use_id":"x","result":"maybe"}]}`, "events[0].result", `unknown value "maybe"`},
+		{"result required", `{"events":[{"type":"user.tool_confirmation","tool_use_id":"x"}]}`, "events[0].result", "field required"},
+		{"deny_message with allow", `{"events":[{"type":"user.tool_confirmation","tool_use_id":"x","result":"allow","deny_message":"no"}]}`, "events[0].deny_message", "only allowed when result is \"deny\""},
+		{"message alias rejected", `{"events":[{"type":"user.tool_confirmation","tool_use_id":"x","result":"deny","message":"no"}]}`, "events[0].message", "unknown field"},
+		{"duplicate confirmation", `{"events":[{"type":"user.tool_confirmation","tool_use_id":"x","result":"allow"},{"type":"user.tool_confirmation","tool_use_id":"x","result":"deny"}]}`, "events[1].tool_use_id", "duplicate of events[0]"},
+		{"custom id required", `{"events":[{"type":"user.custom_tool_result"}]}`, "events[0].custom_tool_use_id", "field required"},
+		{"custom result alias rejected", `{"events":[{"type":"user.custom_tool_result","tool_use_id":"x","result":"ok"}]}`, "events[0].custom_tool_use_id", "field required"},
 		{"custom id empty", `{"events":[{"type":"user.custom_tool_result","custom_tool_use_id":""}]}`, "events[0].custom_tool_use_id", "must not be empty"},
 		{"is_error type", `{"events":[{"type":"user.tool_result","tool_use_id":"x","is_error":"yes"}]}`, "events[0].is_error", "expected a boolean"},
 		{"duplicate tool result", `{"events":[{"type":"user.tool_result","tool_use_id":"x"},{"type":"user.tool_result","tool_use_id":"x"}]}`, "events[1].tool_use_id", "duplicate"},
 		{"interrupt thread empty", `{"events":[{"type":"user.interrupt","session_thread_id":""}]}`, "events[0].session_thread_id", "must not be empty"},
-		{"OCM-02 rubric required", `{"events":[{"type":"user.define_outcome","description":"d"}]}`, "events[0].rubric", "field required"},
-		{"OCM-02 rubric unknown", `{"events":[{"type":"user.define_outcome","description":"d","rubric":{"type":"url","url":"x"}}]}`, "events[0].rubric.type", `unknown value "url"`},
+		{"rubric required", `{"events":[{"type":"user.define_outcome","description":"d"}]}`, "events[0].rubric", "field required"},
+		{"rubric unknown", `{"events":[{"type":"user.define_outcome","description":"d","rubric":{"type":"url","url":"x"}}]}`, "events[0].rubric.type", `unknown value "url"`},
 		{"rubric text empty", `{"events":[{"type":"user.define_outcome","description":"d","rubric":{"type":"text","content":""}}]}`, "events[0].rubric.content", "must not be empty"},
 		{"rubric text too long", `{"events":[{"type":"user.define_outcome","description":"d","rubric":{"type":"text","content":"` + strings.Repeat("r", 262145) + `"}}]}`, "events[0].rubric.content", "at most 262144"},
 		{"description empty", `{"events":[{"type":"user.define_outcome","description":"","rubric":{"type":"file","file_id":"f"}}]}`, "events[0].description", "must not be empty"},
-		{"OCM-02 max_iterations above 20", `{"events":[{"type":"user.define_outcome","description":"d","max_iterations":21,"rubric":{"type":"file","file_id":"f"}}]}`, "events[0].max_iterations", "between 1 and 20"},
+		{"max_iterations above 20", `{"events":[{"type":"user.define_outcome","description":"d","max_iterations":21,"rubric":{"type":"file","file_id":"f"}}]}`, "events[0].max_iterations", "between 1 and 20"},
 		{"max_iterations zero", `{"events":[{"type":"user.define_outcome","description":"d","max_iterations":0,"rubric":{"type":"file","file_id":"f"}}]}`, "events[0].max_iterations", "between 1 and 20"},
 		{"max_iterations float", `{"events":[{"type":"user.define_outcome","description":"d","max_iterations":2.5,"rubric":{"type":"file","file_id":"f"}}]}`, "events[0].max_iterations", "expected an integer"},
-		{"EVT-21 system empty", `{"events":[` + msg + `,{"type":"system.message","content":[]}]}`, "events[1].content", "1 to 1000"},
-		{"EVT-21 system 1001 items", `{"events":[` + msg + `,{"type":"system.message","content":[` + strings.Join(texts, ",") + `]}]}`, "events[1].content", "1 to 1000"},
+		{"system empty", `{"events":[` + msg + `,{"type":"system.message","content":[]}]}`, "events[1].content", "1 to 1000"},
+		{"system 1001 items", `{"events":[` + msg + `,{"type":"system.message","content":[` + strings.Join(texts, ",") + `]}]}`, "events[1].content", "1 to 1000"},
 		{"system image block", `{"events":[` + msg + `,{"type":"system.message","content":[{"type":"image","source":{"type":"file","file_id":"f"}}]}]}`, "events[1].content[0].type", "not allowed here"},
 		{"system not last", `{"events":[` + msg + `,` + sys + `,` + msg + `]}`, "events[1].type", "must be the last event"},
 		{"system alone", `{"events":[` + sys + `]}`, "events[0].type", "must directly follow"},
@@ -479,7 +477,7 @@ func serverEvents() []struct {
 				t.Errorf("received = %s", v.RawJSON())
 			}
 		}},
-		// Echoes of client events, queued (EVT-08) and processed (EVT-09).
+		// Echoes of client events, queued and processed.
 		{queued(&UserMessageEvent{Content: []ContentBlock{NewTextBlock("hi"), {Type: BlockDocument, Source: &ContentSource{Type: SourceText, Data: "d"}}}}), func(t *testing.T, u anthropic.BetaManagedAgentsSessionEventUnion) {
 			v := u.AsUserMessage()
 			requirePresent(t, "user.message", v)
@@ -538,8 +536,7 @@ func serverEvents() []struct {
 	}
 }
 
-// RCV-02, RCV-04, RCV-15..18, LIF-09, events.md §4–§9: every event the
-// server persists decodes in the SDK's history and stream unions with the
+// Every event the server persists decodes in the SDK's history and stream unions with the
 // variant's required fields present, and reads back unchanged.
 func TestServerEventsSDKRoundTrip(t *testing.T) {
 	for _, tc := range serverEvents() {
@@ -552,7 +549,7 @@ func TestServerEventsSDKRoundTrip(t *testing.T) {
 			if u.Type != tc.ev.EventType() || u.ID != tc.ev.ID || !strings.HasPrefix(u.ID, "sevt_") {
 				t.Errorf("envelope = %s", b)
 			}
-			// RCV-02: processed_at is always sent, null only on queued client events.
+			// processed_at is always sent, null only on queued client events.
 			if !u.JSON.ProcessedAt.Valid() && !(IsClientEventType(tc.ev.EventType()) && isNull(u.JSON.ProcessedAt)) {
 				t.Errorf("processed_at = %q", u.JSON.ProcessedAt.Raw())
 			}
@@ -577,7 +574,7 @@ func TestServerEventsSDKRoundTrip(t *testing.T) {
 	}
 }
 
-// EVT-07/08: the send response echoes each event with an id and
+// The send response echoes each event with an id and
 // processed_at null, in the SDK's SendSessionEvents shape.
 func TestSentEventsSDK(t *testing.T) {
 	p, err := decodeSend([]byte(`{"events":[{"type":"user.message","content":[{"type":"text","text":"hi"}]},{"type":"user.interrupt"},{"type":"user.define_outcome","description":"d","rubric":{"type":"text","content":"r"}}]}`))
@@ -602,7 +599,7 @@ func TestSentEventsSDK(t *testing.T) {
 	}
 }
 
-// PRV-04..09: previews decode in the stream union, and the SDK's
+// Previews decode in the stream union, and the SDK's
 // accumulator rebuilds the message and hands over to the buffered event.
 func TestPreviewsSDK(t *testing.T) {
 	msg := NewEvent(&AgentMessageEvent{Content: []ContentBlock{NewTextBlock("Hello world"), NewTextBlock("!")}})
@@ -665,7 +662,7 @@ func TestPreviewsSDK(t *testing.T) {
 	}
 }
 
-// EVT-07, EVT-08, EVT-13: NewEvent mints non-empty sevt_ ids and leaves
+// NewEvent mints non-empty sevt_ ids and leaves
 // client events unprocessed.
 func TestNewEvent(t *testing.T) {
 	seen := map[string]bool{}
@@ -706,7 +703,7 @@ func TestUnknownEventRoundTrip(t *testing.T) {
 	}
 }
 
-// RCV-04, RCV-19: every listable type except the workflow ones is modelled,
+// Every listable type except the workflow ones is modelled,
 // and thread ids are found wherever an event carries one.
 func TestEventTypeTables(t *testing.T) {
 	for _, typ := range ListableEventTypes {

@@ -30,7 +30,7 @@ type FileScope struct {
 }
 
 // ListPage is the PageCursor list shape plus has_more, which the Files and
-// Skills lists of the reference service also send (SKL-05).
+// Skills lists of the reference service also send.
 type ListPage[T any] struct {
 	Data     []T     `json:"data"`
 	HasMore  bool    `json:"has_more"`

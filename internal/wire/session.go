@@ -26,7 +26,7 @@ const (
 	TypeBudgetLimit            = "limit"
 )
 
-// Session statuses (LIF-01).
+// Session statuses.
 const (
 	SessionRescheduling = "rescheduling"
 	SessionRunning      = "running"
@@ -37,7 +37,7 @@ const (
 // SessionStatuses lists every status, for the list filter.
 var SessionStatuses = []string{SessionRescheduling, SessionRunning, SessionIdle, SessionTerminated}
 
-// Session resource types (RES-01).
+// Session resource types.
 const (
 	ResourceGitHubRepository = "github_repository"
 	ResourceFile             = "file"
@@ -96,7 +96,7 @@ func (s Session) MarshalJSON() ([]byte, error) {
 }
 
 // SessionAgent is the effective agent of a session (MA.SessionAgent): the
-// referenced version after overrides (REF-10), with id and version naming
+// referenced version after overrides, with id and version naming
 // the base version.
 type SessionAgent struct {
 	ID                string            `json:"id"`
@@ -350,7 +350,7 @@ func (r *SessionResource) UnmarshalJSON(b []byte) error {
 
 // ---- POST /v1/sessions -------------------------------------------------------
 
-// Limits of session create (resources.md §4, RES-10, RES-21, SDK field docs).
+// Limits of session create (from the SDK field docs).
 const (
 	MaxSessionTitle       = 256
 	MaxInitialEvents      = 50
@@ -366,7 +366,7 @@ const (
 	maxMetadataValue      = 512
 )
 
-// Agent reference forms (REF-01).
+// Agent reference forms.
 const (
 	AgentRefAgent         = "agent"
 	AgentRefWithOverrides = "agent_with_overrides"
@@ -396,9 +396,9 @@ type AgentRef struct {
 	Bare    bool
 	Type    string // AgentRefAgent or AgentRefWithOverrides
 	ID      string
-	Version int64 // 0 = the latest version at creation (REF-02)
-	// Overrides (agent_with_overrides only), each omitted / null / value
-	// (REF-04..REF-08). Model, Tools, MCPServers and Skills keep the raw
+	Version int64 // 0 = the latest version at creation
+	// Overrides (agent_with_overrides only), each omitted / null / value.
+	// Model, Tools, MCPServers and Skills keep the raw
 	// JSON so the agent resolver parses them exactly as on agent create;
 	// their JSON type (string/object, array) is already checked.
 	Model      Opt[json.RawMessage]
@@ -414,7 +414,7 @@ func (a AgentRef) HasOverrides() bool {
 }
 
 // OverrideClears reports whether an override clears the agent's value:
-// null, or for lists an empty array (REF-05, REF-07).
+// null, or for lists an empty array.
 func OverrideClears(o Opt[json.RawMessage]) bool {
 	if !o.Set {
 		return false
@@ -493,7 +493,7 @@ func (r ResourceParams) AccessMode() string {
 	return r.Access
 }
 
-// REF-03: a session takes no inline agent; say where the field belongs.
+// A session takes no inline agent; say where the field belongs.
 var agentOnlyFields = []string{"model", "system", "tools", "mcp_servers", "skills", "description", "name", "multiagent"}
 
 func (p *SessionCreateParams) UnmarshalJSON(b []byte) error {
@@ -804,8 +804,8 @@ func readMountPath(o *jsonobj.Object, r *ResourceParams) error {
 	return nil
 }
 
-// DecodeFileResourceParams reads the body of POST …/resources (file only,
-// RES-02): {"type":"file","file_id","mount_path"?}.
+// DecodeFileResourceParams reads the body of POST …/resources (file only):
+// {"type":"file","file_id","mount_path"?}.
 func DecodeFileResourceParams(body []byte) (ResourceParams, error) {
 	r, err := decodeResource("", body)
 	if err != nil {
@@ -861,7 +861,7 @@ func (a AgentRef) validate(p string) error {
 		return jsonobj.Invalid(jsonobj.Key(p, "id"), "must not be empty")
 	}
 	if a.Model.Set && a.Model.Null {
-		// REF-06: the model can never be cleared.
+		// The model can never be cleared.
 		return errdefs.Invalid("%s: cannot be null; a session always has a model", jsonobj.Key(p, "model")).WithCode("agent_model_required")
 	}
 	if a.Model.Set && !a.Model.Null && jsonobj.Kind(a.Model.V) == "a string" {
@@ -934,7 +934,7 @@ func validateVaultIDs(v []string) error {
 }
 
 // Mount points the server owns: outputs are captured from there and memory
-// stores are mounted there (DESIGN §5).
+// stores are mounted there.
 var reservedMounts = []string{"/mnt/session/outputs", "/mnt/memory"}
 
 func validateResources(rs []ResourceParams) error {
@@ -1061,7 +1061,7 @@ type SessionUpdateParams struct {
 	Budget Opt[BudgetLimit]
 }
 
-// SessionAgentUpdate replaces tools and/or mcp_servers wholesale (SES-08/09).
+// SessionAgentUpdate replaces tools and/or mcp_servers wholesale.
 // Null or [] clears; the raw arrays go to the agent parsers.
 type SessionAgentUpdate struct {
 	Tools      Opt[json.RawMessage]

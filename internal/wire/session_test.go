@@ -28,7 +28,7 @@ func userText(s string) anthropic.BetaSessionNewParamsInitialEventUnion {
 	}}
 }
 
-// REF-01, SES-01, RES-06/11/20: every create shape the Go SDK can send
+// Every create shape the Go SDK can send
 // decodes, with the omitted / null / value state of each override kept.
 func TestSessionCreateDecodeSDKParams(t *testing.T) {
 	tests := []struct {
@@ -50,7 +50,7 @@ func TestSessionCreateDecodeSDKParams(t *testing.T) {
 			}
 		},
 	}, {
-		name: "REF-02 agent object pinned to a version",
+		name: "agent object pinned to a version",
 		in: anthropic.BetaSessionNewParams{
 			Agent:         anthropic.BetaSessionNewParamsAgentUnion{OfBetaManagedAgentsAgent: &anthropic.BetaManagedAgentsAgentParams{ID: "agent_1", Version: anthropic.Int(3)}},
 			EnvironmentID: "env_1",
@@ -61,7 +61,7 @@ func TestSessionCreateDecodeSDKParams(t *testing.T) {
 			}
 		},
 	}, {
-		name: "REF-04/05/08 overrides keep omitted, null and value",
+		name: "overrides keep omitted, null and value",
 		in: anthropic.BetaSessionNewParams{
 			Agent: anthropic.BetaSessionNewParamsAgentUnion{OfBetaManagedAgentsAgentWithOverrides: &anthropic.BetaManagedAgentsAgentWithOverridesParams{
 				ID:         "agent_1",
@@ -180,7 +180,7 @@ func TestSessionCreateDecodeSDKParams(t *testing.T) {
 	}
 }
 
-// GEN-13, RES-15: the repository token never leaves through fmt, slog or
+// The repository token never leaves through fmt, slog or
 // JSON.
 func TestRepositoryTokenNeverMarshalled(t *testing.T) {
 	p, err := decodeCreate([]byte(`{"agent":"agent_1","environment_id":"env_1","resources":[{"type":"github_repository","url":"https://github.com/a/b","authorization_token":"ghp_TOPSECRET"}]}`))
@@ -217,8 +217,7 @@ func errString(err error) string {
 	return err.Error()
 }
 
-// Bad create bodies: 400 naming the field path (SES-01, REF-03, REF-06,
-// RES-06, RES-10, RES-11, RES-20/21, resources.md limits).
+// Bad create bodies: 400 naming the field path.
 func TestSessionCreateInvalid(t *testing.T) {
 	ok := `"agent":"agent_1","environment_id":"env_1"`
 	many := func(n int, item string) string {
@@ -239,8 +238,8 @@ func TestSessionCreateInvalid(t *testing.T) {
 	tests := []struct {
 		name, body, path, want string
 	}{
-		{"SES-01 agent required", `{"environment_id":"env_1"}`, "agent", "field required"},
-		{"SES-01 agent null", `{"agent":null,"environment_id":"env_1"}`, "agent", "field required"},
+		{"agent required", `{"environment_id":"env_1"}`, "agent", "field required"},
+		{"agent null", `{"agent":null,"environment_id":"env_1"}`, "agent", "field required"},
 		{"agent wrong type", `{"agent":5,"environment_id":"env_1"}`, "agent", "expected an agent id string or an object"},
 		{"agent empty string", `{"agent":"","environment_id":"env_1"}`, "agent", "must not be empty"},
 		{"agent unknown form", `{"agent":{"type":"inline","id":"a"},"environment_id":"env_1"}`, "agent.type", `unknown value "inline"`},
@@ -248,14 +247,14 @@ func TestSessionCreateInvalid(t *testing.T) {
 		{"agent id missing", `{"agent":{"type":"agent"},"environment_id":"env_1"}`, "agent.id", "field required"},
 		{"agent version zero", `{"agent":{"type":"agent","id":"a","version":0},"environment_id":"env_1"}`, "agent.version", "at least 1"},
 		{"agent version string", `{"agent":{"type":"agent","id":"a","version":"3"},"environment_id":"env_1"}`, "agent.version", "expected an integer"},
-		{"REF-12 plain agent takes no overrides", `{"agent":{"type":"agent","id":"a","model":"m"},"environment_id":"env_1"}`, "agent.model", "unknown field"},
-		{"REF-12 description not overridable", `{"agent":{"type":"agent_with_overrides","id":"a","description":"d"},"environment_id":"env_1"}`, "agent.description", "unknown field"},
-		{"REF-06 model null", `{"agent":{"type":"agent_with_overrides","id":"a","model":null},"environment_id":"env_1"}`, "agent.model", "cannot be null"},
+		{"plain agent takes no overrides", `{"agent":{"type":"agent","id":"a","model":"m"},"environment_id":"env_1"}`, "agent.model", "unknown field"},
+		{"description not overridable", `{"agent":{"type":"agent_with_overrides","id":"a","description":"d"},"environment_id":"env_1"}`, "agent.description", "unknown field"},
+		{"model null", `{"agent":{"type":"agent_with_overrides","id":"a","model":null},"environment_id":"env_1"}`, "agent.model", "cannot be null"},
 		{"model wrong type", `{"agent":{"type":"agent_with_overrides","id":"a","model":[]},"environment_id":"env_1"}`, "agent.model", "expected a model id string or an object"},
 		{"tools not an array", `{"agent":{"type":"agent_with_overrides","id":"a","tools":{}},"environment_id":"env_1"}`, "agent.tools", "expected an array"},
 		{"system too long", `{"agent":{"type":"agent_with_overrides","id":"a","system":"` + strings.Repeat("s", 100001) + `"},"environment_id":"env_1"}`, "agent.system", "at most 100000"},
-		{"REF-03 top-level model", `{` + ok + `,"model":"claude-opus-4-7"}`, "model", "not a session field"},
-		{"REF-03 top-level tools", `{` + ok + `,"tools":[]}`, "tools", "not a session field"},
+		{"top-level model", `{` + ok + `,"model":"claude-opus-4-7"}`, "model", "not a session field"},
+		{"top-level tools", `{` + ok + `,"tools":[]}`, "tools", "not a session field"},
 		{"environment required", `{"agent":"a"}`, "environment_id", "field required"},
 		{"environment empty", `{"agent":"a","environment_id":" "}`, "environment_id", "must not be empty"},
 		{"unknown field", `{` + ok + `,"colour":"red"}`, "colour", "unknown field"},
@@ -268,15 +267,15 @@ func TestSessionCreateInvalid(t *testing.T) {
 		{"resources not an array", `{` + ok + `,"resources":{}}`, "resources", "expected an array"},
 		{"resource type unknown", `{` + ok + `,"resources":[{"type":"s3"}]}`, "resources[0].type", `unknown value "s3"`},
 		{"file id required", `{` + ok + `,"resources":[{"type":"file"}]}`, "resources[0].file_id", "field required"},
-		{"RES-06 mount path relative", `{` + ok + `,"resources":[{"type":"file","file_id":"f"},{"type":"file","file_id":"g","mount_path":"data/x"}]}`, "resources[1].mount_path", "must be absolute"},
+		{"mount path relative", `{` + ok + `,"resources":[{"type":"file","file_id":"f"},{"type":"file","file_id":"g","mount_path":"data/x"}]}`, "resources[1].mount_path", "must be absolute"},
 		{"mount path dotdot", `{` + ok + `,"resources":[{"type":"file","file_id":"f","mount_path":"/a/../etc/passwd"}]}`, "resources[0].mount_path", "clean path"},
 		{"mount path root", `{` + ok + `,"resources":[{"type":"file","file_id":"f","mount_path":"/"}]}`, "resources[0].mount_path", "clean path"},
 		{"mount path empty", `{` + ok + `,"resources":[{"type":"file","file_id":"f","mount_path":""}]}`, "resources[0].mount_path", "must not be empty"},
 		{"mount path reserved", `{` + ok + `,"resources":[{"type":"file","file_id":"f","mount_path":"/mnt/session/outputs/x"}]}`, "resources[0].mount_path", "reserved"},
 		{"mount path duplicate", `{` + ok + `,"resources":[{"type":"file","file_id":"f","mount_path":"/x"},{"type":"github_repository","url":"https://github.com/a/b","mount_path":"/x"}]}`, "resources[1].mount_path", "already used by resources[0]"},
 		{"default mount duplicate", `{` + ok + `,"resources":[{"type":"file","file_id":"f"},{"type":"file","file_id":"f"}]}`, "resources[1].mount_path", "already used"},
-		{"RES-10 too many files", `{` + ok + `,"resources":[` + strings.Join(files, ",") + `]}`, "resources", "at most 999 file resources"},
-		{"RES-11 repo url required", `{` + ok + `,"resources":[{"type":"github_repository"}]}`, "resources[0].url", "field required"},
+		{"too many files", `{` + ok + `,"resources":[` + strings.Join(files, ",") + `]}`, "resources", "at most 999 file resources"},
+		{"repo url required", `{` + ok + `,"resources":[{"type":"github_repository"}]}`, "resources[0].url", "field required"},
 		{"repo url not http", `{` + ok + `,"resources":[{"type":"github_repository","url":"git@github.com:a/b.git"}]}`, "resources[0].url", "absolute https URL"},
 		{"repo url with credentials", `{` + ok + `,"resources":[{"type":"github_repository","url":"https://user:tok@github.com/a/b"}]}`, "resources[0].url", "must not carry credentials"},
 		{"repo url dotdot", `{` + ok + `,"resources":[{"type":"github_repository","url":"https://github.com/a/b/.."}]}`, "resources[0].url", "must name a repository"},
@@ -289,12 +288,12 @@ func TestSessionCreateInvalid(t *testing.T) {
 		{"checkout branch invalid", `{` + ok + `,"resources":[{"type":"github_repository","url":"https://github.com/a/b","checkout":{"type":"branch","name":"-rf x"}}]}`, "resources[0].checkout.name", "git branch name"},
 		{"checkout sha short", `{` + ok + `,"resources":[{"type":"github_repository","url":"https://github.com/a/b","checkout":{"type":"commit","sha":"abc123"}}]}`, "resources[0].checkout.sha", "full 40"},
 		{"checkout sha with name", `{` + ok + `,"resources":[{"type":"github_repository","url":"https://github.com/a/b","checkout":{"type":"commit","sha":"` + strings.Repeat("a", 40) + `","name":"x"}}]}`, "resources[0].checkout.name", "unknown field"},
-		{"RES-20 memory store id required", `{` + ok + `,"resources":[{"type":"memory_store"}]}`, "resources[0].memory_store_id", "field required"},
-		{"RES-20 memory access unknown", `{` + ok + `,"resources":[{"type":"memory_store","memory_store_id":"m","access":"write"}]}`, "resources[0].access", `unknown value "write"`},
-		{"RES-20 instructions too long", `{` + ok + `,"resources":[{"type":"memory_store","memory_store_id":"m","instructions":"` + strings.Repeat("i", 4097) + `"}]}`, "resources[0].instructions", "at most 4096"},
+		{"memory store id required", `{` + ok + `,"resources":[{"type":"memory_store"}]}`, "resources[0].memory_store_id", "field required"},
+		{"memory access unknown", `{` + ok + `,"resources":[{"type":"memory_store","memory_store_id":"m","access":"write"}]}`, "resources[0].access", `unknown value "write"`},
+		{"instructions too long", `{` + ok + `,"resources":[{"type":"memory_store","memory_store_id":"m","instructions":"` + strings.Repeat("i", 4097) + `"}]}`, "resources[0].instructions", "at most 4096"},
 		{"memory mount path server-set", `{` + ok + `,"resources":[{"type":"memory_store","memory_store_id":"m","mount_path":"/x"}]}`, "resources[0].mount_path", "cannot be set"},
 		{"memory store duplicate", `{` + ok + `,"resources":[{"type":"memory_store","memory_store_id":"m"},{"type":"memory_store","memory_store_id":"m"}]}`, "resources[1].memory_store_id", "duplicate"},
-		{"RES-21 too many memory stores", `{` + ok + `,"resources":[` + strings.Join(stores, ",") + `]}`, "resources", "at most 8 memory stores"},
+		{"too many memory stores", `{` + ok + `,"resources":[` + strings.Join(stores, ",") + `]}`, "resources", "at most 8 memory stores"},
 		{"vault id type", `{` + ok + `,"vault_ids":[1]}`, "vault_ids[0]", "expected a string"},
 		{"vault id duplicate", `{` + ok + `,"vault_ids":["v","v"]}`, "vault_ids[1]", "duplicate of vault_ids[0]"},
 		{"vault id empty", `{` + ok + `,"vault_ids":[""]}`, "vault_ids[0]", "must not be empty"},
@@ -324,7 +323,7 @@ func TestSessionCreateNotAnObject(t *testing.T) {
 	}
 }
 
-// REF-06 carries the documented error code.
+// A null model override carries the documented error code.
 func TestSessionCreateModelNullCode(t *testing.T) {
 	_, err := decodeCreate([]byte(`{"agent":{"type":"agent_with_overrides","id":"a","model":null},"environment_id":"e"}`))
 	e, _ := errdefs.As(err)
@@ -355,7 +354,7 @@ func TestSessionCreateNulls(t *testing.T) {
 	}
 }
 
-// SES-07/08/09, OQ-01: update bodies, including the SDK's own
+// Update bodies, including the SDK's own
 // conformance request (minus vault_ids, which it documents as rejected).
 func TestSessionUpdateDecode(t *testing.T) {
 	sdk := anthropic.BetaSessionUpdateParams{
@@ -443,10 +442,10 @@ func TestSessionUpdateDecode(t *testing.T) {
 
 func TestSessionUpdateInvalid(t *testing.T) {
 	tests := []struct{ name, body, path, want string }{
-		{"OQ-01 vault_ids rejected", `{"vault_ids":["vlt_1"]}`, "vault_ids", "cannot be changed"},
-		{"SES-11 model not updatable", `{"agent":{"model":"claude-opus-4-7"}}`, "agent.model", "only agent.tools and agent.mcp_servers"},
-		{"SES-11 system not updatable", `{"agent":{"system":"x"}}`, "agent.system", "cannot be changed"},
-		{"SES-11 skills not updatable", `{"agent":{"skills":[]}}`, "agent.skills", "cannot be changed"},
+		{"vault_ids rejected", `{"vault_ids":["vlt_1"]}`, "vault_ids", "cannot be changed"},
+		{"model not updatable", `{"agent":{"model":"claude-opus-4-7"}}`, "agent.model", "only agent.tools and agent.mcp_servers"},
+		{"system not updatable", `{"agent":{"system":"x"}}`, "agent.system", "cannot be changed"},
+		{"skills not updatable", `{"agent":{"skills":[]}}`, "agent.skills", "cannot be changed"},
 		{"agent tools type", `{"agent":{"tools":"all"}}`, "agent.tools", "expected an array"},
 		{"agent unknown", `{"agent":{"colour":1}}`, "agent.colour", "unknown field"},
 		{"unknown top-level", `{"status":"idle"}`, "status", "unknown field"},
@@ -468,7 +467,7 @@ func TestSessionUpdateInvalid(t *testing.T) {
 	}
 }
 
-// RES-02, OQ-08: the add-resource body is a file only; mount_path optional.
+// The add-resource body is a file only; mount_path optional.
 func TestDecodeFileResourceParams(t *testing.T) {
 	sdk := anthropic.BetaSessionResourceAddParams{BetaManagedAgentsFileResourceParams: anthropic.BetaManagedAgentsFileResourceParams{FileID: "file_1"}}
 	r, err := DecodeFileResourceParams(mustJSON(t, sdk))
@@ -481,7 +480,7 @@ func TestDecodeFileResourceParams(t *testing.T) {
 	wantInvalid(t, err, "mount_path", "absolute")
 }
 
-// SES-06: the session object carries every required field, [] and {} for
+// The session object carries every required field, [] and {} for
 // empty collections and null for the unset nullable ones, as the SDK reads
 // it.
 func TestSessionMarshalSDK(t *testing.T) {

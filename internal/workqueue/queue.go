@@ -1,5 +1,5 @@
 // Package workqueue owns the self-hosted work queue's domain logic
-// (resources.md §3, selfhosted-worker.md): enqueueing session work, long-poll
+// (the protocol the self-hosted worker speaks): enqueueing session work, long-poll
 // claims with in-process wake-ups, acks, leases kept alive by heartbeats with
 // an opaque precondition token, re-queue on lease expiry, stop, stats, and the
 // per-claim sessions tokens handed to workers inside the work secret.

@@ -135,7 +135,7 @@ func wantStatus(t *testing.T, err error, status int, code string) *anthropic.Err
 // The SDK poller claims and acks an item with the environment key; its
 // secret carries a sessions token that heartbeats (412 on a wrong
 // precondition), reads its own session and nothing else, and dies with the
-// item. SHS-04, SHS-05, SHS-06, SHS-08.
+// item.
 func TestPollerSecretHeartbeatAndTokenScope(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()
@@ -247,7 +247,7 @@ func TestPollerSecretHeartbeatAndTokenScope(t *testing.T) {
 	}
 }
 
-// SHS-07: an unacked poll is reclaimable after reclaim_older_than_ms; an
+// An unacked poll is reclaimable after reclaim_older_than_ms; an
 // expired lease puts the item back in the queue, the stale worker's beat
 // gets 412, and the next claim mints a new token.
 func TestLeaseExpiryAndReclaim(t *testing.T) {
@@ -300,7 +300,7 @@ func TestLeaseExpiryAndReclaim(t *testing.T) {
 	}
 }
 
-// SHS-06: a blocked poll wakes when work arrives, without waiting out
+// A blocked poll wakes when work arrives, without waiting out
 // block_ms; an empty poll answers 200 null.
 func TestLongPollWakeUp(t *testing.T) {
 	h := newHarness(t)
@@ -336,7 +336,7 @@ func TestLongPollWakeUp(t *testing.T) {
 	}
 }
 
-// SHS-08: a graceful stop from the control plane reaches the worker as
+// A graceful stop from the control plane reaches the worker as
 // state stopping on its next heartbeat; force ends it. A queued item stops
 // at once.
 func TestStopGracefulAndForce(t *testing.T) {

@@ -12,11 +12,11 @@
 //     agent id} whose Data is the full wire.Agent snapshot as published,
 //     with archived_at null (a reader overlays the agent's archive state).
 //     Version records are written in the same transaction as the agent and
-//     never change afterwards (AGT-16); updated_at of a snapshot is the
+//     never change afterwards; updated_at of a snapshot is the
 //     time that version was published.
 //
 // Versions are numbered 1, 2, 3… (the SDK's "starts at 1 and increments"),
-// not the timestamp-like numbers of BEHAVIOR.md AGT-19.
+// not timestamp-like numbers.
 package agents
 
 import (
@@ -183,7 +183,7 @@ func (h *Handler) update(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		if same {
-			// Nothing changed: no new version (AGT-18).
+			// Nothing changed: no new version.
 			out = cur
 			return nil
 		}

@@ -12,7 +12,7 @@ import (
 	"github.com/hangarhq/hangar/internal/wire"
 )
 
-// Limits from BEHAVIOR.md §2 (AGT-02..AGT-09) and the SDK field docs.
+// Limits of an agent's fields, from the SDK field docs.
 const (
 	maxName        = 256
 	maxDescription = 2048

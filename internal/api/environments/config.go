@@ -14,7 +14,7 @@ import (
 	"github.com/hangarhq/hangar/internal/wire"
 )
 
-// Limits the spec leaves open (OQ-31, OQ-32); generous enough for real use,
+// Limits the spec leaves open; generous enough for real use,
 // small enough that one environment cannot bloat every session that uses it.
 const (
 	maxName         = 256
@@ -113,7 +113,7 @@ func parseConfig(raw json.RawMessage) (configPatch, error) {
 	}
 	cp := configPatch{Type: typ}
 	if typ == wire.EnvironmentConfigSelfHosted {
-		// ENV-08 / OQ-34: a self_hosted config has no settings; networking
+		// A self_hosted config has no settings; networking
 		// and packages would be silently meaningless, so they are refused.
 		if err := selfHostedExtra(raw); err != nil {
 			return configPatch{}, err
@@ -242,7 +242,7 @@ func parsePackages(raw json.RawMessage) (map[string][]string, error) {
 	return out, nil
 }
 
-// checkPackage keeps package specs as given (ENV-07: the schema is not
+// checkPackage keeps package specs as given (their schema is not
 // documented, so "pandas==2.2" or "serde@1" must pass) but refuses what
 // could turn into something other than a package argument when the
 // sandbox runs the installer: control characters and leading dashes.
@@ -264,8 +264,8 @@ func checkPackage(path, s string) error {
 	return nil
 }
 
-// checkHost accepts what an egress allow-list can enforce by host name
-// (OQ-32): a DNS name, a "*." wildcard over a DNS name, or an IP address.
+// checkHost accepts what an egress allow-list can enforce by host name:
+// a DNS name, a "*." wildcard over a DNS name, or an IP address.
 // Schemes, paths, ports and credentials are refused rather than silently
 // ignored, so a policy never allows less (or more) than it says.
 func checkHost(path, h string) error {
@@ -316,7 +316,7 @@ func checkHost(path, h string) error {
 }
 
 // defaultConfig is what a create without config gets: cloud, unrestricted
-// egress (ENV-06), nothing preinstalled.
+// egress, nothing preinstalled.
 func defaultConfig() wire.EnvironmentConfig {
 	return wire.EnvironmentConfig{
 		Type:       wire.EnvironmentConfigCloud,
@@ -325,7 +325,7 @@ func defaultConfig() wire.EnvironmentConfig {
 }
 
 // apply merges the patch over base. Omitted members keep base's values;
-// a networking type change starts that policy from its defaults (ENV-05).
+// a networking type change starts that policy from its defaults.
 func (p configPatch) apply(base wire.EnvironmentConfig) (wire.EnvironmentConfig, error) {
 	if p.Type != base.Type {
 		return base, errdefs.Invalid("config.type: cannot change an environment's config type from %q to %q; create a new environment instead", base.Type, p.Type).

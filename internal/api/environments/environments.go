@@ -6,7 +6,7 @@
 //
 // Choices where the spec is open:
 //   - Names are unique per workspace among existing environments, archived
-//     ones included (OQ-33); deleting an environment frees its name.
+//     ones included; deleting an environment frees its name.
 //   - Any update of an archived environment is a 400 with error_code
 //     environment_archived (the SDK's documented code), not a 409.
 //   - Archiving an archived environment returns it unchanged, because the
@@ -272,7 +272,7 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) error {
 	if err := encode(&rec, env); err != nil {
 		return err
 	}
-	// ENV-02: the store's unique name index turns a taken name into a 409.
+	// The store's unique name index turns a taken name into a 409.
 	if err := h.st.Insert(r.Context(), &rec); err != nil {
 		return err
 	}
@@ -313,7 +313,7 @@ func (h *Handler) update(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		if rec.ArchivedAt != nil {
-			// GEN-08 / ENV-11: archived environments are read-only.
+			// Archived environments are read-only.
 			return errdefs.Invalid("environment %s is archived and can no longer be changed", id).WithCode("environment_archived")
 		}
 		next, err := u.apply(env)
@@ -360,7 +360,7 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request) error {
 
 func (h *Handler) delete(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("environment_id")
-	// ENV-10 (delete only while no session references it) needs sessions,
+	// Refusing delete while a session references it needs sessions,
 	// which do not exist yet; deleting also frees the name.
 	if err := h.st.Delete(r.Context(), httpx.Workspace(r), store.KindEnvironment, id); err != nil {
 		return err

@@ -164,7 +164,7 @@ func mustCreate(t testing.TB, body string) wire.EnvironmentCreateParams {
 	return p
 }
 
-func TestCheckHost(t *testing.T) { // ENV-05, OQ-32
+func TestCheckHost(t *testing.T) {
 	for _, tc := range []struct {
 		host string
 		ok   bool

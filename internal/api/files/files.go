@@ -1,4 +1,4 @@
-// Package files serves the Files API (FIL-*): multipart upload streamed into
+// Package files serves the Files API: multipart upload streamed into
 // the blob store, metadata kept as store records (Parent = the session that
 // scopes a file, if any), listing by scope and ids, download honouring
 // downloadable and expiry, and delete. It also offers Create, with which the
@@ -9,7 +9,7 @@
 //     service's "your uploads cannot be downloaded" rule protects nobody.
 //     The flag is still stored and honoured (400 file_not_downloadable).
 //   - An unscoped list returns every file of the workspace, session outputs
-//     included (OQ-40); scope_id narrows it to one session.
+//     included; scope_id narrows it to one session.
 //   - Lists are newest first. ids[] returns one page of the matching files
 //     and cannot be combined with page or limit.
 //   - Expired files keep their metadata; only their bytes become
@@ -40,7 +40,7 @@ import (
 	"github.com/hangarhq/hangar/internal/wire"
 )
 
-// Limits from the SDK's parameter docs and resources.md §15.
+// Limits from the SDK's parameter docs and the Files API reference.
 const (
 	minExpiresIn = 3600
 	maxExpiresIn = 7776000
@@ -166,7 +166,7 @@ type filePart struct {
 	body        io.Reader
 }
 
-// readUpload walks the upload form (FIL-01): exactly one part "file", whose
+// readUpload walks the upload form: exactly one part "file", whose
 // content goes to sink as it streams, and an optional "expires_in_seconds".
 // Other parts are rejected so a typo does not pass silently.
 func readUpload(mr *multipart.Reader, sink func(filePart) error) (uploadForm, error) {
@@ -219,8 +219,8 @@ func parseExpiresIn(v string) (int64, error) {
 	return n, nil
 }
 
-// cleanFilename keeps only the last path component of a client filename
-// (resources.md §15). "" means the client sent none.
+// cleanFilename keeps only the last path component of a client filename.
+// "" means the client sent none.
 func cleanFilename(raw string) (string, error) {
 	name := raw
 	if i := strings.LastIndexAny(name, `/\`); i >= 0 {
@@ -356,7 +356,7 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request) error {
 	}
 	lp.Apply(&o)
 	if scope := q.Get("scope_id"); scope != "" {
-		// OUT-04: only sessions scope files.
+		// Only sessions scope files.
 		if !strings.HasPrefix(scope, ids.Session) {
 			return errdefs.Invalid("scope_id: must be a session id (%s…), got %q", ids.Session, scope)
 		}

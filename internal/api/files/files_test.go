@@ -67,7 +67,7 @@ func errorCode(t *testing.T, resp *http.Response) (int, string) {
 	return resp.StatusCode, b.Error.Details.ErrorCode
 }
 
-// resources.md §15: an expired file keeps its metadata, but its bytes are
+// An expired file keeps its metadata, but its bytes are
 // 404 file_expired; a non-downloadable file is 400 file_not_downloadable.
 func TestContentExpiredAndNotDownloadable(t *testing.T) {
 	h, srv := newTestServer(t)
@@ -113,7 +113,7 @@ func TestContentExpiredAndNotDownloadable(t *testing.T) {
 	}
 }
 
-// OUT-02, OUT-03: files the server creates for a session carry its scope and
+// Files the server creates for a session carry its scope and
 // are what a scope_id list returns; an unscoped list shows them too.
 func TestCreateScopedAndList(t *testing.T) {
 	h, srv := newTestServer(t)

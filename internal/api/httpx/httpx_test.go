@@ -196,8 +196,8 @@ func TestParseListCursor(t *testing.T) {
 		{"defaults", url.Values{}, ListParams{Limit: 20}, ""},
 		{"cursor keeps its order", url.Values{"page": {desc}}, ListParams{Limit: 20, After: 42, Desc: true}, ""},
 		{"cursor with matching order", url.Values{"page": {asc}, "order": {"asc"}}, ListParams{Limit: 20, After: 42}, ""},
-		// PAG-02: a cursor reused with another order is a 400.
-		{"PAG-02 cursor with other order", url.Values{"page": {asc}, "order": {"desc"}}, ListParams{}, "page: cursor was created with a different order"},
+		// A cursor reused with another order is a 400.
+		{"cursor with other order", url.Values{"page": {asc}, "order": {"desc"}}, ListParams{}, "page: cursor was created with a different order"},
 		{"garbage cursor", url.Values{"page": {"page_!!"}}, ListParams{}, "page: invalid page cursor"},
 		{"negative cursor", url.Values{"page": {"page_" + base64.RawURLEncoding.EncodeToString([]byte("a-5"))}}, ListParams{}, "page: invalid page cursor"},
 		{"limit", url.Values{"limit": {"5"}}, ListParams{Limit: 5}, ""},

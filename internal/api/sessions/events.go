@@ -21,7 +21,7 @@ import (
 	"github.com/hangarhq/hangar/internal/wire"
 )
 
-// Event list limits (resources.md §5: the worker pages with limit=1000).
+// Event list limits (the worker pages with limit=1000).
 const (
 	eventsDefaultLimit = 1000
 	eventsMaxLimit     = 1000
@@ -62,7 +62,7 @@ func (h *Handler) listEvents(w http.ResponseWriter, r *http.Request) error {
 		}
 		eq.Types = append(eq.Types, t)
 	}
-	// Time filters compare processed_at (resources.md §5).
+	// Time filters compare processed_at.
 	eq.ProcessedGT, eq.ProcessedGTE, eq.ProcessedLT, eq.ProcessedLTE = lq.CreatedGT, lq.CreatedGTE, lq.CreatedLT, lq.CreatedLTE
 	page, err := h.st.ListEvents(r.Context(), eq)
 	if err != nil {
@@ -146,7 +146,7 @@ func (h *Handler) streamEvents(w http.ResponseWriter, r *http.Request) error {
 	return h.stream(w, r, id, deltas, strings.TrimSpace(r.Header.Get("Last-Event-ID")))
 }
 
-// stream serves the live event stream (RCV-05..RCV-09, PRV-*). It
+// stream serves the live event stream. It
 // subscribes before sending headers, so nothing published after the request
 // arrived is missed; with Last-Event-ID (an extension) it first replays the
 // persisted events after that one from the log, then continues live without
@@ -223,7 +223,7 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, id string, delt
 			}
 			eventID := m.ID
 			if m.Preview {
-				// Previews carry no id of their own (PRV-07).
+				// Previews carry no id of their own.
 				eventID = ""
 			}
 			if sw.WriteEvent(m.Type, eventID, m.Data) != nil {

@@ -12,7 +12,7 @@ import (
 	"github.com/hangarhq/hangar/internal/store"
 )
 
-// Session list limits (resources.md §4: default 20, like the other lists).
+// Session list limits (default 20, like the other lists).
 const (
 	listDefault = 20
 	listMax     = 100
@@ -20,7 +20,7 @@ const (
 
 // cursor is a position in the session list: the store Seq to continue
 // after (or, Backward, to end before) and the order it was made for, so it
-// cannot be replayed with another order (PAG-02). Seq 0 going forward is
+// cannot be replayed with another order. Seq 0 going forward is
 // the first page, which a next_page after an empty page before the start
 // legitimately points to.
 type cursor struct {
@@ -60,7 +60,7 @@ func decodeCursor(s string) (cursor, error) {
 	return cursor{Seq: n, Desc: b[1] == 'd', Backward: b[0] == 'p'}, nil
 }
 
-// parseListQuery reads GET /v1/sessions's query (resources.md §4) into a
+// parseListQuery reads GET /v1/sessions's query into a
 // store query; the caller sets the workspace. Unknown parameters are
 // ignored, as on every endpoint.
 func parseListQuery(q url.Values) (store.SessionQuery, error) {

@@ -15,9 +15,9 @@ import (
 
 func isNotFound(err error) bool { return errdefs.ClassOf(err) == errdefs.ClassNotFound }
 
-// resolveAgent pins the referenced agent version (REF-02: the latest one
+// resolveAgent pins the referenced agent version (the latest one
 // unless a version is named) and applies the overrides of
-// agent_with_overrides, giving the session's effective agent (REF-10).
+// agent_with_overrides, giving the session's effective agent.
 func resolveAgent(ctx context.Context, tx store.Tx, ws string, ref wire.AgentRef) (wire.SessionAgent, error) {
 	idField := "agent.id"
 	if ref.Bare {
@@ -31,7 +31,7 @@ func resolveAgent(ctx context.Context, tx store.Tx, ws string, ref wire.AgentRef
 		return wire.SessionAgent{}, err
 	}
 	if rec.ArchivedAt != nil {
-		// AGT-28: sessions already on it keep running; new ones may not start.
+		// Sessions already on it keep running; new ones may not start.
 		return wire.SessionAgent{}, errdefs.Invalid("agent: agent %s is archived", ref.ID)
 	}
 	a, err := decodeAgent(rec.Data)
@@ -74,9 +74,9 @@ func decodeAgent(data []byte) (wire.Agent, error) {
 }
 
 // applyOverrides applies agent_with_overrides to the referenced version:
-// an omitted field inherits (REF-04), null or [] clears (REF-05), a value
-// replaces wholesale (REF-08), parsed and checked exactly as on agent create.
-// The agent's id and version are kept (REF-10).
+// an omitted field inherits, null or [] clears, a value
+// replaces wholesale, parsed and checked exactly as on agent create.
+// The agent's id and version are kept.
 func applyOverrides(sa wire.SessionAgent, ref wire.AgentRef) (wire.SessionAgent, error) {
 	if !ref.HasOverrides() {
 		return sa, nil
@@ -90,7 +90,7 @@ func applyOverrides(sa wire.SessionAgent, ref wire.AgentRef) (wire.SessionAgent,
 			return sa, err
 		}
 	} else if ref.Model.Set {
-		// REF-06; wire's Validate reports it first, this keeps the rule
+		// The model can never be cleared; wire's Validate reports it first, this keeps the rule
 		// local to whoever applies overrides.
 		return sa, errdefs.Invalid("agent.model: cannot be null; a session always has a model").WithCode("agent_model_required")
 	}
@@ -138,7 +138,8 @@ func applyOverrides(sa wire.SessionAgent, ref wire.AgentRef) (wire.SessionAgent,
 	return sa, nil
 }
 
-// errSkillsNeedTools is REF-07: skills are read through the read tool.
+// errSkillsNeedTools refuses clearing tools while skills remain: skills
+// are read through the read tool.
 func errSkillsNeedTools() error {
 	return errdefs.Invalid("agent.tools: cannot be cleared while the session has skills, which need the read tool; clear agent.skills too or keep a toolset")
 }
@@ -171,7 +172,7 @@ func checkSkills(ctx context.Context, tx store.Tx, ws string, skills []wire.Agen
 	return nil
 }
 
-// checkEnvironment requires a live environment (SES-05, GEN-09).
+// checkEnvironment requires a live environment.
 func checkEnvironment(ctx context.Context, tx store.Tx, ws, id string) error {
 	rec, err := tx.Get(ctx, ws, store.KindEnvironment, id)
 	if isNotFound(err) {
@@ -204,7 +205,7 @@ func checkVaults(ctx context.Context, tx store.Tx, ws string, vaultIDs []string)
 }
 
 // buildResources checks the resources of a create and gives each its
-// sesrsc_ id (RES-03), in the order given. A repository's token never
+// sesrsc_ id, in the order given. A repository's token never
 // reaches the document: create seals it beside it (resources.go).
 func buildResources(ctx context.Context, tx store.Tx, ws string, params []wire.ResourceParams, now time.Time) ([]wire.SessionResource, error) {
 	out := make([]wire.SessionResource, 0, len(params))

@@ -1,27 +1,27 @@
 package sessions
 
-// Session resources (resources.md §6, RES-*): add (file only), list, get,
+// Session resources: add (file only), list, get,
 // token rotation and delete. Resources live in the session document, so
 // every change goes through engine.Update; what must not be in the document
 // lives in records beside it:
 //   - a repository's authorization_token is sealed under the master key in
 //     a store.KindSessionSecret record (ID = the resource id, Parent = the
-//     session), never in Data, a response or a log line (RES-15);
-//   - a file resource names a session-scoped COPY of the uploaded file
-//     (RES-09): a new file_ id whose bytes were copied, whose record has
-//     Parent = the resource id (so a scope_id list shows only outputs,
-//     OUT-03) and whose metadata names the session as its scope. Deleting
+//     session), never in Data, a response or a log line;
+//   - a file resource names a session-scoped COPY of the uploaded file:
+//     a new file_ id whose bytes were copied, whose record has
+//     Parent = the resource id (so a scope_id list shows only the files
+//     the session wrote) and whose metadata names the session as its scope. Deleting
 //     the original does not affect the session; the copy goes with the
 //     resource or the session.
 //
-// Choices where the spec is open (OQ-08, OQ-09, OQ-41):
+// Choices where the spec is open:
 //   - add takes `file` only, as the SDK's Add does; mount_path defaults to
 //     /mnt/session/uploads/<file_id of the original>.
 //   - a mount_path already used by another resource of the session is a 409.
 //   - delete works on idle and running sessions alike; the sandbox picks up
 //     added or removed file mounts at its next tool call (see
 //     internal/server). A deleted repository's clone stays in /workspace.
-//   - writes to an archived session's resources are 409 (GEN-15).
+//   - writes to an archived session's resources are 409.
 
 import (
 	"context"
@@ -395,7 +395,7 @@ func (h *Handler) deleteBlobs(fileIDs []string) {
 	}
 }
 
-// ---- session-scoped file copies (RES-09) ---------------------------------
+// ---- session-scoped file copies ---------------------------------
 
 type fileCopy struct {
 	origID, copyID        string
@@ -437,7 +437,7 @@ func (h *Handler) copyFile(ctx context.Context, ws, fileID, field string) (*file
 }
 
 // insert files the copy's record: Parent is the resource, so the copy is
-// not among the session's outputs (OUT-03); its scope names the session.
+// not among the session's outputs; its scope names the session.
 func (c *fileCopy) insert(ctx context.Context, tx store.Tx, ws string) error {
 	m := c.meta
 	m.ID, m.CreatedAt, m.ExpiresAt = c.copyID, wire.Now(), nil

@@ -25,7 +25,7 @@ var resourceBodySeeds = []string{
 	`[]`, `null`, `{`, ``,
 }
 
-// RES-02, RES-06, RES-17: the add and update bodies decode to a value or a
+// The add and update bodies decode to a value or a
 // 400 naming a field, never a panic or another class; a token is never
 // echoed in a message.
 func FuzzResourceBodies(f *testing.F) {
@@ -65,7 +65,7 @@ func resources(n int) []wire.SessionResource {
 	return rs
 }
 
-// RES-04, PAG: pages cover every resource once, in order, and a cursor
+// Pages cover every resource once, in order, and a cursor
 // whose resource was deleted continues at its position.
 func TestPageResources(t *testing.T) {
 	rs := resources(5)

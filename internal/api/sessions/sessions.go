@@ -7,22 +7,22 @@
 // write to an existing session goes through engine.Update, which holds the
 // session's lock, so nothing here races the agent loop.
 //
-// Choices where the spec is open (OQ-30 and friends):
+// Choices where the spec is open:
 //   - A referenced object that does not exist in the workspace (agent, agent
 //     version, environment, vault, file, custom skill) is a 404 whose message
 //     names the field; an archived agent, environment or vault is a 400
-//     naming the field (AGT-28, SES-05, GEN-09).
+//     naming the field.
 //   - Changing agent.tools / agent.mcp_servers of a session that is not idle
-//     is a 409 (it clashes with the current state, SES-10); archiving or
-//     deleting a running session is a 400 (SES-16, ERR-06).
-//   - Writes to an archived session are 409 (GEN-15); archiving again is a
+//     is a 409 (it clashes with the current state); archiving or
+//     deleting a running session is a 400.
+//   - Writes to an archived session are 409; archiving again is a
 //     no-op that returns the session.
 //   - Budgets: Hangar has no model list prices, so every model is
 //     "not budgetable" and a budget on create is a 400 model_not_budgetable;
 //     on update a budget value is a 400 budget_create_only, a null is a no-op.
 //   - Repository authorization tokens are sealed in KindSessionSecret
 //     records, never in the document; file resources name a session-scoped
-//     copy of the file (RES-09). See resources.go.
+//     copy of the file. See resources.go.
 //   - Memory-store resources are rejected until memory stores exist.
 package sessions
 
@@ -48,7 +48,7 @@ import (
 )
 
 // maxMetadataPairs bounds a session's metadata after an update's patch (the
-// SDK's 16; SES-02's 8 is superseded, see docs/sdk-discrepancies.md).
+// SDK's 16, not the 8 of older docs; see docs/sdk-discrepancies.md).
 const maxMetadataPairs = 16
 
 // Handler serves the sessions endpoints.
@@ -365,7 +365,7 @@ func sameJSON(a, b any) (bool, error) {
 // ---- archive and delete ------------------------------------------------
 
 // busy reports whether the session is working, which archive and delete
-// refuse (SES-16); a rescheduled session is about to work again.
+// refuse; a rescheduled session is about to work again.
 func busy(status string) bool {
 	return status == wire.SessionRunning || status == wire.SessionRescheduling
 }
@@ -398,8 +398,8 @@ func (h *Handler) archive(w http.ResponseWriter, r *http.Request) error {
 	return httpx.OK(w, doc)
 }
 
-// delete removes the session, its event log and its scoped files (SES-15,
-// SES-19), then tells open streams. The status is checked under the
+// delete removes the session, its event log and its scoped files,
+// then tells open streams. The status is checked under the
 // session's lock and the session's driver is stopped before the rows go,
 // so the loop never writes to a deleted session.
 func (h *Handler) delete(w http.ResponseWriter, r *http.Request) error {
@@ -471,7 +471,7 @@ func (h *Handler) delete(w http.ResponseWriter, r *http.Request) error {
 func fileBlobKey(fileID string) string { return "files/" + fileID }
 
 // announceDeleted sends session.deleted to the session's open streams and
-// ends them (resources.md §4).
+// ends them.
 func (h *Handler) announceDeleted(id string) {
 	if h.broker == nil {
 		return

@@ -143,8 +143,8 @@ var overrideSeeds = []string{
 }
 
 // FuzzOverrides: applying any decodable agent reference to a stored version
-// never panics, keeps the base id and version (REF-10), rejects with a 400
-// naming an agent field, and follows the tri-state rules (REF-04, REF-05).
+// never panics, keeps the base id and version, rejects with a 400
+// naming an agent field, and follows the tri-state rules.
 func FuzzOverrides(f *testing.F) {
 	for _, s := range overrideSeeds {
 		f.Add(s)
@@ -201,7 +201,7 @@ func FuzzOverrides(f *testing.F) {
 			t.Fatalf("%s: omitted model not inherited", agent)
 		}
 		if wire.OverrideClears(ref.Tools) && len(sa.Skills) > 0 {
-			t.Fatalf("%s: REF-07 tools cleared while skills remain", agent)
+			t.Fatalf("%s: tools cleared while skills remain", agent)
 		}
 	})
 }
@@ -241,12 +241,12 @@ func TestApplyUpdate(t *testing.T) {
 		{name: "metadata emptied", body: `{"metadata":{"a":null}}`, changed: true, event: `{}`},
 		{name: "metadata unchanged", body: `{"metadata":{"a":"1"}}`},
 		{name: "title while running", body: `{"title":"u"}`, status: wire.SessionRunning, changed: true, event: `{"title":"u"}`},
-		{name: "SES-10 tools while running", body: `{"agent":{"tools":[]}}`, status: wire.SessionRunning, class: errdefs.ClassConflict},
-		{name: "GEN-15 archived", body: `{"title":"u"}`, archived: true, class: errdefs.ClassConflict},
+		{name: "tools while running", body: `{"agent":{"tools":[]}}`, status: wire.SessionRunning, class: errdefs.ClassConflict},
+		{name: "archived", body: `{"title":"u"}`, archived: true, class: errdefs.ClassConflict},
 		{name: "archived no-op", body: `{}`, archived: true},
 		{name: "budget value", body: `{"budget":{"type":"limit","max_list_cost":{"amount":"1","currency":"USD"}}}`, class: errdefs.ClassInvalid, code: "budget_create_only"},
 		{name: "budget null", body: `{"budget":null}`},
-		{name: "REF-07 tools cleared with skills", body: `{"agent":{"tools":null}}`, class: errdefs.ClassInvalid},
+		{name: "tools cleared with skills", body: `{"agent":{"tools":null}}`, class: errdefs.ClassInvalid},
 		{name: "server loses its toolset", body: `{"agent":{"tools":[{"type":"agent_toolset_20260401"}]}}`, class: errdefs.ClassInvalid},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

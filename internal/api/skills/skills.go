@@ -1,4 +1,4 @@
-// Package skills serves the Skills API (SKL-*): skills and their immutable
+// Package skills serves the Skills API: skills and their immutable
 // versions, uploaded as multipart files[] parts (a directory whose paths
 // share one top-level folder with SKILL.md at its root, or one zip of the
 // same), validated, and stored as one zip per version in the blob store. The
@@ -8,7 +8,7 @@
 //
 // Choices where the spec is open:
 //   - A version's id is a decimal timestamp in microseconds, strictly
-//     increasing per skill (OQ-06: the reference service's versions look
+//     increasing per skill (the reference service's versions look
 //     like "1759178010641129"). It is what paths and references use.
 //   - A skill always holds at least one version (the SDK documents
 //     latest_version_id as always set): deleting a skill deletes its

@@ -86,7 +86,7 @@ func Walk(mr *multipart.Reader, fields map[string]func(*multipart.Part) error) e
 
 // Filename returns the part's filename exactly as sent, directories
 // included. Part.FileName() would strip them, and skill uploads carry the
-// skill's layout in them (wire-overview §7). has is false when the part has
+// skill's layout in them. has is false when the part has
 // no filename parameter at all.
 func Filename(p *multipart.Part) (name string, has bool, err error) {
 	cd := p.Header.Get("Content-Disposition")

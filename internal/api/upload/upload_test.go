@@ -24,7 +24,7 @@ func part(t testing.TB, disposition, body string) (*multipart.Part, error) {
 	return Next(multipart.NewReader(strings.NewReader(raw), "b"))
 }
 
-// wire-overview §7: the raw filename keeps its directories, which
+// The raw filename keeps its directories, which
 // Part.FileName() would strip.
 func TestFilename(t *testing.T) {
 	for _, tc := range []struct {

@@ -89,7 +89,7 @@ func (h *Handler) createCredential(w http.ResponseWriter, r *http.Request) error
 		if vrec.ArchivedAt != nil {
 			return errdefs.Conflict("vault %s is archived and can no longer be changed", vaultID)
 		}
-		// VLT-07: one active credential per key; archived ones released
+		// One active credential per key; archived ones released
 		// their key when they were archived.
 		if other, err := tx.GetByName(ctx, ws, store.KindCredential, vaultID, key); err == nil {
 			field, value := describeKey(auth)
@@ -97,7 +97,7 @@ func (h *Handler) createCredential(w http.ResponseWriter, r *http.Request) error
 		} else if !errors.Is(err, errdefs.ErrNotFound) {
 			return err
 		}
-		// VLT-11: archived credentials do not count, so that the documented
+		// Archived credentials do not count, so that the documented
 		// way to change a key (archive, then create anew) works at the limit.
 		n, err := tx.Count(ctx, ws, store.KindCredential, vaultID, false)
 		if err != nil {
@@ -214,7 +214,7 @@ func (h *Handler) deleteCredential(w http.ResponseWriter, r *http.Request) error
 	return httpx.OK(w, wire.Deleted{ID: credID, Type: wire.TypeVaultCredentialDeleted})
 }
 
-// archiveCredential archives one credential (VLT-10). Archiving an archived
+// archiveCredential archives one credential. Archiving an archived
 // credential returns it unchanged.
 func (h *Handler) archiveCredential(w http.ResponseWriter, r *http.Request) error {
 	if err := httpx.DecodeEmpty(r); err != nil {
@@ -238,7 +238,7 @@ func (h *Handler) archiveCredential(w http.ResponseWriter, r *http.Request) erro
 }
 
 // archiveCredentialRecord archives rec unless it already is: the secret is
-// dropped for good and the key released for a new credential (VLT-10).
+// dropped for good and the key released for a new credential.
 func (h *Handler) archiveCredentialRecord(ctx context.Context, tx store.Tx, rec *store.Record, now time.Time) (wire.Credential, error) {
 	var c wire.Credential
 	if err := json.Unmarshal(rec.Data, &c); err != nil {

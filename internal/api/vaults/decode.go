@@ -137,7 +137,7 @@ func replace(dst *string, path string, o wire.Opt[string]) error {
 	return nil
 }
 
-// immutable accepts a resent key field only when it is unchanged (VLT-08).
+// immutable accepts a resent key field only when it is unchanged.
 func immutable(path string, o wire.Opt[string], stored string) error {
 	if o.Set && (o.Null || o.V != stored) {
 		return errdefs.Invalid("%s: cannot be changed; archive this credential and create a new one", path)
@@ -281,9 +281,9 @@ func decodeNetworking(path string, raw json.RawMessage) (wire.CredentialNetworki
 }
 
 // decodeInjection applies an injection_location object to base: on create
-// base is all-false so that omitted fields turn off (VLT-21); on update base
-// is the stored value so that fields merge one by one (VLT-22). Null, for
-// the object or a field, and both locations off are rejected (VLT-23).
+// base is all-false so that omitted fields turn off; on update base
+// is the stored value so that fields merge one by one. Null, for
+// the object or a field, and both locations off are rejected.
 func decodeInjection(path string, raw json.RawMessage, base wire.InjectionLocation) (wire.InjectionLocation, error) {
 	if isNull(raw) {
 		return base, errdefs.Invalid("%s: must not be null", path)
@@ -446,8 +446,8 @@ func decodeRefreshCreate(raw json.RawMessage, sec *vault.Secret) (*wire.MCPOAuth
 
 // decodeUpdateAuth applies an update body's auth to the stored auth and
 // secret, returning the new ones; cur and sec are not modified. The type
-// cannot change and the key fields are immutable (VLT-08); secrets,
-// expires_at, scope, networking and injection_location can (VLT-09).
+// cannot change and the key fields are immutable; secrets,
+// expires_at, scope, networking and injection_location can.
 func decodeUpdateAuth(raw json.RawMessage, cur wire.CredentialAuth, sec vault.Secret, now time.Time) (wire.CredentialAuth, vault.Secret, error) {
 	a := cur
 	if isNull(raw) {
@@ -587,8 +587,8 @@ func applyRefreshUpdate(raw json.RawMessage, a *wire.CredentialAuth, sec *vault.
 	return nil
 }
 
-// credentialKey is the credential's unique key within its vault (VLT-05,
-// VLT-07), stored as the record name. mcp_oauth and static_bearer share the
+// credentialKey is the credential's unique key among its
+// vault's active credentials, stored as the record name. mcp_oauth and static_bearer share the
 // mcp_server_url namespace: one credential per MCP server.
 func credentialKey(a wire.CredentialAuth) string {
 	if a.Type == wire.CredentialEnvironmentVariable {

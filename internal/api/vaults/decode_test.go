@@ -41,8 +41,8 @@ func TestCheckSecretName(t *testing.T) {
 	}
 }
 
-// Injection location merge rules: VLT-21 (create defaults), VLT-22 (update
-// merges field by field), VLT-23 (one location must stay on; no nulls).
+// Injection location merge rules: create defaults, update merges field by
+// field, one location must stay on and nulls are refused.
 func TestDecodeInjection(t *testing.T) {
 	both := wire.InjectionLocation{Body: true, Header: true}
 	headerOnly := wire.InjectionLocation{Header: true}

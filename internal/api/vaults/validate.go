@@ -14,7 +14,7 @@ import (
 	"github.com/hangarhq/hangar/internal/wire"
 )
 
-// validateCredential answers mcp_oauth_validate (VLT-14). First the
+// validateCredential answers mcp_oauth_validate. First the
 // credential's own checks:
 //
 //   - mcp_oauth with a refresh configuration: a real refresh_token grant
@@ -24,7 +24,7 @@ import (
 //     the end user must authorize again ("invalid"); a 5xx or unreachable
 //     endpoint tells nothing ("unknown").
 //   - mcp_oauth without refresh: refresh.status "no_refresh_token"; the
-//     verdict is "invalid" once expires_at has passed (MCP-09), else
+//     verdict is "invalid" once expires_at has passed, else
 //     "unknown".
 //   - static_bearer and environment_variable: nothing to exchange, so
 //     refresh is null.

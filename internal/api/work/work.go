@@ -1,9 +1,9 @@
 // Package work serves the self-hosted work queue endpoints under
-// /v1/environments/{environment_id}/work (resources.md §3): poll, ack,
+// /v1/environments/{environment_id}/work: poll, ack,
 // heartbeat, stop, get, update, list and stats. It owns who may call which
 // of them; the queue's rules live in internal/workqueue.
 //
-// Credentials (wire-overview §5; GEN-05; SDK doc comments):
+// Credentials (as the SDK's doc comments describe them):
 //   - API keys of the workspace: every route.
 //   - Environment keys: poll, ack, heartbeat, stop, list and stats of their
 //     own environment; get and update reject them, as the SDK documents.
@@ -169,7 +169,7 @@ func ToWire(w store.WorkItem, secret *string) Work {
 		StartedAt: w.StartedAt, State: w.State, StopRequestedAt: w.StopRequestedAt, StoppedAt: w.StoppedAt, Type: "work"}
 }
 
-// ParsePoll reads block_ms and reclaim_older_than_ms (SHS-06, SHS-07).
+// ParsePoll reads block_ms and reclaim_older_than_ms.
 func ParsePoll(q map[string][]string) (block time.Duration, reclaim *time.Duration, err error) {
 	get := func(k string) (string, bool) {
 		v, ok := q[k]

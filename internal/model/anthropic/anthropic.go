@@ -559,7 +559,7 @@ func documentParam(b model.Block) (*sdk.DocumentBlockParam, error) {
 }
 
 // defaultThinking is extended thinking for a request that leaves it open:
-// on by default, as Managed Agents runs its agents (BLT-06). Claude models
+// on by default, as Managed Agents runs its agents. Claude models
 // from 4.6 on decide how much to think (adaptive); the 3.7 to 4.5
 // generations get half the output budget; older Claude models and names
 // this cannot place (a gateway's own model names) are sent without it, since

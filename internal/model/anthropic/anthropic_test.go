@@ -237,7 +237,7 @@ func TestAnthropicAdaptiveThinkingEffortSpeed(t *testing.T) {
 	}
 }
 
-// BLT-04: breakpoints on the last tool, the last system block and the last
+// Breakpoints on the last tool, the last system block and the last
 // two user turns; never more than the API's four.
 func TestAnthropicCacheControlPlacement(t *testing.T) {
 	conv := func() *model.Request {
@@ -306,7 +306,7 @@ func TestAnthropicCacheControlPlacement(t *testing.T) {
 	}
 }
 
-// BLT-08: usage including cache tokens reaches the response.
+// Usage including cache tokens reaches the response.
 func TestAnthropicUsageWithCacheTokens(t *testing.T) {
 	want := model.Usage{InputTokens: 12, OutputTokens: 34, CacheCreationInputTokens: 560, CacheReadInputTokens: 7800}
 	turn := modeltest.Text("cached")
@@ -557,7 +557,7 @@ func TestAnthropicImagesAndDocuments(t *testing.T) {
 	}
 }
 
-// BLT-06: extended thinking is on by default where the model supports it,
+// Extended thinking is on by default where the model supports it,
 // and a request's own choice wins.
 func TestAnthropicDefaultThinking(t *testing.T) {
 	for _, c := range []struct {

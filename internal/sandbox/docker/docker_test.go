@@ -98,7 +98,7 @@ func TestCapabilities(t *testing.T) {
 }
 
 // The two root entries Docker itself adds, beyond the layout the suite
-// allows (DESIGN.md §5): they carry nothing of the host. /sys is an empty
+// allows: they carry nothing of the host. /sys is an empty
 // read-only tmpfs over the host's sysfs, /.dockerenv an empty marker file.
 func TestDockerRootEntries(t *testing.T) {
 	b := newBackend(t)

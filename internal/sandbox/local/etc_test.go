@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// Issue 4 §3 (local): the sandbox's /etc is one copied directory of the
+// On local, the sandbox's /etc is one copied directory of the
 // allowed host files, the sandbox's own, and empty directories for the
 // host directories bound over it; it is the same from one start to the
 // next until a host file changes or such a directory appears, then it is

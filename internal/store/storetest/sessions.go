@@ -401,7 +401,7 @@ func testSessionListFilters(t *testing.T, st store.Store) {
 
 // testSessionPaging60 walks 60 sessions in pages of 7 forward to the end,
 // then backward to the start, in both orders and with a filter, as a client
-// following next_page and prev_page does (SES-18, PAG-03).
+// following next_page and prev_page does.
 func testSessionPaging60(t *testing.T, st store.Store) {
 	const n, pageSize = 60, 7
 	var all, running []string
@@ -857,7 +857,7 @@ func testEventAppendConflicts(t *testing.T, st store.Store) {
 
 // testEventConcurrentAppend appends from several goroutines, each in its own
 // transactions, to one session: Seqs must come out 1..N with no gap and no
-// duplicate, and each batch contiguous (DESIGN §3). As in
+// duplicate, and each batch contiguous. As in
 // InTx/ConcurrentIncrements, a driver may answer a serialization failure
 // with a conflict, which the caller retries.
 func testEventConcurrentAppend(t *testing.T, st store.Store) {
@@ -1092,7 +1092,7 @@ func testEventSetProcessed(t *testing.T, st store.Store) {
 }
 
 // testEventInTxWithStatus checks that a status change and the events that
-// announce it commit or roll back together (DESIGN §3).
+// announce it commit or roll back together.
 func testEventInTxWithStatus(t *testing.T, st store.Store) {
 	s := mustInsertSession(t, st, newSession(wsA, "sesn_1", store.SessionIdle))
 	appendEvents(t, st, "sesn_1", newEvent("sevt_0", "user.message", ""))

@@ -14,7 +14,7 @@ import (
 	"github.com/hangarhq/hangar/internal/wire"
 )
 
-// Issue 5 item 5, ENV-05: with Policy.Via a fetch leaves through the
+// With Policy.Via a fetch leaves through the
 // session's egress proxy, whose policy and internal-address guard decide
 // (this package's own SSRF rule and networking check step aside), and a
 // refusal is a *PolicyError carrying the proxy's readable message.

@@ -16,7 +16,7 @@ import (
 // Policy is what decides, for one session, where web_fetch may go and what
 // web_search may return: the agent's web_fetch/web_search tool configs and
 // the environment's networking, read fresh for every call so a session
-// update (TOL-20) or an environment change applies to the next call.
+// update or an environment change applies to the next call.
 type Policy struct {
 	// Fetch and Search are the resolved toolset configs of web_fetch and
 	// web_search (allowed_domains, blocked_domains, max_content_tokens,

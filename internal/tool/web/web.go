@@ -1,6 +1,6 @@
 // Package web owns the two server-side tools of agent_toolset_20260401,
-// web_fetch and web_search (TOL-02): Hangar runs them itself, outside any
-// sandbox and for self_hosted environments too (events.md: workers leave
+// web_fetch and web_search: Hangar runs them itself, outside any
+// sandbox and for self_hosted environments too (self-hosted workers leave
 // them unanswered). web_fetch obeys the agent's allowed_domains /
 // blocked_domains, the environment's networking and an SSRF rule that keeps
 // it off the server's own host and private networks; web_search asks a

@@ -1,4 +1,4 @@
--- Sessions and their durable event logs (DESIGN §3).
+-- Sessions and their durable event logs.
 CREATE TABLE sessions (
     seq              INTEGER PRIMARY KEY AUTOINCREMENT,
     id               TEXT    NOT NULL UNIQUE,

@@ -1,4 +1,4 @@
--- The self-hosted work queue (resources.md §3). Times are Unix microseconds.
+-- The self-hosted work queue. Times are Unix microseconds.
 CREATE TABLE work_items (
     seq                 INTEGER PRIMARY KEY AUTOINCREMENT,
     id                  TEXT    NOT NULL UNIQUE,
