@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -137,6 +136,20 @@ func waitFile(t *testing.T, path string) {
 	t.Fatalf("%s never appeared", path)
 }
 
+// selfHostedEnv makes the loop's environment a new self-hosted one and
+// returns its id with an environment key minted by the CLI.
+func (l *loop) selfHostedEnv(ctx context.Context, name string) (envID, key string) {
+	l.t.Helper()
+	env, err := l.c.Beta.Environments.New(ctx, anthropic.BetaEnvironmentNewParams{
+		Name: name, Config: anthropic.BetaEnvironmentNewParamsConfigUnion{OfSelfHosted: &anthropic.BetaSelfHostedConfigParams{}},
+	})
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	l.envID = env.ID
+	return env.ID, envKey(l.t, l.s, env.ID)
+}
+
 // selfHostedWorker makes the loop's environment a self-hosted one served by
 // the official SDK's EnvironmentWorker in this process, with an environment
 // key from `hangar keys create --environment`; it returns the worker's
@@ -144,22 +157,11 @@ func waitFile(t *testing.T, path string) {
 func (l *loop) selfHostedWorker(ctx context.Context) string {
 	t := l.t
 	t.Helper()
-	env, err := l.c.Beta.Environments.New(ctx, anthropic.BetaEnvironmentNewParams{
-		Name: "self-hosted", Config: anthropic.BetaEnvironmentNewParamsConfigUnion{OfSelfHosted: &anthropic.BetaSelfHostedConfigParams{}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command(testserver.Binary(t), "keys", "create", "--data-dir", l.s.DataDir, "--environment", env.ID).Output()
-	if err != nil {
-		t.Fatalf("keys create --environment: %v", err)
-	}
-	envKey := strings.TrimSpace(string(out))
-	l.envID = env.ID
+	envID, key := l.selfHostedEnv(ctx, "self-hosted")
 	dir := t.TempDir()
 	wctx, cancel := context.WithCancel(ctx)
-	w := environments.NewEnvironmentWorker(anthropic.NewClient(option.WithBaseURL(l.s.URL), option.WithAPIKey(envKey)),
-		environments.EnvironmentWorkerOptions{EnvironmentID: env.ID, EnvironmentKey: envKey, Workdir: dir})
+	w := environments.NewEnvironmentWorker(anthropic.NewClient(option.WithBaseURL(l.s.URL), option.WithAPIKey(key)),
+		environments.EnvironmentWorkerOptions{EnvironmentID: envID, EnvironmentKey: key, Workdir: dir})
 	done := make(chan struct{})
 	go func() { defer close(done); _ = w.Run(wctx) }()
 	t.Cleanup(func() { cancel(); <-done })

@@ -34,20 +34,7 @@ func testSelfHosted(t *testing.T, kind string) {
 		modeltest.Text("The worker said hello."))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	env, err := l.c.Beta.Environments.New(ctx, anthropic.BetaEnvironmentNewParams{
-		Name:   "self-hosted",
-		Config: anthropic.BetaEnvironmentNewParamsConfigUnion{OfSelfHosted: &anthropic.BetaSelfHostedConfigParams{}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command(testserver.Binary(t), "keys", "create", "--data-dir", l.s.DataDir, "--workspace", "wrkspc_default", "--environment", env.ID).Output()
-	if err != nil {
-		t.Fatalf("keys create --environment: %v", err)
-	}
-	envKey := strings.TrimSpace(string(out))
-
-	l.envID = env.ID
+	envID, envKey := l.selfHostedEnv(ctx, "self-hosted")
 	sid := l.session(l.agent(map[string]any{"tools": []any{map[string]any{"type": "agent_toolset_20260401"}}}))
 	col := l.stream(sid)
 
@@ -55,11 +42,11 @@ func testSelfHosted(t *testing.T, kind string) {
 	if kind == "sdk" {
 		workerClient := anthropic.NewClient(option.WithBaseURL(l.s.URL), option.WithAPIKey(envKey))
 		w := environments.NewEnvironmentWorker(workerClient, environments.EnvironmentWorkerOptions{
-			EnvironmentID: env.ID, EnvironmentKey: envKey, Workdir: t.TempDir(),
+			EnvironmentID: envID, EnvironmentKey: envKey, Workdir: t.TempDir(),
 		})
 		go func() { done <- w.Run(ctx) }()
 	} else {
-		cmd := exec.CommandContext(ctx, testserver.Binary(t), "worker", "--environment", env.ID, "--server", l.s.URL, "--workdir", t.TempDir())
+		cmd := exec.CommandContext(ctx, testserver.Binary(t), "worker", "--environment", envID, "--server", l.s.URL, "--workdir", t.TempDir())
 		cmd.Env = append(os.Environ(), "HANGAR_ENVIRONMENT_KEY="+envKey)
 		cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
 		var logs strings.Builder
@@ -112,24 +99,13 @@ func TestSelfHostedAlwaysAsk(t *testing.T) {
 		modeltest.Text("Done."))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	env, err := l.c.Beta.Environments.New(ctx, anthropic.BetaEnvironmentNewParams{
-		Name: "self-hosted-ask", Config: anthropic.BetaEnvironmentNewParamsConfigUnion{OfSelfHosted: &anthropic.BetaSelfHostedConfigParams{}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command(testserver.Binary(t), "keys", "create", "--data-dir", l.s.DataDir, "--environment", env.ID).Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	envKey := strings.TrimSpace(string(out))
-	l.envID = env.ID
+	envID, envKey := l.selfHostedEnv(ctx, "self-hosted-ask")
 	sid := l.session(l.agent(map[string]any{"tools": []any{map[string]any{
 		"type": "agent_toolset_20260401", "default_config": map[string]any{"permission_policy": map[string]any{"type": "always_ask"}},
 	}}}))
 	col := l.stream(sid)
 	workerClient := anthropic.NewClient(option.WithBaseURL(l.s.URL), option.WithAPIKey(envKey))
-	w := environments.NewEnvironmentWorker(workerClient, environments.EnvironmentWorkerOptions{EnvironmentID: env.ID, EnvironmentKey: envKey, Workdir: t.TempDir()})
+	w := environments.NewEnvironmentWorker(workerClient, environments.EnvironmentWorkerOptions{EnvironmentID: envID, EnvironmentKey: envKey, Workdir: t.TempDir()})
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx) }()
 
