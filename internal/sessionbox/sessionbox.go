@@ -17,11 +17,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hangarhq/hangar/internal/engine"
 	"github.com/hangarhq/hangar/internal/errdefs"
 	"github.com/hangarhq/hangar/internal/sandbox"
 	"github.com/hangarhq/hangar/internal/sessionres"
 	"github.com/hangarhq/hangar/internal/store"
+	"github.com/hangarhq/hangar/internal/tool"
 	"github.com/hangarhq/hangar/internal/wire"
 )
 
@@ -329,17 +329,17 @@ func (x *sandboxHandles) DeleteHandle(ctx context.Context, sessionID string) err
 // come here (their worker runs them, internal/sandboxworker); the server
 // does, to write an oversized MCP result into the workspace exactly as the
 // agent's write tool would.
-func (s *Sandboxes) Execute(ctx context.Context, call engine.ToolCall) (engine.ToolResult, error) {
+func (s *Sandboxes) Execute(ctx context.Context, call tool.Call) (tool.Result, error) {
 	s.workspaces.Store(call.SessionID, call.Workspace)
 	res, err := s.tb.Execute(ctx, call.SessionID, call.Name, call.Input)
 	if err != nil {
-		return engine.ToolResult{}, err
+		return tool.Result{}, err
 	}
 	text := res.Text
 	if text == "" {
 		text = "(no output)"
 	}
-	return engine.ToolResult{Content: []wire.ContentBlock{wire.NewTextBlock(text)}, IsError: res.IsError}, nil
+	return tool.Result{Content: []wire.ContentBlock{wire.NewTextBlock(text)}, IsError: res.IsError}, nil
 }
 
 // Provision starts a session's sandbox in the background, so the first
