@@ -114,14 +114,14 @@ func systemRoots() []byte {
 	return nil
 }
 
-// sweep removes, at start, the directories of sessions other than keep's:
+// Sweep removes, at start, the directories of sessions other than keep's:
 // no sandbox will be reattached to them (keep lists the sessions with a
 // persisted sandbox handle; the others get a new directory when they
 // start).
-func (e *sessionEgress) sweep(keep []string) {
+func (e *sessionEgress) Sweep(keep []string) {
 	want := map[string]bool{}
 	for _, id := range keep {
-		want[e.dir(id)] = true
+		want[e.Dir(id)] = true
 	}
 	old, _ := filepath.Glob(filepath.Join(e.root, "*"))
 	for _, d := range old {
@@ -131,17 +131,17 @@ func (e *sessionEgress) sweep(keep []string) {
 	}
 }
 
-func (e *sessionEgress) dir(sessionID string) string {
+func (e *sessionEgress) Dir(sessionID string) string {
 	h := sha256.Sum256([]byte(sessionID))
 	return filepath.Join(e.root, hex.EncodeToString(h[:8]))
 }
 
-// prepare makes the session's proxy current (policy and credentials as
+// Prepare makes the session's proxy current (policy and credentials as
 // they are now) and points spec at it: network none, the egress
 // directory, the proxy variables and one placeholder per credential. It
 // returns the session's resources, as the same read of the session has
 // them.
-func (e *sessionEgress) prepare(ctx context.Context, ws, sessionID string, spec *sandbox.Spec) ([]wire.SessionResource, error) {
+func (e *sessionEgress) Prepare(ctx context.Context, ws, sessionID string, spec *sandbox.Spec) ([]wire.SessionResource, error) {
 	// Loaded, or started, the way later changes reload it (egresslive.go).
 	s, doc, err := e.sync(ctx, ws, sessionID, true)
 	if err != nil {
@@ -152,7 +152,7 @@ func (e *sessionEgress) prepare(ctx context.Context, ws, sessionID string, spec 
 	if err := e.setRepositories(ws, s, doc.Resources); err != nil {
 		return nil, err
 	}
-	dir := e.dir(sessionID)
+	dir := e.Dir(sessionID)
 	bundle := append(append([]byte{}, e.roots...), '\n')
 	bundle = append(bundle, s.CAPEM()...)
 	tmp := filepath.Join(dir, sandbox.EgressCABundleName+".tmp")
@@ -178,7 +178,7 @@ func (e *sessionEgress) prepare(ctx context.Context, ws, sessionID string, spec 
 }
 
 func (e *sessionEgress) listen(sessionID string, pol egress.Policy, creds []egress.Credential) (*egress.Session, error) {
-	dir := e.dir(sessionID)
+	dir := e.Dir(sessionID)
 	// A directory left by the previous run is reused, not re-made: a
 	// sandbox that outlived the server (docker) has it bind-mounted, and a
 	// new directory under the same name is not the one it would see.
@@ -211,16 +211,16 @@ func (e *sessionEgress) listen(sessionID string, pol egress.Policy, creds []egre
 	return s, nil
 }
 
-// release closes a session's proxy and removes its directory.
-func (e *sessionEgress) release(sessionID string) {
+// Release closes a session's proxy and removes its directory.
+func (e *sessionEgress) Release(sessionID string) {
 	e.live.drop(sessionID)
 	if s := e.proxy.Session(sessionID); s != nil {
 		s.Close()
 	}
-	_ = os.RemoveAll(e.dir(sessionID))
+	_ = os.RemoveAll(e.Dir(sessionID))
 }
 
-func (e *sessionEgress) close() {
+func (e *sessionEgress) Close() {
 	_ = e.proxy.Close()
 }
 

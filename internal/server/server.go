@@ -25,6 +25,12 @@ import (
 	"github.com/hangarhq/hangar/internal/model"
 	"github.com/hangarhq/hangar/internal/model/modeltest"
 	"github.com/hangarhq/hangar/internal/model/providers"
+	"github.com/hangarhq/hangar/internal/sandbox"
+	"github.com/hangarhq/hangar/internal/sandbox/docker"
+	"github.com/hangarhq/hangar/internal/sandbox/local"
+	"github.com/hangarhq/hangar/internal/sandboxworker"
+	"github.com/hangarhq/hangar/internal/sessionbox"
+	"github.com/hangarhq/hangar/internal/sessionres"
 	"github.com/hangarhq/hangar/internal/store"
 	"github.com/hangarhq/hangar/internal/store/sqlite"
 	"github.com/hangarhq/hangar/internal/tool/hostexec"
@@ -96,19 +102,19 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer, log *slog.Logger
 	defer broker.Close()
 	queue := workqueue.New(data.Store, workqueue.Options{})
 	deps := engine.Deps{Store: data.Store, Models: models, Broker: broker, Workers: queueWorkers{queue}, Logger: log}
-	// eg is the egress proxy of the sandboxes, when there are any: cloud
-	// sessions' web_fetch leaves through it too, and changes to vaults,
-	// credentials, environments and sessions reach it live.
+	// sb is the sandboxes and what is built around them, when there are
+	// any: the egress proxy of the sandboxes (cloud sessions' web_fetch
+	// leaves through it too, and changes to vaults, credentials,
+	// environments and sessions reach it live), the sessions' resources
+	// and the intake of their in-sandbox workers.
+	var sb *sandboxes
 	var eg *sessionEgress
-	var disp *dispatcher
-	// res reports failed repository clones as session errors, through the
-	// engine built below.
-	var res *sessionResources
 	// noSandbox is why built-in tools cannot run, told in their results.
 	var noSandbox string
 	switch cfg.Sandbox {
 	case "local", "docker":
-		sb, err := newSandboxes(ctx, cfg.Sandbox, cfg.DataDir, cfg.SandboxPool, data, log)
+		var err error
+		sb, err = newSandboxes(ctx, cfg, data, queue, log)
 		if err != nil {
 			// The server still serves everything else; tool calls then
 			// report that no sandbox is available, and why.
@@ -118,14 +124,11 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer, log *slog.Logger
 		} else {
 			log.Info("sandbox backend", "sandbox", cfg.Sandbox, "pool", cfg.SandboxPool)
 			// Cloud sessions' sandbox tools run in a worker inside their
-			// sandbox, served by the dispatcher (issue 4: one execution
-			// path). Sandboxes stop first, which ends their workers.
-			disp = newDispatcher(ctx, queue, sb, log)
-			deps.SandboxWorkers = disp
-			defer func() { sb.Close(); disp.close() }()
-			deps.Tools = sb
+			// sandbox, queued through the intake: one execution path for
+			// cloud and self-hosted sessions.
+			deps.SandboxWorkers = sb.intake
+			deps.Tools = sb.box
 			eg = sb.egress
-			res = sb.res
 		}
 	case "none":
 		log.Info("sandbox backend", "sandbox", "none")
@@ -139,6 +142,16 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer, log *slog.Logger
 		defer x.Close()
 		deps.Tools = x
 	}
+	// Built after the engine and the API, which need the sandboxes: what
+	// reports back to them (the sandboxes' workers, failed clones).
+	var disp *sandboxworker.Dispatcher
+	var reports *sessionres.Reporter
+	// After the engine: sandboxes stop first, which ends their workers.
+	defer func() {
+		if sb != nil {
+			sb.close(disp, reports)
+		}
+	}()
 	wd := webDeps(data.Store, eg, log)
 	wd.NoSandbox = noSandbox
 	deps.Tools = web.Wrap(deps.Tools, wd)
@@ -146,21 +159,23 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer, log *slog.Logger
 	mcpc.files = deps.Tools
 	deps.MCP = mcpc
 	eng := engine.New(deps, engine.Options{})
-	if res != nil {
-		res.setReporter(eng.ReportError)
-	}
 	if err := eng.Start(ctx); err != nil {
 		return fmt.Errorf("resume sessions: %w", err)
 	}
 	defer eng.Close()
-	handler := api.New(api.Options{
+	opts := api.Options{
 		Store: data.Store, Sealer: data.Sealer, Blobs: data.Blobs, Logger: log,
 		AdminKey: cfg.APIKey, MaxUploadBytes: cfg.MaxUploadBytes,
 		Engine: eng, Broker: broker, WorkQueue: queue, Changes: egressChanges(eg),
-		SandboxWork: disp.sandboxWorkFunc(),
-	})
-	if disp != nil {
-		disp.start(eng, handler)
+	}
+	if sb != nil {
+		opts.SandboxWork = sb.intake.Session
+	}
+	handler := api.New(opts)
+	if sb != nil {
+		reports = sessionres.NewReporter(sb.res, eng)
+		disp = sandboxworker.New(ctx, sandboxworker.Config{Queue: queue, Intake: sb.intake, Launcher: sb.launcher,
+			Sandboxes: sb.box, Engine: eng, API: handler, Logger: log})
 	}
 	if cfg.DebugListen != "" {
 		go serveDebug(ctx, cfg.DebugListen, log)
@@ -196,6 +211,70 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer, log *slog.Logger
 		return err
 	}
 	return nil
+}
+
+// sandboxes are the parts built around a sandbox backend before the
+// engine, which needs them.
+type sandboxes struct {
+	egress   *sessionEgress
+	res      *sessionres.Resources
+	launcher *sandboxworker.Launcher
+	box      *sessionbox.Sandboxes
+	intake   *sandboxworker.Intake
+}
+
+// newSandboxes builds the sandbox backend the configuration names (local:
+// bubblewrap, docker: the Docker Engine), with cfg.SandboxPool sandboxes
+// kept started for new sessions where the backend can hand them over; it
+// reports an error when the backend is unavailable, and the caller runs
+// without sandboxes then.
+func newSandboxes(ctx context.Context, cfg config.Config, data *Data, queue *workqueue.Queue, log *slog.Logger) (*sandboxes, error) {
+	var backend sandbox.Backend
+	var err error
+	switch cfg.Sandbox {
+	case "docker":
+		backend, err = docker.New(ctx, docker.Config{StateDir: filepath.Join(cfg.DataDir, "sandboxes"), Logger: log})
+	default:
+		backend, err = local.New(local.Config{StateDir: filepath.Join(cfg.DataDir, "sandboxes"), Logger: log})
+	}
+	if err != nil {
+		return nil, err
+	}
+	eg, err := newSessionEgress(cfg.DataDir, data.Store, data.Sealer, log)
+	if err != nil {
+		return nil, err
+	}
+	res := sessionres.New(sessionres.Config{DataDir: cfg.DataDir, Store: data.Store, Blobs: data.Blobs, Egress: eg, Proxy: eg.proxy,
+		RepoToken: func(ctx context.Context, ws, resourceID string) (string, error) {
+			return repoToken(ctx, data.Store, data.Sealer, ws, resourceID)
+		}, Logger: log})
+	launcher := sandboxworker.NewLauncher(ctx, log)
+	box := sessionbox.New(ctx, sessionbox.Config{Backend: backend, Store: data.Store, Egress: eg, Resources: res,
+		DataDir: cfg.DataDir, PoolSize: cfg.SandboxPool, PoolStart: launcher.Prestart, Logger: log})
+	return &sandboxes{egress: eg, res: res, launcher: launcher, box: box, intake: sandboxworker.NewIntake(queue, box)}, nil
+}
+
+// close shuts the sandboxes down, then what was built around them.
+func (s *sandboxes) close(disp *sandboxworker.Dispatcher, reports *sessionres.Reporter) {
+	s.box.Close()
+	s.launcher.Close()
+	if disp != nil {
+		disp.Close()
+	}
+	if reports != nil {
+		reports.Close()
+	}
+	s.egress.Close()
+}
+
+// sandboxRemedy says what brings the named backend up when it could not
+// start, for the log and for the tool results of a server without one; the
+// backend's error names the cause.
+func sandboxRemedy(kind string) string {
+	if kind == "docker" {
+		return "Fix that on the server's host and restart the server (scripts/start-docker starts Docker and builds the sandbox image), or start it with --sandbox local"
+	}
+	return "Fix that on the server's host and restart the server (scripts/serve installs bubblewrap and starts it), or start it with --sandbox docker"
 }
 
 // queueWorkers adapts the work queue to the engine's Workers.

@@ -1,7 +1,8 @@
-package server
+package sessionbox
 
 import (
 	"context"
+	"log/slog"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -20,7 +21,7 @@ func BenchmarkSandboxHandles(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer st.Close()
-	hs := &sandboxHandles{st: st, workspace: func(string) (string, bool) { return "wrkspc_default", true }}
+	hs := &sandboxHandles{st: st, log: slog.New(slog.DiscardHandler), workspace: func(string) (string, bool) { return "wrkspc_default", true }}
 	h := sandbox.Handle{Version: sandbox.HandleVersion, Backend: "local", ID: "sbx_0123456789abcdef",
 		Spec: sandbox.Spec{SessionID: "sesn_x", WorkspaceDir: "/var/lib/hangar/workspaces/sesn_x", Network: sandbox.NetworkNone,
 			EgressDir: "/var/lib/hangar/egress/0123456789abcdef", Limits: sandboxLimits, Env: sandbox.EgressEnv()}}

@@ -1,4 +1,9 @@
-package server
+// Package sessionbox runs each session's sandbox: it adapts the sandbox
+// Toolbox to the engine (tool execution, provisioning, release, output
+// capture), builds each session's sandbox spec around its egress proxy and
+// resources, keeps the sandboxes' handles in the store, and sweeps at
+// start what a previous run left.
+package sessionbox
 
 import (
 	"context"
@@ -12,81 +17,76 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hangarhq/hangar/internal/engine"
 	"github.com/hangarhq/hangar/internal/errdefs"
 	"github.com/hangarhq/hangar/internal/sandbox"
-	"github.com/hangarhq/hangar/internal/sandbox/docker"
-	"github.com/hangarhq/hangar/internal/sandbox/local"
+	"github.com/hangarhq/hangar/internal/sessionres"
 	"github.com/hangarhq/hangar/internal/store"
+	"github.com/hangarhq/hangar/internal/tool"
 	"github.com/hangarhq/hangar/internal/wire"
 )
 
 // Default limits of a session sandbox.
 var sandboxLimits = sandbox.Limits{MemoryBytes: 2 << 30, Pids: 512, CPUs: 1}
 
-// sandboxTools runs built-in tools in per-session sandboxes: it adapts the
+// Egress is the per-session side of the egress proxy every sandbox's
+// traffic leaves through.
+type Egress interface {
+	// Dir is the session's egress directory (Spec.EgressDir).
+	Dir(sessionID string) string
+	// Prepare makes the session's proxy current, points spec at it and
+	// returns the session's resources.
+	Prepare(ctx context.Context, ws, sessionID string, spec *sandbox.Spec) ([]wire.SessionResource, error)
+	// Sweep removes the directories of sessions other than keep's.
+	Sweep(keep []string)
+	// Release closes a session's proxy and removes its directory.
+	Release(sessionID string)
+}
+
+// Config is what Sandboxes need.
+type Config struct {
+	// Backend starts the sandboxes; Close closes it after the toolbox.
+	Backend   sandbox.Backend
+	Store     store.Store
+	Egress    Egress
+	Resources *sessionres.Resources
+	// DataDir holds the sessions' workspaces and outputs.
+	DataDir string
+	// PoolSize sandboxes are kept started for new sessions where the
+	// backend can hand them over; PoolStart, if set, readies each once
+	// it was created (in place of the default warm-up).
+	PoolSize  int
+	PoolStart func(ctx context.Context, sb sandbox.Sandbox) error
+	Logger    *slog.Logger
+}
+
+// Sandboxes runs built-in tools in per-session sandboxes: it adapts the
 // sandbox Toolbox to the engine's ToolExecutor and sandbox lifecycle.
-type sandboxTools struct {
+type Sandboxes struct {
 	tb *sandbox.Toolbox
 	// backend is closed after the toolbox (local: the cgroup it made
 	// ahead for the next sandbox).
 	backend sandbox.Backend
+	log     *slog.Logger
 	// workspaces remembers each session's workspace for specFor, which the
 	// toolbox calls with the session id alone.
 	workspaces sync.Map
-	// res mounts resources and captures outputs (resources.go); mounted
-	// maps a session to the mount key its sandbox was started with.
-	res     *sessionResources
+	// res mounts resources and captures outputs; mounted maps a session
+	// to the mount key its sandbox was started with.
+	res     *sessionres.Resources
 	mounted sync.Map
-	// egress is the proxy every sandbox's traffic leaves through (issue 5).
-	egress *sessionEgress
-	// apiSocket serves the API to the session's in-sandbox worker from a
-	// socket in its egress directory; closeAPISocket ends it (dispatch.go).
-	apiSocket      func(sessionID, dir string) error
-	closeAPISocket func(sessionID string)
-	// prestart starts a worker in a pooled sandbox (dispatch.go); set
-	// once hooked (hooked closes), which pooled starts wait for.
-	prestart func(ctx context.Context, sb sandbox.Sandbox) error
-	hooked   chan struct{}
+	// egress is the proxy every sandbox's traffic leaves through.
+	egress Egress
 	// wsRoot holds the sessions' workspace directories.
 	wsRoot string
 }
 
-// sandboxRemedy says what brings the named backend up when it could not
-// start, for the log and for the tool results of a server without one; the
-// backend's error names the cause.
-func sandboxRemedy(kind string) string {
-	if kind == "docker" {
-		return "Fix that on the server's host and restart the server (scripts/start-docker starts Docker and builds the sandbox image), or start it with --sandbox local"
-	}
-	return "Fix that on the server's host and restart the server (scripts/serve installs bubblewrap and starts it), or start it with --sandbox docker"
-}
-
-// newSandboxes builds the sandbox backend the configuration names (local:
-// bubblewrap, docker: the Docker Engine), with poolSize sandboxes kept
-// started for new sessions where the backend can hand them over; it reports
-// an error when the backend is unavailable, and the caller runs without
-// sandboxes then.
-func newSandboxes(ctx context.Context, kind, dataDir string, poolSize int, data *Data, log *slog.Logger) (*sandboxTools, error) {
-	st := data.Store
-	var backend sandbox.Backend
-	var err error
-	switch kind {
-	case "docker":
-		backend, err = docker.New(ctx, docker.Config{StateDir: filepath.Join(dataDir, "sandboxes"), Logger: log})
-	default:
-		backend, err = local.New(local.Config{StateDir: filepath.Join(dataDir, "sandboxes"), Logger: log})
-	}
-	if err != nil {
-		return nil, err
-	}
-	workspaces := filepath.Join(dataDir, "workspaces")
-	eg, err := newSessionEgress(dataDir, st, data.Sealer, log)
-	if err != nil {
-		return nil, err
-	}
-	s := &sandboxTools{backend: backend, hooked: make(chan struct{}), res: &sessionResources{dataDir: dataDir, st: st, blobs: data.Blobs, sealer: data.Sealer, log: log, egress: eg}, egress: eg, wsRoot: workspaces}
-	outputs := filepath.Join(dataDir, "outputs")
+// New sweeps what a previous run left and returns the sessions'
+// sandboxes; a pool starts filling now.
+func New(ctx context.Context, cfg Config) *Sandboxes {
+	st, eg, log := cfg.Store, cfg.Egress, cfg.Logger
+	workspaces := filepath.Join(cfg.DataDir, "workspaces")
+	s := &Sandboxes{backend: cfg.Backend, log: log, res: cfg.Resources, egress: eg, wsRoot: workspaces}
+	outputs := filepath.Join(cfg.DataDir, "outputs")
 	// A pooled sandbox is started as a session with neither resources nor
 	// network would be, under a placeholder id; what differs per session
 	// (its workspace and outputs directories) it takes over when claimed.
@@ -105,10 +105,10 @@ func newSandboxes(ctx context.Context, kind, dataDir string, poolSize int, data 
 	poolSpec := func(id string) sandbox.Spec {
 		spec := baseSpec(id)
 		spec.OutputDir = filepath.Join(outputs, id)
-		spec.EgressDir = eg.dir(id)
+		spec.EgressDir = eg.Dir(id)
 		_ = os.RemoveAll(spec.EgressDir)
 		_ = os.Mkdir(spec.EgressDir, 0o755)
-		_ = os.Chmod(spec.EgressDir, 0o755) // past the umask: see sessionEgress.listen
+		_ = os.Chmod(spec.EgressDir, 0o755) // past the umask, as the egress proxy's own directories
 		env := map[string]string{}
 		for k, v := range spec.Env {
 			env[k] = v
@@ -137,18 +137,13 @@ func newSandboxes(ctx context.Context, kind, dataDir string, poolSize int, data 
 		// a known session there is no policy, and no way out.
 		ws, _ := s.workspaces.Load(sessionID)
 		if wsID, ok := ws.(string); ok {
-			rs, err := s.egress.prepare(ctx, wsID, sessionID, &spec)
+			rs, err := s.egress.Prepare(ctx, wsID, sessionID, &spec)
 			if err != nil {
 				return spec, err
 			}
-			if s.apiSocket != nil {
-				if err := s.apiSocket(sessionID, spec.EgressDir); err != nil {
-					return spec, err
-				}
-			}
-			// RES-05/RES-12: resources are in place before the first tool
-			// call, which waits for this.
-			key, err := s.res.prepare(ctx, wsID, &spec, rs)
+			// Resources are in place before the first tool call, which
+			// waits for this.
+			key, err := s.res.Prepare(ctx, wsID, &spec, rs)
 			if err != nil {
 				return spec, err
 			}
@@ -156,25 +151,29 @@ func newSandboxes(ctx context.Context, kind, dataDir string, poolSize int, data 
 		}
 		return spec, nil
 	}
-	// RES-12: repositories under /workspace are cloned inside the started
-	// sandbox, through its egress proxy (resources.go setupRepos).
+	// Repositories under /workspace are cloned inside the started
+	// sandbox, through its egress proxy (sessionres SetupRepos).
 	setup := func(ctx context.Context, sessionID string, sb sandbox.Sandbox) error {
 		ws, ok := s.workspaces.Load(sessionID)
 		if !ok {
 			return nil
 		}
-		return s.res.setupRepos(ctx, ws.(string), sessionID, sb)
+		return s.res.SetupRepos(ctx, ws.(string), sessionID, sb)
 	}
 	// Before any sandbox starts: what a previous run left that no session
 	// will recover is removed.
-	s.sweep(ctx, st, backend, log)
-	handles := &sandboxHandles{st: st, workspace: func(sessionID string) (string, bool) {
+	s.sweep(ctx, st, cfg.Backend, log)
+	handles := &sandboxHandles{st: st, log: log, workspace: func(sessionID string) (string, bool) {
 		ws, ok := s.workspaces.Load(sessionID)
 		w, _ := ws.(string)
 		return w, ok && w != ""
 	}}
-	s.tb = sandbox.NewToolbox(backend, specFor, sandbox.WithPool(poolSize, poolSpec), sandbox.WithPoolStart(s.startPooled), sandbox.WithSetup(setup), sandbox.WithHandles(handles))
-	return s, nil
+	opts := []sandbox.ToolboxOption{sandbox.WithPool(cfg.PoolSize, poolSpec), sandbox.WithSetup(setup), sandbox.WithHandles(handles)}
+	if cfg.PoolStart != nil {
+		opts = append(opts, sandbox.WithPoolStart(cfg.PoolStart))
+	}
+	s.tb = sandbox.NewToolbox(cfg.Backend, specFor, opts...)
+	return s
 }
 
 // sweep runs once at start, before any sandbox starts. A handle whose
@@ -184,7 +183,7 @@ func newSandboxes(ctx context.Context, kind, dataDir string, poolSize int, data 
 // (containers of a previous run's pool, sandboxes whose handle was never
 // saved or was replaced). Handles of live sessions are kept, whatever their
 // backend, for the toolbox to recover on first use.
-func (s *sandboxTools) sweep(ctx context.Context, st store.Store, backend sandbox.Backend, log *slog.Logger) {
+func (s *Sandboxes) sweep(ctx context.Context, st store.Store, backend sandbox.Backend, log *slog.Logger) {
 	page, err := st.List(ctx, store.ListOptions{AllWorkspaces: true, Kind: store.KindSandbox, IncludeArchived: true})
 	if err != nil {
 		// Without the handles nothing can be told apart from an orphan.
@@ -194,7 +193,7 @@ func (s *sandboxTools) sweep(ctx context.Context, st store.Store, backend sandbo
 	name := backend.Capabilities().Backend
 	keep := map[string]bool{}
 	var sessions []string
-	defer func() { s.egress.sweep(sessions) }()
+	defer func() { s.egress.Sweep(sessions) }()
 	for _, r := range page.Records {
 		sessionID := r.Parent
 		var h sandbox.Handle
@@ -238,9 +237,9 @@ func (s *sandboxTools) sweep(ctx context.Context, st store.Store, backend sandbo
 
 // forget removes what the server keeps for a session beside its sandbox:
 // resource copies, the egress directory, the workspace.
-func (s *sandboxTools) forget(sessionID string) {
-	s.res.remove(sessionID)
-	s.egress.release(sessionID)
+func (s *Sandboxes) forget(sessionID string) {
+	s.res.Remove(sessionID)
+	s.egress.Release(sessionID)
 	if sessionID != "" && !strings.ContainsAny(sessionID, "/\x00") && sessionID != "." && sessionID != ".." {
 		_ = os.RemoveAll(filepath.Join(s.wsRoot, sessionID))
 	}
@@ -251,7 +250,8 @@ func (s *sandboxTools) forget(sessionID string) {
 // paths, limits and the sandbox environment, whose credential variables
 // are placeholders the egress proxy substitutes (never the secrets).
 type sandboxHandles struct {
-	st store.Store
+	st  store.Store
+	log *slog.Logger
 	// workspace names a session's workspace, needed for the first save.
 	workspace func(sessionID string) (string, bool)
 }
@@ -286,7 +286,7 @@ func (x *sandboxHandles) LoadHandle(ctx context.Context, sessionID string) (sand
 	if err := json.Unmarshal(r.Data, &h); err != nil {
 		// Unreadable is as good as none: the session gets a new sandbox
 		// and the record is replaced by its handle.
-		slog.Warn("sandbox handle unreadable", "session", sessionID, "err", err)
+		x.log.Warn("sandbox handle unreadable", "session", sessionID, "err", err)
 		return sandbox.Handle{}, false, nil
 	}
 	return h, true, nil
@@ -326,31 +326,31 @@ func (x *sandboxHandles) DeleteHandle(ctx context.Context, sessionID string) err
 
 // Execute runs a built-in tool in the session's sandbox through the
 // agent's copy of the reference toolset. Sessions' own tool calls do not
-// come here (their worker runs them, dispatch.go); the server does, to
-// write an oversized MCP result into the workspace exactly as the agent's
-// write tool would (mcp.go spill).
-func (s *sandboxTools) Execute(ctx context.Context, call engine.ToolCall) (engine.ToolResult, error) {
+// come here (their worker runs them, internal/sandboxworker); the server
+// does, to write an oversized MCP result into the workspace exactly as the
+// agent's write tool would.
+func (s *Sandboxes) Execute(ctx context.Context, call tool.Call) (tool.Result, error) {
 	s.workspaces.Store(call.SessionID, call.Workspace)
 	res, err := s.tb.Execute(ctx, call.SessionID, call.Name, call.Input)
 	if err != nil {
-		return engine.ToolResult{}, err
+		return tool.Result{}, err
 	}
 	text := res.Text
 	if text == "" {
 		text = "(no output)"
 	}
-	return engine.ToolResult{Content: []wire.ContentBlock{wire.NewTextBlock(text)}, IsError: res.IsError}, nil
+	return tool.Result{Content: []wire.ContentBlock{wire.NewTextBlock(text)}, IsError: res.IsError}, nil
 }
 
 // Provision starts a session's sandbox in the background, so the first
-// tool call rarely waits for it (DESIGN §2).
-func (s *sandboxTools) Provision(ws, sessionID string) {
+// tool call rarely waits for it.
+func (s *Sandboxes) Provision(ws, sessionID string) {
 	s.workspaces.Store(sessionID, ws)
 	s.tb.Provision(sessionID)
 }
 
 // Release stops a session's sandbox; destroy also removes its workspace.
-func (s *sandboxTools) Release(ctx context.Context, sessionID string, destroy bool) error {
+func (s *Sandboxes) Release(ctx context.Context, sessionID string, destroy bool) error {
 	s.mounted.Delete(sessionID)
 	// After the toolbox: a start it waits for still saves its handle (in
 	// the session's workspace) before the destroy deletes it.
@@ -361,42 +361,47 @@ func (s *sandboxTools) Release(ctx context.Context, sessionID string, destroy bo
 		// the sandbox, same placeholders) and the workspace of a session
 		// whose sandbox never started go with the session.
 		s.forget(sessionID)
-		if s.closeAPISocket != nil {
-			s.closeAPISocket(sessionID)
-		}
 	}
 	return err
 }
 
-// needsRemount reports whether the session's file resources changed since
+// NeedsRemount reports whether the session's file resources changed since
 // its sandbox started: a live sandbox's mounts cannot change, so it must
-// be restarted (remount).
-func (s *sandboxTools) needsRemount(ctx context.Context, ws, sessionID string) bool {
+// be restarted (Remount).
+func (s *Sandboxes) NeedsRemount(ctx context.Context, ws, sessionID string) bool {
 	started, ok := s.mounted.Load(sessionID)
 	if !ok {
 		return false
 	}
-	rs, err := loadResources(ctx, s.res.st, ws, sessionID)
-	return err == nil && s.res.mountKey(rs) != started.(string)
+	key, err := s.res.CurrentKey(ctx, ws, sessionID)
+	return err == nil && key != started.(string)
 }
 
-// remount restarts a session's sandbox around the same workspace, so its
-// next start mounts the current file resources (needsRemount).
-func (s *sandboxTools) remount(ctx context.Context, sessionID string) {
+// Remount restarts a session's sandbox around the same workspace, so its
+// next start mounts the current file resources (NeedsRemount).
+func (s *Sandboxes) Remount(ctx context.Context, sessionID string) {
 	s.mounted.Delete(sessionID)
 	if err := s.tb.Release(ctx, sessionID, false); err != nil {
-		slog.Warn("restart sandbox for changed resources", "session", sessionID, "err", err)
+		s.log.Warn("restart sandbox for changed resources", "session", sessionID, "err", err)
 	}
 }
 
-// Capture files the session's outputs (OUT-01), read through its sandbox.
-// A session whose outputs directory is empty needs no sandbox for it.
-func (s *sandboxTools) Capture(ctx context.Context, ws, sessionID string) error {
-	return s.res.capture(ctx, ws, sessionID, func(ctx context.Context, p string, w io.Writer) error {
+// Sandbox waits for a session's sandbox, provisioning it if needed.
+func (s *Sandboxes) Sandbox(ctx context.Context, ws, sessionID string) (sandbox.Sandbox, error) {
+	// Provisioning needs the workspace for the session's egress policy
+	// and resources (after a restart too).
+	s.workspaces.Store(sessionID, ws)
+	return s.tb.Sandbox(ctx, sessionID)
+}
+
+// Capture files the session's outputs into the Files API, read through its
+// sandbox. A session whose outputs directory is empty needs no sandbox for
+// it.
+func (s *Sandboxes) Capture(ctx context.Context, ws, sessionID string) error {
+	return s.res.Capture(ctx, ws, sessionID, func(ctx context.Context, p string, w io.Writer) error {
 		// After a restart the sandbox may have to be provisioned again,
 		// which needs the workspace for its resources and outputs.
-		s.workspaces.Store(sessionID, ws)
-		sb, err := s.tb.Sandbox(ctx, sessionID)
+		sb, err := s.Sandbox(ctx, ws, sessionID)
 		if err != nil {
 			return err
 		}
@@ -404,10 +409,11 @@ func (s *sandboxTools) Capture(ctx context.Context, ws, sessionID string) error 
 	})
 }
 
-func (s *sandboxTools) Close() {
+// Close stops (or, where they outlive the server, detaches from) the
+// sandboxes, then closes the backend.
+func (s *Sandboxes) Close() {
 	_ = s.tb.Close(context.Background())
 	if c, ok := s.backend.(io.Closer); ok {
 		_ = c.Close()
 	}
-	s.egress.close()
 }

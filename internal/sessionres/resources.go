@@ -1,7 +1,9 @@
-package server
-
-// Session resources and outputs on the host side of a sandbox (RES-*,
-// OUT-*):
+// Package sessionres owns a session's resources and outputs on the host
+// side of its sandbox: file mounts, repository clones (inside the sandbox
+// or on the host), the classification of failed clones into session errors
+// scrubbed of secrets, and the capture of what the agent writes under
+// /mnt/session/outputs into the Files API.
+//
 //   - file resources are mounted read-only from the bytes of their
 //     session-scoped copy (the blob file), at their mount_path. A mount_path
 //     under /workspace cannot be a mount (the workspace is the agent's), so
@@ -12,10 +14,10 @@ package server
 //     adds it to requests under the repository's path on its origin, over
 //     HTTP and HTTPS (intercepted with the session CA), and reads it from
 //     the store at every request, so a token rotated through the resource
-//     update API (RES-17) applies to the next git request of a running
-//     sandbox. Git from bash in the sandbox (pull, fetch, push) therefore
-//     just works (RES-16). The repository's paths are allowed whatever the
-//     environment's networking; its host's other paths obey it.
+//     update API applies to the next git request of a running sandbox. Git
+//     from bash in the sandbox (pull, fetch, push) therefore just works.
+//     The repository's paths are allowed whatever the environment's
+//     networking; its host's other paths obey it.
 //     A mount_path under /workspace is cloned once, inside the started
 //     sandbox before it serves its first tool call (sandbox.WithSetup): git
 //     runs as the sandbox's user with its limits and its proxy variables,
@@ -28,12 +30,12 @@ package server
 //     marker per resource records a finished clone. A failed clone does
 //     not fail the sandbox: it is classified from git's output (HTTP 401,
 //     403, 404, a branch or commit that cannot be checked out, anything
-//     else) into a repository_* session.error (events.md §9.4, retrying)
-//     with the token and any URL credentials scrubbed from the message,
-//     and the session goes on without the repository. It is tried again at
-//     the sandbox's next start, and after the resource is updated (a
-//     rotated token, RES-17) at the session's next input, which restarts
-//     the sandbox around its workspace (repoRetries, mountKey).
+//     else) into a retrying repository_* session.error with the token and
+//     any URL credentials scrubbed from the message, and the session goes
+//     on without the repository. It is tried again at the sandbox's next
+//     start, and after the resource is updated (a rotated token) at the
+//     session's next input, which restarts the sandbox around its
+//     workspace (repoRetries, CurrentKey).
 //   - resources added or removed while a sandbox runs take effect at the
 //     session's next tool call: the sandbox is restarted around the same
 //     workspace (the shell's state is reset), since mounts cannot change
@@ -43,6 +45,7 @@ package server
 //     A path is filed again only when its content changed (a new file each
 //     time; the older one stays); nested paths keep their base name as the
 //     filename; deleting from the directory does not delete the file.
+package sessionres
 
 import (
 	"bytes"
@@ -63,7 +66,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -74,7 +76,6 @@ import (
 	"github.com/hangarhq/hangar/internal/ids"
 	"github.com/hangarhq/hangar/internal/sandbox"
 	"github.com/hangarhq/hangar/internal/store"
-	"github.com/hangarhq/hangar/internal/vault"
 	"github.com/hangarhq/hangar/internal/wire"
 )
 
@@ -87,43 +88,75 @@ const (
 	noFollow             = syscall.O_NOFOLLOW
 )
 
-// sessionResources prepares a session's resources for its sandbox and
-// captures its outputs.
-type sessionResources struct {
+// Egress is the per-session side of the egress proxy, as far as host-side
+// clones need it: the directory holding each session's CA bundle.
+type Egress interface {
+	Dir(sessionID string) string
+}
+
+// Config is what Resources needs.
+type Config struct {
+	// DataDir holds the clone markers, host-side clones and outputs.
+	DataDir string
+	Store   store.Store
+	Blobs   *blob.FS
+	// Egress and Proxy are what host-side clones go through; without
+	// them such clones fail (and are reported).
+	Egress Egress
+	Proxy  *egress.Proxy
+	// RepoToken returns a repository resource's token ("" when none was
+	// given), only to scrub it from the errors of failed clones.
+	RepoToken func(ctx context.Context, ws, resourceID string) (string, error)
+	Logger    *slog.Logger
+}
+
+// Resources prepares a session's resources for its sandbox and captures
+// its outputs. Failed clones are queued as session errors for a Reporter.
+type Resources struct {
 	dataDir string
 	st      store.Store
 	blobs   *blob.FS
-	sealer  *vault.Sealer
+	egress  Egress
+	proxy   *egress.Proxy
+	token   func(ctx context.Context, ws, resourceID string) (string, error)
 	log     *slog.Logger
-	// egress is the proxy host-side clones go through.
-	egress *sessionEgress
-	// report logs a session.error in the session's log and stream
-	// (engine.ReportError); bound late, since the engine is built after
-	// the sandboxes. Unset, failures are only logged.
-	report atomic.Pointer[errorReporter]
 	// repos are the failed clones to try again (repoRetries).
 	repos repoRetries
+	// failures are the session errors of failed clones, waiting for the
+	// Reporter (built after the engine, which needs the sandboxes).
+	failures outbox
 }
 
-// errorReporter logs a session.error for a session (engine.ReportError).
-type errorReporter func(ctx context.Context, ws, sessionID string, se wire.SessionError) error
-
-// setReporter binds where clone failures are reported.
-func (x *sessionResources) setReporter(f errorReporter) { x.report.Store(&f) }
+// New returns the resources of the sessions' sandboxes.
+func New(cfg Config) *Resources {
+	return &Resources{dataDir: cfg.DataDir, st: cfg.Store, blobs: cfg.Blobs, egress: cfg.Egress, proxy: cfg.Proxy,
+		token: cfg.RepoToken, log: cfg.Logger, failures: outbox{wake: make(chan struct{}, 1)}}
+}
 
 // resourceDir is where the server keeps a session's clone markers and
 // clones mounted outside /workspace.
-func (x *sessionResources) resourceDir(sessionID string) string {
+func (x *Resources) resourceDir(sessionID string) string {
 	return filepath.Join(x.dataDir, "session-resources", sessionID)
 }
 
 // outputDir is the host side of a session's /mnt/session/outputs.
-func (x *sessionResources) outputDir(sessionID string) string {
+func (x *Resources) outputDir(sessionID string) string {
 	return filepath.Join(x.dataDir, "outputs", sessionID)
 }
 
-// remove deletes what the server kept for a destroyed session.
-func (x *sessionResources) remove(sessionID string) {
+// CurrentKey is the mount key of the session's resources as they are now:
+// one that differs from the key its sandbox started with (Prepare's) means
+// the sandbox must restart to mount them.
+func (x *Resources) CurrentKey(ctx context.Context, ws, sessionID string) (string, error) {
+	rs, err := loadResources(ctx, x.st, ws, sessionID)
+	if err != nil {
+		return "", err
+	}
+	return x.mountKey(rs), nil
+}
+
+// Remove deletes what the server kept for a destroyed session.
+func (x *Resources) Remove(sessionID string) {
 	x.repos.forget(sessionID)
 	for _, d := range []string{x.resourceDir(sessionID), x.outputDir(sessionID)} {
 		if err := os.RemoveAll(d); err != nil {
@@ -151,7 +184,7 @@ func loadResources(ctx context.Context, st store.Store, ws, sessionID string) ([
 // a key that differs from the one the sandbox started with restarts it at
 // the session's next input, around the same workspace, which mounts the
 // new files and tries those clones again.
-func (x *sessionResources) mountKey(rs []wire.SessionResource) string {
+func (x *Resources) mountKey(rs []wire.SessionResource) string {
 	var parts []string
 	for _, r := range rs {
 		switch r.Type {
@@ -173,9 +206,9 @@ func underWorkspace(target string) (string, bool) {
 	return rel, ok && rel != ""
 }
 
-// prepare adds the session's resources rs to spec (mounts, clones, copies)
+// Prepare adds the session's resources rs to spec (mounts, clones, copies)
 // and returns the mount key of what it mounted.
-func (x *sessionResources) prepare(ctx context.Context, ws string, spec *sandbox.Spec, rs []wire.SessionResource) (string, error) {
+func (x *Resources) Prepare(ctx context.Context, ws string, spec *sandbox.Spec, rs []wire.SessionResource) (string, error) {
 	spec.OutputDir = x.outputDir(spec.SessionID)
 	for _, r := range rs {
 		switch r.Type {
@@ -188,7 +221,7 @@ func (x *sessionResources) prepare(ctx context.Context, ws string, spec *sandbox
 			// failure recorded before is no longer news to mountKey.
 			x.repos.attempt(spec.SessionID, r)
 			if err := x.prepareRepo(ctx, spec, r); err != nil {
-				// The session goes on without it (events.md §9.4).
+				// The session goes on without it.
 				x.cloneFailed(ctx, ws, spec.SessionID, r, err)
 			}
 		}
@@ -196,7 +229,7 @@ func (x *sessionResources) prepare(ctx context.Context, ws string, spec *sandbox
 	return x.mountKey(rs), nil
 }
 
-func (x *sessionResources) prepareFile(spec *sandbox.Spec, r wire.SessionResource) error {
+func (x *Resources) prepareFile(spec *sandbox.Spec, r wire.SessionResource) error {
 	src, err := x.blobs.Path(files.BlobKey(r.FileID))
 	if err != nil {
 		return err
@@ -279,10 +312,10 @@ func writeMarker(p string) error {
 }
 
 // prepareRepo handles a repository at sandbox-spec time. One under
-// /workspace is cloned later, inside the started sandbox (setupRepos); one
+// /workspace is cloned later, inside the started sandbox (SetupRepos); one
 // elsewhere is cloned now on the host, through the session's proxy, into a
 // directory mounted read-only at its mount_path.
-func (x *sessionResources) prepareRepo(ctx context.Context, spec *sandbox.Spec, r wire.SessionResource) error {
+func (x *Resources) prepareRepo(ctx context.Context, spec *sandbox.Spec, r wire.SessionResource) error {
 	if _, inWS := underWorkspace(r.MountPath); inWS {
 		return nil
 	}
@@ -293,10 +326,10 @@ func (x *sessionResources) prepareRepo(ctx context.Context, spec *sandbox.Spec, 
 		spec.Mounts = append(spec.Mounts, sandbox.Mount{Source: kept, Target: r.MountPath})
 		return nil
 	}
-	if x.egress == nil {
+	if x.egress == nil || x.proxy == nil {
 		return errors.New("no egress proxy to clone through")
 	}
-	s := x.egress.proxy.Session(spec.SessionID)
+	s := x.proxy.Session(spec.SessionID)
 	if s == nil {
 		return errors.New("the session has no egress proxy")
 	}
@@ -319,7 +352,7 @@ func (x *sessionResources) prepareRepo(ctx context.Context, spec *sandbox.Spec, 
 	defer os.RemoveAll(home)
 	cctx, cancel := context.WithTimeout(ctx, cloneTimeout)
 	defer cancel()
-	caFile := filepath.Join(x.egress.dir(spec.SessionID), sandbox.EgressCABundleName)
+	caFile := filepath.Join(x.egress.Dir(spec.SessionID), sandbox.EgressCABundleName)
 	if err := gitClone(cctx, hostGit(gitEnv(pl.URL(), caFile, home), home), r.URL, r.Checkout, tmp); err != nil {
 		_ = os.RemoveAll(tmp)
 		// Git names the directory it cloned into: the session knows it by
@@ -339,7 +372,7 @@ func (x *sessionResources) prepareRepo(ctx context.Context, spec *sandbox.Spec, 
 	return writeMarker(marker)
 }
 
-// setupRepos clones the session's repositories under /workspace inside its
+// SetupRepos clones the session's repositories under /workspace inside its
 // started sandbox (sandbox.WithSetup), before its first tool call: git runs
 // as the sandbox's user, with the sandbox's limits, and reaches the
 // repository through the session's egress proxy, which adds the token. The
@@ -347,7 +380,7 @@ func (x *sessionResources) prepareRepo(ctx context.Context, spec *sandbox.Spec, 
 // workspace is still empty when the sandbox starts, such sessions can
 // adopt a pooled sandbox. A marker on the host records a finished clone,
 // so a re-provisioned sandbox does not clone again.
-func (x *sessionResources) setupRepos(ctx context.Context, ws, sessionID string, sb sandbox.Sandbox) error {
+func (x *Resources) SetupRepos(ctx context.Context, ws, sessionID string, sb sandbox.Sandbox) error {
 	rs, err := loadResources(ctx, x.st, ws, sessionID)
 	if err != nil {
 		return err
@@ -376,7 +409,7 @@ func (x *sessionResources) setupRepos(ctx context.Context, ws, sessionID string,
 		cancel()
 		if err != nil {
 			// The sandbox serves without the repository; the error is the
-			// session's to see (events.md §9.4), not its tool calls'.
+			// session's to see, not its tool calls'.
 			x.cloneFailed(ctx, ws, sessionID, r, err)
 			continue
 		}
@@ -392,32 +425,25 @@ func (x *sessionResources) setupRepos(ctx context.Context, ws, sessionID string,
 // repository_* session.error (retrying: the session continues without it)
 // and remembers it for a retry once the resource is updated. Neither the
 // event nor the log line carries the token or URL credentials.
-func (x *sessionResources) cloneFailed(ctx context.Context, ws, sessionID string, r wire.SessionResource, err error) {
+func (x *Resources) cloneFailed(ctx context.Context, ws, sessionID string, r wire.SessionResource, err error) {
 	x.repos.failed(sessionID, r)
 	var secrets []string
-	if tok, terr := repoToken(ctx, x.st, x.sealer, ws, r.ID); terr == nil && tok != "" {
-		secrets = append(secrets, tok)
+	if x.token != nil {
+		if tok, terr := x.token(ctx, ws, r.ID); terr == nil && tok != "" {
+			secrets = append(secrets, tok)
+		}
 	}
 	se := repoSessionError(r, err, secrets...)
 	x.log.Warn("repository clone failed; the session continues without it", "session", sessionID, "resource", r.ID, "type", se.Type, "err", se.Message)
-	rep := x.report.Load()
-	if rep == nil {
-		return
-	}
-	// Not under the caller: the setup runs while tool calls wait for the
-	// sandbox, and the session's lock must never wait on that.
-	go func() {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer cancel()
-		if err := (*rep)(rctx, ws, sessionID, se); err != nil && errdefs.ClassOf(err) != errdefs.ClassNotFound {
-			x.log.Error("report repository error", "session", sessionID, "resource", r.ID, "err", err)
-		}
-	}()
+	// Not reported under the caller: the setup runs while tool calls wait
+	// for the sandbox, and the session's lock must never wait on that.
+	x.failures.put(failure{ws: ws, sessionID: sessionID, resourceID: r.ID, err: se})
 }
 
-// repoSessionError is the session.error of a failed clone of r (events.md
-// §9.4): classified from git's output, with secrets and any credentials in
-// URLs scrubbed from the message.
+// repoSessionError is the session.error of a failed clone of r, retrying
+// (the session goes on without the repository): classified from git's
+// output, with secrets and any credentials in URLs scrubbed from the
+// message.
 func repoSessionError(r wire.SessionResource, err error, secrets ...string) wire.SessionError {
 	typ := classifyClone(err)
 	what := map[string]string{
@@ -489,7 +515,7 @@ func scrubSecrets(s string, secrets ...string) string {
 
 // repoRetries remembers repositories whose clone failed, with the
 // resource's updated_at at the failed attempt, so that mountKey can tell
-// when such a resource was updated since (its token rotated, RES-17): the
+// when such a resource was updated since (its token rotated): the
 // dispatcher then restarts the sandbox at the session's next input, and
 // the new sandbox's start clones it again. Resource ids are unique across
 // workspaces, so one table serves the server.
@@ -548,43 +574,6 @@ func (p *repoRetries) forget(sessionID string) {
 			delete(p.m, id)
 		}
 	}
-}
-
-// repoToken unseals a repository's token; "" when none was given.
-func repoToken(ctx context.Context, st store.Store, sealer *vault.Sealer, ws, resourceID string) (string, error) {
-	rec, err := st.Get(ctx, ws, store.KindSessionSecret, resourceID)
-	if errdefs.ClassOf(err) == errdefs.ClassNotFound {
-		return "", nil
-	}
-	if err != nil {
-		return "", err
-	}
-	if sealer == nil {
-		return "", errors.New("no master key to open the repository token with")
-	}
-	b, err := sealer.Open(rec.Secret, store.SessionSecretAAD(resourceID))
-	if err != nil {
-		return "", fmt.Errorf("open repository token: %w", err)
-	}
-	return string(b), nil
-}
-
-// setRepositories gives the session's proxy its repositories (RES-16).
-// Each token is read from the store at every request, so a token rotated
-// through the resource update API (RES-17) applies to the next git request
-// of a running sandbox.
-func (e *sessionEgress) setRepositories(ws string, s *egress.Session, rs []wire.SessionResource) error {
-	var repos []egress.Repository
-	for _, r := range rs {
-		if r.Type != wire.ResourceGitHubRepository {
-			continue
-		}
-		id := r.ID
-		repos = append(repos, egress.Repository{URL: r.URL, Token: func(ctx context.Context) (string, error) {
-			return repoToken(ctx, e.st, e.sealer, ws, id)
-		}})
-	}
-	return s.SetRepositories(repos)
 }
 
 // gitOutputLimit bounds what is kept of a git command's output (its error
@@ -727,7 +716,7 @@ func gitClone(ctx context.Context, run gitRunner, repoURL string, c *wire.Checko
 	return nil
 }
 
-// ---- outputs (OUT-*) ------------------------------------------------------
+// ---- outputs ---------------------------------------------------------------
 
 // outputRecord is what is remembered of a captured output path.
 type outputRecord struct {
@@ -738,10 +727,10 @@ type outputRecord struct {
 	FileID  string `json:"file_id"`
 }
 
-// capture files the session's new or changed outputs. read copies a path
+// Capture files the session's new or changed outputs. read copies a path
 // out of the sandbox (so symlinks resolve inside it); it is only called
 // when there is something to read.
-func (x *sessionResources) capture(ctx context.Context, ws, sessionID string, read func(ctx context.Context, p string, w io.Writer) error) error {
+func (x *Resources) Capture(ctx context.Context, ws, sessionID string, read func(ctx context.Context, p string, w io.Writer) error) error {
 	root := x.outputDir(sessionID)
 	type entry struct {
 		rel string
@@ -781,7 +770,7 @@ func (x *sessionResources) capture(ctx context.Context, ws, sessionID string, re
 	return errors.Join(errs...)
 }
 
-func (x *sessionResources) captureOne(ctx context.Context, ws, sessionID, rel string, fi fs.FileInfo, read func(ctx context.Context, p string, w io.Writer) error) error {
+func (x *Resources) captureOne(ctx context.Context, ws, sessionID, rel string, fi fs.FileInfo, read func(ctx context.Context, p string, w io.Writer) error) error {
 	rec, err := x.st.GetByName(ctx, ws, store.KindSessionOutput, sessionID, rel)
 	exists := err == nil
 	if err != nil && errdefs.ClassOf(err) != errdefs.ClassNotFound {

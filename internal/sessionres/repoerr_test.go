@@ -1,4 +1,4 @@
-package server
+package sessionres
 
 import (
 	"errors"
@@ -8,7 +8,7 @@ import (
 	"github.com/hangarhq/hangar/internal/wire"
 )
 
-// events.md §9.4: a failed clone's type comes from git's output.
+// A failed clone's type comes from git's output.
 func TestClassifyClone(t *testing.T) {
 	for _, c := range []struct {
 		err  error
@@ -32,7 +32,7 @@ func TestClassifyClone(t *testing.T) {
 	}
 }
 
-// GEN-13, RES-15: neither the token nor URL credentials reach the
+// Neither the token nor URL credentials reach the
 // session.error; repository_url is the URL without credentials; retrying.
 func TestRepoSessionErrorScrubs(t *testing.T) {
 	const tok = "ghs_SECRET-abc"
@@ -57,7 +57,7 @@ func TestRepoSessionErrorScrubs(t *testing.T) {
 // the start that retries it began.
 func TestRepoRetryKey(t *testing.T) {
 	r := wire.SessionResource{Type: wire.ResourceGitHubRepository, ID: "sesrsc_retry_test", UpdatedAt: wire.Now()}
-	x := &sessionResources{}
+	x := &Resources{}
 	base := x.mountKey([]wire.SessionResource{r})
 	x.repos.failed("sesn_retry_test", r)
 	if x.mountKey([]wire.SessionResource{r}) != base {
