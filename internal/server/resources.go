@@ -69,7 +69,7 @@ import (
 
 	"github.com/hangarhq/hangar/internal/api/files"
 	"github.com/hangarhq/hangar/internal/blob"
-	"github.com/hangarhq/hangar/internal/egress"
+	"github.com/hangarhq/hangar/internal/egress/live"
 	"github.com/hangarhq/hangar/internal/errdefs"
 	"github.com/hangarhq/hangar/internal/ids"
 	"github.com/hangarhq/hangar/internal/sandbox"
@@ -93,10 +93,10 @@ type sessionResources struct {
 	dataDir string
 	st      store.Store
 	blobs   *blob.FS
-	sealer  *vault.Sealer
+	creds   *vault.Credentials
 	log     *slog.Logger
 	// egress is the proxy host-side clones go through.
-	egress *sessionEgress
+	egress *live.Egress
 	// report logs a session.error in the session's log and stream
 	// (engine.ReportError); bound late, since the engine is built after
 	// the sandboxes. Unset, failures are only logged.
@@ -296,7 +296,7 @@ func (x *sessionResources) prepareRepo(ctx context.Context, spec *sandbox.Spec, 
 	if x.egress == nil {
 		return errors.New("no egress proxy to clone through")
 	}
-	s := x.egress.proxy.Session(spec.SessionID)
+	s := x.egress.Session(spec.SessionID)
 	if s == nil {
 		return errors.New("the session has no egress proxy")
 	}
@@ -319,7 +319,7 @@ func (x *sessionResources) prepareRepo(ctx context.Context, spec *sandbox.Spec, 
 	defer os.RemoveAll(home)
 	cctx, cancel := context.WithTimeout(ctx, cloneTimeout)
 	defer cancel()
-	caFile := filepath.Join(x.egress.dir(spec.SessionID), sandbox.EgressCABundleName)
+	caFile := filepath.Join(x.egress.Dir(spec.SessionID), sandbox.EgressCABundleName)
 	if err := gitClone(cctx, hostGit(gitEnv(pl.URL(), caFile, home), home), r.URL, r.Checkout, tmp); err != nil {
 		_ = os.RemoveAll(tmp)
 		// Git names the directory it cloned into: the session knows it by
@@ -395,7 +395,7 @@ func (x *sessionResources) setupRepos(ctx context.Context, ws, sessionID string,
 func (x *sessionResources) cloneFailed(ctx context.Context, ws, sessionID string, r wire.SessionResource, err error) {
 	x.repos.failed(sessionID, r)
 	var secrets []string
-	if tok, terr := repoToken(ctx, x.st, x.sealer, ws, r.ID); terr == nil && tok != "" {
+	if tok, terr := x.creds.ResourceToken(ctx, ws, r.ID); terr == nil && tok != "" {
 		secrets = append(secrets, tok)
 	}
 	se := repoSessionError(r, err, secrets...)
@@ -548,43 +548,6 @@ func (p *repoRetries) forget(sessionID string) {
 			delete(p.m, id)
 		}
 	}
-}
-
-// repoToken unseals a repository's token; "" when none was given.
-func repoToken(ctx context.Context, st store.Store, sealer *vault.Sealer, ws, resourceID string) (string, error) {
-	rec, err := st.Get(ctx, ws, store.KindSessionSecret, resourceID)
-	if errdefs.ClassOf(err) == errdefs.ClassNotFound {
-		return "", nil
-	}
-	if err != nil {
-		return "", err
-	}
-	if sealer == nil {
-		return "", errors.New("no master key to open the repository token with")
-	}
-	b, err := sealer.Open(rec.Secret, store.SessionSecretAAD(resourceID))
-	if err != nil {
-		return "", fmt.Errorf("open repository token: %w", err)
-	}
-	return string(b), nil
-}
-
-// setRepositories gives the session's proxy its repositories (RES-16).
-// Each token is read from the store at every request, so a token rotated
-// through the resource update API (RES-17) applies to the next git request
-// of a running sandbox.
-func (e *sessionEgress) setRepositories(ws string, s *egress.Session, rs []wire.SessionResource) error {
-	var repos []egress.Repository
-	for _, r := range rs {
-		if r.Type != wire.ResourceGitHubRepository {
-			continue
-		}
-		id := r.ID
-		repos = append(repos, egress.Repository{URL: r.URL, Token: func(ctx context.Context) (string, error) {
-			return repoToken(ctx, e.st, e.sealer, ws, id)
-		}})
-	}
-	return s.SetRepositories(repos)
 }
 
 // gitOutputLimit bounds what is kept of a git command's output (its error

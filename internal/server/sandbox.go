@@ -12,12 +12,14 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hangarhq/hangar/internal/egress/live"
 	"github.com/hangarhq/hangar/internal/engine"
 	"github.com/hangarhq/hangar/internal/errdefs"
 	"github.com/hangarhq/hangar/internal/sandbox"
 	"github.com/hangarhq/hangar/internal/sandbox/docker"
 	"github.com/hangarhq/hangar/internal/sandbox/local"
 	"github.com/hangarhq/hangar/internal/store"
+	"github.com/hangarhq/hangar/internal/vault"
 	"github.com/hangarhq/hangar/internal/wire"
 )
 
@@ -39,7 +41,7 @@ type sandboxTools struct {
 	res     *sessionResources
 	mounted sync.Map
 	// egress is the proxy every sandbox's traffic leaves through (issue 5).
-	egress *sessionEgress
+	egress *live.Egress
 	// apiSocket serves the API to the session's in-sandbox worker from a
 	// socket in its egress directory; closeAPISocket ends it (dispatch.go).
 	apiSocket      func(sessionID, dir string) error
@@ -81,11 +83,12 @@ func newSandboxes(ctx context.Context, kind, dataDir string, poolSize int, data 
 		return nil, err
 	}
 	workspaces := filepath.Join(dataDir, "workspaces")
-	eg, err := newSessionEgress(dataDir, st, data.Sealer, log)
+	creds := vault.NewCredentials(st, data.Sealer)
+	eg, err := live.New(dataDir, st, creds, log)
 	if err != nil {
 		return nil, err
 	}
-	s := &sandboxTools{backend: backend, hooked: make(chan struct{}), res: &sessionResources{dataDir: dataDir, st: st, blobs: data.Blobs, sealer: data.Sealer, log: log, egress: eg}, egress: eg, wsRoot: workspaces}
+	s := &sandboxTools{backend: backend, hooked: make(chan struct{}), res: &sessionResources{dataDir: dataDir, st: st, blobs: data.Blobs, creds: creds, log: log, egress: eg}, egress: eg, wsRoot: workspaces}
 	outputs := filepath.Join(dataDir, "outputs")
 	// A pooled sandbox is started as a session with neither resources nor
 	// network would be, under a placeholder id; what differs per session
@@ -105,10 +108,10 @@ func newSandboxes(ctx context.Context, kind, dataDir string, poolSize int, data 
 	poolSpec := func(id string) sandbox.Spec {
 		spec := baseSpec(id)
 		spec.OutputDir = filepath.Join(outputs, id)
-		spec.EgressDir = eg.dir(id)
+		spec.EgressDir = eg.Dir(id)
 		_ = os.RemoveAll(spec.EgressDir)
 		_ = os.Mkdir(spec.EgressDir, 0o755)
-		_ = os.Chmod(spec.EgressDir, 0o755) // past the umask: see sessionEgress.listen
+		_ = os.Chmod(spec.EgressDir, 0o755) // past the umask, like the directories live.Egress makes
 		env := map[string]string{}
 		for k, v := range spec.Env {
 			env[k] = v
@@ -137,7 +140,7 @@ func newSandboxes(ctx context.Context, kind, dataDir string, poolSize int, data 
 		// a known session there is no policy, and no way out.
 		ws, _ := s.workspaces.Load(sessionID)
 		if wsID, ok := ws.(string); ok {
-			rs, err := s.egress.prepare(ctx, wsID, sessionID, &spec)
+			rs, err := s.egress.Prepare(ctx, wsID, sessionID, &spec)
 			if err != nil {
 				return spec, err
 			}
@@ -194,7 +197,7 @@ func (s *sandboxTools) sweep(ctx context.Context, st store.Store, backend sandbo
 	name := backend.Capabilities().Backend
 	keep := map[string]bool{}
 	var sessions []string
-	defer func() { s.egress.sweep(sessions) }()
+	defer func() { s.egress.Sweep(sessions) }()
 	for _, r := range page.Records {
 		sessionID := r.Parent
 		var h sandbox.Handle
@@ -240,7 +243,7 @@ func (s *sandboxTools) sweep(ctx context.Context, st store.Store, backend sandbo
 // resource copies, the egress directory, the workspace.
 func (s *sandboxTools) forget(sessionID string) {
 	s.res.remove(sessionID)
-	s.egress.release(sessionID)
+	s.egress.Release(sessionID)
 	if sessionID != "" && !strings.ContainsAny(sessionID, "/\x00") && sessionID != "." && sessionID != ".." {
 		_ = os.RemoveAll(filepath.Join(s.wsRoot, sessionID))
 	}
@@ -409,5 +412,5 @@ func (s *sandboxTools) Close() {
 	if c, ok := s.backend.(io.Closer); ok {
 		_ = c.Close()
 	}
-	s.egress.close()
+	s.egress.Close()
 }

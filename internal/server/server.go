@@ -18,10 +18,12 @@ import (
 
 	"github.com/hangarhq/hangar/internal/api"
 	"github.com/hangarhq/hangar/internal/blob"
+	"github.com/hangarhq/hangar/internal/changes"
 	"github.com/hangarhq/hangar/internal/config"
 	"github.com/hangarhq/hangar/internal/engine"
 	"github.com/hangarhq/hangar/internal/events"
 	"github.com/hangarhq/hangar/internal/keys"
+	"github.com/hangarhq/hangar/internal/mcp/sessionmcp"
 	"github.com/hangarhq/hangar/internal/model"
 	"github.com/hangarhq/hangar/internal/model/modeltest"
 	"github.com/hangarhq/hangar/internal/model/providers"
@@ -96,10 +98,12 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer, log *slog.Logger
 	defer broker.Close()
 	queue := workqueue.New(data.Store, workqueue.Options{})
 	deps := engine.Deps{Store: data.Store, Models: models, Broker: broker, Workers: queueWorkers{queue}, Logger: log}
-	// eg is the egress proxy of the sandboxes, when there are any: cloud
-	// sessions' web_fetch leaves through it too, and changes to vaults,
-	// credentials, environments and sessions reach it live.
-	var eg *sessionEgress
+	// The egress proxy of the sandboxes, when there are any: cloud
+	// sessions' web_fetch leaves through it too (proxies), and changes to
+	// vaults, credentials, environments and sessions reach it live
+	// (egressChanges).
+	var proxies web.Proxies
+	var egressChanges changes.Notifier
 	var disp *dispatcher
 	// res reports failed repository clones as session errors, through the
 	// engine built below.
@@ -124,7 +128,7 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer, log *slog.Logger
 			deps.SandboxWorkers = disp
 			defer func() { sb.Close(); disp.close() }()
 			deps.Tools = sb
-			eg = sb.egress
+			proxies, egressChanges = sb.egress, sb.egress
 			res = sb.res
 		}
 	case "none":
@@ -139,12 +143,10 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer, log *slog.Logger
 		defer x.Close()
 		deps.Tools = x
 	}
-	wd := webDeps(data.Store, eg, log)
+	wd := web.DepsFromEnv(web.SessionPolicy(data.Store, proxies), log)
 	wd.NoSandbox = noSandbox
 	deps.Tools = web.Wrap(deps.Tools, wd)
-	mcpc := newMCPClients(data.Store, data.Sealer, log)
-	mcpc.files = deps.Tools
-	deps.MCP = mcpc
+	deps.MCP = sessionmcp.New(data.Store, data.Sealer, deps.Tools, log)
 	eng := engine.New(deps, engine.Options{})
 	if res != nil {
 		res.setReporter(eng.ReportError)
@@ -156,7 +158,7 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer, log *slog.Logger
 	handler := api.New(api.Options{
 		Store: data.Store, Sealer: data.Sealer, Blobs: data.Blobs, Logger: log,
 		AdminKey: cfg.APIKey, MaxUploadBytes: cfg.MaxUploadBytes,
-		Engine: eng, Broker: broker, WorkQueue: queue, Changes: egressChanges(eg),
+		Engine: eng, Broker: broker, WorkQueue: queue, Changes: egressChanges,
 		SandboxWork: disp.sandboxWorkFunc(),
 	})
 	if disp != nil {
