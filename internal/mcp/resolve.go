@@ -3,7 +3,6 @@ package mcp
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -74,15 +73,13 @@ var now = time.Now
 // *CredentialError naming the server and the vault.
 func Resolve(ctx context.Context, st store.Store, sealer *vault.Sealer, ws string, vaultIDs []string, serverURL string) (Credential, error) {
 	want := NormalizeURL(serverURL)
-	for _, vaultID := range vaultIDs {
-		rec, ok, err := findCredential(ctx, st, ws, vaultID, want)
+	for f, err := range vault.NewCredentials(st, sealer).Find(ctx, ws, vaultIDs, func(c wire.Credential) bool {
+		return (c.Auth.Type == wire.CredentialMCPOAuth || c.Auth.Type == wire.CredentialStaticBearer) && NormalizeURL(c.Auth.MCPServerURL) == want
+	}) {
 		if err != nil {
 			return Credential{}, err
 		}
-		if !ok {
-			continue
-		}
-		cred, err := openCredential(sealer, rec, serverURL)
+		cred, err := fromFound(f, serverURL)
 		if err != nil {
 			return Credential{}, err
 		}
@@ -94,47 +91,13 @@ func Resolve(ctx context.Context, st store.Store, sealer *vault.Sealer, ws strin
 	return Credential{}, nil
 }
 
-// findCredential looks for the active MCP credential of one vault whose
-// normalized URL is want. A vault holds at most 20 active credentials, so a
-// scan is cheaper than anything cleverer.
-func findCredential(ctx context.Context, st store.Tx, ws, vaultID, want string) (store.Record, bool, error) {
-	v, err := st.Get(ctx, ws, store.KindVault, vaultID)
-	if errors.Is(err, errdefs.ErrNotFound) || (err == nil && v.ArchivedAt != nil) {
-		return store.Record{}, false, nil
+// fromFound makes a Credential of a credential the lookup found.
+func fromFound(f vault.Found, serverURL string) (Credential, error) {
+	if f.SecretErr != nil {
+		return Credential{}, &CredentialError{Server: serverURL, VaultID: f.VaultID, CredentialID: f.ID, Reason: ReasonUnreadable, Err: f.SecretErr}
 	}
-	if err != nil {
-		return store.Record{}, false, err
-	}
-	page, err := st.List(ctx, store.ListOptions{Workspace: ws, Kind: store.KindCredential, Parent: vaultID, ParentSet: true})
-	if err != nil {
-		return store.Record{}, false, err
-	}
-	for _, rec := range page.Records {
-		if rec.ArchivedAt != nil {
-			continue
-		}
-		var c wire.Credential
-		if err := json.Unmarshal(rec.Data, &c); err != nil {
-			return store.Record{}, false, fmt.Errorf("decode credential %s: %w", rec.ID, err)
-		}
-		if (c.Auth.Type == wire.CredentialMCPOAuth || c.Auth.Type == wire.CredentialStaticBearer) && NormalizeURL(c.Auth.MCPServerURL) == want {
-			return rec, true, nil
-		}
-	}
-	return store.Record{}, false, nil
-}
-
-// openCredential decrypts a credential record into a Credential.
-func openCredential(sealer *vault.Sealer, rec store.Record, serverURL string) (Credential, error) {
-	var c wire.Credential
-	if err := json.Unmarshal(rec.Data, &c); err != nil {
-		return Credential{}, fmt.Errorf("decode credential %s: %w", rec.ID, err)
-	}
-	sec, err := sealer.OpenSecret(rec.ID, rec.Secret)
-	if err != nil {
-		return Credential{}, &CredentialError{Server: serverURL, VaultID: rec.Parent, CredentialID: rec.ID, Reason: ReasonUnreadable, Err: err}
-	}
-	cred := Credential{Type: c.Auth.Type, VaultID: rec.Parent, CredentialID: rec.ID, ServerURL: c.Auth.MCPServerURL}
+	c, sec := f.Credential, f.Secret
+	cred := Credential{Type: c.Auth.Type, VaultID: f.VaultID, CredentialID: f.ID, ServerURL: c.Auth.MCPServerURL}
 	switch c.Auth.Type {
 	case wire.CredentialStaticBearer:
 		cred.Token = sec.Token
@@ -167,8 +130,10 @@ func refreshAhead(ctx context.Context, st store.Store, sealer *vault.Sealer, ws 
 		return Credential{}, err
 	}
 	if rec.ArchivedAt == nil {
-		if cur, err := openCredential(sealer, rec, serverURL); err == nil {
-			cred = cur
+		if f, err := vault.NewCredentials(st, sealer).Open(rec); err == nil {
+			if cur, err := fromFound(f, serverURL); err == nil {
+				cred = cur
+			}
 		}
 	}
 	t := now()

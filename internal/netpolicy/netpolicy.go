@@ -179,3 +179,14 @@ func DialChecked(ctx context.Context, network, addr string, r Resolver,
 	}
 	return nil, lastErr
 }
+
+// Effective is the networking a session of an environment with config c is
+// held to, by its sandbox's egress proxy and by web_fetch alike: an
+// environment without networking of its own (self_hosted, or cloud created
+// without it) is unrestricted.
+func Effective(c wire.EnvironmentConfig) wire.Networking {
+	if c.Type != wire.EnvironmentConfigCloud || c.Networking.Type == "" {
+		return wire.Networking{Type: wire.NetworkingUnrestricted}
+	}
+	return c.Networking
+}

@@ -18,10 +18,13 @@ import (
 
 	"github.com/hangarhq/hangar/internal/api"
 	"github.com/hangarhq/hangar/internal/blob"
+	"github.com/hangarhq/hangar/internal/changes"
 	"github.com/hangarhq/hangar/internal/config"
+	"github.com/hangarhq/hangar/internal/egress/live"
 	"github.com/hangarhq/hangar/internal/engine"
 	"github.com/hangarhq/hangar/internal/events"
 	"github.com/hangarhq/hangar/internal/keys"
+	"github.com/hangarhq/hangar/internal/mcp/sessionmcp"
 	"github.com/hangarhq/hangar/internal/model"
 	"github.com/hangarhq/hangar/internal/model/modeltest"
 	"github.com/hangarhq/hangar/internal/model/providers"
@@ -104,11 +107,12 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer, log *slog.Logger
 	deps := engine.Deps{Store: data.Store, Models: models, Broker: broker, Workers: queueWorkers{queue}, Logger: log}
 	// sb is the sandboxes and what is built around them, when there are
 	// any: the egress proxy of the sandboxes (cloud sessions' web_fetch
-	// leaves through it too, and changes to vaults, credentials,
-	// environments and sessions reach it live), the sessions' resources
-	// and the intake of their in-sandbox workers.
+	// leaves through it too (proxies), and changes to vaults, credentials,
+	// environments and sessions reach it live (egressChanges)), the
+	// sessions' resources and the intake of their in-sandbox workers.
 	var sb *sandboxes
-	var eg *sessionEgress
+	var proxies web.Proxies
+	var egressChanges changes.Notifier
 	// noSandbox is why built-in tools cannot run, told in their results.
 	var noSandbox string
 	switch cfg.Sandbox {
@@ -128,7 +132,7 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer, log *slog.Logger
 			// cloud and self-hosted sessions.
 			deps.SandboxWorkers = sb.intake
 			deps.Tools = sb.box
-			eg = sb.egress
+			proxies, egressChanges = sb.egress, sb.egress
 		}
 	case "none":
 		log.Info("sandbox backend", "sandbox", "none")
@@ -152,12 +156,10 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer, log *slog.Logger
 			sb.close(disp, reports)
 		}
 	}()
-	wd := webDeps(data.Store, eg, log)
+	wd := web.DepsFromEnv(web.SessionPolicy(data.Store, proxies), log)
 	wd.NoSandbox = noSandbox
 	deps.Tools = web.Wrap(deps.Tools, wd)
-	mcpc := newMCPClients(data.Store, data.Sealer, log)
-	mcpc.files = deps.Tools
-	deps.MCP = mcpc
+	deps.MCP = sessionmcp.New(data.Store, data.Sealer, deps.Tools, log)
 	eng := engine.New(deps, engine.Options{})
 	if err := eng.Start(ctx); err != nil {
 		return fmt.Errorf("resume sessions: %w", err)
@@ -166,7 +168,7 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer, log *slog.Logger
 	opts := api.Options{
 		Store: data.Store, Sealer: data.Sealer, Blobs: data.Blobs, Logger: log,
 		AdminKey: cfg.APIKey, MaxUploadBytes: cfg.MaxUploadBytes,
-		Engine: eng, Broker: broker, WorkQueue: queue, Changes: egressChanges(eg),
+		Engine: eng, Broker: broker, WorkQueue: queue, Changes: egressChanges,
 	}
 	if sb != nil {
 		opts.SandboxWork = sb.intake.Session
@@ -216,7 +218,7 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer, log *slog.Logger
 // sandboxes are the parts built around a sandbox backend before the
 // engine, which needs them.
 type sandboxes struct {
-	egress   *sessionEgress
+	egress   *live.Egress
 	res      *sessionres.Resources
 	launcher *sandboxworker.Launcher
 	box      *sessionbox.Sandboxes
@@ -240,14 +242,13 @@ func newSandboxes(ctx context.Context, cfg config.Config, data *Data, queue *wor
 	if err != nil {
 		return nil, err
 	}
-	eg, err := newSessionEgress(cfg.DataDir, data.Store, data.Sealer, log)
+	creds := vault.NewCredentials(data.Store, data.Sealer)
+	eg, err := live.New(cfg.DataDir, data.Store, creds, log)
 	if err != nil {
 		return nil, err
 	}
-	res := sessionres.New(sessionres.Config{DataDir: cfg.DataDir, Store: data.Store, Blobs: data.Blobs, Egress: eg, Proxy: eg.proxy,
-		RepoToken: func(ctx context.Context, ws, resourceID string) (string, error) {
-			return repoToken(ctx, data.Store, data.Sealer, ws, resourceID)
-		}, Logger: log})
+	res := sessionres.New(sessionres.Config{DataDir: cfg.DataDir, Store: data.Store, Blobs: data.Blobs, Egress: eg,
+		RepoToken: creds.ResourceToken, Logger: log})
 	launcher := sandboxworker.NewLauncher(ctx, log)
 	box := sessionbox.New(ctx, sessionbox.Config{Backend: backend, Store: data.Store, Egress: eg, Resources: res,
 		DataDir: cfg.DataDir, PoolSize: cfg.SandboxPool, PoolStart: launcher.Prestart, Logger: log})

@@ -92,6 +92,8 @@ const (
 // clones need it: the directory holding each session's CA bundle.
 type Egress interface {
 	Dir(sessionID string) string
+	// Session is the session's proxy session, nil when it has none.
+	Session(sessionID string) *egress.Session
 }
 
 // Config is what Resources needs.
@@ -100,10 +102,9 @@ type Config struct {
 	DataDir string
 	Store   store.Store
 	Blobs   *blob.FS
-	// Egress and Proxy are what host-side clones go through; without
-	// them such clones fail (and are reported).
+	// Egress is what host-side clones go through; without it such clones
+	// fail (and are reported).
 	Egress Egress
-	Proxy  *egress.Proxy
 	// RepoToken returns a repository resource's token ("" when none was
 	// given), only to scrub it from the errors of failed clones.
 	RepoToken func(ctx context.Context, ws, resourceID string) (string, error)
@@ -117,7 +118,6 @@ type Resources struct {
 	st      store.Store
 	blobs   *blob.FS
 	egress  Egress
-	proxy   *egress.Proxy
 	token   func(ctx context.Context, ws, resourceID string) (string, error)
 	log     *slog.Logger
 	// repos are the failed clones to try again (repoRetries).
@@ -129,7 +129,7 @@ type Resources struct {
 
 // New returns the resources of the sessions' sandboxes.
 func New(cfg Config) *Resources {
-	return &Resources{dataDir: cfg.DataDir, st: cfg.Store, blobs: cfg.Blobs, egress: cfg.Egress, proxy: cfg.Proxy,
+	return &Resources{dataDir: cfg.DataDir, st: cfg.Store, blobs: cfg.Blobs, egress: cfg.Egress,
 		token: cfg.RepoToken, log: cfg.Logger, failures: outbox{wake: make(chan struct{}, 1)}}
 }
 
@@ -326,10 +326,10 @@ func (x *Resources) prepareRepo(ctx context.Context, spec *sandbox.Spec, r wire.
 		spec.Mounts = append(spec.Mounts, sandbox.Mount{Source: kept, Target: r.MountPath})
 		return nil
 	}
-	if x.egress == nil || x.proxy == nil {
+	if x.egress == nil {
 		return errors.New("no egress proxy to clone through")
 	}
-	s := x.proxy.Session(spec.SessionID)
+	s := x.egress.Session(spec.SessionID)
 	if s == nil {
 		return errors.New("the session has no egress proxy")
 	}

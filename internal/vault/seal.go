@@ -1,7 +1,8 @@
 // Package vault owns credential secrets: their encryption at rest under the
-// server's master key (AES-256-GCM), and later their use (OAuth refresh,
-// injection by the egress proxy). Plaintext secrets never leave this package
-// except towards the component that injects them.
+// server's master key (AES-256-GCM), the one lookup of the secrets a
+// session may use (Credentials: its vaults' credentials and its resources'
+// tokens) and the OAuth refresh exchange. Plaintext secrets never leave
+// this package except towards the component that injects them.
 package vault
 
 import (

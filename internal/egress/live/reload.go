@@ -1,4 +1,4 @@
-package server
+package live
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 	"github.com/hangarhq/hangar/internal/wire"
 )
 
-// Live updates of the egress proxy (issue 5): a running session's proxy
+// Live updates of the egress proxy: a running session's proxy
 // session holds its networking policy and its credentials' secrets in
 // memory. The API handlers report every committed change that could alter
 // them (changes.Notifier); Changed reloads the affected live sessions
@@ -125,7 +125,7 @@ func (l *liveSessions) affected(c changes.Change) []string {
 // applies them to its proxy session, creating that (socket and all) when
 // create is set; without create, a session with no proxy is left alone.
 // It returns the session as it read it.
-func (e *sessionEgress) sync(ctx context.Context, ws, sessionID string, create bool) (*egress.Session, wire.Session, error) {
+func (e *Egress) sync(ctx context.Context, ws, sessionID string, create bool) (*egress.Session, wire.Session, error) {
 	for {
 		en := e.live.entry(ws, sessionID, create)
 		if en == nil {
@@ -143,7 +143,7 @@ func (e *sessionEgress) sync(ctx context.Context, ws, sessionID string, create b
 	}
 }
 
-func (e *sessionEgress) syncLocked(ctx context.Context, ws, sessionID string, create bool, en *liveEntry) (*egress.Session, wire.Session, error) {
+func (e *Egress) syncLocked(ctx context.Context, ws, sessionID string, create bool, en *liveEntry) (*egress.Session, wire.Session, error) {
 	s := e.proxy.Session(sessionID)
 	if s == nil && !create {
 		return nil, wire.Session{}, nil
@@ -177,7 +177,7 @@ func (e *sessionEgress) syncLocked(ctx context.Context, ws, sessionID string, cr
 
 // Changed reloads the live sessions a committed change affects
 // (changes.Notifier); it returns once they follow it.
-func (e *sessionEgress) Changed(ctx context.Context, c changes.Change) {
+func (e *Egress) Changed(ctx context.Context, c changes.Change) {
 	// The change is committed whatever the client does now.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
@@ -188,29 +188,17 @@ func (e *sessionEgress) Changed(ctx context.Context, c changes.Change) {
 	}
 }
 
-// forFetch is the session's proxy session for the server's own requests
-// (web_fetch), started on demand when the sandbox has not started it yet.
-func (e *sessionEgress) forFetch(ctx context.Context, ws, sessionID string) (*egress.Session, error) {
-	if s := e.proxy.Session(sessionID); s != nil {
-		return s, nil
-	}
-	s, _, err := e.sync(ctx, ws, sessionID, true)
-	return s, err
-}
-
-// fetchDialer connects web_fetch to a session's egress proxy; the proxy
-// session is looked up (or started) on the first dial only, so a policy
-// lookup for web_search starts nothing.
-type fetchDialer struct {
-	e         *sessionEgress
-	ws, sesID string
-}
-
-func (d fetchDialer) Dial(ctx context.Context) (net.Conn, error) {
-	s, err := d.e.forFetch(ctx, d.ws, d.sesID)
-	if err != nil {
-		d.e.log.Error("web_fetch: session egress proxy", "session_id", d.sesID, "err", err)
-		return nil, fmt.Errorf("this session's egress proxy is not available")
+// DialFetch connects the server's own request for a session (web_fetch)
+// to the session's proxy session, started on demand when the sandbox has
+// not started it yet.
+func (e *Egress) DialFetch(ctx context.Context, ws, sessionID string) (net.Conn, error) {
+	s := e.proxy.Session(sessionID)
+	if s == nil {
+		var err error
+		if s, _, err = e.sync(ctx, ws, sessionID, true); err != nil {
+			e.log.Error("web_fetch: session egress proxy", "session_id", sessionID, "err", err)
+			return nil, fmt.Errorf("this session's egress proxy is not available")
+		}
 	}
 	return s.Dial(ctx)
 }

@@ -1,4 +1,10 @@
-package server
+// Package live owns the live egress configuration of sessions: each
+// session's side of the egress proxy (its Unix socket and CA bundle in a
+// directory mounted into its sandbox), the policy and credentials loaded
+// into it from the session, its environment and its vaults, and the
+// reloads that keep a running session's proxy in step with committed
+// changes to them. The proxy itself is internal/egress.
+package live
 
 import (
 	"context"
@@ -16,7 +22,7 @@ import (
 	"strings"
 
 	"github.com/hangarhq/hangar/internal/egress"
-	"github.com/hangarhq/hangar/internal/errdefs"
+	"github.com/hangarhq/hangar/internal/netpolicy"
 	"github.com/hangarhq/hangar/internal/sandbox"
 	"github.com/hangarhq/hangar/internal/sandbox/agent"
 	"github.com/hangarhq/hangar/internal/store"
@@ -24,15 +30,15 @@ import (
 	"github.com/hangarhq/hangar/internal/wire"
 )
 
-// EnvEgressAllowInternal lists internal addresses (CIDR prefixes or single
+// EnvAllowInternal lists internal addresses (CIDR prefixes or single
 // IPs, comma-separated) the egress proxy may connect to. For tests and
 // operators with a deliberate internal destination only: by default the
 // proxy refuses loopback, private and link-local addresses whatever the
 // policy says, which keeps sandboxes off the server's own ports and the
 // cloud metadata service.
-const EnvEgressAllowInternal = "HANGAR_EGRESS_ALLOW_INTERNAL"
+const EnvAllowInternal = "HANGAR_EGRESS_ALLOW_INTERNAL"
 
-// parseAllowInternal reads EnvEgressAllowInternal.
+// parseAllowInternal reads EnvAllowInternal.
 func parseAllowInternal(v string) ([]netip.Prefix, error) {
 	var out []netip.Prefix
 	for _, f := range strings.Split(v, ",") {
@@ -46,37 +52,41 @@ func parseAllowInternal(v string) ([]netip.Prefix, error) {
 		}
 		a, err := netip.ParseAddr(f)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %q is neither an address nor a prefix", EnvEgressAllowInternal, f)
+			return nil, fmt.Errorf("%s: %q is neither an address nor a prefix", EnvAllowInternal, f)
 		}
 		out = append(out, netip.PrefixFrom(a, a.BitLen()))
 	}
 	return out, nil
 }
 
-// sessionEgress runs the per-session side of the egress proxy: a Unix
-// socket and CA bundle in a directory per session, shown to the sandbox as
+// Egress runs the per-session side of the egress proxy: a Unix socket and
+// CA bundle in a directory per session, shown to the sandbox as
 // Spec.EgressDir.
-type sessionEgress struct {
+type Egress struct {
 	proxy *egress.Proxy
 	// root holds the per-session directories; short, since a socket path
 	// must fit in about 108 bytes.
-	root   string
-	roots  []byte // system CA bundle the session CA is appended to
-	st     store.Store
-	sealer *vault.Sealer
-	log    *slog.Logger
+	root  string
+	roots []byte // system CA bundle the session CA is appended to
+	st    store.Store
+	creds *vault.Credentials
+	log   *slog.Logger
 	// live tracks what each live proxy session's policy came from, for
-	// reloads after changes (egresslive.go).
+	// reloads after changes (reload.go).
 	live liveSessions
 }
 
-func newSessionEgress(dataDir string, st store.Store, sealer *vault.Sealer, log *slog.Logger) (*sessionEgress, error) {
-	allow, err := parseAllowInternal(os.Getenv(EnvEgressAllowInternal))
+// New starts the egress proxy of the sandboxes, with the per-session
+// directories under dataDir; st is read for each session's policy and
+// creds for its secrets. EnvAllowInternal, when set, lets the proxy reach
+// the internal addresses it lists.
+func New(dataDir string, st store.Store, creds *vault.Credentials, log *slog.Logger) (*Egress, error) {
+	allow, err := parseAllowInternal(os.Getenv(EnvAllowInternal))
 	if err != nil {
 		return nil, err
 	}
 	if len(allow) > 0 {
-		log.Warn("egress proxy may reach internal addresses", "allow_internal", os.Getenv(EnvEgressAllowInternal))
+		log.Warn("egress proxy may reach internal addresses", "allow_internal", os.Getenv(EnvAllowInternal))
 	}
 	root := filepath.Join(dataDir, "egress")
 	// <root>/<16 hex>/egress.sock must fit a sockaddr_un.
@@ -91,9 +101,9 @@ func newSessionEgress(dataDir string, st store.Store, sealer *vault.Sealer, log 
 	// What the previous run left is not removed here: a docker sandbox
 	// that outlived it has its session's directory bind-mounted and is
 	// reattached to it (sweep removes the directories no sandbox will).
-	e := &sessionEgress{
+	e := &Egress{
 		proxy: egress.New(egress.Options{AllowInternal: allow, Logger: log}),
-		root:  root, roots: systemRoots(), st: st, sealer: sealer, log: log,
+		root:  root, roots: systemRoots(), st: st, creds: creds, log: log,
 	}
 	return e, nil
 }
@@ -118,7 +128,7 @@ func systemRoots() []byte {
 // no sandbox will be reattached to them (keep lists the sessions with a
 // persisted sandbox handle; the others get a new directory when they
 // start).
-func (e *sessionEgress) Sweep(keep []string) {
+func (e *Egress) Sweep(keep []string) {
 	want := map[string]bool{}
 	for _, id := range keep {
 		want[e.Dir(id)] = true
@@ -131,7 +141,8 @@ func (e *sessionEgress) Sweep(keep []string) {
 	}
 }
 
-func (e *sessionEgress) Dir(sessionID string) string {
+// Dir is the session's egress directory, mounted into its sandbox.
+func (e *Egress) Dir(sessionID string) string {
 	h := sha256.Sum256([]byte(sessionID))
 	return filepath.Join(e.root, hex.EncodeToString(h[:8]))
 }
@@ -141,14 +152,14 @@ func (e *sessionEgress) Dir(sessionID string) string {
 // directory, the proxy variables and one placeholder per credential. It
 // returns the session's resources, as the same read of the session has
 // them.
-func (e *sessionEgress) Prepare(ctx context.Context, ws, sessionID string, spec *sandbox.Spec) ([]wire.SessionResource, error) {
-	// Loaded, or started, the way later changes reload it (egresslive.go).
+func (e *Egress) Prepare(ctx context.Context, ws, sessionID string, spec *sandbox.Spec) ([]wire.SessionResource, error) {
+	// Loaded, or started, the way later changes reload it (reload.go).
 	s, doc, err := e.sync(ctx, ws, sessionID, true)
 	if err != nil {
 		return nil, err
 	}
-	// Repository tokens (resources.go): read per request, so a rotation
-	// needs no update here.
+	// Repository tokens: read per request, so a rotation needs no update
+	// here.
 	if err := e.setRepositories(ws, s, doc.Resources); err != nil {
 		return nil, err
 	}
@@ -177,7 +188,7 @@ func (e *sessionEgress) Prepare(ctx context.Context, ws, sessionID string, spec 
 	return doc.Resources, nil
 }
 
-func (e *sessionEgress) listen(sessionID string, pol egress.Policy, creds []egress.Credential) (*egress.Session, error) {
+func (e *Egress) listen(sessionID string, pol egress.Policy, creds []egress.Credential) (*egress.Session, error) {
 	dir := e.Dir(sessionID)
 	// A directory left by the previous run is reused, not re-made: a
 	// sandbox that outlived the server (docker) has it bind-mounted, and a
@@ -211,8 +222,14 @@ func (e *sessionEgress) listen(sessionID string, pol egress.Policy, creds []egre
 	return s, nil
 }
 
+// Session is the session's proxy session, nil when it has none: the
+// server's own host-side clone of a repository goes through it.
+func (e *Egress) Session(sessionID string) *egress.Session {
+	return e.proxy.Session(sessionID)
+}
+
 // Release closes a session's proxy and removes its directory.
-func (e *sessionEgress) Release(sessionID string) {
+func (e *Egress) Release(sessionID string) {
 	e.live.drop(sessionID)
 	if s := e.proxy.Session(sessionID); s != nil {
 		s.Close()
@@ -220,14 +237,15 @@ func (e *sessionEgress) Release(sessionID string) {
 	_ = os.RemoveAll(e.Dir(sessionID))
 }
 
-func (e *sessionEgress) Close() {
+// Close stops the proxy.
+func (e *Egress) Close() {
 	_ = e.proxy.Close()
 }
 
 // load reads a session's egress policy (its environment's networking and
 // its agent's MCP server hosts) and the environment_variable credentials
 // of its vaults, secrets opened; doc is the session they came from.
-func (e *sessionEgress) load(ctx context.Context, ws, sessionID string) (pol egress.Policy, creds []egress.Credential, doc wire.Session, err error) {
+func (e *Egress) load(ctx context.Context, ws, sessionID string) (pol egress.Policy, creds []egress.Credential, doc wire.Session, err error) {
 	sess, err := e.st.GetSession(ctx, ws, sessionID)
 	if err != nil {
 		return pol, nil, doc, err
@@ -243,7 +261,7 @@ func (e *sessionEgress) load(ctx context.Context, ws, sessionID string) (pol egr
 	if err := json.Unmarshal(env.Data, &en); err != nil {
 		return pol, nil, doc, err
 	}
-	pol.Networking = effectiveNetworking(en.Config)
+	pol.Networking = netpolicy.Effective(en.Config)
 	for _, m := range doc.Agent.MCPServers {
 		if u, err := url.Parse(m.URL); err == nil && u.Hostname() != "" {
 			pol.MCPHosts = append(pol.MCPHosts, u.Hostname())
@@ -253,58 +271,47 @@ func (e *sessionEgress) load(ctx context.Context, ws, sessionID string) (pol egr
 	return pol, creds, doc, err
 }
 
-// effectiveNetworking is the networking a session of an environment with
-// config c is held to, by its sandbox's egress proxy and by web_fetch
-// alike: an environment without networking of its own (self_hosted, or
-// cloud created without it) is unrestricted.
-func effectiveNetworking(c wire.EnvironmentConfig) wire.Networking {
-	if c.Type != wire.EnvironmentConfigCloud || c.Networking.Type == "" {
-		return wire.Networking{Type: wire.NetworkingUnrestricted}
-	}
-	return c.Networking
-}
-
 // credentials are the active environment_variable credentials of the
 // vaults, in vault order; the first of a secret_name wins. One that cannot
 // be opened is left out (its variable is then absent) and logged without
 // its value.
-func (e *sessionEgress) credentials(ctx context.Context, ws string, vaultIDs []string) ([]egress.Credential, error) {
+func (e *Egress) credentials(ctx context.Context, ws string, vaultIDs []string) ([]egress.Credential, error) {
 	var out []egress.Credential
 	seen := map[string]bool{}
-	for _, vaultID := range vaultIDs {
-		v, err := e.st.Get(ctx, ws, store.KindVault, vaultID)
-		if errors.Is(err, errdefs.ErrNotFound) || (err == nil && v.ArchivedAt != nil) {
+	for f, err := range e.creds.Find(ctx, ws, vaultIDs, func(c wire.Credential) bool {
+		return c.Auth.Type == wire.CredentialEnvironmentVariable && c.Auth.SecretName != "" && !seen[c.Auth.SecretName]
+	}) {
+		if err != nil {
+			return nil, err
+		}
+		if f.SecretErr != nil {
+			e.log.Warn("environment_variable credential unreadable", "credential_id", f.ID, "vault_id", f.VaultID, "err", f.SecretErr)
 			continue
 		}
-		if err != nil {
-			return nil, err
-		}
-		page, err := e.st.List(ctx, store.ListOptions{Workspace: ws, Kind: store.KindCredential, Parent: vaultID, ParentSet: true})
-		if err != nil {
-			return nil, err
-		}
-		for _, rec := range page.Records {
-			if rec.ArchivedAt != nil {
-				continue
-			}
-			var c wire.Credential
-			if err := json.Unmarshal(rec.Data, &c); err != nil {
-				return nil, fmt.Errorf("decode credential %s: %w", rec.ID, err)
-			}
-			if c.Auth.Type != wire.CredentialEnvironmentVariable || c.Auth.SecretName == "" || seen[c.Auth.SecretName] {
-				continue
-			}
-			sec, err := e.sealer.OpenSecret(rec.ID, rec.Secret)
-			if err != nil {
-				e.log.Warn("environment_variable credential unreadable", "credential_id", rec.ID, "vault_id", vaultID, "err", err)
-				continue
-			}
-			seen[c.Auth.SecretName] = true
-			out = append(out, egress.Credential{
-				ID: rec.ID, SecretName: c.Auth.SecretName, Secret: sec.Value,
-				Networking: c.Auth.Networking, Injection: c.Auth.InjectionLocation,
-			})
-		}
+		a := f.Credential.Auth
+		seen[a.SecretName] = true
+		out = append(out, egress.Credential{
+			ID: f.ID, SecretName: a.SecretName, Secret: f.Secret.Value,
+			Networking: a.Networking, Injection: a.InjectionLocation,
+		})
 	}
 	return out, nil
+}
+
+// setRepositories gives the session's proxy its repositories: their
+// requests get the repository's token. Each token is read from the store
+// at every request, so a token rotated through the resource update API
+// applies to the next git request of a running sandbox.
+func (e *Egress) setRepositories(ws string, s *egress.Session, rs []wire.SessionResource) error {
+	var repos []egress.Repository
+	for _, r := range rs {
+		if r.Type != wire.ResourceGitHubRepository {
+			continue
+		}
+		id := r.ID
+		repos = append(repos, egress.Repository{URL: r.URL, Token: func(ctx context.Context) (string, error) {
+			return e.creds.ResourceToken(ctx, ws, id)
+		}})
+	}
+	return s.SetRepositories(repos)
 }

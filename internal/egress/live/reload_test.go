@@ -1,4 +1,4 @@
-package server
+package live
 
 import (
 	"slices"
@@ -8,7 +8,7 @@ import (
 	"github.com/hangarhq/hangar/internal/store"
 )
 
-// VLT-25: a committed change reloads exactly the live sessions whose
+// A committed change reloads exactly the live sessions whose
 // policy it could alter, plus any whose first load is still in flight
 // (which may have read the data before the change).
 func TestLiveSessionsAffected(t *testing.T) {

@@ -1,4 +1,9 @@
-package server
+// Package sessionmcp is the engine's MCP client (engine.MCPClient): one
+// connection per session and server, connected with the credential the
+// session's vaults hold for it (refreshed tokens are stored back sealed),
+// and oversized results saved into the session's sandbox with only a
+// preview given to the model.
+package sessionmcp
 
 import (
 	"context"
@@ -16,10 +21,8 @@ import (
 	"github.com/hangarhq/hangar/internal/wire"
 )
 
-// mcpClients implements engine.MCPClient with internal/mcp: one connection
-// per session and server, credentials resolved from the session's vaults
-// (and refreshed tokens stored back sealed).
-type mcpClients struct {
+// Clients implements engine.MCPClient with internal/mcp.
+type Clients struct {
 	st     store.Store
 	sealer *vault.Sealer
 	log    *slog.Logger
@@ -31,13 +34,16 @@ type mcpClients struct {
 	conns map[string]map[string]*mcp.Conn // session → server URL → conn
 }
 
-func newMCPClients(st store.Store, sealer *vault.Sealer, log *slog.Logger) *mcpClients {
-	return &mcpClients{st: st, sealer: sealer, log: log, conns: map[string]map[string]*mcp.Conn{}}
+// New returns the MCP clients of the sessions: credentials are read from
+// st and opened with sealer; files, when not nil, runs the built-in write
+// tool in a session's sandbox, where oversized results are saved.
+func New(st store.Store, sealer *vault.Sealer, files tool.Executor, log *slog.Logger) *Clients {
+	return &Clients{st: st, sealer: sealer, files: files, log: log, conns: map[string]map[string]*mcp.Conn{}}
 }
 
 // conn returns the session's connection to server, connecting with the
 // credential of its vaults.
-func (m *mcpClients) conn(ctx context.Context, ws, sessionID string, vaultIDs []string, server wire.MCPServer) (*mcp.Conn, error) {
+func (m *Clients) conn(ctx context.Context, ws, sessionID string, vaultIDs []string, server wire.MCPServer) (*mcp.Conn, error) {
 	m.mu.Lock()
 	if c := m.conns[sessionID][server.URL]; c != nil {
 		m.mu.Unlock()
@@ -70,7 +76,7 @@ func classify(server string, err error) error {
 	return &engine.MCPError{Server: server, Auth: errors.As(err, &ce), Err: err}
 }
 
-func (m *mcpClients) Tools(ctx context.Context, ws, sessionID string, vaultIDs []string, server wire.MCPServer, ts *wire.MCPToolset) ([]tool.Def, error) {
+func (m *Clients) Tools(ctx context.Context, ws, sessionID string, vaultIDs []string, server wire.MCPServer, ts *wire.MCPToolset) ([]tool.Def, error) {
 	c, err := m.conn(ctx, ws, sessionID, vaultIDs, server)
 	if err != nil {
 		return nil, err
@@ -105,7 +111,7 @@ func mcpPolicy(ts *wire.MCPToolset, name string) (bool, string) {
 	return enabled, policy
 }
 
-func (m *mcpClients) Call(ctx context.Context, ws, sessionID string, vaultIDs []string, server wire.MCPServer, name string, input json.RawMessage) (tool.Result, error) {
+func (m *Clients) Call(ctx context.Context, ws, sessionID string, vaultIDs []string, server wire.MCPServer, name string, input json.RawMessage) (tool.Result, error) {
 	c, err := m.conn(ctx, ws, sessionID, vaultIDs, server)
 	if err != nil {
 		return tool.Result{}, err
@@ -138,8 +144,8 @@ func (m *mcpClients) Call(ctx context.Context, ws, sessionID string, vaultIDs []
 }
 
 // spill writes an oversized result to a file in the session's sandbox and
-// returns the preview the model gets instead (MCP-05).
-func (m *mcpClients) spill(ctx context.Context, ws, sessionID, server, name string, s *mcp.Spill, isError bool) mcp.Result {
+// returns the preview the model gets instead.
+func (m *Clients) spill(ctx context.Context, ws, sessionID, server, name string, s *mcp.Spill, isError bool) mcp.Result {
 	rel := ".hangar/mcp-results/" + server + "-" + name + "-" + ids.Random(8) + ".txt"
 	path := "/workspace/" + rel
 	if m.files != nil {
@@ -153,7 +159,7 @@ func (m *mcpClients) spill(ctx context.Context, ws, sessionID, server, name stri
 	return s.Preview("(nowhere: no sandbox could store it)", isError)
 }
 
-func (m *mcpClients) drop(sessionID, url string) {
+func (m *Clients) drop(sessionID, url string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if c := m.conns[sessionID][url]; c != nil {
@@ -162,7 +168,7 @@ func (m *mcpClients) drop(sessionID, url string) {
 	}
 }
 
-func (m *mcpClients) Close(sessionID string) {
+func (m *Clients) Close(sessionID string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, c := range m.conns[sessionID] {
