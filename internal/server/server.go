@@ -123,7 +123,7 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer, log *slog.Logger
 			disp = newDispatcher(ctx, queue, sb, log)
 			deps.SandboxWorkers = disp
 			defer func() { sb.Close(); disp.close() }()
-			deps.Tools = sb
+			deps.Tools, deps.Sandboxes, deps.Outputs = sb, sb, sb
 			eg = sb.egress
 			res = sb.res
 		}
