@@ -185,16 +185,13 @@ func (c *conversation) flushCalls() {
 
 // cancelCalls answers every open call with an error, so the conversation
 // stays well formed (every tool_use has its tool_result).
-func (c *conversation) cancelCalls(why string) []string {
-	var ids []string
+func (c *conversation) cancelCalls(why string) {
 	for _, cl := range c.calls {
 		if cl.state != callDone {
 			cl.state, cl.result = callDone, model.ToolResult(cl.id, why, true)
-			ids = append(ids, cl.id)
 		}
 	}
 	c.flushCalls()
-	return ids
 }
 
 func (c *conversation) applyConfirmation(p *wire.UserToolConfirmationEvent) {
