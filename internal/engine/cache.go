@@ -29,32 +29,32 @@ type cached struct {
 
 // addLocked puts a freshly built runtime of size bytes in the cache and
 // trims the others to the bounds. e.mu is held.
-func (e *Engine) addLocked(r *run, bytes int64) {
-	e.runs[r.id] = r
-	r.cache = cached{bytes: bytes, elem: e.lru.PushFront(r)}
+func (e *Engine) addLocked(s *session, bytes int64) {
+	e.sessions[s.id] = s
+	s.cache = cached{bytes: bytes, elem: e.lru.PushFront(s)}
 	e.cacheBytes += bytes
-	e.trimLocked(r)
+	e.trimLocked(s)
 }
 
-// removeLocked takes r out of the cache. e.mu is held.
-func (e *Engine) removeLocked(r *run) {
-	delete(e.runs, r.id)
-	e.lru.Remove(r.cache.elem)
-	e.cacheBytes -= r.cache.bytes
+// removeLocked takes s out of the cache. e.mu is held.
+func (e *Engine) removeLocked(s *session) {
+	delete(e.sessions, s.id)
+	e.lru.Remove(s.cache.elem)
+	e.cacheBytes -= s.cache.bytes
 }
 
 // settled records the size of a runtime whose driver just stopped, and
 // trims the cache, this runtime included: a session that went quiet is
 // dropped if it is the least recently used and the cache is over its
-// bounds. r.mu must not be held.
-func (e *Engine) settled(r *run, bytes int64) {
+// bounds. s.mu must not be held.
+func (e *Engine) settled(s *session, bytes int64) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.runs[r.id] != r {
+	if e.sessions[s.id] != s {
 		return // forgotten or evicted meanwhile
 	}
-	e.cacheBytes += bytes - r.cache.bytes
-	r.cache.bytes = bytes
+	e.cacheBytes += bytes - s.cache.bytes
+	s.cache.bytes = bytes
 	e.trimLocked(nil)
 }
 
@@ -62,38 +62,38 @@ func (e *Engine) settled(r *run, bytes int64) {
 // cache is within its bounds; keep stays. Over the count bound it drops a
 // quarter, so that a full cache is not trimmed at every load. e.mu is held;
 // a runtime's own lock is only tried, never waited for.
-func (e *Engine) trimLocked(keep *run) {
+func (e *Engine) trimLocked(keep *session) {
 	maxN := maxRuns
-	if len(e.runs) > maxRuns {
+	if len(e.sessions) > maxRuns {
 		maxN = maxRuns * 3 / 4
 	}
-	for el := e.lru.Back(); el != nil && (len(e.runs) > maxN || e.cacheBytes > e.opt.CacheBytes); {
-		r := el.Value.(*run)
+	for el := e.lru.Back(); el != nil && (len(e.sessions) > maxN || e.cacheBytes > e.opt.CacheBytes); {
+		s := el.Value.(*session)
 		el = el.Prev()
-		if r == keep || !r.mu.TryLock() {
+		if s == keep || !s.mu.TryLock() {
 			continue
 		}
-		if !r.driving && len(r.queue) == 0 {
-			// A caller that loaded r before this sees evicted and
+		if !s.driving && len(s.queue) == 0 {
+			// A caller that loaded s before this sees evicted and
 			// reloads, so two runtimes never serve one session.
-			r.evicted = true
-			e.removeLocked(r)
+			s.evicted = true
+			e.removeLocked(s)
 		}
-		r.mu.Unlock()
+		s.mu.Unlock()
 	}
 }
 
 // size estimates the bytes a runtime retains: its conversation and the
 // results of the turn's open calls. The rest (the session document, tool
 // definitions, the answers to calls, which share their text with the
-// conversation) is small or counted already. r.mu is held, or r is not
+// conversation) is small or counted already. s.mu is held, or s is not
 // shared yet.
-func (r *run) size() int64 {
+func (s *session) size() int64 {
 	var n int64
-	for _, m := range r.history {
+	for _, m := range s.main.history {
 		n += blocksSize(m.Content)
 	}
-	for _, c := range r.calls {
+	for _, c := range s.main.calls {
 		n += blockSize(c.result)
 	}
 	return n
@@ -118,4 +118,20 @@ func blockSize(b model.Block) int64 {
 		n += int64(len(s.MediaType) + len(s.Data) + len(s.URL) + len(s.FileID))
 	}
 	return n + blocksSize(b.Content)
+}
+
+// discard drops a runtime whose state got ahead of the log (a write
+// failed after it took input): its driver stops and the next caller
+// rebuilds the session from the log. s.mu is held.
+func (s *session) discard() {
+	s.stopped, s.evicted = true, true
+	s.unsaved = nil
+	if s.stepCancel != nil {
+		s.stepCancel()
+	}
+	s.e.mu.Lock()
+	if s.e.sessions[s.id] == s {
+		s.e.removeLocked(s)
+	}
+	s.e.mu.Unlock()
 }

@@ -23,9 +23,9 @@ type compaction struct {
 }
 
 // needsCompaction reports whether the last request came close to the
-// context window. r.mu is held.
-func (r *run) needsCompaction() bool {
-	return r.e.opt.ContextWindow > 0 && r.lastPromptTokens > r.e.opt.ContextWindow*r.e.opt.CompactAt/100
+// context window. c.s.mu is held.
+func (c *conversation) needsCompaction() bool {
+	return c.s.e.opt.ContextWindow > 0 && c.lastPromptTokens > c.s.e.opt.ContextWindow*c.s.e.opt.CompactAt/100
 }
 
 // compactSplit returns how many leading messages a compaction replaces: all
@@ -64,14 +64,14 @@ func applyCompaction(h []model.Message, c compaction) []model.Message {
 // compact summarizes the conversation with the model and records the
 // compaction; the next request sends the summary and the tail. It reports
 // whether it compacted.
-func (r *run) compact(ctx context.Context) bool {
-	r.mu.Lock()
-	k := compactSplit(r.history)
+func (c *conversation) compact(ctx context.Context) bool {
+	c.s.mu.Lock()
+	k := compactSplit(c.history)
 	if k == 0 {
-		r.mu.Unlock()
+		c.s.mu.Unlock()
 		return false
 	}
-	req := r.request()
+	req := c.request()
 	req.Tools = nil
 	req.Messages = append(req.Messages[:k:k], model.Message{Role: model.RoleUser, Content: []model.Block{model.Text(compactPrompt)}})
 	// The summary request must end with a user turn: the replaced part
@@ -80,25 +80,25 @@ func (r *run) compact(ctx context.Context) bool {
 		merged := model.Message{Role: model.RoleUser, Content: append(append([]model.Block(nil), req.Messages[k-1].Content...), model.Text(compactPrompt))}
 		req.Messages = append(req.Messages[:k-1:k-1], merged)
 	}
-	pre := r.lastPromptTokens
-	r.mu.Unlock()
+	pre := c.lastPromptTokens
+	c.s.mu.Unlock()
 
-	resp, _, err := r.stream(ctx, req, false)
+	resp, _, err := c.stream(ctx, req, false)
 	if err != nil || strings.TrimSpace(resp.Text()) == "" {
-		r.e.log.Warn("compaction failed", "session", r.id, "err", err)
+		c.s.e.log.Warn("compaction failed", "session", c.s.id, "err", err)
 		return false
 	}
-	c := compaction{Summary: resp.Text(), Replaced: k}
-	priv, _ := json.Marshal(c)
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	cp := compaction{Summary: resp.Text(), Replaced: k}
+	priv, _ := json.Marshal(cp)
+	c.s.mu.Lock()
+	defer c.s.mu.Unlock()
 	p := ev(&wire.AgentThreadContextCompactedEvent{PreCompactionTokens: &pre})
 	p.private = priv
-	if _, err := r.commit(r.e.ctx, "", p); err != nil {
-		r.e.log.Error("record compaction", "session", r.id, "err", err)
+	if _, err := c.s.commit(c.s.e.ctx, "", p); err != nil {
+		c.s.e.log.Error("record compaction", "session", c.s.id, "err", err)
 		return false
 	}
-	r.history = applyCompaction(r.history, c)
-	r.lastPromptTokens = 0
+	c.history = applyCompaction(c.history, cp)
+	c.lastPromptTokens = 0
 	return true
 }

@@ -26,127 +26,28 @@ import (
 	"github.com/hangarhq/hangar/internal/wire"
 )
 
-// The tool execution contract lives in package tool; these names are kept
-// for the engine's callers.
-type (
-	ToolCall     = tool.Call
-	ToolResult   = tool.Result
-	ToolExecutor = tool.Executor
-)
-
-// Workers hands sessions of self_hosted environments to the customer's
-// workers (the work queue). Enqueue is idempotent while an item is live.
-type Workers interface {
-	Enqueue(ctx context.Context, ws, environmentID, sessionID string) error
-}
-
-// Sandboxes is implemented by ToolExecutors that keep a sandbox per
-// session: the engine provisions it eagerly when the session is created
-// and releases it when the session goes away.
-type Sandboxes interface {
-	Provision(ws, sessionID string)
-	Release(ctx context.Context, sessionID string, destroy bool) error
-}
-
-// OutputCapturer is implemented by ToolExecutors that can file what the
-// agent wrote under /mnt/session/outputs into the Files API; the
-// engine calls it before a turn ends with session.status_idle end_turn.
-type OutputCapturer interface {
-	Capture(ctx context.Context, ws, sessionID string) error
-}
-
-// Options tune the loop. Zero values take the defaults.
-type Options struct {
-	// MaxTokens is the output budget of one model request.
-	MaxTokens int
-	// MaxAttempts bounds the tries of one model request on retryable errors.
-	MaxAttempts int
-	// Backoff decides the delay between tries.
-	Backoff model.Backoff
-	// RunTimeout bounds one uninterrupted stretch of work (the watchdog):
-	// a session still running after it is stopped with a session.error.
-	RunTimeout time.Duration
-	// ToolTimeout bounds one tool call; tool.CallTimeout by default.
-	ToolTimeout time.Duration
-	// ContextWindow is the model context size in tokens, and CompactAt the
-	// percentage of it at which the conversation is compacted (summarized
-	// by the model, agent.thread_context_compacted).
-	ContextWindow int64
-	CompactAt     int64
-	// CacheBytes bounds the estimated size of the session runtimes kept
-	// in memory between turns (see cache.go).
-	CacheBytes int64
-}
-
-func (o *Options) defaults() {
-	if o.MaxTokens == 0 {
-		o.MaxTokens = 16384
-	}
-	if o.MaxAttempts == 0 {
-		o.MaxAttempts = 4
-	}
-	if o.Backoff == (model.Backoff{}) {
-		o.Backoff = model.DefaultBackoff
-	}
-	if o.RunTimeout == 0 {
-		o.RunTimeout = time.Hour
-	}
-	if o.ToolTimeout == 0 {
-		o.ToolTimeout = tool.CallTimeout
-	}
-	if o.ContextWindow == 0 {
-		o.ContextWindow = 200000
-	}
-	if o.CompactAt == 0 {
-		o.CompactAt = 80
-	}
-	if o.CacheBytes == 0 {
-		o.CacheBytes = defaultCacheBytes
-	}
-}
-
-// Deps are the engine's collaborators.
-type Deps struct {
-	Store  store.Store
-	Models model.Provider
-	// Broker fans committed events and previews out to live streams.
-	Broker events.Broker
-	// Tools runs built-in tools; nil means no sandbox is available and
-	// built-in calls fail with an explanatory tool error.
-	Tools ToolExecutor
-	// MCP reaches the agent's MCP servers; nil offers no MCP tools.
-	MCP MCPClient
-	// Workers queues self_hosted sessions for their workers; nil leaves
-	// their built-in tool calls waiting for a worker nobody calls.
-	Workers Workers
-	// SandboxWorkers, when set, serves cloud sessions the same way: their
-	// sandbox tool calls (bash, read, write, edit, glob, grep) go to a
-	// worker that Hangar starts inside the session's sandbox, queued
-	// here. Nil runs them through Tools directly (no sandbox backend, or
-	// --sandbox unsafe-host).
-	SandboxWorkers Workers
-	Logger         *slog.Logger
-}
-
 // Engine runs sessions.
 type Engine struct {
-	st      store.Store
-	mdl     model.Provider
-	pub     events.Broker
-	tools   ToolExecutor
-	mcp     MCPClient
-	workers Workers
+	st        store.Store
+	mdl       model.Provider
+	pub       events.Broker
+	tools     ToolExecutor
+	sandboxes Sandboxes
+	outputs   OutputCapturer
+	mcp       MCPClient
+	workers   Workers
 	// sandboxWorkers queues cloud sessions for their in-sandbox worker.
 	sandboxWorkers Workers
 	log            *slog.Logger
 	opt            Options
 
+	// ctx ends with the engine; life holds the goroutines Close waits for.
 	ctx    context.Context
 	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	life   lifetime
 
-	mu   sync.Mutex
-	runs map[string]*run
+	mu       sync.Mutex
+	sessions map[string]*session
 	// lru orders the cached runtimes by last use, and cacheBytes sums
 	// their estimated sizes (cache.go).
 	lru        *list.List
@@ -162,12 +63,13 @@ func New(d Deps, o Options) *Engine {
 	o.defaults()
 	log := d.Logger
 	if log == nil {
-		log = slog.Default()
+		log = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Engine{
-		st: d.Store, mdl: d.Models, pub: d.Broker, tools: d.Tools, mcp: d.MCP, workers: d.Workers, sandboxWorkers: d.SandboxWorkers, log: log, opt: o,
-		ctx: ctx, cancel: cancel, runs: map[string]*run{}, lru: list.New(), replays: newReplayCache(4096, 10*time.Minute),
+		st: d.Store, mdl: d.Models, pub: d.Broker, tools: d.Tools, sandboxes: d.Sandboxes, outputs: d.Outputs,
+		mcp: d.MCP, workers: d.Workers, sandboxWorkers: d.SandboxWorkers, log: log, opt: o,
+		ctx: ctx, cancel: cancel, sessions: map[string]*session{}, lru: list.New(), replays: newReplayCache(4096, 10*time.Minute),
 	}
 }
 
@@ -180,14 +82,14 @@ func (e *Engine) Start(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		for _, s := range list {
-			after = s.Seq
-			r, err := e.load(ctx, s.Workspace, s.ID)
+		for _, row := range list {
+			after = row.Seq
+			s, err := e.load(ctx, row.Workspace, row.ID)
 			if err != nil {
-				e.log.Error("resume session", "session", s.ID, "err", err)
+				e.log.Error("resume session", "session", row.ID, "err", err)
 				continue
 			}
-			r.resume()
+			s.resume()
 		}
 		if len(list) < 200 {
 			return nil
@@ -195,75 +97,62 @@ func (e *Engine) Start(ctx context.Context) error {
 	}
 }
 
-// Close stops every session driver and waits for them. Sessions that were
-// running stay "running" in the log and resume on the next Start.
+// Close stops every session driver and waits for every goroutine the
+// engine started. Sessions that were running stay "running" in the log and
+// resume on the next Start.
 func (e *Engine) Close() {
 	e.cancel()
-	e.wg.Wait()
+	e.life.Close()
 }
 
 // load returns the live runtime of a session, rebuilding it from the log on
 // first use.
-func (e *Engine) load(ctx context.Context, ws, id string) (*run, error) {
+func (e *Engine) load(ctx context.Context, ws, id string) (*session, error) {
 	e.mu.Lock()
-	r, ok := e.runs[id]
-	if ok && r.ws == ws {
-		e.lru.MoveToFront(r.cache.elem)
+	s, ok := e.sessions[id]
+	if ok && s.ws == ws {
+		e.lru.MoveToFront(s.cache.elem)
 	}
 	e.mu.Unlock()
 	if ok {
-		if r.ws != ws {
+		if s.ws != ws {
 			return nil, errNotFound(id)
 		}
-		return r, nil
+		return s, nil
 	}
 	sess, err := e.st.GetSession(ctx, ws, id)
 	if err != nil {
 		return nil, err
 	}
-	r, err = rebuild(ctx, e, sess)
+	s, err = rebuild(ctx, e, sess)
 	if err != nil {
 		return nil, err
 	}
-	size := r.size()
+	size := s.size()
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if existing, ok := e.runs[id]; ok {
+	if existing, ok := e.sessions[id]; ok {
 		return existing, nil
 	}
-	e.addLocked(r, size)
-	return r, nil
+	e.addLocked(s, size)
+	return s, nil
 }
 
-// discard drops a runtime whose state got ahead of the log (a write
-// failed after it took input): its driver stops and the next caller
-// rebuilds the session from the log. r.mu is held.
-func (r *run) discard() {
-	r.stopped, r.evicted = true, true
-	r.unsaved = nil
-	if r.stepCancel != nil {
-		r.stepCancel()
-	}
-	r.e.mu.Lock()
-	if r.e.runs[r.id] == r {
-		r.e.removeLocked(r)
-	}
-	r.e.mu.Unlock()
-}
+func errNotFound(id string) error { return errdefs.NotFound("session %s not found", id) }
 
 // lock returns the session's runtime with its lock held, reloading it if it
 // was evicted between loading and locking.
-func (e *Engine) lock(ctx context.Context, ws, id string) (*run, error) {
+func (e *Engine) lock(ctx context.Context, ws, id string) (*session, error) {
 	for {
-		r, err := e.load(ctx, ws, id)
+		s, err := e.load(ctx, ws, id)
 		if err != nil {
 			return nil, err
 		}
-		r.mu.Lock()
-		if !r.evicted {
-			return r, nil
+		s.mu.Lock()
+		if !s.evicted {
+			return s, nil
 		}
-		r.mu.Unlock()
+		s.mu.Unlock()
 	}
 }
 
@@ -271,19 +160,19 @@ func (e *Engine) lock(ctx context.Context, ws, id string) (*run, error) {
 // cancelled and nothing more is written for it.
 func (e *Engine) Forget(id string) {
 	e.mu.Lock()
-	r := e.runs[id]
-	if r != nil {
-		e.removeLocked(r)
+	s := e.sessions[id]
+	if s != nil {
+		e.removeLocked(s)
 	}
 	e.mu.Unlock()
-	if r != nil {
-		r.stop()
+	if s != nil {
+		s.stop()
 	}
 	if e.mcp != nil {
 		e.mcp.Close(id)
 	}
-	if sb, ok := e.tools.(Sandboxes); ok {
-		if err := sb.Release(context.Background(), id, true); err != nil {
+	if e.sandboxes != nil {
+		if err := e.sandboxes.Release(context.Background(), id, true); err != nil {
 			e.log.Error("destroy sandbox", "session", id, "err", err)
 		}
 	}
@@ -292,22 +181,22 @@ func (e *Engine) Forget(id string) {
 // Stop interrupts whatever the session is doing and waits until its driver
 // has finished, so that archive or delete see a quiet session.
 func (e *Engine) Stop(ctx context.Context, ws, id string) error {
-	r, err := e.load(ctx, ws, id)
+	s, err := e.load(ctx, ws, id)
 	if err != nil {
 		return err
 	}
-	r.stop()
+	s.stop()
 	return nil
 }
 
 // Status returns the session's current status as the engine knows it.
 func (e *Engine) Status(ctx context.Context, ws, id string) (string, error) {
-	r, err := e.lock(ctx, ws, id)
+	s, err := e.lock(ctx, ws, id)
 	if err != nil {
 		return "", err
 	}
-	defer r.mu.Unlock()
-	return r.sess.Status, nil
+	defer s.mu.Unlock()
+	return s.sess.Status, nil
 }
 
 // Update edits a session's document under the session's lock, so it never
@@ -315,29 +204,29 @@ func (e *Engine) Status(ctx context.Context, ws, id string) (string, error) {
 // and which events (session.updated, say) to log with the change. It returns
 // the session as stored.
 func (e *Engine) Update(ctx context.Context, ws, id string, fn func(doc *wire.Session, status string) (changed bool, evs []wire.EventPayload, err error)) (wire.Session, error) {
-	r, err := e.lock(ctx, ws, id)
+	s, err := e.lock(ctx, ws, id)
 	if err != nil {
 		return wire.Session{}, err
 	}
-	defer r.mu.Unlock()
-	before := r.doc
-	doc := r.doc
-	changed, payloads, err := fn(&doc, r.sess.Status)
+	defer s.mu.Unlock()
+	before := s.doc
+	doc := s.doc
+	changed, payloads, err := fn(&doc, s.sess.Status)
 	if err != nil || !changed {
-		return r.doc, err
+		return s.doc, err
 	}
-	r.doc = doc
-	r.sess.ArchivedAt = doc.ArchivedAt
+	s.doc = doc
+	s.sess.ArchivedAt = doc.ArchivedAt
 	evs := make([]pending, len(payloads))
 	for i, p := range payloads {
 		evs[i] = ev(p)
 	}
-	if _, err := r.commit(ctx, "", evs...); err != nil {
-		r.doc, r.sess.ArchivedAt = before, before.ArchivedAt
+	if _, err := s.commit(ctx, "", evs...); err != nil {
+		s.doc, s.sess.ArchivedAt = before, before.ArchivedAt
 		return wire.Session{}, err
 	}
-	r.defs = tool.Catalog(r.doc.Agent.Tools)
-	return r.doc, nil
+	s.main.defs = tool.Catalog(s.doc.Agent.Tools)
+	return s.doc, nil
 }
 
 // Created tells the engine about a new session: a cloud one whose agent
@@ -345,18 +234,18 @@ func (e *Engine) Update(ctx context.Context, ws, id string, fn func(doc *wire.Se
 // by a worker (self_hosted, or cloud with SandboxWorkers) is queued for
 // one right away.
 func (e *Engine) Created(ctx context.Context, ws, id string) error {
-	r, err := e.lock(ctx, ws, id)
+	s, err := e.lock(ctx, ws, id)
 	if err != nil {
 		return err
 	}
-	defer r.mu.Unlock()
+	defer s.mu.Unlock()
 	// Only an agent that offers a sandbox tool gets a sandbox up front;
 	// one that gains a tool later, or needs its sandbox for something
 	// else, provisions it on first use.
-	if sb, ok := e.tools.(Sandboxes); ok && !r.selfHosted && r.hasSandboxTools() {
-		sb.Provision(ws, id)
+	if e.sandboxes != nil && !s.selfHosted && s.hasSandboxTools() {
+		e.sandboxes.Provision(ws, id)
 	}
-	r.callWorkers()
+	s.callWorkers()
 	return nil
 }
 
@@ -383,16 +272,16 @@ func isSandboxWorker(ctx context.Context) bool {
 // answered with an error naming cause otherwise (the sandbox could not
 // start, or the worker died), so the turn goes on.
 func (e *Engine) WorkerGone(ctx context.Context, ws, id string, cause error) {
-	r, err := e.lock(ctx, ws, id)
+	s, err := e.lock(ctx, ws, id)
 	if err != nil {
 		return
 	}
-	defer r.mu.Unlock()
-	if r.selfHosted || !r.viaWorker() {
+	defer s.mu.Unlock()
+	if s.selfHosted || !s.viaWorker {
 		return
 	}
 	var open []*call
-	for _, c := range r.calls {
+	for _, c := range s.main.calls {
 		if c.state == callWorker {
 			open = append(open, c)
 		}
@@ -401,19 +290,19 @@ func (e *Engine) WorkerGone(ctx context.Context, ws, id string, cause error) {
 		return
 	}
 	if cause == nil {
-		r.callWorkers()
+		s.callWorkers()
 		return
 	}
 	evs := make([]pending, 0, len(open))
 	for _, c := range open {
 		evs = append(evs, failedCall(c.id, "The tool could not run: "+cause.Error()))
 	}
-	if _, err := r.commit(e.ctx, "", evs...); err != nil {
+	if _, err := s.commit(e.ctx, "", evs...); err != nil {
 		e.log.Error("record failed tool calls", "session", id, "err", err)
 		return
 	}
-	r.resolveResults(evs)
-	r.kick()
+	s.main.resolveResults(evs)
+	s.kick()
 }
 
 // ReportError logs a session.error that arose outside the agent loop (a
@@ -424,15 +313,15 @@ func (e *Engine) WorkerGone(ctx context.Context, ws, id string, cause error) {
 // session goes on without what failed. A terminated session (nothing more
 // is logged for it) or a deleted one reports nothing.
 func (e *Engine) ReportError(ctx context.Context, ws, id string, se wire.SessionError) error {
-	r, err := e.lock(ctx, ws, id)
+	s, err := e.lock(ctx, ws, id)
 	if err != nil {
 		return err
 	}
-	defer r.mu.Unlock()
-	if r.sess.Status == store.SessionTerminated {
+	defer s.mu.Unlock()
+	if s.sess.Status == store.SessionTerminated {
 		return nil
 	}
-	_, err = r.commit(ctx, "", ev(&wire.SessionErrorEvent{Error: se}))
+	_, err = s.commit(ctx, "", ev(&wire.SessionErrorEvent{Error: se}))
 	return err
 }
 
@@ -440,12 +329,12 @@ func (e *Engine) ReportError(ctx context.Context, ws, id string, se wire.Session
 // is read from its row, which every change rewrites, without rebuilding it.
 func (e *Engine) Get(ctx context.Context, ws, id string) (wire.Session, error) {
 	e.mu.Lock()
-	r, ok := e.runs[id]
+	s, ok := e.sessions[id]
 	e.mu.Unlock()
-	if ok && r.ws == ws {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		return r.doc, nil
+	if ok && s.ws == ws {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.doc, nil
 	}
 	sess, err := e.st.GetSession(ctx, ws, id)
 	if err != nil {

@@ -33,6 +33,10 @@ type harness struct {
 	opts   engine.Options
 	// sandboxWorkers, when set, serves cloud sessions through a worker.
 	sandboxWorkers engine.Workers
+	// sandboxes and outputs, when set, are the engine's sandbox lifecycle
+	// and output capture.
+	sandboxes engine.Sandboxes
+	outputs   engine.OutputCapturer
 }
 
 func newHarness(t testing.TB, rule modeltest.Rule, turns ...modeltest.Turn) *harness {
@@ -64,7 +68,7 @@ func (h *harness) open() {
 	}
 	h.st = st
 	h.broker = events.NewLocal(slog.Default())
-	h.eng = engine.New(engine.Deps{Store: st, Models: h.router, Broker: h.broker, SandboxWorkers: h.sandboxWorkers}, h.opts)
+	h.eng = engine.New(engine.Deps{Store: st, Models: h.router, Broker: h.broker, SandboxWorkers: h.sandboxWorkers, Sandboxes: h.sandboxes, Outputs: h.outputs}, h.opts)
 	if err := h.eng.Start(context.Background()); err != nil {
 		h.t.Fatal(err)
 	}

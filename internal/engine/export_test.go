@@ -5,13 +5,13 @@ package engine
 func CacheStats(e *Engine) (runs int, bytes int64) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return len(e.runs), e.cacheBytes
+	return len(e.sessions), e.cacheBytes
 }
 
 // Cached reports whether e keeps the runtime of session id in memory.
 func Cached(e *Engine, id string) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	_, ok := e.runs[id]
+	_, ok := e.sessions[id]
 	return ok
 }

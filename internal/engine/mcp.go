@@ -37,15 +37,15 @@ func (e *MCPError) Unwrap() error { return e.Err }
 // loadMCP lists the tools of every MCP server the agent uses, once per run
 // of the session; a server that fails is reported as session.error and
 // tried again the next time the session starts running.
-func (r *run) loadMCP(ctx context.Context) {
-	r.mu.Lock()
-	if r.mcpLoaded || r.e.mcp == nil {
-		r.mu.Unlock()
+func (c *conversation) loadMCP(ctx context.Context) {
+	c.s.mu.Lock()
+	if c.mcpLoaded || c.s.e.mcp == nil {
+		c.s.mu.Unlock()
 		return
 	}
-	agent := r.doc.Agent
-	vaults := r.doc.VaultIDs
-	r.mu.Unlock()
+	agent := c.s.doc.Agent
+	vaults := c.s.doc.VaultIDs
+	c.s.mu.Unlock()
 
 	var defs []tool.Def
 	var errs []pending
@@ -57,7 +57,7 @@ func (r *run) loadMCP(ctx context.Context) {
 		if !ok {
 			continue
 		}
-		got, err := r.e.mcp.Tools(ctx, r.ws, r.id, vaults, server, t.MCP)
+		got, err := c.s.e.mcp.Tools(ctx, c.s.ws, c.s.id, vaults, server, t.MCP)
 		if err != nil {
 			typ := wire.ErrMCPConnectionFailed
 			if me, ok := err.(*MCPError); ok && me.Auth {
@@ -72,13 +72,13 @@ func (r *run) loadMCP(ctx context.Context) {
 		}
 		defs = append(defs, got...)
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.mcpDefs = defs
-	r.mcpLoaded = len(errs) == 0
+	c.s.mu.Lock()
+	defer c.s.mu.Unlock()
+	c.mcpDefs = defs
+	c.mcpLoaded = len(errs) == 0
 	if len(errs) > 0 {
-		if _, err := r.commit(r.e.ctx, "", errs...); err != nil {
-			r.e.log.Error("report mcp failure", "session", r.id, "err", err)
+		if _, err := c.s.commit(c.s.e.ctx, "", errs...); err != nil {
+			c.s.e.log.Error("report mcp failure", "session", c.s.id, "err", err)
 		}
 	}
 }
@@ -92,28 +92,10 @@ func findServer(servers []wire.MCPServer, name string) (wire.MCPServer, bool) {
 	return wire.MCPServer{}, false
 }
 
-// allDefs is every tool the model is offered. r.mu is held.
-func (r *run) allDefs() []tool.Def {
-	if len(r.mcpDefs) == 0 {
-		return r.defs
+// allDefs is every tool the model is offered. c.s.mu is held.
+func (c *conversation) allDefs() []tool.Def {
+	if len(c.mcpDefs) == 0 {
+		return c.defs
 	}
-	return append(append([]tool.Def(nil), r.defs...), r.mcpDefs...)
-}
-
-// runMCP runs an MCP tool call.
-func (r *run) runMCP(ctx context.Context, c *call) ToolResult {
-	r.mu.Lock()
-	server, ok := findServer(r.doc.Agent.MCPServers, c.server)
-	vaults := r.doc.VaultIDs
-	r.mu.Unlock()
-	if !ok || r.e.mcp == nil {
-		return errorResult("MCP server " + c.server + " is not configured for this session.")
-	}
-	ctx, cancel := context.WithTimeout(ctx, r.e.opt.ToolTimeout)
-	defer cancel()
-	res, err := r.e.mcp.Call(ctx, r.ws, r.id, vaults, server, c.name, c.input)
-	if err != nil {
-		return errorResult("The MCP tool could not run: " + err.Error())
-	}
-	return res
+	return append(append([]tool.Def(nil), c.defs...), c.mcpDefs...)
 }

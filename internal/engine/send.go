@@ -1,16 +1,12 @@
 package engine
 
 import (
-	"container/list"
 	"context"
 	"encoding/json"
 	"fmt"
-	"sync"
-	"time"
 
 	"github.com/hangarhq/hangar/internal/errdefs"
 	"github.com/hangarhq/hangar/internal/store"
-	"github.com/hangarhq/hangar/internal/tool"
 	"github.com/hangarhq/hangar/internal/wire"
 )
 
@@ -28,15 +24,15 @@ func (e *Engine) Send(ctx context.Context, ws, id string, events []wire.EventPay
 			return e.logged(ctx, id, prev)
 		}
 	}
-	r, err := e.lock(ctx, ws, id)
+	s, err := e.lock(ctx, ws, id)
 	if err != nil {
 		return nil, err
 	}
-	defer r.mu.Unlock()
-	if r.sess.ArchivedAt != nil {
+	defer s.mu.Unlock()
+	if s.sess.ArchivedAt != nil {
 		return nil, errdefs.Conflict("session %s is archived and accepts no events", id)
 	}
-	if r.sess.Status == store.SessionTerminated {
+	if s.sess.Status == store.SessionTerminated {
 		return nil, errdefs.Conflict("session %s is terminated and accepts no events", id)
 	}
 	echoes := make([]wire.Event, 0, len(events))
@@ -44,13 +40,13 @@ func (e *Engine) Send(ctx context.Context, ws, id string, events []wire.EventPay
 	interrupt := false
 	for i, p := range events {
 		path := fmt.Sprintf("events[%d]", i)
-		if prev, dup, err := r.check(ctx, path, p); err != nil {
+		if prev, dup, err := s.check(ctx, path, p); err != nil {
 			return nil, err
 		} else if dup {
 			echoes = append(echoes, prev)
 			continue
 		}
-		if res, ok := p.(*wire.UserToolResultEvent); ok && !r.selfHosted {
+		if res, ok := p.(*wire.UserToolResultEvent); ok && !s.selfHosted {
 			// The in-sandbox worker's result of a cloud session is the
 			// agent's own tool result (as when the server ran the tool):
 			// logged as agent.tool_result and applied at once.
@@ -72,48 +68,48 @@ func (e *Engine) Send(ctx context.Context, ws, id string, events []wire.EventPay
 	// logs the input (a crash right after the response cannot strand it).
 	// A step in flight takes the queue when it ends; the session is
 	// running meanwhile.
-	now := r.stepCancel == nil && !r.stopped && e.ctx.Err() == nil
+	now := s.stepCancel == nil && !s.stopped && e.ctx.Err() == nil
 	if len(fresh) > 0 {
 		if now {
-			r.unsaved = fresh
-		} else if _, err := r.commit(e.ctx, "", fresh...); err != nil {
+			s.unsaved = fresh
+		} else if _, err := s.commit(e.ctx, "", fresh...); err != nil {
 			return nil, err
 		}
 		for _, p := range fresh {
 			if res, ok := p.ev.Payload.(*wire.AgentToolResultEvent); ok {
-				r.answers[answerKey(wire.EventTypeUserToolResult, res.ToolUseID)] = p.ev
-				r.resolve(res.ToolUseID, toolResult(res.ToolUseID, res.Content, res.IsError))
+				s.answers[answerKey(wire.EventTypeUserToolResult, res.ToolUseID)] = p.ev
+				s.main.resolve(res.ToolUseID, toolResult(res.ToolUseID, res.Content, res.IsError))
 				continue
 			}
-			r.queue = append(r.queue, p.ev)
+			s.queue = append(s.queue, p.ev)
 			if t := answerTarget(p.ev.Payload); t != "" {
-				r.answers[answerKey(p.ev.EventType(), t)] = p.ev
+				s.answers[answerKey(p.ev.EventType(), t)] = p.ev
 			}
 		}
 	}
-	if interrupt && r.stepCancel != nil {
-		r.stepCancel()
+	if interrupt && s.stepCancel != nil {
+		s.stepCancel()
 	}
 	if now {
-		err := r.consume(e.ctx)
-		if err == nil && len(r.unsaved) > 0 {
-			_, err = r.commit(e.ctx, "")
+		err := s.consume(e.ctx)
+		if err == nil && len(s.unsaved) > 0 {
+			_, err = s.commit(e.ctx, "")
 		}
 		if err != nil {
-			if len(r.unsaved) > 0 {
+			if len(s.unsaved) > 0 {
 				// Nothing was logged, but the runtime took the input:
 				// it is dropped, to be rebuilt from the log.
-				r.discard()
+				s.discard()
 				return nil, err
 			}
 			// The input is logged; the driver takes up what is left.
 			e.log.Error("consume events", "session", id, "err", err)
 		}
 	}
-	r.kick()
+	s.kick()
 	if !isSandboxWorker(ctx) {
 		// New input may need a worker; the worker's own results do not.
-		r.callWorkers()
+		s.callWorkers()
 	}
 	if replayKey != "" {
 		e.replays.put(id+"\x00"+replayKey, echoes)
@@ -138,42 +134,26 @@ func (e *Engine) logged(ctx context.Context, sessionID string, eventIDs []string
 	return out, nil
 }
 
-// answerKey keys r.answers: one answer of each kind per tool call.
-func answerKey(kind, target string) string { return kind + " " + target }
-
-// answerTarget is the tool call an answer event refers to.
-func answerTarget(p wire.EventPayload) string {
-	switch p := p.(type) {
-	case *wire.UserToolConfirmationEvent:
-		return p.ToolUseID
-	case *wire.UserCustomToolResultEvent:
-		return p.CustomToolUseID
-	case *wire.UserToolResultEvent:
-		return p.ToolUseID
-	}
-	return ""
-}
-
 // check validates one client event against the session state (the rules
 // that need no state are wire.SendEventsParams.Validate). dup reports a
 // repeated user.tool_result, which is accepted idempotently with the echo
-// of the first one. r.mu is held.
-func (r *run) check(ctx context.Context, path string, p wire.EventPayload) (prev wire.Event, dup bool, err error) {
+// of the first one. s.mu is held.
+func (s *session) check(ctx context.Context, path string, p wire.EventPayload) (prev wire.Event, dup bool, err error) {
 	switch p := p.(type) {
 	case *wire.UserToolConfirmationEvent:
-		return wire.Event{}, false, r.checkAnswer(path+".tool_use_id", p.EventType(), p.ToolUseID, callConfirm, "confirmation")
+		return wire.Event{}, false, s.checkAnswer(path+".tool_use_id", p.EventType(), p.ToolUseID, callConfirm, "confirmation")
 	case *wire.UserCustomToolResultEvent:
-		return wire.Event{}, false, r.checkAnswer(path+".custom_tool_use_id", p.EventType(), p.CustomToolUseID, callClient, "custom tool result")
+		return wire.Event{}, false, s.checkAnswer(path+".custom_tool_use_id", p.EventType(), p.CustomToolUseID, callClient, "custom tool result")
 	case *wire.UserToolResultEvent:
-		if prev, ok := r.answers[answerKey(wire.EventTypeUserToolResult, p.ToolUseID)]; ok {
+		if prev, ok := s.answers[answerKey(wire.EventTypeUserToolResult, p.ToolUseID)]; ok {
 			return prev, true, nil
 		}
-		if !r.selfHosted && !(r.viaWorker() && isSandboxWorker(ctx)) {
+		if !s.selfHosted && !(s.viaWorker && isSandboxWorker(ctx)) {
 			return wire.Event{}, false, errdefs.Invalid("%s.type: user.tool_result is only accepted for sessions of self_hosted environments", path)
 		}
-		return wire.Event{}, false, r.checkAnswer(path+".tool_use_id", p.EventType(), p.ToolUseID, callWorker, "tool result")
+		return wire.Event{}, false, s.checkAnswer(path+".tool_use_id", p.EventType(), p.ToolUseID, callWorker, "tool result")
 	case *wire.SystemMessageEvent:
-		if r.announced {
+		if s.main.announced {
 			return wire.Event{}, false, errdefs.Invalid("%s: a system.message cannot be sent while the session waits on requires_action; answer the pending tool calls first", path)
 		}
 	case *wire.UserDefineOutcomeEvent:
@@ -184,11 +164,11 @@ func (r *run) check(ctx context.Context, path string, p wire.EventPayload) (prev
 
 // checkAnswer requires that the named call exists and waits for this kind
 // of answer, and that no answer is already queued for it.
-func (r *run) checkAnswer(field, kind, target string, want callState, what string) error {
-	if _, ok := r.answers[answerKey(kind, target)]; ok {
+func (s *session) checkAnswer(field, kind, target string, want callState, what string) error {
+	if _, ok := s.answers[answerKey(kind, target)]; ok {
 		return errdefs.Conflict("%s: tool call %s was already answered", field, target)
 	}
-	c := r.findCall(target)
+	c := s.main.findCall(target)
 	if c == nil {
 		return errdefs.Invalid("%s: no tool call %s is waiting for a %s in this session", field, target, what)
 	}
@@ -196,83 +176,4 @@ func (r *run) checkAnswer(field, kind, target string, want callState, what strin
 		return errdefs.Invalid("%s: tool call %s (%s) does not take a %s", field, target, c.name, what)
 	}
 	return nil
-}
-
-// replayCache is a bounded LRU of recent send responses. It keeps only the
-// echoes' ids, not their content: the content is in the log, and a large
-// message kept here would stay in memory long after its session went idle.
-type replayCache struct {
-	mu    sync.Mutex
-	max   int
-	ttl   time.Duration
-	order *list.List
-	items map[string]*list.Element
-}
-
-type replayEntry struct {
-	key      string
-	eventIDs []string
-	at       time.Time
-}
-
-func newReplayCache(max int, ttl time.Duration) *replayCache {
-	return &replayCache{max: max, ttl: ttl, order: list.New(), items: map[string]*list.Element{}}
-}
-
-func (c *replayCache) get(key string) ([]string, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	el, ok := c.items[key]
-	if !ok {
-		return nil, false
-	}
-	ent := el.Value.(*replayEntry)
-	if time.Since(ent.at) > c.ttl {
-		c.order.Remove(el)
-		delete(c.items, key)
-		return nil, false
-	}
-	return ent.eventIDs, true
-}
-
-func (c *replayCache) put(key string, echoes []wire.Event) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if el, ok := c.items[key]; ok {
-		c.order.Remove(el)
-	}
-	eventIDs := make([]string, len(echoes))
-	for i, ev := range echoes {
-		eventIDs[i] = ev.ID
-	}
-	c.items[key] = c.order.PushFront(&replayEntry{key: key, eventIDs: eventIDs, at: time.Now()})
-	for c.order.Len() > c.max {
-		last := c.order.Back()
-		c.order.Remove(last)
-		delete(c.items, last.Value.(*replayEntry).key)
-	}
-}
-
-// callWorkers makes sure a worker serves a worker-served session that has
-// work (new input, or tool calls for the worker). r.mu is held.
-func (r *run) callWorkers() {
-	w := r.workers()
-	if !r.viaWorker() || w == nil || (!r.selfHosted && !r.hasSandboxTools()) {
-		// A cloud session whose agent offers no sandbox tool needs no
-		// worker in its sandbox.
-		return
-	}
-	if err := w.Enqueue(r.e.ctx, r.ws, r.doc.EnvironmentID, r.id); err != nil {
-		r.e.log.Error("enqueue work", "session", r.id, "err", err)
-	}
-}
-
-// hasSandboxTools reports whether the agent offers a tool a worker runs.
-func (r *run) hasSandboxTools() bool {
-	for _, d := range r.defs {
-		if d.Kind == tool.Builtin && !tool.ServerSide(d.Name) {
-			return true
-		}
-	}
-	return false
 }

@@ -3,11 +3,8 @@ package engine
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"slices"
 	"time"
 
-	"github.com/hangarhq/hangar/internal/events"
 	"github.com/hangarhq/hangar/internal/ids"
 	"github.com/hangarhq/hangar/internal/model"
 	"github.com/hangarhq/hangar/internal/store"
@@ -15,45 +12,27 @@ import (
 	"github.com/hangarhq/hangar/internal/wire"
 )
 
-// request builds the next model request from the conversation. r.mu is held.
-func (r *run) request() *model.Request {
-	req := &model.Request{
-		Model:     r.doc.Agent.Model.ID,
-		MaxTokens: r.e.opt.MaxTokens,
-		// The outer slice is copied; blocks are never modified in place and
-		// later appends do not touch what this request can see.
-		Messages: slices.Clone(r.history),
-		Speed:    r.doc.Agent.Model.Speed,
-	}
-	if r.doc.Agent.Model.Effort != nil {
-		req.Effort = r.doc.Agent.Model.Effort.Type
-	}
-	if r.system != "" {
-		req.System = []model.Block{model.Text(r.system)}
-	}
-	for _, d := range r.allDefs() {
-		req.Tools = append(req.Tools, model.Tool{Name: d.Name, Description: d.Description, InputSchema: d.InputSchema})
-	}
-	return req
-}
+// A conversation's loop: a model turn (compacting first when the context
+// is nearly full), the tool calls it makes, their results (tools.go), and
+// the next turn. The session's driver takes the steps (session.go).
 
 // modelTurn runs one model request (with retries), records what the model
 // produced and registers its tool calls.
-func (r *run) modelTurn(ctx context.Context) {
-	r.loadMCP(ctx)
-	r.mu.Lock()
-	needs := r.needsCompaction()
-	r.mu.Unlock()
+func (c *conversation) modelTurn(ctx context.Context) {
+	c.loadMCP(ctx)
+	c.s.mu.Lock()
+	needs := c.needsCompaction()
+	c.s.mu.Unlock()
 	compacted := false
 	if needs {
-		compacted = r.compact(ctx)
+		compacted = c.compact(ctx)
 	}
-	r.mu.Lock()
-	req := r.request()
-	start, err := r.commit(r.e.ctx, "", ev(&wire.SpanModelRequestStartEvent{}))
-	r.mu.Unlock()
+	c.s.mu.Lock()
+	req := c.request()
+	start, err := c.s.commit(c.s.e.ctx, "", ev(&wire.SpanModelRequestStartEvent{}))
+	c.s.mu.Unlock()
 	if err != nil {
-		r.e.log.Error("start model request", "session", r.id, "err", err)
+		c.s.e.log.Error("start model request", "session", c.s.id, "err", err)
 		return
 	}
 	startID := start[0].ID
@@ -61,7 +40,7 @@ func (r *run) modelTurn(ctx context.Context) {
 	var resp *model.Response
 	var previewIDs []string
 	for attempt := 0; ; attempt++ {
-		resp, previewIDs, err = r.stream(ctx, req, true)
+		resp, previewIDs, err = c.stream(ctx, req, true)
 		if err == nil || ctx.Err() != nil {
 			break
 		}
@@ -69,25 +48,25 @@ func (r *run) modelTurn(ctx context.Context) {
 			// The prompt outgrew the window before the usage showed it:
 			// compact and try again once.
 			compacted = true
-			if r.compact(ctx) {
-				r.mu.Lock()
-				req = r.request()
-				r.mu.Unlock()
+			if c.compact(ctx) {
+				c.s.mu.Lock()
+				req = c.request()
+				c.s.mu.Unlock()
 				attempt--
 				continue
 			}
 		}
-		delay, retry := r.e.opt.Backoff.Delay(attempt, err)
+		delay, retry := c.s.e.opt.Backoff.Delay(attempt, err)
 		if !retry {
 			break
 		}
-		// A retryable failure reschedules the session until the
-		// next try starts.
-		r.mu.Lock()
-		_, cerr := r.commit(r.e.ctx, store.SessionRescheduling,
+		// A retryable failure reschedules the session until the next try
+		// starts.
+		c.s.mu.Lock()
+		_, cerr := c.s.commit(c.s.e.ctx, store.SessionRescheduling,
 			ev(&wire.SessionErrorEvent{Error: wire.NewSessionError(errorType(err), wire.RetryRetrying, err.Error())}),
 			ev(&wire.SessionStatusRescheduledEvent{}))
-		r.mu.Unlock()
+		c.s.mu.Unlock()
 		if cerr != nil {
 			err = cerr
 			break
@@ -99,25 +78,25 @@ func (r *run) modelTurn(ctx context.Context) {
 		if ctx.Err() != nil {
 			break
 		}
-		r.mu.Lock()
-		_, cerr = r.commit(r.e.ctx, store.SessionRunning, ev(&wire.SessionStatusRunningEvent{}))
-		r.mu.Unlock()
+		c.s.mu.Lock()
+		_, cerr = c.s.commit(c.s.e.ctx, store.SessionRunning, ev(&wire.SessionStatusRunningEvent{}))
+		c.s.mu.Unlock()
 		if cerr != nil {
 			err = cerr
 			break
 		}
 	}
 
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	c.s.mu.Lock()
+	defer c.s.mu.Unlock()
 	if err != nil || ctx.Err() != nil {
 		isErr := true
 		evs := []pending{ev(&wire.SpanModelRequestEndEvent{ModelRequestStartID: startID, IsError: &isErr})}
 		if ctx.Err() == nil {
 			// The model failed for good: report it and stop until new
-			// input arrives. A provider that refuses for billing
-			// (out of credits, spend limit) is the one terminal error:
-			// the session ends for good.
+			// input arrives. A provider that refuses for billing (out of
+			// credits, spend limit) is the one terminal error: the
+			// session ends for good.
 			status, final, next := wire.RetryExhausted, ev(&wire.SessionStatusIdleEvent{StopReason: wire.RetriesExhausted()}), store.SessionIdle
 			if me, ok := model.AsError(err); ok && me.Kind == model.KindBilling {
 				status, final, next = wire.RetryTerminal, ev(&wire.SessionStatusTerminatedEvent{}), store.SessionTerminated
@@ -125,21 +104,20 @@ func (r *run) modelTurn(ctx context.Context) {
 			evs = append(evs,
 				ev(&wire.SessionErrorEvent{Error: wire.NewSessionError(errorType(err), status, err.Error())}),
 				final)
-			r.halted = true
-			_, err = r.commit(r.e.ctx, next, evs...)
-			if err == nil && next == store.SessionTerminated {
-				r.terminated()
-			}
+			c.halted = true
+			// Committing the terminated status ends what the session
+			// runs (session.terminated).
+			_, err = c.s.commit(c.s.e.ctx, next, evs...)
 		} else {
 			// Interrupted or stopped: next() handles the interrupt.
-			_, err = r.commit(r.e.ctx, "", evs...)
+			_, err = c.s.commit(c.s.e.ctx, "", evs...)
 		}
 		if err != nil {
-			r.e.log.Error("end model request", "session", r.id, "err", err)
+			c.s.e.log.Error("end model request", "session", c.s.id, "err", err)
 		}
 		return
 	}
-	r.record(startID, resp, previewIDs)
+	c.record(startID, resp, previewIDs)
 }
 
 // errorType maps a model failure to a session.error type.
@@ -150,66 +128,10 @@ func errorType(err error) string {
 	return "model_request_failed_error"
 }
 
-// stream runs one model request, publishing live previews of the text as
-// it arrives. It returns, with the response, the event id
-// announced for each content block (by position), which the buffered events
-// then carry.
-func (r *run) stream(ctx context.Context, req *model.Request, previews bool) (*model.Response, []string, error) {
-	byIndex := map[int]string{}
-	resp, err := model.Collect(r.e.mdl.Stream(ctx, req), func(e model.Event) {
-		if !previews {
-			return
-		}
-		switch e.Type {
-		case model.EventBlockStart:
-			id := ids.New(ids.Event)
-			byIndex[e.Index] = id
-			switch e.Block.Type {
-			case model.BlockText:
-				r.preview(id, wire.EventTypeAgentMessage, wire.EventStart{PreviewType: wire.EventTypeAgentMessage, EventID: id})
-			case model.BlockThinking, model.BlockRedactedThinking:
-				r.preview(id, wire.EventTypeAgentThinking, wire.EventStart{PreviewType: wire.EventTypeAgentThinking, EventID: id})
-			}
-		case model.EventBlockDelta:
-			if e.DeltaType == model.DeltaText && e.Delta != "" {
-				r.preview(byIndex[e.Index], wire.EventTypeAgentMessage, wire.EventDelta{EventID: byIndex[e.Index], Index: 0, Text: e.Delta})
-			}
-		}
-	})
-	if err != nil {
-		return nil, nil, err
-	}
-	// Response orders blocks by index, so positions follow sorted indexes.
-	idx := make([]int, 0, len(byIndex))
-	for i := range byIndex {
-		idx = append(idx, i)
-	}
-	slices.Sort(idx)
-	previewIDs := make([]string, len(resp.Content))
-	for pos := range previewIDs {
-		if pos < len(idx) {
-			previewIDs[pos] = byIndex[idx[pos]]
-		}
-	}
-	return resp, previewIDs, nil
-}
-
-// preview publishes a stream-only event_start or event_delta.
-func (r *run) preview(eventID, previewType string, v wire.StreamEvent) {
-	if r.e.pub == nil || eventID == "" {
-		return
-	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return
-	}
-	r.e.pub.Publish(r.id, events.Message{ID: eventID, Type: v.EventType(), Data: b, Preview: true, PreviewType: previewType})
-}
-
 // record persists what the model produced, in its order: agent.thinking,
 // agent.message and tool-use events, closed by span.model_request_end.
-// r.mu is held.
-func (r *run) record(startID string, resp *model.Response, previewIDs []string) {
+// c.s.mu is held.
+func (c *conversation) record(startID string, resp *model.Response, previewIDs []string) {
 	var evs []pending
 	type newCall struct {
 		id, name string
@@ -248,7 +170,7 @@ func (r *run) record(startID string, resp *model.Response, previewIDs []string) 
 			if len(input) == 0 {
 				input = json.RawMessage(`{}`)
 			}
-			def, known := tool.Find(r.allDefs(), b.Name)
+			def, known := tool.Find(c.allDefs(), b.Name)
 			var p pending
 			// The event takes the id announced for the block, so that it
 			// sorts among the turn's other events as it is logged.
@@ -269,7 +191,7 @@ func (r *run) record(startID string, resp *model.Response, previewIDs []string) 
 				state := callReady
 				if known {
 					perm, eval = evaluate(def.Permission)
-					state = gated(perm, r.runnableState(b.Name))
+					state = gated(perm, c.runnableState(b.Name))
 				}
 				p = ev(&wire.AgentToolUseEvent{Name: b.Name, Input: wire.RawObject(input), EvaluatedPermission: perm, Evaluation: eval})
 				p.ev.ID = id
@@ -283,49 +205,25 @@ func (r *run) record(startID string, resp *model.Response, previewIDs []string) 
 	}
 	isErr := false
 	evs = append(evs, ev(&wire.SpanModelRequestEndEvent{ModelRequestStartID: startID, IsError: &isErr, ModelUsage: spanUsage(resp.Usage)}))
-	if _, err := r.commit(r.e.ctx, "", evs...); err != nil {
-		r.e.log.Error("record model response", "session", r.id, "err", err)
-		r.halted = true
+	if _, err := c.s.commit(c.s.e.ctx, "", evs...); err != nil {
+		c.s.e.log.Error("record model response", "session", c.s.id, "err", err)
+		c.halted = true
 		return
 	}
-	r.lastPromptTokens = resp.Usage.ContextTokens()
+	c.lastPromptTokens = resp.Usage.ContextTokens()
 	for _, b := range blocks {
 		if b.Type != model.BlockToolUse {
-			r.appendAssistant(b)
+			c.appendAssistant(b)
 		}
 	}
-	for _, c := range calls {
-		r.addCall(c.id, c.name, c.kind, c.input, c.state)
-		r.calls[len(r.calls)-1].server = c.server
+	for _, cl := range calls {
+		c.addCall(cl.id, cl.name, cl.kind, cl.input, cl.state).server = cl.server
 	}
 	if len(blocks) == 0 {
 		// An empty answer still closes the assistant turn, so the next
 		// request alternates roles correctly.
-		r.appendAssistant(model.Text("(no response)"))
+		c.appendAssistant(model.Text("(no response)"))
 	}
-}
-
-// evaluate applies a tool's permission policy to a call: its
-// evaluated_permission and the evaluation logged with it. An auto policy has
-// no classifier here, so its verdict is always indeterminate and the call is
-// held for the user's confirmation; it never runs unasked.
-func evaluate(policy string) (string, *wire.ToolEvaluation) {
-	switch policy {
-	case tool.AlwaysAsk:
-		return wire.PermissionAsk, wire.EvaluationAlwaysAsk()
-	case tool.Auto:
-		return wire.PermissionAsk, wire.EvaluationAuto(wire.PermissionAsk, wire.ReasonIndeterminate)
-	}
-	return wire.PermissionAllow, wire.EvaluationAlwaysAllow()
-}
-
-// gated is the state a call with evaluated permission perm starts in:
-// waiting for confirmation, or allowed (where an allowed call goes).
-func gated(perm string, allowed callState) callState {
-	if perm == wire.PermissionAsk {
-		return callConfirm
-	}
-	return allowed
 }
 
 func spanUsage(u model.Usage) wire.SpanModelUsage {
@@ -333,66 +231,4 @@ func spanUsage(u model.Usage) wire.SpanModelUsage {
 		InputTokens: u.InputTokens, OutputTokens: u.OutputTokens,
 		CacheCreationInputTokens: u.CacheCreationInputTokens, CacheReadInputTokens: u.CacheReadInputTokens,
 	}
-}
-
-// execute runs allowed built-in calls one after another and records each
-// result as agent.tool_result.
-func (r *run) execute(ctx context.Context, calls []*call) {
-	for _, c := range calls {
-		if ctx.Err() != nil {
-			return
-		}
-		res := r.runTool(ctx, c)
-		if ctx.Err() != nil {
-			// Interrupted: the interrupt answers the call.
-			return
-		}
-		isErr := res.IsError
-		r.mu.Lock()
-		if c.state != callReady {
-			r.mu.Unlock()
-			continue
-		}
-		result := ev(&wire.AgentToolResultEvent{ToolUseID: c.id, Content: res.Content, IsError: &isErr})
-		if c.kind == tool.MCP {
-			result = ev(&wire.AgentMCPToolResultEvent{MCPToolUseID: c.id, Content: res.Content, IsError: &isErr})
-		}
-		_, err := r.commit(r.e.ctx, "", result)
-		if err != nil {
-			r.e.log.Error("record tool result", "session", r.id, "tool", c.name, "err", err)
-			r.mu.Unlock()
-			return
-		}
-		r.resolve(c.id, toolResult(c.id, res.Content, &isErr))
-		r.mu.Unlock()
-	}
-}
-
-func (r *run) runTool(ctx context.Context, c *call) ToolResult {
-	if c.kind == tool.MCP {
-		return r.runMCP(ctx, c)
-	}
-	if _, ok := tool.Find(r.defs, c.name); !ok {
-		return errorResult("Unknown tool " + c.name + ": it is not among the tools available in this session.")
-	}
-	if r.e.tools == nil {
-		return errorResult("No sandbox is available to run " + c.name + " in this session.")
-	}
-	ctx, cancel := context.WithTimeout(ctx, r.e.opt.ToolTimeout)
-	defer cancel()
-	r.mu.Lock()
-	call := ToolCall{Workspace: r.ws, SessionID: r.id, EnvironmentID: r.doc.EnvironmentID, ToolUseID: c.id, Name: c.name, Input: c.input}
-	r.mu.Unlock()
-	res, err := r.e.tools.Execute(ctx, call)
-	if err != nil {
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return errorResult("The tool call timed out after " + r.e.opt.ToolTimeout.String() + ".")
-		}
-		return errorResult("The tool could not run: " + err.Error())
-	}
-	return res
-}
-
-func errorResult(msg string) ToolResult {
-	return ToolResult{Content: []wire.ContentBlock{wire.NewTextBlock(msg)}, IsError: true}
 }

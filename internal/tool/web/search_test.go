@@ -122,18 +122,13 @@ func stubLookup(p Policy) Lookup {
 
 // recorder is an inner executor that records what reached it.
 type recorder struct {
-	calls      []string
-	provisions []string
+	calls []string
 }
 
 func (r *recorder) Execute(_ context.Context, c tool.Call) (tool.Result, error) {
 	r.calls = append(r.calls, c.Name)
 	return tool.Result{Content: []wire.ContentBlock{wire.NewTextBlock("inner ran " + c.Name)}}, nil
 }
-
-func (r *recorder) Provision(_, id string) { r.provisions = append(r.provisions, id) }
-
-func (r *recorder) Release(context.Context, string, bool) error { return nil }
 
 func call(name, input string) tool.Call {
 	return tool.Call{Workspace: "wrkspc_x", SessionID: "sesn_x", Name: name, Input: json.RawMessage(input)}
@@ -183,15 +178,6 @@ func TestExecutorDelegatesAndDecodes(t *testing.T) {
 	res, err := x.Execute(context.Background(), call("bash", `{"command":"true"}`))
 	if err != nil || wire.TextOf(res.Content) != "inner ran bash" {
 		t.Fatalf("bash = %+v, %v", res, err)
-	}
-	// The sandbox lifecycle passes through the wrapper.
-	sb, ok := x.(interface{ Provision(string, string) })
-	if !ok {
-		t.Fatal("wrapper hides Provision")
-	}
-	sb.Provision("wrkspc_x", "sesn_y")
-	if len(inner.provisions) != 1 || inner.provisions[0] != "sesn_y" {
-		t.Fatalf("provisions = %v", inner.provisions)
 	}
 	for _, tc := range []struct{ name, input, want string }{
 		{"web_fetch", `{}`, "web_fetch: input.url: is required"},

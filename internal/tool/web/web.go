@@ -101,40 +101,6 @@ func (x *Executor) Execute(ctx context.Context, call tool.Call) (tool.Result, er
 	return x.inner.Execute(ctx, call)
 }
 
-// The engine discovers optional abilities of its executor by type
-// assertion (engine.Sandboxes, engine.OutputCapturer); the wrapper must
-// pass each of them through or wrapping would switch them off. A new
-// optional interface in the engine needs a forwarder here too.
-type (
-	sandboxes interface {
-		Provision(ws, sessionID string)
-		Release(ctx context.Context, sessionID string, destroy bool) error
-	}
-	outputCapturer interface {
-		Capture(ctx context.Context, ws, sessionID string) error
-	}
-)
-
-func (x *Executor) Provision(ws, sessionID string) {
-	if sb, ok := x.inner.(sandboxes); ok {
-		sb.Provision(ws, sessionID)
-	}
-}
-
-func (x *Executor) Release(ctx context.Context, sessionID string, destroy bool) error {
-	if sb, ok := x.inner.(sandboxes); ok {
-		return sb.Release(ctx, sessionID, destroy)
-	}
-	return nil
-}
-
-func (x *Executor) Capture(ctx context.Context, ws, sessionID string) error {
-	if oc, ok := x.inner.(outputCapturer); ok {
-		return oc.Capture(ctx, ws, sessionID)
-	}
-	return nil
-}
-
 func (x *Executor) policy(ctx context.Context, call tool.Call) (Policy, error) {
 	if x.d.Lookup == nil {
 		return Policy{}, fmt.Errorf("no policy source")

@@ -1,0 +1,119 @@
+package engine
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/hangarhq/hangar/internal/events"
+	"github.com/hangarhq/hangar/internal/model"
+	"github.com/hangarhq/hangar/internal/store"
+	"github.com/hangarhq/hangar/internal/tool"
+)
+
+// The tool execution contract lives in package tool; these names are kept
+// for the engine's callers.
+type (
+	ToolCall     = tool.Call
+	ToolResult   = tool.Result
+	ToolExecutor = tool.Executor
+)
+
+// Workers hands sessions of self_hosted environments to the customer's
+// workers (the work queue). Enqueue is idempotent while an item is live.
+type Workers interface {
+	Enqueue(ctx context.Context, ws, environmentID, sessionID string) error
+}
+
+// Sandboxes keeps a sandbox per session: the engine provisions it eagerly
+// when a session whose agent has sandbox tools is created, so that it is
+// ready by the first tool call, and releases it when the session goes away.
+type Sandboxes interface {
+	Provision(ws, sessionID string)
+	Release(ctx context.Context, sessionID string, destroy bool) error
+}
+
+// OutputCapturer files what the agent wrote under /mnt/session/outputs
+// into the Files API; the engine calls it before a turn ends with
+// session.status_idle end_turn, so the files are there when the client
+// sees the session idle.
+type OutputCapturer interface {
+	Capture(ctx context.Context, ws, sessionID string) error
+}
+
+// Deps are the engine's collaborators.
+type Deps struct {
+	Store  store.Store
+	Models model.Provider
+	// Broker fans committed events and previews out to live streams.
+	Broker events.Broker
+	// Tools runs built-in tools; nil means no sandbox is available and
+	// built-in calls fail with an explanatory tool error.
+	Tools ToolExecutor
+	// Sandboxes provisions and releases the sandboxes of cloud sessions;
+	// nil when there are none (no sandbox backend, or --sandbox
+	// unsafe-host).
+	Sandboxes Sandboxes
+	// Outputs captures a cloud session's outputs at the end of a turn;
+	// nil captures nothing.
+	Outputs OutputCapturer
+	// MCP reaches the agent's MCP servers; nil offers no MCP tools.
+	MCP MCPClient
+	// Workers queues self_hosted sessions for their workers; nil leaves
+	// their built-in tool calls waiting for a worker nobody calls.
+	Workers Workers
+	// SandboxWorkers, when set, serves cloud sessions the same way: their
+	// sandbox tool calls (bash, read, write, edit, glob, grep) go to a
+	// worker that Hangar starts inside the session's sandbox, queued
+	// here. Nil runs them through Tools directly (no sandbox backend, or
+	// --sandbox unsafe-host).
+	SandboxWorkers Workers
+	// Logger receives the engine's logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// Options tune the loop. Zero values take the defaults.
+type Options struct {
+	// MaxTokens is the output budget of one model request.
+	MaxTokens int
+	// Backoff decides the delay between tries of a model request, and
+	// when to give up.
+	Backoff model.Backoff
+	// RunTimeout bounds one uninterrupted stretch of work (the watchdog):
+	// a session still running after it is stopped with a session.error.
+	RunTimeout time.Duration
+	// ToolTimeout bounds one tool call; tool.CallTimeout by default.
+	ToolTimeout time.Duration
+	// ContextWindow is the model context size in tokens, and CompactAt the
+	// percentage of it at which the conversation is compacted (summarized
+	// by the model, agent.thread_context_compacted).
+	ContextWindow int64
+	CompactAt     int64
+	// CacheBytes bounds the estimated size of the session runtimes kept
+	// in memory between turns (see cache.go).
+	CacheBytes int64
+}
+
+func (o *Options) defaults() {
+	if o.MaxTokens == 0 {
+		o.MaxTokens = 16384
+	}
+	if o.Backoff == (model.Backoff{}) {
+		o.Backoff = model.DefaultBackoff
+	}
+	if o.RunTimeout == 0 {
+		o.RunTimeout = time.Hour
+	}
+	if o.ToolTimeout == 0 {
+		o.ToolTimeout = tool.CallTimeout
+	}
+	if o.ContextWindow == 0 {
+		o.ContextWindow = 200000
+	}
+	if o.CompactAt == 0 {
+		o.CompactAt = 80
+	}
+	if o.CacheBytes == 0 {
+		o.CacheBytes = defaultCacheBytes
+	}
+}

@@ -1,0 +1,150 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/hangarhq/hangar/internal/errdefs"
+	"github.com/hangarhq/hangar/internal/model"
+	"github.com/hangarhq/hangar/internal/store"
+	"github.com/hangarhq/hangar/internal/tool"
+	"github.com/hangarhq/hangar/internal/wire"
+)
+
+// rebuild loads a session's state from its row and its whole event log.
+func rebuild(ctx context.Context, e *Engine, sess store.Session) (*session, error) {
+	s := &session{e: e, id: sess.ID, ws: sess.Workspace, sess: sess, answers: map[string]wire.Event{}}
+	if err := json.Unmarshal(sess.Data, &s.doc); err != nil {
+		return nil, errdefs.Internal(err, "decode session %s", sess.ID)
+	}
+	if env, err := e.st.Get(ctx, sess.Workspace, store.KindEnvironment, s.doc.EnvironmentID); err == nil {
+		var w wire.Environment
+		if json.Unmarshal(env.Data, &w) == nil {
+			s.selfHosted = w.Config.Type == wire.EnvironmentConfigSelfHosted
+		}
+	}
+	s.viaWorker = s.selfHosted || e.sandboxWorkers != nil
+	s.main = &conversation{s: s, defs: tool.Catalog(s.doc.Agent.Tools)}
+	if s.doc.Agent.System != nil {
+		s.main.system = *s.doc.Agent.System
+	}
+	var after int64
+	for {
+		evs, err := e.st.EventsSince(ctx, sess.ID, after, 1000)
+		if err != nil {
+			return nil, err
+		}
+		for _, ev := range evs {
+			after = ev.Seq
+			if err := s.replay(ev); err != nil {
+				return nil, errdefs.Internal(err, "replay event %s of session %s", ev.ID, sess.ID)
+			}
+		}
+		if len(evs) < 1000 {
+			break
+		}
+	}
+	s.applyHeld(nil)
+	if sess.Status == store.SessionRunning || sess.Status == store.SessionRescheduling {
+		s.runningSince = time.Now()
+	}
+	return s, nil
+}
+
+// replay folds one logged event into the state.
+func (s *session) replay(se store.Event) error {
+	var ev wire.Event
+	if err := json.Unmarshal(se.Data, &ev); err != nil {
+		return err
+	}
+	ev.ProcessedAt = se.ProcessedAt
+	s.applyHeld(&se.CreatedAt)
+	if t := answerTarget(ev.Payload); t != "" {
+		s.answers[answerKey(ev.EventType(), t)] = ev
+	}
+	if wire.IsClientEventType(ev.EventType()) && ev.ProcessedAt == nil {
+		s.queue = append(s.queue, ev)
+		return nil
+	}
+	c := s.main
+	switch p := ev.Payload.(type) {
+	case *wire.UserMessageEvent, *wire.SystemMessageEvent:
+		// Logged when sent, taken when the session got to it (after the
+		// tool calls then open, say): it joins the conversation there.
+		s.replayHeld = append(s.replayHeld, ev)
+	case *wire.AgentThinkingEvent:
+		var b model.Block
+		if len(se.Private) > 0 {
+			if err := json.Unmarshal(se.Private, &b); err != nil {
+				return err
+			}
+			c.appendAssistant(b)
+		}
+	case *wire.AgentMessageEvent:
+		for _, cb := range p.Content {
+			if cb.Type == wire.BlockText {
+				c.appendAssistant(model.Text(cb.Text))
+			}
+		}
+	case *wire.AgentToolUseEvent:
+		state := c.runnableState(p.Name)
+		if p.EvaluatedPermission == wire.PermissionAsk {
+			state = callConfirm
+		}
+		c.addCall(ev.ID, p.Name, tool.Builtin, json.RawMessage(p.Input), state)
+	case *wire.AgentCustomToolUseEvent:
+		c.addCall(ev.ID, p.Name, tool.Custom, json.RawMessage(p.Input), callClient)
+	case *wire.AgentMCPToolUseEvent:
+		state := callReady
+		if p.EvaluatedPermission == wire.PermissionAsk {
+			state = callConfirm
+		}
+		c.addCall(ev.ID, p.Name, tool.MCP, json.RawMessage(p.Input), state).server = p.MCPServerName
+	case *wire.AgentMCPToolResultEvent:
+		c.resolve(p.MCPToolUseID, toolResult(p.MCPToolUseID, p.Content, p.IsError))
+	case *wire.UserToolConfirmationEvent:
+		c.applyConfirmation(p)
+	case *wire.AgentToolResultEvent:
+		c.resolve(p.ToolUseID, toolResult(p.ToolUseID, p.Content, p.IsError))
+	case *wire.UserCustomToolResultEvent:
+		c.resolve(p.CustomToolUseID, toolResult(p.CustomToolUseID, p.Content, p.IsError))
+	case *wire.UserToolResultEvent:
+		c.resolve(p.ToolUseID, toolResult(p.ToolUseID, p.Content, p.IsError))
+	case *wire.UserInterruptEvent:
+		c.cancelCalls("The user interrupted the session before this tool call completed.")
+		c.halted = true
+	case *wire.SpanModelRequestEndEvent:
+		u := p.ModelUsage
+		if u.InputTokens+u.OutputTokens > 0 {
+			c.lastPromptTokens = u.InputTokens + u.CacheReadInputTokens + u.CacheCreationInputTokens + u.OutputTokens
+		}
+	case *wire.AgentThreadContextCompactedEvent:
+		var cp compaction
+		if err := json.Unmarshal(se.Private, &cp); err != nil {
+			return err
+		}
+		c.history = applyCompaction(c.history, cp)
+		c.lastPromptTokens = 0
+	case *wire.SessionStatusIdleEvent:
+		c.announced = p.StopReason.Type == wire.StopRequiresAction
+		if p.StopReason.Type == wire.StopRetriesExhausted {
+			c.halted = true
+		}
+	}
+	return nil
+}
+
+// applyHeld applies the held turn input processed before the event created
+// at before (all of it when before is nil), in log order.
+func (s *session) applyHeld(before *time.Time) {
+	n := 0
+	for _, h := range s.replayHeld {
+		if before != nil && !h.ProcessedAt.Before(*before) {
+			break
+		}
+		s.main.applyInput(h)
+		n++
+	}
+	s.replayHeld = s.replayHeld[n:]
+}
