@@ -103,10 +103,6 @@ func New(o Options) *API {
 
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
 
-// WorkQueue returns the work queue the API serves, for the engine to
-// enqueue into.
-func (a *API) WorkQueue() *workqueue.Queue { return a.queue }
-
 // handle registers an authenticated control-plane route. Environment keys
 // and sessions tokens only reach the work-queue routes and the few session
 // routes a self-hosted worker calls (workerRoutes), never the rest.
