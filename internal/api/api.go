@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	"github.com/hangarhq/hangar/internal/api/httpx"
 	"github.com/hangarhq/hangar/internal/blob"
@@ -237,18 +238,21 @@ func (a *API) workerMayUse(r *http.Request, p httpx.Principal, scope int) error 
 	return denied
 }
 
-// serve wraps a handler with the request id, panic recovery, the body limit,
-// authentication and error rendering.
+// serve wraps a handler with the request id, the access log line, panic
+// recovery, the body limit, authentication and error rendering.
 func (a *API) serve(h httpx.HandlerFunc, auth bool) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		start := time.Now()
 		rid := ids.New(ids.Request)
-		w.Header().Set("request-id", rid)
+		rw.Header().Set("request-id", rid)
+		w := &recorder{ResponseWriter: rw}
+		defer a.accessLog(r, w, rid, start)
 		defer func() {
 			if p := recover(); p != nil {
 				if p == http.ErrAbortHandler {
 					panic(p)
 				}
-				a.log.ErrorContext(r.Context(), "panic in handler", "panic", p, "stack", string(debug.Stack()))
+				a.log.ErrorContext(r.Context(), "panic in handler", "request_id", rid, "panic", p, "stack", string(debug.Stack()))
 				httpx.WriteError(w, r, a.log, errdefs.Internal(fmt.Errorf("panic: %v", p), "internal server error"))
 			}
 		}()
