@@ -82,7 +82,7 @@ type API struct {
 func New(o Options) *API {
 	a := &API{store: o.Store, sealer: o.Sealer, blobs: o.Blobs, log: o.Logger, maxUploadBytes: o.MaxUploadBytes, mux: http.NewServeMux()}
 	if a.log == nil {
-		a.log = slog.Default()
+		a.log = slog.New(slog.DiscardHandler)
 	}
 	if a.maxUploadBytes == 0 {
 		a.maxUploadBytes = 512 << 20

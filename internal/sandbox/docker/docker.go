@@ -101,7 +101,7 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 		return nil, errors.New("docker sandbox: StateDir is required")
 	}
 	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
+		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.Image == "" {
 		cfg.Image = DefaultImage

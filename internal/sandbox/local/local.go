@@ -89,7 +89,7 @@ func New(cfg Config) (*Backend, error) {
 		return nil, errors.New("local sandbox: StateDir is required")
 	}
 	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
+		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	bw := cfg.Bwrap
 	if bw == "" {
