@@ -27,6 +27,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -268,7 +269,7 @@ func (h *Handler) putSecret(ctx context.Context, tx store.Tx, ws, sessionID, res
 	data, _ := json.Marshal(map[string]string{"resource_id": resourceID, "session_id": sessionID, "type": "github_repository_token"})
 	rec, err := tx.Get(ctx, ws, store.KindSessionSecret, resourceID)
 	switch {
-	case isNotFound(err):
+	case errors.Is(err, errdefs.ErrNotFound):
 		return tx.Insert(ctx, &store.Record{Kind: store.KindSessionSecret, ID: resourceID, Workspace: ws, Parent: sessionID, Data: data, Secret: sealed})
 	case err != nil:
 		return err
@@ -341,12 +342,12 @@ func deleteResourceRecords(ctx context.Context, tx store.Tx, ws string, rs []wir
 	for _, r := range rs {
 		switch r.Type {
 		case wire.ResourceGitHubRepository:
-			if err := tx.Delete(ctx, ws, store.KindSessionSecret, r.ID); err != nil && !isNotFound(err) {
+			if err := tx.Delete(ctx, ws, store.KindSessionSecret, r.ID); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
 				return nil, err
 			}
 		case wire.ResourceFile:
 			rec, err := tx.Get(ctx, ws, store.KindFile, r.FileID)
-			if isNotFound(err) {
+			if errors.Is(err, errdefs.ErrNotFound) {
 				continue
 			}
 			if err != nil {
@@ -408,7 +409,7 @@ type fileCopy struct {
 // returns nil and the resource names the original.
 func (h *Handler) copyFile(ctx context.Context, ws, fileID, field string) (*fileCopy, error) {
 	rec, err := h.st.Get(ctx, ws, store.KindFile, fileID)
-	if isNotFound(err) {
+	if errors.Is(err, errdefs.ErrNotFound) {
 		return nil, errdefs.NotFound("%s: file %s not found", field, fileID)
 	}
 	if err != nil {
@@ -423,7 +424,7 @@ func (h *Handler) copyFile(ctx context.Context, ws, fileID, field string) (*file
 	}
 	cp := &fileCopy{origID: fileID, copyID: ids.New(ids.File), meta: meta}
 	if err := files.CopyContent(ctx, h.blobs, fileID, cp.copyID); err != nil {
-		if isNotFound(err) {
+		if errors.Is(err, errdefs.ErrNotFound) {
 			return nil, errdefs.NotFound("%s: file %s has no content", field, fileID)
 		}
 		return nil, err
@@ -484,7 +485,7 @@ func (h *Handler) dropCopies(ctx context.Context, ws string, copies []*fileCopy,
 		}
 		ids = append(ids, cp.copyID)
 		if records {
-			if err := h.st.Delete(context.WithoutCancel(ctx), ws, store.KindFile, cp.copyID); err != nil && !isNotFound(err) {
+			if err := h.st.Delete(context.WithoutCancel(ctx), ws, store.KindFile, cp.copyID); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
 				h.log.Error("remove file copy of failed request", "file_id", cp.copyID, "err", err)
 			}
 		}

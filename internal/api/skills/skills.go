@@ -27,6 +27,7 @@ package skills
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"mime"
@@ -357,7 +358,7 @@ func resolveVersion(ctx context.Context, tx store.Tx, ws, skillID, version strin
 	}
 	rec, err := tx.GetByName(ctx, ws, store.KindSkillVersion, skillID, version)
 	if err != nil {
-		if errdefs.ClassOf(err) == errdefs.ClassNotFound {
+		if errors.Is(err, errdefs.ErrNotFound) {
 			return rec, v, errdefs.NotFound("skill %s has no version %s", skillID, version)
 		}
 		return rec, v, err
