@@ -58,35 +58,6 @@ const (
 	EventTypeEventDelta = "event_delta"
 )
 
-// ClientEventTypes are the kinds POST …/events accepts, in the SDK's order.
-var ClientEventTypes = []string{
-	EventTypeUserMessage, EventTypeUserInterrupt, EventTypeUserToolConfirmation,
-	EventTypeUserCustomToolResult, EventTypeUserDefineOutcome, EventTypeUserToolResult,
-	EventTypeSystemMessage,
-}
-
-// ListableEventTypes are the values of the history filter types[]: every
-// persisted type the SDK knows (session.deleted and the previews are not
-// listable; workflow_run.* are accepted though Hangar does not emit them).
-var ListableEventTypes = []string{
-	EventTypeUserMessage, EventTypeUserInterrupt, EventTypeUserToolConfirmation, EventTypeUserCustomToolResult,
-	EventTypeAgentCustomToolUse, EventTypeAgentMessage, EventTypeAgentThinking, EventTypeAgentMCPToolUse,
-	EventTypeAgentMCPToolResult, EventTypeAgentToolUse, EventTypeAgentToolResult, EventTypeAgentThreadMessageReceived,
-	EventTypeAgentThreadMessageSent, EventTypeAgentThreadContextCompacted, EventTypeSessionError,
-	EventTypeSessionStatusRescheduled, EventTypeSessionStatusRunning, EventTypeSessionStatusIdle,
-	EventTypeSessionStatusTerminated, EventTypeSessionThreadCreated, EventTypeSpanOutcomeEvaluationStart,
-	EventTypeSpanOutcomeEvaluationEnd, EventTypeSpanModelRequestStart, EventTypeSpanModelRequestEnd,
-	EventTypeSpanOutcomeEvaluationOngoing, EventTypeUserDefineOutcome, EventTypeSessionThreadStatusRunning,
-	EventTypeSessionThreadStatusIdle, EventTypeSessionThreadStatusTerminated, EventTypeUserToolResult,
-	EventTypeSessionThreadStatusRescheduled, EventTypeSessionUpdated, EventTypeSystemMessage, EventTypeSessionUsage,
-	"workflow_run.created", "workflow_run.status_running", "workflow_run.status_idle", "workflow_run.status_ended",
-	"workflow_run.error", "workflow_run.phase_started", "workflow_run.phase_ended",
-}
-
-// IsClientEventType reports whether t is sent by clients (and so echoed with
-// processed_at null until the agent consumes it).
-func IsClientEventType(t string) bool { return slices.Contains(ClientEventTypes, t) }
-
 // EventPayload is the type-specific body of a persisted event. Every
 // payload is a pointer to one of the *Event structs of this file, so a type
 // switch over Event.Payload always names pointer types.
@@ -220,82 +191,6 @@ func (e *Event) UnmarshalJSON(b []byte) error {
 		return fmt.Errorf("wire: decoding %s event: %w", head.Type, err)
 	}
 	*e = Event{ID: head.ID, ProcessedAt: head.ProcessedAt, Payload: p}
-	return nil
-}
-
-func newPayload(t string) EventPayload {
-	switch t {
-	case EventTypeUserMessage:
-		return &UserMessageEvent{}
-	case EventTypeUserInterrupt:
-		return &UserInterruptEvent{}
-	case EventTypeUserToolConfirmation:
-		return &UserToolConfirmationEvent{}
-	case EventTypeUserCustomToolResult:
-		return &UserCustomToolResultEvent{}
-	case EventTypeUserToolResult:
-		return &UserToolResultEvent{}
-	case EventTypeUserDefineOutcome:
-		return &UserDefineOutcomeEvent{}
-	case EventTypeSystemMessage:
-		return &SystemMessageEvent{}
-	case EventTypeAgentMessage:
-		return &AgentMessageEvent{}
-	case EventTypeAgentThinking:
-		return &AgentThinkingEvent{}
-	case EventTypeAgentToolUse:
-		return &AgentToolUseEvent{}
-	case EventTypeAgentToolResult:
-		return &AgentToolResultEvent{}
-	case EventTypeAgentMCPToolUse:
-		return &AgentMCPToolUseEvent{}
-	case EventTypeAgentMCPToolResult:
-		return &AgentMCPToolResultEvent{}
-	case EventTypeAgentCustomToolUse:
-		return &AgentCustomToolUseEvent{}
-	case EventTypeAgentThreadContextCompacted:
-		return &AgentThreadContextCompactedEvent{}
-	case EventTypeAgentThreadMessageSent:
-		return &AgentThreadMessageSentEvent{}
-	case EventTypeAgentThreadMessageReceived:
-		return &AgentThreadMessageReceivedEvent{}
-	case EventTypeSessionStatusRunning:
-		return &SessionStatusRunningEvent{}
-	case EventTypeSessionStatusIdle:
-		return &SessionStatusIdleEvent{}
-	case EventTypeSessionStatusRescheduled:
-		return &SessionStatusRescheduledEvent{}
-	case EventTypeSessionStatusTerminated:
-		return &SessionStatusTerminatedEvent{}
-	case EventTypeSessionError:
-		return &SessionErrorEvent{}
-	case EventTypeSessionUpdated:
-		return &SessionUpdatedEvent{}
-	case EventTypeSessionDeleted:
-		return &SessionDeletedEvent{}
-	case EventTypeSessionUsage:
-		return &SessionUsageEvent{}
-	case EventTypeSessionThreadCreated:
-		return &SessionThreadCreatedEvent{}
-	case EventTypeSessionThreadStatusRunning:
-		return &SessionThreadStatusRunningEvent{}
-	case EventTypeSessionThreadStatusIdle:
-		return &SessionThreadStatusIdleEvent{}
-	case EventTypeSessionThreadStatusRescheduled:
-		return &SessionThreadStatusRescheduledEvent{}
-	case EventTypeSessionThreadStatusTerminated:
-		return &SessionThreadStatusTerminatedEvent{}
-	case EventTypeSpanModelRequestStart:
-		return &SpanModelRequestStartEvent{}
-	case EventTypeSpanModelRequestEnd:
-		return &SpanModelRequestEndEvent{}
-	case EventTypeSpanOutcomeEvaluationStart:
-		return &SpanOutcomeEvaluationStartEvent{}
-	case EventTypeSpanOutcomeEvaluationOngoing:
-		return &SpanOutcomeEvaluationOngoingEvent{}
-	case EventTypeSpanOutcomeEvaluationEnd:
-		return &SpanOutcomeEvaluationEndEvent{}
-	}
 	return nil
 }
 
@@ -1272,92 +1167,110 @@ func decodeClientEvent(path string, raw json.RawMessage, allowed []string) (Even
 		return nil, err
 	}
 	if !slices.Contains(allowed, typ) {
+		k := kindOf[typ]
 		switch {
-		case IsClientEventType(typ):
+		case k != nil && k.client:
 			return nil, jsonobj.Invalid(o.At("type"), "%q events are not allowed here, expected one of %v", typ, allowed)
-		case newPayload(typ) != nil || typ == EventTypeEventStart || typ == EventTypeEventDelta:
+		case k != nil && k.server:
 			return nil, jsonobj.Invalid(o.At("type"), "%q events are emitted by the server and cannot be sent, expected one of %v", typ, allowed)
 		}
 		return nil, jsonobj.Invalid(o.At("type"), "unknown value %q, expected one of %v", typ, allowed)
 	}
-	var ev EventPayload
-	switch typ {
-	case EventTypeUserMessage:
-		e := &UserMessageEvent{}
-		if e.Content, err = requiredBlocks(o, "content", UserMessageBlocks); err != nil {
-			return nil, err
-		}
-		ev = e
-	case EventTypeSystemMessage:
-		e := &SystemMessageEvent{}
-		if e.Content, err = requiredBlocks(o, "content", SystemBlocks); err != nil {
-			return nil, err
-		}
-		ev = e
-	case EventTypeUserInterrupt:
-		e := &UserInterruptEvent{}
-		s, err := o.OptStr("session_thread_id")
-		if err != nil {
-			return nil, err
-		}
-		if s != nil {
-			if *s == "" {
-				return nil, jsonobj.Invalid(o.At("session_thread_id"), "must not be empty")
-			}
-			e.SessionThreadID = *s
-		}
-		ev = e
-	case EventTypeUserToolConfirmation:
-		e := &UserToolConfirmationEvent{}
-		if e.ToolUseID, err = o.RequiredStr("tool_use_id"); err != nil {
-			return nil, err
-		}
-		if e.Result, err = o.RequiredStr("result"); err != nil {
-			return nil, err
-		}
-		if e.Result != ConfirmAllow && e.Result != ConfirmDeny {
-			return nil, jsonobj.Invalid(o.At("result"), "unknown value %q, expected one of [allow deny]", e.Result)
-		}
-		if e.DenyMessage, err = o.OptStr("deny_message"); err != nil {
-			return nil, err
-		}
-		ev = e
-	case EventTypeUserCustomToolResult:
-		e := &UserCustomToolResultEvent{}
-		if e.CustomToolUseID, err = o.RequiredStr("custom_tool_use_id"); err != nil {
-			return nil, err
-		}
-		if e.Content, e.IsError, err = resultBody(o); err != nil {
-			return nil, err
-		}
-		ev = e
-	case EventTypeUserToolResult:
-		e := &UserToolResultEvent{}
-		if e.ToolUseID, err = o.RequiredStr("tool_use_id"); err != nil {
-			return nil, err
-		}
-		if e.Content, e.IsError, err = resultBody(o); err != nil {
-			return nil, err
-		}
-		ev = e
-	case EventTypeUserDefineOutcome:
-		e := &UserDefineOutcomeEvent{}
-		if e.Description, err = o.RequiredStr("description"); err != nil {
-			return nil, err
-		}
-		raw, p := o.Get("rubric")
-		if p != jsonobj.Present {
-			return nil, jsonobj.Invalid(o.At("rubric"), "field required")
-		}
-		if e.Rubric, err = decodeRubric(o.At("rubric"), raw); err != nil {
-			return nil, err
-		}
-		if e.MaxIterations, err = o.OptInt("max_iterations"); err != nil {
-			return nil, err
-		}
-		ev = e
+	ev, err := kindOf[typ].decode(o)
+	if err != nil {
+		return nil, err
 	}
 	return ev, o.Finish()
+}
+
+func decodeUserMessage(o *jsonobj.Object) (EventPayload, error) {
+	e := &UserMessageEvent{}
+	var err error
+	e.Content, err = requiredBlocks(o, "content", UserMessageBlocks)
+	return e, err
+}
+
+func decodeSystemMessage(o *jsonobj.Object) (EventPayload, error) {
+	e := &SystemMessageEvent{}
+	var err error
+	e.Content, err = requiredBlocks(o, "content", SystemBlocks)
+	return e, err
+}
+
+func decodeUserInterrupt(o *jsonobj.Object) (EventPayload, error) {
+	e := &UserInterruptEvent{}
+	s, err := o.OptStr("session_thread_id")
+	if err != nil {
+		return nil, err
+	}
+	if s != nil {
+		if *s == "" {
+			return nil, jsonobj.Invalid(o.At("session_thread_id"), "must not be empty")
+		}
+		e.SessionThreadID = *s
+	}
+	return e, nil
+}
+
+func decodeUserToolConfirmation(o *jsonobj.Object) (EventPayload, error) {
+	e := &UserToolConfirmationEvent{}
+	var err error
+	if e.ToolUseID, err = o.RequiredStr("tool_use_id"); err != nil {
+		return nil, err
+	}
+	if e.Result, err = o.RequiredStr("result"); err != nil {
+		return nil, err
+	}
+	if e.Result != ConfirmAllow && e.Result != ConfirmDeny {
+		return nil, jsonobj.Invalid(o.At("result"), "unknown value %q, expected one of [allow deny]", e.Result)
+	}
+	if e.DenyMessage, err = o.OptStr("deny_message"); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+func decodeUserCustomToolResult(o *jsonobj.Object) (EventPayload, error) {
+	e := &UserCustomToolResultEvent{}
+	var err error
+	if e.CustomToolUseID, err = o.RequiredStr("custom_tool_use_id"); err != nil {
+		return nil, err
+	}
+	if e.Content, e.IsError, err = resultBody(o); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+func decodeUserToolResult(o *jsonobj.Object) (EventPayload, error) {
+	e := &UserToolResultEvent{}
+	var err error
+	if e.ToolUseID, err = o.RequiredStr("tool_use_id"); err != nil {
+		return nil, err
+	}
+	if e.Content, e.IsError, err = resultBody(o); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+func decodeUserDefineOutcome(o *jsonobj.Object) (EventPayload, error) {
+	e := &UserDefineOutcomeEvent{}
+	var err error
+	if e.Description, err = o.RequiredStr("description"); err != nil {
+		return nil, err
+	}
+	raw, p := o.Get("rubric")
+	if p != jsonobj.Present {
+		return nil, jsonobj.Invalid(o.At("rubric"), "field required")
+	}
+	if e.Rubric, err = decodeRubric(o.At("rubric"), raw); err != nil {
+		return nil, err
+	}
+	if e.MaxIterations, err = o.OptInt("max_iterations"); err != nil {
+		return nil, err
+	}
+	return e, nil
 }
 
 func requiredBlocks(o *jsonobj.Object, key string, allowed []string) ([]ContentBlock, error) {
