@@ -56,8 +56,8 @@ const (
 )
 
 // EventPayload is the type-specific body of a persisted event. Every
-// payload is a pointer to one of the *Event structs of the event_*.go files, so a type
-// switch over Event.Payload always names pointer types.
+// payload is a pointer to one of the *Event structs of the event_*.go
+// files, so a type switch over Event.Payload always names pointer types.
 type EventPayload interface {
 	EventType() string
 	isEventPayload()
