@@ -14,8 +14,8 @@ import (
 	"github.com/anthropics/anthropic-sdk-go/v2"
 	"github.com/anthropics/anthropic-sdk-go/v2/option"
 
-	"github.com/hangarhq/hangar/internal/api/files"
 	"github.com/hangarhq/hangar/internal/blob"
+	"github.com/hangarhq/hangar/internal/files"
 	"github.com/hangarhq/hangar/internal/model"
 	"github.com/hangarhq/hangar/internal/model/modeltest"
 	"github.com/hangarhq/hangar/internal/store/sqlite"

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	"github.com/hangarhq/hangar/internal/api/httpx"
 	"github.com/hangarhq/hangar/internal/blob"
@@ -81,7 +82,7 @@ type API struct {
 func New(o Options) *API {
 	a := &API{store: o.Store, sealer: o.Sealer, blobs: o.Blobs, log: o.Logger, maxUploadBytes: o.MaxUploadBytes, mux: http.NewServeMux()}
 	if a.log == nil {
-		a.log = slog.Default()
+		a.log = slog.New(slog.DiscardHandler)
 	}
 	if a.maxUploadBytes == 0 {
 		a.maxUploadBytes = 512 << 20
@@ -102,10 +103,6 @@ func New(o Options) *API {
 }
 
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
-
-// WorkQueue returns the work queue the API serves, for the engine to
-// enqueue into.
-func (a *API) WorkQueue() *workqueue.Queue { return a.queue }
 
 // handle registers an authenticated control-plane route. Environment keys
 // and sessions tokens only reach the work-queue routes and the few session
@@ -240,18 +237,21 @@ func (a *API) workerMayUse(r *http.Request, p httpx.Principal, scope int) error 
 	return denied
 }
 
-// serve wraps a handler with the request id, panic recovery, the body limit,
-// authentication and error rendering.
+// serve wraps a handler with the request id, the access log line, panic
+// recovery, the body limit, authentication and error rendering.
 func (a *API) serve(h httpx.HandlerFunc, auth bool) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		start := time.Now()
 		rid := ids.New(ids.Request)
-		w.Header().Set("request-id", rid)
+		rw.Header().Set("request-id", rid)
+		w := &recorder{ResponseWriter: rw}
+		defer a.accessLog(r, w, rid, start)
 		defer func() {
 			if p := recover(); p != nil {
 				if p == http.ErrAbortHandler {
 					panic(p)
 				}
-				a.log.ErrorContext(r.Context(), "panic in handler", "panic", p, "stack", string(debug.Stack()))
+				a.log.ErrorContext(r.Context(), "panic in handler", "request_id", rid, "panic", p, "stack", string(debug.Stack()))
 				httpx.WriteError(w, r, a.log, errdefs.Internal(fmt.Errorf("panic: %v", p), "internal server error"))
 			}
 		}()

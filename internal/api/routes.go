@@ -28,11 +28,11 @@ func (a *API) routes(o Options) {
 
 	agents.New(o.Store).Register(a.handle)
 	environments.New(o.Store, environments.WithNotifier(o.Changes)).Register(a.handle)
-	vaults.New(o.Store, o.Sealer, vaults.WithNotifier(o.Changes)).Register(a.handle)
-	files.New(o.Store, o.Blobs, a.maxUploadBytes).Register(a.handle)
-	skills.New(o.Store, o.Blobs, a.maxUploadBytes).Register(a.handle)
+	vaults.New(o.Store, o.Sealer, a.log, vaults.WithNotifier(o.Changes)).Register(a.handle)
+	files.New(o.Store, o.Blobs, a.maxUploadBytes, a.log).Register(a.handle)
+	skills.New(o.Store, o.Blobs, a.maxUploadBytes, a.log).Register(a.handle)
 	work.New(o.Store, a.queue).Register(a.handleWorker)
 	if o.Engine != nil {
-		sessions.New(o.Store, o.Engine, o.Broker, sessions.WithBlobs(o.Blobs), sessions.WithSealer(o.Sealer), sessions.WithNotifier(o.Changes)).Register(a.handle)
+		sessions.New(o.Store, o.Engine, o.Broker, a.log, sessions.WithBlobs(o.Blobs), sessions.WithSealer(o.Sealer), sessions.WithNotifier(o.Changes)).Register(a.handle)
 	}
 }

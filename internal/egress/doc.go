@@ -7,8 +7,8 @@
 // credential the sandbox could leak or forge. A listener is a TCP loopback
 // port or, when Options.SocketDir is set, a Unix socket. The Unix socket is
 // the intended production path: it is bind-mounted into the sandbox, which
-// can reach it even with network "none"; an in-sandbox forwarder (to be
-// written with the sandbox wiring) listens on 127.0.0.1:<port> inside the
+// can reach it even with network "none"; the sandbox agent's forwarder
+// (sandbox/agent, forward.go) listens on 127.0.0.1:<port> inside the
 // sandbox's network namespace, relays each connection to the socket, and
 // HTTP_PROXY/HTTPS_PROXY point at it. With no other route out, tools that
 // ignore the proxy variables cannot get out at all.

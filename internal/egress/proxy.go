@@ -93,7 +93,7 @@ func New(opt Options) *Proxy {
 		opt.DialTimeout = 15 * time.Second
 	}
 	if opt.Logger == nil {
-		opt.Logger = slog.Default()
+		opt.Logger = slog.New(slog.DiscardHandler)
 	}
 	if opt.Resolver == nil {
 		opt.Resolver = net.DefaultResolver

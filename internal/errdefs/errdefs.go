@@ -56,7 +56,8 @@ func (e *Error) Is(target error) bool {
 	return ok && t.Message == "" && t.Class == e.Class
 }
 
-// Sentinels for errors.Is checks by class.
+// Sentinels for errors.Is checks by class. errors.Is(err, ErrNotFound) is
+// the one way code asks whether something was missing.
 var (
 	ErrInvalid            = &Error{Class: ClassInvalid}
 	ErrNotFound           = &Error{Class: ClassNotFound}

@@ -31,7 +31,7 @@ var _ Broker = (*Local)(nil)
 // NewLocal returns an empty broker. log may be nil.
 func NewLocal(log *slog.Logger) *Local {
 	if log == nil {
-		log = slog.Default()
+		log = slog.New(slog.DiscardHandler)
 	}
 	return &Local{log: log, sessions: map[string]*session{}}
 }

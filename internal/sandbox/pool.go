@@ -79,6 +79,7 @@ type pool struct {
 	// onStart readies a created sandbox: warmUp, or WithPoolStart's.
 	onStart  func(ctx context.Context, sb Sandbox) error
 	backend  Backend
+	log      *slog.Logger
 	adopter  Adopter
 	size     int
 	template func(poolID string) Spec
@@ -138,7 +139,7 @@ func (p *pool) startOne() {
 	// (no retry loop here: a broken backend must not spin).
 	removePoolDirs(spec)
 	if !closed {
-		slog.Warn("sandbox pool: start failed", "err", err)
+		p.log.Warn("sandbox pool: start failed", "err", err)
 	}
 }
 
@@ -189,11 +190,11 @@ func (p *pool) claim(ctx context.Context, spec Spec) Sandbox {
 	if err != nil {
 		// Its directories may be half-moved or its processes gone: it
 		// serves nobody now, and the session starts its own.
-		slog.Debug("sandbox pool: adopt failed", "session", spec.SessionID, "err", err)
+		p.log.Debug("sandbox pool: adopt failed", "session", spec.SessionID, "err", err)
 		go func() { _ = discard(context.Background(), sb) }()
 		return nil
 	}
-	slog.Debug("sandbox pool: adopted", "session", spec.SessionID)
+	p.log.Debug("sandbox pool: adopted", "session", spec.SessionID)
 	return got
 }
 

@@ -21,6 +21,7 @@ import (
 // workspace (an oversized MCP result).
 type Toolbox struct {
 	backend Backend
+	log     *slog.Logger
 	specFor func(ctx context.Context, sessionID string) (Spec, error)
 
 	pool *pool // nil: every sandbox starts on demand
@@ -75,8 +76,21 @@ func NewToolbox(backend Backend, specFor func(ctx context.Context, sessionID str
 	for _, o := range opts {
 		o(t)
 	}
+	if t.log == nil {
+		// TODO(lead): once the composition root passes WithLogger, make
+		// this slog.New(slog.DiscardHandler) like the other packages.
+		t.log = slog.Default()
+	}
+	if t.pool != nil {
+		t.pool.log = t.log
+	}
 	t.pool.fill()
 	return t
+}
+
+// WithLogger is where the toolbox and its pool log.
+func WithLogger(log *slog.Logger) ToolboxOption {
+	return func(t *Toolbox) { t.log = log }
 }
 
 // WithHandles persists each session's sandbox Handle in hs: saved when its
@@ -182,7 +196,7 @@ func (t *Toolbox) start(ctx context.Context, sessionID string, spec Spec) (Sandb
 // removes it.
 func (t *Toolbox) saveHandle(ctx context.Context, sessionID string, sb Sandbox) {
 	if err := t.handles.SaveHandle(ctx, sessionID, sb.Handle()); err != nil {
-		slog.Error("sandbox: save handle", "session", sessionID, "sandbox", sb.ID(), "err", err)
+		t.log.Error("sandbox: save handle", "session", sessionID, "sandbox", sb.ID(), "err", err)
 	}
 }
 
@@ -196,11 +210,11 @@ func (t *Toolbox) recover(ctx context.Context, h Handle, spec Spec) Sandbox {
 		// sandbox is out of reach here (its own sweep removes it when the
 		// server runs it again, this handle being replaced); the session
 		// gets a new one around the same workspace.
-		slog.Warn("sandbox: handle of another backend; starting a new sandbox around the same workspace",
+		t.log.Warn("sandbox: handle of another backend; starting a new sandbox around the same workspace",
 			"session", spec.SessionID, "handle_backend", h.Backend, "backend", caps.Backend, "sandbox", h.ID)
 		return nil
 	case h.Version != HandleVersion:
-		slog.Warn("sandbox: handle of an unsupported version; starting a new sandbox", "session", spec.SessionID, "version", h.Version)
+		t.log.Warn("sandbox: handle of an unsupported version; starting a new sandbox", "session", spec.SessionID, "version", h.Version)
 		return nil
 	}
 	// The sandbox is recovered with today's spec: resources, limits or the
@@ -209,12 +223,12 @@ func (t *Toolbox) recover(ctx context.Context, h Handle, spec Spec) Sandbox {
 	// checks a label of its hash) and otherwise re-provisions it, under
 	// the same id, around the same workspace.
 	if !sameSpec(h.Spec, spec) {
-		slog.Info("sandbox: spec changed since the sandbox started; re-provisioning", "session", spec.SessionID, "sandbox", h.ID)
+		t.log.Info("sandbox: spec changed since the sandbox started; re-provisioning", "session", spec.SessionID, "sandbox", h.ID)
 	}
 	h.Spec = spec
 	sb, err := t.backend.Recover(ctx, h)
 	if err != nil {
-		slog.Warn("sandbox: recover failed; starting a new sandbox", "session", spec.SessionID, "sandbox", h.ID, "err", err)
+		t.log.Warn("sandbox: recover failed; starting a new sandbox", "session", spec.SessionID, "sandbox", h.ID, "err", err)
 		return nil
 	}
 	return sb
@@ -322,7 +336,7 @@ func (t *Toolbox) discard(ctx context.Context, sessionID string) error {
 	}
 	d, can := t.backend.(Discarder)
 	if !can || h.Backend != t.backend.Capabilities().Backend {
-		slog.Warn("sandbox: cannot discard the sandbox of a deleted session here", "session", sessionID, "handle_backend", h.Backend, "sandbox", h.ID)
+		t.log.Warn("sandbox: cannot discard the sandbox of a deleted session here", "session", sessionID, "handle_backend", h.Backend, "sandbox", h.ID)
 		return nil
 	}
 	return d.Discard(ctx, h)

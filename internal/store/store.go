@@ -1,7 +1,7 @@
 // Package store owns Hangar's storage contract. Control-plane objects are kept
 // as records: a JSON document (the wire object as stored) plus the few columns
-// that queries, uniqueness and concurrency need. Implementations live in
-// subpackages (sqlite, postgres) and all pass the one suite in storetest.
+// that queries, uniqueness and concurrency need. Drivers live in subpackages
+// (sqlite, on the portable sqlstore) and all pass the one suite in storetest.
 package store
 
 import (

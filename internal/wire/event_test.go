@@ -703,6 +703,50 @@ func TestUnknownEventRoundTrip(t *testing.T) {
 	}
 }
 
+// The lists derived from the one table of event types keep the SDK's order
+// (error messages list them), and every payload the table makes reports
+// the type it was made for.
+func TestEventKindsTable(t *testing.T) {
+	wantClient := []string{
+		EventTypeUserMessage, EventTypeUserInterrupt, EventTypeUserToolConfirmation,
+		EventTypeUserCustomToolResult, EventTypeUserDefineOutcome, EventTypeUserToolResult,
+		EventTypeSystemMessage,
+	}
+	if !slices.Equal(ClientEventTypes, wantClient) {
+		t.Errorf("ClientEventTypes = %v, want %v", ClientEventTypes, wantClient)
+	}
+	wantListable := []string{
+		EventTypeUserMessage, EventTypeUserInterrupt, EventTypeUserToolConfirmation, EventTypeUserCustomToolResult,
+		EventTypeAgentCustomToolUse, EventTypeAgentMessage, EventTypeAgentThinking, EventTypeAgentMCPToolUse,
+		EventTypeAgentMCPToolResult, EventTypeAgentToolUse, EventTypeAgentToolResult, EventTypeAgentThreadMessageReceived,
+		EventTypeAgentThreadMessageSent, EventTypeAgentThreadContextCompacted, EventTypeSessionError,
+		EventTypeSessionStatusRescheduled, EventTypeSessionStatusRunning, EventTypeSessionStatusIdle,
+		EventTypeSessionStatusTerminated, EventTypeSessionThreadCreated, EventTypeSpanOutcomeEvaluationStart,
+		EventTypeSpanOutcomeEvaluationEnd, EventTypeSpanModelRequestStart, EventTypeSpanModelRequestEnd,
+		EventTypeSpanOutcomeEvaluationOngoing, EventTypeUserDefineOutcome, EventTypeSessionThreadStatusRunning,
+		EventTypeSessionThreadStatusIdle, EventTypeSessionThreadStatusTerminated, EventTypeUserToolResult,
+		EventTypeSessionThreadStatusRescheduled, EventTypeSessionUpdated, EventTypeSystemMessage, EventTypeSessionUsage,
+		"workflow_run.created", "workflow_run.status_running", "workflow_run.status_idle", "workflow_run.status_ended",
+		"workflow_run.error", "workflow_run.phase_started", "workflow_run.phase_ended",
+	}
+	if !slices.Equal(ListableEventTypes, wantListable) {
+		t.Errorf("ListableEventTypes = %v, want %v", ListableEventTypes, wantListable)
+	}
+	for _, k := range eventKinds {
+		if k.new != nil && k.new().EventType() != k.typ {
+			t.Errorf("%s makes a %s payload", k.typ, k.new().EventType())
+		}
+		if k.client != (k.decode != nil) || (k.client && k.server) {
+			t.Errorf("%s: client %v, decode %v, server %v", k.typ, k.client, k.decode != nil, k.server)
+		}
+	}
+	for _, typ := range []string{EventTypeSessionDeleted, EventTypeEventStart, EventTypeEventDelta} {
+		if slices.Contains(ListableEventTypes, typ) {
+			t.Errorf("%s is listable", typ)
+		}
+	}
+}
+
 // Every listable type except the workflow ones is modelled,
 // and thread ids are found wherever an event carries one.
 func TestEventTypeTables(t *testing.T) {

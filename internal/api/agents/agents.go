@@ -22,6 +22,7 @@ package agents
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strconv"
 
@@ -115,7 +116,7 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request) error {
 		return errdefs.Invalid("version: must be at least 1, got %d", n)
 	}
 	vrec, err := h.st.Get(r.Context(), ws, store.KindAgentVersion, versionID(id, n))
-	if errdefs.ClassOf(err) == errdefs.ClassNotFound {
+	if errors.Is(err, errdefs.ErrNotFound) {
 		return errdefs.NotFound("agent %s has no version %d", id, n)
 	}
 	if err != nil {

@@ -1,8 +1,8 @@
-// Package files serves the Files API: multipart upload streamed into
+// Package files serves the Files API (FIL-*): multipart upload streamed into
 // the blob store, metadata kept as store records (Parent = the session that
 // scopes a file, if any), listing by scope and ids, download honouring
-// downloadable and expiry, and delete. It also offers Create, with which the
-// server itself files content (session outputs).
+// downloadable and expiry, and delete. What a file is (blob key, name, MIME
+// type, record) is package internal/files.
 //
 // Choices where the spec is open:
 //   - Uploaded files are downloadable: Hangar is self-hosted, so the cloud
@@ -17,9 +17,7 @@
 package files
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"io"
 	"log/slog"
 	"mime"
@@ -28,13 +26,12 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/hangarhq/hangar/internal/api/httpx"
 	"github.com/hangarhq/hangar/internal/api/upload"
 	"github.com/hangarhq/hangar/internal/blob"
 	"github.com/hangarhq/hangar/internal/errdefs"
+	"github.com/hangarhq/hangar/internal/files"
 	"github.com/hangarhq/hangar/internal/ids"
 	"github.com/hangarhq/hangar/internal/store"
 	"github.com/hangarhq/hangar/internal/wire"
@@ -48,13 +45,12 @@ const (
 	listDefault = 20
 	listMax     = 1000
 	maxIDs      = 100
-
-	maxFilename = 255
 )
 
 // Handler serves the files endpoints.
 type Handler struct {
 	st        store.Store
+	log       *slog.Logger
 	blobs     *blob.FS
 	maxUpload int64
 	// now is replaceable so tests can move past an expiry.
@@ -62,8 +58,8 @@ type Handler struct {
 }
 
 // New returns the handler.
-func New(st store.Store, blobs *blob.FS, maxUpload int64) *Handler {
-	return &Handler{st: st, blobs: blobs, maxUpload: maxUpload, now: wire.Now}
+func New(st store.Store, blobs *blob.FS, maxUpload int64, log *slog.Logger) *Handler {
+	return &Handler{st: st, log: log, blobs: blobs, maxUpload: maxUpload, now: wire.Now}
 }
 
 // Register adds the routes.
@@ -75,82 +71,16 @@ func (h *Handler) Register(route httpx.Router) {
 	route("DELETE /v1/files/{file_id}", h.delete)
 }
 
-// BlobKey is where a file's bytes live in the blob store. File ids are
-// minted by the server, so the key is always a safe path.
-func BlobKey(fileID string) string { return "files/" + fileID }
+// BlobKey, NewFile and Create are kept for the server's output capture
+// until it imports internal/files itself.
+// TODO(lead): point internal/server/resources.go at internal/files and
+// delete these three.
+func BlobKey(fileID string) string { return files.BlobKey(fileID) }
 
-// NewFile describes content the server files on its own behalf.
-type NewFile struct {
-	Workspace string
-	// ScopeID is the session the file belongs to, or "".
-	ScopeID  string
-	Filename string
-	// MimeType, when empty, is derived from Filename and the content.
-	MimeType string
-	Content  io.Reader
-	// Limit caps the content size (0: no limit); over it is a TooLarge error.
-	Limit           int64
-	ExpiresAt       *time.Time
-	NotDownloadable bool
-}
+type NewFile = files.NewFile
 
-// Create stores a file and its metadata; on failure nothing is left behind.
 func Create(ctx context.Context, st store.Store, blobs *blob.FS, nf NewFile) (wire.FileMetadata, error) {
-	id := ids.New(ids.File)
-	br := bufio.NewReaderSize(nf.Content, 512)
-	head, _ := br.Peek(512)
-	name, err := cleanFilename(nf.Filename)
-	if err != nil {
-		return wire.FileMetadata{}, err
-	}
-	typ := resolveType(nf.MimeType, name, head)
-	n, _, err := blobs.Put(ctx, BlobKey(id), br, nf.Limit)
-	if err != nil {
-		return wire.FileMetadata{}, err
-	}
-	meta := newMetadata(id, name, typ, n, nf.ScopeID)
-	meta.Downloadable = !nf.NotDownloadable
-	meta.ExpiresAt = nf.ExpiresAt
-	if err := insert(ctx, st, nf.Workspace, meta); err != nil {
-		removeBlob(blobs, id)
-		return wire.FileMetadata{}, err
-	}
-	return meta, nil
-}
-
-func newMetadata(id, filename, mimeType string, size int64, scope string) wire.FileMetadata {
-	if filename == "" {
-		filename = "unnamed" + extensionByType(mimeType)
-	}
-	m := wire.FileMetadata{
-		ID: id, CreatedAt: wire.Now(), Filename: filename, MimeType: mimeType,
-		SizeBytes: size, Type: wire.FileType, Downloadable: true,
-	}
-	if scope != "" {
-		m.Scope = &wire.FileScope{ID: scope, Type: wire.FileScopeType}
-	}
-	return m
-}
-
-func insert(ctx context.Context, st store.Store, ws string, m wire.FileMetadata) error {
-	data, err := json.Marshal(m)
-	if err != nil {
-		return errdefs.Internal(err, "encode file")
-	}
-	rec := store.Record{
-		Kind: store.KindFile, ID: m.ID, Workspace: ws, Data: data,
-		CreatedAt: m.CreatedAt, UpdatedAt: m.CreatedAt,
-	}
-	if m.Scope != nil {
-		rec.Parent = m.Scope.ID
-	}
-	return st.Insert(ctx, &rec)
-}
-
-func removeBlob(blobs *blob.FS, id string) {
-	if err := blobs.Delete(BlobKey(id)); err != nil {
-		slog.Warn("could not remove file content", "file_id", id, "err", err)
-	}
+	return files.Create(ctx, st, blobs, nf)
 }
 
 // uploadForm is what the upload body said besides the file's bytes.
@@ -219,29 +149,6 @@ func parseExpiresIn(v string) (int64, error) {
 	return n, nil
 }
 
-// cleanFilename keeps only the last path component of a client filename.
-// "" means the client sent none.
-func cleanFilename(raw string) (string, error) {
-	name := raw
-	if i := strings.LastIndexAny(name, `/\`); i >= 0 {
-		name = name[i+1:]
-	}
-	name = strings.TrimSpace(name)
-	if name == "." || name == ".." {
-		name = ""
-	}
-	if !utf8.ValidString(name) {
-		return "", errdefs.Invalid("file: filename must be valid UTF-8")
-	}
-	if strings.IndexFunc(name, unicode.IsControl) >= 0 {
-		return "", errdefs.Invalid("file: filename must not contain control characters")
-	}
-	if n := utf8.RuneCountInString(name); n > maxFilename {
-		return "", errdefs.Invalid("file: filename must be at most %d characters, got %d", maxFilename, n)
-	}
-	return name, nil
-}
-
 func (h *Handler) upload(w http.ResponseWriter, r *http.Request) error {
 	ws := httpx.Workspace(r)
 	mr, err := upload.Reader(w, r, h.maxUpload+upload.Overhead)
@@ -252,50 +159,40 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request) error {
 	var meta wire.FileMetadata
 	stored := false
 	form, err := readUpload(mr, func(fp filePart) error {
-		name, err := cleanFilename(fp.filename)
-		if err != nil {
-			return err
-		}
-		br := bufio.NewReaderSize(fp.body, 512)
-		head, err := br.Peek(512)
-		if err != nil && err != io.EOF && err != bufio.ErrBufferFull {
-			return err
-		}
-		typ := resolveType(fp.contentType, name, head)
-		n, _, err := h.blobs.Put(r.Context(), BlobKey(id), br, h.maxUpload)
-		if err != nil {
-			return err
-		}
-		stored = true
-		meta = newMetadata(id, name, typ, n, "")
-		return nil
+		m, err := files.Put(r.Context(), h.blobs, id, fp.filename, fp.contentType, fp.body, h.maxUpload)
+		stored, meta = err == nil, m
+		return err
 	})
 	if err == nil {
 		if form.expiresIn != nil {
 			exp := meta.CreatedAt.Add(time.Duration(*form.expiresIn) * time.Second)
 			meta.ExpiresAt = &exp
 		}
-		err = insert(r.Context(), h.st, ws, meta)
+		err = files.Insert(r.Context(), h.st, ws, meta, "")
 	}
 	if err != nil {
 		if stored {
-			removeBlob(h.blobs, id)
+			h.removeContent(id)
 		}
 		return err
 	}
 	return httpx.OK(w, meta)
 }
 
+// removeContent deletes a file's bytes; a failure leaves only an orphaned
+// blob, so it is logged rather than returned.
+func (h *Handler) removeContent(id string) {
+	if err := h.blobs.Delete(files.BlobKey(id)); err != nil {
+		h.log.Warn("could not remove file content", "file_id", id, "err", err)
+	}
+}
+
 func (h *Handler) load(ctx context.Context, ws, id string) (wire.FileMetadata, error) {
-	var m wire.FileMetadata
 	rec, err := h.st.Get(ctx, ws, store.KindFile, id)
 	if err != nil {
-		return m, err
+		return wire.FileMetadata{}, err
 	}
-	if err := json.Unmarshal(rec.Data, &m); err != nil {
-		return m, errdefs.Internal(err, "decode file %s", id)
-	}
-	return m, nil
+	return files.Decode(rec)
 }
 
 func (h *Handler) get(w http.ResponseWriter, r *http.Request) error {
@@ -317,14 +214,14 @@ func (h *Handler) content(w http.ResponseWriter, r *http.Request) error {
 	if m.ExpiresAt != nil && !h.now().Before(*m.ExpiresAt) {
 		return errdefs.NotFound("file %s expired at %s", m.ID, m.ExpiresAt.Format(time.RFC3339)).WithCode("file_expired")
 	}
-	f, err := h.blobs.Open(BlobKey(m.ID))
+	f, err := h.blobs.Open(files.BlobKey(m.ID))
 	if err != nil {
 		return err
 	}
 	defer f.Close()
 	typ := m.MimeType
 	if typ == "" {
-		typ = octetStream
+		typ = files.OctetStream
 	}
 	w.Header().Set("Content-Type", typ)
 	w.Header().Set("X-Content-Type-Options", "nosniff")
@@ -371,9 +268,9 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := wire.ListPage[wire.FileMetadata]{Data: make([]wire.FileMetadata, 0, len(page.Records)), HasMore: page.More}
 	for _, rec := range page.Records {
-		var m wire.FileMetadata
-		if err := json.Unmarshal(rec.Data, &m); err != nil {
-			return errdefs.Internal(err, "decode file %s", rec.ID)
+		m, err := files.Decode(rec)
+		if err != nil {
+			return err
 		}
 		out.Data = append(out.Data, m)
 	}
@@ -388,6 +285,6 @@ func (h *Handler) delete(w http.ResponseWriter, r *http.Request) error {
 	}
 	// The record is gone first, so a crash here leaves an orphaned blob,
 	// never a record pointing at missing bytes.
-	removeBlob(h.blobs, id)
+	h.removeContent(id)
 	return httpx.OK(w, wire.Deleted{ID: id, Type: wire.FileDeletedType})
 }

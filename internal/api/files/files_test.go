@@ -16,6 +16,7 @@ import (
 
 	"github.com/hangarhq/hangar/internal/api/httpx"
 	"github.com/hangarhq/hangar/internal/blob"
+	"github.com/hangarhq/hangar/internal/files"
 	"github.com/hangarhq/hangar/internal/store/sqlite"
 	"github.com/hangarhq/hangar/internal/wire"
 )
@@ -36,7 +37,7 @@ func newTestServer(t *testing.T) (*Handler, *httptest.Server) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := New(st, blobs, 1<<20)
+	h := New(st, blobs, 1<<20, slog.New(slog.DiscardHandler))
 	mux := http.NewServeMux()
 	h.Register(func(pattern string, hf httpx.HandlerFunc) {
 		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
@@ -73,11 +74,11 @@ func TestContentExpiredAndNotDownloadable(t *testing.T) {
 	h, srv := newTestServer(t)
 	ctx := context.Background()
 	exp := wire.Now().Add(time.Hour)
-	expiring, err := Create(ctx, h.st, h.blobs, NewFile{Workspace: testWS, Filename: "a.txt", Content: strings.NewReader("a"), ExpiresAt: &exp})
+	expiring, err := files.Create(ctx, h.st, h.blobs, files.NewFile{Workspace: testWS, Filename: "a.txt", Content: strings.NewReader("a"), ExpiresAt: &exp})
 	if err != nil {
 		t.Fatal(err)
 	}
-	locked, err := Create(ctx, h.st, h.blobs, NewFile{Workspace: testWS, Filename: "b.txt", Content: strings.NewReader("b"), NotDownloadable: true})
+	locked, err := files.Create(ctx, h.st, h.blobs, files.NewFile{Workspace: testWS, Filename: "b.txt", Content: strings.NewReader("b"), NotDownloadable: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,14 +120,14 @@ func TestCreateScopedAndList(t *testing.T) {
 	h, srv := newTestServer(t)
 	ctx := context.Background()
 	const sess = "sesn_011CZkZAtmR3yMPDzynEDxu7"
-	out, err := Create(ctx, h.st, h.blobs, NewFile{Workspace: testWS, ScopeID: sess, Filename: "outputs/report.md", Content: strings.NewReader("# r")})
+	out, err := files.Create(ctx, h.st, h.blobs, files.NewFile{Workspace: testWS, ScopeID: sess, Filename: "outputs/report.md", Content: strings.NewReader("# r")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if out.Scope == nil || out.Scope.ID != sess || out.Scope.Type != "session" || out.Filename != "report.md" || out.MimeType != "text/markdown" {
 		t.Fatalf("scoped file: %+v", out)
 	}
-	if _, err := Create(ctx, h.st, h.blobs, NewFile{Workspace: testWS, Filename: "other.txt", Content: strings.NewReader("o")}); err != nil {
+	if _, err := files.Create(ctx, h.st, h.blobs, files.NewFile{Workspace: testWS, Filename: "other.txt", Content: strings.NewReader("o")}); err != nil {
 		t.Fatal(err)
 	}
 	list := func(q string) []wire.FileMetadata {
@@ -147,7 +148,7 @@ func TestCreateScopedAndList(t *testing.T) {
 	if got := list(""); len(got) != 2 {
 		t.Fatalf("unscoped list: %+v", got)
 	}
-	if _, err := Create(ctx, h.st, h.blobs, NewFile{Workspace: testWS, Filename: "x", Content: strings.NewReader("toolong"), Limit: 3}); err == nil {
+	if _, err := files.Create(ctx, h.st, h.blobs, files.NewFile{Workspace: testWS, Filename: "x", Content: strings.NewReader("toolong"), Limit: 3}); err == nil {
 		t.Fatal("over-limit Create succeeded")
 	}
 	if got := list(""); len(got) != 2 {
@@ -186,7 +187,7 @@ func FuzzUploadForm(f *testing.F) {
 		mr := multipart.NewReader(bytes.NewReader(body), "fuzzboundary")
 		var got filePart
 		form, err := readUpload(mr, func(fp filePart) error {
-			name, err := cleanFilename(fp.filename)
+			name, err := files.CleanFilename(fp.filename)
 			if err != nil {
 				return err
 			}
@@ -195,7 +196,7 @@ func FuzzUploadForm(f *testing.F) {
 				return err
 			}
 			got = fp
-			_ = resolveType(fp.contentType, name, b)
+			_ = files.ResolveType(fp.contentType, name, b)
 			return nil
 		})
 		if err != nil {
@@ -210,7 +211,7 @@ func FuzzUploadForm(f *testing.F) {
 		if form.expiresIn != nil && (*form.expiresIn < minExpiresIn || *form.expiresIn > maxExpiresIn) {
 			t.Fatalf("accepted expires_in_seconds %d", *form.expiresIn)
 		}
-		if name, err := cleanFilename(got.filename); err == nil && strings.ContainsAny(name, `/\`) {
+		if name, err := files.CleanFilename(got.filename); err == nil && strings.ContainsAny(name, `/\`) {
 			t.Fatalf("filename %q keeps a directory", name)
 		}
 	})

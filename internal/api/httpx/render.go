@@ -80,12 +80,13 @@ func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	}
 	c := classes[e.Class]
 	msg := e.Message
+	rid := w.Header().Get("request-id")
 	switch e.Class {
 	case errdefs.ClassInternal:
-		log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		log.ErrorContext(r.Context(), "request failed", "request_id", rid, "method", r.Method, "path", r.URL.Path, "err", err)
 		msg = "internal server error"
 	case errdefs.ClassStorageNotReady:
-		log.WarnContext(r.Context(), "storage not ready", "method", r.Method, "path", r.URL.Path, "err", err)
+		log.WarnContext(r.Context(), "storage not ready", "request_id", rid, "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	typ := c.typ
 	if e.Type != "" {
@@ -107,7 +108,6 @@ func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		// Deterministic: the SDK would otherwise retry 409s twice more.
 		w.Header().Set("x-should-retry", "false")
 	}
-	rid := w.Header().Get("request-id")
 	_ = WriteJSON(w, c.status, errorBody{
 		Type:      "error",
 		Error:     errorDetail{Type: typ, Message: msg, Details: details},

@@ -3,6 +3,7 @@ package sessions
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -13,8 +14,6 @@ import (
 	"github.com/hangarhq/hangar/internal/wire"
 )
 
-func isNotFound(err error) bool { return errdefs.ClassOf(err) == errdefs.ClassNotFound }
-
 // resolveAgent pins the referenced agent version (the latest one
 // unless a version is named) and applies the overrides of
 // agent_with_overrides, giving the session's effective agent.
@@ -24,7 +23,7 @@ func resolveAgent(ctx context.Context, tx store.Tx, ws string, ref wire.AgentRef
 		idField = "agent"
 	}
 	rec, err := tx.Get(ctx, ws, store.KindAgent, ref.ID)
-	if isNotFound(err) {
+	if errors.Is(err, errdefs.ErrNotFound) {
 		return wire.SessionAgent{}, errdefs.NotFound("%s: agent %s not found", idField, ref.ID)
 	}
 	if err != nil {
@@ -43,7 +42,7 @@ func resolveAgent(ctx context.Context, tx store.Tx, ws string, ref wire.AgentRef
 			return wire.SessionAgent{}, errdefs.NotFound("agent.version: agent %s has no version %d (latest is %d)", ref.ID, ref.Version, a.Version)
 		}
 		vrec, err := tx.Get(ctx, ws, store.KindAgentVersion, store.AgentVersionID(ref.ID, ref.Version))
-		if isNotFound(err) {
+		if errors.Is(err, errdefs.ErrNotFound) {
 			return wire.SessionAgent{}, errdefs.NotFound("agent.version: agent %s has no version %d", ref.ID, ref.Version)
 		}
 		if err != nil {
@@ -154,7 +153,7 @@ func checkSkills(ctx context.Context, tx store.Tx, ws string, skills []wire.Agen
 		}
 		p := fmt.Sprintf("agent.skills[%d]", i)
 		if _, err := tx.Get(ctx, ws, store.KindSkill, s.SkillID); err != nil {
-			if isNotFound(err) {
+			if errors.Is(err, errdefs.ErrNotFound) {
 				return errdefs.NotFound("%s.skill_id: skill %s not found", p, s.SkillID)
 			}
 			return err
@@ -163,7 +162,7 @@ func checkSkills(ctx context.Context, tx store.Tx, ws string, skills []wire.Agen
 			continue
 		}
 		if _, err := tx.GetByName(ctx, ws, store.KindSkillVersion, s.SkillID, s.Version); err != nil {
-			if isNotFound(err) {
+			if errors.Is(err, errdefs.ErrNotFound) {
 				return errdefs.NotFound("%s.version: skill %s has no version %s", p, s.SkillID, s.Version)
 			}
 			return err
@@ -175,7 +174,7 @@ func checkSkills(ctx context.Context, tx store.Tx, ws string, skills []wire.Agen
 // checkEnvironment requires a live environment.
 func checkEnvironment(ctx context.Context, tx store.Tx, ws, id string) error {
 	rec, err := tx.Get(ctx, ws, store.KindEnvironment, id)
-	if isNotFound(err) {
+	if errors.Is(err, errdefs.ErrNotFound) {
 		return errdefs.NotFound("environment_id: environment %s not found", id)
 	}
 	if err != nil {
@@ -191,7 +190,7 @@ func checkEnvironment(ctx context.Context, tx store.Tx, ws, id string) error {
 func checkVaults(ctx context.Context, tx store.Tx, ws string, vaultIDs []string) error {
 	for i, id := range vaultIDs {
 		rec, err := tx.Get(ctx, ws, store.KindVault, id)
-		if isNotFound(err) {
+		if errors.Is(err, errdefs.ErrNotFound) {
 			return errdefs.NotFound("vault_ids[%d]: vault %s not found", i, id)
 		}
 		if err != nil {
@@ -215,7 +214,7 @@ func buildResources(ctx context.Context, tx store.Tx, ws string, params []wire.R
 		switch rp.Type {
 		case wire.ResourceFile:
 			if _, err := tx.Get(ctx, ws, store.KindFile, rp.FileID); err != nil {
-				if isNotFound(err) {
+				if errors.Is(err, errdefs.ErrNotFound) {
 					return nil, errdefs.NotFound("%s.file_id: file %s not found", p, rp.FileID)
 				}
 				return nil, err

@@ -27,13 +27,14 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"log/slog"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
 
 	"github.com/hangarhq/hangar/internal/api/httpx"
 	"github.com/hangarhq/hangar/internal/errdefs"
+	"github.com/hangarhq/hangar/internal/files"
 	"github.com/hangarhq/hangar/internal/ids"
 	"github.com/hangarhq/hangar/internal/jsonobj"
 	"github.com/hangarhq/hangar/internal/store"
@@ -268,7 +269,7 @@ func (h *Handler) putSecret(ctx context.Context, tx store.Tx, ws, sessionID, res
 	data, _ := json.Marshal(map[string]string{"resource_id": resourceID, "session_id": sessionID, "type": "github_repository_token"})
 	rec, err := tx.Get(ctx, ws, store.KindSessionSecret, resourceID)
 	switch {
-	case isNotFound(err):
+	case errors.Is(err, errdefs.ErrNotFound):
 		return tx.Insert(ctx, &store.Record{Kind: store.KindSessionSecret, ID: resourceID, Workspace: ws, Parent: sessionID, Data: data, Secret: sealed})
 	case err != nil:
 		return err
@@ -285,7 +286,7 @@ func (h *Handler) storeSecrets(ctx context.Context, tx store.Tx, ws, sessionID s
 			continue
 		}
 		if h.sealer == nil {
-			slog.Warn("no master key: repository token not kept", "session", sessionID, "resource", resources[i].ID)
+			h.log.Warn("no master key: repository token not kept", "session", sessionID, "resource", resources[i].ID)
 			continue
 		}
 		if err := h.putSecret(ctx, tx, ws, sessionID, resources[i].ID, p.AuthorizationToken); err != nil {
@@ -327,7 +328,7 @@ func (h *Handler) deleteResource(w http.ResponseWriter, r *http.Request) error {
 		return err
 	})
 	if err != nil {
-		slog.Error("remove records of deleted session resource", "session", sid, "resource", rid, "err", err)
+		h.log.Error("remove records of deleted session resource", "session", sid, "resource", rid, "err", err)
 	}
 	h.deleteBlobs(blobs)
 	return httpx.OK(w, wire.Deleted{ID: rid, Type: wire.TypeSessionResourceDeleted})
@@ -341,12 +342,12 @@ func deleteResourceRecords(ctx context.Context, tx store.Tx, ws string, rs []wir
 	for _, r := range rs {
 		switch r.Type {
 		case wire.ResourceGitHubRepository:
-			if err := tx.Delete(ctx, ws, store.KindSessionSecret, r.ID); err != nil && !isNotFound(err) {
+			if err := tx.Delete(ctx, ws, store.KindSessionSecret, r.ID); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
 				return nil, err
 			}
 		case wire.ResourceFile:
 			rec, err := tx.Get(ctx, ws, store.KindFile, r.FileID)
-			if isNotFound(err) {
+			if errors.Is(err, errdefs.ErrNotFound) {
 				continue
 			}
 			if err != nil {
@@ -389,8 +390,8 @@ func (h *Handler) deleteBlobs(fileIDs []string) {
 		return
 	}
 	for _, f := range fileIDs {
-		if err := h.blobs.Delete(fileBlobKey(f)); err != nil {
-			slog.Warn("could not remove file content", "file_id", f, "err", err)
+		if err := h.blobs.Delete(files.BlobKey(f)); err != nil {
+			h.log.Warn("could not remove file content", "file_id", f, "err", err)
 		}
 	}
 }
@@ -408,7 +409,7 @@ type fileCopy struct {
 // returns nil and the resource names the original.
 func (h *Handler) copyFile(ctx context.Context, ws, fileID, field string) (*fileCopy, error) {
 	rec, err := h.st.Get(ctx, ws, store.KindFile, fileID)
-	if isNotFound(err) {
+	if errors.Is(err, errdefs.ErrNotFound) {
 		return nil, errdefs.NotFound("%s: file %s not found", field, fileID)
 	}
 	if err != nil {
@@ -417,20 +418,15 @@ func (h *Handler) copyFile(ctx context.Context, ws, fileID, field string) (*file
 	if h.blobs == nil {
 		return nil, nil
 	}
-	var meta wire.FileMetadata
-	if err := json.Unmarshal(rec.Data, &meta); err != nil {
-		return nil, errdefs.Internal(err, "decode file %s", fileID)
-	}
-	src, err := h.blobs.Open(fileBlobKey(fileID))
+	meta, err := files.Decode(rec)
 	if err != nil {
-		if errdefs.ClassOf(err) == errdefs.ClassNotFound {
-			return nil, errdefs.NotFound("%s: file %s has no content", field, fileID)
-		}
 		return nil, err
 	}
-	defer src.Close()
 	cp := &fileCopy{origID: fileID, copyID: ids.New(ids.File), meta: meta}
-	if _, _, err := h.blobs.Put(ctx, fileBlobKey(cp.copyID), src, 0); err != nil {
+	if err := files.CopyContent(ctx, h.blobs, fileID, cp.copyID); err != nil {
+		if errors.Is(err, errdefs.ErrNotFound) {
+			return nil, errdefs.NotFound("%s: file %s has no content", field, fileID)
+		}
 		return nil, err
 	}
 	return cp, nil
@@ -442,12 +438,7 @@ func (c *fileCopy) insert(ctx context.Context, tx store.Tx, ws string) error {
 	m := c.meta
 	m.ID, m.CreatedAt, m.ExpiresAt = c.copyID, wire.Now(), nil
 	m.Scope = &wire.FileScope{ID: c.sessionID, Type: wire.FileScopeType}
-	data, err := json.Marshal(m)
-	if err != nil {
-		return errdefs.Internal(err, "encode file")
-	}
-	return tx.Insert(ctx, &store.Record{Kind: store.KindFile, ID: c.copyID, Workspace: ws, Parent: c.resourceID,
-		Data: data, CreatedAt: m.CreatedAt, UpdatedAt: m.CreatedAt})
+	return files.Insert(ctx, tx, ws, m, c.resourceID)
 }
 
 // copyAll copies the files of a create's resources, index-aligned with
@@ -494,8 +485,8 @@ func (h *Handler) dropCopies(ctx context.Context, ws string, copies []*fileCopy,
 		}
 		ids = append(ids, cp.copyID)
 		if records {
-			if err := h.st.Delete(context.WithoutCancel(ctx), ws, store.KindFile, cp.copyID); err != nil && !isNotFound(err) {
-				slog.Error("remove file copy of failed request", "file_id", cp.copyID, "err", err)
+			if err := h.st.Delete(context.WithoutCancel(ctx), ws, store.KindFile, cp.copyID); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
+				h.log.Error("remove file copy of failed request", "file_id", cp.copyID, "err", err)
 			}
 		}
 	}

@@ -54,6 +54,7 @@ const maxMetadataPairs = 16
 // Handler serves the sessions endpoints.
 type Handler struct {
 	st     store.Store
+	log    *slog.Logger
 	eng    *engine.Engine
 	broker events.Broker
 	// blobs, when set, is where session-scoped files keep their bytes, so
@@ -77,8 +78,8 @@ func WithNotifier(n changes.Notifier) Option { return func(h *Handler) { h.chang
 
 // New returns the handler. broker carries live events; deletion is
 // announced on it (session.deleted, then the streams end).
-func New(st store.Store, eng *engine.Engine, broker events.Broker, opts ...Option) *Handler {
-	h := &Handler{st: st, eng: eng, broker: broker, changes: changes.Nop{}}
+func New(st store.Store, eng *engine.Engine, broker events.Broker, log *slog.Logger, opts ...Option) *Handler {
+	h := &Handler{st: st, log: log, eng: eng, broker: broker, changes: changes.Nop{}}
 	for _, o := range opts {
 		o(h)
 	}
@@ -181,7 +182,7 @@ func (h *Handler) discard(ctx context.Context, ws, id string, rs []wire.SessionR
 		return tx.DeleteSession(ctx, ws, id)
 	})
 	if err != nil {
-		slog.Error("remove session after failed create", "session", id, "err", err)
+		h.log.Error("remove session after failed create", "session", id, "err", err)
 		return
 	}
 	h.deleteBlobs(blobs)
@@ -466,10 +467,6 @@ func (h *Handler) delete(w http.ResponseWriter, r *http.Request) error {
 	return httpx.OK(w, wire.Deleted{ID: id, Type: wire.TypeSessionDeleted})
 }
 
-// fileBlobKey is where the files API keeps a file's bytes (files.BlobKey;
-// sibling API packages are not imported, and a test pins the two together).
-func fileBlobKey(fileID string) string { return "files/" + fileID }
-
 // announceDeleted sends session.deleted to the session's open streams and
 // ends them.
 func (h *Handler) announceDeleted(id string) {
@@ -479,7 +476,7 @@ func (h *Handler) announceDeleted(id string) {
 	ev := wire.NewEvent(&wire.SessionDeletedEvent{})
 	data, err := json.Marshal(ev)
 	if err != nil {
-		slog.Error("encode session.deleted", "session", id, "err", err)
+		h.log.Error("encode session.deleted", "session", id, "err", err)
 	} else {
 		h.broker.Publish(id, events.Message{ID: ev.ID, Type: wire.EventTypeSessionDeleted, Data: data})
 	}

@@ -9,18 +9,10 @@ import (
 	"testing"
 
 	"github.com/hangarhq/hangar/internal/agentcfg"
-	"github.com/hangarhq/hangar/internal/api/files"
 	"github.com/hangarhq/hangar/internal/errdefs"
 	"github.com/hangarhq/hangar/internal/store"
 	"github.com/hangarhq/hangar/internal/wire"
 )
-
-// The delete path removes scoped files' bytes under the files API's key.
-func TestFileBlobKeyMatchesFilesAPI(t *testing.T) {
-	if got, want := fileBlobKey("file_123"), files.BlobKey("file_123"); got != want {
-		t.Fatalf("fileBlobKey = %q, files.BlobKey = %q", got, want)
-	}
-}
 
 // listSeeds are queries GET /v1/sessions may receive.
 var listSeeds = []string{

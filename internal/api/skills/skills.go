@@ -27,6 +27,7 @@ package skills
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"mime"
@@ -55,13 +56,14 @@ const (
 // Handler serves the skills endpoints.
 type Handler struct {
 	st        store.Store
+	log       *slog.Logger
 	blobs     *blob.FS
 	maxUpload int64
 }
 
 // New returns the handler.
-func New(st store.Store, blobs *blob.FS, maxUpload int64) *Handler {
-	return &Handler{st: st, blobs: blobs, maxUpload: maxUpload}
+func New(st store.Store, blobs *blob.FS, maxUpload int64, log *slog.Logger) *Handler {
+	return &Handler{st: st, log: log, blobs: blobs, maxUpload: maxUpload}
 }
 
 // Register adds the routes.
@@ -196,7 +198,7 @@ func (h *Handler) putArchive(ctx context.Context, key string, b *bundle, modifie
 
 func (h *Handler) removeArchive(key string) {
 	if err := h.blobs.Delete(key); err != nil {
-		slog.Warn("could not remove skill archive", "key", key, "err", err)
+		h.log.Warn("could not remove skill archive", "key", key, "err", err)
 	}
 }
 
@@ -356,7 +358,7 @@ func resolveVersion(ctx context.Context, tx store.Tx, ws, skillID, version strin
 	}
 	rec, err := tx.GetByName(ctx, ws, store.KindSkillVersion, skillID, version)
 	if err != nil {
-		if errdefs.ClassOf(err) == errdefs.ClassNotFound {
+		if errors.Is(err, errdefs.ErrNotFound) {
 			return rec, v, errdefs.NotFound("skill %s has no version %s", skillID, version)
 		}
 		return rec, v, err

@@ -160,7 +160,7 @@ func (h *Handler) updateCredential(w http.ResponseWriter, r *http.Request) error
 			return errdefs.Conflict("credential %s is archived and can no longer be changed", credID)
 		}
 		now := wire.Now()
-		if !absent(p.Auth) {
+		if p.Auth != nil {
 			sec, err := h.sealer.OpenSecret(credID, rec.Secret)
 			if err != nil {
 				return errdefs.Internal(err, "open credential secret")
@@ -191,7 +191,7 @@ func (h *Handler) updateCredential(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	if !absent(p.Auth) {
+	if p.Auth != nil {
 		// A rotated secret is used from the sessions' next request on
 		// (the name and metadata are nothing the sessions use).
 		h.changes.Changed(r.Context(), changes.Credential(ws, vaultID, credID))

@@ -1,17 +1,15 @@
 package vaults
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
 	"net"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/hangarhq/hangar/internal/check"
 	"github.com/hangarhq/hangar/internal/errdefs"
+	"github.com/hangarhq/hangar/internal/jsonobj"
 	"github.com/hangarhq/hangar/internal/vault"
 	"github.com/hangarhq/hangar/internal/wire"
 )
@@ -25,79 +23,80 @@ const (
 )
 
 // The auth union and its nested unions arrive as raw JSON: each level is
-// decoded here, strictly, so that every error names its full field path
-// (auth.refresh.token_endpoint_auth.client_secret) and never echoes a value.
+// walked with jsonobj, strictly, so that every error names its full field
+// path (auth.refresh.token_endpoint_auth.client_secret) and never echoes a
+// value. A level's members are all read (wrong types refused) and unknown
+// ones refused before any rule about their values is checked.
 
-func absent(raw json.RawMessage) bool { return len(raw) == 0 }
-
-func isNull(raw json.RawMessage) bool { return bytes.Equal(bytes.TrimSpace(raw), []byte("null")) }
-
-// decodeObject decodes raw into v rejecting unknown fields and wrong types.
-func decodeObject(path string, raw json.RawMessage, v any) error {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || raw[0] != '{' {
-		return errdefs.Invalid("%s: expected an object", path)
+// union opens the union member at path and reads its discriminator, which
+// must be one of allowed.
+func union(path string, raw json.RawMessage, allowed ...string) (*members, string, error) {
+	o, err := jsonobj.New(path, raw)
+	if err != nil {
+		return nil, "", err
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return fieldError(path, err)
+	t, err := o.Discriminator()
+	if err != nil {
+		return nil, "", err
 	}
-	return nil
+	if err := check.Enum(o.At("type"), t, allowed...); err != nil {
+		return nil, "", err
+	}
+	return &members{o: o}, t, nil
 }
 
-func fieldError(path string, err error) error {
-	var typ *json.UnmarshalTypeError
-	if errors.As(err, &typ) {
-		f := path
-		if typ.Field != "" {
-			f += "." + typ.Field
-		}
-		return errdefs.Invalid("%s: expected %s, got %s", f, typeName(typ.Type.Kind().String()), typ.Value)
+// object opens the plain object at path.
+func object(path string, raw json.RawMessage) (*members, error) {
+	o, err := jsonobj.New(path, raw)
+	if err != nil {
+		return nil, err
 	}
-	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-		return errdefs.Invalid("%s.%s: unknown field", path, strings.Trim(name, `"`))
-	}
-	return errdefs.Invalid("%s: invalid value", path)
+	return &members{o: o}, nil
 }
 
-func typeName(kind string) string {
-	switch kind {
-	case "string":
-		return "a string"
-	case "bool":
-		return "a boolean"
-	case "slice", "array":
-		return "an array"
-	case "map", "struct":
-		return "an object"
-	}
-	return kind
+// members reads an object's members into a params struct, keeping the
+// first error, so a struct literal can list them; done reports that error
+// or the first unknown member.
+type members struct {
+	o   *jsonobj.Object
+	err error
 }
 
-// unionType reads the discriminator of a union member.
-func unionType(path string, raw json.RawMessage, allowed ...string) (string, error) {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || raw[0] != '{' {
-		return "", errdefs.Invalid("%s: expected an object", path)
+// str reads a string member with its three states.
+func (m *members) str(key string) wire.Opt[string] {
+	if m.err != nil {
+		return wire.Opt[string]{}
 	}
-	var head struct {
-		Type json.RawMessage `json:"type"`
+	s, p, err := m.o.Str(key)
+	m.err = err
+	return wire.Opt[string]{Set: p != jsonobj.Absent, Null: p == jsonobj.Null, V: s}
+}
+
+// boolean reads a boolean member with its three states.
+func (m *members) boolean(key string) wire.Opt[bool] {
+	raw, p := m.o.Get(key)
+	if m.err != nil || p != jsonobj.Present {
+		return wire.Opt[bool]{Set: p != jsonobj.Absent, Null: p == jsonobj.Null}
 	}
-	if err := json.Unmarshal(raw, &head); err != nil {
-		return "", errdefs.Invalid("%s: expected an object", path)
+	b, err := jsonobj.Bool(m.o.At(key), raw)
+	m.err = err
+	return wire.Opt[bool]{Set: true, V: b}
+}
+
+// raw reads a member decoded on its own: nil when absent, null kept.
+func (m *members) raw(key string) json.RawMessage {
+	raw, p := m.o.Get(key)
+	if p == jsonobj.Absent {
+		return nil
 	}
-	if absent(head.Type) || isNull(head.Type) {
-		return "", errdefs.Invalid("%s.type: field required", path)
+	return raw
+}
+
+func (m *members) done() error {
+	if m.err != nil {
+		return m.err
 	}
-	var t string
-	if err := json.Unmarshal(head.Type, &t); err != nil {
-		return "", errdefs.Invalid("%s.type: expected a string", path)
-	}
-	if err := check.Enum(path+".type", t, allowed...); err != nil {
-		return "", err
-	}
-	return t, nil
+	return m.o.Finish()
 }
 
 // required returns the value of a required string field, rejecting absence,
@@ -239,30 +238,30 @@ func validHostname(s string) bool {
 }
 
 func decodeNetworking(path string, raw json.RawMessage) (wire.CredentialNetworking, error) {
-	if isNull(raw) {
+	if jsonobj.IsNull(raw) {
 		return wire.CredentialNetworking{}, errdefs.Invalid("%s: must not be null", path)
 	}
-	t, err := unionType(path, raw, wire.CredentialNetworkingUnrestricted, wire.CredentialNetworkingLimited)
+	m, t, err := union(path, raw, wire.CredentialNetworkingUnrestricted, wire.CredentialNetworkingLimited)
 	if err != nil {
 		return wire.CredentialNetworking{}, err
 	}
-	var p wire.CredentialNetworkingParams
-	if err := decodeObject(path, raw, &p); err != nil {
+	p := wire.CredentialNetworkingParams{AllowedHosts: m.raw("allowed_hosts")}
+	if err := m.done(); err != nil {
 		return wire.CredentialNetworking{}, err
 	}
 	n := wire.CredentialNetworking{Type: t}
 	if t == wire.CredentialNetworkingUnrestricted {
-		if !absent(p.AllowedHosts) {
+		if p.AllowedHosts != nil {
 			return n, errdefs.Invalid("%s.allowed_hosts: only allowed with type \"limited\"", path)
 		}
 		return n, nil
 	}
 	hp := path + ".allowed_hosts"
-	if absent(p.AllowedHosts) || isNull(p.AllowedHosts) {
+	if p.AllowedHosts == nil || jsonobj.IsNull(p.AllowedHosts) {
 		return n, errdefs.Invalid("%s: field required", hp)
 	}
-	var hosts []string
-	if b := bytes.TrimSpace(p.AllowedHosts); len(b) == 0 || b[0] != '[' || json.Unmarshal(b, &hosts) != nil {
+	hosts, err := jsonobj.Strings(hp, p.AllowedHosts)
+	if err != nil {
 		return n, errdefs.Invalid("%s: expected an array of strings", hp)
 	}
 	if len(hosts) == 0 {
@@ -272,7 +271,7 @@ func decodeNetworking(path string, raw json.RawMessage) (wire.CredentialNetworki
 		return n, errdefs.Invalid("%s: at most %d entries are allowed, got %d", hp, maxAllowedHosts, len(hosts))
 	}
 	for i, h := range hosts {
-		if err := checkHost(hp+"["+strconv.Itoa(i)+"]", h); err != nil {
+		if err := checkHost(jsonobj.Index(hp, i), h); err != nil {
 			return n, err
 		}
 	}
@@ -285,11 +284,15 @@ func decodeNetworking(path string, raw json.RawMessage) (wire.CredentialNetworki
 // is the stored value so that fields merge one by one. Null, for
 // the object or a field, and both locations off are rejected.
 func decodeInjection(path string, raw json.RawMessage, base wire.InjectionLocation) (wire.InjectionLocation, error) {
-	if isNull(raw) {
+	if jsonobj.IsNull(raw) {
 		return base, errdefs.Invalid("%s: must not be null", path)
 	}
-	var p wire.InjectionLocationParams
-	if err := decodeObject(path, raw, &p); err != nil {
+	m, err := object(path, raw)
+	if err != nil {
+		return base, err
+	}
+	p := wire.InjectionLocationParams{Body: m.boolean("body"), Header: m.boolean("header")}
+	if err := m.done(); err != nil {
 		return base, err
 	}
 	out := base
@@ -314,15 +317,15 @@ func decodeInjection(path string, raw json.RawMessage, base wire.InjectionLocati
 
 // decodeTokenEndpointAuth reads token_endpoint_auth on create.
 func decodeTokenEndpointAuth(path string, raw json.RawMessage) (string, string, error) {
-	if absent(raw) || isNull(raw) {
+	if raw == nil || jsonobj.IsNull(raw) {
 		return "", "", errdefs.Invalid("%s: field required", path)
 	}
-	t, err := unionType(path, raw, wire.TokenEndpointAuthNone, wire.TokenEndpointAuthClientSecretBasic, wire.TokenEndpointAuthClientSecretPost)
+	m, t, err := union(path, raw, wire.TokenEndpointAuthNone, wire.TokenEndpointAuthClientSecretBasic, wire.TokenEndpointAuthClientSecretPost)
 	if err != nil {
 		return "", "", err
 	}
-	var p wire.TokenEndpointAuthParams
-	if err := decodeObject(path, raw, &p); err != nil {
+	p := wire.TokenEndpointAuthParams{ClientSecret: m.str("client_secret")}
+	if err := m.done(); err != nil {
 		return "", "", err
 	}
 	if t == wire.TokenEndpointAuthNone {
@@ -339,18 +342,21 @@ func decodeTokenEndpointAuth(path string, raw json.RawMessage) (string, string, 
 func decodeCreateAuth(raw json.RawMessage, now time.Time) (wire.CredentialAuth, vault.Secret, error) {
 	var a wire.CredentialAuth
 	var sec vault.Secret
-	if absent(raw) || isNull(raw) {
+	if raw == nil || jsonobj.IsNull(raw) {
 		return a, sec, errdefs.Invalid("auth: field required")
 	}
-	t, err := unionType("auth", raw, wire.CredentialMCPOAuth, wire.CredentialStaticBearer, wire.CredentialEnvironmentVariable)
+	m, t, err := union("auth", raw, wire.CredentialMCPOAuth, wire.CredentialStaticBearer, wire.CredentialEnvironmentVariable)
 	if err != nil {
 		return a, sec, err
 	}
 	a.Type = t
 	switch t {
 	case wire.CredentialMCPOAuth:
-		var p wire.MCPOAuthCreateParams
-		if err := decodeObject("auth", raw, &p); err != nil {
+		p := wire.MCPOAuthCreateParams{
+			AccessToken: m.str("access_token"), MCPServerURL: m.str("mcp_server_url"),
+			ExpiresAt: m.str("expires_at"), Refresh: m.raw("refresh"),
+		}
+		if err := m.done(); err != nil {
 			return a, sec, err
 		}
 		if a.MCPServerURL, err = requiredURL("auth.mcp_server_url", p.MCPServerURL); err != nil {
@@ -366,14 +372,14 @@ func decodeCreateAuth(raw json.RawMessage, now time.Time) (wire.CredentialAuth, 
 			}
 			a.ExpiresAt = &exp
 		}
-		if !absent(p.Refresh) && !isNull(p.Refresh) {
+		if p.Refresh != nil && !jsonobj.IsNull(p.Refresh) {
 			if a.Refresh, err = decodeRefreshCreate(p.Refresh, &sec); err != nil {
 				return a, sec, err
 			}
 		}
 	case wire.CredentialStaticBearer:
-		var p wire.StaticBearerParams
-		if err := decodeObject("auth", raw, &p); err != nil {
+		p := wire.StaticBearerParams{Token: m.str("token"), MCPServerURL: m.str("mcp_server_url")}
+		if err := m.done(); err != nil {
 			return a, sec, err
 		}
 		if a.MCPServerURL, err = requiredURL("auth.mcp_server_url", p.MCPServerURL); err != nil {
@@ -383,8 +389,11 @@ func decodeCreateAuth(raw json.RawMessage, now time.Time) (wire.CredentialAuth, 
 			return a, sec, err
 		}
 	case wire.CredentialEnvironmentVariable:
-		var p wire.EnvironmentVariableParams
-		if err := decodeObject("auth", raw, &p); err != nil {
+		p := wire.EnvironmentVariableParams{
+			SecretName: m.str("secret_name"), SecretValue: m.str("secret_value"),
+			Networking: m.raw("networking"), InjectionLocation: m.raw("injection_location"),
+		}
+		if err := m.done(); err != nil {
 			return a, sec, err
 		}
 		if a.SecretName, err = required("auth.secret_name", p.SecretName); err != nil {
@@ -396,14 +405,14 @@ func decodeCreateAuth(raw json.RawMessage, now time.Time) (wire.CredentialAuth, 
 		if sec.Value, err = required("auth.secret_value", p.SecretValue); err != nil {
 			return a, sec, err
 		}
-		if absent(p.Networking) {
+		if p.Networking == nil {
 			return a, sec, errdefs.Invalid("auth.networking: field required")
 		}
 		if a.Networking, err = decodeNetworking("auth.networking", p.Networking); err != nil {
 			return a, sec, err
 		}
 		a.InjectionLocation = wire.InjectionLocation{Body: true, Header: true}
-		if !absent(p.InjectionLocation) {
+		if p.InjectionLocation != nil {
 			if a.InjectionLocation, err = decodeInjection("auth.injection_location", p.InjectionLocation, wire.InjectionLocation{}); err != nil {
 				return a, sec, err
 			}
@@ -414,12 +423,18 @@ func decodeCreateAuth(raw json.RawMessage, now time.Time) (wire.CredentialAuth, 
 
 func decodeRefreshCreate(raw json.RawMessage, sec *vault.Secret) (*wire.MCPOAuthRefresh, error) {
 	const path = "auth.refresh"
-	var p wire.MCPOAuthRefreshParams
-	if err := decodeObject(path, raw, &p); err != nil {
+	m, err := object(path, raw)
+	if err != nil {
+		return nil, err
+	}
+	p := wire.MCPOAuthRefreshParams{
+		ClientID: m.str("client_id"), RefreshToken: m.str("refresh_token"), TokenEndpoint: m.str("token_endpoint"),
+		TokenEndpointAuth: m.raw("token_endpoint_auth"), Resource: m.str("resource"), Scope: m.str("scope"),
+	}
+	if err := m.done(); err != nil {
 		return nil, err
 	}
 	r := &wire.MCPOAuthRefresh{}
-	var err error
 	if r.ClientID, err = required(path+".client_id", p.ClientID); err != nil {
 		return nil, err
 	}
@@ -450,10 +465,10 @@ func decodeRefreshCreate(raw json.RawMessage, sec *vault.Secret) (*wire.MCPOAuth
 // expires_at, scope, networking and injection_location can.
 func decodeUpdateAuth(raw json.RawMessage, cur wire.CredentialAuth, sec vault.Secret, now time.Time) (wire.CredentialAuth, vault.Secret, error) {
 	a := cur
-	if isNull(raw) {
+	if jsonobj.IsNull(raw) {
 		return a, sec, errdefs.Invalid("auth: must not be null")
 	}
-	t, err := unionType("auth", raw, wire.CredentialMCPOAuth, wire.CredentialStaticBearer, wire.CredentialEnvironmentVariable)
+	m, t, err := union("auth", raw, wire.CredentialMCPOAuth, wire.CredentialStaticBearer, wire.CredentialEnvironmentVariable)
 	if err != nil {
 		return a, sec, err
 	}
@@ -462,8 +477,11 @@ func decodeUpdateAuth(raw json.RawMessage, cur wire.CredentialAuth, sec vault.Se
 	}
 	switch t {
 	case wire.CredentialMCPOAuth:
-		var p wire.MCPOAuthUpdateParams
-		if err := decodeObject("auth", raw, &p); err != nil {
+		p := wire.MCPOAuthUpdateParams{
+			AccessToken: m.str("access_token"), ExpiresAt: m.str("expires_at"),
+			Refresh: m.raw("refresh"), MCPServerURL: m.str("mcp_server_url"),
+		}
+		if err := m.done(); err != nil {
 			return a, sec, err
 		}
 		if err := immutable("auth.mcp_server_url", p.MCPServerURL, cur.MCPServerURL); err != nil {
@@ -483,14 +501,14 @@ func decodeUpdateAuth(raw json.RawMessage, cur wire.CredentialAuth, sec vault.Se
 				a.ExpiresAt = &exp
 			}
 		}
-		if !absent(p.Refresh) {
+		if p.Refresh != nil {
 			if err := applyRefreshUpdate(p.Refresh, &a, &sec); err != nil {
 				return a, sec, err
 			}
 		}
 	case wire.CredentialStaticBearer:
-		var p wire.StaticBearerParams
-		if err := decodeObject("auth", raw, &p); err != nil {
+		p := wire.StaticBearerParams{Token: m.str("token"), MCPServerURL: m.str("mcp_server_url")}
+		if err := m.done(); err != nil {
 			return a, sec, err
 		}
 		if err := immutable("auth.mcp_server_url", p.MCPServerURL, cur.MCPServerURL); err != nil {
@@ -500,8 +518,11 @@ func decodeUpdateAuth(raw json.RawMessage, cur wire.CredentialAuth, sec vault.Se
 			return a, sec, err
 		}
 	case wire.CredentialEnvironmentVariable:
-		var p wire.EnvironmentVariableParams
-		if err := decodeObject("auth", raw, &p); err != nil {
+		p := wire.EnvironmentVariableParams{
+			SecretName: m.str("secret_name"), SecretValue: m.str("secret_value"),
+			Networking: m.raw("networking"), InjectionLocation: m.raw("injection_location"),
+		}
+		if err := m.done(); err != nil {
 			return a, sec, err
 		}
 		if err := immutable("auth.secret_name", p.SecretName, cur.SecretName); err != nil {
@@ -510,13 +531,13 @@ func decodeUpdateAuth(raw json.RawMessage, cur wire.CredentialAuth, sec vault.Se
 		if err := replace(&sec.Value, "auth.secret_value", p.SecretValue); err != nil {
 			return a, sec, err
 		}
-		if !absent(p.Networking) {
+		if p.Networking != nil {
 			// Networking is replaced as a whole, never merged.
 			if a.Networking, err = decodeNetworking("auth.networking", p.Networking); err != nil {
 				return a, sec, err
 			}
 		}
-		if !absent(p.InjectionLocation) {
+		if p.InjectionLocation != nil {
 			if a.InjectionLocation, err = decodeInjection("auth.injection_location", p.InjectionLocation, cur.InjectionLocation); err != nil {
 				return a, sec, err
 			}
@@ -527,11 +548,18 @@ func decodeUpdateAuth(raw json.RawMessage, cur wire.CredentialAuth, sec vault.Se
 
 func applyRefreshUpdate(raw json.RawMessage, a *wire.CredentialAuth, sec *vault.Secret) error {
 	const path = "auth.refresh"
-	if isNull(raw) {
+	if jsonobj.IsNull(raw) {
 		return errdefs.Invalid("%s: must not be null", path)
 	}
-	var p wire.MCPOAuthRefreshUpdateParams
-	if err := decodeObject(path, raw, &p); err != nil {
+	m, err := object(path, raw)
+	if err != nil {
+		return err
+	}
+	p := wire.MCPOAuthRefreshUpdateParams{
+		RefreshToken: m.str("refresh_token"), Scope: m.str("scope"), TokenEndpointAuth: m.raw("token_endpoint_auth"),
+		ClientID: m.str("client_id"), TokenEndpoint: m.str("token_endpoint"), Resource: m.str("resource"),
+	}
+	if err := m.done(); err != nil {
 		return err
 	}
 	if a.Refresh == nil {
@@ -562,18 +590,19 @@ func applyRefreshUpdate(raw json.RawMessage, a *wire.CredentialAuth, sec *vault.
 			r.Scope = &v
 		}
 	}
-	if !absent(p.TokenEndpointAuth) {
+	if p.TokenEndpointAuth != nil {
 		ap := path + ".token_endpoint_auth"
-		if isNull(p.TokenEndpointAuth) {
+		if jsonobj.IsNull(p.TokenEndpointAuth) {
 			return errdefs.Invalid("%s: must not be null", ap)
 		}
 		// The union only offers the two secret-carrying variants: the
 		// method itself cannot change, only its client secret.
-		if _, err := unionType(ap, p.TokenEndpointAuth, wire.TokenEndpointAuthClientSecretBasic, wire.TokenEndpointAuthClientSecretPost); err != nil {
+		tm, _, err := union(ap, p.TokenEndpointAuth, wire.TokenEndpointAuthClientSecretBasic, wire.TokenEndpointAuthClientSecretPost)
+		if err != nil {
 			return err
 		}
-		var tp wire.TokenEndpointAuthParams
-		if err := decodeObject(ap, p.TokenEndpointAuth, &tp); err != nil {
+		tp := wire.TokenEndpointAuthParams{ClientSecret: tm.str("client_secret")}
+		if err := tm.done(); err != nil {
 			return err
 		}
 		if r.TokenEndpointAuth.Type == wire.TokenEndpointAuthNone {

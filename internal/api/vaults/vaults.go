@@ -45,8 +45,8 @@ type Option func(*Handler)
 func WithNotifier(n changes.Notifier) Option { return func(h *Handler) { h.changes = changes.Or(n) } }
 
 // New returns the handler.
-func New(st store.Store, sealer *vault.Sealer, opts ...Option) *Handler {
-	h := &Handler{st: st, sealer: sealer, oauth: vault.NewOAuthClient(), log: slog.Default(), changes: changes.Nop{}}
+func New(st store.Store, sealer *vault.Sealer, log *slog.Logger, opts ...Option) *Handler {
+	h := &Handler{st: st, sealer: sealer, oauth: vault.NewOAuthClient(), log: log, changes: changes.Nop{}}
 	for _, o := range opts {
 		o(h)
 	}

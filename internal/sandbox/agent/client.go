@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -23,6 +24,10 @@ import (
 type Client struct {
 	w   io.WriteCloser
 	wmu sync.Mutex
+	// closed is set by Close: from then on every request is refused with
+	// exactly sandbox.ErrClosed, whichever backend owns the channel and
+	// however far its teardown has got.
+	closed atomic.Bool
 
 	mu      sync.Mutex
 	nextID  uint64
@@ -60,8 +65,12 @@ func (c *Client) Ready(ctx context.Context) error {
 // Dead is closed once the channel failed or was closed.
 func (c *Client) Dead() <-chan struct{} { return c.dead }
 
-// Close ends the channel; the agent exits when it sees EOF.
-func (c *Client) Close() error { return c.w.Close() }
+// Close ends the channel; the agent exits when it sees EOF. Requests made
+// after it fail with sandbox.ErrClosed.
+func (c *Client) Close() error {
+	c.closed.Store(true)
+	return c.w.Close()
+}
 
 func (c *Client) err() error {
 	c.mu.Lock()
@@ -150,6 +159,9 @@ func (c *Client) send(m msg) error {
 	b = append(b, '\n')
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	if c.closed.Load() {
+		return sandbox.ErrClosed
+	}
 	select {
 	case <-c.dead:
 		return c.err()

@@ -101,7 +101,7 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 		return nil, errors.New("docker sandbox: StateDir is required")
 	}
 	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
+		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.Image == "" {
 		cfg.Image = DefaultImage
@@ -647,37 +647,22 @@ func (s *dockerSandbox) Handle() sandbox.Handle {
 	return sandbox.Handle{Version: sandbox.HandleVersion, Backend: Name, ID: s.id, Spec: s.spec, State: raw}
 }
 
-func (s *dockerSandbox) closed() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.stopped
-}
-
+// Exec, PutFile, GetFile and RunTool go over the agent's control channel,
+// which refuses them with sandbox.ErrClosed once Stop, Detach or Destroy
+// closed it.
 func (s *dockerSandbox) Exec(ctx context.Context, req sandbox.ExecRequest) (sandbox.Process, error) {
-	if s.closed() {
-		return nil, sandbox.ErrClosed
-	}
 	return s.client.Exec(ctx, req, s.spec.Timeout)
 }
 
 func (s *dockerSandbox) PutFile(ctx context.Context, path string, r io.Reader, mode fs.FileMode) error {
-	if s.closed() {
-		return sandbox.ErrClosed
-	}
 	return s.client.PutFile(ctx, path, r, mode)
 }
 
 func (s *dockerSandbox) GetFile(ctx context.Context, path string, w io.Writer) error {
-	if s.closed() {
-		return sandbox.ErrClosed
-	}
 	return s.client.GetFile(ctx, path, w)
 }
 
 func (s *dockerSandbox) RunTool(ctx context.Context, name string, input json.RawMessage) (sandbox.ToolResult, error) {
-	if s.closed() {
-		return sandbox.ToolResult{}, sandbox.ErrClosed
-	}
 	return s.client.RunTool(ctx, name, input)
 }
 

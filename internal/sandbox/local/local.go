@@ -89,7 +89,7 @@ func New(cfg Config) (*Backend, error) {
 		return nil, errors.New("local sandbox: StateDir is required")
 	}
 	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
+		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	bw := cfg.Bwrap
 	if bw == "" {
@@ -619,6 +619,8 @@ func (s *localSandbox) Handle() sandbox.Handle {
 	return sandbox.Handle{Version: sandbox.HandleVersion, Backend: Name, ID: s.id, Spec: s.spec, State: raw}
 }
 
+// Exec, PutFile, GetFile and RunTool go over the agent's control channel,
+// which refuses them with sandbox.ErrClosed once Stop or Destroy closed it.
 func (s *localSandbox) Exec(ctx context.Context, req sandbox.ExecRequest) (sandbox.Process, error) {
 	return s.client.Exec(ctx, req, s.spec.Timeout)
 }

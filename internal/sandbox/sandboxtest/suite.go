@@ -43,6 +43,7 @@ type (
 func Run(t *testing.T, newBackend func(t *testing.T) sandbox.Backend) {
 	b := newBackend(t)
 	t.Run("Lifecycle", func(t *testing.T) { testLifecycle(t, b) })
+	t.Run("RefusedWhenClosed", func(t *testing.T) { testRefusedWhenClosed(t, b) })
 	t.Run("Exec", func(t *testing.T) { testExec(t, b) })
 	t.Run("Files", func(t *testing.T) { testFiles(t, b) })
 	t.Run("Tools", func(t *testing.T) { testTools(t, b) })
@@ -168,6 +169,49 @@ func testLifecycle(t *testing.T, b sandbox.Backend) {
 	}
 	if err := sb.Destroy(context.Background()); err != nil {
 		t.Fatalf("second Destroy: %v", err)
+	}
+}
+
+// testRefusedWhenClosed: once a sandbox is stopped or destroyed, every call
+// that would run something in it fails with exactly ErrClosed on every
+// backend, so callers can tell "gone" from a failure inside the sandbox.
+func testRefusedWhenClosed(t *testing.T, b sandbox.Backend) {
+	ctx := context.Background()
+	calls := []struct {
+		name string
+		call func(sandbox.Sandbox) error
+	}{
+		{"Exec", func(sb sandbox.Sandbox) error {
+			_, err := sb.Exec(ctx, sandbox.ExecRequest{Argv: []string{"true"}})
+			return err
+		}},
+		{"PutFile", func(sb sandbox.Sandbox) error {
+			return sb.PutFile(ctx, "/workspace/x.txt", strings.NewReader("x"), 0o644)
+		}},
+		{"GetFile", func(sb sandbox.Sandbox) error { return sb.GetFile(ctx, "/workspace/x.txt", io.Discard) }},
+		{"RunTool", func(sb sandbox.Sandbox) error {
+			_, err := sb.RunTool(ctx, "bash", json.RawMessage(`{"command":"true"}`))
+			return err
+		}},
+	}
+	for _, end := range []struct {
+		name string
+		end  func(sandbox.Sandbox) error
+	}{
+		{"Stop", func(sb sandbox.Sandbox) error { return sb.Stop(ctx) }},
+		{"Destroy", func(sb sandbox.Sandbox) error { return sb.Destroy(ctx) }},
+	} {
+		t.Run(end.name, func(t *testing.T) {
+			sb := Create(t, b, NewSpec(t))
+			if err := end.end(sb); err != nil {
+				t.Fatalf("%s: %v", end.name, err)
+			}
+			for _, c := range calls {
+				if err := c.call(sb); err != sandbox.ErrClosed {
+					t.Errorf("%s after %s: %v, want exactly sandbox.ErrClosed", c.name, end.name, err)
+				}
+			}
+		})
 	}
 }
 

@@ -79,7 +79,7 @@ func Wrap(inner tool.Executor, d Deps) tool.Executor {
 		d.SearchResults = 10
 	}
 	if d.Logger == nil {
-		d.Logger = slog.Default()
+		d.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Executor{inner: inner, d: d}
 }

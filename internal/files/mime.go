@@ -45,7 +45,8 @@ var knownTypes = []struct{ ext, typ string }{
 	{".pptx", "application/vnd.openxmlformats-officedocument.presentationml.presentation"},
 }
 
-const octetStream = "application/octet-stream"
+// OctetStream is the type of content nothing else describes.
+const OctetStream = "application/octet-stream"
 
 func typeByExtension(name string) string {
 	ext := strings.ToLower(path.Ext(name))
@@ -85,12 +86,12 @@ func normalizeType(ct string) string {
 	return mt
 }
 
-// resolveType picks the stored mime_type: the declared part type unless it
+// ResolveType picks the stored mime_type: the declared part type unless it
 // is missing or the generic octet-stream (which the Go SDK sends for any
 // reader without a ContentType method), then the filename's extension, then
 // the content itself.
-func resolveType(declared, filename string, head []byte) string {
-	if t := normalizeType(declared); t != "" && t != octetStream {
+func ResolveType(declared, filename string, head []byte) string {
+	if t := normalizeType(declared); t != "" && t != OctetStream {
 		return t
 	}
 	if t := typeByExtension(filename); t != "" {
@@ -101,5 +102,5 @@ func resolveType(declared, filename string, head []byte) string {
 			return t
 		}
 	}
-	return octetStream
+	return OctetStream
 }
