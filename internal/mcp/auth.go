@@ -191,14 +191,14 @@ func (t *authTransport) refreshLocked(ctx context.Context) error {
 	ctx = context.WithoutCancel(ctx)
 	next, err := refreshCredential(ctx, t.oauth, t.cred)
 	if err != nil {
-		slog.WarnContext(ctx, "mcp: token refresh failed", "server", t.server.URL, "credential", t.cred, "err", err)
+		t.server.log().WarnContext(ctx, "mcp: token refresh failed", "server", t.server.URL, "credential", t.cred, "err", err)
 		return err
 	}
 	t.cred = next
 	t.gen++
 	if t.onRefresh != nil {
 		if err := t.onRefresh(ctx, next); err != nil {
-			slog.ErrorContext(ctx, "mcp: storing refreshed tokens failed", "server", t.server.URL, "credential", next, "err", err)
+			t.server.log().ErrorContext(ctx, "mcp: storing refreshed tokens failed", "server", t.server.URL, "credential", next, "err", err)
 		}
 	}
 	return nil

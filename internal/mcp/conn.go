@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -40,6 +41,8 @@ var clientInfo = &sdk.Implementation{Name: "hangar", Version: "1"}
 
 // ServerConfig is one MCP server of an agent plus how to reach it.
 type ServerConfig struct {
+	// Logger receives failed token refreshes; nil discards them.
+	Logger *slog.Logger
 	// Name is the agent's name for the server (mcp_servers[].name); it is
 	// used in errors only.
 	Name string
@@ -321,4 +324,11 @@ func (e *ToolError) Error() string {
 		msg = truncateUTF8(msg, 200) + "…"
 	}
 	return fmt.Sprintf("mcp server %s: tool %s reported an error: %s", e.Server, e.Tool, strings.TrimSpace(msg))
+}
+
+func (c ServerConfig) log() *slog.Logger {
+	if c.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return c.Logger
 }

@@ -70,8 +70,10 @@ var now = time.Now
 // fails while the token is still valid, the credential is returned with
 // RefreshErr set. A credential that cannot be used (secret unreadable,
 // token expired without refresh, refresh failed after expiry) is a
-// *CredentialError naming the server and the vault.
-func Resolve(ctx context.Context, st store.Store, sealer *vault.Sealer, ws string, vaultIDs []string, serverURL string) (Credential, error) {
+// *CredentialError naming the server and the vault. A refresh that failed
+// but left a usable token, and tokens that could not be stored back, are
+// logged to log.
+func Resolve(ctx context.Context, log *slog.Logger, st store.Store, sealer *vault.Sealer, ws string, vaultIDs []string, serverURL string) (Credential, error) {
 	want := NormalizeURL(serverURL)
 	for f, err := range vault.NewCredentials(st, sealer).Find(ctx, ws, vaultIDs, func(c wire.Credential) bool {
 		return (c.Auth.Type == wire.CredentialMCPOAuth || c.Auth.Type == wire.CredentialStaticBearer) && NormalizeURL(c.Auth.MCPServerURL) == want
@@ -86,7 +88,7 @@ func Resolve(ctx context.Context, st store.Store, sealer *vault.Sealer, ws strin
 		if cred.Type != wire.CredentialMCPOAuth || !cred.expiresWithin(now(), RefreshWindow) {
 			return cred, nil
 		}
-		return refreshAhead(ctx, st, sealer, ws, cred, serverURL)
+		return refreshAhead(ctx, log, st, sealer, ws, cred, serverURL)
 	}
 	return Credential{}, nil
 }
@@ -121,7 +123,7 @@ func fromFound(f vault.Found, serverURL string) (Credential, error) {
 }
 
 // refreshAhead refreshes a credential close to expiry and stores the result.
-func refreshAhead(ctx context.Context, st store.Store, sealer *vault.Sealer, ws string, cred Credential, serverURL string) (Credential, error) {
+func refreshAhead(ctx context.Context, log *slog.Logger, st store.Store, sealer *vault.Sealer, ws string, cred Credential, serverURL string) (Credential, error) {
 	unlock := lockCredential(ws, cred.CredentialID)
 	defer unlock()
 	// Another session may have refreshed while we waited for the lock.
@@ -149,7 +151,7 @@ func refreshAhead(ctx context.Context, st store.Store, sealer *vault.Sealer, ws 
 	}
 	next, err := refreshCredential(context.WithoutCancel(ctx), defaultOAuth, cred)
 	if err != nil {
-		slog.WarnContext(ctx, "mcp: refresh ahead of expiry failed", "server", serverURL, "credential", cred, "err", err)
+		log.WarnContext(ctx, "mcp: refresh ahead of expiry failed", "server", serverURL, "credential", cred, "err", err)
 		if expired {
 			return Credential{}, &CredentialError{Server: serverURL, VaultID: cred.VaultID, CredentialID: cred.CredentialID, Reason: ReasonRefreshFailed, Err: err}
 		}
@@ -158,7 +160,7 @@ func refreshAhead(ctx context.Context, st store.Store, sealer *vault.Sealer, ws 
 	}
 	if err := storeTokens(context.WithoutCancel(ctx), st, sealer, ws, next); err != nil {
 		// The new token works; only persistence failed. Use it anyway.
-		slog.ErrorContext(ctx, "mcp: storing refreshed tokens failed", "server", serverURL, "credential", next, "err", err)
+		log.ErrorContext(ctx, "mcp: storing refreshed tokens failed", "server", serverURL, "credential", next, "err", err)
 	}
 	return next, nil
 }

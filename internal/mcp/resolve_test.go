@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"path/filepath"
 	"testing"
 	"time"
@@ -134,7 +135,7 @@ func TestResolveMatching(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := Resolve(ctx, f.st, f.sealer, ws, tc.vaults, tc.url)
+			c, err := Resolve(ctx, slog.New(slog.DiscardHandler), f.st, f.sealer, ws, tc.vaults, tc.url)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -167,7 +168,7 @@ func TestResolveInvalid(t *testing.T) {
 		t.Fatal(err)
 	}
 	for url, reason := range map[string]string{"https://expired.example.com": ReasonExpired, "https://broken.example.com": ReasonUnreadable} {
-		_, err := Resolve(ctx, f.st, f.sealer, ws, []string{v}, url)
+		_, err := Resolve(ctx, slog.New(slog.DiscardHandler), f.st, f.sealer, ws, []string{v}, url)
 		var ce *CredentialError
 		if !errors.As(err, &ce) || ce.Reason != reason || ce.VaultID != v || ce.Server != url {
 			t.Fatalf("%s: err = %#v", url, err)
@@ -189,7 +190,7 @@ func TestResolveRefreshesAheadAndStores(t *testing.T) {
 	}}
 	id := f.credential(ws, v, auth, vault.Secret{AccessToken: o.issue(30 * time.Second), RefreshToken: "refresh-0", ClientSecret: o.secret})
 
-	c, err := Resolve(ctx, f.st, f.sealer, ws, []string{v}, o.mcp.URL+"/")
+	c, err := Resolve(ctx, slog.New(slog.DiscardHandler), f.st, f.sealer, ws, []string{v}, o.mcp.URL+"/")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,7 +202,7 @@ func TestResolveRefreshesAheadAndStores(t *testing.T) {
 		t.Fatalf("stored object = %+v", obj.Auth)
 	}
 	// The token now has an hour: no second grant, and it connects.
-	c2, err := Resolve(ctx, f.st, f.sealer, ws, []string{v}, o.mcp.URL)
+	c2, err := Resolve(ctx, slog.New(slog.DiscardHandler), f.st, f.sealer, ws, []string{v}, o.mcp.URL)
 	if err != nil || c2.Token != c.Token || o.grants.Load() != 1 {
 		t.Fatalf("second resolve: %v grants %d", err, o.grants.Load())
 	}
@@ -225,7 +226,7 @@ func TestRefreshOn401StoredBack(t *testing.T) {
 		ClientID: o.clientID, TokenEndpoint: o.token.URL, TokenEndpointAuth: wire.TokenEndpointAuth{Type: "none"},
 	}}
 	id := f.credential(ws, v, auth, vault.Secret{AccessToken: "server-forgot-this", RefreshToken: "refresh-0"})
-	cred, err := Resolve(ctx, f.st, f.sealer, ws, []string{v}, o.mcp.URL)
+	cred, err := Resolve(ctx, slog.New(slog.DiscardHandler), f.st, f.sealer, ws, []string{v}, o.mcp.URL)
 	if err != nil || cred.Token != "server-forgot-this" {
 		t.Fatalf("resolve: %v", err)
 	}
@@ -237,7 +238,7 @@ func TestRefreshOn401StoredBack(t *testing.T) {
 	if sec.AccessToken == "server-forgot-this" || sec.AccessToken != conn.Credential().Token || sec.RefreshToken != o.currentRefresh() || sec.RefreshToken == "refresh-0" {
 		t.Fatalf("stored access %q refresh %q; conn %q", sec.AccessToken, sec.RefreshToken, conn.Credential().Token)
 	}
-	again, err := Resolve(ctx, f.st, f.sealer, ws, []string{v}, o.mcp.URL)
+	again, err := Resolve(ctx, slog.New(slog.DiscardHandler), f.st, f.sealer, ws, []string{v}, o.mcp.URL)
 	if err != nil || again.Token != sec.AccessToken || again.Refresh.RefreshToken != sec.RefreshToken {
 		t.Fatalf("re-resolve: %v", err)
 	}

@@ -77,9 +77,7 @@ func NewToolbox(backend Backend, specFor func(ctx context.Context, sessionID str
 		o(t)
 	}
 	if t.log == nil {
-		// TODO(lead): once the composition root passes WithLogger, make
-		// this slog.New(slog.DiscardHandler) like the other packages.
-		t.log = slog.Default()
+		t.log = slog.New(slog.DiscardHandler)
 	}
 	if t.pool != nil {
 		t.pool.log = t.log

@@ -168,7 +168,7 @@ func New(ctx context.Context, cfg Config) *Sandboxes {
 		w, _ := ws.(string)
 		return w, ok && w != ""
 	}}
-	opts := []sandbox.ToolboxOption{sandbox.WithPool(cfg.PoolSize, poolSpec), sandbox.WithSetup(setup), sandbox.WithHandles(handles)}
+	opts := []sandbox.ToolboxOption{sandbox.WithPool(cfg.PoolSize, poolSpec), sandbox.WithSetup(setup), sandbox.WithHandles(handles), sandbox.WithLogger(log)}
 	if cfg.PoolStart != nil {
 		opts = append(opts, sandbox.WithPoolStart(cfg.PoolStart))
 	}
@@ -201,7 +201,7 @@ func (s *Sandboxes) sweep(ctx context.Context, st store.Store, backend sandbox.B
 			log.Error("sandbox sweep: unreadable handle", "session", sessionID, "err", err)
 		}
 		_, err := st.GetSession(ctx, r.Workspace, sessionID)
-		if err == nil || errdefs.ClassOf(err) != errdefs.ClassNotFound {
+		if err == nil || !errors.Is(err, errdefs.ErrNotFound) {
 			if err != nil {
 				log.Error("sandbox sweep: look up session", "session", sessionID, "err", err)
 			}
@@ -224,7 +224,7 @@ func (s *Sandboxes) sweep(ctx context.Context, st store.Store, backend sandbox.B
 			keep[h.ID] = true // tried again at the next start
 			continue
 		}
-		if err := st.Delete(ctx, r.Workspace, store.KindSandbox, r.ID); err != nil && errdefs.ClassOf(err) != errdefs.ClassNotFound {
+		if err := st.Delete(ctx, r.Workspace, store.KindSandbox, r.ID); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
 			log.Error("sandbox sweep: delete handle", "session", sessionID, "err", err)
 		}
 	}
@@ -265,7 +265,7 @@ func (x *sandboxHandles) record(ctx context.Context, tx store.Tx, sessionID stri
 	id := store.SandboxRecordID(sessionID)
 	if ws, ok := x.workspace(sessionID); ok {
 		r, err := tx.Get(ctx, ws, store.KindSandbox, id)
-		if errdefs.ClassOf(err) == errdefs.ClassNotFound {
+		if errors.Is(err, errdefs.ErrNotFound) {
 			return store.Record{}, false, nil
 		}
 		return r, err == nil, err

@@ -2,6 +2,7 @@ package sessionres
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -91,7 +92,7 @@ func (r *Reporter) loop() {
 func (r *Reporter) report(f failure) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := r.to.ReportError(ctx, f.ws, f.sessionID, f.err); err != nil && errdefs.ClassOf(err) != errdefs.ClassNotFound {
+	if err := r.to.ReportError(ctx, f.ws, f.sessionID, f.err); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
 		r.res.log.Error("report repository error", "session", f.sessionID, "resource", f.resourceID, "err", err)
 	}
 }

@@ -69,10 +69,10 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/hangarhq/hangar/internal/api/files"
 	"github.com/hangarhq/hangar/internal/blob"
 	"github.com/hangarhq/hangar/internal/egress"
 	"github.com/hangarhq/hangar/internal/errdefs"
+	"github.com/hangarhq/hangar/internal/files"
 	"github.com/hangarhq/hangar/internal/ids"
 	"github.com/hangarhq/hangar/internal/sandbox"
 	"github.com/hangarhq/hangar/internal/store"
@@ -773,7 +773,7 @@ func (x *Resources) Capture(ctx context.Context, ws, sessionID string, read func
 func (x *Resources) captureOne(ctx context.Context, ws, sessionID, rel string, fi fs.FileInfo, read func(ctx context.Context, p string, w io.Writer) error) error {
 	rec, err := x.st.GetByName(ctx, ws, store.KindSessionOutput, sessionID, rel)
 	exists := err == nil
-	if err != nil && errdefs.ClassOf(err) != errdefs.ClassNotFound {
+	if err != nil && !errors.Is(err, errdefs.ErrNotFound) {
 		return err
 	}
 	var prev outputRecord

@@ -106,7 +106,7 @@ func (c *Credentials) open(rec store.Record, cr wire.Credential) Found {
 // "" when none was given.
 func (c *Credentials) ResourceToken(ctx context.Context, ws, resourceID string) (string, error) {
 	rec, err := c.st.Get(ctx, ws, store.KindSessionSecret, resourceID)
-	if errdefs.ClassOf(err) == errdefs.ClassNotFound {
+	if errors.Is(err, errdefs.ErrNotFound) {
 		return "", nil
 	}
 	if err != nil {

@@ -71,18 +71,6 @@ func (h *Handler) Register(route httpx.Router) {
 	route("DELETE /v1/files/{file_id}", h.delete)
 }
 
-// BlobKey, NewFile and Create are kept for the server's output capture
-// until it imports internal/files itself.
-// TODO(lead): point internal/server/resources.go at internal/files and
-// delete these three.
-func BlobKey(fileID string) string { return files.BlobKey(fileID) }
-
-type NewFile = files.NewFile
-
-func Create(ctx context.Context, st store.Store, blobs *blob.FS, nf NewFile) (wire.FileMetadata, error) {
-	return files.Create(ctx, st, blobs, nf)
-}
-
 // uploadForm is what the upload body said besides the file's bytes.
 type uploadForm struct {
 	sawFile   bool

@@ -74,13 +74,13 @@ func (h *Handler) validateCredential(w http.ResponseWriter, r *http.Request) err
 func (h *Handler) probe(ctx context.Context, ws, vaultID, serverURL string, v *wire.CredentialValidation) {
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	cred, err := mcp.Resolve(ctx, h.st, h.sealer, ws, []string{vaultID}, serverURL)
+	cred, err := mcp.Resolve(ctx, h.log, h.st, h.sealer, ws, []string{vaultID}, serverURL)
 	if err != nil {
 		v.Status = wire.ValidationInvalid
 		v.MCPProbe = &wire.MCPProbe{Method: "initialize"}
 		return
 	}
-	conn, err := mcp.Connect(ctx, mcp.ServerConfig{URL: serverURL, OnRefresh: mcp.StoreRefreshed(h.st, h.sealer, ws)}, cred)
+	conn, err := mcp.Connect(ctx, mcp.ServerConfig{Logger: h.log, URL: serverURL, OnRefresh: mcp.StoreRefreshed(h.st, h.sealer, ws)}, cred)
 	method := "initialize"
 	if err == nil {
 		method = "tools/list"

@@ -50,11 +50,11 @@ func (m *Clients) conn(ctx context.Context, ws, sessionID string, vaultIDs []str
 		return c, nil
 	}
 	m.mu.Unlock()
-	cred, err := mcp.Resolve(ctx, m.st, m.sealer, ws, vaultIDs, server.URL)
+	cred, err := mcp.Resolve(ctx, m.log, m.st, m.sealer, ws, vaultIDs, server.URL)
 	if err != nil {
 		return nil, classify(server.Name, err)
 	}
-	c, err := mcp.Connect(ctx, mcp.ServerConfig{Name: server.Name, URL: server.URL, OnRefresh: mcp.StoreRefreshed(m.st, m.sealer, ws)}, cred)
+	c, err := mcp.Connect(ctx, mcp.ServerConfig{Logger: m.log, Name: server.Name, URL: server.URL, OnRefresh: mcp.StoreRefreshed(m.st, m.sealer, ws)}, cred)
 	if err != nil {
 		return nil, classify(server.Name, err)
 	}
