@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -330,6 +331,26 @@ func TestMemoryPathRules(t *testing.T) {
 	}
 	_, err = c.Beta.MemoryStores.Memories.Update(ctx, m.ID, anthropic.BetaMemoryStoreMemoryUpdateParams{MemoryStoreID: st.ID, Path: anthropic.String("/x/../y.md")})
 	wantMemInvalid(t, err, "path")
+
+	// Bodies the SDK cannot send: each is a 400 naming the field.
+	mem := "/v1/memory_stores/" + st.ID + "/memories"
+	hdr := http.Header{"Anthropic-Beta": {"agent-memory-2026-07-22"}}
+	for _, tc := range []struct{ path, body, field string }{
+		{mem, `{"path":"/a.md"}`, "content"},
+		{mem, `{"content":"x"}`, "path"},
+		{mem, `{"path":"/a.md","content":"x","extra":1}`, "extra"},
+		{mem + "/" + m.ID, `{"content":null}`, "content"},
+		{mem + "/" + m.ID, `{"precondition":{"type":"etag","content_sha256":"` + memSHA("") + `"}}`, "precondition.type"},
+		{mem + "/" + m.ID, `{"precondition":{"type":"content_sha256"}}`, "precondition.content_sha256"},
+		{mem + "/" + m.ID, `{"precondition":{"type":"content_sha256","content_sha256":"abc"}}`, "precondition.content_sha256"},
+	} {
+		resp := s.Do(t, "POST", tc.path, strings.NewReader(tc.body), http.Header{"Content-Type": {"application/json"}, "Anthropic-Beta": hdr["Anthropic-Beta"]})
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 400 || !strings.Contains(string(b), tc.field) {
+			t.Errorf("%s: status %d, body %s; want 400 naming %s", tc.body, resp.StatusCode, b, tc.field)
+		}
+	}
 }
 
 // One workspace never sees another's store, memories or versions.
