@@ -32,10 +32,6 @@ func memErrField(t *testing.T, e *anthropic.Error, field string) any {
 	if err := json.Unmarshal([]byte(e.RawJSON()), &env); err != nil {
 		t.Fatalf("decode error envelope: %v (%s)", err, e.RawJSON())
 	}
-	if env.Error == nil {
-		// RawJSON may be the error object itself.
-		_ = json.Unmarshal([]byte(e.RawJSON()), &env.Error)
-	}
 	return env.Error[field]
 }
 
@@ -506,4 +502,51 @@ func TestMemoryVersionRedact(t *testing.T) {
 	// server and scan every file of its data directory for it.
 	s.Stop(t)
 	fndNotInDir(t, s.DataDir, secret)
+}
+
+// Concurrent creates at one path: exactly one wins, every other gets the
+// path conflict naming the winner, and exactly one version is written.
+func TestMemoriesConcurrentCreateOnePath(t *testing.T) {
+	s := testserver.Start(t)
+	c := s.Client("")
+	ctx := context.Background()
+	st := newMemStore(t, c, "race")
+	const n = 8
+	type result struct {
+		id  string
+		err error
+	}
+	results := make(chan result, n)
+	for i := range n {
+		go func() {
+			m, err := c.Beta.MemoryStores.Memories.New(ctx, st.ID, anthropic.BetaMemoryStoreMemoryNewParams{Path: "/same.md", Content: anthropic.String(fmt.Sprint(i))})
+			if err != nil {
+				results <- result{err: err}
+				return
+			}
+			results <- result{id: m.ID}
+		}()
+	}
+	var winner string
+	var losers []error
+	for range n {
+		r := <-results
+		if r.err != nil {
+			losers = append(losers, r.err)
+			continue
+		}
+		if winner != "" {
+			t.Fatalf("two creates at one path succeeded: %s and %s", winner, r.id)
+		}
+		winner = r.id
+	}
+	for _, err := range losers {
+		if id := memErrField(t, apiErr(t, err, 409, "memory_path_conflict_error"), "conflicting_memory_id"); id != winner {
+			t.Fatalf("conflict names %v, want the winner %s", id, winner)
+		}
+	}
+	vs, err := c.Beta.MemoryStores.MemoryVersions.List(ctx, st.ID, anthropic.BetaMemoryStoreMemoryVersionListParams{})
+	if err != nil || len(vs.Data) != 1 || vs.Data[0].MemoryID != winner {
+		t.Fatalf("versions after the race: %+v %v", vs, err)
+	}
 }
