@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -131,25 +132,32 @@ func (a *API) handleWorker(pattern string, h httpx.HandlerFunc) {
 // on the hosted API.
 const ManagedAgentsBeta = "managed-agents-2026-04-01"
 
+// MemoryBeta is the beta the SDKs send on the memory store endpoints,
+// which also accept the Managed Agents beta.
+const MemoryBeta = "agent-memory-2026-07-22"
+
 // requireHeaders refuses a request without the headers the hosted API
 // requires, so code written against Hangar works unchanged against it:
 // anthropic-version on every route (any value: the SDKs send dates the
-// public docs do not list), and the Managed Agents beta on all but the
-// Files and Skills APIs, for which neither official SDK (Go, TypeScript)
-// sends a beta by default. (Memory stores, were they served, would need
-// agent-memory-2026-07-22 instead: that is what both SDKs send there.)
+// public docs do not list), and a beta on all but the Files and Skills
+// APIs, for which neither official SDK (Go, TypeScript) sends a beta by
+// default: the Managed Agents beta, or on the memory store endpoints
+// either that or the memory beta (what both SDKs send there).
 func requireHeaders(pattern string, h httpx.HandlerFunc) httpx.HandlerFunc {
 	_, path, _ := strings.Cut(pattern, " ")
-	beta := ManagedAgentsBeta
-	if strings.HasPrefix(path, "/v1/files") || strings.HasPrefix(path, "/v1/skills") {
-		beta = ""
+	betas := []string{ManagedAgentsBeta}
+	switch {
+	case strings.HasPrefix(path, "/v1/files") || strings.HasPrefix(path, "/v1/skills"):
+		betas = nil
+	case strings.HasPrefix(path, "/v1/memory_stores"):
+		betas = []string{MemoryBeta, ManagedAgentsBeta}
 	}
 	return func(w http.ResponseWriter, r *http.Request) error {
 		if strings.TrimSpace(r.Header.Get("anthropic-version")) == "" {
 			return errdefs.Invalid("anthropic-version: header is required")
 		}
-		if beta != "" && !hasBeta(r.Header, beta) {
-			return errdefs.Invalid("anthropic-beta: this endpoint requires the %s beta; send the header anthropic-beta: %s", beta, beta)
+		if len(betas) > 0 && !slices.ContainsFunc(betas, func(b string) bool { return hasBeta(r.Header, b) }) {
+			return errdefs.Invalid("anthropic-beta: this endpoint requires the %s beta; send the header anthropic-beta: %s", betas[0], betas[0])
 		}
 		return h(w, r)
 	}

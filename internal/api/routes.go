@@ -7,6 +7,7 @@ import (
 	"github.com/hangarhq/hangar/internal/api/environments"
 	"github.com/hangarhq/hangar/internal/api/files"
 	"github.com/hangarhq/hangar/internal/api/httpx"
+	"github.com/hangarhq/hangar/internal/api/memorystores"
 	"github.com/hangarhq/hangar/internal/api/sessions"
 	"github.com/hangarhq/hangar/internal/api/skills"
 	"github.com/hangarhq/hangar/internal/api/vaults"
@@ -31,6 +32,7 @@ func (a *API) routes(o Options) {
 	vaults.New(o.Store, o.Sealer, a.log, vaults.WithNotifier(o.Changes)).Register(a.handle)
 	files.New(o.Store, o.Blobs, a.maxUploadBytes, a.log).Register(a.handle)
 	skills.New(o.Store, o.Blobs, a.maxUploadBytes, a.log).Register(a.handle)
+	memorystores.New(o.Store).Register(a.handle)
 	work.New(o.Store, a.queue).Register(a.handleWorker)
 	if o.Engine != nil {
 		sessions.New(o.Store, o.Engine, o.Broker, a.log, sessions.WithBlobs(o.Blobs), sessions.WithSealer(o.Sealer), sessions.WithNotifier(o.Changes)).Register(a.handle)

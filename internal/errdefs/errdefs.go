@@ -37,8 +37,12 @@ type Error struct {
 	// Details are extra fields of error.details (besides error_code).
 	Details map[string]any
 	// Type overrides the wire error.type (for example "conflict_error").
-	Type  string
-	cause error
+	Type string
+	// Fields are extra members of the error object itself, beside type and
+	// message, where an error type defines them (a path conflict names the
+	// conflicting memory there).
+	Fields map[string]any
+	cause  error
 }
 
 func (e *Error) Error() string {
@@ -123,6 +127,15 @@ func (e *Error) WithDetail(k string, v any) *Error {
 		e.Details = map[string]any{}
 	}
 	e.Details[k] = v
+	return e
+}
+
+// WithField adds a member to the error object itself.
+func (e *Error) WithField(k string, v any) *Error {
+	if e.Fields == nil {
+		e.Fields = map[string]any{}
+	}
+	e.Fields[k] = v
 	return e
 }
 

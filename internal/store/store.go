@@ -41,6 +41,14 @@ const (
 	// destroyed, not with the session row, so a crash between the two
 	// still leaves a record of what to clean up.
 	KindSandbox = "sandbox"
+	// KindMemoryStore is a memory store. KindMemory is one memory: Parent =
+	// its store, Name = its path (so a path is unique in its store), Data =
+	// the memory object with its current content. KindMemoryVersion is one
+	// immutable version: Parent = the store (not the memory, so versions
+	// outlive a deleted memory and go only with their store).
+	KindMemoryStore   = "memory_store"
+	KindMemory        = "memory"
+	KindMemoryVersion = "memory_version"
 )
 
 // SessionSecretAAD binds a KindSessionSecret ciphertext to its resource.
@@ -99,6 +107,13 @@ type ListOptions struct {
 	CreatedGTE      *time.Time
 	CreatedLT       *time.Time
 	CreatedLTE      *time.Time
+	// ByName orders by Name (bytewise; Desc reverses it) instead of by
+	// insertion, and then After is ignored: a name-ordered listing pages
+	// with NameGTE and NameLT instead.
+	ByName bool
+	// NameGTE and NameLT, when non-empty, bound Name (bytewise, like
+	// ByName): a path prefix is the range [prefix, its successor).
+	NameGTE, NameLT string
 	// Desc lists newest first; the default is oldest first.
 	Desc bool
 	// After continues a listing after the record with this Seq (exclusive,

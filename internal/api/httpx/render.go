@@ -46,6 +46,24 @@ type errorDetail struct {
 	Type    string         `json:"type"`
 	Message string         `json:"message"`
 	Details map[string]any `json:"details,omitempty"`
+	// Fields are the error type's own members, beside type and message.
+	Fields map[string]any `json:"-"`
+}
+
+func (d errorDetail) MarshalJSON() ([]byte, error) {
+	type plain errorDetail
+	if len(d.Fields) == 0 {
+		return json.Marshal(plain(d))
+	}
+	m := make(map[string]any, len(d.Fields)+3)
+	for k, v := range d.Fields {
+		m[k] = v
+	}
+	m["type"], m["message"] = d.Type, d.Message
+	if len(d.Details) > 0 {
+		m["details"] = d.Details
+	}
+	return json.Marshal(m)
 }
 
 // classes maps every error class to its HTTP status and wire error type. It
@@ -110,7 +128,7 @@ func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	}
 	_ = WriteJSON(w, c.status, errorBody{
 		Type:      "error",
-		Error:     errorDetail{Type: typ, Message: msg, Details: details},
+		Error:     errorDetail{Type: typ, Message: msg, Details: details, Fields: e.Fields},
 		RequestID: rid,
 	})
 }

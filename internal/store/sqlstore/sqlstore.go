@@ -326,16 +326,28 @@ func (o ops) List(ctx context.Context, lo store.ListOptions) (store.Page, error)
 			add("created_at "+c.op+" ?", c.round(*c.t))
 		}
 	}
-	order := "ASC"
+	if lo.NameGTE != "" {
+		add("name >= ?", lo.NameGTE)
+	}
+	if lo.NameLT != "" {
+		add("name < ?", lo.NameLT)
+	}
+	order, by := "ASC", "seq"
 	if lo.Desc {
 		order = "DESC"
-		if lo.After > 0 {
-			add("seq < ?", lo.After)
-		}
-	} else if lo.After > 0 {
+	}
+	switch {
+	case lo.ByName:
+		// Named only: that lets the partial unique index on names serve
+		// the order.
+		by = "name"
+		add("name <> ''")
+	case lo.Desc && lo.After > 0:
+		add("seq < ?", lo.After)
+	case lo.After > 0:
 		add("seq > ?", lo.After)
 	}
-	q := `SELECT ` + recordCols + ` FROM records WHERE ` + strings.Join(where, " AND ") + ` ORDER BY seq ` + order
+	q := `SELECT ` + recordCols + ` FROM records WHERE ` + strings.Join(where, " AND ") + ` ORDER BY ` + by + ` ` + order
 	if lo.Limit > 0 {
 		q += fmt.Sprintf(" LIMIT %d", lo.Limit+1)
 	}

@@ -55,6 +55,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"List/LimitMore", testListLimitMore},
 		{"List/Paging250", testListPaging250},
 		{"List/CursorSurvivesDelete", testListCursorSurvivesDelete},
+		{"List/ByNameRange", testListByNameRange},
 		{"Count", testCount},
 		{"InTx/Commit", testInTxCommit},
 		{"InTx/Rollback", testInTxRollback},
@@ -1369,4 +1370,40 @@ func testKeysRevoke(t *testing.T, st store.Store) {
 			t.Fatalf("ListKeys: %s revoked_at %v", lk.ID, lk.RevokedAt)
 		}
 	}
+}
+
+// testListByNameRange: a name-ordered listing is bytewise (so a path prefix
+// is one contiguous range), skips unnamed records, honours the bounds in
+// either direction and reports More.
+func testListByNameRange(t *testing.T, st store.Store) {
+	ctx := ctxT(t)
+	for i, name := range []string{"/b", "/a/y", "/a-z", "/a/x", "", "/a/x/deep", "/é"} {
+		mustInsert(t, st, newRec("ws", "kind", fmt.Sprintf("id%d", i), "p", name))
+	}
+	mustInsert(t, st, newRec("ws", "kind", "other-parent", "q", "/a/w"))
+	names := func(p store.Page) []string {
+		var out []string
+		for _, r := range p.Records {
+			out = append(out, r.Name)
+		}
+		return out
+	}
+	base := store.ListOptions{Workspace: "ws", Kind: "kind", Parent: "p", ParentSet: true, ByName: true}
+	sameIDs(t, "all by name", names(list(t, st, base)), []string{"/a-z", "/a/x", "/a/x/deep", "/a/y", "/b", "/é"})
+	o := base
+	o.NameGTE, o.NameLT = "/a/", "/a0"
+	sameIDs(t, "prefix /a/", names(list(t, st, o)), []string{"/a/x", "/a/x/deep", "/a/y"})
+	o.Desc = true
+	sameIDs(t, "prefix /a/ desc", names(list(t, st, o)), []string{"/a/y", "/a/x/deep", "/a/x"})
+	o.Limit = 2
+	p, err := st.List(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.More || len(p.Records) != 2 {
+		t.Fatalf("limited page: %d records, more=%v; want 2, true", len(p.Records), p.More)
+	}
+	o = base
+	o.NameGTE = "/a/x\x00"
+	sameIDs(t, "after /a/x", names(list(t, st, o)), []string{"/a/x/deep", "/a/y", "/b", "/é"})
 }
