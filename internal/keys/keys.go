@@ -47,3 +47,15 @@ func Mint(ctx context.Context, s store.Keys, spec Spec) (string, store.APIKey, e
 	}
 	return plain, k, nil
 }
+
+// FirstAdmin mints an administrator key of workspace when the store holds
+// no key at all (a server's first start), and returns its plaintext; ""
+// when keys exist already.
+func FirstAdmin(ctx context.Context, s store.Keys, workspace string) (string, error) {
+	existing, err := s.ListKeys(ctx)
+	if err != nil || len(existing) > 0 {
+		return "", err
+	}
+	plain, _, err := Mint(ctx, s, Spec{Name: "bootstrap", Workspace: workspace, Admin: true})
+	return plain, err
+}

@@ -92,8 +92,12 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer, log *slog.Logger
 	}
 	defer data.Close()
 	if cfg.APIKey == "" {
-		if err := bootstrapKey(ctx, data.Store, out); err != nil {
+		plain, err := keys.FirstAdmin(ctx, data.Store, api.DefaultWorkspace)
+		if err != nil {
 			return err
+		}
+		if plain != "" {
+			fmt.Fprintf(out, "hangar: created administrator API key (shown only once, store it now):\n\n    %s\n\n", plain)
 		}
 	}
 	models, closeModels, err := modelRouter(cfg, log)
@@ -334,22 +338,4 @@ func modelRouter(cfg config.Config, log *slog.Logger) (*model.Router, func(), er
 		log.Info("model routes", "routes", mc)
 	}
 	return router, closeFn, nil
-}
-
-// bootstrapKey mints an administrator key on the first start of a server
-// that has no key at all, and prints it once.
-func bootstrapKey(ctx context.Context, s store.Store, out io.Writer) error {
-	existing, err := s.ListKeys(ctx)
-	if err != nil {
-		return err
-	}
-	if len(existing) > 0 {
-		return nil
-	}
-	plain, _, err := keys.Mint(ctx, s, keys.Spec{Name: "bootstrap", Workspace: api.DefaultWorkspace, Admin: true})
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(out, "hangar: created administrator API key (shown only once, store it now):\n\n    %s\n\n", plain)
-	return nil
 }
