@@ -114,6 +114,23 @@ func (w *dreamWorld) await(id string, want ...anthropic.BetaDreamStatus) *anthro
 	}
 }
 
+// stalled waits until a STALL dream's request reached the model.
+func (w *dreamWorld) stalled() {
+	w.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		for _, r := range w.fake.Requests() {
+			if r.Input.System == dream.SystemPrompt && strings.Contains(r.Input.LastUserText(), "<instructions>\nSTALL") {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			w.t.Fatal("the stalled dream's request never reached the model")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // memories returns a store's memories as path → content.
 func (w *dreamWorld) memories(storeID string) map[string]string {
 	w.t.Helper()
@@ -216,7 +233,7 @@ func TestDreamUpdateExisting(t *testing.T) {
 	p.OutputBehavior = anthropic.BetaOutputBehaviorParamOfUpdateExisting(w.storeID)
 	stalled := w.create(p)
 	_, err = w.c.Beta.Dreams.New(context.Background(), p)
-	if e := apiErr(t, err, 409, "conflict_error"); !strings.Contains(e.RawJSON(), stalled.ID) {
+	if e := apiErr(t, err, 409, "invalid_request_error"); !strings.Contains(e.RawJSON(), stalled.ID) {
 		t.Fatalf("409 does not name the running dream: %s", e.RawJSON())
 	}
 	if _, err := w.c.Beta.Dreams.Cancel(context.Background(), stalled.ID, anthropic.BetaDreamCancelParams{}); err != nil {
@@ -232,13 +249,19 @@ func TestDreamCancelArchive(t *testing.T) {
 	ctx := context.Background()
 	d := w.create(w.params("STALL"))
 	w.await(d.ID, "running")
+	w.stalled()
 	_, err := w.c.Beta.Dreams.Archive(ctx, d.ID, anthropic.BetaDreamArchiveParams{})
 	wantMemInvalid(t, err, "cancel it before archiving")
 	c, err := w.c.Beta.Dreams.Cancel(ctx, d.ID, anthropic.BetaDreamCancelParams{})
 	if err != nil || c.Status != "canceled" || c.EndedAt.IsZero() {
 		t.Fatalf("cancel = %v, %v", c, err)
 	}
-	// The stalled model request is closed: the fake's request ends.
+	// The stalled model request is abandoned.
+	select {
+	case <-w.fake.Aborted():
+	case <-time.After(20 * time.Second):
+		t.Fatal("cancel left the dream's model request open")
+	}
 	again, err := w.c.Beta.Dreams.Cancel(ctx, d.ID, anthropic.BetaDreamCancelParams{})
 	if err != nil || again.Status != "canceled" || !again.EndedAt.Equal(c.EndedAt) {
 		t.Fatalf("second cancel = %v, %v", again, err)
