@@ -73,7 +73,8 @@ type Runner struct {
 	st     store.Store
 	models model.Provider
 	log    *slog.Logger
-	// MaxTokens is the output budget of the dream's model request.
+	// maxTokens is the output budget of a dream's model request: the
+	// answer is a whole store, so it is larger than a session turn's.
 	maxTokens int
 
 	ctx    context.Context
@@ -170,17 +171,17 @@ func (r *Runner) run(ctx context.Context, ws, id string) {
 		d = *s
 		return nil
 	})
-	if err != nil {
+	if err != nil && r.ctx.Err() == nil {
 		r.failed(ws, id, wire.DreamPending, err)
-		return
 	}
-	if d.Status != wire.DreamRunning {
+	if err != nil || d.Status != wire.DreamRunning {
 		return
 	}
 	entries, usage, err := r.dream(ctx, ws, d.Dream)
-	if r.ctx.Err() != nil {
+	if err != nil && r.ctx.Err() != nil {
 		// The server is stopping: leave the dream running for the next
-		// Start to fail, rather than blaming the model.
+		// Start to fail, rather than blaming the model. (A pending one
+		// whose start was cut short stays pending and starts then.)
 		return
 	}
 	bg := context.WithoutCancel(ctx)
