@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hangarhq/hangar/internal/api/dreams"
 	"github.com/hangarhq/hangar/internal/api/httpx"
 	"github.com/hangarhq/hangar/internal/blob"
 	"github.com/hangarhq/hangar/internal/changes"
@@ -63,6 +64,9 @@ type Options struct {
 	// an item's sessions token is accepted only over that session's
 	// sandbox socket (WithSandboxSocket), and nothing else is.
 	SandboxWork func(workID string) (sessionID string, ok bool)
+	// Dreams runs the dreams the API creates; nil leaves the dream
+	// endpoints out.
+	Dreams dreams.Runner
 }
 
 // API serves the Managed Agents HTTP API.
@@ -136,13 +140,18 @@ const ManagedAgentsBeta = "managed-agents-2026-04-01"
 // which also accept the Managed Agents beta.
 const MemoryBeta = "agent-memory-2026-07-22"
 
+// DreamsBeta is the beta the SDKs send on the dream endpoints, and the
+// only one they send there.
+const DreamsBeta = "dreaming-2026-04-21"
+
 // requireHeaders refuses a request without the headers the hosted API
 // requires, so code written against Hangar works unchanged against it:
 // anthropic-version on every route (any value: the SDKs send dates the
 // public docs do not list), and a beta on all but the Files and Skills
 // APIs, for which neither official SDK (Go, TypeScript) sends a beta by
 // default: the Managed Agents beta, or on the memory store endpoints
-// either that or the memory beta (what both SDKs send there).
+// either that or the memory beta (what both SDKs send there); on the dream
+// endpoints the dreams beta.
 func requireHeaders(pattern string, h httpx.HandlerFunc) httpx.HandlerFunc {
 	_, path, _ := strings.Cut(pattern, " ")
 	betas := []string{ManagedAgentsBeta}
@@ -151,6 +160,8 @@ func requireHeaders(pattern string, h httpx.HandlerFunc) httpx.HandlerFunc {
 		betas = nil
 	case strings.HasPrefix(path, "/v1/memory_stores"):
 		betas = []string{MemoryBeta, ManagedAgentsBeta}
+	case strings.HasPrefix(path, "/v1/dreams"):
+		betas = []string{DreamsBeta}
 	}
 	return func(w http.ResponseWriter, r *http.Request) error {
 		if strings.TrimSpace(r.Header.Get("anthropic-version")) == "" {

@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/hangarhq/hangar/internal/api/agents"
+	"github.com/hangarhq/hangar/internal/api/dreams"
 	"github.com/hangarhq/hangar/internal/api/environments"
 	"github.com/hangarhq/hangar/internal/api/files"
 	"github.com/hangarhq/hangar/internal/api/httpx"
@@ -34,6 +35,9 @@ func (a *API) routes(o Options) {
 	skills.New(o.Store, o.Blobs, a.maxUploadBytes, a.log).Register(a.handle)
 	memorystores.New(o.Store).Register(a.handle)
 	work.New(o.Store, a.queue).Register(a.handleWorker)
+	if o.Dreams != nil {
+		dreams.New(o.Store, o.Dreams).Register(a.handle)
+	}
 	if o.Engine != nil {
 		sessions.New(o.Store, o.Engine, o.Broker, a.log, sessions.WithBlobs(o.Blobs), sessions.WithSealer(o.Sealer), sessions.WithNotifier(o.Changes)).Register(a.handle)
 	}

@@ -32,6 +32,7 @@ const (
 	MemoryStore  = "memstore_"
 	Memory       = "mem_"
 	MemoryVer    = "memver_"
+	Dream        = "drm_"
 	Deployment   = "depl_"
 	DeployRun    = "drun_"
 	Request      = "req_"

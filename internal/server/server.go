@@ -20,6 +20,7 @@ import (
 	"github.com/hangarhq/hangar/internal/blob"
 	"github.com/hangarhq/hangar/internal/changes"
 	"github.com/hangarhq/hangar/internal/config"
+	"github.com/hangarhq/hangar/internal/dream"
 	"github.com/hangarhq/hangar/internal/egress/live"
 	"github.com/hangarhq/hangar/internal/engine"
 	"github.com/hangarhq/hangar/internal/events"
@@ -169,10 +170,15 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer, log *slog.Logger
 		return fmt.Errorf("resume sessions: %w", err)
 	}
 	defer eng.Close()
+	dreams := dream.New(data.Store, models, log)
+	if err := dreams.Start(ctx); err != nil {
+		return fmt.Errorf("recover dreams: %w", err)
+	}
+	defer dreams.Close()
 	opts := api.Options{
 		Store: data.Store, Sealer: data.Sealer, Blobs: data.Blobs, Logger: log,
 		AdminKey: cfg.APIKey, MaxUploadBytes: cfg.MaxUploadBytes,
-		Engine: eng, Broker: broker, WorkQueue: queue, Changes: egressChanges,
+		Engine: eng, Broker: broker, WorkQueue: queue, Changes: egressChanges, Dreams: dreams,
 	}
 	if sb != nil {
 		opts.SandboxWork = sb.intake.Session
