@@ -116,3 +116,90 @@ func TestMemoryStoreAttachInvalid(t *testing.T) {
 		t.Fatalf("instructions of 4096 characters: %v", err)
 	}
 }
+
+// memContents lists a store's memories with their content, by path.
+func memContents(t *testing.T, c anthropic.Client, storeID string) map[string]anthropic.BetaManagedAgentsMemoryListItemUnion {
+	t.Helper()
+	out := map[string]anthropic.BetaManagedAgentsMemoryListItemUnion{}
+	it := c.Beta.MemoryStores.Memories.ListAutoPaging(context.Background(), storeID, anthropic.BetaMemoryStoreMemoryListParams{View: "full"})
+	for it.Next() {
+		out[it.Current().Path] = it.Current()
+	}
+	if it.Err() != nil {
+		t.Fatal(it.Err())
+	}
+	return out
+}
+
+// Attached stores are directories in the sandbox, one file per memory:
+// read_only refuses writes in the kernel; in read_write, files the agent
+// creates, changes and deletes are memory versions with the session as
+// actor by the time its tool result is logged.
+func TestMemoryStoreMountLocal(t *testing.T) {
+	l := newLoop(t, nil)
+	ctx := context.Background()
+	rw := newMemStore(t, l.c, "notes")
+	ro := newMemStore(t, l.c, "policy")
+	a := newMemory(t, l.c, rw.ID, "/a.md", "alpha")
+	newMemory(t, l.c, rw.ID, "/dir/deep/b.md", "beta")
+	newMemory(t, l.c, ro.ID, "/rules.md", "be kind")
+	s := l.sessionWith(l.agent(toolset), memResource(rw.ID, "", ""), memResource(ro.ID, "read_only", ""))
+
+	out := l.bash(s.ID, "cat /mnt/memory/notes/a.md /mnt/memory/notes/dir/deep/b.md /mnt/memory/policy/rules.md; echo; echo x > /mnt/memory/policy/new.md; echo y > /mnt/memory/policy/rules.md; cat /mnt/memory/policy/rules.md")
+	if !strings.Contains(out, "alphabetabe kind") || strings.Count(out, "Read-only file system") != 2 || !strings.Contains(out, `"is_error":false`) {
+		t.Fatalf("reading the mounts: %s", out)
+	}
+	if got := memContents(t, l.c, ro.ID); len(got) != 1 || got["/rules.md"].Content != "be kind" {
+		t.Fatalf("read-only store changed: %v", got)
+	}
+
+	out = l.bash(s.ID, "printf changed > /mnt/memory/notes/a.md && mkdir -p /mnt/memory/notes/new && printf fresh > /mnt/memory/notes/new/c.md && rm /mnt/memory/notes/dir/deep/b.md && echo done")
+	if !strings.Contains(out, `"is_error":false`) {
+		t.Fatalf("writing the mount: %s", out)
+	}
+	got := memContents(t, l.c, rw.ID)
+	if len(got) != 2 || got["/a.md"].Content != "changed" || got["/a.md"].ID != a.ID || got["/new/c.md"].Content != "fresh" {
+		t.Fatalf("store after the agent's writes: %v", got)
+	}
+	vs, err := l.c.Beta.MemoryStores.MemoryVersions.List(ctx, rw.ID, anthropic.BetaMemoryStoreMemoryVersionListParams{SessionID: anthropic.String(s.ID)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops := map[string]int{}
+	for _, v := range vs.Data {
+		if v.CreatedBy.Type != "session_actor" || v.CreatedBy.SessionID != s.ID {
+			t.Fatalf("version actor = %s", v.RawJSON())
+		}
+		ops[string(v.Operation)]++
+	}
+	if ops["created"] != 1 || ops["modified"] != 1 || ops["deleted"] != 1 {
+		t.Fatalf("versions by the session: %v", ops)
+	}
+
+	// A write racing an API change: the API's version wins, the file is
+	// put back and the agent is told in its tool result.
+	if _, err := l.c.Beta.MemoryStores.Memories.Update(ctx, a.ID, anthropic.BetaMemoryStoreMemoryUpdateParams{MemoryStoreID: rw.ID, Content: anthropic.String("from the API")}); err != nil {
+		t.Fatal(err)
+	}
+	out = l.bash(s.ID, "printf agent > /mnt/memory/notes/a.md")
+	if !strings.Contains(out, `"is_error":true`) || !strings.Contains(out, "/mnt/memory/notes/a.md was not saved") || !strings.Contains(out, "memory store's version") {
+		t.Fatalf("conflict not told: %s", out)
+	}
+	if got := memContents(t, l.c, rw.ID); got["/a.md"].Content != "from the API" {
+		t.Fatalf("API write lost: %v", got["/a.md"].Content)
+	}
+	if out := l.bash(s.ID, "cat /mnt/memory/notes/a.md"); !strings.Contains(out, "from the API") || !strings.Contains(out, `"is_error":false`) {
+		t.Fatalf("file not put back: %s", out)
+	}
+
+	// What cannot be a memory is reported, never followed or saved.
+	out = l.bash(s.ID, "ln -s /etc/passwd /mnt/memory/notes/link.md; head -c 102401 /dev/zero | tr '\\0' x > /mnt/memory/notes/big.md; printf 'a\\tb' > \"/mnt/memory/notes/$(printf 'bad\\001name')\"; echo ok")
+	for _, want := range []string{"/mnt/memory/notes/link.md is a symbolic link", "/mnt/memory/notes/big.md was not saved", "larger than the memory content limit", "no valid memory path"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("tool result lacks %q: %s", want, out)
+		}
+	}
+	if got := memContents(t, l.c, rw.ID); len(got) != 2 {
+		t.Fatalf("refused files were saved: %v", got)
+	}
+}

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
@@ -41,4 +42,33 @@ func deref(s *string) string {
 		return ""
 	}
 	return *s
+}
+
+// syncMemory saves the session's memory mounts when events carry a tool
+// result (an in-sandbox worker reporting a call it ran), before the session
+// is locked: the files are read and the store written outside the
+// session's lock. What the agent must be told is added to the last result
+// as text, which then counts as an error. A self-hosted session has no
+// mounts here, so the sync finds nothing.
+func (e *Engine) syncMemory(ctx context.Context, ws, id string, events []wire.EventPayload) {
+	if e.memory == nil {
+		return
+	}
+	var last *wire.UserToolResultEvent
+	for _, p := range events {
+		if r, ok := p.(*wire.UserToolResultEvent); ok {
+			last = r
+		}
+	}
+	if last == nil {
+		return
+	}
+	notes := e.memory.SyncMemory(ctx, ws, id)
+	if len(notes) == 0 {
+		return
+	}
+	text := "Memory store changes were not all saved:\n- " + strings.Join(notes, "\n- ")
+	last.Content = append(append([]wire.ContentBlock{}, last.Content...), wire.NewTextBlock(text))
+	isErr := true
+	last.IsError = &isErr
 }
