@@ -131,12 +131,17 @@ func memContents(t *testing.T, c anthropic.Client, storeID string) map[string]an
 	return out
 }
 
-// Attached stores are directories in the sandbox, one file per memory:
-// read_only refuses writes in the kernel; in read_write, files the agent
-// creates, changes and deletes are memory versions with the session as
-// actor by the time its tool result is logged.
-func TestMemoryStoreMountLocal(t *testing.T) {
-	l := newLoop(t, nil)
+// Attached stores are directories in the sandbox, one file per memory, on
+// both backends: read_only refuses writes in the kernel; in read_write,
+// files the agent creates, changes and deletes are memory versions with
+// the session as actor by the time its tool result is logged.
+func TestMemoryStoreMount(t *testing.T) {
+	for _, backend := range []string{"local", "docker"} {
+		t.Run(backend, func(t *testing.T) { testMemoryStoreMount(t, newLoopOn(t, backend, nil)) })
+	}
+}
+
+func testMemoryStoreMount(t *testing.T, l *loop) {
 	ctx := context.Background()
 	rw := newMemStore(t, l.c, "notes")
 	ro := newMemStore(t, l.c, "policy")
