@@ -207,4 +207,20 @@ func testMemoryStoreMount(t *testing.T, l *loop) {
 	if got := memContents(t, l.c, rw.ID); len(got) != 2 {
 		t.Fatalf("refused files were saved: %v", got)
 	}
+	if out := l.bash(s.ID, "rm -f /mnt/memory/notes/link.md /mnt/memory/notes/big.md /mnt/memory/notes/bad*"); !strings.Contains(out, `"is_error":false`) {
+		t.Fatalf("cleanup: %s", out)
+	}
+
+	// An archived store stays readable to the session; a write is refused
+	// and put back, and the agent told.
+	if _, err := l.c.Beta.MemoryStores.Archive(ctx, rw.ID, anthropic.BetaMemoryStoreArchiveParams{}); err != nil {
+		t.Fatal(err)
+	}
+	out = l.bash(s.ID, "cat /mnt/memory/notes/new/c.md; printf late > /mnt/memory/notes/new/c.md")
+	if !strings.Contains(out, "fresh") || !strings.Contains(out, "archived") || !strings.Contains(out, `"is_error":true`) {
+		t.Fatalf("write to an archived store: %s", out)
+	}
+	if got := memContents(t, l.c, rw.ID); got["/new/c.md"].Content != "fresh" {
+		t.Fatalf("archived store changed: %v", got["/new/c.md"].Content)
+	}
 }
