@@ -41,6 +41,16 @@ type OutputCapturer interface {
 	Capture(ctx context.Context, ws, sessionID string) error
 }
 
+// MemorySyncer saves what the agent changed in a session's writable memory
+// store mounts as memory versions; it returns what the agent must be told
+// (changes the API's concurrent writes won, files that cannot be
+// memories). The engine calls it when a sandbox tool call's result
+// arrives, before logging it, so the change is in the store before the
+// agent.tool_result is, and it is told in that result.
+type MemorySyncer interface {
+	SyncMemory(ctx context.Context, ws, sessionID string) []string
+}
+
 // Deps are the engine's collaborators.
 type Deps struct {
 	Store  store.Store
@@ -57,6 +67,8 @@ type Deps struct {
 	// Outputs captures a cloud session's outputs at the end of a turn;
 	// nil captures nothing.
 	Outputs OutputCapturer
+	// Memory syncs cloud sessions' memory mounts; nil syncs nothing.
+	Memory MemorySyncer
 	// MCP reaches the agent's MCP servers; nil offers no MCP tools.
 	MCP MCPClient
 	// Workers queues self_hosted sessions for their workers; nil leaves

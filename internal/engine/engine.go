@@ -34,6 +34,7 @@ type Engine struct {
 	tools     ToolExecutor
 	sandboxes Sandboxes
 	outputs   OutputCapturer
+	memory    MemorySyncer
 	mcp       MCPClient
 	workers   Workers
 	// sandboxWorkers queues cloud sessions for their in-sandbox worker.
@@ -67,7 +68,7 @@ func New(d Deps, o Options) *Engine {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Engine{
-		st: d.Store, mdl: d.Models, pub: d.Broker, tools: d.Tools, sandboxes: d.Sandboxes, outputs: d.Outputs,
+		st: d.Store, mdl: d.Models, pub: d.Broker, tools: d.Tools, sandboxes: d.Sandboxes, outputs: d.Outputs, memory: d.Memory,
 		mcp: d.MCP, workers: d.Workers, sandboxWorkers: d.SandboxWorkers, log: log, opt: o,
 		ctx: ctx, cancel: cancel, sessions: map[string]*session{}, lru: list.New(), replays: newReplayCache(4096, 10*time.Minute),
 	}

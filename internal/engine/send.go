@@ -24,6 +24,7 @@ func (e *Engine) Send(ctx context.Context, ws, id string, events []wire.EventPay
 			return e.logged(ctx, id, prev)
 		}
 	}
+	e.syncMemory(ctx, ws, id, events)
 	s, err := e.lock(ctx, ws, id)
 	if err != nil {
 		return nil, err

@@ -133,6 +133,10 @@ func run(ctx context.Context, stdin io.Reader, socket, workdir string, env map[s
 	client := anthropic.NewClient(option.WithHTTPClient(hc), option.WithBaseURL("http://hangar"))
 	w := environments.NewEnvironmentWorker(client, environments.EnvironmentWorkerOptions{
 		Workdir: workdir, Logger: log,
+		// A cloud session's memory stores are mounted by the server at
+		// /mnt/memory and synced from the host after each tool call; the
+		// worker's own download and upload is for self-hosted sessions.
+		MemorySyncInterval: -1,
 		// The toolset EnvironmentWorker builds by default
 		// (agenttoolset.BetaAgentToolset20260401 on the item's context),
 		// made ahead of time; HandleItem closes it when the item ends.
@@ -143,6 +147,10 @@ func run(ctx context.Context, stdin io.Reader, socket, workdir string, env map[s
 				// first one got.
 				c.Env = env
 			}
+			// The file tools reach the memory mounts too, as they reach a
+			// self-hosted worker's memory folders; read_only mounts refuse
+			// writes in the kernel.
+			c.AllowedRoots = append(c.AllowedRoots, sandbox.MemoryPath)
 			*toolCtx = c
 			return tools
 		},

@@ -27,6 +27,8 @@ import (
 const (
 	WorkspacePath = "/workspace"
 	OutputsPath   = "/mnt/session/outputs"
+	// MemoryPath holds the session's memory store mounts.
+	MemoryPath = "/mnt/memory"
 )
 
 // HandleVersion is the version of the Handle layout this build writes. A
@@ -156,10 +158,26 @@ type Limits struct {
 	CPUs float64 `json:"cpus,omitempty"`
 }
 
-// Mount is a read-only host file or directory shown at Target.
+// Mount is a host file or directory shown at Target, read-only unless
+// Writable. A writable mount is a directory the backend gives to the
+// sandbox identity (its tree owned by it, as the workspace is), so the
+// agent can change what the server put there.
 type Mount struct {
-	Source string `json:"source"`
-	Target string `json:"target"`
+	Source   string `json:"source"`
+	Target   string `json:"target"`
+	Writable bool   `json:"writable,omitempty"`
+}
+
+// ChownTree gives dir and everything below it to uid:gid without
+// following a symlink (a link the agent planted is changed itself, never
+// its target).
+func ChownTree(dir string, uid, gid int) error {
+	return filepath.WalkDir(dir, func(p string, _ fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(p, uid, gid)
+	})
 }
 
 // Spec describes a sandbox to create.

@@ -136,7 +136,7 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer, log *slog.Logger
 			// sandbox, queued through the intake: one execution path for
 			// cloud and self-hosted sessions.
 			deps.SandboxWorkers = sb.intake
-			deps.Tools, deps.Sandboxes, deps.Outputs = sb.box, sb.box, sb.box
+			deps.Tools, deps.Sandboxes, deps.Outputs, deps.Memory = sb.box, sb.box, sb.box, sb.box
 			proxies, egressChanges = sb.egress, sb.egress
 		}
 	case "none":

@@ -398,6 +398,12 @@ func (s *Sandboxes) Sandbox(ctx context.Context, ws, sessionID string) (sandbox.
 // sandbox. A session whose outputs directory is empty needs no sandbox for
 // it.
 func (s *Sandboxes) Capture(ctx context.Context, ws, sessionID string) error {
+	// Memory mounts are synced at every tool result; this catches anything
+	// left before the session reports idle. There is no tool result left
+	// to tell the agent in, so problems are logged.
+	if notes := s.res.SyncMemory(ctx, ws, sessionID); len(notes) > 0 {
+		s.log.Warn("memory changes not saved at the end of a turn", "session", sessionID, "problems", strings.Join(notes, "; "))
+	}
 	return s.res.Capture(ctx, ws, sessionID, func(ctx context.Context, p string, w io.Writer) error {
 		// After a restart the sandbox may have to be provisioned again,
 		// which needs the workspace for its resources and outputs.
@@ -407,6 +413,12 @@ func (s *Sandboxes) Capture(ctx context.Context, ws, sessionID string) error {
 		}
 		return sb.GetFile(ctx, p, w)
 	})
+}
+
+// SyncMemory saves what the agent changed in the session's memory mounts
+// (sessionres SyncMemory), read from the host directories behind them.
+func (s *Sandboxes) SyncMemory(ctx context.Context, ws, sessionID string) []string {
+	return s.res.SyncMemory(ctx, ws, sessionID)
 }
 
 // Close stops (or, where they outlive the server, detaches from) the

@@ -40,6 +40,8 @@
 //     session's next tool call: the sandbox is restarted around the same
 //     workspace (the shell's state is reset), since mounts cannot change
 //     under a live bubblewrap sandbox.
+//   - memory_store resources are directories at /mnt/memory/<name>,
+//     synced back into their store after each tool call (memory.go).
 //   - outputs: what the agent writes under /mnt/session/outputs is filed
 //     into the Files API (scope = the session) before each end_turn idle.
 //     A path is filed again only when its content changed (a new file each
@@ -122,6 +124,8 @@ type Resources struct {
 	log     *slog.Logger
 	// repos are the failed clones to try again (repoRetries).
 	repos repoRetries
+	// memLocks serializes each session's memory syncs (memory.go).
+	memLocks sync.Map
 	// failures are the session errors of failed clones, waiting for the
 	// Reporter (built after the engine, which needs the sandboxes).
 	failures outbox
@@ -158,7 +162,8 @@ func (x *Resources) CurrentKey(ctx context.Context, ws, sessionID string) (strin
 // Remove deletes what the server kept for a destroyed session.
 func (x *Resources) Remove(sessionID string) {
 	x.repos.forget(sessionID)
-	for _, d := range []string{x.resourceDir(sessionID), x.outputDir(sessionID)} {
+	x.memLocks.Delete(sessionID)
+	for _, d := range []string{x.resourceDir(sessionID), x.outputDir(sessionID), x.memoryRoot(sessionID)} {
 		if err := os.RemoveAll(d); err != nil {
 			x.log.Warn("remove session directory", "dir", d, "err", err)
 		}
@@ -223,6 +228,10 @@ func (x *Resources) Prepare(ctx context.Context, ws string, spec *sandbox.Spec, 
 			if err := x.prepareRepo(ctx, spec, r); err != nil {
 				// The session goes on without it.
 				x.cloneFailed(ctx, ws, spec.SessionID, r, err)
+			}
+		case wire.ResourceMemoryStore:
+			if err := x.prepareMemory(ctx, ws, spec, r); err != nil {
+				return "", fmt.Errorf("memory store resource %s: %w", r.ID, err)
 			}
 		}
 	}

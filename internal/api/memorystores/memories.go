@@ -45,8 +45,8 @@ func parseView(r *http.Request, def string) (string, error) {
 	return v, check.Enum("view", v, viewBasic, viewFull)
 }
 
-// checkContent enforces the content limit.
-func checkContent(field, content string) error {
+// CheckContent enforces the content limit.
+func CheckContent(field, content string) error {
 	if len(content) > maxContentBytes {
 		return errdefs.Invalid("%s: must be at most %d bytes, got %d", field, maxContentBytes, len(content))
 	}
@@ -104,40 +104,48 @@ func (h *Handler) createMemory(w http.ResponseWriter, r *http.Request) error {
 	}); err != nil {
 		return err
 	}
-	path, err := cleanPath("path", p.Path.V)
+	path, err := CleanPath("path", p.Path.V)
 	if err != nil {
 		return err
 	}
-	if err := checkContent("content", p.Content.V); err != nil {
+	if err := CheckContent("content", p.Content.V); err != nil {
 		return err
 	}
 	ws, storeID := httpx.Workspace(r), r.PathValue("memory_store_id")
-	now := wire.Now()
-	content := p.Content.V
-	m := wire.Memory{
-		ID: ids.New(ids.Memory), Type: wire.TypeMemory, MemoryStoreID: storeID, Path: path,
-		Content: &content, ContentSHA256: sha256Hex(content), ContentSizeBytes: int64(len(content)),
-		CreatedAt: now, UpdatedAt: now,
-	}
+	var m wire.Memory
 	err = h.st.InTx(r.Context(), func(ctx context.Context, tx store.Tx) error {
-		if _, err := writableStore(ctx, tx, ws, storeID, &wire.MemoryStore{}); err != nil {
-			return err
-		}
-		if err := pathFree(ctx, tx, ws, storeID, path, ""); err != nil {
-			return err
-		}
-		ver, err := insertVersion(ctx, tx, ws, m, wire.MemoryCreated, actorOf(r))
-		if err != nil {
-			return err
-		}
-		m.MemoryVersionID = ver
-		rec := store.Record{Kind: store.KindMemory, ID: m.ID, Workspace: ws, Parent: storeID, Name: path, CreatedAt: now, UpdatedAt: now}
-		return saveMemory(ctx, tx, &rec, m, true)
+		m, err = CreateMemory(ctx, tx, ws, storeID, path, p.Content.V, actorOf(r))
+		return err
 	})
 	if err != nil {
 		return err
 	}
 	return httpx.OK(w, view(m, v))
+}
+
+// CreateMemory creates a memory at path (already cleaned, CleanPath) with
+// its created version, in tx: the API's create and a session's write
+// through its mount both come here.
+func CreateMemory(ctx context.Context, tx store.Tx, ws, storeID, path, content string, by *wire.Actor) (wire.Memory, error) {
+	now := wire.Now()
+	m := wire.Memory{
+		ID: ids.New(ids.Memory), Type: wire.TypeMemory, MemoryStoreID: storeID, Path: path,
+		Content: &content, ContentSHA256: sha256Hex(content), ContentSizeBytes: int64(len(content)),
+		CreatedAt: now, UpdatedAt: now,
+	}
+	if _, err := writableStore(ctx, tx, ws, storeID, &wire.MemoryStore{}); err != nil {
+		return m, err
+	}
+	if err := pathFree(ctx, tx, ws, storeID, path, ""); err != nil {
+		return m, err
+	}
+	ver, err := insertVersion(ctx, tx, ws, m, wire.MemoryCreated, by)
+	if err != nil {
+		return m, err
+	}
+	m.MemoryVersionID = ver
+	rec := store.Record{Kind: store.KindMemory, ID: m.ID, Workspace: ws, Parent: storeID, Name: path, CreatedAt: now, UpdatedAt: now}
+	return m, saveMemory(ctx, tx, &rec, m, true)
 }
 
 // pathFree refuses path when another memory of the store (not self) holds
@@ -251,7 +259,7 @@ func (h *Handler) updateMemory(w http.ResponseWriter, r *http.Request) error {
 		return errdefs.Invalid("path: must not be null")
 	}
 	if pathSet {
-		if path, err = cleanPath("path", path); err != nil {
+		if path, err = CleanPath("path", path); err != nil {
 			return err
 		}
 	}
@@ -259,7 +267,7 @@ func (h *Handler) updateMemory(w http.ResponseWriter, r *http.Request) error {
 	if p.Content.Null {
 		return errdefs.Invalid("content: must not be null")
 	}
-	if err := checkContent("content", content); err != nil {
+	if err := CheckContent("content", content); err != nil {
 		return err
 	}
 	want, err := precondition(p.Precondition)
@@ -267,43 +275,67 @@ func (h *Handler) updateMemory(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ws, storeID, id := httpx.Workspace(r), r.PathValue("memory_store_id"), r.PathValue("memory_id")
+	var ch Change
+	if pathSet {
+		ch.Path = &path
+	}
+	if contentSet {
+		ch.Content = &content
+	}
 	var m wire.Memory
 	err = h.st.InTx(r.Context(), func(ctx context.Context, tx store.Tx) error {
-		if _, err := writableStore(ctx, tx, ws, storeID, &wire.MemoryStore{}); err != nil {
-			return err
-		}
-		rec, err := getMemory(ctx, tx, ws, storeID, id, &m)
-		if err != nil {
-			return err
-		}
-		if want != "" && want != m.ContentSHA256 {
-			return preconditionFailed("precondition.content_sha256", id, want, m.ContentSHA256)
-		}
-		changed := false
-		if pathSet && path != m.Path {
-			if err := pathFree(ctx, tx, ws, storeID, path, id); err != nil {
-				return err
-			}
-			m.Path, changed = path, true
-		}
-		if contentSet && content != *m.Content {
-			m.Content, m.ContentSHA256, m.ContentSizeBytes = &content, sha256Hex(content), int64(len(content))
-			changed = true
-		}
-		// An update that changes nothing is not a change: no version.
-		if !changed {
-			return nil
-		}
-		m.UpdatedAt = wire.Now()
-		if m.MemoryVersionID, err = insertVersion(ctx, tx, ws, m, wire.MemoryModified, actorOf(r)); err != nil {
-			return err
-		}
-		return saveMemory(ctx, tx, &rec, m, false)
+		m, err = UpdateMemory(ctx, tx, ws, storeID, id, ch, want, actorOf(r))
+		return err
 	})
 	if err != nil {
 		return err
 	}
 	return httpx.OK(w, view(m, v))
+}
+
+// Change is what an update sets; nil leaves a field as it is.
+type Change struct {
+	Path    *string // cleaned (CleanPath)
+	Content *string // within the limit (CheckContent)
+}
+
+// UpdateMemory applies ch to memory id in tx, only while its content hash
+// is want (when want is not ""), and records a modified version unless
+// nothing changed: the API's update and a session's write through its
+// mount both come here, so a mount write races an API write exactly as
+// two API writes do.
+func UpdateMemory(ctx context.Context, tx store.Tx, ws, storeID, id string, ch Change, want string, by *wire.Actor) (wire.Memory, error) {
+	var m wire.Memory
+	if _, err := writableStore(ctx, tx, ws, storeID, &wire.MemoryStore{}); err != nil {
+		return m, err
+	}
+	rec, err := getMemory(ctx, tx, ws, storeID, id, &m)
+	if err != nil {
+		return m, err
+	}
+	if want != "" && want != m.ContentSHA256 {
+		return m, preconditionFailed("precondition.content_sha256", id, want, m.ContentSHA256)
+	}
+	changed := false
+	if ch.Path != nil && *ch.Path != m.Path {
+		if err := pathFree(ctx, tx, ws, storeID, *ch.Path, id); err != nil {
+			return m, err
+		}
+		m.Path, changed = *ch.Path, true
+	}
+	if c := ch.Content; c != nil && *c != *m.Content {
+		m.Content, m.ContentSHA256, m.ContentSizeBytes = c, sha256Hex(*c), int64(len(*c))
+		changed = true
+	}
+	// An update that changes nothing is not a change: no version.
+	if !changed {
+		return m, nil
+	}
+	m.UpdatedAt = wire.Now()
+	if m.MemoryVersionID, err = insertVersion(ctx, tx, ws, m, wire.MemoryModified, by); err != nil {
+		return m, err
+	}
+	return m, saveMemory(ctx, tx, &rec, m, false)
 }
 
 // precondition validates an update's precondition and returns the
@@ -341,22 +373,28 @@ func (h *Handler) deleteMemory(w http.ResponseWriter, r *http.Request) error {
 	}
 	ws, storeID, id := httpx.Workspace(r), r.PathValue("memory_store_id"), r.PathValue("memory_id")
 	err := h.st.InTx(r.Context(), func(ctx context.Context, tx store.Tx) error {
-		var m wire.Memory
-		if _, err := getMemory(ctx, tx, ws, storeID, id, &m); err != nil {
-			return err
-		}
-		if want != "" && want != m.ContentSHA256 {
-			return preconditionFailed("expected_content_sha256", id, want, m.ContentSHA256)
-		}
-		if _, err := insertVersion(ctx, tx, ws, m, wire.MemoryDeleted, actorOf(r)); err != nil {
-			return err
-		}
-		return tx.Delete(ctx, ws, store.KindMemory, id)
+		return DeleteMemory(ctx, tx, ws, storeID, id, want, actorOf(r))
 	})
 	if err != nil {
 		return err
 	}
 	return httpx.OK(w, wire.Deleted{ID: id, Type: wire.TypeMemoryDeleted})
+}
+
+// DeleteMemory deletes memory id in tx, only while its content hash is
+// want (when want is not ""), and records the deleted version.
+func DeleteMemory(ctx context.Context, tx store.Tx, ws, storeID, id, want string, by *wire.Actor) error {
+	var m wire.Memory
+	if _, err := getMemory(ctx, tx, ws, storeID, id, &m); err != nil {
+		return err
+	}
+	if want != "" && want != m.ContentSHA256 {
+		return preconditionFailed("expected_content_sha256", id, want, m.ContentSHA256)
+	}
+	if _, err := insertVersion(ctx, tx, ws, m, wire.MemoryDeleted, by); err != nil {
+		return err
+	}
+	return tx.Delete(ctx, ws, store.KindMemory, id)
 }
 
 // listMemories lists the store's memories in path order as a tree: with

@@ -17,12 +17,12 @@ const (
 	maxContentBytes = 100 * 1024
 )
 
-// cleanPath returns path in its stored form or a 400 naming field. A path
+// CleanPath returns path in its stored form or a 400 naming field. A path
 // is absolute, confined to the store (no empty, "." or ".." segment can
 // climb out of it or alias another path) and plain text (no NUL, control or
 // format characters, no line or paragraph separators). It is stored in
 // Unicode NFC, so two spellings of one name are one path and collide.
-func cleanPath(field, path string) (string, error) {
+func CleanPath(field, path string) (string, error) {
 	if !utf8.ValidString(path) {
 		return "", errdefs.Invalid("%s: must be valid UTF-8", field)
 	}

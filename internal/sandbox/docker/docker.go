@@ -466,7 +466,18 @@ func (b *Backend) start(ctx context.Context, id string, spec sandbox.Spec) (_ sa
 				return nil, fmt.Errorf("mounts[%d].source: %w", i, err)
 			}
 		}
-		mounts = append(mounts, mount.Mount{Type: mount.TypeBind, Source: src, Target: m.Target, ReadOnly: true,
+		if m.Writable {
+			if !fi.IsDir() {
+				return nil, fmt.Errorf("mounts[%d].source: a writable mount must be a directory", i)
+			}
+			// Container processes are uid 1000 on the host too.
+			if os.Geteuid() == 0 {
+				if err := sandbox.ChownTree(m.Source, sandboxUID, sandboxUID); err != nil {
+					return nil, fmt.Errorf("mounts[%d].source: %w", i, err)
+				}
+			}
+		}
+		mounts = append(mounts, mount.Mount{Type: mount.TypeBind, Source: src, Target: m.Target, ReadOnly: !m.Writable,
 			BindOptions: &mount.BindOptions{Propagation: mount.PropagationRPrivate}})
 	}
 

@@ -468,6 +468,20 @@ func (b *Backend) startIn(ctx context.Context, id string, spec sandbox.Spec, sp 
 			f.Close()
 			return nil, fmt.Errorf("mounts[%d].source: not a regular file or directory", i)
 		}
+		if m.Writable {
+			if !fi.IsDir() {
+				f.Close()
+				return nil, fmt.Errorf("mounts[%d].source: a writable mount must be a directory", i)
+			}
+			if b.cfg.HostUID != 0 || b.cfg.HostGID != 0 {
+				if err := sandbox.ChownTree(m.Source, b.cfg.HostUID, b.cfg.HostGID); err != nil {
+					f.Close()
+					return nil, fmt.Errorf("mounts[%d].source: %w", i, err)
+				}
+			}
+			args = append(args, "--bind-fd", addFile(f), m.Target)
+			continue
+		}
 		args = append(args, "--ro-bind-fd", addFile(f), m.Target)
 	}
 	if spec.EgressDir != "" {

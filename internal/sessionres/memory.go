@@ -1,0 +1,449 @@
+package sessionres
+
+// Memory store mounts. Each memory_store resource of a session is a host
+// directory (under the data dir, one per resource) holding one file per
+// memory at its path, bound at the resource's mount path: read-only, or
+// writable for read_write. Beside it a base file records, for every path
+// the directory was materialised or last synced with, the content hash it
+// had then. Sync compares the directory with the base and writes what the
+// agent changed as memory versions with the session as actor, through the
+// memory stores' own write path (memorystores.CreateMemory, UpdateMemory,
+// DeleteMemory), each change preconditioned on the base's hash. When the
+// store changed in between (an API write raced the agent's) the API wins:
+// the file is put back as the store has it, and the agent is told. What
+// cannot be a memory (a symlink, a special file, a file over the content
+// limit, a name that is no valid memory path or that collides with another
+// after normalisation) is reported and never followed or saved.
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"unicode/utf8"
+
+	"github.com/hangarhq/hangar/internal/api/memorystores"
+	"github.com/hangarhq/hangar/internal/errdefs"
+	"github.com/hangarhq/hangar/internal/sandbox"
+	"github.com/hangarhq/hangar/internal/store"
+	"github.com/hangarhq/hangar/internal/wire"
+)
+
+// maxMemoryBytes is a memory's content limit, as the API enforces it.
+const maxMemoryBytes = 100 * 1024
+
+// memoryBase is what a mount directory was last made equal to.
+type memoryBase struct {
+	StoreID   string `json:"store_id"`
+	MountPath string `json:"mount_path"`
+	Writable  bool   `json:"writable"`
+	// Files maps each memory path to its content hash.
+	Files map[string]string `json:"files"`
+}
+
+// memoryRoot holds a session's memory mount directories and their bases.
+func (x *Resources) memoryRoot(sessionID string) string {
+	return filepath.Join(x.dataDir, "memory", sessionID)
+}
+
+// memoryLock serializes the syncs of one session.
+func (x *Resources) memoryLock(sessionID string) *sync.Mutex {
+	mu, _ := x.memLocks.LoadOrStore(sessionID, &sync.Mutex{})
+	return mu.(*sync.Mutex)
+}
+
+// prepareMemory materialises the store of r into its directory and mounts
+// it. Changes the agent left unsynced in a writable directory are synced
+// first, so a restart of the sandbox loses none.
+func (x *Resources) prepareMemory(ctx context.Context, ws string, spec *sandbox.Spec, r wire.SessionResource) error {
+	root := x.memoryRoot(spec.SessionID)
+	if err := os.MkdirAll(root, 0o711); err != nil {
+		return err
+	}
+	mu := x.memoryLock(spec.SessionID)
+	mu.Lock()
+	defer mu.Unlock()
+	dir, basePath := filepath.Join(root, r.ID), filepath.Join(root, r.ID+".json")
+	if b, err := readBase(basePath); err == nil && b.Writable {
+		if notes := x.syncStore(ctx, ws, spec.SessionID, dir, basePath, b); len(notes) > 0 {
+			x.log.Warn("memory changes not saved before the sandbox restarted", "session", spec.SessionID, "resource", r.ID, "problems", strings.Join(notes, "; "))
+		}
+	}
+	writable := r.Access == nil || *r.Access == wire.AccessReadWrite
+	b := memoryBase{StoreID: r.MemoryStoreID, MountPath: r.MountPath, Writable: writable, Files: map[string]string{}}
+	if err := os.RemoveAll(dir); err != nil {
+		return err
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return err
+	}
+	err := x.eachMemory(ctx, ws, r.MemoryStoreID, func(m wire.Memory) error {
+		if err := writeMemoryFile(dir, m.Path, *m.Content); err != nil {
+			// Left out of the base too, so a sync cannot take it for a deletion.
+			x.log.Warn("memory not materialised", "session", spec.SessionID, "store", r.MemoryStoreID, "path", m.Path, "err", err)
+			return nil
+		}
+		b.Files[m.Path] = m.ContentSHA256
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := writeBase(basePath, b); err != nil {
+		return err
+	}
+	spec.Mounts = append(spec.Mounts, sandbox.Mount{Source: dir, Target: r.MountPath, Writable: writable})
+	return nil
+}
+
+// eachMemory calls fn with every memory of the store, content included.
+func (x *Resources) eachMemory(ctx context.Context, ws, storeID string, fn func(wire.Memory) error) error {
+	o := store.ListOptions{Workspace: ws, Kind: store.KindMemory, Parent: storeID, ParentSet: true, ByName: true, Limit: 500}
+	for {
+		page, err := x.st.List(ctx, o)
+		if err != nil {
+			return err
+		}
+		for _, rec := range page.Records {
+			var m wire.Memory
+			if err := json.Unmarshal(rec.Data, &m); err != nil || m.Content == nil {
+				return fmt.Errorf("decode memory %s: %w", rec.ID, err)
+			}
+			if err := fn(m); err != nil {
+				return err
+			}
+		}
+		if !page.More || len(page.Records) == 0 {
+			return nil
+		}
+		o.NameGTE = page.Records[len(page.Records)-1].Name + "\x00"
+	}
+}
+
+// SyncMemory saves what the agent changed in the session's writable memory
+// mounts and returns what it must be told: conflicts the API won and files
+// that cannot be memories. A session without memory mounts costs one stat.
+func (x *Resources) SyncMemory(ctx context.Context, ws, sessionID string) []string {
+	root := x.memoryRoot(sessionID)
+	bases, err := filepath.Glob(filepath.Join(root, "*.json"))
+	if err != nil || len(bases) == 0 {
+		return nil
+	}
+	mu := x.memoryLock(sessionID)
+	mu.Lock()
+	defer mu.Unlock()
+	var notes []string
+	for _, bp := range bases {
+		b, err := readBase(bp)
+		if err != nil {
+			x.log.Error("read memory mount base", "session", sessionID, "file", bp, "err", err)
+			continue
+		}
+		if b.Writable {
+			notes = append(notes, x.syncStore(ctx, ws, sessionID, strings.TrimSuffix(bp, ".json"), bp, b)...)
+		}
+	}
+	return notes
+}
+
+// syncStore syncs one mount directory against its base and saves the new
+// base. mu is held.
+func (x *Resources) syncStore(ctx context.Context, ws, sessionID, dir, basePath string, b memoryBase) []string {
+	var notes []string
+	say := func(format string, args ...any) { notes = append(notes, fmt.Sprintf(format, args...)) }
+	shown := func(p string) string { return path.Join(b.MountPath, p) }
+	seen := map[string]bool{}
+	// kept are base paths whose file is there but was not saved: they are
+	// no deletion.
+	kept := map[string]bool{}
+	type write struct{ path, content, sum string }
+	var writes []write
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if p == dir {
+			return nil
+		}
+		rel, _ := filepath.Rel(dir, p)
+		raw := "/" + filepath.ToSlash(rel)
+		if d.IsDir() {
+			return nil
+		}
+		if !d.Type().IsRegular() {
+			what := "a special file"
+			if d.Type()&fs.ModeSymlink != 0 {
+				what = "a symbolic link"
+			}
+			say("%s is %s, which a memory store cannot hold; it was not followed or saved", shown(raw), what)
+			kept[raw] = true
+			return nil
+		}
+		mp, err := memorystores.CleanPath("path", raw)
+		if err != nil {
+			say("%s was not saved: its name is no valid memory path (%v)", shown(raw), errMessage(err))
+			return nil
+		}
+		if seen[mp] {
+			say("%s was not saved: its name is the same as another file's once normalised (%s)", shown(raw), shown(mp))
+			kept[mp] = true
+			return nil
+		}
+		seen[mp] = true
+		content, err := readMemoryFile(p)
+		if err != nil {
+			say("%s was not saved: %v", shown(raw), err)
+			kept[mp] = true
+			return nil
+		}
+		sum := sha256Hex(content)
+		if b.Files[mp] != sum {
+			writes = append(writes, write{mp, content, sum})
+		}
+		return nil
+	})
+	if err != nil {
+		say("the memory mount %s could not be read: %v", b.MountPath, err)
+		return notes
+	}
+	actor := &wire.Actor{Type: wire.ActorSession, SessionID: sessionID}
+	// save runs one change in its own transaction and reports whether it
+	// was saved. On a conflict restore records the store's state in b;
+	// on any other failure b keeps what it had, so the next sync tries
+	// again.
+	save := func(p string, fn func(ctx context.Context, tx store.Tx) error) bool {
+		err := x.st.InTx(ctx, fn)
+		switch {
+		case err == nil:
+			return true
+		case errdefs.ClassOf(err) == errdefs.ClassConflict || errdefs.ClassOf(err) == errdefs.ClassNotFound:
+			// The store changed since the mount was made (or refuses
+			// changes): the API's version wins and is put back.
+			if rerr := x.restore(ctx, ws, dir, b, p); rerr != nil {
+				x.log.Error("restore memory file after a conflict", "session", sessionID, "path", p, "err", rerr)
+			}
+			say("%s was not saved: %s; the file now holds the memory store's version", shown(p), errMessage(err))
+		default:
+			say("%s was not saved: %s", shown(p), errMessage(err))
+		}
+		return false
+	}
+	for _, w := range writes {
+		var ok bool
+		if want, had := b.Files[w.path]; had {
+			ok = save(w.path, func(ctx context.Context, tx store.Tx) error {
+				rec, err := tx.GetByName(ctx, ws, store.KindMemory, b.StoreID, w.path)
+				if err != nil {
+					return err
+				}
+				_, err = memorystores.UpdateMemory(ctx, tx, ws, b.StoreID, rec.ID, memorystores.Change{Content: &w.content}, want, actor)
+				return err
+			})
+		} else {
+			ok = save(w.path, func(ctx context.Context, tx store.Tx) error {
+				_, err := memorystores.CreateMemory(ctx, tx, ws, b.StoreID, w.path, w.content, actor)
+				return err
+			})
+		}
+		if ok {
+			b.Files[w.path] = w.sum
+		}
+	}
+	var gone []string
+	for p := range b.Files {
+		if !seen[p] && !kept[p] {
+			gone = append(gone, p)
+		}
+	}
+	slices.Sort(gone)
+	for _, p := range gone {
+		want := b.Files[p]
+		ok := save(p, func(ctx context.Context, tx store.Tx) error {
+			rec, err := tx.GetByName(ctx, ws, store.KindMemory, b.StoreID, p)
+			if errors.Is(err, errdefs.ErrNotFound) {
+				return nil // deleted on both sides
+			}
+			if err != nil {
+				return err
+			}
+			return memorystores.DeleteMemory(ctx, tx, ws, b.StoreID, rec.ID, want, actor)
+		})
+		if ok {
+			delete(b.Files, p)
+		}
+	}
+	if err := writeBase(basePath, b); err != nil {
+		say("the memory mount %s could not be recorded: %v", b.MountPath, err)
+	}
+	return notes
+}
+
+// restore puts path p of the mount back as the store has it (or removes
+// it when the store has none) and records that in b.
+func (x *Resources) restore(ctx context.Context, ws, dir string, b memoryBase, p string) error {
+	rec, err := x.st.GetByName(ctx, ws, store.KindMemory, b.StoreID, p)
+	if errors.Is(err, errdefs.ErrNotFound) {
+		delete(b.Files, p)
+		full, err := safeMemoryPath(dir, p)
+		if err != nil {
+			return err
+		}
+		if err := os.Remove(full); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var m wire.Memory
+	if err := json.Unmarshal(rec.Data, &m); err != nil || m.Content == nil {
+		return fmt.Errorf("decode memory %s: %w", rec.ID, err)
+	}
+	if err := writeMemoryFile(dir, p, *m.Content); err != nil {
+		return err
+	}
+	b.Files[p] = m.ContentSHA256
+	return nil
+}
+
+// safeMemoryPath joins memory path p under dir, refusing a symlink or a
+// non-directory on the way: the agent writes this tree, and the server must
+// not follow its links out of it.
+func safeMemoryPath(dir, p string) (string, error) {
+	segs := strings.Split(strings.TrimPrefix(p, "/"), "/")
+	cur := dir
+	for i, s := range segs {
+		if s == "" || s == "." || s == ".." {
+			return "", fmt.Errorf("invalid path segment %q", s)
+		}
+		cur = filepath.Join(cur, s)
+		if i == len(segs)-1 {
+			break
+		}
+		fi, err := os.Lstat(cur)
+		if errors.Is(err, fs.ErrNotExist) {
+			if err := os.Mkdir(cur, 0o755); err != nil {
+				return "", err
+			}
+			chownLike(dir, cur)
+			continue
+		}
+		if err != nil {
+			return "", err
+		}
+		if !fi.IsDir() {
+			return "", fmt.Errorf("%s is not a directory", path.Join(segs[:i+1]...))
+		}
+	}
+	return cur, nil
+}
+
+// writeMemoryFile writes content at memory path p under dir, replacing a
+// file there but never writing through a link.
+func writeMemoryFile(dir, p, content string) error {
+	full, err := safeMemoryPath(dir, p)
+	if err != nil {
+		return err
+	}
+	if fi, err := os.Lstat(full); err == nil && !fi.Mode().IsRegular() {
+		return fmt.Errorf("%s is not a regular file", p)
+	}
+	f, err := os.OpenFile(full, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NOFOLLOW, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = io.WriteString(f, content)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	chownLike(dir, full)
+	return err
+}
+
+// chownLike gives p the owner of the mount directory dir: a backend hands
+// a writable mount to the sandbox identity, and what the server puts back
+// in it must stay the agent's to change.
+func chownLike(dir, p string) {
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && os.Geteuid() == 0 {
+		_ = os.Lchown(p, int(st.Uid), int(st.Gid))
+	}
+}
+
+// readMemoryFile reads a memory's content from a file the agent wrote,
+// within the content limit and as text.
+func readMemoryFile(p string) (string, error) {
+	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxMemoryBytes+1))
+	if err != nil {
+		return "", err
+	}
+	if len(data) > maxMemoryBytes {
+		return "", fmt.Errorf("it is larger than the memory content limit of %d bytes", maxMemoryBytes)
+	}
+	if !utf8.Valid(data) {
+		return "", errors.New("its content is not UTF-8 text")
+	}
+	return string(data), nil
+}
+
+func readBase(p string) (memoryBase, error) {
+	var b memoryBase
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return b, err
+	}
+	if err := json.Unmarshal(data, &b); err != nil {
+		return b, err
+	}
+	if b.Files == nil {
+		b.Files = map[string]string{}
+	}
+	return b, nil
+}
+
+// writeBase replaces the base file atomically, so a crash leaves the old
+// one or the new one.
+func writeBase(p string, b memoryBase) error {
+	data, err := json.Marshal(b)
+	if err != nil {
+		return err
+	}
+	tmp := p + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, p)
+}
+
+func sha256Hex(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
+}
+
+// errMessage is an error as the agent is shown it: the API's message.
+func errMessage(err error) string {
+	if e, ok := errdefs.As(err); ok {
+		return e.Message
+	}
+	return err.Error()
+}
