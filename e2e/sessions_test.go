@@ -472,7 +472,7 @@ func TestSessionsReferences(t *testing.T) {
 		{"archived vault", body(q(f.agent), f.env, fmt.Sprintf(`,"vault_ids":[%q,%q]`, vault.ID, archivedVault.ID)), "vault_ids[1]", 400, "invalid_request_error"},
 		{"duplicate vault", body(q(f.agent), f.env, fmt.Sprintf(`,"vault_ids":[%q,%q]`, vault.ID, vault.ID)), "vault_ids[1]", 400, "invalid_request_error"},
 		{"missing file", body(q(f.agent), f.env, `,"resources":[{"type":"file","file_id":"file_nope"}]`), "resources[0].file_id", 404, "not_found_error"},
-		{"memory stores are not available", body(q(f.agent), f.env, `,"resources":[{"type":"memory_store","memory_store_id":"memstore_1"}]`), "resources[0].type", 400, "invalid_request_error"},
+		{"missing memory store", body(q(f.agent), f.env, `,"resources":[{"type":"memory_store","memory_store_id":"memstore_1"}]`), "resources[0].memory_store_id", 404, "not_found_error"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			st, m := f.raw("POST", "/v1/sessions", tc.body)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
+	"strings"
 
 	"github.com/hangarhq/hangar/internal/events"
 	"github.com/hangarhq/hangar/internal/ids"
@@ -24,8 +25,12 @@ func (c *conversation) request() *model.Request {
 	if c.s.doc.Agent.Model.Effort != nil {
 		req.Effort = c.s.doc.Agent.Model.Effort.Type
 	}
-	if c.system != "" {
-		req.System = []model.Block{model.Text(c.system)}
+	system := c.system
+	if note := memoryNote(c.s.doc.Resources); note != "" {
+		system = strings.TrimLeft(system+"\n\n"+note, "\n")
+	}
+	if system != "" {
+		req.System = []model.Block{model.Text(system)}
 	}
 	for _, d := range c.allDefs() {
 		req.Tools = append(req.Tools, model.Tool{Name: d.Name, Description: d.Description, InputSchema: d.InputSchema})

@@ -50,6 +50,10 @@ const (
 	AccessReadOnly  = "read_only"
 )
 
+// MemoryMountRoot is the sandbox directory holding one directory per
+// attached memory store.
+const MemoryMountRoot = "/mnt/memory"
+
 // Session is the MA.Session object. Every list is sent as [] and every
 // nullable member as null, never omitted.
 type Session struct {
@@ -935,7 +939,7 @@ func validateVaultIDs(v []string) error {
 
 // Mount points the server owns: outputs are captured from there and memory
 // stores are mounted there.
-var reservedMounts = []string{"/mnt/session/outputs", "/mnt/memory"}
+var reservedMounts = []string{"/mnt/session/outputs", MemoryMountRoot}
 
 func validateResources(rs []ResourceParams) error {
 	var files, stores int

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/hangarhq/hangar/internal/agentcfg"
@@ -208,6 +209,7 @@ func checkVaults(ctx context.Context, tx store.Tx, ws string, vaultIDs []string)
 // reaches the document: create seals it beside it (resources.go).
 func buildResources(ctx context.Context, tx store.Tx, ws string, params []wire.ResourceParams, now time.Time) ([]wire.SessionResource, error) {
 	out := make([]wire.SessionResource, 0, len(params))
+	dirs := map[string]bool{}
 	for i, rp := range params {
 		p := fmt.Sprintf("resources[%d]", i)
 		res := wire.SessionResource{Type: rp.Type, ID: ids.New(ids.Resource), CreatedAt: now, UpdatedAt: now, MountPath: rp.EffectiveMountPath()}
@@ -223,11 +225,68 @@ func buildResources(ctx context.Context, tx store.Tx, ws string, params []wire.R
 		case wire.ResourceGitHubRepository:
 			res.URL, res.Checkout = rp.URL, rp.Checkout
 		case wire.ResourceMemoryStore:
-			return nil, errdefs.Invalid("%s.type: memory_store resources are not supported by this server yet", p)
+			if err := attachMemoryStore(ctx, tx, ws, p, rp, &res, dirs); err != nil {
+				return nil, err
+			}
 		default:
 			return nil, errdefs.Invalid("%s.type: unknown resource type %q", p, rp.Type)
 		}
 		out = append(out, res)
 	}
 	return out, nil
+}
+
+// attachMemoryStore fills res from the store rp names, which must exist in
+// the workspace unarchived. Name and description are snapshotted, as the
+// SDK documents, and the mount directory is derived from the name, made
+// unique within the session (dirs holds those already taken).
+func attachMemoryStore(ctx context.Context, tx store.Tx, ws, p string, rp wire.ResourceParams, res *wire.SessionResource, dirs map[string]bool) error {
+	rec, err := tx.Get(ctx, ws, store.KindMemoryStore, rp.MemoryStoreID)
+	if errors.Is(err, errdefs.ErrNotFound) {
+		return errdefs.NotFound("%s.memory_store_id: memory store %s not found", p, rp.MemoryStoreID)
+	}
+	if err != nil {
+		return err
+	}
+	if rec.ArchivedAt != nil {
+		return errdefs.Invalid("%s.memory_store_id: memory store %s is archived and cannot be attached to a new session", p, rp.MemoryStoreID)
+	}
+	var ms wire.MemoryStore
+	if err := json.Unmarshal(rec.Data, &ms); err != nil {
+		return errdefs.Internal(err, "decode memory store %s", rp.MemoryStoreID)
+	}
+	dir := memoryDirName(ms.Name, ms.ID)
+	for n := 2; dirs[dir]; n++ {
+		dir = fmt.Sprintf("%s-%d", memoryDirName(ms.Name, ms.ID), n)
+	}
+	dirs[dir] = true
+	access := rp.AccessMode()
+	res.MemoryStoreID, res.Access, res.Instructions = ms.ID, &access, rp.Instructions
+	res.Name, res.Description = &ms.Name, &ms.Description
+	res.MountPath = wire.MemoryMountRoot + "/" + dir
+	return nil
+}
+
+// memoryDirName is a store name as one safe path segment: lower case,
+// letters, digits, '.', '_' and '-' kept, every other run of characters one
+// '-'. A name with nothing left (or only dots) falls back to the store id.
+func memoryDirName(name, id string) string {
+	var b strings.Builder
+	dash := false
+	for _, c := range strings.ToLower(name) {
+		if c < 0x80 && (c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			b.WriteRune(c)
+			dash = false
+			continue
+		}
+		if !dash {
+			b.WriteByte('-')
+			dash = true
+		}
+	}
+	s := strings.Trim(b.String(), "-")
+	if strings.Trim(s, ".") == "" {
+		return id
+	}
+	return s
 }

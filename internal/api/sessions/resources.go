@@ -310,6 +310,10 @@ func (h *Handler) deleteResource(w http.ResponseWriter, r *http.Request) error {
 		if doc.ArchivedAt != nil {
 			return false, nil, errdefs.Conflict("session %s is archived and its resources cannot change", sid)
 		}
+		if doc.Resources[i].Type == wire.ResourceMemoryStore {
+			// Stores attach at creation only, so they stay for the session's life too.
+			return false, nil, errdefs.Invalid("resource_id: %s is a memory store, which stays attached for the session's lifetime", rid)
+		}
 		removed = doc.Resources[i]
 		rs := make([]wire.SessionResource, 0, len(doc.Resources)-1)
 		rs = append(append(rs, doc.Resources[:i]...), doc.Resources[i+1:]...)

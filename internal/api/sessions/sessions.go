@@ -148,6 +148,11 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) error {
 			EnvironmentID: doc.EnvironmentID, Status: store.SessionIdle, Data: data,
 			CreatedAt: doc.CreatedAt, UpdatedAt: doc.UpdatedAt,
 		}
+		for _, r := range doc.Resources {
+			if r.Type == wire.ResourceMemoryStore {
+				s.MemoryStoreIDs = append(s.MemoryStoreIDs, r.MemoryStoreID)
+			}
+		}
 		return tx.InsertSession(ctx, &s)
 	})
 	if err != nil {
