@@ -73,8 +73,9 @@ func testSelfHostedMemory(t *testing.T, kind string) {
 		}
 		mounts[ms.MemoryStoreID] = ms.MountPath
 		// The worker removes its folders when its item ends; this is for
-		// a test that failed before that.
-		t.Cleanup(func() { os.RemoveAll(ms.MountPath) })
+		// a test that failed before that, and for the parent the worker
+		// made (removed only when empty: another test's may be in it).
+		t.Cleanup(func() { os.RemoveAll(ms.MountPath); os.Remove(filepath.Dir(ms.MountPath)) })
 	}
 	col := l.stream(s.ID)
 
@@ -172,4 +173,23 @@ func memories(t *testing.T, c anthropic.Client, storeID string) map[string]strin
 		out[m.Path] = m.Content
 	}
 	return out
+}
+
+// A cloud session's stores are the server's to mount and sync: the worker
+// in its sandbox leaves them alone (the server refuses it the memory
+// routes), so a session with a store attached runs its tools as any other.
+func TestCloudSessionWorkerLeavesMemory(t *testing.T) {
+	l := newLoop(t, modeltest.DemoRule)
+	ms := newMemStore(t, l.c, "cloud notes")
+	agentID := l.agent(map[string]any{"tools": []any{map[string]any{"type": "agent_toolset_20260401"}}})
+	s := l.sessionWith(agentID, memResource(ms.ID, "", ""))
+	col := l.stream(s.ID)
+	l.send(s.ID, userMessage(`tool: bash {"command":"echo from-the-sandbox"}`))
+	res, _ := col.waitType(t, 0, "agent.tool_result")
+	if out := res.RawJSON(); !strings.Contains(out, "from-the-sandbox") || raw(res)["is_error"] == true {
+		t.Fatalf("tool result = %s", out)
+	}
+	col.waitFor(t, 0, "end_turn", func(e anthropic.BetaManagedAgentsStreamSessionEventsUnion) bool {
+		return e.Type == "session.status_idle" && e.StopReason.Type == "end_turn"
+	})
 }
