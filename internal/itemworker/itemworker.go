@@ -133,10 +133,9 @@ func run(ctx context.Context, stdin io.Reader, socket, workdir string, env map[s
 	client := anthropic.NewClient(option.WithHTTPClient(hc), option.WithBaseURL("http://hangar"))
 	w := environments.NewEnvironmentWorker(client, environments.EnvironmentWorkerOptions{
 		Workdir: workdir, Logger: log,
-		// A cloud session's memory stores are mounted in the sandbox and
-		// synced by the server; the SDK's own download and upload would
-		// be a second writer of the same files (and the server refuses
-		// this worker the memory routes).
+		// A cloud session's memory stores are mounted by the server at
+		// /mnt/memory and synced from the host after each tool call; the
+		// worker's own download and upload is for self-hosted sessions.
 		MemorySyncInterval: -1,
 		// The toolset EnvironmentWorker builds by default
 		// (agenttoolset.BetaAgentToolset20260401 on the item's context),
