@@ -27,6 +27,7 @@ import (
 	"github.com/hangarhq/hangar/internal/ids"
 	"github.com/hangarhq/hangar/internal/store"
 	"github.com/hangarhq/hangar/internal/vault"
+	"github.com/hangarhq/hangar/internal/wire"
 	"github.com/hangarhq/hangar/internal/workqueue"
 )
 
@@ -193,6 +194,8 @@ func hasBeta(h http.Header, beta string) bool {
 const (
 	scopeSession = 1 + iota
 	scopeSkill
+	scopeMemoryRead
+	scopeMemoryWrite
 )
 
 // workerRoutes are the routes a self-hosted worker calls with its sessions
@@ -204,6 +207,13 @@ var workerRoutes = map[string]int{
 	"GET /v1/sessions/{session_id}/events/stream":          scopeSession,
 	"GET /v1/skills/{skill_id}/versions/{version}":         scopeSkill,
 	"GET /v1/skills/{skill_id}/versions/{version}/content": scopeSkill,
+	// The worker's memory sync: list and read a store's memories, write
+	// back the files the session changed.
+	"GET /v1/memory_stores/{memory_store_id}/memories":                scopeMemoryRead,
+	"GET /v1/memory_stores/{memory_store_id}/memories/{memory_id}":    scopeMemoryRead,
+	"POST /v1/memory_stores/{memory_store_id}/memories":               scopeMemoryWrite,
+	"POST /v1/memory_stores/{memory_store_id}/memories/{memory_id}":   scopeMemoryWrite,
+	"DELETE /v1/memory_stores/{memory_store_id}/memories/{memory_id}": scopeMemoryWrite,
 }
 
 // workerMayUse checks a sessions token or environment key against a
@@ -252,8 +262,47 @@ func (a *API) workerMayUse(r *http.Request, p httpx.Principal, scope int) error 
 			}
 		}
 		return denied
+	case scopeMemoryRead, scopeMemoryWrite:
+		return a.workerMayUseMemory(r, p, scope == scopeMemoryWrite)
 	}
 	return denied
+}
+
+// workerMayUseMemory lets a work item's sessions token reach exactly the
+// memory stores attached to its session, and write only those attached
+// read_write. An environment key reaches no store: it is shared by every
+// session of the environment, and a store belongs to the sessions it is
+// attached to. A cloud session's stores are mounted in its sandbox and
+// synced by the server, so its in-sandbox worker reaches none either: two
+// writers of the same files would race each other.
+func (a *API) workerMayUseMemory(r *http.Request, p httpx.Principal, write bool) error {
+	id := r.PathValue("memory_store_id")
+	if p.SessionID == "" {
+		return errdefs.PermissionDenied("memory stores are reached with a work item's sessions token, not an environment key")
+	}
+	if _, ok := sandboxSocketOf(r.Context()); ok {
+		return errdefs.PermissionDenied("a cloud session's memory stores are mounted in its sandbox and synced by the server")
+	}
+	s, err := a.store.GetSession(r.Context(), p.Workspace, p.SessionID)
+	if err != nil {
+		return errdefs.PermissionDenied("memory store %s is not attached to session %s", id, p.SessionID)
+	}
+	var doc struct {
+		Resources []wire.SessionResource `json:"resources"`
+	}
+	if err := json.Unmarshal(s.Data, &doc); err != nil {
+		return errdefs.Internal(err, "decode session %s", p.SessionID)
+	}
+	for _, res := range doc.Resources {
+		if res.Type != wire.ResourceMemoryStore || res.MemoryStoreID != id {
+			continue
+		}
+		if write && res.Access != nil && *res.Access == wire.AccessReadOnly {
+			return errdefs.PermissionDenied("memory store %s is attached to session %s read_only", id, p.SessionID)
+		}
+		return nil
+	}
+	return errdefs.PermissionDenied("memory store %s is not attached to session %s", id, p.SessionID)
 }
 
 // serve wraps a handler with the request id, the access log line, panic
