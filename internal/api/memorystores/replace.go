@@ -60,7 +60,7 @@ func CheckEntries(field string, entries []Entry) ([]Entry, error) {
 	seen := make(map[string]int, len(entries))
 	for i, e := range entries {
 		at := fmt.Sprintf("%s[%d]", field, i)
-		p, err := cleanPath(at+".path", e.Path)
+		p, err := CleanPath(at+".path", e.Path)
 		if err != nil {
 			return nil, err
 		}
@@ -68,7 +68,7 @@ func CheckEntries(field string, entries []Entry) ([]Entry, error) {
 			return nil, errdefs.Invalid("%s.path: %q is the same path as %s[%d].path", at, p, field, j)
 		}
 		seen[p] = i
-		if err := checkContent(at+".content", e.Content); err != nil {
+		if err := CheckContent(at+".content", e.Content); err != nil {
 			return nil, err
 		}
 		out[i] = Entry{Path: p, Content: e.Content}
@@ -94,57 +94,30 @@ func Replace(ctx context.Context, tx store.Tx, ws, storeID string, entries []Ent
 	if err != nil {
 		return err
 	}
-	type current struct {
-		rec store.Record
-		m   wire.Memory
-	}
-	have := make(map[string]current, len(page.Records))
+	have := make(map[string]wire.Memory, len(page.Records))
 	for _, rec := range page.Records {
 		var m wire.Memory
 		if err := json.Unmarshal(rec.Data, &m); err != nil {
 			return errdefs.Internal(err, "decode memory %s", rec.ID)
 		}
 		if _, keep := want[m.Path]; !keep {
-			if _, err := insertVersion(ctx, tx, ws, m, wire.MemoryDeleted, by); err != nil {
-				return err
-			}
-			if err := tx.Delete(ctx, ws, store.KindMemory, m.ID); err != nil {
+			if err := DeleteMemory(ctx, tx, ws, storeID, m.ID, "", by); err != nil {
 				return err
 			}
 			continue
 		}
-		have[m.Path] = current{rec, m}
+		have[m.Path] = m
 	}
 	for _, e := range entries {
 		content := e.Content
-		now := wire.Now()
 		if cur, ok := have[e.Path]; ok {
-			if *cur.m.Content == content {
-				continue
-			}
-			m := cur.m
-			m.Content, m.ContentSHA256, m.ContentSizeBytes, m.UpdatedAt = &content, sha256Hex(content), int64(len(content)), now
-			if m.MemoryVersionID, err = insertVersion(ctx, tx, ws, m, wire.MemoryModified, by); err != nil {
-				return err
-			}
-			if err := saveMemory(ctx, tx, &cur.rec, m, false); err != nil {
+			// An unchanged memory gets no version (UpdateMemory's rule).
+			if _, err := UpdateMemory(ctx, tx, ws, storeID, cur.ID, Change{Content: &content}, "", by); err != nil {
 				return err
 			}
 			continue
 		}
-		if err := pathFree(ctx, tx, ws, storeID, e.Path, ""); err != nil {
-			return err
-		}
-		m := wire.Memory{
-			ID: ids.New(ids.Memory), Type: wire.TypeMemory, MemoryStoreID: storeID, Path: e.Path,
-			Content: &content, ContentSHA256: sha256Hex(content), ContentSizeBytes: int64(len(content)),
-			CreatedAt: now, UpdatedAt: now,
-		}
-		if m.MemoryVersionID, err = insertVersion(ctx, tx, ws, m, wire.MemoryCreated, by); err != nil {
-			return err
-		}
-		rec := store.Record{Kind: store.KindMemory, ID: m.ID, Workspace: ws, Parent: storeID, Name: m.Path, CreatedAt: now, UpdatedAt: now}
-		if err := saveMemory(ctx, tx, &rec, m, true); err != nil {
+		if _, err := CreateMemory(ctx, tx, ws, storeID, e.Path, content, by); err != nil {
 			return err
 		}
 	}
