@@ -17,8 +17,8 @@ import (
 	"log/slog"
 	"sync"
 
-	"github.com/hangarhq/hangar/internal/api/memorystores"
 	"github.com/hangarhq/hangar/internal/errdefs"
+	"github.com/hangarhq/hangar/internal/memory"
 	"github.com/hangarhq/hangar/internal/model"
 	"github.com/hangarhq/hangar/internal/store"
 	"github.com/hangarhq/hangar/internal/wire"
@@ -187,7 +187,7 @@ func (r *Runner) run(ctx context.Context, ws, id string) {
 	bg := context.WithoutCancel(ctx)
 	if err == nil {
 		err = r.transition(bg, ws, id, wire.DreamRunning, func(ctx context.Context, tx store.Tx, s *Stored) error {
-			if err := memorystores.Replace(ctx, tx, ws, s.Outputs[0].MemoryStoreID, entries, actorOf(*s)); err != nil {
+			if err := memory.Replace(ctx, tx, ws, s.Outputs[0].MemoryStoreID, entries, actorOf(*s)); err != nil {
 				return err
 			}
 			s.Status, s.EndedAt, s.Usage = wire.DreamCompleted, ptr(wire.Now()), usage
@@ -250,15 +250,15 @@ func copyStore(ctx context.Context, tx store.Tx, ws, inputID string, by *wire.Ac
 	if err := json.Unmarshal(rec.Data, &in); err != nil {
 		return "", errdefs.Internal(err, "decode memory store %s", inputID)
 	}
-	ms, err := memorystores.InsertStore(ctx, tx, ws, in.Name, in.Description)
+	ms, err := memory.InsertStore(ctx, tx, ws, in.Name, in.Description)
 	if err != nil {
 		return "", err
 	}
-	entries, err := memorystores.Entries(ctx, tx, ws, inputID)
+	entries, err := memory.Entries(ctx, tx, ws, inputID)
 	if err != nil {
 		return "", err
 	}
-	return ms.ID, memorystores.Replace(ctx, tx, ws, ms.ID, entries, by)
+	return ms.ID, memory.Replace(ctx, tx, ws, ms.ID, entries, by)
 }
 
 // actorOf is who the dream's memory versions name as their author.

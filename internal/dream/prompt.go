@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/hangarhq/hangar/internal/api/memorystores"
 	"github.com/hangarhq/hangar/internal/errdefs"
+	"github.com/hangarhq/hangar/internal/memory"
 	"github.com/hangarhq/hangar/internal/model"
 	"github.com/hangarhq/hangar/internal/store"
 	"github.com/hangarhq/hangar/internal/wire"
@@ -34,7 +34,7 @@ const (
 )
 
 // dream asks the model for the reorganised memories of d.
-func (r *Runner) dream(ctx context.Context, ws string, d wire.Dream) ([]memorystores.Entry, wire.DreamUsage, error) {
+func (r *Runner) dream(ctx context.Context, ws string, d wire.Dream) ([]memory.Entry, wire.DreamUsage, error) {
 	var usage wire.DreamUsage
 	prompt, err := r.prompt(ctx, ws, d)
 	if err != nil {
@@ -72,7 +72,7 @@ func (r *Runner) prompt(ctx context.Context, ws string, d wire.Dream) (string, e
 	if d.Instructions != nil {
 		fmt.Fprintf(&b, "<instructions>\n%s\n</instructions>\n\n", *d.Instructions)
 	}
-	entries, err := memorystores.Entries(ctx, r.st, ws, inputStore(d))
+	entries, err := memory.Entries(ctx, r.st, ws, inputStore(d))
 	if err != nil {
 		return "", err
 	}
@@ -179,14 +179,14 @@ func cut(s string, n int) string {
 // ParseAnswer reads the model's answer: the JSON object the system prompt
 // asks for, alone or in a ```json fence, and checks its memories as the
 // memory endpoints check a write.
-func ParseAnswer(text string) ([]memorystores.Entry, error) {
+func ParseAnswer(text string) ([]memory.Entry, error) {
 	body := strings.TrimSpace(text)
 	if rest, ok := strings.CutPrefix(body, "```"); ok {
 		rest = strings.TrimPrefix(rest, "json")
 		body = strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "```"))
 	}
 	var out struct {
-		Memories *[]memorystores.Entry `json:"memories"`
+		Memories *[]memory.Entry `json:"memories"`
 	}
 	dec := json.NewDecoder(bytes.NewReader([]byte(body)))
 	dec.DisallowUnknownFields()
@@ -199,5 +199,5 @@ func ParseAnswer(text string) ([]memorystores.Entry, error) {
 	if out.Memories == nil {
 		return nil, errdefs.Invalid("the model's answer has no \"memories\" list")
 	}
-	return memorystores.CheckEntries("memories", *out.Memories)
+	return memory.CheckEntries("memories", *out.Memories)
 }

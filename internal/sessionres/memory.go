@@ -7,7 +7,7 @@ package sessionres
 // the directory was materialised or last synced with, the content hash it
 // had then. Sync compares the directory with the base and writes what the
 // agent changed as memory versions with the session as actor, through the
-// memory stores' own write path (memorystores.CreateMemory, UpdateMemory,
+// memory stores' own write path (memory.CreateMemory, UpdateMemory,
 // DeleteMemory), each change preconditioned on the base's hash. When the
 // store changed in between (an API write raced the agent's) the API wins:
 // the file is put back as the store has it, and the agent is told. What
@@ -33,8 +33,8 @@ import (
 	"syscall"
 	"unicode/utf8"
 
-	"github.com/hangarhq/hangar/internal/api/memorystores"
 	"github.com/hangarhq/hangar/internal/errdefs"
+	"github.com/hangarhq/hangar/internal/memory"
 	"github.com/hangarhq/hangar/internal/sandbox"
 	"github.com/hangarhq/hangar/internal/store"
 	"github.com/hangarhq/hangar/internal/wire"
@@ -190,7 +190,7 @@ func (x *Resources) syncStore(ctx context.Context, ws, sessionID, dir, basePath 
 			kept[raw] = true
 			return nil
 		}
-		mp, err := memorystores.CleanPath("path", raw)
+		mp, err := memory.CleanPath("path", raw)
 		if err != nil {
 			say("%s was not saved: its name is no valid memory path (%v)", shown(raw), errMessage(err))
 			return nil
@@ -247,12 +247,12 @@ func (x *Resources) syncStore(ctx context.Context, ws, sessionID, dir, basePath 
 				if err != nil {
 					return err
 				}
-				_, err = memorystores.UpdateMemory(ctx, tx, ws, b.StoreID, rec.ID, memorystores.Change{Content: &w.content}, want, actor)
+				_, err = memory.UpdateMemory(ctx, tx, ws, b.StoreID, rec.ID, memory.Change{Content: &w.content}, want, actor)
 				return err
 			})
 		} else {
 			ok = save(w.path, func(ctx context.Context, tx store.Tx) error {
-				_, err := memorystores.CreateMemory(ctx, tx, ws, b.StoreID, w.path, w.content, actor)
+				_, err := memory.CreateMemory(ctx, tx, ws, b.StoreID, w.path, w.content, actor)
 				return err
 			})
 		}
@@ -277,7 +277,7 @@ func (x *Resources) syncStore(ctx context.Context, ws, sessionID, dir, basePath 
 			if err != nil {
 				return err
 			}
-			return memorystores.DeleteMemory(ctx, tx, ws, b.StoreID, rec.ID, want, actor)
+			return memory.DeleteMemory(ctx, tx, ws, b.StoreID, rec.ID, want, actor)
 		})
 		if ok {
 			delete(b.Files, p)

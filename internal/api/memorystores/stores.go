@@ -3,11 +3,8 @@
 // and listed as a tree, and the immutable versions every change of a
 // memory leaves behind, which can be redacted.
 //
-// Everything is a store record: the store, each memory (named by its path
-// under the store, so paths are unique per store) and each version (under
-// the store too, so versions outlive their memory and go with the store).
-// Every change of a memory writes the memory and its version in one
-// transaction.
+// The records, their checks and the write path are package memory's; this
+// package decodes requests, lists, and shapes the responses.
 package memorystores
 
 import (
@@ -19,6 +16,7 @@ import (
 	"github.com/hangarhq/hangar/internal/check"
 	"github.com/hangarhq/hangar/internal/errdefs"
 	"github.com/hangarhq/hangar/internal/ids"
+	"github.com/hangarhq/hangar/internal/memory"
 	"github.com/hangarhq/hangar/internal/store"
 	"github.com/hangarhq/hangar/internal/wire"
 )
@@ -132,7 +130,7 @@ func (h *Handler) updateStore(w http.ResponseWriter, r *http.Request) error {
 	ws, id := httpx.Workspace(r), r.PathValue("memory_store_id")
 	var ms wire.MemoryStore
 	err := h.st.InTx(r.Context(), func(ctx context.Context, tx store.Tx) error {
-		rec, err := writableStore(ctx, tx, ws, id, &ms)
+		rec, err := memory.WritableStore(ctx, tx, ws, id, &ms)
 		if err != nil {
 			return err
 		}
@@ -147,7 +145,7 @@ func (h *Handler) updateStore(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		ms.UpdatedAt = wire.Now()
-		return saveStore(ctx, tx, &rec, ms)
+		return memory.SaveStore(ctx, tx, &rec, ms)
 	})
 	if err != nil {
 		return err
@@ -178,46 +176,16 @@ func (h *Handler) archiveStore(w http.ResponseWriter, r *http.Request) error {
 	ws, id := httpx.Workspace(r), r.PathValue("memory_store_id")
 	var ms wire.MemoryStore
 	err := h.st.InTx(r.Context(), func(ctx context.Context, tx store.Tx) error {
-		rec, err := getStore(ctx, tx, ws, id, &ms)
+		rec, err := memory.GetStore(ctx, tx, ws, id, &ms)
 		if err != nil || ms.ArchivedAt != nil {
 			return err
 		}
 		now := wire.Now()
 		ms.ArchivedAt, ms.UpdatedAt = &now, now
-		return saveStore(ctx, tx, &rec, ms)
+		return memory.SaveStore(ctx, tx, &rec, ms)
 	})
 	if err != nil {
 		return err
 	}
 	return httpx.OK(w, ms)
-}
-
-// getStore reads store id of workspace ws into ms.
-func getStore(ctx context.Context, tx store.Tx, ws, id string, ms *wire.MemoryStore) (store.Record, error) {
-	rec, err := tx.Get(ctx, ws, store.KindMemoryStore, id)
-	if err != nil {
-		return rec, err
-	}
-	if err := json.Unmarshal(rec.Data, ms); err != nil {
-		return rec, errdefs.Internal(err, "decode memory store %s", id)
-	}
-	return rec, nil
-}
-
-// writableStore is getStore for a change: an archived store is read-only.
-func writableStore(ctx context.Context, tx store.Tx, ws, id string, ms *wire.MemoryStore) (store.Record, error) {
-	rec, err := getStore(ctx, tx, ws, id, ms)
-	if err == nil && ms.ArchivedAt != nil {
-		err = errdefs.Conflict("memory store %s is archived and can no longer be changed", id)
-	}
-	return rec, err
-}
-
-func saveStore(ctx context.Context, tx store.Tx, rec *store.Record, ms wire.MemoryStore) error {
-	data, err := json.Marshal(ms)
-	if err != nil {
-		return errdefs.Internal(err, "encode memory store")
-	}
-	rec.Data, rec.UpdatedAt, rec.ArchivedAt = data, ms.UpdatedAt, ms.ArchivedAt
-	return tx.Update(ctx, rec)
 }

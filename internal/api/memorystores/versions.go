@@ -9,6 +9,7 @@ import (
 	"github.com/hangarhq/hangar/internal/api/httpx"
 	"github.com/hangarhq/hangar/internal/check"
 	"github.com/hangarhq/hangar/internal/errdefs"
+	"github.com/hangarhq/hangar/internal/memory"
 	"github.com/hangarhq/hangar/internal/store"
 	"github.com/hangarhq/hangar/internal/wire"
 )
@@ -150,7 +151,7 @@ func (h *Handler) redactVersion(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		var m wire.Memory
-		_, err = getMemory(ctx, tx, ws, storeID, v.MemoryID, &m)
+		_, err = memory.GetMemory(ctx, tx, ws, storeID, v.MemoryID, &m)
 		switch {
 		case err == nil && m.MemoryVersionID == v.ID:
 			return errdefs.Conflict("memory version %s is the current version of memory %s; update or delete the memory first", id, m.ID)

@@ -1,4 +1,4 @@
-package memorystores
+package memory
 
 import (
 	"strings"
@@ -56,10 +56,10 @@ func CleanPath(field, path string) (string, error) {
 	return path, nil
 }
 
-// successor is the least string above every string that starts with s (""
-// when there is none), so that [s, successor(s)) is the range of names
+// Successor is the least string above every string that starts with s (""
+// when there is none), so that [s, Successor(s)) is the range of names
 // starting with s in bytewise order.
-func successor(s string) string {
+func Successor(s string) string {
 	b := []byte(s)
 	for i := len(b) - 1; i >= 0; i-- {
 		if b[i] < 0xff {

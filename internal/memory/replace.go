@@ -1,4 +1,4 @@
-package memorystores
+package memory
 
 import (
 	"context"
@@ -83,7 +83,7 @@ func CheckEntries(field string, entries []Entry) ([]Entry, error) {
 // Deletions come first, so that a path can turn from a file into a
 // directory within one call.
 func Replace(ctx context.Context, tx store.Tx, ws, storeID string, entries []Entry, by *wire.Actor) error {
-	if _, err := writableStore(ctx, tx, ws, storeID, &wire.MemoryStore{}); err != nil {
+	if _, err := WritableStore(ctx, tx, ws, storeID, &wire.MemoryStore{}); err != nil {
 		return err
 	}
 	want := make(map[string]string, len(entries))
