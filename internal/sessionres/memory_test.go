@@ -2,6 +2,7 @@ package sessionres
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -25,7 +26,7 @@ type memFixture struct {
 	ids     map[string]string
 }
 
-func newMemFixture(t *testing.T, files map[string]string) *memFixture {
+func newMemFixture(t testing.TB, files map[string]string) *memFixture {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -46,14 +47,14 @@ func newMemFixture(t *testing.T, files map[string]string) *memFixture {
 	return f
 }
 
-func (f *memFixture) tx(t *testing.T, fn func(ctx context.Context, tx store.Tx) error) {
+func (f *memFixture) tx(t testing.TB, fn func(ctx context.Context, tx store.Tx) error) {
 	t.Helper()
 	if err := f.x.st.InTx(context.Background(), fn); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func (f *memFixture) create(t *testing.T, p, content string) {
+func (f *memFixture) create(t testing.TB, p, content string) {
 	f.tx(t, func(ctx context.Context, tx store.Tx) error {
 		m, err := memorystores.CreateMemory(ctx, tx, memWS, f.storeID, p, content, nil)
 		f.ids[p] = m.ID
@@ -63,7 +64,7 @@ func (f *memFixture) create(t *testing.T, p, content string) {
 
 // prepare starts a sandbox of the session with the store attached and
 // returns the mount's host directory.
-func (f *memFixture) prepare(t *testing.T, sessionID string, access string) string {
+func (f *memFixture) prepare(t testing.TB, sessionID string, access string) string {
 	t.Helper()
 	spec := &sandbox.Spec{SessionID: sessionID}
 	r := wire.SessionResource{ID: "sesrsc_" + sessionID, Type: wire.ResourceMemoryStore, MemoryStoreID: f.storeID, MountPath: "/mnt/memory/notes", Access: &access}
@@ -182,4 +183,37 @@ func TestMemoryReadOnlySnapshot(t *testing.T) {
 	}
 	sameTree(t, three, map[string]string{"/a.md": "alpha", "/d/b.md": "beta", "/c.md": "gamma"})
 	sameTree(t, one, map[string]string{"/a.md": "alpha", "/d/b.md": "beta"})
+}
+
+// BenchmarkPrepareMemory measures what mounting a 1,000-memory store adds
+// on the server's side of a sandbox start, without the sandbox: a
+// read_only start whose store version has its snapshot already, a
+// read_write start of a session whose directory is filled and unchanged,
+// and a read_write session's first start (a full copy).
+func BenchmarkPrepareMemory(b *testing.B) {
+	files := map[string]string{}
+	for i := range 1000 {
+		files[fmt.Sprintf("/topic-%d/note-%d.md", i%20, i)] = "a short note an agent keeps between sessions, about one line long."
+	}
+	f := newMemFixture(b, files)
+	for _, c := range []struct {
+		name   string
+		access string
+		fresh  bool
+	}{
+		{"read_only", wire.AccessReadOnly, false},
+		{"read_write-restart", wire.AccessReadWrite, false},
+		{"read_write-first", wire.AccessReadWrite, true},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			f.prepare(b, "sesn_bench", c.access)
+			for i := 0; b.Loop(); i++ {
+				sid := "sesn_bench"
+				if c.fresh {
+					sid = fmt.Sprintf("sesn_bench_%s_%d", c.name, i)
+				}
+				f.prepare(b, sid, c.access)
+			}
+		})
+	}
 }
