@@ -34,8 +34,10 @@ func firstToolResult(b *testing.B, c anthropic.Client, sid string, n int) (use, 
 // BenchmarkMemoryMount measures memory store mounts in the local
 // (bubblewrap) sandbox, no pool (every sandbox starts cold):
 //   - ColdStart: from session create to its first bash tool result, with
-//     no store and with a 1,000-memory store attached; the difference of
-//     the p50s is what the mount adds.
+//     no store and with a 1,000-memory store attached read_write and
+//     read_only; the difference of the p50s is what the mount adds. A
+//     read_only run's first start makes the store version's shared
+//     snapshot, the others reuse it.
 //   - WriteVisible: an agent's write under a read_write mount, from its
 //     agent.tool_result to the new content read through the API.
 func BenchmarkMemoryMount(b *testing.B) {
@@ -78,6 +80,7 @@ func BenchmarkMemoryMount(b *testing.B) {
 	}{
 		{"none", nil},
 		{"1000-memories", []anthropic.BetaSessionNewParamsResourceUnion{memResource(big.ID, "", "")}},
+		{"1000-memories-read_only", []anthropic.BetaSessionNewParamsResourceUnion{memResource(big.ID, "read_only", "")}},
 	} {
 		b.Run("ColdStart/"+tc.name, func(b *testing.B) {
 			l := make(latencies, 0, b.N)

@@ -63,9 +63,12 @@ func (x *Resources) memoryLock(sessionID string) *sync.Mutex {
 	return mu.(*sync.Mutex)
 }
 
-// prepareMemory materialises the store of r into its directory and mounts
-// it. Changes the agent left unsynced in a writable directory are synced
-// first, so a restart of the sandbox loses none.
+// prepareMemory mounts the store of r. A read_only attachment binds the
+// store's shared snapshot (memorySnapshot): no copy per session. A
+// read_write one needs a directory of its own, which persists across the
+// session's sandbox starts: changes the agent left unsynced in it are
+// synced first, so a restart loses none, and then only what differs from
+// the store is rewritten (refillMemory).
 func (x *Resources) prepareMemory(ctx context.Context, ws string, spec *sandbox.Spec, r wire.SessionResource) error {
 	root := x.memoryRoot(spec.SessionID)
 	if err := os.MkdirAll(root, 0o711); err != nil {
@@ -75,36 +78,192 @@ func (x *Resources) prepareMemory(ctx context.Context, ws string, spec *sandbox.
 	mu.Lock()
 	defer mu.Unlock()
 	dir, basePath := filepath.Join(root, r.ID), filepath.Join(root, r.ID+".json")
-	if b, err := readBase(basePath); err == nil && b.Writable {
-		if notes := x.syncStore(ctx, ws, spec.SessionID, dir, basePath, b); len(notes) > 0 {
+	prev, err := readBase(basePath)
+	if err == nil && prev.Writable {
+		if notes := x.syncStore(ctx, ws, spec.SessionID, dir, basePath, prev); len(notes) > 0 {
 			x.log.Warn("memory changes not saved before the sandbox restarted", "session", spec.SessionID, "resource", r.ID, "problems", strings.Join(notes, "; "))
 		}
 	}
-	writable := r.Access == nil || *r.Access == wire.AccessReadWrite
-	b := memoryBase{StoreID: r.MemoryStoreID, MountPath: r.MountPath, Writable: writable, Files: map[string]string{}}
-	if err := os.RemoveAll(dir); err != nil {
-		return err
-	}
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		return err
-	}
-	err := x.eachMemory(ctx, ws, r.MemoryStoreID, func(m wire.Memory) error {
-		if err := writeMemoryFile(dir, m.Path, *m.Content); err != nil {
-			// Left out of the base too, so a sync cannot take it for a deletion.
-			x.log.Warn("memory not materialised", "session", spec.SessionID, "store", r.MemoryStoreID, "path", m.Path, "err", err)
-			return nil
+	if r.Access != nil && *r.Access == wire.AccessReadOnly {
+		src, err := x.memorySnapshot(ctx, ws, r.MemoryStoreID)
+		if err != nil {
+			return err
 		}
-		b.Files[m.Path] = m.ContentSHA256
+		// A directory left from a writable mount of this resource is
+		// synced above and no longer mounted.
+		if err := errors.Join(os.RemoveAll(dir), os.RemoveAll(basePath)); err != nil {
+			return err
+		}
+		spec.Mounts = append(spec.Mounts, sandbox.Mount{Source: src, Target: r.MountPath})
 		return nil
-	})
+	}
+	b, err := x.refillMemory(ctx, ws, spec.SessionID, dir, basePath, r)
 	if err != nil {
 		return err
 	}
 	if err := writeBase(basePath, b); err != nil {
 		return err
 	}
-	spec.Mounts = append(spec.Mounts, sandbox.Mount{Source: dir, Target: r.MountPath, Writable: writable})
+	spec.Mounts = append(spec.Mounts, sandbox.Mount{Source: dir, Target: r.MountPath, Writable: true})
 	return nil
+}
+
+// refillMemory makes dir hold the store of r and returns its new base.
+// A directory filled before for the same store keeps every file whose
+// content is the store's: just synced, the tree is its base apart from
+// what could not be saved, which a fresh copy would not hold either and is
+// removed first. Only the memories that differ are written.
+func (x *Resources) refillMemory(ctx context.Context, ws, sessionID, dir, basePath string, r wire.SessionResource) (memoryBase, error) {
+	b := memoryBase{StoreID: r.MemoryStoreID, MountPath: r.MountPath, Writable: true, Files: map[string]string{}}
+	prev, err := readBase(basePath)
+	if err != nil || prev.StoreID != r.MemoryStoreID {
+		prev.Files = map[string]string{}
+		if err := os.RemoveAll(dir); err != nil {
+			return b, err
+		}
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return b, err
+	}
+	if err := pruneMemoryDir(dir, prev.Files); err != nil {
+		return b, err
+	}
+	// Writes wait for the listing's end, as a memory can need a directory
+	// where a file of a deleted one still is.
+	var writes []wire.Memory
+	listed := map[string]bool{}
+	err = x.eachMemory(ctx, ws, r.MemoryStoreID, func(m wire.Memory) error {
+		listed[m.Path] = true
+		if prev.Files[m.Path] == m.ContentSHA256 {
+			b.Files[m.Path] = m.ContentSHA256
+		} else {
+			writes = append(writes, m)
+		}
+		return nil
+	})
+	if err != nil {
+		return b, err
+	}
+	for p := range prev.Files {
+		if !listed[p] {
+			removeMemoryFile(dir, p)
+		}
+	}
+	for _, m := range writes {
+		if err := writeMemoryFile(dir, m.Path, *m.Content); err != nil {
+			// Left out of the base too, so a sync cannot take it for a deletion.
+			x.log.Warn("memory not materialised", "session", sessionID, "store", r.MemoryStoreID, "path", m.Path, "err", err)
+			continue
+		}
+		b.Files[m.Path] = m.ContentSHA256
+	}
+	return b, nil
+}
+
+// pruneMemoryDir removes from dir everything that is not a regular file at
+// a path of files holding that path's content, and from files every path
+// dir does not hold so, so that the two then agree.
+func pruneMemoryDir(dir string, files map[string]string) error {
+	seen := map[string]bool{}
+	defer func() {
+		for p := range files {
+			if !seen[p] {
+				delete(files, p)
+			}
+		}
+	}()
+	parents := map[string]bool{}
+	for p := range files {
+		for d := path.Dir(p); d != "/"; d = path.Dir(d) {
+			parents[d] = true
+		}
+	}
+	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || p == dir {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		mp := "/" + filepath.ToSlash(rel)
+		if d.IsDir() && parents[mp] {
+			return nil
+		}
+		if want, ok := files[mp]; ok && d.Type().IsRegular() {
+			if content, err := readMemoryFile(p); err == nil && sha256Hex(content) == want {
+				seen[mp] = true
+				return nil
+			}
+		}
+		if err := os.RemoveAll(p); err != nil {
+			return err
+		}
+		if d.IsDir() {
+			return fs.SkipDir
+		}
+		return nil
+	})
+}
+
+// removeMemoryFile removes the file at memory path p under dir and the
+// directories it leaves empty, as a fresh copy would not have them.
+func removeMemoryFile(dir, p string) {
+	full, err := safeMemoryPath(dir, p)
+	if err != nil {
+		return
+	}
+	_ = os.Remove(full)
+	for d := filepath.Dir(full); d != dir && os.Remove(d) == nil; d = filepath.Dir(d) {
+	}
+}
+
+// memorySnapshot returns a directory holding the store's memories as of
+// its latest version, made once and shared by every read-only mount of
+// that version: a store's memories change only with a new version, so the
+// version id names the content. It is filled beside its final name and
+// renamed into place, so a mount never sees it half made.
+func (x *Resources) memorySnapshot(ctx context.Context, ws, storeID string) (string, error) {
+	page, err := x.st.List(ctx, store.ListOptions{Workspace: ws, Kind: store.KindMemoryVersion, Parent: storeID, ParentSet: true, Desc: true, Limit: 1})
+	if err != nil {
+		return "", err
+	}
+	key := "empty"
+	if len(page.Records) > 0 {
+		key = page.Records[0].ID
+	}
+	parent := filepath.Join(x.dataDir, "memory-snapshots", storeID)
+	dir := filepath.Join(parent, key)
+	if _, err := os.Stat(dir); err == nil {
+		return dir, nil
+	}
+	if err := os.MkdirAll(parent, 0o711); err != nil {
+		return "", err
+	}
+	tmp, err := os.MkdirTemp(parent, ".new-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(tmp)
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return "", err
+	}
+	// Listed after the version was read, the content is that version's or
+	// newer, never older.
+	err = x.eachMemory(ctx, ws, storeID, func(m wire.Memory) error {
+		if err := writeMemoryFile(tmp, m.Path, *m.Content); err != nil {
+			x.log.Warn("memory not materialised", "store", storeID, "path", m.Path, "err", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		// Another start made it first.
+		if _, serr := os.Stat(dir); serr == nil {
+			return dir, nil
+		}
+		return "", err
+	}
+	return dir, nil
 }
 
 // eachMemory calls fn with every memory of the store, content included.

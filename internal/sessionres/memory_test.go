@@ -1,0 +1,219 @@
+package sessionres
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hangarhq/hangar/internal/api/memorystores"
+	"github.com/hangarhq/hangar/internal/sandbox"
+	"github.com/hangarhq/hangar/internal/store"
+	"github.com/hangarhq/hangar/internal/store/sqlite"
+	"github.com/hangarhq/hangar/internal/wire"
+)
+
+const memWS = "wrkspc_memtest"
+
+// memFixture is a Resources on a real store holding one memory store.
+type memFixture struct {
+	x       *Resources
+	storeID string
+	ids     map[string]string
+}
+
+func newMemFixture(t testing.TB, files map[string]string) *memFixture {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := sqlite.Open(ctx, filepath.Join(dir, "db.sqlite"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	f := &memFixture{x: New(Config{DataDir: dir, Store: st, Logger: slog.New(slog.DiscardHandler)}), ids: map[string]string{}}
+	f.tx(t, func(ctx context.Context, tx store.Tx) error {
+		ms, err := memorystores.InsertStore(ctx, tx, memWS, "notes", "")
+		f.storeID = ms.ID
+		return err
+	})
+	for p, c := range files {
+		f.create(t, p, c)
+	}
+	return f
+}
+
+func (f *memFixture) tx(t testing.TB, fn func(ctx context.Context, tx store.Tx) error) {
+	t.Helper()
+	if err := f.x.st.InTx(context.Background(), fn); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (f *memFixture) create(t testing.TB, p, content string) {
+	f.tx(t, func(ctx context.Context, tx store.Tx) error {
+		m, err := memorystores.CreateMemory(ctx, tx, memWS, f.storeID, p, content, nil)
+		f.ids[p] = m.ID
+		return err
+	})
+}
+
+// prepare starts a sandbox of the session with the store attached and
+// returns the mount's host directory.
+func (f *memFixture) prepare(t testing.TB, sessionID string, access string) string {
+	t.Helper()
+	spec := &sandbox.Spec{SessionID: sessionID}
+	r := wire.SessionResource{ID: "sesrsc_" + sessionID, Type: wire.ResourceMemoryStore, MemoryStoreID: f.storeID, MountPath: "/mnt/memory/notes", Access: &access}
+	if err := f.x.prepareMemory(context.Background(), memWS, spec, r); err != nil {
+		t.Fatal(err)
+	}
+	if len(spec.Mounts) != 1 || spec.Mounts[0].Writable != (access == wire.AccessReadWrite) {
+		t.Fatalf("mounts = %+v", spec.Mounts)
+	}
+	return spec.Mounts[0].Source
+}
+
+// tree lists the regular files under dir with their contents, and fails
+// on anything else but directories.
+func tree(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	got := map[string]string{}
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		if !d.Type().IsRegular() {
+			t.Errorf("%s is no regular file", p)
+			return nil
+		}
+		data, err := os.ReadFile(p)
+		rel, _ := filepath.Rel(dir, p)
+		got["/"+filepath.ToSlash(rel)] = string(data)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+func sameTree(t *testing.T, dir string, want map[string]string) {
+	t.Helper()
+	got := tree(t, dir)
+	if len(got) != len(want) {
+		t.Fatalf("tree = %v, want %v", got, want)
+	}
+	for p, c := range want {
+		if got[p] != c {
+			t.Fatalf("tree = %v, want %v", got, want)
+		}
+	}
+}
+
+// A read_write mount's directory stays across the session's sandbox
+// starts: a later start rewrites only what the store changed, removes what
+// it no longer has and what the agent left that could not be saved, and
+// keeps the agent's saved edits.
+func TestMemoryRefillOnlyChanges(t *testing.T) {
+	f := newMemFixture(t, map[string]string{"/a.md": "alpha", "/d/b.md": "beta", "/d/c.md": "gamma", "/old/x.md": "x"})
+	dir := f.prepare(t, "sesn_rw", wire.AccessReadWrite)
+	sameTree(t, dir, map[string]string{"/a.md": "alpha", "/d/b.md": "beta", "/d/c.md": "gamma", "/old/x.md": "x"})
+	// An mtime no write leaves shows that a file was not rewritten.
+	old := time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC)
+	if err := os.Chtimes(filepath.Join(dir, "d/b.md"), old, old); err != nil {
+		t.Fatal(err)
+	}
+
+	// The agent edits a file (saved by the sync before the refill) and
+	// leaves a link and an oversized file (never saved).
+	for p, c := range map[string]string{"d/c.md": "agent's", "big.md": strings.Repeat("x", maxMemoryBytes+1)} {
+		if err := os.WriteFile(filepath.Join(dir, p), []byte(c), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink("/etc/passwd", filepath.Join(dir, "link.md")); err != nil {
+		t.Fatal(err)
+	}
+	// The API changes the store meanwhile.
+	f.tx(t, func(ctx context.Context, tx store.Tx) error {
+		content := "from the API"
+		if _, err := memorystores.UpdateMemory(ctx, tx, memWS, f.storeID, f.ids["/a.md"], memorystores.Change{Content: &content}, "", nil); err != nil {
+			return err
+		}
+		return memorystores.DeleteMemory(ctx, tx, memWS, f.storeID, f.ids["/old/x.md"], "", nil)
+	})
+	f.create(t, "/old", "a file where a directory was")
+
+	dir2 := f.prepare(t, "sesn_rw", wire.AccessReadWrite)
+	if dir2 != dir {
+		t.Fatalf("mount moved from %s to %s", dir, dir2)
+	}
+	sameTree(t, dir, map[string]string{"/a.md": "from the API", "/d/b.md": "beta", "/d/c.md": "agent's", "/old": "a file where a directory was"})
+	if fi, err := os.Stat(filepath.Join(dir, "d/b.md")); err != nil || !fi.ModTime().Equal(old) {
+		t.Fatal("an unchanged memory was rewritten")
+	}
+	b, err := readBase(filepath.Join(f.x.memoryRoot("sesn_rw"), "sesrsc_sesn_rw.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b.Files) != 4 || b.Files["/d/c.md"] != sha256Hex("agent's") || b.Files["/old"] != sha256Hex("a file where a directory was") {
+		t.Fatalf("base = %v", b.Files)
+	}
+}
+
+// read_only mounts of one store version share one snapshot directory,
+// made once; a change of the store gives the next start a new one.
+func TestMemoryReadOnlySnapshot(t *testing.T) {
+	f := newMemFixture(t, map[string]string{"/a.md": "alpha", "/d/b.md": "beta"})
+	one := f.prepare(t, "sesn_one", wire.AccessReadOnly)
+	two := f.prepare(t, "sesn_two", wire.AccessReadOnly)
+	if one != two || strings.Contains(one, "sesn_") {
+		t.Fatalf("read-only mounts not shared: %s, %s", one, two)
+	}
+	sameTree(t, one, map[string]string{"/a.md": "alpha", "/d/b.md": "beta"})
+
+	f.create(t, "/c.md", "gamma")
+	three := f.prepare(t, "sesn_one", wire.AccessReadOnly)
+	if three == one {
+		t.Fatal("a changed store kept its old snapshot")
+	}
+	sameTree(t, three, map[string]string{"/a.md": "alpha", "/d/b.md": "beta", "/c.md": "gamma"})
+	sameTree(t, one, map[string]string{"/a.md": "alpha", "/d/b.md": "beta"})
+}
+
+// BenchmarkPrepareMemory measures what mounting a 1,000-memory store adds
+// on the server's side of a sandbox start, without the sandbox: a
+// read_only start whose store version has its snapshot already, a
+// read_write start of a session whose directory is filled and unchanged,
+// and a read_write session's first start (a full copy).
+func BenchmarkPrepareMemory(b *testing.B) {
+	files := map[string]string{}
+	for i := range 1000 {
+		files[fmt.Sprintf("/topic-%d/note-%d.md", i%20, i)] = "a short note an agent keeps between sessions, about one line long."
+	}
+	f := newMemFixture(b, files)
+	for _, c := range []struct {
+		name   string
+		access string
+		fresh  bool
+	}{
+		{"read_only", wire.AccessReadOnly, false},
+		{"read_write-restart", wire.AccessReadWrite, false},
+		{"read_write-first", wire.AccessReadWrite, true},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			f.prepare(b, "sesn_bench", c.access)
+			for i := 0; b.Loop(); i++ {
+				sid := "sesn_bench"
+				if c.fresh {
+					sid = fmt.Sprintf("sesn_bench_%s_%d", c.name, i)
+				}
+				f.prepare(b, sid, c.access)
+			}
+		})
+	}
+}
