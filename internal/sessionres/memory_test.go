@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hangarhq/hangar/internal/api/memorystores"
+	"github.com/hangarhq/hangar/internal/memory"
 	"github.com/hangarhq/hangar/internal/sandbox"
 	"github.com/hangarhq/hangar/internal/store"
 	"github.com/hangarhq/hangar/internal/store/sqlite"
@@ -37,7 +37,7 @@ func newMemFixture(t testing.TB, files map[string]string) *memFixture {
 	t.Cleanup(func() { st.Close() })
 	f := &memFixture{x: New(Config{DataDir: dir, Store: st, Logger: slog.New(slog.DiscardHandler)}), ids: map[string]string{}}
 	f.tx(t, func(ctx context.Context, tx store.Tx) error {
-		ms, err := memorystores.InsertStore(ctx, tx, memWS, "notes", "")
+		ms, err := memory.InsertStore(ctx, tx, memWS, "notes", "")
 		f.storeID = ms.ID
 		return err
 	})
@@ -56,7 +56,7 @@ func (f *memFixture) tx(t testing.TB, fn func(ctx context.Context, tx store.Tx) 
 
 func (f *memFixture) create(t testing.TB, p, content string) {
 	f.tx(t, func(ctx context.Context, tx store.Tx) error {
-		m, err := memorystores.CreateMemory(ctx, tx, memWS, f.storeID, p, content, nil)
+		m, err := memory.CreateMemory(ctx, tx, memWS, f.storeID, p, content, nil)
 		f.ids[p] = m.ID
 		return err
 	})
@@ -141,10 +141,10 @@ func TestMemoryRefillOnlyChanges(t *testing.T) {
 	// The API changes the store meanwhile.
 	f.tx(t, func(ctx context.Context, tx store.Tx) error {
 		content := "from the API"
-		if _, err := memorystores.UpdateMemory(ctx, tx, memWS, f.storeID, f.ids["/a.md"], memorystores.Change{Content: &content}, "", nil); err != nil {
+		if _, err := memory.UpdateMemory(ctx, tx, memWS, f.storeID, f.ids["/a.md"], memory.Change{Content: &content}, "", nil); err != nil {
 			return err
 		}
-		return memorystores.DeleteMemory(ctx, tx, memWS, f.storeID, f.ids["/old/x.md"], "", nil)
+		return memory.DeleteMemory(ctx, tx, memWS, f.storeID, f.ids["/old/x.md"], "", nil)
 	})
 	f.create(t, "/old", "a file where a directory was")
 
