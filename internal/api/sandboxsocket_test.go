@@ -5,8 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,9 +13,6 @@ import (
 	"github.com/anthropics/anthropic-sdk-go/v2/packages/param"
 
 	"github.com/hangarhq/hangar/internal/api"
-	"github.com/hangarhq/hangar/internal/engine"
-	"github.com/hangarhq/hangar/internal/events"
-	"github.com/hangarhq/hangar/internal/store/sqlite"
 	"github.com/hangarhq/hangar/internal/workqueue"
 )
 
@@ -28,29 +23,9 @@ import (
 // out of a sandbox any more, so this is checked here, on the real handler.)
 func TestSandboxSocketTokens(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "hangar.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	q := workqueue.New(st, workqueue.Options{})
-	broker := events.NewLocal(nil)
-	t.Cleanup(func() { broker.Close() })
-	eng := engine.New(engine.Deps{Store: st, Broker: broker}, engine.Options{})
-	t.Cleanup(eng.Close)
-
-	var mu sync.Mutex
-	inSandbox := map[string]string{} // work id → session
-	const admin = "sk-ant-admin-test"
-	h := api.New(api.Options{Store: st, AdminKey: admin, Engine: eng, Broker: broker, WorkQueue: q,
-		SandboxWork: func(workID string) (string, bool) {
-			mu.Lock()
-			defer mu.Unlock()
-			s, ok := inSandbox[workID]
-			return s, ok
-		}})
-	tcp := httptest.NewServer(h)
-	t.Cleanup(tcp.Close)
+	x := newHarness(t)
+	q, h := x.q, x.h
+	const admin = testAdminKey
 	// socket serves h as a session's sandbox socket does.
 	socket := func(sessionID string) string {
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -62,7 +37,7 @@ func TestSandboxSocketTokens(t *testing.T) {
 	client := func(url string, opt option.RequestOption) anthropic.Client {
 		return anthropic.NewClient(option.WithBaseURL(url), opt, option.WithMaxRetries(0))
 	}
-	c := client(tcp.URL, option.WithAPIKey(admin))
+	c := client(x.url, option.WithAPIKey(admin))
 
 	env, err := c.Beta.Environments.New(ctx, anthropic.BetaEnvironmentNewParams{Name: "cloud-" + time.Now().Format("150405.000000")})
 	if err != nil {
@@ -92,9 +67,7 @@ func TestSandboxSocketTokens(t *testing.T) {
 			t.Fatalf("claim: %+v, %v", cl, err)
 		}
 		if sandboxed {
-			mu.Lock()
-			inSandbox[cl.Item.ID] = sid
-			mu.Unlock()
+			x.claimForSandbox(cl.Item.ID, sid)
 		}
 		tok, err := workqueue.DecodeSecret(cl.Secret)
 		if err != nil {
@@ -124,12 +97,12 @@ func TestSandboxSocketTokens(t *testing.T) {
 		want     int
 	}{
 		{"sandbox token on its own socket", socket(a), a, option.WithAuthToken(sandboxTok), 200},
-		{"sandbox token on the network", tcp.URL, a, option.WithAuthToken(sandboxTok), 403},
+		{"sandbox token on the network", x.url, a, option.WithAuthToken(sandboxTok), 403},
 		{"sandbox token on another session's socket", socket(b), a, option.WithAuthToken(sandboxTok), 403},
 		{"sandbox token for another session on its own socket", socket(a), b, option.WithAuthToken(sandboxTok), 403},
 		{"admin key on a sandbox socket", socket(a), a, option.WithAPIKey(admin), 403},
 		{"no key on a sandbox socket", socket(a), a, option.WithAPIKey(""), 403},
-		{"admin key on the network", tcp.URL, a, option.WithAPIKey(admin), 200},
+		{"admin key on the network", x.url, a, option.WithAPIKey(admin), 200},
 	} {
 		if got := get(c.url, c.sid, c.opt); got != c.want {
 			t.Errorf("%s: HTTP %d, want %d", c.name, got, c.want)
@@ -138,7 +111,7 @@ func TestSandboxSocketTokens(t *testing.T) {
 	// An item claimed by an outside worker (self-hosted style) keeps its
 	// token usable on the network and useless on a sandbox socket.
 	outsideTok := claim(b, false)
-	if got := get(tcp.URL, b, option.WithAuthToken(outsideTok)); got != 200 {
+	if got := get(x.url, b, option.WithAuthToken(outsideTok)); got != 200 {
 		t.Errorf("outside worker's token on the network: HTTP %d", got)
 	}
 	if got := get(socket(b), b, option.WithAuthToken(outsideTok)); got != 403 {

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
-	"sync"
 	"testing"
 
 	"github.com/anthropics/anthropic-sdk-go/v2"
@@ -15,10 +13,7 @@ import (
 	"github.com/anthropics/anthropic-sdk-go/v2/packages/param"
 
 	"github.com/hangarhq/hangar/internal/api"
-	"github.com/hangarhq/hangar/internal/engine"
-	"github.com/hangarhq/hangar/internal/events"
 	"github.com/hangarhq/hangar/internal/keys"
-	"github.com/hangarhq/hangar/internal/store/sqlite"
 	"github.com/hangarhq/hangar/internal/workqueue"
 )
 
@@ -30,32 +25,13 @@ import (
 // nothing.
 func TestWorkerMemoryAccess(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "hangar.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	q := workqueue.New(st, workqueue.Options{})
-	broker := events.NewLocal(nil)
-	t.Cleanup(func() { broker.Close() })
-	eng := engine.New(engine.Deps{Store: st, Broker: broker}, engine.Options{})
-	t.Cleanup(eng.Close)
-	var mu sync.Mutex
-	sandboxed := map[string]string{} // work id → session
-	const admin = "sk-ant-admin-test"
-	h := api.New(api.Options{Store: st, AdminKey: admin, Engine: eng, Broker: broker, WorkQueue: q,
-		SandboxWork: func(workID string) (string, bool) {
-			mu.Lock()
-			defer mu.Unlock()
-			s, ok := sandboxed[workID]
-			return s, ok
-		}})
-	tcp := httptest.NewServer(h)
-	t.Cleanup(tcp.Close)
+	x := newHarness(t)
+	st, q, h := x.st, x.q, x.h
+	const admin = testAdminKey
 	client := func(url string, opt option.RequestOption) anthropic.Client {
 		return anthropic.NewClient(option.WithBaseURL(url), opt, option.WithMaxRetries(0))
 	}
-	c := client(tcp.URL, option.WithAPIKey(admin))
+	c := client(x.url, option.WithAPIKey(admin))
 
 	env, err := c.Beta.Environments.New(ctx, anthropic.BetaEnvironmentNewParams{Name: "self-hosted",
 		Config: anthropic.BetaEnvironmentNewParamsConfigUnion{OfSelfHosted: &anthropic.BetaSelfHostedConfigParams{}}})
@@ -138,7 +114,7 @@ func TestWorkerMemoryAccess(t *testing.T) {
 
 	sid := newSession()
 	_, tok := claim(sid)
-	w := client(tcp.URL, option.WithAuthToken(tok))
+	w := client(x.url, option.WithAuthToken(tok))
 	list := func(w anthropic.Client, storeID string) (ids map[string]string, code int) {
 		page, err := w.Beta.MemoryStores.Memories.List(ctx, storeID, anthropic.BetaMemoryStoreMemoryListParams{})
 		if code = status(err); code != 200 {
@@ -250,7 +226,7 @@ func TestWorkerMemoryAccess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, code := list(client(tcp.URL, option.WithAuthToken(key)), rw); code != http.StatusForbidden {
+	if _, code := list(client(x.url, option.WithAuthToken(key)), rw); code != http.StatusForbidden {
 		t.Errorf("environment key lists a store: HTTP %d, want 403", code)
 	}
 
@@ -258,9 +234,7 @@ func TestWorkerMemoryAccess(t *testing.T) {
 	// server mounts and syncs: its token reaches none of them.
 	cloud := newSession()
 	workID, cloudTok := claim(cloud)
-	mu.Lock()
-	sandboxed[workID] = cloud
-	mu.Unlock()
+	x.claimForSandbox(workID, cloud)
 	sock := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		h.ServeHTTP(rw, r.WithContext(api.WithSandboxSocket(r.Context(), cloud)))
 	}))
