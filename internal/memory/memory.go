@@ -31,6 +31,27 @@ const (
 	preconditionFailedError = "memory_precondition_failed_error"
 )
 
+// The most a store holds, as the hosted service documents them: a create
+// past either is refused, so a store cannot grow without bound. Variables
+// only so that a test can lower them.
+var (
+	maxMemories = 2000
+	maxVersions = 250000
+)
+
+// checkRoom refuses a change that would take store storeID past its limit
+// of kind (memories or versions).
+func checkRoom(ctx context.Context, tx store.Tx, ws, storeID, kind string, limit int, what string) error {
+	n, err := tx.Count(ctx, ws, kind, storeID, true)
+	if err != nil {
+		return err
+	}
+	if n >= limit {
+		return errdefs.Invalid("memory store %s holds %d %s, the most a store may hold", storeID, n, what)
+	}
+	return nil
+}
+
 // CheckContent enforces the content limit.
 func CheckContent(field, content string) error {
 	if len(content) > maxContentBytes {
@@ -69,6 +90,9 @@ func CreateMemory(ctx context.Context, tx store.Tx, ws, storeID, path, content s
 		return m, err
 	}
 	if err := pathFree(ctx, tx, ws, storeID, path, ""); err != nil {
+		return m, err
+	}
+	if err := checkRoom(ctx, tx, ws, storeID, store.KindMemory, maxMemories, "memories"); err != nil {
 		return m, err
 	}
 	ver, err := insertVersion(ctx, tx, ws, m, wire.MemoryCreated, by)
@@ -118,6 +142,12 @@ func pathFree(ctx context.Context, tx store.Tx, ws, storeID, path, self string) 
 // insertVersion records m as it is after operation and returns the
 // version's id.
 func insertVersion(ctx context.Context, tx store.Tx, ws string, m wire.Memory, operation string, by *wire.Actor) (string, error) {
+	// A deletion is always allowed, so a full store can still be emptied.
+	if operation != wire.MemoryDeleted {
+		if err := checkRoom(ctx, tx, ws, m.MemoryStoreID, store.KindMemoryVersion, maxVersions, "versions"); err != nil {
+			return "", err
+		}
+	}
 	path := m.Path
 	v := wire.MemoryVersion{
 		ID: ids.New(ids.MemoryVer), Type: wire.TypeMemoryVersion, MemoryID: m.ID, MemoryStoreID: m.MemoryStoreID,
