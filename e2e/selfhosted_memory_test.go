@@ -79,13 +79,18 @@ func testSelfHostedMemory(t *testing.T, kind string) {
 	}
 	col := l.stream(s.ID)
 
+	// The SDK's worker uploads when it sees the session go idle, but skips
+	// that when the idle event reaches its stream before it has recorded the
+	// end of its own tool call (a turn as fast as the fake model's); the
+	// upload then happens when its item ends, after this idle grace.
+	maxIdle := 2 * time.Second
 	done := make(chan error, 1)
 	if kind == "sdk" {
 		w := environments.NewEnvironmentWorker(anthropic.NewClient(option.WithBaseURL(l.s.URL), option.WithAPIKey(envKey)),
-			environments.EnvironmentWorkerOptions{EnvironmentID: envID, EnvironmentKey: envKey, Workdir: t.TempDir()})
+			environments.EnvironmentWorkerOptions{EnvironmentID: envID, EnvironmentKey: envKey, Workdir: t.TempDir(), MaxIdle: &maxIdle})
 		go func() { done <- w.Run(ctx) }()
 	} else {
-		cmd := exec.CommandContext(ctx, testserver.Binary(t), "worker", "--environment", envID, "--server", l.s.URL, "--workdir", t.TempDir())
+		cmd := exec.CommandContext(ctx, testserver.Binary(t), "worker", "--environment", envID, "--server", l.s.URL, "--workdir", t.TempDir(), "--max-idle", maxIdle.String())
 		cmd.Env = append(os.Environ(), "HANGAR_ENVIRONMENT_KEY="+envKey)
 		cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
 		var logs strings.Builder

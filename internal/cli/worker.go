@@ -27,6 +27,7 @@ func worker(ctx context.Context, args []string, stderr io.Writer) error {
 	baseURL := fs.String("server", envOr("HANGAR_SERVER", "http://"+config.DefaultListen), "the Hangar server's URL (HANGAR_SERVER)")
 	workdir := fs.String("workdir", "", "base directory for session workspaces (default: the current directory)")
 	logLevel := fs.String("log-level", envOr("HANGAR_LOG_LEVEL", "info"), "debug, info, warn or error (HANGAR_LOG_LEVEL)")
+	maxIdle := fs.Duration("max-idle", anthropic.DefaultMaxIdle, "how long a session's work item is kept after its turn ends, for follow-up turns; memory files still to upload are flushed when it ends")
 	if err := fs.Parse(args); err != nil {
 		return parseError(err)
 	}
@@ -45,7 +46,7 @@ func worker(ctx context.Context, args []string, stderr io.Writer) error {
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	client := anthropic.NewClient(option.WithBaseURL(*baseURL), option.WithAPIKey(key))
 	w := environments.NewEnvironmentWorker(client, environments.EnvironmentWorkerOptions{
-		EnvironmentID: *envID, EnvironmentKey: key, Workdir: *workdir, Logger: log,
+		EnvironmentID: *envID, EnvironmentKey: key, Workdir: *workdir, Logger: log, MaxIdle: maxIdle,
 	})
 	log.Info("worker polling", "server", *baseURL, "environment", *envID)
 	err := w.Run(ctx)
