@@ -187,21 +187,31 @@ func (h *Handler) deleteMemory(w http.ResponseWriter, r *http.Request) error {
 	return httpx.OK(w, wire.Deleted{ID: id, Type: wire.TypeMemoryDeleted})
 }
 
+// listQuery reads a memory or version list's view and list parameters; a
+// full-view page is capped, its items carrying up to 100 KB of content each.
+func listQuery(r *http.Request) (string, httpx.ListQuery, error) {
+	v, err := parseView(r, viewBasic)
+	if err != nil {
+		return "", httpx.ListQuery{}, err
+	}
+	lq, err := httpx.ParseListQuery(r.URL.Query(), 20, 100)
+	if err != nil {
+		return "", httpx.ListQuery{}, err
+	}
+	if v == viewFull && lq.Limit > maxFullPage {
+		lq.Limit = maxFullPage
+	}
+	return v, lq, nil
+}
+
 // listMemories lists the store's memories in path order as a tree: with
 // depth n > 0, the memories more than n segments below path_prefix are
 // rolled up into one memory_prefix entry per directory at depth n.
 func (h *Handler) listMemories(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
-	v, err := parseView(r, viewBasic)
+	v, lq, err := listQuery(r)
 	if err != nil {
 		return err
-	}
-	lq, err := httpx.ParseListQuery(q, 20, 100)
-	if err != nil {
-		return err
-	}
-	if v == viewFull && lq.Limit > maxFullPage {
-		lq.Limit = maxFullPage
 	}
 	if ob := q.Get("order_by"); ob != "" {
 		if err := check.Enum("order_by", ob, "path"); err != nil {

@@ -43,16 +43,9 @@ func (f versionFilter) match(v wire.MemoryVersion) bool {
 // listVersions lists the store's versions newest first.
 func (h *Handler) listVersions(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
-	vw, err := parseView(r, viewBasic)
+	vw, lq, err := listQuery(r)
 	if err != nil {
 		return err
-	}
-	lq, err := httpx.ParseListQuery(q, 20, 100)
-	if err != nil {
-		return err
-	}
-	if vw == viewFull && lq.Limit > maxFullPage {
-		lq.Limit = maxFullPage
 	}
 	lp, err := lq.Params(true)
 	if err != nil {
