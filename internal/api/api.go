@@ -397,6 +397,11 @@ func (a *API) authenticate(r *http.Request) (httpx.Principal, error) {
 	var p httpx.Principal
 	if strings.HasPrefix(key, workqueue.TokenPrefix) {
 		o, err := a.queue.Authenticate(r.Context(), key)
+		if err == nil && o.Stopped && !itemLifecycle(r, o.WorkID) {
+			// A stopped item's worker may still heartbeat or stop it, and
+			// learns from the answer that it must end; nothing else.
+			err = errdefs.Unauthenticated("invalid API key")
+		}
 		if err != nil {
 			if viaSocket {
 				return httpx.Principal{}, notSandboxWorker()
@@ -435,4 +440,10 @@ func (a *API) authenticate(r *http.Request) (httpx.Principal, error) {
 		p.Workspace = ws
 	}
 	return p, nil
+}
+
+// itemLifecycle reports whether r heartbeats or stops work item workID.
+func itemLifecycle(r *http.Request, workID string) bool {
+	p := r.URL.Path
+	return r.Method == http.MethodPost && (strings.HasSuffix(p, "/work/"+workID+"/heartbeat") || strings.HasSuffix(p, "/work/"+workID+"/stop"))
 }

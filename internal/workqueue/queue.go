@@ -268,8 +268,11 @@ func requeue(w *store.WorkItem, now time.Time) {
 	w.LastHeartbeat, w.WorkerID = "", ""
 }
 
+// stopItem ends w. Its token is kept, so that its worker's next heartbeat
+// can tell it so (Authenticate reports the item stopped; the API lets such a
+// token do nothing else).
 func stopItem(w *store.WorkItem, now time.Time) {
-	w.State, w.StoppedAt, w.LeaseUntil, w.TokenHash = store.WorkStopped, &now, nil, nil
+	w.State, w.StoppedAt, w.LeaseUntil = store.WorkStopped, &now, nil
 	if w.StopRequestedAt == nil {
 		w.StopRequestedAt = &now
 	}
@@ -605,20 +608,23 @@ type TokenOwner struct {
 	EnvironmentID string
 	WorkID        string
 	SessionID     string
+	// Stopped: the item is stopped, and its token good only to learn so
+	// from its own heartbeat (or stop).
+	Stopped bool
 }
 
-// Authenticate resolves a sessions token. Tokens of stopped items, or
-// replaced by a later claim, are unknown.
+// Authenticate resolves a sessions token. Tokens replaced by a later claim
+// are unknown; a stopped item's token is reported as such.
 func (q *Queue) Authenticate(ctx context.Context, token string) (TokenOwner, error) {
 	if !strings.HasPrefix(token, TokenPrefix) {
 		return TokenOwner{}, errdefs.Unauthenticated("invalid API key")
 	}
 	w, err := q.st.WorkByTokenHash(ctx, HashToken(token))
-	if errors.Is(err, errdefs.ErrNotFound) || (err == nil && (w.State == store.WorkStopped || w.DataType != DataSession)) {
+	if errors.Is(err, errdefs.ErrNotFound) || (err == nil && w.DataType != DataSession) {
 		return TokenOwner{}, errdefs.Unauthenticated("invalid API key")
 	}
 	if err != nil {
 		return TokenOwner{}, err
 	}
-	return TokenOwner{Workspace: w.Workspace, EnvironmentID: w.EnvironmentID, WorkID: w.ID, SessionID: w.DataID}, nil
+	return TokenOwner{Workspace: w.Workspace, EnvironmentID: w.EnvironmentID, WorkID: w.ID, SessionID: w.DataID, Stopped: w.State == store.WorkStopped}, nil
 }
