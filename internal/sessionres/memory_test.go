@@ -30,6 +30,7 @@ func newMemFixture(t testing.TB, files map[string]string) *memFixture {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
+	t.Cleanup(func() { UnmountAll(dir) })
 	st, err := sqlite.Open(ctx, filepath.Join(dir, "db.sqlite"))
 	if err != nil {
 		t.Fatal(err)
@@ -114,12 +115,25 @@ func sameTree(t *testing.T, dir string, want map[string]string) {
 	}
 }
 
-// A read_write mount's directory stays across the session's sandbox
-// starts: a later start rewrites only what the store changed, removes what
-// it no longer has and what the agent left that could not be saved, and
-// keeps the agent's saved edits.
+// needOverlay fails the test where overlays cannot be mounted (not
+// root) on CI, and skips it elsewhere.
+func needOverlay(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("overlay memory mounts need root; CI runs as root")
+		}
+		t.Skip("overlay memory mounts need root")
+	}
+}
+
+// Without overlays, a read_write mount's directory stays across the
+// session's sandbox starts: a later start rewrites only what the store
+// changed, removes what it no longer has and what the agent left that
+// could not be saved, and keeps the agent's saved edits.
 func TestMemoryRefillOnlyChanges(t *testing.T) {
 	f := newMemFixture(t, map[string]string{"/a.md": "alpha", "/d/b.md": "beta", "/d/c.md": "gamma", "/old/x.md": "x"})
+	f.x.noOverlay.Store(true)
 	dir := f.prepare(t, "sesn_rw", wire.AccessReadWrite)
 	sameTree(t, dir, map[string]string{"/a.md": "alpha", "/d/b.md": "beta", "/d/c.md": "gamma", "/old/x.md": "x"})
 	// An mtime no write leaves shows that a file was not rewritten.
@@ -162,6 +176,72 @@ func TestMemoryRefillOnlyChanges(t *testing.T) {
 	}
 	if len(b.Files) != 4 || b.Files["/d/c.md"] != sha256Hex("agent's") || b.Files["/old"] != sha256Hex("a file where a directory was") {
 		t.Fatalf("base = %v", b.Files)
+	}
+}
+
+// A read_write mount is an overlay over the store's snapshot: the agent's
+// writes land in the session's upper layer only, never in the snapshot
+// other sessions share; a later start syncs them and mounts anew, with
+// what the store changed since written on top of the older snapshot.
+func TestMemoryOverlay(t *testing.T) {
+	needOverlay(t)
+	f := newMemFixture(t, map[string]string{"/a.md": "alpha", "/d/b.md": "beta", "/old/x.md": "x"})
+	dir := f.prepare(t, "sesn_rw", wire.AccessReadWrite)
+	if !isMounted(dir) {
+		t.Fatal("read_write mount is no overlay")
+	}
+	ro := f.prepare(t, "sesn_ro", wire.AccessReadOnly)
+	sameTree(t, dir, map[string]string{"/a.md": "alpha", "/d/b.md": "beta", "/old/x.md": "x"})
+
+	// The agent edits, creates and deletes.
+	if err := os.WriteFile(filepath.Join(dir, "d/b.md"), []byte("agent's"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "new.md"), []byte("new"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(dir, "a.md")); err != nil {
+		t.Fatal(err)
+	}
+	sameTree(t, ro, map[string]string{"/a.md": "alpha", "/d/b.md": "beta", "/old/x.md": "x"})
+	if notes := f.x.SyncMemory(context.Background(), memWS, "sesn_rw"); len(notes) > 0 {
+		t.Fatal(notes)
+	}
+	// The API changes the store too.
+	f.tx(t, func(ctx context.Context, tx store.Tx) error {
+		return memory.DeleteMemory(ctx, tx, memWS, f.storeID, f.ids["/old/x.md"], "", nil)
+	})
+	f.create(t, "/old", "a file where a directory was")
+
+	want := map[string]string{"/d/b.md": "agent's", "/new.md": "new", "/old": "a file where a directory was"}
+	dir2 := f.prepare(t, "sesn_rw", wire.AccessReadWrite)
+	if dir2 != dir || !isMounted(dir) {
+		t.Fatalf("mount %s, was %s", dir2, dir)
+	}
+	sameTree(t, dir, want)
+	b, err := readBase(filepath.Join(f.x.memoryRoot("sesn_rw"), "sesrsc_sesn_rw.json"))
+	if err != nil || b.Lower != ro || len(b.Files) != 3 || b.Files["/d/b.md"] != sha256Hex("agent's") {
+		t.Fatalf("base = %+v, %v; the snapshot shown read-only is %s", b, err, ro)
+	}
+	// A new session's start mounts the same snapshot with the changes on
+	// top, copying nothing else.
+	other := f.prepare(t, "sesn_other", wire.AccessReadWrite)
+	sameTree(t, other, want)
+	var upper []string
+	_ = filepath.WalkDir(upperDir(other), func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			upper = append(upper, p)
+		}
+		return err
+	})
+	if len(upper) != 3 {
+		t.Fatalf("upper layer = %v, want only the three changed memories", upper)
+	}
+
+	// Destroyed, a session's overlay is unmounted and gone.
+	f.x.Remove("sesn_rw")
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("overlay left after the session was removed: %v", err)
 	}
 }
 
