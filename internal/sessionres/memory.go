@@ -53,7 +53,7 @@ type memoryBase struct {
 	Overlay bool   `json:"overlay,omitempty"`
 	Lower   string `json:"lower,omitempty"`
 	// Files maps each memory path to its content hash.
-	Files map[string]string `json:"files"`
+	Files map[string]string `json:"files,omitempty"`
 }
 
 // memoryRoot holds a session's memory mount directories and their bases.
@@ -85,7 +85,7 @@ func (x *Resources) prepareMemory(ctx context.Context, ws string, spec *sandbox.
 	defer mu.Unlock()
 	dir, basePath := filepath.Join(root, r.ID), filepath.Join(root, r.ID+".json")
 	ref := spec.SessionID + "." + r.ID
-	prev, err := readBase(basePath)
+	prev, err := x.readBase(basePath)
 	if err == nil && prev.Writable {
 		if prev.Overlay && !isMounted(dir) {
 			// The host restarted: the upper layer is still on disk.
@@ -111,7 +111,7 @@ func (x *Resources) prepareMemory(ctx context.Context, ws string, spec *sandbox.
 		if err != nil {
 			return err
 		}
-		if err := writeBase(basePath, memoryBase{StoreID: r.MemoryStoreID, MountPath: r.MountPath, Lower: snap.Dir}); err != nil {
+		if err := x.writeBase(basePath, memoryBase{StoreID: r.MemoryStoreID, MountPath: r.MountPath, Lower: snap.Dir}); err != nil {
 			return err
 		}
 		spec.Mounts = append(spec.Mounts, sandbox.Mount{Source: snap.Dir, Target: r.MountPath})
@@ -123,7 +123,7 @@ func (x *Resources) prepareMemory(ctx context.Context, ws string, spec *sandbox.
 		}
 		b, err := x.overlayMemory(ctx, ws, dir, ref, r)
 		if err == nil {
-			if err := writeBase(basePath, b); err != nil {
+			if err := x.writeBase(basePath, b); err != nil {
 				return err
 			}
 			spec.Mounts = append(spec.Mounts, sandbox.Mount{Source: dir, Target: r.MountPath, Writable: true, KeepOwners: true})
@@ -144,7 +144,7 @@ func (x *Resources) prepareMemory(ctx context.Context, ws string, spec *sandbox.
 	if err != nil {
 		return err
 	}
-	if err := writeBase(basePath, b); err != nil {
+	if err := x.writeBase(basePath, b); err != nil {
 		return err
 	}
 	spec.Mounts = append(spec.Mounts, sandbox.Mount{Source: dir, Target: r.MountPath, Writable: true})
@@ -178,7 +178,7 @@ func (x *Resources) overlayMemory(ctx context.Context, ws, dir, ref string, r wi
 // removed first. Only the memories that differ are written.
 func (x *Resources) refillMemory(ctx context.Context, ws, sessionID, dir, basePath string, r wire.SessionResource) (memoryBase, error) {
 	b := memoryBase{StoreID: r.MemoryStoreID, MountPath: r.MountPath, Writable: true, Files: map[string]string{}}
-	prev, err := readBase(basePath)
+	prev, err := x.readBase(basePath)
 	if err != nil || prev.StoreID != r.MemoryStoreID {
 		prev.Files = map[string]string{}
 		if err := os.RemoveAll(dir); err != nil {
@@ -308,7 +308,7 @@ func (x *Resources) releaseMemory(sessionID string) {
 	root := x.memoryRoot(sessionID)
 	bases, _ := filepath.Glob(filepath.Join(root, "*.json"))
 	for _, bp := range bases {
-		b, err := readBase(bp)
+		b, err := x.readBase(bp)
 		if err != nil {
 			continue
 		}
@@ -334,7 +334,7 @@ func (x *Resources) SyncMemory(ctx context.Context, ws, sessionID string) []stri
 	defer mu.Unlock()
 	var notes []string
 	for _, bp := range bases {
-		b, err := readBase(bp)
+		b, err := x.readBase(bp)
 		if err != nil {
 			x.log.Error("read memory mount base", "session", sessionID, "file", bp, "err", err)
 			continue
@@ -358,16 +358,31 @@ func (x *Resources) syncStore(ctx context.Context, ws, sessionID, dir, basePath 
 	kept := map[string]bool{}
 	type write struct{ path, content, sum string }
 	var writes []write
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+	// An overlay's changes are its upper layer: the sync reads that alone,
+	// where a deletion is a whiteout (a 0/0 character device) or an opaque
+	// directory hiding everything below it in the snapshot.
+	root := dir
+	var whiteouts, opaque []string
+	if b.Overlay {
+		root = upperDir(dir)
+	}
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		if p == dir {
+		if p == root {
 			return nil
 		}
-		rel, _ := filepath.Rel(dir, p)
+		rel, _ := filepath.Rel(root, p)
 		raw := "/" + filepath.ToSlash(rel)
 		if d.IsDir() {
+			if b.Overlay && isOpaque(p) {
+				opaque = append(opaque, raw)
+			}
+			return nil
+		}
+		if b.Overlay && isWhiteout(p, d) {
+			whiteouts = append(whiteouts, raw)
 			return nil
 		}
 		if !d.Type().IsRegular() {
@@ -384,7 +399,7 @@ func (x *Resources) syncStore(ctx context.Context, ws, sessionID, dir, basePath 
 			say("%s was not saved: its name is no valid memory path (%v)", shown(raw), errMessage(err))
 			return nil
 		}
-		if seen[mp] {
+		if seen[mp] || b.Overlay && mp != raw && exists(filepath.Join(dir, mp)) {
 			say("%s was not saved: its name is the same as another file's once normalised (%s)", shown(raw), shown(mp))
 			kept[mp] = true
 			return nil
@@ -405,6 +420,26 @@ func (x *Resources) syncStore(ctx context.Context, ws, sessionID, dir, basePath 
 	if err != nil {
 		say("the memory mount %s could not be read: %v", b.MountPath, err)
 		return notes
+	}
+	// deleted says whether base path p is no longer in the mount.
+	deleted := func(p string) bool {
+		if seen[p] || kept[p] {
+			return false
+		}
+		if !b.Overlay {
+			return true
+		}
+		for _, w := range whiteouts {
+			if p == w || strings.HasPrefix(p, w+"/") {
+				return true
+			}
+		}
+		for _, o := range opaque {
+			if strings.HasPrefix(p, o+"/") {
+				return true
+			}
+		}
+		return false
 	}
 	actor := &wire.Actor{Type: wire.ActorSession, SessionID: sessionID}
 	// save runs one change in its own transaction and reports whether it
@@ -451,7 +486,7 @@ func (x *Resources) syncStore(ctx context.Context, ws, sessionID, dir, basePath 
 	}
 	var gone []string
 	for p := range b.Files {
-		if !seen[p] && !kept[p] {
+		if deleted(p) {
 			gone = append(gone, p)
 		}
 	}
@@ -472,7 +507,7 @@ func (x *Resources) syncStore(ctx context.Context, ws, sessionID, dir, basePath 
 			delete(b.Files, p)
 		}
 	}
-	if err := writeBase(basePath, b); err != nil {
+	if err := x.writeBase(basePath, b); err != nil {
 		say("the memory mount %s could not be recorded: %v", b.MountPath, err)
 	}
 	return notes
@@ -605,14 +640,29 @@ func readMemoryFile(p string) (string, error) {
 	return string(data), nil
 }
 
-func readBase(p string) (memoryBase, error) {
-	var b memoryBase
+func (x *Resources) readBase(p string) (memoryBase, error) {
+	var d diskBase
 	data, err := os.ReadFile(p)
 	if err != nil {
-		return b, err
+		return d.memoryBase, err
 	}
-	if err := json.Unmarshal(data, &b); err != nil {
-		return b, err
+	if err := json.Unmarshal(data, &d); err != nil {
+		return d.memoryBase, err
+	}
+	b := d.memoryBase
+	if b.Overlay {
+		snap, err := x.snaps.load(b.Lower)
+		if err != nil {
+			return b, fmt.Errorf("the snapshot under %s: %w", p, err)
+		}
+		b.Files = snap.files()
+		for f, sum := range d.Changed {
+			if sum == "" {
+				delete(b.Files, f)
+			} else {
+				b.Files[f] = sum
+			}
+		}
 	}
 	if b.Files == nil {
 		b.Files = map[string]string{}
@@ -620,10 +670,36 @@ func readBase(p string) (memoryBase, error) {
 	return b, nil
 }
 
+// diskBase is a memoryBase as its file holds it: an overlay's files as
+// what differs from its snapshot ("" for a path it no longer has), most
+// often a few, where a copy's base lists them all.
+type diskBase struct {
+	memoryBase
+	Changed map[string]string `json:"changed,omitempty"`
+}
+
 // writeBase replaces the base file atomically, so a crash leaves the old
 // one or the new one.
-func writeBase(p string, b memoryBase) error {
-	data, err := json.Marshal(b)
+func (x *Resources) writeBase(p string, b memoryBase) error {
+	d := diskBase{memoryBase: b}
+	if b.Overlay {
+		snap, err := x.snaps.load(b.Lower)
+		if err != nil {
+			return err
+		}
+		d.Files, d.Changed = nil, map[string]string{}
+		for f := range snap.paths {
+			if _, ok := b.Files[f]; !ok {
+				d.Changed[f] = ""
+			}
+		}
+		for f, sum := range b.Files {
+			if snap.paths[f] != sum {
+				d.Changed[f] = sum
+			}
+		}
+	}
+	data, err := json.Marshal(d)
 	if err != nil {
 		return err
 	}

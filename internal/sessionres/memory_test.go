@@ -170,7 +170,7 @@ func TestMemoryRefillOnlyChanges(t *testing.T) {
 	if fi, err := os.Stat(filepath.Join(dir, "d/b.md")); err != nil || !fi.ModTime().Equal(old) {
 		t.Fatal("an unchanged memory was rewritten")
 	}
-	b, err := readBase(filepath.Join(f.x.memoryRoot("sesn_rw"), "sesrsc_sesn_rw.json"))
+	b, err := f.x.readBase(filepath.Join(f.x.memoryRoot("sesn_rw"), "sesrsc_sesn_rw.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,7 +219,7 @@ func TestMemoryOverlay(t *testing.T) {
 		t.Fatalf("mount %s, was %s", dir2, dir)
 	}
 	sameTree(t, dir, want)
-	b, err := readBase(filepath.Join(f.x.memoryRoot("sesn_rw"), "sesrsc_sesn_rw.json"))
+	b, err := f.x.readBase(filepath.Join(f.x.memoryRoot("sesn_rw"), "sesrsc_sesn_rw.json"))
 	if err != nil || b.Lower != ro || len(b.Files) != 3 || b.Files["/d/b.md"] != sha256Hex("agent's") {
 		t.Fatalf("base = %+v, %v; the snapshot shown read-only is %s", b, err, ro)
 	}
@@ -237,6 +237,22 @@ func TestMemoryOverlay(t *testing.T) {
 	if len(upper) != 3 {
 		t.Fatalf("upper layer = %v, want only the three changed memories", upper)
 	}
+
+	// A directory removed and made again is opaque in the upper layer:
+	// what it held in the snapshot is deleted.
+	if err := os.RemoveAll(filepath.Join(other, "d")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(other, "d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(other, "d/z.md"), []byte("zed"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if notes := f.x.SyncMemory(context.Background(), memWS, "sesn_other"); len(notes) > 0 {
+		t.Fatal(notes)
+	}
+	sameTree(t, f.prepare(t, "sesn_check", wire.AccessReadWrite), map[string]string{"/d/z.md": "zed", "/new.md": "new", "/old": "a file where a directory was"})
 
 	// Destroyed, a session's overlay is unmounted and gone.
 	f.x.Remove("sesn_rw")
@@ -266,33 +282,81 @@ func TestMemoryReadOnlySnapshot(t *testing.T) {
 }
 
 // BenchmarkPrepareMemory measures what mounting a 1,000-memory store adds
-// on the server's side of a sandbox start, without the sandbox: a
-// read_only start whose store version has its snapshot already, a
-// read_write start of a session whose directory is filled and unchanged,
-// and a read_write session's first start (a full copy).
+// on the server's side of a sandbox start, without the sandbox:
+//   - read_only: the store version's snapshot already made;
+//   - read_write-first: a session's first start (an overlay over the
+//     snapshot), and -changed the same one version after the snapshot
+//     (that version written on top);
+//   - read_write-restart: a later start of the same session, nothing
+//     changed (the sync of what the agent left, then a fresh overlay);
+//   - copy-*: the same without overlays, a directory of the session's own.
 func BenchmarkPrepareMemory(b *testing.B) {
 	files := map[string]string{}
 	for i := range 1000 {
 		files[fmt.Sprintf("/topic-%d/note-%d.md", i%20, i)] = "a short note an agent keeps between sessions, about one line long."
 	}
-	f := newMemFixture(b, files)
 	for _, c := range []struct {
 		name   string
 		access string
 		fresh  bool
+		change bool
+		noOvl  bool
 	}{
-		{"read_only", wire.AccessReadOnly, false},
-		{"read_write-restart", wire.AccessReadWrite, false},
-		{"read_write-first", wire.AccessReadWrite, true},
+		{name: "read_only", access: wire.AccessReadOnly},
+		{name: "read_write-first", access: wire.AccessReadWrite, fresh: true},
+		{name: "read_write-first-changed", access: wire.AccessReadWrite, fresh: true, change: true},
+		{name: "read_write-restart", access: wire.AccessReadWrite},
+		{name: "copy-first", access: wire.AccessReadWrite, fresh: true, noOvl: true},
+		{name: "copy-restart", access: wire.AccessReadWrite, noOvl: true},
 	} {
 		b.Run(c.name, func(b *testing.B) {
+			if !c.noOvl {
+				needOverlay(b)
+			}
+			f := newMemFixture(b, files)
+			f.x.noOverlay.Store(c.noOvl)
 			f.prepare(b, "sesn_bench", c.access)
+			if c.change {
+				f.create(b, "/changed.md", "one memory written after the snapshot was made")
+			}
 			for i := 0; b.Loop(); i++ {
 				sid := "sesn_bench"
 				if c.fresh {
-					sid = fmt.Sprintf("sesn_bench_%s_%d", c.name, i)
+					sid = fmt.Sprintf("sesn_bench_%d", i)
 				}
 				f.prepare(b, sid, c.access)
+			}
+		})
+	}
+}
+
+// BenchmarkSyncMemory measures the sync after a tool call that changed
+// one file of a 1,000-memory read_write mount: an overlay's upper layer
+// against a whole copy's walk.
+func BenchmarkSyncMemory(b *testing.B) {
+	files := map[string]string{}
+	for i := range 1000 {
+		files[fmt.Sprintf("/topic-%d/note-%d.md", i%20, i)] = "a short note an agent keeps between sessions, about one line long."
+	}
+	for _, noOvl := range []bool{false, true} {
+		name := "overlay"
+		if noOvl {
+			name = "copy"
+		}
+		b.Run(name, func(b *testing.B) {
+			if !noOvl {
+				needOverlay(b)
+			}
+			f := newMemFixture(b, files)
+			f.x.noOverlay.Store(noOvl)
+			dir := f.prepare(b, "sesn_bench", wire.AccessReadWrite)
+			for i := 0; b.Loop(); i++ {
+				if err := os.WriteFile(filepath.Join(dir, "topic-1/note-1.md"), []byte(fmt.Sprint("edit ", i)), 0o644); err != nil {
+					b.Fatal(err)
+				}
+				if notes := f.x.SyncMemory(context.Background(), memWS, "sesn_bench"); len(notes) > 0 {
+					b.Fatal(notes)
+				}
 			}
 		})
 	}

@@ -12,6 +12,7 @@ package sessionres
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -49,7 +50,10 @@ func mountOverlay(lower, dir string) error {
 	if err := os.Chmod(upper, 0o777); err != nil {
 		return err
 	}
-	opts := "lowerdir=" + lower + ",upperdir=" + upper + ",workdir=" + work
+	// The sync reads the upper layer alone (syncStore), which holds every
+	// change only when a renamed directory is copied up whole (no
+	// redirect_dir) and a copied-up file holds its data (no metacopy).
+	opts := "lowerdir=" + lower + ",upperdir=" + upper + ",workdir=" + work + ",redirect_dir=off,metacopy=off"
 	if err := unix.Mount("overlay", dir, "overlay", unix.MS_NODEV|unix.MS_NOSUID, opts); err != nil {
 		if errors.Is(err, unix.EPERM) || errors.Is(err, unix.ENODEV) || errors.Is(err, unix.EINVAL) {
 			return fmt.Errorf("%w: %v", errNoOverlay, err)
@@ -57,6 +61,30 @@ func mountOverlay(lower, dir string) error {
 		return fmt.Errorf("mount overlay at %s: %w", dir, err)
 	}
 	return nil
+}
+
+// isWhiteout reports whether the upper layer's entry p is a whiteout: a
+// character device 0/0 that hides the lower layer's file or directory.
+func isWhiteout(p string, d fs.DirEntry) bool {
+	if d.Type()&fs.ModeCharDevice == 0 {
+		return false
+	}
+	var st unix.Stat_t
+	return unix.Lstat(p, &st) == nil && st.Rdev == 0
+}
+
+// isOpaque reports whether the upper layer's directory p is opaque: it
+// hides everything below it in the lower layer (a directory removed and
+// made again).
+func isOpaque(p string) bool {
+	var v [1]byte
+	n, err := unix.Lgetxattr(p, "trusted.overlay.opaque", v[:])
+	return err == nil && n == 1 && v[0] == 'y'
+}
+
+func exists(p string) bool {
+	_, err := os.Lstat(p)
+	return err == nil
 }
 
 // isMounted reports whether a file system is mounted at dir: its device

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -37,6 +38,8 @@ type snapshot struct {
 	Seq int64 `json:"seq"`
 	// Memories maps each memory id to its path and content hash.
 	Memories map[string]snapMemory `json:"memories"`
+	// paths maps each path to its content hash.
+	paths map[string]string
 }
 
 type snapMemory struct {
@@ -44,14 +47,16 @@ type snapMemory struct {
 	SHA256 string `json:"sha256"`
 }
 
-// files is the snapshot as a mount base's path → hash.
-func (s *snapshot) files() map[string]string {
-	out := make(map[string]string, len(s.Memories))
+func (s *snapshot) index() *snapshot {
+	s.paths = make(map[string]string, len(s.Memories))
 	for _, m := range s.Memories {
-		out[m.Path] = m.SHA256
+		s.paths[m.Path] = m.SHA256
 	}
-	return out
+	return s
 }
+
+// files is the snapshot as a mount base's path → hash, the caller's own.
+func (s *snapshot) files() map[string]string { return maps.Clone(s.paths) }
 
 // snapshots caches the manifests read, by directory (they never change),
 // and serializes each store's snapshots.
@@ -90,6 +95,7 @@ func (c *snapshots) load(dir string) (*snapshot, error) {
 		return nil, err
 	}
 	s.Dir = dir
+	s.index()
 	c.mu.Lock()
 	if c.byDir == nil {
 		c.byDir = map[string]*snapshot{}
@@ -228,6 +234,7 @@ func (x *Resources) makeSnapshot(ctx context.Context, ws, storeID, key string, s
 	if err := writeAtomic(filepath.Join(parent, "newest"), []byte(key)); err != nil {
 		return nil, err
 	}
+	snap.index()
 	x.pruneSnapshots(parent, key)
 	return snap, nil
 }
