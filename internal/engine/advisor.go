@@ -169,8 +169,9 @@ func (c *conversation) consult(ctx context.Context, cl *call) {
 		}
 		return
 	case ctx.Err() != nil:
-		// Interrupted: the thread ends, and the interrupt answers the call.
-		result.ToolUseID = ""
+		// Interrupted: the thread ends with the call's answer, so the
+		// interrupt finds no call of it open.
+		result.Result, result.IsError = "The user interrupted the session before the advisor answered.", true
 	case err != nil:
 		c.s.e.log.Warn("advisor request failed", "session", c.s.id, "model", modelID, "err", err)
 		result.Result, result.IsError = "The advisor could not be consulted: "+err.Error()+". Continue without its advice.", true
@@ -191,9 +192,7 @@ func (c *conversation) consult(ctx context.Context, cl *call) {
 		c.s.e.log.Error("record advisor answer", "session", c.s.id, "err", err)
 		return
 	}
-	if result.ToolUseID != "" {
-		c.resolve(cl.id, model.ToolResult(cl.id, result.Result, result.IsError))
-	}
+	c.resolve(cl.id, model.ToolResult(cl.id, result.Result, result.IsError))
 }
 
 // advisorRequest is the advisor model's request: its instructions and the

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hangarhq/hangar/internal/model"
 	"github.com/hangarhq/hangar/internal/model/modeltest"
@@ -159,5 +160,36 @@ func TestAdvisorFailureIsToolError(t *testing.T) {
 	res := h.fake.Requests()[2].Input.ToolResults()
 	if len(res) != 1 || !res[0].IsError || !strings.Contains(res[0].Content[0].Text, "advisor could not be consulted") {
 		t.Fatalf("tool results after the failure = %+v", res)
+	}
+}
+
+// An interrupt during the consultation cancels the advisor's request and
+// ends its thread, which answers the call (no agent.tool_result is logged
+// for it); the session takes new input, and the model sees the call
+// answered with an error.
+func TestAdvisorInterrupted(t *testing.T) {
+	h := newHarness(t, modeltest.EchoRule,
+		modeltest.ToolCall("", "advisor", map[string]any{}),
+		modeltest.Turn{Content: []model.Block{model.Text("never finished")}, Stall: true},
+	)
+	h.open()
+	id := h.advisorSession(t.Name(), advisorOn)
+	h.send(id, text("go"))
+	for deadline := time.Now().Add(10 * time.Second); len(h.fake.Requests()) < 2; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the advisor request never reached the upstream")
+		}
+	}
+	h.send(id, &wire.UserInterruptEvent{})
+	evs := h.waitIdle(id, "end_turn", 0)
+	if got := typesOf(evs); !strings.HasSuffix(got, "session.thread_status_running,span.model_request_start,user.interrupt,span.model_request_end,session.thread_status_terminated,session.status_idle") {
+		t.Fatalf("log = %s", got)
+	}
+	h.send(id, text("again"))
+	h.waitIdle(id, "end_turn", 1)
+	last, _ := h.fake.LastRequest()
+	msgs := last.Input.Messages
+	if len(msgs) < 3 || msgs[1].Content[0].Name != "advisor" || msgs[2].Content[0].Type != model.BlockToolResult || !msgs[2].Content[0].IsError {
+		t.Fatalf("conversation after the interrupt = %+v", msgs)
 	}
 }
