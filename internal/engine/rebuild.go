@@ -68,6 +68,9 @@ func (s *session) replay(se store.Event) error {
 		return nil
 	}
 	c := s.main
+	if c.replayAdvisor(ev, se.Private) {
+		return nil
+	}
 	switch p := ev.Payload.(type) {
 	case *wire.UserMessageEvent, *wire.SystemMessageEvent:
 		// Logged when sent, taken when the session got to it (after the
