@@ -302,7 +302,7 @@ func BenchmarkPrepareMemory(b *testing.B) {
 		change bool
 		noOvl  bool
 	}{
-		{name: "read_only", access: wire.AccessReadOnly},
+		{name: "read_only", access: wire.AccessReadOnly, fresh: true},
 		{name: "read_write-first", access: wire.AccessReadWrite, fresh: true},
 		{name: "read_write-first-changed", access: wire.AccessReadWrite, fresh: true, change: true},
 		{name: "read_write-restart", access: wire.AccessReadWrite},
