@@ -3,8 +3,6 @@ package workflow
 import (
 	"context"
 	"encoding/json"
-	"fmt"
-	"strings"
 	"sync"
 	"testing"
 
@@ -149,8 +147,6 @@ func wantError(t *testing.T, res wire.WorkflowRunResult, typ string) {
 	}
 }
 
-func joined(v []string) string { return strings.Join(v, " ") }
-
 func mustJSON(t *testing.T, v any) string {
 	t.Helper()
 	b, err := json.Marshal(v)
@@ -159,5 +155,3 @@ func mustJSON(t *testing.T, v any) string {
 	}
 	return string(b)
 }
-
-var _ = fmt.Sprint
