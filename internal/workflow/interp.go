@@ -137,6 +137,9 @@ func (in *interp) install() error {
 	if err := g.DefineDataProperty(tickName, tick, goja.FLAG_FALSE, goja.FLAG_FALSE, goja.FLAG_FALSE); err != nil {
 		return err
 	}
+	if _, err := vm.RunString(prelude); err != nil {
+		return err
+	}
 	input := goja.Null()
 	if len(in.r.snap.Input) > 0 {
 		parse, _ := goja.AssertFunction(vm.Get("JSON").ToObject(vm).Get("parse"))
@@ -160,6 +163,20 @@ func (in *interp) install() error {
 	}
 	return nil
 }
+
+// prelude closes the ways to compile code from strings at run time (eval,
+// the Function constructors): such code would not be instrumented, so it
+// could spin past the step budget until the run's time limit.
+const prelude = `(function () {
+	"use strict";
+	const refuse = function () { throw new EvalError("code from strings is not available in workflows"); };
+	for (const f of [function () {}, function* () {}, async function () {}]) {
+		Object.defineProperty(Object.getPrototypeOf(f), "constructor", {value: refuse, writable: false, enumerable: false, configurable: false});
+	}
+	refuse.prototype = Function.prototype;
+	Object.defineProperty(globalThis, "Function", {value: refuse, writable: false, enumerable: false, configurable: false});
+	Object.defineProperty(globalThis, "eval", {value: refuse, writable: false, enumerable: false, configurable: false});
+})();`
 
 // task is one agent call the program asked for.
 type task struct {

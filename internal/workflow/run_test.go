@@ -113,6 +113,8 @@ func TestProgramErrors(t *testing.T) {
 		{"caught agent failure", `try { agent("bad") } catch (e) { return "caught: " + e.message }`, "", "", `"caught: agent \"agent\" failed: the thread failed"`},
 		{"settled", `return parallelSettled(["good", {prompt: "bad", agent: "reader"}])`, "", "", `[{"ok":true,"result":"ok"},{"ok":false,"error":"the thread failed"}]`},
 		{"undefined result", `agent("good")`, "", "", `null`},
+		{"caught phase failure", `try { phase("p", () => { throw new Error("inner") }) } catch (e) { return e.message }`, "", "", `"inner"`},
+		{"phase failure", `phase("p", () => agent("bad"))`, wire.WorkflowRunProgramError, "the thread failed", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			sink := &recSink{}
@@ -128,6 +130,9 @@ func TestProgramErrors(t *testing.T) {
 				t.Errorf("failure = %q, want it to mention %q", s.Failure, tc.detail)
 			}
 			types := sink.types()
+			if slices.Contains(types, wire.EventTypeWorkflowRunPhaseStarted) && !slices.Contains(types, wire.EventTypeWorkflowRunPhaseEnded) {
+				t.Errorf("the phase was not ended: %v", types)
+			}
 			n := len(types)
 			if n < 2 || types[n-2] != wire.EventTypeWorkflowRunError || types[n-1] != wire.EventTypeWorkflowRunStatusEnded {
 				t.Fatalf("events = %v", types)
@@ -325,6 +330,23 @@ func TestSandbox(t *testing.T) {
 	want := `["undefined","undefined","undefined","undefined","undefined","undefined","undefined","undefined","function","number"]`
 	if string(s.Output) != want {
 		t.Errorf("output = %s", s.Output)
+	}
+	// Code compiled from strings would escape the step budget: there is none.
+	for _, src := range []string{
+		`return eval("1")`,
+		`return Function("return 1")()`,
+		`return (function () {}).constructor("return 1")()`,
+		`return (function* () {}).constructor("yield 1")().next()`,
+		`return (async function () {}).constructor("return 1")()`,
+	} {
+		res, s := execute(t, newConfig(&fakeRunner{}, &recSink{}), StartRequest{Program: src})
+		if res.Type != wire.WorkflowRunErrored || !strings.Contains(s.Failure, "not available") {
+			t.Errorf("%s: result %+v, output %s, failure %q", src, res, s.Output, s.Failure)
+		}
+	}
+	res, s = execute(t, newConfig(&fakeRunner{}, &recSink{}), StartRequest{Program: `return [(() => 1) instanceof Function, typeof Function]`})
+	if string(s.Output) != `[true,"function"]` {
+		t.Errorf("instanceof Function: %s (%s)", s.Output, s.Failure)
 	}
 	// The step counter cannot be replaced by the program.
 	cfg := newConfig(&fakeRunner{}, &recSink{})
