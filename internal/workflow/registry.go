@@ -83,8 +83,10 @@ func (g *Registry) Start(ctx context.Context, req StartRequest) (Snapshot, error
 	g.adoptLocked(run)
 	g.mu.Unlock()
 	run.announce(ctx)
+	// The state as started: the run may end before launch returns.
+	s := run.Snapshot()
 	g.launch(run)
-	return run.Snapshot(), nil
+	return s, nil
 }
 
 func (g *Registry) refuse(ctx context.Context, e *Error) error {
@@ -157,6 +159,19 @@ func (g *Registry) Open() int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.openLocked()
+}
+
+// Running counts the open runs that are not idle: while one is, the
+// session stays running (it goes idle only with requires_action when a
+// thread waits on the client).
+func (g *Registry) Running() int {
+	n := 0
+	for _, r := range g.openRuns() {
+		if r.Snapshot().Status == StatusRunning {
+			n++
+		}
+	}
+	return n
 }
 
 // Stop ends a run with result stopped and waits (bounded by ctx) for its

@@ -64,7 +64,13 @@ func TestMaxOpenRuns(t *testing.T) {
 	if _, err := g.Start(ctx, StartRequest{Program: `agent("wait")`}); err != nil {
 		t.Fatal(err)
 	}
+	if n := g.Running(); n != 2 {
+		t.Errorf("%d running", n)
+	}
 	g.Pause(ctx) // idle runs still count
+	if n := g.Running(); n != 0 {
+		t.Errorf("%d running after a pause", n)
+	}
 	_, err = g.Start(ctx, StartRequest{Program: `return 1`})
 	if e, ok := AsError(err); !ok || e.Type != wire.WorkflowRunMaxWorkflowRunsError {
 		t.Fatalf("third start: %v", err)

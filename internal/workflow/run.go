@@ -53,6 +53,8 @@ type Run struct {
 	prog   *goja.Program
 	sem    chan struct{}
 
+	// statusMu orders status changes with their events.
+	statusMu sync.Mutex
 	mu       sync.Mutex
 	snap     Snapshot
 	paused   bool
@@ -224,8 +226,11 @@ func (r *Run) announce(ctx context.Context) {
 
 // Pause makes the run idle: threads already working go on, but no new one
 // starts until Resume. The engine pauses a session's runs at its budget
-// (and may after an interrupt). The lifetime keeps passing.
+// (and may after an interrupt). The lifetime keeps passing. A run paused
+// before it started reports workflow_run.status_idle as its first status.
 func (r *Run) Pause(ctx context.Context) {
+	r.statusMu.Lock()
+	defer r.statusMu.Unlock()
 	r.mu.Lock()
 	if r.paused || r.snap.Status == StatusEnded {
 		r.mu.Unlock()
@@ -235,12 +240,16 @@ func (r *Run) Pause(ctx context.Context) {
 	r.snap.Status = StatusIdle
 	s := r.snap.clone()
 	r.mu.Unlock()
-	r.emit(ctx, &wire.WorkflowRunStatusIdleEvent{WorkflowRunID: s.ID})
+	if s.Started {
+		r.emit(ctx, &wire.WorkflowRunStatusIdleEvent{WorkflowRunID: s.ID})
+	}
 	r.save(ctx, s)
 }
 
 // Resume undoes Pause.
 func (r *Run) Resume(ctx context.Context) {
+	r.statusMu.Lock()
+	defer r.statusMu.Unlock()
 	r.mu.Lock()
 	if !r.paused || r.snap.Status == StatusEnded {
 		r.mu.Unlock()
@@ -252,7 +261,30 @@ func (r *Run) Resume(ctx context.Context) {
 	r.snap.Status = StatusRunning
 	s := r.snap.clone()
 	r.mu.Unlock()
-	r.emit(ctx, &wire.WorkflowRunStatusRunningEvent{WorkflowRunID: s.ID})
+	if s.Started {
+		r.emit(ctx, &wire.WorkflowRunStatusRunningEvent{WorkflowRunID: s.ID})
+	}
+	r.save(ctx, s)
+}
+
+// start emits the run's first status event, once: running, or idle for a
+// run paused before it started.
+func (r *Run) start(ctx context.Context) {
+	r.statusMu.Lock()
+	defer r.statusMu.Unlock()
+	r.mu.Lock()
+	if r.snap.Started {
+		r.mu.Unlock()
+		return
+	}
+	r.snap.Started = true
+	s, paused := r.snap.clone(), r.paused
+	r.mu.Unlock()
+	if paused {
+		r.emit(ctx, &wire.WorkflowRunStatusIdleEvent{WorkflowRunID: s.ID})
+	} else {
+		r.emit(ctx, &wire.WorkflowRunStatusRunningEvent{WorkflowRunID: s.ID})
+	}
 	r.save(ctx, s)
 }
 
@@ -286,15 +318,8 @@ func (r *Run) waitRunnable(ctx context.Context) error {
 func (r *Run) Execute(ctx context.Context) (wire.WorkflowRunResult, error) {
 	defer close(r.done)
 	r.announce(ctx)
-	r.mu.Lock()
-	started := r.snap.Started
-	r.snap.Started = true
+	r.start(ctx)
 	deadline := r.snap.Deadline
-	r.mu.Unlock()
-	if !started {
-		r.emit(ctx, &wire.WorkflowRunStatusRunningEvent{WorkflowRunID: r.snap.ID})
-		r.save(ctx, r.Snapshot())
-	}
 
 	timeout := &Error{Type: wire.WorkflowRunTimeoutError, Message: "The workflow run reached its time limit."}
 	runCtx, cancel := context.WithDeadlineCause(ctx, deadline, timeout)
@@ -323,6 +348,7 @@ func (r *Run) Execute(ctx context.Context) (wire.WorkflowRunResult, error) {
 
 // finish closes the open phases and ends the run.
 func (r *Run) finish(ctx context.Context, result wire.WorkflowRunResult, out json.RawMessage, failure string) {
+	r.statusMu.Lock()
 	r.mu.Lock()
 	var payloads []wire.EventPayload
 	for i := len(r.snap.PhaseStarts) - 1; i >= 0; i-- {
@@ -350,6 +376,7 @@ func (r *Run) finish(ctx context.Context, result wire.WorkflowRunResult, out jso
 	r.mu.Unlock()
 	r.emit(ctx, payloads...)
 	r.save(ctx, s)
+	r.statusMu.Unlock()
 	if r.cfg.Ended != nil {
 		r.cfg.Ended(context.WithoutCancel(ctx), s)
 	}

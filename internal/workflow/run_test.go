@@ -373,3 +373,20 @@ func TestNamesAreCut(t *testing.T) {
 		t.Error("no name assigned")
 	}
 }
+
+// A run paused before it started reports idle as its first status.
+func TestPausedBeforeStart(t *testing.T) {
+	sink := &recSink{}
+	run, err := NewRun(newConfig(&fakeRunner{}, sink), StartRequest{Program: `return 1`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run.Pause(context.Background())
+	if res, err := run.Execute(context.Background()); err != nil || res.Type != wire.WorkflowRunCompleted {
+		t.Fatalf("%+v %v", res, err)
+	}
+	want := []string{wire.EventTypeWorkflowRunCreated, wire.EventTypeWorkflowRunStatusIdle, wire.EventTypeWorkflowRunStatusEnded}
+	if got := sink.types(); !slices.Equal(got, want) {
+		t.Errorf("events = %v", got)
+	}
+}
