@@ -390,3 +390,34 @@ func TestPausedBeforeStart(t *testing.T) {
 		t.Errorf("events = %v", got)
 	}
 }
+
+// The example of docs/workflows.md runs as the document says.
+func TestDocExample(t *testing.T) {
+	runner := &fakeRunner{answer: func(_ context.Context, req ThreadRequest) (string, error) {
+		if strings.Contains(req.Prompt, "b.pdf") {
+			return "", errString("unreadable")
+		}
+		return "clauses of " + req.Prompt[5:10], nil
+	}}
+	cfg := newConfig(runner, &recSink{})
+	cfg.Agents.Predefined = []string{"Contract reader"}
+	res, s := execute(t, cfg, StartRequest{
+		Phases: []PhaseDecl{{Name: "Read the contracts"}, {Name: "Reconcile the findings"}},
+		Input:  json.RawMessage(`{"contracts":["a.pdf","b.pdf"]}`),
+		Program: "const found = phase(\"Read the contracts\", () =>\n" +
+			"  parallelSettled(input.contracts.map(path => ({\n" +
+			"    agent: \"Contract reader\",\n" +
+			"    prompt: `Read ${path}. List every termination clause as JSON lines.`,\n" +
+			"  }))));\n" +
+			"const covered = found.filter(r => r.ok).map(r => r.result);\n" +
+			"const missed = input.contracts.filter((_, i) => !found[i].ok);\n" +
+			"return phase(\"Reconcile the findings\", () => ({\n" +
+			"  summary: agent(`Merge these findings into one table:\\n${covered.join(\"\\n\")}`,\n" +
+			"                 {name: \"Reconciler\", system: \"You merge contract findings.\"}),\n" +
+			"  not_covered: missed,\n" +
+			"}));",
+	})
+	if res.Type != wire.WorkflowRunCompleted || !strings.Contains(string(s.Output), `"not_covered":["b.pdf"]`) {
+		t.Fatalf("result = %+v, output %s (%s)", res, s.Output, s.Failure)
+	}
+}

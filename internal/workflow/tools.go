@@ -30,7 +30,7 @@ func IsTool(name string) bool {
 
 const startDescription = `Start a workflow run: a JavaScript program that runs many agents, each in its own session thread, and combines what they return. The run works in the background; this call returns at once with the run's id. You can keep working or end your turn: when the run ends you get a notice with its result. Use it for work too big for one conversation (many documents, files or sources); do small tasks yourself.
 
-The program is the body of a function: ` + "`return`" + ` its result (any JSON value). It is plain synchronous JavaScript (ES2020-level) with no file system, network, modules, timers or console. Its API:
+The program is the body of a function: ` + "`return`" + ` its result (any JSON value). It is plain synchronous JavaScript (ES5 and most of ES6+: let/const, arrow functions, classes, template strings, destructuring, Map/Set) with no file system, network, modules, timers or console. Its API:
 - agent(prompt) or agent(prompt, {name, description, system}) or agent({prompt, agent: "<predefined agent name>"}): runs one agent on the prompt and returns its final answer as a string; throws if the agent fails.
 - parallel(tasks): runs the tasks (each a prompt string or such an object) at the same time and returns their answers in order; throws if one fails.
 - parallelSettled(tasks): like parallel, but never throws for a failed agent: returns [{ok: true, result} | {ok: false, error}].
