@@ -37,7 +37,8 @@
 //     child-thread limit.
 //  4. Ended: give the agent EndingNotice(snapshot) as input and a turn on it
 //     (not an event on any stream); the session does not report an end_turn
-//     idle before that turn.
+//     idle before that turn. A run stopped because the session was archived
+//     gets no turn.
 //  5. While Running() > 0 the session stays running. At the session budget,
 //     Pause; when the budget is raised or removed, Resume. On archive,
 //     StopAll. Updating the session's agent while Open() > 0 is refused.

@@ -272,6 +272,7 @@ func (g *Registry) Restore(ctx context.Context, snaps []Snapshot) error {
 		if !s.Open() {
 			g.runs[s.ID] = &entry{run: run, ctx: g.base, cancel: func(error) {}}
 			g.order = append(g.order, s.ID)
+			run.executed.Store(true)
 			close(run.done)
 			g.mu.Unlock()
 			continue

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -52,6 +53,8 @@ type Run struct {
 	limits Limits
 	prog   *goja.Program
 	sem    chan struct{}
+	// executed guards Execute, which may run once.
+	executed atomic.Bool
 
 	// statusMu orders status changes with their events.
 	statusMu sync.Mutex
@@ -316,6 +319,9 @@ func (r *Run) waitRunnable(ctx context.Context) error {
 // which stays open in its saved state for Restore. Execute must be called
 // once.
 func (r *Run) Execute(ctx context.Context) (wire.WorkflowRunResult, error) {
+	if !r.executed.CompareAndSwap(false, true) {
+		return wire.WorkflowRunResult{}, fmt.Errorf("workflow: run %s executed twice", r.snap.ID)
+	}
 	defer close(r.done)
 	r.announce(ctx)
 	r.start(ctx)
@@ -327,7 +333,7 @@ func (r *Run) Execute(ctx context.Context) (wire.WorkflowRunResult, error) {
 
 	out, runErr := r.interpret(runCtx)
 
-	if errors.Is(context.Cause(ctx), ErrSuspended) {
+	if runErr != nil && errors.Is(context.Cause(ctx), ErrSuspended) {
 		return wire.WorkflowRunResult{}, ErrSuspended
 	}
 	var result wire.WorkflowRunResult

@@ -389,6 +389,9 @@ func TestPausedBeforeStart(t *testing.T) {
 	if got := sink.types(); !slices.Equal(got, want) {
 		t.Errorf("events = %v", got)
 	}
+	if _, err := run.Execute(context.Background()); err == nil {
+		t.Error("a run executed twice")
+	}
 }
 
 // The example of docs/workflows.md runs as the document says.
