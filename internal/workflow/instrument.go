@@ -38,14 +38,42 @@ func instrument(src string) (string, error) {
 		edits = append(edits, edit{off: int(idx) - 1, text: text, close: closing, seq: len(edits)})
 	}
 	tick := tickName + "();"
+	// tickBlock counts a step at the start of a block, after its
+	// directives ("use strict" must stay first to count).
+	tickBlock := func(b *ast.BlockStatement) {
+		at := b.LeftBrace + 1
+		for _, st := range b.List {
+			es, ok := st.(*ast.ExpressionStatement)
+			if !ok {
+				break
+			}
+			if _, ok := es.Expression.(*ast.StringLiteral); !ok {
+				break
+			}
+			at = statementEnd(src, es)
+		}
+		add(at, tick, false)
+	}
 	// tickBody makes a loop body count one step per iteration.
 	tickBody := func(body ast.Statement) {
 		if b, ok := body.(*ast.BlockStatement); ok {
-			add(b.LeftBrace+1, tick, false)
+			tickBlock(b)
 			return
 		}
-		add(body.Idx0(), "{"+tick, false)
-		add(body.Idx1(), "}", true)
+		start, parens, ok := statementStart(src, body)
+		if !ok {
+			return // the time limit still bounds it
+		}
+		end := int(body.Idx1()) - 1
+		for ; parens > 0 && end < len(src); end++ {
+			if src[end] == ')' {
+				parens--
+			} else if !isSpace(src[end]) {
+				break
+			}
+		}
+		add(file.Idx(start+1), "{"+tick, false)
+		add(file.Idx(end+1), "}", true)
 	}
 	// tickExpr counts one step each time expression e is evaluated.
 	tickExpr := func(e ast.Expression) {
@@ -66,18 +94,18 @@ func instrument(src string) (string, error) {
 			// Wrapping a bare do-while body would put a block before the
 			// body's own semicolon; count on the test instead.
 			if b, ok := n.Body.(*ast.BlockStatement); ok {
-				add(b.LeftBrace+1, tick, false)
+				tickBlock(b)
 			} else if n.Test != nil {
 				tickExpr(n.Test)
 			}
 		case *ast.FunctionLiteral:
 			if n.Body != nil {
-				add(n.Body.LeftBrace+1, tick, false)
+				tickBlock(n.Body)
 			}
 		case *ast.ArrowFunctionLiteral:
 			switch b := n.Body.(type) {
 			case *ast.BlockStatement:
-				add(b.LeftBrace+1, tick, false)
+				tickBlock(b)
 			case *ast.ExpressionBody:
 				tickExpr(b.Expression)
 			}
@@ -110,6 +138,54 @@ func instrument(src string) (string, error) {
 	out.WriteString(src[last:])
 	return out.String(), nil
 }
+
+// statementStart is the offset where statement st begins in src, and how
+// many parentheses open it. The parser does not record where an if
+// statement begins, nor the parentheses around an expression statement's
+// expression, so both are found in the source; ok is false when that
+// fails.
+func statementStart(src string, st ast.Statement) (start, parens int, ok bool) {
+	start = int(st.Idx0()) - 1
+	if ifs, isIf := st.(*ast.IfStatement); isIf {
+		// Back from the test over "(" and spaces, to the keyword.
+		i := int(ifs.Test.Idx0()) - 2
+		for i >= 0 && (src[i] == '(' || isSpace(src[i])) {
+			i--
+		}
+		if i < 1 || src[i-1:i+1] != "if" {
+			return 0, 0, false
+		}
+		return i - 1, 0, true
+	}
+	if start < 0 || start >= len(src) {
+		return 0, 0, false
+	}
+	for i := start - 1; i >= 0; i-- {
+		if src[i] == '(' {
+			parens++
+			start = i
+		} else if !isSpace(src[i]) {
+			break
+		}
+	}
+	return start, parens, true
+}
+
+// statementEnd is the offset just past statement st and its semicolon.
+func statementEnd(src string, st ast.Statement) file.Idx {
+	end := int(st.Idx1()) - 1
+	for i := end; i < len(src); i++ {
+		if src[i] == ';' {
+			return file.Idx(i + 2)
+		}
+		if !isSpace(src[i]) {
+			break
+		}
+	}
+	return file.Idx(end + 1)
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
 var (
 	nodeType = reflect.TypeOf((*ast.Node)(nil)).Elem()

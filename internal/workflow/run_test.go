@@ -189,6 +189,8 @@ func TestStepBudget(t *testing.T) {
 		{"bare for", `for (;;);`, "step budget"},
 		{"bare do-while", `let x = 0; do x++; while (true)`, "step budget"},
 		{"for-of", `const a = [1]; for (const v of a) { a.push(v) }`, "step budget"},
+		{"for-of bare if", `const a = [1]; for (const v of a) if (v) a.push(v)`, "step budget"},
+		{"while parenthesised", `let i = 0; while (true) (i++)`, "step budget"},
 		{"calls", `const f = () => 1; const g = function () { return f() }; while (true) g()`, "step budget"},
 		{"array callbacks", `const a = new Array(100000).fill(0); return a.map(x => x + 1).length`, "step budget"},
 		{"recursion", `function f(n) { return f(n + 1) + 1 } return f(0)`, "call depth"},
