@@ -51,7 +51,12 @@ type AgentRunner interface {
 
 // EventSink receives the workflow_run.* events of a session's runs, already
 // minted (id and processed_at set), in the order they happened. The engine
-// appends them to the session's primary thread.
+// appends them to the session's primary thread. Emit is called from the
+// runs' own goroutines, concurrently with the session's work, and from
+// within Registry.Start (so within ExecuteTool, for workflow_run.created or
+// a refusal): the engine must not call those holding a lock Emit takes.
+// Phase events need the id Emit's events carry, so the sink must append
+// them as given.
 type EventSink interface {
 	Emit(ctx context.Context, events ...wire.Event) error
 }
@@ -80,7 +85,8 @@ type Config struct {
 	// Ended is called after a run's workflow_run.status_ended, with its
 	// final state, so the engine can give the session's agent its ending
 	// notice (EndingNotice) and a turn on it. Not called when a run is
-	// suspended for a restart.
+	// suspended for a restart. It runs on the run's goroutine, before
+	// Registry.Stop returns: it should hand the turn off, not take it.
 	Ended  func(ctx context.Context, s Snapshot)
 	Logger *slog.Logger
 	Limits Limits
