@@ -106,6 +106,18 @@ func describe(ex *goja.Exception) string {
 // output is the program's return value as JSON (JSON.stringify's view of
 // it; undefined is null).
 func (in *interp) output(val goja.Value) (json.RawMessage, error) {
+	// An async program returns a promise; its jobs have run by now, since
+	// nothing in the API waits on the host's event loop.
+	if p, ok := val.Export().(*goja.Promise); ok {
+		switch p.State() {
+		case goja.PromiseStateFulfilled:
+			val = p.Result()
+		case goja.PromiseStateRejected:
+			return nil, programError("The workflow's program failed.", "the program's promise was rejected: "+p.Result().String())
+		default:
+			return nil, programError("The workflow's program failed.", "the program returned a promise that never settled")
+		}
+	}
 	stringify, _ := goja.AssertFunction(in.vm.Get("JSON").ToObject(in.vm).Get("stringify"))
 	s, err := stringify(goja.Undefined(), val)
 	if err != nil {

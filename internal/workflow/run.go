@@ -74,9 +74,9 @@ func NewRun(cfg Config, req StartRequest) (*Run, error) {
 	if strings.TrimSpace(req.Program) == "" {
 		return nil, programError("The workflow has no program.", "program is empty")
 	}
-	if len(req.Program) > limits.MaxProgramBytes {
+	if n := len(req.Program) + len(req.Input); n > limits.MaxProgramBytes {
 		return nil, limitError("The workflow's program is over the size limit.",
-			fmt.Sprintf("program is %d bytes; the limit is %d", len(req.Program), limits.MaxProgramBytes))
+			fmt.Sprintf("program and input are %d bytes; the limit is %d", n, limits.MaxProgramBytes))
 	}
 	if len(req.Phases) > limits.MaxPhases {
 		return nil, limitError("The workflow declares too many phases.",

@@ -113,6 +113,9 @@ func TestProgramErrors(t *testing.T) {
 		{"caught agent failure", `try { agent("bad") } catch (e) { return "caught: " + e.message }`, "", "", `"caught: agent \"agent\" failed: the thread failed"`},
 		{"settled", `return parallelSettled(["good", {prompt: "bad", agent: "reader"}])`, "", "", `[{"ok":true,"result":"ok"},{"ok":false,"error":"the thread failed"}]`},
 		{"undefined result", `agent("good")`, "", "", `null`},
+		{"async program", `return (async () => { const a = await agent("good"); return [a, await Promise.resolve(2)] })()`, "", "", `["ok",2]`},
+		{"rejected promise", `return (async () => { throw new Error("late") })()`, wire.WorkflowRunProgramError, "late", ""},
+		{"pending promise", `return new Promise(() => {})`, wire.WorkflowRunProgramError, "never settled", ""},
 		{"caught phase failure", `try { phase("p", () => { throw new Error("inner") }) } catch (e) { return e.message }`, "", "", `"inner"`},
 		{"phase failure", `phase("p", () => agent("bad"))`, wire.WorkflowRunProgramError, "the thread failed", ""},
 	} {
