@@ -100,7 +100,7 @@ func (g *Registry) refuse(ctx context.Context, e *Error) error {
 func (g *Registry) openLocked() int {
 	n := 0
 	for _, e := range g.runs {
-		if e.run.Snapshot().Open() {
+		if e.run.Status() != StatusEnded {
 			n++
 		}
 	}
@@ -167,7 +167,7 @@ func (g *Registry) Open() int {
 func (g *Registry) Running() int {
 	n := 0
 	for _, r := range g.openRuns() {
-		if r.Snapshot().Status == StatusRunning {
+		if r.Status() == StatusRunning {
 			n++
 		}
 	}
@@ -222,7 +222,7 @@ func (g *Registry) openRuns() []*Run {
 	defer g.mu.Unlock()
 	var out []*Run
 	for _, id := range g.order {
-		if r := g.runs[id].run; r.Snapshot().Open() {
+		if r := g.runs[id].run; r.Status() != StatusEnded {
 			out = append(out, r)
 		}
 	}

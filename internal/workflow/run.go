@@ -182,6 +182,13 @@ func (r *Run) Snapshot() Snapshot {
 	return r.snap.clone()
 }
 
+// Status is the run's status now (cheaper than Snapshot).
+func (r *Run) Status() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.snap.Status
+}
+
 // Done is closed when Execute has returned.
 func (r *Run) Done() <-chan struct{} { return r.done }
 

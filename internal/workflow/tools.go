@@ -236,7 +236,7 @@ func View(s Snapshot) map[string]any {
 	}
 	if len(s.Output) > 0 {
 		if len(s.Output) > maxViewOutput {
-			m["output_truncated"] = string(s.Output[:maxViewOutput])
+			m["output_truncated"] = strings.ToValidUTF8(string(s.Output[:maxViewOutput]), "")
 		} else {
 			m["output"] = s.Output
 		}
@@ -264,7 +264,7 @@ func EndingNotice(s Snapshot) string {
 	if len(s.Output) > 0 {
 		out := string(s.Output)
 		if len(out) > maxViewOutput {
-			out = out[:maxViewOutput] + "… (cut; the rest is not shown)"
+			out = strings.ToValidUTF8(out[:maxViewOutput], "") + "… (cut; the rest is not shown)"
 		}
 		fmt.Fprintf(&b, "The program returned:\n%s\n", out)
 	}
