@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hangarhq/hangar/internal/changes"
 	"github.com/hangarhq/hangar/internal/memory"
 	"github.com/hangarhq/hangar/internal/sandbox"
 	"github.com/hangarhq/hangar/internal/store"
@@ -359,5 +360,32 @@ func BenchmarkSyncMemory(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// Snapshots are removed once no mount holds them: when a newer one of the
+// store is made, and at once when the store is deleted or a version of it
+// redacted, so no copy of its content outlives the database's.
+func TestMemorySnapshotsForgotten(t *testing.T) {
+	f := newMemFixture(t, map[string]string{"/a.md": "alpha"})
+	one := f.prepare(t, "sesn_one", wire.AccessReadOnly)
+	f.create(t, "/b.md", "beta")
+	two := f.prepare(t, "sesn_two", wire.AccessReadOnly)
+	if one == two {
+		t.Fatal("a changed store kept its snapshot")
+	}
+	f.x.Remove("sesn_one")
+	if _, err := os.Stat(one); err != nil {
+		t.Fatalf("an unreferenced snapshot went before anything asked: %v", err)
+	}
+	f.x.Changed(context.Background(), changes.Change{Workspace: memWS, Kind: store.KindMemoryStore, ID: f.storeID})
+	if _, err := os.Stat(one); !os.IsNotExist(err) {
+		t.Fatalf("unreferenced snapshot kept after a redaction: %v", err)
+	}
+	sameTree(t, two, map[string]string{"/a.md": "alpha", "/b.md": "beta"})
+	f.x.Remove("sesn_two")
+	f.x.Changed(context.Background(), changes.Change{Workspace: memWS, Kind: store.KindMemoryStore, ID: f.storeID})
+	if _, err := os.Stat(f.x.snapshotParent(f.storeID)); !os.IsNotExist(err) {
+		t.Fatalf("snapshots of a store left after its last mount went: %v", err)
 	}
 }

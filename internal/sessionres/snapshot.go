@@ -20,6 +20,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/hangarhq/hangar/internal/changes"
 	"github.com/hangarhq/hangar/internal/store"
 	"github.com/hangarhq/hangar/internal/wire"
 )
@@ -237,6 +238,24 @@ func (x *Resources) makeSnapshot(ctx context.Context, ws, storeID, key string, s
 	snap.index()
 	x.pruneSnapshots(parent, key)
 	return snap, nil
+}
+
+// Changed removes the snapshots of a memory store that was deleted or had
+// a version redacted, except those a mount still holds (changes.Notifier):
+// their content must not outlive the database's. A held one goes when its
+// last mount does (the session's sandbox restarts or the session ends) and
+// a newer snapshot is made, or the store changes so again.
+func (x *Resources) Changed(_ context.Context, c changes.Change) {
+	if c.Kind != store.KindMemoryStore {
+		return
+	}
+	mu := x.snaps.storeLock(c.ID)
+	mu.Lock()
+	defer mu.Unlock()
+	parent := x.snapshotParent(c.ID)
+	_ = os.Remove(filepath.Join(parent, "newest"))
+	x.pruneSnapshots(parent, "")
+	_ = os.Remove(parent) // when empty
 }
 
 // pruneSnapshots removes the snapshots under parent other than keep that
