@@ -41,6 +41,14 @@ func (e *Engine) Send(ctx context.Context, ws, id string, events []wire.EventPay
 	interrupt := false
 	for i, p := range events {
 		path := fmt.Sprintf("events[%d]", i)
+		if echo, routed, err := s.routeAnswer(e.ctx, path, p); err != nil {
+			return nil, err
+		} else if routed {
+			// An answer to a subagent's call is taken at once by its
+			// thread.
+			echoes = append(echoes, echo)
+			continue
+		}
 		if prev, dup, err := s.check(ctx, path, p); err != nil {
 			return nil, err
 		} else if dup {

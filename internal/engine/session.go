@@ -32,8 +32,11 @@ type session struct {
 	selfHosted bool
 	viaWorker  bool
 
-	// main is the session's conversation with the model.
+	// main is the session's conversation with the model: the primary
+	// thread's. mt holds a multiagent session's other threads (threads.go);
+	// nil when the agent has no roster.
 	main *conversation
+	mt   *multi
 
 	// queue holds client events not yet consumed, in log order.
 	queue []wire.Event
@@ -94,7 +97,8 @@ func (s *session) resume() {
 	defer s.mu.Unlock()
 	ctx := s.e.ctx
 	var evs []pending
-	if start := s.openSpan(); start != "" {
+	spans := s.openSpans()
+	if start := spans[""]; start != "" {
 		isErr := true
 		evs = append(evs, ev(&wire.SpanModelRequestEndEvent{ModelRequestStartID: start, IsError: &isErr}))
 	}
@@ -112,6 +116,7 @@ func (s *session) resume() {
 		return
 	}
 	s.main.resolveResults(evs)
+	s.resumeThreads(spans)
 	s.kick()
 }
 
@@ -149,16 +154,27 @@ func (s *session) stop() {
 	if s.stepCancel != nil {
 		s.stepCancel()
 	}
-	done := s.driverDone
-	s.mu.Unlock()
-	if done == nil {
-		return
+	dones := []chan struct{}{s.driverDone}
+	if s.mt != nil {
+		for _, th := range s.mt.threads {
+			if th.stepCancel != nil {
+				th.stepCancel()
+			}
+			dones = append(dones, th.driverDone)
+		}
 	}
+	s.mu.Unlock()
 	t := time.NewTimer(stopWait)
 	defer t.Stop()
-	select {
-	case <-done:
-	case <-t.C:
+	for _, done := range dones {
+		if done == nil {
+			continue
+		}
+		select {
+		case <-done:
+		case <-t.C:
+			return
+		}
 	}
 }
 
@@ -225,6 +241,10 @@ func (s *session) next() action {
 		return nil
 	}
 	c := s.main
+	if s.mt != nil {
+		// Messages from the threads join the coordinator's conversation.
+		s.deliver(ctx, c, &s.mt.inbox, "")
+	}
 	var ready []*call
 	var waiting []string
 	atWorker := false
@@ -238,14 +258,30 @@ func (s *session) next() action {
 			atWorker = true
 		}
 	}
+	own := waiting
+	waiting = append(slices.Clip(waiting), s.crossWaiting()...)
 	if len(ready) > 0 {
 		s.captured = false
 		if !s.ensureRunning(ctx) {
 			return nil
 		}
+		s.primaryStatus(ctx, wire.ThreadRunning, nil)
 		return func(ctx context.Context) { c.execute(ctx, ready) }
 	}
+	if len(waiting) > 0 && s.threadsBusy() {
+		// The session runs while a thread does; the client is asked once
+		// every thread has stopped.
+		if len(own) > 0 {
+			sr := wire.RequiresAction(own...)
+			s.primaryStatus(ctx, wire.ThreadIdle, &sr)
+		}
+		return nil
+	}
 	if len(waiting) > 0 {
+		if len(own) > 0 {
+			sr := wire.RequiresAction(own...)
+			s.primaryStatus(ctx, wire.ThreadIdle, &sr)
+		}
 		// Confirmations and custom tools wait for the client
 		// (requires_action), reported once; again when the session ran
 		// meanwhile (the allowed calls of a partial answer).
@@ -270,7 +306,15 @@ func (s *session) next() action {
 		if !s.ensureRunning(ctx) {
 			return nil
 		}
+		s.primaryStatus(ctx, wire.ThreadRunning, nil)
 		return c.modelTurn
+	}
+	if s.mt != nil && (s.sess.Status == store.SessionRunning || s.sess.Status == store.SessionRescheduling) {
+		s.primaryStatus(ctx, wire.ThreadIdle, nil)
+		if s.threadsBusy() {
+			// The coordinator waits for its threads: the session runs on.
+			return nil
+		}
 	}
 	if s.sess.Status == store.SessionRunning || s.sess.Status == store.SessionRescheduling {
 		// Outputs are filed before the session reports idle; the capture
@@ -364,6 +408,16 @@ func (s *session) consume(ctx context.Context) error {
 // session goes idle. s.mu is held.
 func (s *session) interrupt(ctx context.Context, intr wire.Event) error {
 	const why = "The user interrupted the session before this tool call completed."
+	if p, ok := intr.Payload.(*wire.UserInterruptEvent); ok && s.mt != nil && p.SessionThreadID != "" && p.SessionThreadID != s.mt.primaryID {
+		// A thread's interrupt stops that thread only.
+		s.interruptThreads(ctx, why, p.SessionThreadID)
+		if err := s.markProcessed(ctx, []wire.Event{intr}); err != nil {
+			return err
+		}
+		s.kick()
+		return s.consume(ctx)
+	}
+	s.interruptThreads(ctx, why, "")
 	c := s.main
 	var evs []pending
 	for _, cl := range c.calls {
@@ -432,7 +486,7 @@ func (s *session) callWorkers() {
 // hasSandboxTools reports whether the agent offers a tool a worker runs.
 func (s *session) hasSandboxTools() bool {
 	for _, d := range s.main.defs {
-		if d.Kind == tool.Builtin && !tool.ServerSide(d.Name) {
+		if d.Kind == tool.Builtin && !tool.ServerSide(d.Name) && !isThreadTool(d.Name) {
 			return true
 		}
 	}

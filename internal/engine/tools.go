@@ -57,7 +57,7 @@ func (c *conversation) execute(ctx context.Context, calls []*call) {
 		if cl.kind == tool.MCP {
 			result = ev(&wire.AgentMCPToolResultEvent{MCPToolUseID: cl.id, Content: res.Content, IsError: &isErr})
 		}
-		_, err := c.s.commit(c.s.e.ctx, "", result)
+		_, err := c.commit(c.s.e.ctx, "", result)
 		if err != nil {
 			c.s.e.log.Error("record tool result", "session", c.s.id, "tool", cl.name, "err", err)
 			c.s.mu.Unlock()
@@ -69,6 +69,9 @@ func (c *conversation) execute(ctx context.Context, calls []*call) {
 }
 
 func (c *conversation) runTool(ctx context.Context, cl *call) ToolResult {
+	if c.th == nil && isThreadTool(cl.name) {
+		return c.s.runThreadTool(cl)
+	}
 	if cl.kind == tool.MCP {
 		return c.runMCP(ctx, cl)
 	}
@@ -96,7 +99,7 @@ func (c *conversation) runTool(ctx context.Context, cl *call) ToolResult {
 // runMCP runs an MCP tool call.
 func (c *conversation) runMCP(ctx context.Context, cl *call) ToolResult {
 	c.s.mu.Lock()
-	server, ok := findServer(c.s.doc.Agent.MCPServers, cl.server)
+	server, ok := findServer(c.agent().MCPServers, cl.server)
 	vaults := c.s.doc.VaultIDs
 	c.s.mu.Unlock()
 	if !ok || c.s.e.mcp == nil {
