@@ -284,7 +284,9 @@ func TestThreadsDelegation(t *testing.T) {
 	if !strings.Contains(final2.RawJSON(), "researched 2") {
 		t.Fatalf("follow-up answer = %s", final2.RawJSON())
 	}
-	col.waitFor(t, at+1, "idle after the follow-up", func(e anthropic.BetaManagedAgentsStreamSessionEventsUnion) bool { return e.Type == "session.status_idle" })
+	col.waitFor(t, at+1, "idle after the follow-up", func(e anthropic.BetaManagedAgentsStreamSessionEventsUnion) bool {
+		return e.Type == "session.status_idle"
+	})
 	if ths := l.threads(sid); len(ths) != 2 {
 		t.Fatalf("the follow-up opened a thread: %d threads", len(ths))
 	}
