@@ -444,3 +444,92 @@ func TestThreadsRestartMidDelegation(t *testing.T) {
 		seen[e.ID] = true
 	}
 }
+
+// A subagent's built-in tools run in the session's one sandbox: what the
+// subagent writes, the coordinator reads.
+func TestThreadsShareTheSandbox(t *testing.T) {
+	l := newLoop(t, func(in modeltest.Input) modeltest.Turn {
+		last, _ := in.Last()
+		lastText := blocksText(last.Content)
+		if strings.Contains(in.System, researcherSystem) {
+			if len(in.ToolResults()) > 0 {
+				return modeltest.Text("written")
+			}
+			return modeltest.ToolCall("", "bash", map[string]any{"command": "echo made-by-researcher > shared.txt"})
+		}
+		switch {
+		case strings.Contains(lastText, "[Message from session thread"):
+			return modeltest.ToolCall("", "bash", map[string]any{"command": "cat shared.txt"})
+		case strings.Contains(lastText, "made-by-researcher"):
+			return modeltest.Text("Final: " + lastText)
+		case len(in.ToolResults()) > 0:
+			return modeltest.Text("Delegated; waiting.")
+		}
+		return modeltest.ToolCall("", "spawn_agent", map[string]any{"agent": "researcher", "message": "write the file"})
+	})
+	rid := l.agent(map[string]any{"name": "researcher", "system": researcherSystem, "tools": []any{map[string]any{"type": "agent_toolset_20260401"}}})
+	cid := l.agent(map[string]any{"name": "coordinator", "system": coordinatorSystem, "tools": []any{map[string]any{"type": "agent_toolset_20260401"}},
+		"multiagent": map[string]any{"type": "coordinator", "agents": []any{map[string]any{"type": "agent", "id": rid}}}})
+	sid := l.session(cid)
+	col := l.stream(sid)
+	l.send(sid, userMessage("go"))
+	final, _ := col.waitFor(t, 0, "the final answer", func(e anthropic.BetaManagedAgentsStreamSessionEventsUnion) bool {
+		return e.Type == "agent.message" && strings.Contains(e.RawJSON(), "Final:")
+	})
+	if !strings.Contains(final.RawJSON(), "made-by-researcher") {
+		t.Fatalf("final = %s", final.RawJSON())
+	}
+	ths := l.threads(sid)
+	tevs := l.threadEvents(sid, ths[1].ID)
+	if countType(tevs, "agent.tool_use") != 1 || countType(tevs, "agent.tool_result") != 1 {
+		t.Fatalf("thread events: %s", types(tevs))
+	}
+}
+
+// A session holds at most 25 open threads, its primary one included: the
+// coordinator's 25th spawn_agent is refused with a tool error, the others
+// run. Archiving the session ends its threads.
+func TestThreadsLimitAndSessionArchive(t *testing.T) {
+	l := newLoop(t, multiagentRule(nil))
+	sid := l.session(l.coordinator(nil))
+	col := l.stream(sid)
+	l.send(sid, userMessage("fan out 25"))
+	col.waitFor(t, 0, "idle", func(e anthropic.BetaManagedAgentsStreamSessionEventsUnion) bool {
+		return e.Type == "session.status_idle"
+	})
+	evs := col.snapshot()
+	refused := 0
+	for _, e := range evs {
+		if e.Type == "agent.tool_result" && raw(e)["is_error"] == true {
+			if !strings.Contains(e.RawJSON(), "25 open threads") {
+				t.Fatalf("tool error = %s", e.RawJSON())
+			}
+			refused++
+		}
+	}
+	if refused != 1 || countType(evs, "session.thread_created") != 24 {
+		t.Fatalf("%d refused, %d threads created: %s", refused, countType(evs, "session.thread_created"), types(evs))
+	}
+	ths := l.threads(sid)
+	if len(ths) != 25 {
+		t.Fatalf("%d threads", len(ths))
+	}
+	for _, th := range ths {
+		if th.Status != "idle" {
+			t.Fatalf("thread %s is %s after the session went idle", th.ID, th.Status)
+		}
+	}
+	// The list pages.
+	page, err := l.c.Beta.Sessions.Threads.List(context.Background(), sid, anthropic.BetaSessionThreadListParams{Limit: anthropic.Int(10)})
+	if err != nil || len(page.Data) != 10 || page.NextPage == "" || page.Data[0].ID != ths[0].ID {
+		t.Fatalf("first page: %v %v", err, page)
+	}
+	if _, err := l.c.Beta.Sessions.Archive(context.Background(), sid, anthropic.BetaSessionArchiveParams{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, th := range l.threads(sid)[1:] {
+		if th.Status != "terminated" {
+			t.Fatalf("thread %s is %s after the session was archived", th.ID, th.Status)
+		}
+	}
+}

@@ -599,8 +599,12 @@ func (s *session) driveThread(t *thread, done chan struct{}) {
 	for {
 		s.mu.Lock()
 		var act action
-		if !s.stopped && s.e.ctx.Err() == nil && time.Now().Before(deadline) {
-			act = s.nextThread(t)
+		if !s.stopped && s.e.ctx.Err() == nil {
+			if time.Now().After(deadline) {
+				s.threadWatchdog(t)
+			} else {
+				act = s.nextThread(t)
+			}
 		}
 		if act == nil {
 			t.driving = false
@@ -616,6 +620,21 @@ func (s *session) driveThread(t *thread, done chan struct{}) {
 		t.stepCancel = nil
 		s.mu.Unlock()
 	}
+}
+
+// threadWatchdog ends a thread's run that exceeded RunTimeout, as the
+// session's watchdog does. s.mu is held.
+func (s *session) threadWatchdog(t *thread) {
+	t.conv.cancelCalls("The thread exceeded its time limit before this tool call completed.")
+	t.conv.halted = true
+	msg := fmt.Sprintf("the thread ran for longer than %s without stopping and was halted", s.e.opt.RunTimeout)
+	sr := wire.RetriesExhausted()
+	se := ev(&wire.SessionErrorEvent{Error: wire.NewSessionError("unknown_error", wire.RetryExhausted, msg)})
+	se.thread = t.id
+	if _, err := s.commit(s.e.ctx, "", append([]pending{se}, s.threadStatus(t, wire.ThreadIdle, &sr)...)...); err != nil {
+		s.e.log.Error("thread watchdog", "session", s.id, "thread", t.id, "err", err)
+	}
+	s.kick()
 }
 
 // nextThread decides a thread's next step (see session.next). s.mu is held.
@@ -805,6 +824,11 @@ func (s *session) applyRouted(t *thread, callID string, e wire.Event) {
 func (s *session) interruptThreads(ctx context.Context, why string, only string) {
 	if s.mt == nil {
 		return
+	}
+	if only == "" {
+		// The answers on their way to the coordinator would start it
+		// again.
+		s.mt.inbox = nil
 	}
 	var evs []pending
 	for _, t := range s.mt.threads {
@@ -1018,6 +1042,28 @@ func (s *session) replayMulti(se store.Event, e wire.Event) (bool, error) {
 			mt.primaryStatus = wire.ThreadIdle
 		}
 	case *wire.SessionThreadStatusRescheduledEvent, *wire.SessionThreadStatusTerminatedEvent:
+	case *wire.UserInterruptEvent:
+		if e.ProcessedAt == nil {
+			return false, nil
+		}
+		// The messages on their way when the interrupt was taken were
+		// dropped with it.
+		only := p.SessionThreadID
+		if only == mt.primaryID {
+			only = ""
+		}
+		for id, f := range mt.inFlight {
+			if only == "" || f.to == only {
+				delete(mt.inFlight, id)
+			}
+		}
+		for _, t := range mt.threads {
+			if only == "" || t.id == only {
+				t.conv.cancelCalls("The user interrupted the session before this tool call completed.")
+				t.conv.halted = true
+			}
+		}
+		return only != "", nil
 	default:
 		tid := e.SessionThreadID()
 		if tid == "" || tid == mt.primaryID {
