@@ -84,7 +84,8 @@ func (c *conversation) stream(ctx context.Context, req *model.Request, previews 
 
 // preview publishes a stream-only event_start or event_delta.
 func (c *conversation) preview(eventID, previewType string, v wire.StreamEvent) {
-	if c.s.e.pub == nil || eventID == "" {
+	if c.s.e.pub == nil || eventID == "" || c.th != nil {
+		// Previews cover the primary thread only.
 		return
 	}
 	b, err := json.Marshal(v)

@@ -579,6 +579,23 @@ func (s *session) runThreadTool(cl *call) ToolResult {
 	return ToolResult{Content: []wire.ContentBlock{wire.NewTextBlock(fmt.Sprintf("Message sent to session thread %s (%s). Its answer will arrive as a message from that thread.", t.id, name))}}
 }
 
+// syncThreadMemory saves the session's memory mounts after a subagent's
+// sandbox call, which the server ran itself (a worker's results are synced
+// when they arrive, see syncMemory); what the agent must be told is added
+// to the result.
+func (s *session) syncThreadMemory(ctx context.Context, cl *call, res ToolResult) ToolResult {
+	if s.e.memory == nil || cl.kind != tool.Builtin || tool.ServerSide(cl.name) {
+		return res
+	}
+	notes := s.e.memory.SyncMemory(ctx, s.ws, s.id)
+	if len(notes) == 0 {
+		return res
+	}
+	res.Content = append(append([]wire.ContentBlock{}, res.Content...), wire.NewTextBlock("Memory store changes were not all saved:\n- "+strings.Join(notes, "\n- ")))
+	res.IsError = true
+	return res
+}
+
 // kickThread starts a thread's driver if there may be work. s.mu is held.
 func (s *session) kickThread(t *thread) {
 	if t.driving || s.stopped || s.evicted || s.e.ctx.Err() != nil || t.archivedAt != nil || t.status == wire.ThreadTerminated {

@@ -47,6 +47,9 @@ func (c *conversation) execute(ctx context.Context, calls []*call) {
 			// Interrupted: the interrupt answers the call.
 			return
 		}
+		if c.th != nil {
+			res = c.s.syncThreadMemory(ctx, cl, res)
+		}
 		isErr := res.IsError
 		c.s.mu.Lock()
 		if cl.state != callReady {
