@@ -72,6 +72,21 @@ func multiagentRule(researcher func(in modeltest.Input) modeltest.Turn) modeltes
 			if len(in.ToolResults()) > 0 {
 				return modeltest.Text("Delegated; waiting.")
 			}
+			if strings.HasPrefix(lastText, "follow up all") {
+				// A follow-up to every thread opened so far, at once.
+				seen := map[string]bool{}
+				var blocks []model.Block
+				for _, m := range in.Messages {
+					for _, id := range threadIDPattern.FindAllString(blocksText(m.Content), -1) {
+						if !seen[id] {
+							seen[id] = true
+							in, _ := json.Marshal(map[string]any{"session_thread_id": id, "message": "again"})
+							blocks = append(blocks, model.ToolUse("", "send_message", in))
+						}
+					}
+				}
+				return modeltest.Turn{Content: blocks}
+			}
 			if strings.Contains(lastText, "follow up") {
 				var tid string
 				for _, m := range in.Messages {
