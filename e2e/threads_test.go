@@ -548,3 +548,51 @@ func TestThreadsLimitAndSessionArchive(t *testing.T) {
 		}
 	}
 }
+
+// A subagent's custom tool call is copied onto the primary thread; the
+// client's result, sent on the session without session_thread_id, reaches
+// the thread. After a restart the thread list still says which threads
+// the archived session ended.
+func TestThreadsCrossPostedCustomTool(t *testing.T) {
+	l := newLoop(t, multiagentRule(func(in modeltest.Input) modeltest.Turn {
+		if rs := in.ToolResults(); len(rs) > 0 {
+			return modeltest.Text("lookup said: " + blocksText(rs))
+		}
+		return modeltest.ToolCall("", "lookup", map[string]any{"q": "weather"})
+	}))
+	sid := l.session(l.coordinator([]any{map[string]any{"type": "custom", "name": "lookup", "description": "Look it up.",
+		"input_schema": map[string]any{"type": "object", "properties": map[string]any{"q": map[string]any{"type": "string"}}}}}))
+	col := l.stream(sid)
+	l.send(sid, userMessage("weather?"))
+	idle, at := col.waitType(t, 0, "session.status_idle")
+	if idle.StopReason.Type != "requires_action" || len(idle.StopReason.EventIDs) != 1 {
+		t.Fatalf("idle = %s", idle.RawJSON())
+	}
+	copyID := idle.StopReason.EventIDs[0]
+	use, _ := col.waitType(t, 0, "agent.custom_tool_use")
+	if use.ID != copyID || raw(use)["session_thread_id"] == nil || use.Name != "lookup" {
+		t.Fatalf("cross-posted call = %s", use.RawJSON())
+	}
+	l.send(sid, anthropic.BetaManagedAgentsEventParamsUnion{OfUserCustomToolResult: &anthropic.BetaManagedAgentsUserCustomToolResultEventParams{
+		CustomToolUseID: copyID,
+		Content:         []anthropic.BetaManagedAgentsUserCustomToolResultEventParamsContentUnion{{OfText: &anthropic.BetaManagedAgentsTextBlockParam{Text: "sunny"}}},
+	}})
+	final, _ := col.waitFor(t, at, "the final answer", func(e anthropic.BetaManagedAgentsStreamSessionEventsUnion) bool {
+		return e.Type == "agent.message" && strings.Contains(e.RawJSON(), "Final:")
+	})
+	if !strings.Contains(final.RawJSON(), "lookup said: sunny") {
+		t.Fatalf("final = %s", final.RawJSON())
+	}
+	col.waitFor(t, at+1, "idle", func(e anthropic.BetaManagedAgentsStreamSessionEventsUnion) bool {
+		return e.Type == "session.status_idle" && e.StopReason.Type == "end_turn"
+	})
+	if _, err := l.c.Beta.Sessions.Archive(context.Background(), sid, anthropic.BetaSessionArchiveParams{}); err != nil {
+		t.Fatal(err)
+	}
+	l.s.Stop(t)
+	l.restart("local")
+	ths := l.threads(sid)
+	if len(ths) != 2 || ths[1].Status != "terminated" {
+		t.Fatalf("threads after restart: %v", ths)
+	}
+}

@@ -1058,7 +1058,14 @@ func (s *session) replayMulti(se store.Event, e wire.Event) (bool, error) {
 		if p.SessionThreadID == mt.primaryID {
 			mt.primaryStatus = wire.ThreadIdle
 		}
-	case *wire.SessionThreadStatusRescheduledEvent, *wire.SessionThreadStatusTerminatedEvent:
+	case *wire.SessionThreadStatusTerminatedEvent:
+		// Archiving the session logs its threads' ends on the primary
+		// thread only.
+		if t := mt.byID[p.SessionThreadID]; t != nil && t.status != wire.ThreadTerminated {
+			t.status, t.updated = wire.ThreadTerminated, se.CreatedAt
+			t.conv.cancelCalls("The session was archived before this tool call completed.")
+		}
+	case *wire.SessionThreadStatusRescheduledEvent:
 	case *wire.UserInterruptEvent:
 		if e.ProcessedAt == nil {
 			return false, nil
