@@ -934,7 +934,8 @@ func (s *session) resumeThreads(spans map[string]string) {
 			p.thread = t.id
 			evs = append(evs, p)
 		}
-		t.status = ""
+		// The time the server was down is not the thread's work.
+		t.status, t.since = "", time.Time{}
 		evs = append(evs, s.threadStatus(t, wire.ThreadRescheduling, nil)...)
 		for _, cl := range t.conv.calls {
 			if cl.state == callReady && cl.kind == tool.Builtin && !isThreadTool(cl.name) {
@@ -1000,18 +1001,18 @@ func (s *session) replayMulti(se store.Event, e wire.Event) (bool, error) {
 		}
 		switch p := e.Payload.(type) {
 		case *wire.SessionThreadStatusRunningEvent:
-			t.status, t.updated = wire.ThreadRunning, se.CreatedAt
+			t.replayStatus(wire.ThreadRunning, se.CreatedAt)
 		case *wire.SessionThreadStatusRescheduledEvent:
-			t.status, t.updated = wire.ThreadRescheduling, se.CreatedAt
+			t.replayStatus(wire.ThreadRescheduling, se.CreatedAt)
 		case *wire.SessionThreadStatusTerminatedEvent:
-			t.status, t.updated = wire.ThreadTerminated, se.CreatedAt
+			t.replayStatus(wire.ThreadTerminated, se.CreatedAt)
 			if bytes.Contains(se.Private, []byte(`"archived":true`)) {
 				at := se.CreatedAt
 				t.archivedAt = &at
 			}
 			t.conv.cancelCalls("The thread was archived before this tool call completed.")
 		case *wire.SessionThreadStatusIdleEvent:
-			t.status, t.updated = wire.ThreadIdle, se.CreatedAt
+			t.replayStatus(wire.ThreadIdle, se.CreatedAt)
 			t.conv.announced = p.StopReason.Type == wire.StopRequiresAction
 		case *wire.AgentThreadMessageSentEvent:
 			mt.inFlight[e.ID] = inFlight{to: p.ToSessionThreadID, msg: threadMsg{sentID: e.ID, from: t.id, fromName: t.agent.Name, content: p.Content}}
@@ -1062,7 +1063,7 @@ func (s *session) replayMulti(se store.Event, e wire.Event) (bool, error) {
 		// Archiving the session logs its threads' ends on the primary
 		// thread only.
 		if t := mt.byID[p.SessionThreadID]; t != nil && t.status != wire.ThreadTerminated {
-			t.status, t.updated = wire.ThreadTerminated, se.CreatedAt
+			t.replayStatus(wire.ThreadTerminated, se.CreatedAt)
 			t.conv.cancelCalls("The session was archived before this tool call completed.")
 		}
 	case *wire.SessionThreadStatusRescheduledEvent:
@@ -1116,6 +1117,20 @@ func (s *session) replayMulti(se store.Event, e wire.Event) (bool, error) {
 		}
 	}
 	return true, nil
+}
+
+// replayStatus is threadStatus's bookkeeping for a logged status change.
+func (t *thread) replayStatus(status string, at time.Time) {
+	working := status == wire.ThreadRunning || status == wire.ThreadRescheduling
+	if working && t.since.IsZero() {
+		t.since = at
+	}
+	if !working && !t.since.IsZero() {
+		t.stats.ActiveSeconds += at.Sub(t.since).Seconds()
+		t.usage.ActiveSeconds = t.stats.ActiveSeconds
+		t.since = time.Time{}
+	}
+	t.status, t.updated = status, at
 }
 
 // received removes a delivered message from the ones in flight.
