@@ -60,8 +60,8 @@ func multiagentRule(researcher func(in modeltest.Input) modeltest.Turn) modeltes
 			}
 			n := 0
 			for _, m := range in.Messages {
-				if m.Role == model.RoleUser && strings.Contains(blocksText(m.Content), "[Message from session thread") {
-					n++
+				if m.Role == model.RoleUser {
+					n += strings.Count(blocksText(m.Content), "[Message from session thread")
 				}
 			}
 			return modeltest.Text(fmt.Sprintf("researched %d", n))
@@ -594,5 +594,76 @@ func TestThreadsCrossPostedCustomTool(t *testing.T) {
 	ths := l.threads(sid)
 	if len(ths) != 2 || ths[1].Status != "terminated" {
 		t.Fatalf("threads after restart: %v", ths)
+	}
+}
+
+// A follow-up the coordinator sent while the subagent was busy is still on
+// its way when the server is killed: after the restart the subagent gets it
+// once (the turn the crash cut short is taken up again with it).
+func TestThreadsRestartWithMessageInFlight(t *testing.T) {
+	var calls atomic.Int32
+	l := newLoop(t, multiagentRule(func(in modeltest.Input) modeltest.Turn {
+		if calls.Add(1) == 1 {
+			return modeltest.Turn{Content: []model.Block{model.Text("lost")}, Stall: true}
+		}
+		n := 0
+		for _, m := range in.Messages {
+			if m.Role == model.RoleUser {
+				n += strings.Count(blocksText(m.Content), "[Message from session thread")
+			}
+		}
+		return modeltest.Text(fmt.Sprintf("researched %d", n))
+	}))
+	sid := l.session(l.coordinator(nil))
+	col := l.stream(sid)
+	l.send(sid, userMessage("first"))
+	_, at := col.waitFor(t, 0, "the subagent running", func(e anthropic.BetaManagedAgentsStreamSessionEventsUnion) bool {
+		return e.Type == "session.thread_status_running" && raw(e)["agent_name"] == "researcher"
+	})
+	l.send(sid, userMessage("follow up"))
+	col.waitFor(t, at, "the follow-up sent", func(e anthropic.BetaManagedAgentsStreamSessionEventsUnion) bool {
+		return e.Type == "agent.thread_message_sent" && strings.Contains(e.RawJSON(), "more please")
+	})
+	tid := l.threads(sid)[1].ID
+	if n := countType(l.threadEvents(sid, tid), "agent.thread_message_received"); n != 1 {
+		t.Fatalf("the follow-up reached the busy thread: %d received", n)
+	}
+	l.s.Kill()
+	l.restart("local")
+	deadline := time.Now().Add(30 * time.Second)
+	var tevs []anthropic.BetaManagedAgentsSessionEventUnion
+	for {
+		tevs = l.threadEvents(sid, tid)
+		if h := l.history(sid); len(h) > 0 && h[len(h)-1].Type == "session.status_idle" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("thread after restart: %s", types(tevs))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	received := 0
+	for _, e := range tevs {
+		if e.Type == "agent.thread_message_received" {
+			received++
+			if received == 2 && !strings.Contains(e.RawJSON(), "more please") {
+				t.Fatalf("second message = %s", e.RawJSON())
+			}
+		}
+	}
+	if received != 2 || !strings.Contains(types(tevs), "session.thread_status_rescheduled") {
+		t.Fatalf("thread events after restart: %s", types(tevs))
+	}
+	var answers []string
+	for _, e := range tevs {
+		if e.Type == "agent.thread_message_sent" {
+			answers = append(answers, e.RawJSON())
+		}
+	}
+	if len(answers) != 1 || !strings.Contains(answers[0], "researched 2") {
+		t.Fatalf("answers = %v", answers)
+	}
+	if n := strings.Count(types(l.history(sid)), "session.status_idle"); n != 1 {
+		t.Fatalf("%d idles on the session: %s", n, types(l.history(sid)))
 	}
 }
