@@ -667,3 +667,36 @@ func TestThreadsRestartWithMessageInFlight(t *testing.T) {
 		t.Fatalf("%d idles on the session: %s", n, types(l.history(sid)))
 	}
 }
+
+// A subagent whose model fails for good goes idle (retries_exhausted); the
+// coordinator is told, answers, and the session ends its turn instead of
+// waiting for an answer that never comes.
+func TestThreadsSubagentFailure(t *testing.T) {
+	l := newLoop(t, multiagentRule(func(in modeltest.Input) modeltest.Turn {
+		return modeltest.Turn{Error: &modeltest.UpstreamError{Status: 400, Type: "invalid_request_error", Message: "bad request"}}
+	}))
+	sid := l.session(l.coordinator(nil))
+	col := l.stream(sid)
+	l.send(sid, userMessage("try"))
+	idle, _ := col.waitType(t, 0, "session.status_idle")
+	if idle.StopReason.Type != "end_turn" {
+		t.Fatalf("idle = %s", idle.RawJSON())
+	}
+	final, _ := col.waitFor(t, 0, "the final answer", func(e anthropic.BetaManagedAgentsStreamSessionEventsUnion) bool {
+		return e.Type == "agent.message" && strings.Contains(e.RawJSON(), "Final:")
+	})
+	if !strings.Contains(final.RawJSON(), "model requests kept failing") {
+		t.Fatalf("final = %s", final.RawJSON())
+	}
+	ths := l.threads(sid)
+	tevs := l.threadEvents(sid, ths[1].ID)
+	var stop string
+	for _, e := range tevs {
+		if e.Type == "session.thread_status_idle" {
+			stop = e.StopReason.Type
+		}
+	}
+	if stop != "retries_exhausted" || countType(tevs, "session.error") != 1 {
+		t.Fatalf("thread events: %s (stop %s)", types(tevs), stop)
+	}
+}

@@ -257,6 +257,11 @@ func (s *session) commitThread(ctx context.Context, t *thread, evs ...pending) (
 			out = append(out, s.threadStatus(t, wire.ThreadRescheduling, nil)...)
 		case *wire.SessionStatusIdleEvent:
 			sr := pl.StopReason
+			if sr.Type == wire.StopRetriesExhausted {
+				// The coordinator is told, or it would wait for an
+				// answer that never comes.
+				out = append(out, s.answerParent(t, "The thread stopped: its model requests kept failing."))
+			}
 			out = append(out, s.threadStatus(t, wire.ThreadIdle, &sr)...)
 		case *wire.SessionStatusTerminatedEvent:
 			out = append(out, s.threadStatus(t, wire.ThreadTerminated, nil)...)
@@ -274,6 +279,20 @@ func (s *session) commitThread(ctx context.Context, t *thread, evs ...pending) (
 		out = append([]pending{ev(&wire.SessionStatusRunningEvent{})}, out...)
 	}
 	return s.commit(ctx, set, out...)
+}
+
+// answerParent is a thread's message to the coordinator, with text; it
+// joins the coordinator's inbox right away (commits that fail leave the
+// session to be rebuilt from the log, where the message is not). s.mu is
+// held.
+func (s *session) answerParent(t *thread, text string) pending {
+	content := []wire.ContentBlock{wire.NewTextBlock(text)}
+	coord := s.doc.Agent.Name
+	sent := ev(&wire.AgentThreadMessageSentEvent{ToSessionThreadID: s.mt.primaryID, ToAgentName: &coord, Content: content})
+	sent.thread = t.id
+	s.mt.inbox = append(s.mt.inbox, threadMsg{sentID: sent.ev.ID, from: t.id, fromName: t.agent.Name, content: content})
+	s.kick()
+	return sent
 }
 
 // threadStatus moves a thread to status and returns its status events: one
@@ -625,6 +644,8 @@ func (s *session) driveThread(t *thread, done chan struct{}) {
 		}
 		if act == nil {
 			t.driving = false
+			// The coordinator may have been waiting for this thread.
+			s.kick()
 			s.mu.Unlock()
 			return
 		}
@@ -648,7 +669,8 @@ func (s *session) threadWatchdog(t *thread) {
 	sr := wire.RetriesExhausted()
 	se := ev(&wire.SessionErrorEvent{Error: wire.NewSessionError("unknown_error", wire.RetryExhausted, msg)})
 	se.thread = t.id
-	if _, err := s.commit(s.e.ctx, "", append([]pending{se}, s.threadStatus(t, wire.ThreadIdle, &sr)...)...); err != nil {
+	evs := []pending{se, s.answerParent(t, "The thread stopped: "+msg+".")}
+	if _, err := s.commit(s.e.ctx, "", append(evs, s.threadStatus(t, wire.ThreadIdle, &sr)...)...); err != nil {
 		s.e.log.Error("thread watchdog", "session", s.id, "thread", t.id, "err", err)
 	}
 	s.kick()
