@@ -700,3 +700,39 @@ func TestThreadsSubagentFailure(t *testing.T) {
 		t.Fatalf("thread events: %s (stop %s)", types(tevs), stop)
 	}
 }
+
+// A subagent's request for the client survives a restart: after it the
+// session still waits on the copy, and the answer still reaches the thread.
+func TestThreadsCrossPostSurvivesRestart(t *testing.T) {
+	l := newLoop(t, multiagentRule(func(in modeltest.Input) modeltest.Turn {
+		if rs := in.ToolResults(); len(rs) > 0 {
+			return modeltest.Text("tool said: " + blocksText(rs))
+		}
+		return modeltest.ToolCall("", "bash", map[string]any{"command": "rm -rf /data"})
+	}))
+	sid := l.session(l.coordinator([]any{map[string]any{
+		"type": "agent_toolset_20260401", "default_config": map[string]any{"permission_policy": map[string]any{"type": "always_ask"}},
+	}}))
+	col := l.stream(sid)
+	l.send(sid, userMessage("clean up"))
+	idle, _ := col.waitType(t, 0, "session.status_idle")
+	copyID := idle.StopReason.EventIDs[0]
+	l.s.Kill()
+	l.restart("local")
+	s, err := l.c.Beta.Sessions.Get(context.Background(), sid, anthropic.BetaSessionGetParams{})
+	if err != nil || s.Status != "idle" {
+		t.Fatalf("session after restart: %v %v", err, s)
+	}
+	col = l.stream(sid)
+	l.send(sid, confirm(copyID, false, "no"))
+	final, _ := col.waitFor(t, 0, "the final answer", func(e anthropic.BetaManagedAgentsStreamSessionEventsUnion) bool {
+		return e.Type == "agent.message" && strings.Contains(e.RawJSON(), "Final:")
+	})
+	if !strings.Contains(final.RawJSON(), "denied") {
+		t.Fatalf("final = %s", final.RawJSON())
+	}
+	idle, _ = col.waitType(t, 0, "session.status_idle")
+	if idle.StopReason.Type != "end_turn" {
+		t.Fatalf("idle = %s", idle.RawJSON())
+	}
+}
