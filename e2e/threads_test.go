@@ -736,3 +736,40 @@ func TestThreadsCrossPostSurvivesRestart(t *testing.T) {
 		t.Fatalf("idle = %s", idle.RawJSON())
 	}
 }
+
+// The multiagent_20261001 form: its subagents' predefined agents are the
+// roster, "self" included (the coordinator's own configuration); the
+// coordinator is offered them by name, a subagent is offered no thread
+// tools, and each thread's requests use its own agent's system prompt.
+func TestThreadsMultiagent20261001(t *testing.T) {
+	l := newLoop(t, multiagentRule(nil))
+	rid := l.agent(map[string]any{"name": "researcher", "system": researcherSystem, "model": "claude-test-2"})
+	cid := l.agent(map[string]any{"name": "coordinator", "system": coordinatorSystem,
+		"multiagent": map[string]any{"type": "multiagent_20261001", "subagents": map[string]any{"type": "enabled",
+			"predefined_agents": []any{map[string]any{"type": "agent", "id": rid}, map[string]any{"type": "self"}}}}})
+	sid := l.session(cid)
+	col := l.stream(sid)
+	l.send(sid, userMessage("the answer"))
+	col.waitFor(t, 0, "the final answer", func(e anthropic.BetaManagedAgentsStreamSessionEventsUnion) bool {
+		return e.Type == "agent.message" && strings.Contains(e.RawJSON(), "Final:")
+	})
+	var coordTools, subTools []string
+	var subModel string
+	for _, r := range l.fake.Requests() {
+		var names []string
+		for _, tl := range r.Input.Tools {
+			names = append(names, tl.Name)
+			if tl.Name == "spawn_agent" && !strings.Contains(string(tl.InputSchema), `"enum":["researcher","coordinator"]`) {
+				t.Fatalf("spawn_agent schema = %s", tl.InputSchema)
+			}
+		}
+		if strings.Contains(r.Input.System, coordinatorSystem) {
+			coordTools = names
+		} else {
+			subTools, subModel = names, r.Input.Model
+		}
+	}
+	if strings.Join(coordTools, ",") != "spawn_agent,send_message" || len(subTools) != 0 || subModel != "claude-test-2" {
+		t.Fatalf("coordinator tools %v, subagent tools %v, subagent model %q", coordTools, subTools, subModel)
+	}
+}
