@@ -773,3 +773,42 @@ func TestThreadsMultiagent20261001(t *testing.T) {
 		t.Fatalf("coordinator tools %v, subagent tools %v, subagent model %q", coordTools, subTools, subModel)
 	}
 }
+
+// An interrupt naming a subagent's thread stops that thread only; the
+// session, with nothing else to do, goes idle. A session-wide interrupt
+// stops every thread.
+func TestThreadsInterrupt(t *testing.T) {
+	l := newLoop(t, multiagentRule(func(in modeltest.Input) modeltest.Turn {
+		return modeltest.Turn{Content: []model.Block{model.Text("never")}, Stall: true}
+	}))
+	sid := l.session(l.coordinator(nil))
+	col := l.stream(sid)
+	l.send(sid, userMessage("fan out 2"))
+	_, at := col.waitFor(t, 0, "two subagents running", func(e anthropic.BetaManagedAgentsStreamSessionEventsUnion) bool {
+		return e.Type == "session.thread_status_running" && raw(e)["agent_name"] == "researcher" && countType(col.snapshot(), "span.model_request_start") >= 2
+	})
+	ths := l.threads(sid)
+	if len(ths) != 3 {
+		t.Fatalf("%d threads", len(ths))
+	}
+	l.send(sid, anthropic.BetaManagedAgentsEventParamsUnion{OfUserInterrupt: &anthropic.BetaManagedAgentsUserInterruptEventParams{SessionThreadID: anthropic.String(ths[1].ID)}})
+	col.waitFor(t, at, "the first thread idle", func(e anthropic.BetaManagedAgentsStreamSessionEventsUnion) bool {
+		return e.Type == "session.thread_status_idle" && raw(e)["session_thread_id"] == ths[1].ID
+	})
+	if th, err := l.c.Beta.Sessions.Threads.Get(context.Background(), ths[2].ID, anthropic.BetaSessionThreadGetParams{SessionID: sid}); err != nil || th.Status != "running" {
+		t.Fatalf("the other thread: %v %v", err, th)
+	}
+	if s, _ := l.c.Beta.Sessions.Get(context.Background(), sid, anthropic.BetaSessionGetParams{}); s.Status != "running" {
+		t.Fatalf("session %s while a thread runs", s.Status)
+	}
+	l.send(sid, anthropic.BetaManagedAgentsEventParamsUnion{OfUserInterrupt: &anthropic.BetaManagedAgentsUserInterruptEventParams{}})
+	idle, _ := col.waitType(t, at, "session.status_idle")
+	if idle.StopReason.Type != "end_turn" {
+		t.Fatalf("idle = %s", idle.RawJSON())
+	}
+	for _, th := range l.threads(sid) {
+		if th.Status != "idle" {
+			t.Fatalf("thread %s is %s after the interrupt", th.ID, th.Status)
+		}
+	}
+}
