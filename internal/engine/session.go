@@ -271,10 +271,11 @@ func (s *session) next() action {
 	if len(waiting) > 0 && s.threadsBusy() {
 		// The session runs while a thread does; the client is asked once
 		// every thread has stopped.
+		sr := wire.EndTurn()
 		if len(own) > 0 {
-			sr := wire.RequiresAction(own...)
-			s.primaryStatus(ctx, wire.ThreadIdle, &sr)
+			sr = wire.RequiresAction(own...)
 		}
+		s.primaryStatus(ctx, wire.ThreadIdle, &sr)
 		return nil
 	}
 	if len(waiting) > 0 {
