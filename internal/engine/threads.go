@@ -222,7 +222,13 @@ func (mt *multi) threadDefs() []tool.Def {
 func (s *session) mainDefs() []tool.Def {
 	defs := tool.Catalog(s.doc.Agent.Tools)
 	if s.mt != nil {
-		defs = append(defs, s.mt.threadDefs()...)
+		for _, d := range s.mt.threadDefs() {
+			// A tool of the agent's own with the same name wins: the
+			// model must not be offered two tools of one name.
+			if _, taken := tool.Find(defs, d.Name); !taken {
+				defs = append(defs, d)
+			}
+		}
 	}
 	return defs
 }
