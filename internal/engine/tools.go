@@ -72,7 +72,7 @@ func (c *conversation) execute(ctx context.Context, calls []*call) {
 }
 
 func (c *conversation) runTool(ctx context.Context, cl *call) ToolResult {
-	if c.th == nil && isThreadTool(cl.name) {
+	if c.th == nil && cl.kind == tool.Builtin && isThreadTool(cl.name) {
 		return c.s.runThreadTool(cl)
 	}
 	if cl.kind == tool.MCP {
