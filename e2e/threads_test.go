@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -809,6 +810,37 @@ func TestThreadsInterrupt(t *testing.T) {
 	for _, th := range l.threads(sid) {
 		if th.Status != "idle" {
 			t.Fatalf("thread %s is %s after the interrupt", th.ID, th.Status)
+		}
+	}
+}
+
+// A thread's stream resumed with Last-Event-ID replays that thread's
+// events after the given one, and only that thread's.
+func TestThreadsStreamResume(t *testing.T) {
+	l := newLoop(t, multiagentRule(nil))
+	sid := l.session(l.coordinator(nil))
+	col := l.stream(sid)
+	l.send(sid, userMessage("the answer"))
+	col.waitType(t, 0, "session.status_idle")
+	tid := l.threads(sid)[1].ID
+	tevs := l.threadEvents(sid, tid)
+	h := http.Header{}
+	h.Set("Last-Event-ID", tevs[0].ID)
+	res := l.s.Do(t, http.MethodGet, "/v1/sessions/"+sid+"/threads/"+tid+"/stream", nil, h)
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", res.StatusCode)
+	}
+	sc := bufio.NewScanner(res.Body)
+	var ids []string
+	for len(ids) < len(tevs)-1 && sc.Scan() {
+		if id, ok := strings.CutPrefix(sc.Text(), "id: "); ok {
+			ids = append(ids, id)
+		}
+	}
+	for i, id := range ids {
+		if id != tevs[i+1].ID {
+			t.Fatalf("replayed %v, want the thread's events after %s", ids, tevs[0].ID)
 		}
 	}
 }
