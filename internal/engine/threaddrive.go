@@ -190,14 +190,19 @@ func (s *session) crossPost(t *thread, callID string) (pending, bool) {
 	if cl == nil {
 		return pending{}, false
 	}
+	// The copy carries the verdict the thread's call was given.
+	perm, eval := wire.PermissionAsk, wire.EvaluationAlwaysAsk()
+	if d, ok := tool.Find(t.conv.allDefs(), cl.name); ok {
+		perm, eval = evaluate(d.Permission)
+	}
 	var p wire.EventPayload
 	switch {
 	case cl.state == callClient:
 		p = &wire.AgentCustomToolUseEvent{Name: cl.name, Input: wire.RawObject(cl.input), EvaluatedPermission: wire.PermissionAllow, SessionThreadID: t.id}
 	case cl.kind == tool.MCP:
-		p = &wire.AgentMCPToolUseEvent{Name: cl.name, MCPServerName: cl.server, Input: wire.RawObject(cl.input), EvaluatedPermission: wire.PermissionAsk, Evaluation: wire.EvaluationAlwaysAsk(), SessionThreadID: t.id}
+		p = &wire.AgentMCPToolUseEvent{Name: cl.name, MCPServerName: cl.server, Input: wire.RawObject(cl.input), EvaluatedPermission: perm, Evaluation: eval, SessionThreadID: t.id}
 	default:
-		p = &wire.AgentToolUseEvent{Name: cl.name, Input: wire.RawObject(cl.input), EvaluatedPermission: wire.PermissionAsk, Evaluation: wire.EvaluationAlwaysAsk(), SessionThreadID: t.id}
+		p = &wire.AgentToolUseEvent{Name: cl.name, Input: wire.RawObject(cl.input), EvaluatedPermission: perm, Evaluation: eval, SessionThreadID: t.id}
 	}
 	cp := ev(p)
 	cp.private, _ = json.Marshal(crossPostPrivate{Origin: callID})
