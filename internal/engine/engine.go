@@ -229,6 +229,7 @@ func (e *Engine) Update(ctx context.Context, ws, id string, fn func(doc *wire.Se
 		s.doc, s.sess.ArchivedAt = before, before.ArchivedAt
 		return wire.Session{}, err
 	}
+	s.refreshSelf()
 	s.main.defs = s.mainDefs()
 	return s.doc, nil
 }

@@ -179,6 +179,22 @@ func loadMulti(ctx context.Context, st store.Store, s *session) (*multi, error) 
 	return mt, nil
 }
 
+// refreshSelf points the roster's copies of the coordinator at the
+// session's agent as it now is (an update changed its overrides); threads
+// already made keep the configuration they were made with. s.mu is held.
+func (s *session) refreshSelf() {
+	if s.mt == nil {
+		return
+	}
+	for i, a := range s.mt.roster {
+		if a.ID == s.doc.Agent.ID {
+			self := s.doc.Agent
+			self.Multiagent = nil
+			s.mt.roster[i] = self
+		}
+	}
+}
+
 // threadDefs are the coordinator's thread tools.
 func (mt *multi) threadDefs() []tool.Def {
 	names := make([]string, 0, len(mt.roster))
