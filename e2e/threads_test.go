@@ -844,3 +844,23 @@ func TestThreadsStreamResume(t *testing.T) {
 		}
 	}
 }
+
+// A coordinator without sandbox tools still gets a sandbox for its
+// subagents' calls, on first use.
+func TestThreadsSandboxForSubagentOnly(t *testing.T) {
+	l := newLoop(t, multiagentRule(func(in modeltest.Input) modeltest.Turn {
+		if rs := in.ToolResults(); len(rs) > 0 {
+			return modeltest.Text("tool said: " + blocksText(rs))
+		}
+		return modeltest.ToolCall("", "bash", map[string]any{"command": "echo hi-from-$((40+2))"})
+	}))
+	sid := l.session(l.coordinator([]any{map[string]any{"type": "agent_toolset_20260401"}}))
+	col := l.stream(sid)
+	l.send(sid, userMessage("run it"))
+	final, _ := col.waitFor(t, 0, "the final answer", func(e anthropic.BetaManagedAgentsStreamSessionEventsUnion) bool {
+		return e.Type == "agent.message" && strings.Contains(e.RawJSON(), "Final:")
+	})
+	if !strings.Contains(final.RawJSON(), "hi-from-42") {
+		t.Fatalf("final = %s", final.RawJSON())
+	}
+}
