@@ -120,31 +120,6 @@ func (s *session) resume() {
 	s.kick()
 }
 
-// openSpan returns the id of a span.model_request_start without its end,
-// which only a crash leaves behind. It is tracked from the log tail.
-func (s *session) openSpan() string {
-	var after int64
-	var open string
-	for {
-		evs, err := s.e.st.EventsSince(s.e.ctx, s.id, after, 1000)
-		if err != nil {
-			return ""
-		}
-		for _, e := range evs {
-			after = e.Seq
-			switch e.Type {
-			case wire.EventTypeSpanModelRequestStart:
-				open = e.ID
-			case wire.EventTypeSpanModelRequestEnd:
-				open = ""
-			}
-		}
-		if len(evs) < 1000 {
-			return open
-		}
-	}
-}
-
 // stop cancels the current step and prevents new ones; it waits for the
 // driver to end (for stopWait at most: a step that ignores its
 // cancellation must not hold up a delete).
