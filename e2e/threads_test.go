@@ -802,6 +802,25 @@ func TestThreadsInterrupt(t *testing.T) {
 	if s, _ := l.c.Beta.Sessions.Get(context.Background(), sid, anthropic.BetaSessionGetParams{}); s.Status != "running" {
 		t.Fatalf("session %s while a thread runs", s.Status)
 	}
+	// Interrupting the primary thread stops the coordinator only.
+	echo := l.send(sid, anthropic.BetaManagedAgentsEventParamsUnion{OfUserInterrupt: &anthropic.BetaManagedAgentsUserInterruptEventParams{SessionThreadID: anthropic.String(ths[0].ID)}})
+	col.waitFor(t, at, "the primary interrupt taken", func(e anthropic.BetaManagedAgentsStreamSessionEventsUnion) bool {
+		return e.ID == echo[0].ID && raw(e)["processed_at"] != nil
+	})
+	if th, err := l.c.Beta.Sessions.Threads.Get(context.Background(), ths[2].ID, anthropic.BetaSessionThreadGetParams{SessionID: sid}); err != nil || th.Status != "running" {
+		t.Fatalf("the other thread after the coordinator's interrupt: %v %v", err, th)
+	}
+	if s, _ := l.c.Beta.Sessions.Get(context.Background(), sid, anthropic.BetaSessionGetParams{}); s.Status != "running" {
+		t.Fatalf("session %s after the coordinator's interrupt, while a thread runs", s.Status)
+	}
+	if countType(col.snapshot(), "session.status_idle") != 0 {
+		t.Fatalf("session idle while a thread runs: %s", types(col.snapshot()))
+	}
+	// An unknown thread is refused.
+	if _, err := l.c.Beta.Sessions.Events.Send(context.Background(), sid, anthropic.BetaSessionEventSendParams{Events: []anthropic.BetaManagedAgentsEventParamsUnion{
+		{OfUserInterrupt: &anthropic.BetaManagedAgentsUserInterruptEventParams{SessionThreadID: anthropic.String("sthr_nope")}}}}); err == nil {
+		t.Fatal("an interrupt of an unknown thread was accepted")
+	}
 	l.send(sid, anthropic.BetaManagedAgentsEventParamsUnion{OfUserInterrupt: &anthropic.BetaManagedAgentsUserInterruptEventParams{}})
 	idle, _ := col.waitType(t, at, "session.status_idle")
 	if idle.StopReason.Type != "end_turn" {

@@ -384,16 +384,12 @@ func (s *session) consume(ctx context.Context) error {
 // session goes idle. s.mu is held.
 func (s *session) interrupt(ctx context.Context, intr wire.Event) error {
 	const why = "The user interrupted the session before this tool call completed."
-	if p, ok := intr.Payload.(*wire.UserInterruptEvent); ok && s.mt != nil && p.SessionThreadID != "" && p.SessionThreadID != s.mt.primaryID {
-		// A thread's interrupt stops that thread only.
-		s.interruptThreads(ctx, why, p.SessionThreadID)
-		if err := s.markProcessed(ctx, []wire.Event{intr}); err != nil {
-			return err
-		}
-		s.kick()
-		return s.consume(ctx)
+	if p, ok := intr.Payload.(*wire.UserInterruptEvent); ok && p.SessionThreadID == "" {
+		// Without a thread the interrupt stops every thread; one naming
+		// the primary thread stops the coordinator only (a subagent's
+		// thread is interrupted as it is sent: interruptThread).
+		s.interruptThreads(ctx, why, "")
 	}
-	s.interruptThreads(ctx, why, "")
 	c := s.main
 	var evs []pending
 	for _, cl := range c.calls {
@@ -411,6 +407,18 @@ func (s *session) interrupt(ctx context.Context, intr wire.Event) error {
 		return err
 	}
 	c.halted = len(s.queue) == 0
+	if s.threadsBusy() {
+		// Only the coordinator was interrupted: the session runs on with
+		// its threads.
+		if len(evs) > 0 {
+			if _, err := s.commit(ctx, "", evs...); err != nil {
+				return err
+			}
+		}
+		s.primaryStatus(ctx, wire.ThreadIdle, nil)
+		c.announced = false
+		return s.consume(ctx)
+	}
 	if s.sess.Status != store.SessionIdle || c.announced || len(evs) > 0 {
 		evs = append(evs, ev(&wire.SessionStatusIdleEvent{StopReason: wire.EndTurn()}))
 		if _, err := s.commit(ctx, store.SessionIdle, evs...); err != nil {

@@ -321,6 +321,29 @@ func (s *session) interruptThreads(ctx context.Context, why string, only string)
 	}
 }
 
+// interruptThread handles a user.interrupt naming a subagent's thread: it
+// is logged processed, and the thread stops at once. ok is false for every
+// other event (an interrupt of the whole session, or of the primary
+// thread, goes through the queue). s.mu is held.
+func (s *session) interruptThread(ctx context.Context, path string, p wire.EventPayload) (wire.Event, bool, error) {
+	intr, isIntr := p.(*wire.UserInterruptEvent)
+	if !isIntr || intr.SessionThreadID == "" || intr.SessionThreadID == primaryThreadID(s.id) {
+		return wire.Event{}, false, nil
+	}
+	if s.mt == nil || s.mt.byID[intr.SessionThreadID] == nil {
+		return wire.Event{}, false, errdefs.Invalid("%s.session_thread_id: session %s has no thread %s", path, s.id, intr.SessionThreadID)
+	}
+	pe := ev(p)
+	pe.ev = pe.ev.Processed(wire.Now())
+	if _, err := s.commit(ctx, "", pe); err != nil {
+		return wire.Event{}, false, err
+	}
+	s.interruptThreads(ctx, "The user interrupted the session before this tool call completed.", intr.SessionThreadID)
+	// The session may have been waiting on this thread only.
+	s.kick()
+	return pe.ev, true, nil
+}
+
 // stopThreads ends every thread with the session (terminated). s.mu is held.
 func (s *session) stopThreads(why string) {
 	if s.mt == nil {

@@ -96,7 +96,7 @@ func (s *session) replayMulti(se store.Event, e wire.Event) (bool, error) {
 		// dropped with it.
 		only := p.SessionThreadID
 		if only == mt.primaryID {
-			only = ""
+			return false, nil // the coordinator's own
 		}
 		for id, f := range mt.inFlight {
 			if only == "" || f.to == only {
