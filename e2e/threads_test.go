@@ -618,8 +618,14 @@ func TestThreadsRestartWithMessageInFlight(t *testing.T) {
 	sid := l.session(l.coordinator(nil))
 	col := l.stream(sid)
 	l.send(sid, userMessage("first"))
-	_, at := col.waitFor(t, 0, "the subagent running", func(e anthropic.BetaManagedAgentsStreamSessionEventsUnion) bool {
+	col.waitFor(t, 0, "the subagent running", func(e anthropic.BetaManagedAgentsStreamSessionEventsUnion) bool {
 		return e.Type == "session.thread_status_running" && raw(e)["agent_name"] == "researcher"
+	})
+	// The follow-up comes once the coordinator ended its turn, so that it
+	// is a turn of its own.
+	primary := l.threads(sid)[0].ID
+	_, at := col.waitFor(t, 0, "the coordinator waiting", func(e anthropic.BetaManagedAgentsStreamSessionEventsUnion) bool {
+		return e.Type == "session.thread_status_idle" && raw(e)["session_thread_id"] == primary
 	})
 	l.send(sid, userMessage("follow up"))
 	col.waitFor(t, at, "the follow-up sent", func(e anthropic.BetaManagedAgentsStreamSessionEventsUnion) bool {
@@ -786,7 +792,16 @@ func TestThreadsInterrupt(t *testing.T) {
 	col := l.stream(sid)
 	l.send(sid, userMessage("fan out 2"))
 	_, at := col.waitFor(t, 0, "two subagents running", func(e anthropic.BetaManagedAgentsStreamSessionEventsUnion) bool {
-		return e.Type == "session.thread_status_running" && raw(e)["agent_name"] == "researcher" && countType(col.snapshot(), "span.model_request_start") >= 2
+		if e.Type != "session.thread_status_running" || raw(e)["agent_name"] != "researcher" {
+			return false
+		}
+		n := 0
+		for _, x := range col.snapshot() {
+			if x.Type == "session.thread_status_running" && raw(x)["agent_name"] == "researcher" {
+				n++
+			}
+		}
+		return n >= 2
 	})
 	ths := l.threads(sid)
 	if len(ths) != 3 {
