@@ -270,6 +270,11 @@ func TestThreadsDelegation(t *testing.T) {
 	if raw(created)["session_thread_id"] != sub.ID || raw(created)["agent_name"] != "researcher" {
 		t.Fatalf("thread_created = %s", created.RawJSON())
 	}
+	// Usage: the session's is the sum of its threads'.
+	sess, err := l.c.Beta.Sessions.Get(context.Background(), sid, anthropic.BetaSessionGetParams{})
+	if err != nil || sub.Usage.InputTokens == 0 || primary.Usage.InputTokens == 0 || primary.Usage.InputTokens+sub.Usage.InputTokens != sess.Usage.InputTokens {
+		t.Fatalf("usage: session %d, primary %d, subagent %d (%v)", sess.Usage.InputTokens, primary.Usage.InputTokens, sub.Usage.InputTokens, err)
+	}
 	got1, err := l.c.Beta.Sessions.Threads.Get(context.Background(), sub.ID, anthropic.BetaSessionThreadGetParams{SessionID: sid})
 	if err != nil || got1.ID != sub.ID || got1.Agent.Name != "researcher" {
 		t.Fatalf("get thread: %v %v", err, got1)

@@ -133,7 +133,17 @@ func (s *session) primaryDoc() wire.SessionThread {
 		status = s.mt.primaryStatus
 	}
 	stats := s.doc.Stats
+	// The session's usage sums every thread's; the primary thread's is
+	// what is left once the subagents' are taken out.
 	usage := s.doc.Usage
+	if s.mt != nil {
+		for _, t := range s.mt.threads {
+			usage.InputTokens -= t.usage.InputTokens
+			usage.OutputTokens -= t.usage.OutputTokens
+			usage.CacheReadInputTokens -= t.usage.CacheReadInputTokens
+			usage.CacheCreation.Ephemeral5mInputTokens -= t.usage.CacheCreation.Ephemeral5mInputTokens
+		}
+	}
 	return wire.SessionThread{
 		ID: primaryThreadID(s.id), Agent: wire.ThreadAgentFrom(s.doc.Agent), ArchivedAt: s.doc.ArchivedAt,
 		CreatedAt: s.doc.CreatedAt, SessionID: s.id, Status: status, UpdatedAt: s.doc.UpdatedAt, Stats: &stats, Usage: &usage,
