@@ -21,6 +21,9 @@ import (
 type pending struct {
 	ev      wire.Event
 	private []byte
+	// thread is the subagent thread whose log and stream the event goes
+	// to; "" is the primary thread (the session-level stream).
+	thread string
 }
 
 func ev(p wire.EventPayload) pending { return pending{ev: wire.NewEvent(p)} }
@@ -63,7 +66,10 @@ func (s *session) commit(ctx context.Context, setStatus string, evs ...pending) 
 		if err != nil {
 			return nil, errdefs.Internal(err, "encode %s", p.ev.EventType())
 		}
-		rows[i] = &store.Event{ID: p.ev.ID, Type: p.ev.EventType(), ProcessedAt: p.ev.ProcessedAt, Data: data, Private: p.private, CreatedAt: now}
+		if p.thread != "" {
+			data = withThreadID(data, p.thread)
+		}
+		rows[i] = &store.Event{ID: p.ev.ID, Type: p.ev.EventType(), ThreadID: p.thread, ProcessedAt: p.ev.ProcessedAt, Data: data, Private: p.private, CreatedAt: now}
 		switch pl := p.ev.Payload.(type) {
 		case *wire.SpanModelRequestEndEvent:
 			doc.Usage.Add(pl.ModelUsage)
@@ -159,6 +165,7 @@ func (s *session) publish(e store.Event) {
 func (s *session) terminated() {
 	s.main.cancelCalls("The session was terminated before this tool call completed.")
 	s.queue = nil
+	s.stopThreads("The session was terminated before this tool call completed.")
 	if sb := s.e.sandboxes; sb != nil {
 		s.e.life.Go(func() {
 			if err := sb.Release(context.Background(), s.id, false); err != nil {

@@ -94,7 +94,7 @@ func (c *conversation) compact(ctx context.Context) bool {
 	defer c.s.mu.Unlock()
 	p := ev(&wire.AgentThreadContextCompactedEvent{PreCompactionTokens: &pre})
 	p.private = priv
-	if _, err := c.s.commit(c.s.e.ctx, "", p); err != nil {
+	if _, err := c.commit(c.s.e.ctx, "", p); err != nil {
 		c.s.e.log.Error("record compaction", "session", c.s.id, "err", err)
 		return false
 	}

@@ -19,6 +19,9 @@ import (
 // today, its primary one.
 type conversation struct {
 	s *session
+	// th is the subagent thread this conversation is, nil for the
+	// session's primary conversation (threads.go).
+	th *thread
 
 	// system is the agent's system prompt; system.message events join the
 	// conversation as system turns (the SDK's semantics).
@@ -117,6 +120,11 @@ func (c *conversation) appendSystem(p *wire.SystemMessageEvent) {
 // and so does the error for a tool the agent does not offer (a worker
 // would leave it unanswered as not its own).
 func (c *conversation) runnableState(name string) callState {
+	if c.th != nil || isThreadTool(name) {
+		// A subagent's calls and the coordinator's thread tools run on the
+		// server: the worker protocol knows the primary thread's calls only.
+		return callReady
+	}
 	if c.s.viaWorker && !tool.ServerSide(name) {
 		if _, ok := tool.Find(c.defs, name); ok {
 			return callWorker

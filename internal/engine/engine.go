@@ -22,7 +22,6 @@ import (
 	"github.com/hangarhq/hangar/internal/events"
 	"github.com/hangarhq/hangar/internal/model"
 	"github.com/hangarhq/hangar/internal/store"
-	"github.com/hangarhq/hangar/internal/tool"
 	"github.com/hangarhq/hangar/internal/wire"
 )
 
@@ -218,6 +217,10 @@ func (e *Engine) Update(ctx context.Context, ws, id string, fn func(doc *wire.Se
 	}
 	s.doc = doc
 	s.sess.ArchivedAt = doc.ArchivedAt
+	if before.ArchivedAt == nil && doc.ArchivedAt != nil {
+		// Archiving the session ends its threads.
+		payloads = append(payloads, s.endThreads()...)
+	}
 	evs := make([]pending, len(payloads))
 	for i, p := range payloads {
 		evs[i] = ev(p)
@@ -226,7 +229,8 @@ func (e *Engine) Update(ctx context.Context, ws, id string, fn func(doc *wire.Se
 		s.doc, s.sess.ArchivedAt = before, before.ArchivedAt
 		return wire.Session{}, err
 	}
-	s.main.defs = tool.Catalog(s.doc.Agent.Tools)
+	s.refreshSelf()
+	s.main.defs = s.mainDefs()
 	return s.doc, nil
 }
 

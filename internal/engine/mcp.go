@@ -43,7 +43,7 @@ func (c *conversation) loadMCP(ctx context.Context) {
 		c.s.mu.Unlock()
 		return
 	}
-	agent := c.s.doc.Agent
+	agent := *c.agent()
 	vaults := c.s.doc.VaultIDs
 	c.s.mu.Unlock()
 
@@ -77,7 +77,7 @@ func (c *conversation) loadMCP(ctx context.Context) {
 	c.mcpDefs = defs
 	c.mcpLoaded = len(errs) == 0
 	if len(errs) > 0 {
-		if _, err := c.s.commit(c.s.e.ctx, "", errs...); err != nil {
+		if _, err := c.commit(c.s.e.ctx, "", errs...); err != nil {
 			c.s.e.log.Error("report mcp failure", "session", c.s.id, "err", err)
 		}
 	}

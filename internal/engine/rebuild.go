@@ -25,7 +25,15 @@ func rebuild(ctx context.Context, e *Engine, sess store.Session) (*session, erro
 		}
 	}
 	s.viaWorker = s.selfHosted || e.sandboxWorkers != nil
-	s.main = &conversation{s: s, defs: tool.Catalog(s.doc.Agent.Tools)}
+	mt, err := loadMulti(ctx, e.st, s)
+	if err != nil {
+		return nil, err
+	}
+	s.mt = mt
+	if mt != nil {
+		mt.inFlight = map[string]inFlight{}
+	}
+	s.main = &conversation{s: s, defs: s.mainDefs()}
 	if s.doc.Agent.System != nil {
 		s.main.system = *s.doc.Agent.System
 	}
@@ -46,6 +54,9 @@ func rebuild(ctx context.Context, e *Engine, sess store.Session) (*session, erro
 		}
 	}
 	s.applyHeld(nil)
+	if s.mt != nil {
+		s.settleInFlight(s.mt.flightOrder)
+	}
 	if sess.Status == store.SessionRunning || sess.Status == store.SessionRescheduling {
 		s.runningSince = time.Now()
 	}
@@ -60,6 +71,16 @@ func (s *session) replay(se store.Event) error {
 	}
 	ev.ProcessedAt = se.ProcessedAt
 	s.applyHeld(&se.CreatedAt)
+	// The advisor's consultations are thread events of the primary
+	// conversation's, never a delegated thread's.
+	if s.main.replayAdvisor(ev, se.Private) {
+		return nil
+	}
+	if s.mt != nil {
+		if handled, err := s.replayMulti(se, ev); handled {
+			return err
+		}
+	}
 	if t := answerTarget(ev.Payload); t != "" {
 		s.answers[answerKey(ev.EventType(), t)] = ev
 	}
@@ -67,15 +88,19 @@ func (s *session) replay(se store.Event) error {
 		s.queue = append(s.queue, ev)
 		return nil
 	}
-	c := s.main
-	if c.replayAdvisor(ev, se.Private) {
-		return nil
-	}
-	switch p := ev.Payload.(type) {
+	switch ev.Payload.(type) {
 	case *wire.UserMessageEvent, *wire.SystemMessageEvent:
 		// Logged when sent, taken when the session got to it (after the
 		// tool calls then open, say): it joins the conversation there.
 		s.replayHeld = append(s.replayHeld, ev)
+		return nil
+	}
+	return s.main.replayEvent(se, ev)
+}
+
+// replayEvent folds one logged event of a conversation into it.
+func (c *conversation) replayEvent(se store.Event, ev wire.Event) error {
+	switch p := ev.Payload.(type) {
 	case *wire.AgentThinkingEvent:
 		var b model.Block
 		if len(se.Private) > 0 {

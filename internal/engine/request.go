@@ -15,15 +15,15 @@ import (
 // request builds the next model request from the conversation. c.s.mu is held.
 func (c *conversation) request() *model.Request {
 	req := &model.Request{
-		Model:     c.s.doc.Agent.Model.ID,
+		Model:     c.agent().Model.ID,
 		MaxTokens: c.s.e.opt.MaxTokens,
 		// The outer slice is copied; blocks are never modified in place and
 		// later appends do not touch what this request can see.
 		Messages: slices.Clone(c.history),
-		Speed:    c.s.doc.Agent.Model.Speed,
+		Speed:    c.agent().Model.Speed,
 	}
-	if c.s.doc.Agent.Model.Effort != nil {
-		req.Effort = c.s.doc.Agent.Model.Effort.Type
+	if c.agent().Model.Effort != nil {
+		req.Effort = c.agent().Model.Effort.Type
 	}
 	system := c.system
 	if note := memoryNote(c.s.doc.Resources); note != "" {
@@ -84,7 +84,8 @@ func (c *conversation) stream(ctx context.Context, req *model.Request, previews 
 
 // preview publishes a stream-only event_start or event_delta.
 func (c *conversation) preview(eventID, previewType string, v wire.StreamEvent) {
-	if c.s.e.pub == nil || eventID == "" {
+	if c.s.e.pub == nil || eventID == "" || c.th != nil {
+		// Previews cover the primary thread only.
 		return
 	}
 	b, err := json.Marshal(v)

@@ -41,6 +41,22 @@ func (e *Engine) Send(ctx context.Context, ws, id string, events []wire.EventPay
 	interrupt := false
 	for i, p := range events {
 		path := fmt.Sprintf("events[%d]", i)
+		if echo, ok, err := s.interruptThread(e.ctx, path, p); err != nil {
+			return nil, err
+		} else if ok {
+			// An interrupt of one subagent's thread stops it at once and
+			// leaves the rest of the session alone.
+			echoes = append(echoes, echo)
+			continue
+		}
+		if echo, routed, err := s.routeAnswer(e.ctx, path, p); err != nil {
+			return nil, err
+		} else if routed {
+			// An answer to a subagent's call is taken at once by its
+			// thread.
+			echoes = append(echoes, echo)
+			continue
+		}
 		if prev, dup, err := s.check(ctx, path, p); err != nil {
 			return nil, err
 		} else if dup {

@@ -32,8 +32,11 @@ type session struct {
 	selfHosted bool
 	viaWorker  bool
 
-	// main is the session's conversation with the model.
+	// main is the session's conversation with the model: the primary
+	// thread's. mt holds a multiagent session's other threads (threads.go);
+	// nil when the agent has no roster.
 	main *conversation
+	mt   *multi
 
 	// queue holds client events not yet consumed, in log order.
 	queue []wire.Event
@@ -94,7 +97,8 @@ func (s *session) resume() {
 	defer s.mu.Unlock()
 	ctx := s.e.ctx
 	var evs []pending
-	if start := s.openSpan(); start != "" {
+	spans := s.openSpans()
+	if start := spans[""]; start != "" {
 		isErr := true
 		evs = append(evs, ev(&wire.SpanModelRequestEndEvent{ModelRequestStartID: start, IsError: &isErr}))
 	}
@@ -112,32 +116,8 @@ func (s *session) resume() {
 		return
 	}
 	s.main.resolveResults(evs)
+	s.resumeThreads(spans)
 	s.kick()
-}
-
-// openSpan returns the id of a span.model_request_start without its end,
-// which only a crash leaves behind. It is tracked from the log tail.
-func (s *session) openSpan() string {
-	var after int64
-	var open string
-	for {
-		evs, err := s.e.st.EventsSince(s.e.ctx, s.id, after, 1000)
-		if err != nil {
-			return ""
-		}
-		for _, e := range evs {
-			after = e.Seq
-			switch e.Type {
-			case wire.EventTypeSpanModelRequestStart:
-				open = e.ID
-			case wire.EventTypeSpanModelRequestEnd:
-				open = ""
-			}
-		}
-		if len(evs) < 1000 {
-			return open
-		}
-	}
 }
 
 // stop cancels the current step and prevents new ones; it waits for the
@@ -149,16 +129,27 @@ func (s *session) stop() {
 	if s.stepCancel != nil {
 		s.stepCancel()
 	}
-	done := s.driverDone
-	s.mu.Unlock()
-	if done == nil {
-		return
+	dones := []chan struct{}{s.driverDone}
+	if s.mt != nil {
+		for _, th := range s.mt.threads {
+			if th.stepCancel != nil {
+				th.stepCancel()
+			}
+			dones = append(dones, th.driverDone)
+		}
 	}
+	s.mu.Unlock()
 	t := time.NewTimer(stopWait)
 	defer t.Stop()
-	select {
-	case <-done:
-	case <-t.C:
+	for _, done := range dones {
+		if done == nil {
+			continue
+		}
+		select {
+		case <-done:
+		case <-t.C:
+			return
+		}
 	}
 }
 
@@ -225,6 +216,10 @@ func (s *session) next() action {
 		return nil
 	}
 	c := s.main
+	if s.mt != nil {
+		// Messages from the threads join the coordinator's conversation.
+		s.deliver(ctx, c, &s.mt.inbox, "")
+	}
 	var ready []*call
 	var waiting []string
 	atWorker := false
@@ -238,14 +233,31 @@ func (s *session) next() action {
 			atWorker = true
 		}
 	}
+	own := waiting
+	waiting = append(slices.Clip(waiting), s.crossWaiting()...)
 	if len(ready) > 0 {
 		s.captured = false
 		if !s.ensureRunning(ctx) {
 			return nil
 		}
+		s.primaryStatus(ctx, wire.ThreadRunning, nil)
 		return func(ctx context.Context) { c.execute(ctx, ready) }
 	}
+	if len(waiting) > 0 && s.threadsBusy() {
+		// The session runs while a thread does; the client is asked once
+		// every thread has stopped.
+		sr := wire.EndTurn()
+		if len(own) > 0 {
+			sr = wire.RequiresAction(own...)
+		}
+		s.primaryStatus(ctx, wire.ThreadIdle, &sr)
+		return nil
+	}
 	if len(waiting) > 0 {
+		if len(own) > 0 {
+			sr := wire.RequiresAction(own...)
+			s.primaryStatus(ctx, wire.ThreadIdle, &sr)
+		}
 		// Confirmations and custom tools wait for the client
 		// (requires_action), reported once; again when the session ran
 		// meanwhile (the allowed calls of a partial answer).
@@ -270,7 +282,15 @@ func (s *session) next() action {
 		if !s.ensureRunning(ctx) {
 			return nil
 		}
+		s.primaryStatus(ctx, wire.ThreadRunning, nil)
 		return c.modelTurn
+	}
+	if s.mt != nil && (s.sess.Status == store.SessionRunning || s.sess.Status == store.SessionRescheduling) {
+		s.primaryStatus(ctx, wire.ThreadIdle, nil)
+		if s.threadsBusy() {
+			// The coordinator waits for its threads: the session runs on.
+			return nil
+		}
 	}
 	if s.sess.Status == store.SessionRunning || s.sess.Status == store.SessionRescheduling {
 		// Outputs are filed before the session reports idle; the capture
@@ -364,6 +384,12 @@ func (s *session) consume(ctx context.Context) error {
 // session goes idle. s.mu is held.
 func (s *session) interrupt(ctx context.Context, intr wire.Event) error {
 	const why = "The user interrupted the session before this tool call completed."
+	if p, ok := intr.Payload.(*wire.UserInterruptEvent); ok && p.SessionThreadID == "" {
+		// Without a thread the interrupt stops every thread; one naming
+		// the primary thread stops the coordinator only (a subagent's
+		// thread is interrupted as it is sent: interruptThread).
+		s.interruptThreads(ctx, why, "")
+	}
 	c := s.main
 	var evs []pending
 	for _, cl := range c.calls {
@@ -381,6 +407,18 @@ func (s *session) interrupt(ctx context.Context, intr wire.Event) error {
 		return err
 	}
 	c.halted = len(s.queue) == 0
+	if s.threadsBusy() {
+		// Only the coordinator was interrupted: the session runs on with
+		// its threads.
+		if len(evs) > 0 {
+			if _, err := s.commit(ctx, "", evs...); err != nil {
+				return err
+			}
+		}
+		s.primaryStatus(ctx, wire.ThreadIdle, nil)
+		c.announced = false
+		return s.consume(ctx)
+	}
 	if s.sess.Status != store.SessionIdle || c.announced || len(evs) > 0 {
 		evs = append(evs, ev(&wire.SessionStatusIdleEvent{StopReason: wire.EndTurn()}))
 		if _, err := s.commit(ctx, store.SessionIdle, evs...); err != nil {
@@ -432,7 +470,7 @@ func (s *session) callWorkers() {
 // hasSandboxTools reports whether the agent offers a tool a worker runs.
 func (s *session) hasSandboxTools() bool {
 	for _, d := range s.main.defs {
-		if d.Kind == tool.Builtin && !tool.ServerSide(d.Name) {
+		if d.Kind == tool.Builtin && !tool.ServerSide(d.Name) && !isThreadTool(d.Name) {
 			return true
 		}
 	}

@@ -51,6 +51,9 @@ func (c *conversation) execute(ctx context.Context, calls []*call) {
 			// Interrupted: the interrupt answers the call.
 			return
 		}
+		if c.th != nil {
+			res = c.s.syncThreadMemory(ctx, cl, res)
+		}
 		isErr := res.IsError
 		c.s.mu.Lock()
 		if cl.state != callReady {
@@ -61,7 +64,7 @@ func (c *conversation) execute(ctx context.Context, calls []*call) {
 		if cl.kind == tool.MCP {
 			result = ev(&wire.AgentMCPToolResultEvent{MCPToolUseID: cl.id, Content: res.Content, IsError: &isErr})
 		}
-		_, err := c.s.commit(c.s.e.ctx, "", result)
+		_, err := c.commit(c.s.e.ctx, "", result)
 		if err != nil {
 			c.s.e.log.Error("record tool result", "session", c.s.id, "tool", cl.name, "err", err)
 			c.s.mu.Unlock()
@@ -73,6 +76,9 @@ func (c *conversation) execute(ctx context.Context, calls []*call) {
 }
 
 func (c *conversation) runTool(ctx context.Context, cl *call) ToolResult {
+	if c.th == nil && cl.kind == tool.Builtin && isThreadTool(cl.name) {
+		return c.s.runThreadTool(cl)
+	}
 	if cl.kind == tool.MCP {
 		return c.runMCP(ctx, cl)
 	}
@@ -100,7 +106,7 @@ func (c *conversation) runTool(ctx context.Context, cl *call) ToolResult {
 // runMCP runs an MCP tool call.
 func (c *conversation) runMCP(ctx context.Context, cl *call) ToolResult {
 	c.s.mu.Lock()
-	server, ok := findServer(c.s.doc.Agent.MCPServers, cl.server)
+	server, ok := findServer(c.agent().MCPServers, cl.server)
 	vaults := c.s.doc.VaultIDs
 	c.s.mu.Unlock()
 	if !ok || c.s.e.mcp == nil {

@@ -29,7 +29,7 @@ func (c *conversation) modelTurn(ctx context.Context) {
 	}
 	c.s.mu.Lock()
 	req := c.request()
-	start, err := c.s.commit(c.s.e.ctx, "", ev(&wire.SpanModelRequestStartEvent{}))
+	start, err := c.commit(c.s.e.ctx, "", ev(&wire.SpanModelRequestStartEvent{}))
 	c.s.mu.Unlock()
 	if err != nil {
 		c.s.e.log.Error("start model request", "session", c.s.id, "err", err)
@@ -63,7 +63,7 @@ func (c *conversation) modelTurn(ctx context.Context) {
 		// A retryable failure reschedules the session until the next try
 		// starts.
 		c.s.mu.Lock()
-		_, cerr := c.s.commit(c.s.e.ctx, store.SessionRescheduling,
+		_, cerr := c.commit(c.s.e.ctx, store.SessionRescheduling,
 			ev(&wire.SessionErrorEvent{Error: wire.NewSessionError(errorType(err), wire.RetryRetrying, err.Error())}),
 			ev(&wire.SessionStatusRescheduledEvent{}))
 		c.s.mu.Unlock()
@@ -79,7 +79,7 @@ func (c *conversation) modelTurn(ctx context.Context) {
 			break
 		}
 		c.s.mu.Lock()
-		_, cerr = c.s.commit(c.s.e.ctx, store.SessionRunning, ev(&wire.SessionStatusRunningEvent{}))
+		_, cerr = c.commit(c.s.e.ctx, store.SessionRunning, ev(&wire.SessionStatusRunningEvent{}))
 		c.s.mu.Unlock()
 		if cerr != nil {
 			err = cerr
@@ -107,10 +107,10 @@ func (c *conversation) modelTurn(ctx context.Context) {
 			c.halted = true
 			// Committing the terminated status ends what the session
 			// runs (session.terminated).
-			_, err = c.s.commit(c.s.e.ctx, next, evs...)
+			_, err = c.commit(c.s.e.ctx, next, evs...)
 		} else {
 			// Interrupted or stopped: next() handles the interrupt.
-			_, err = c.s.commit(c.s.e.ctx, "", evs...)
+			_, err = c.commit(c.s.e.ctx, "", evs...)
 		}
 		if err != nil {
 			c.s.e.log.Error("end model request", "session", c.s.id, "err", err)
@@ -209,7 +209,7 @@ func (c *conversation) record(startID string, resp *model.Response, previewIDs [
 	}
 	isErr := false
 	evs = append(evs, ev(&wire.SpanModelRequestEndEvent{ModelRequestStartID: startID, IsError: &isErr, ModelUsage: spanUsage(resp.Usage)}))
-	if _, err := c.s.commit(c.s.e.ctx, "", evs...); err != nil {
+	if _, err := c.commit(c.s.e.ctx, "", evs...); err != nil {
 		c.s.e.log.Error("record model response", "session", c.s.id, "err", err)
 		c.halted = true
 		return

@@ -55,7 +55,9 @@ func (h *Handler) listEvents(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	eq := store.EventQuery{SessionID: id, Desc: lp.Desc, After: lp.After, Limit: lp.Limit}
+	// The session's list is the primary thread's: a subagent thread's
+	// events are listed on the thread (its summary is on the primary).
+	eq := store.EventQuery{SessionID: id, Desc: lp.Desc, After: lp.After, Limit: lp.Limit, ThreadSet: true}
 	for _, t := range httpx.QueryList(q, "types") {
 		if !slices.Contains(wire.ListableEventTypes, t) {
 			return errdefs.Invalid("types: unknown event type %q", t)
@@ -143,7 +145,7 @@ func (h *Handler) streamEvents(w http.ResponseWriter, r *http.Request) error {
 			return errdefs.Invalid("event_deltas: unknown value %q, expected agent.message or agent.thinking", d)
 		}
 	}
-	return h.stream(w, r, id, deltas, strings.TrimSpace(r.Header.Get("Last-Event-ID")))
+	return h.stream(w, r, id, "", deltas, strings.TrimSpace(r.Header.Get("Last-Event-ID")))
 }
 
 // stream serves the live event stream. It
@@ -151,8 +153,8 @@ func (h *Handler) streamEvents(w http.ResponseWriter, r *http.Request) error {
 // arrived is missed; with Last-Event-ID (an extension) it first replays the
 // persisted events after that one from the log, then continues live without
 // duplicates.
-func (h *Handler) stream(w http.ResponseWriter, r *http.Request, id string, deltas []string, lastEventID string) error {
-	sub := h.broker.Subscribe(id, events.SubscribeOptions{Previews: deltas})
+func (h *Handler) stream(w http.ResponseWriter, r *http.Request, id, thread string, deltas []string, lastEventID string) error {
+	sub := h.broker.Subscribe(id, events.SubscribeOptions{Previews: deltas, Thread: thread})
 	defer sub.Close()
 	var after int64
 	if lastEventID != "" {
@@ -183,6 +185,9 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, id string, delt
 			}
 			for _, e := range evs {
 				after = e.Seq
+				if e.ThreadID != thread {
+					continue
+				}
 				sent[key(e.ID, e.Data)] = true
 				if sw.WriteEvent(e.Type, e.ID, e.Data) != nil {
 					return nil

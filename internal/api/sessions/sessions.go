@@ -95,6 +95,7 @@ func (h *Handler) Register(route httpx.Router) {
 	route("DELETE /v1/sessions/{session_id}", h.delete)
 	route("POST /v1/sessions/{session_id}/archive", h.archive)
 	h.registerEvents(route)
+	h.registerThreads(route)
 	h.registerResources(route)
 }
 
