@@ -77,13 +77,18 @@ type call struct {
 	result model.Block
 }
 
-// applyInput adds a user.message or system.message to the conversation.
+// applyInput adds a user.message, system.message or user.define_outcome
+// (outcome.go) to the conversation.
 func (c *conversation) applyInput(e wire.Event) {
 	switch p := e.Payload.(type) {
 	case *wire.UserMessageEvent:
 		c.consumeUserMessage(p)
 	case *wire.SystemMessageEvent:
 		c.appendSystem(p)
+	case *wire.UserDefineOutcomeEvent:
+		if c.th == nil {
+			c.beginOutcome(e, p)
+		}
 	}
 }
 

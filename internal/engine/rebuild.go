@@ -76,6 +76,7 @@ func (s *session) replay(se store.Event) error {
 	if s.main.replayAdvisor(ev, se.Private) {
 		return nil
 	}
+	s.replayOutcome(se, ev)
 	if s.mt != nil {
 		if handled, err := s.replayMulti(se, ev); handled {
 			return err
@@ -89,7 +90,7 @@ func (s *session) replay(se store.Event) error {
 		return nil
 	}
 	switch ev.Payload.(type) {
-	case *wire.UserMessageEvent, *wire.SystemMessageEvent:
+	case *wire.UserMessageEvent, *wire.SystemMessageEvent, *wire.UserDefineOutcomeEvent:
 		// Logged when sent, taken when the session got to it (after the
 		// tool calls then open, say): it joins the conversation there.
 		s.replayHeld = append(s.replayHeld, ev)
