@@ -479,3 +479,68 @@ func TestOutcomeSurvivesRestart(t *testing.T) {
 		t.Fatalf("outcome_evaluations = %v", oe)
 	}
 }
+
+// The grader sees what the agent left under /mnt/session/outputs (names and
+// the content of small text files), read from the session's sandbox.
+func TestOutcomeGraderSeesOutputs(t *testing.T) {
+	l := newLoop(t, outcomeRule(
+		func(n int, in modeltest.Input) modeltest.Turn {
+			if n == 0 {
+				return modeltest.ToolCall("", "bash", map[string]any{"command": "mkdir -p /mnt/session/outputs && printf 'artifact-bytes-42' > /mnt/session/outputs/report.txt"})
+			}
+			return modeltest.Text("The report is in outputs.")
+		},
+		func(n int, in modeltest.Input) modeltest.Turn {
+			g := in.LastUserText()
+			if strings.Contains(g, "report.txt") && strings.Contains(g, "artifact-bytes-42") && strings.Contains(g, "The report is in outputs.") {
+				return verdictTurn("satisfied", "The report exists.")
+			}
+			return verdictTurn("failed", "grader input lacked the artifact: "+g)
+		}))
+	sid := l.session(l.agent(map[string]any{"tools": []any{map[string]any{"type": "agent_toolset_20260401"}}}))
+	col := l.stream(sid)
+	l.send(sid, defineOutcome("Write a report file.", "outputs/report.txt exists.", 0))
+	col.waitType(t, 0, "session.status_idle")
+	end, _ := col.waitType(t, 0, "span.outcome_evaluation_end")
+	if r := raw(end); r["result"] != "satisfied" {
+		t.Fatalf("end = %s", end.RawJSON())
+	}
+}
+
+// An outcome may start a session: user.define_outcome among the create's
+// initial_events starts the agent at once; two of them are refused.
+func TestOutcomeInitialEvents(t *testing.T) {
+	l := newLoop(t, outcomeRule(
+		func(n int, in modeltest.Input) modeltest.Turn { return modeltest.Text("done") },
+		func(n int, in modeltest.Input) modeltest.Turn { return verdictTurn("satisfied", "ok") }))
+	agentID := l.agent(map[string]any{})
+	ctx := context.Background()
+	ev := func() anthropic.BetaSessionNewParamsInitialEventUnion {
+		return anthropic.BetaSessionNewParamsInitialEventUnion{OfUserDefineOutcome: defineOutcome("Start.", "It started.", 0).OfUserDefineOutcome}
+	}
+	_, err := l.c.Beta.Sessions.New(ctx, anthropic.BetaSessionNewParams{
+		Agent: anthropic.BetaSessionNewParamsAgentUnion{OfString: anthropic.String(agentID)}, EnvironmentID: l.envID,
+		InitialEvents: []anthropic.BetaSessionNewParamsInitialEventUnion{ev(), ev()},
+	})
+	if e := apiErr(t, err, 400, "invalid_request_error"); !strings.Contains(e.Error(), "initial_events[1].type") {
+		t.Fatalf("two outcomes: %v", e)
+	}
+	s, err := l.c.Beta.Sessions.New(ctx, anthropic.BetaSessionNewParams{
+		Agent: anthropic.BetaSessionNewParamsAgentUnion{OfString: anthropic.String(agentID)}, EnvironmentID: l.envID,
+		InitialEvents: []anthropic.BetaSessionNewParamsInitialEventUnion{ev()},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		oe := l.sessionObj(s.ID).OutcomeEvaluations
+		if len(oe) == 1 && oe[0].Result == "satisfied" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("outcome_evaluations = %v", oe)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
