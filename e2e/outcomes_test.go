@@ -226,15 +226,21 @@ func TestOutcomeMaxIterationsReached(t *testing.T) {
 
 // A grader that finds the rubric does not fit the task fails the outcome;
 // a grader whose answer never parses fails it too (after one more try),
-// and the session is not wedged.
+// and the session is not wedged; a grader request that fails once is made
+// again.
 func TestOutcomeFailed(t *testing.T) {
 	l := newLoop(t, outcomeRule(
 		func(n int, in modeltest.Input) modeltest.Turn { return modeltest.Text("done") },
 		func(n int, in modeltest.Input) modeltest.Turn {
-			if n == 0 {
+			switch n {
+			case 0:
 				return verdictTurn("failed", "The rubric grades a spreadsheet; the task asks for a poem.")
+			case 1, 2:
+				return modeltest.Text("I think it is fine.")
+			case 3:
+				return modeltest.Fail(400, "invalid_request_error", "grader request refused")
 			}
-			return modeltest.Text("I think it is fine.")
+			return verdictTurn("satisfied", "It rhymes now.")
 		}))
 	sid := l.session(l.agent(map[string]any{}))
 	col := l.stream(sid)
@@ -263,7 +269,13 @@ func TestOutcomeFailed(t *testing.T) {
 	if graders != 3 {
 		t.Fatalf("%d grader requests, want 3 (one, then two for the unparseable answer)", graders)
 	}
-	_ = at2
+
+	l.send(sid, defineOutcome("Write a third poem.", "It rhymes.", 0))
+	col.waitType(t, at2+1, "session.status_idle")
+	end, _ = col.waitType(t, at2+1, "span.outcome_evaluation_end")
+	if r := raw(end); r["result"] != "satisfied" {
+		t.Fatalf("end after a failed grader request = %s", end.RawJSON())
+	}
 }
 
 // An interrupt while the grader works ends the outcome as interrupted

@@ -470,8 +470,9 @@ type verdict struct {
 	Explanation string `json:"explanation"`
 }
 
-// grade asks the grader, once more when its request fails or its answer
-// does not parse. usage sums every request made.
+// grade asks the grader, once more when its request fails (after the
+// model's backoff when the failure is one to retry) or its answer does not
+// parse. usage sums every request made.
 func (s *session) grade(ctx context.Context, in graderInput, files string) (verdict, wire.SpanModelUsage, error) {
 	req := graderRequest(in, files, s.e.opt.MaxTokens)
 	var usage wire.SpanModelUsage
@@ -480,6 +481,12 @@ func (s *session) grade(ctx context.Context, in graderInput, files string) (verd
 		var resp *model.Response
 		resp, err = model.Collect(s.e.mdl.Stream(ctx, req), nil)
 		if err != nil {
+			if delay, retry := s.e.opt.Backoff.Delay(attempt, err); retry && attempt+1 < graderMaxAttempts {
+				select {
+				case <-ctx.Done():
+				case <-time.After(delay):
+				}
+			}
 			continue
 		}
 		u := spanUsage(resp.Usage)
