@@ -98,6 +98,19 @@ func TestAdvisorConsultation(t *testing.T) {
 		}
 	}
 
+	// The consultation is one of the session's threads, ended.
+	th, err := l.c.Beta.Sessions.Threads.Get(context.Background(), thread, anthropic.BetaSessionThreadGetParams{SessionID: sid})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if th.Status != "terminated" || th.Agent.Type != "advisor" || th.Agent.AsAdvisor().Model != advisorModel || th.ParentThreadID == "" {
+		t.Fatalf("advisor thread = %s", th.RawJSON())
+	}
+	list, err := l.c.Beta.Sessions.Threads.List(context.Background(), sid, anthropic.BetaSessionThreadListParams{})
+	if err != nil || len(list.Data) != 2 || list.Data[1].ID != thread {
+		t.Fatalf("threads = %+v, %v", list, err)
+	}
+
 	// The advisor's request: its model, no tools, the conversation so far.
 	var adv *modeltest.Input
 	for _, r := range l.fake.Requests() {
