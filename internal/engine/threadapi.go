@@ -89,8 +89,12 @@ func (e *Engine) ArchiveThread(ctx context.Context, ws, id, threadID string) (wi
 	if threadID == primaryThreadID(s.id) {
 		return wire.SessionThread{}, errdefs.Invalid("thread_id: %s is the session's primary thread, which cannot be archived on its own; archive the session instead", threadID)
 	}
-	if _, err := s.threadByID(threadID); err != nil {
+	doc, err := s.threadByID(threadID)
+	if err != nil {
 		return wire.SessionThread{}, err
+	}
+	if doc.Agent.Type == "advisor" {
+		return wire.SessionThread{}, errdefs.Invalid("thread_id: %s is a consultation of the advisor, which ends by itself and cannot be archived", threadID)
 	}
 	t := s.mt.byID[threadID]
 	if t.archivedAt != nil {
