@@ -318,3 +318,17 @@ func TestLoad(t *testing.T) {
 }
 
 func bigInt(n int64) *big.Int { return big.NewInt(n) }
+
+// docs/pricing.md lists every built-in model id, so that a row added here
+// is documented with its source.
+func TestDocsListEveryBuiltinID(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/pricing.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id := range Builtin().prices {
+		if !strings.Contains(string(doc), "`"+id+"`") {
+			t.Errorf("docs/pricing.md does not list %s", id)
+		}
+	}
+}
