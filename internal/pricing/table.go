@@ -108,7 +108,8 @@ func (t *Table) AllPriced(models ...string) bool { return len(t.Unpriced(models.
 
 // Tally sums the list cost of many model requests, of one model or
 // several. Once a request could not be priced the total is no longer a
-// complete list cost, and Total says so.
+// complete list cost, and Total says so. A Tally is not safe for
+// concurrent use: keep one per thread or session under its owner's lock.
 type Tally struct {
 	table    *Table
 	total    Amount
