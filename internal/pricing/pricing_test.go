@@ -86,6 +86,13 @@ func TestUnpriced(t *testing.T) {
 	if _, ok := tab.Cost("claude-opus-5-5", Usage{InputTokens: 1, Fast: true}); ok {
 		t.Error("a fast request of a model without a fast price is priced")
 	}
+	if !tab.PricedAtSpeed("claude-opus-5-5", false) || tab.PricedAtSpeed("claude-opus-5-5", true) || tab.PricedAtSpeed("gpt-5", false) {
+		t.Error("PricedAtSpeed is wrong for the built-in table")
+	}
+	withFast, err := Parse([]byte(`{"models": {"claude-opus-5-5": {"input": "4", "output": "20", "fast": {"input": "8", "output": "40"}}}}`))
+	if err != nil || !withFast.PricedAtSpeed("claude-opus-5-5", true) {
+		t.Errorf("a fast price from the file is not seen: %v", err)
+	}
 	var nilTab *Table
 	if _, ok := nilTab.Cost("claude-opus-5", Usage{}); ok || nilTab.Len() != 0 || nilTab.AllPriced("claude-opus-5") {
 		t.Error("a nil table prices something")

@@ -103,6 +103,15 @@ func (t *Table) Unpriced(models ...string) []string {
 	return out
 }
 
+// PricedAtSpeed reports whether model's requests can be priced at a speed:
+// standard needs a price, fast needs the price to have fast rates too. An
+// agent configured with speed "fast" is budgetable only if this holds for
+// fast.
+func (t *Table) PricedAtSpeed(model string, fast bool) bool {
+	p, ok := t.Lookup(model)
+	return ok && (!fast || p.Fast != nil)
+}
+
 // AllPriced reports whether every one of models has a price.
 func (t *Table) AllPriced(models ...string) bool { return len(t.Unpriced(models...)) == 0 }
 
