@@ -83,6 +83,16 @@ func (a Amount) String() string {
 	return "$" + d.String() + "." + f
 }
 
+// ParsePicodollars reads an exact amount saved as Picodollars().String(),
+// so a persisted running total keeps its sub-cent part across restarts.
+func ParsePicodollars(s string) (Amount, error) {
+	if !centsRE.MatchString(s) {
+		return Amount{}, fmt.Errorf("%q is not a whole number of picodollars", s)
+	}
+	n, _ := new(big.Int).SetString(s, 10)
+	return Amount{n}, nil
+}
+
 // FromCents is n whole cents.
 func FromCents(n int64) Amount {
 	return Amount{new(big.Int).Mul(big.NewInt(n), big.NewInt(picoPerCent))}

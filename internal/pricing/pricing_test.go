@@ -170,6 +170,19 @@ func TestWireRendering(t *testing.T) {
 	}
 }
 
+func TestPicodollarsRoundTrip(t *testing.T) {
+	a, _ := Builtin().Cost("claude-3-haiku-20240307", Usage{InputTokens: 3}) // $0.00000075
+	b, err := ParsePicodollars(a.Picodollars().String())
+	if err != nil || b.Cmp(a) != 0 || b.String() != "$0.00000075" {
+		t.Errorf("round trip of %s = %s, %v", a, b, err)
+	}
+	for _, bad := range []string{"", "-1", "01", "1.5"} {
+		if _, err := ParsePicodollars(bad); err == nil {
+			t.Errorf("ParsePicodollars(%q) accepted", bad)
+		}
+	}
+}
+
 func TestTallySumsModels(t *testing.T) {
 	tab := Builtin()
 	y := tab.NewTally()
