@@ -504,7 +504,7 @@ func TestOutcomeGraderSeesOutputs(t *testing.T) {
 		},
 		func(n int, in modeltest.Input) modeltest.Turn {
 			g := in.LastUserText()
-			if strings.Contains(g, "report.txt") && strings.Contains(g, "artifact-bytes-42") && strings.Contains(g, "The report is in outputs.") {
+			if strings.Contains(g, "=== report.txt (17 bytes)\nartifact-bytes-42") && strings.Contains(g, "The report is in outputs.") {
 				return verdictTurn("satisfied", "The report exists.")
 			}
 			return verdictTurn("failed", "grader input lacked the artifact: "+g)

@@ -87,7 +87,7 @@ func (c *conversation) applyInput(e wire.Event) {
 		c.appendSystem(p)
 	case *wire.UserDefineOutcomeEvent:
 		if c.th == nil {
-			c.beginOutcome(e, p)
+			c.beginOutcome(p)
 		}
 	}
 }

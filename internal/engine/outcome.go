@@ -56,8 +56,17 @@ const outcomeHeartbeat = 10 * time.Second
 
 // Grader bounds: what of the agent's work the grader is shown.
 const (
-	graderMaxMessages  = 64 << 10
-	graderListCommand  = `cd /mnt/session/outputs 2>/dev/null || { echo "(no /mnt/session/outputs directory)"; exit 0; }; n=0; find . -type f | sort | head -n 50 | while IFS= read -r f; do s=$(wc -c < "$f"); echo "=== $f ($s bytes)"; n=$((n+1)); if [ "$s" -le 16384 ] && grep -Iq . "$f" 2>/dev/null; then cat "$f"; echo; elif [ "$s" -gt 16384 ]; then head -c 4096 "$f"; echo; echo "[… cut: the file is larger than 16 KiB]"; else echo "[binary file]"; fi; done`
+	graderMaxMessages = 64 << 10
+	graderListCommand = `cd /mnt/session/outputs 2>/dev/null || { echo "(no /mnt/session/outputs directory)"; exit 0; }
+[ -n "$(find . -type f | head -n 1)" ] || { echo "(no files)"; exit 0; }
+find . -type f | LC_ALL=C sort | head -n 50 | while IFS= read -r f; do
+  s=$(wc -c < "$f")
+  echo "=== ${f#./} ($s bytes)"
+  if [ "$s" -eq 0 ]; then :
+  elif ! head -c 8192 "$f" | grep -Iq .; then echo "[binary file]"
+  elif [ "$s" -le 16384 ]; then cat "$f"; echo
+  else head -c 4096 "$f"; echo; echo "[... cut: the file is larger than 16 KiB]"; fi
+done`
 	graderMaxFiles     = 96 << 10
 	graderListTimeout  = 30 * time.Second
 	graderMaxAttempts  = 2
@@ -111,7 +120,7 @@ func pendingEvents(ps []pending) []wire.Event {
 
 // beginOutcome makes a consumed (or replayed) define_outcome the active
 // outcome and gives the agent its task. s.mu is held.
-func (c *conversation) beginOutcome(e wire.Event, p *wire.UserDefineOutcomeEvent) {
+func (c *conversation) beginOutcome(p *wire.UserDefineOutcomeEvent) {
 	s := c.s
 	n := int64(wire.DefaultOutcomeIterations)
 	if p.MaxIterations != nil {
