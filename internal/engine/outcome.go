@@ -67,9 +67,12 @@ find . -type f | LC_ALL=C sort | head -n 50 | while IFS= read -r f; do
   elif [ "$s" -le 16384 ]; then cat "$f"; echo
   else head -c 4096 "$f"; echo; echo "[... cut: the file is larger than 16 KiB]"; fi
 done`
-	graderMaxFiles     = 96 << 10
-	graderListTimeout  = 30 * time.Second
-	graderMaxAttempts  = 2
+	graderMaxFiles    = 96 << 10
+	graderListTimeout = 30 * time.Second
+	graderMaxAttempts = 2
+	// graderTimeout bounds one grader request, so a provider that never
+	// answers fails the attempt instead of holding the outcome.
+	graderTimeout      = 10 * time.Minute
 	graderSystemPrompt = "You are the grader of an AI agent's work. You did not do the work and you do not talk to the agent's user. " +
 		"You are given a task, a rubric, and the artifact the agent produced for the task: its final messages and the files it left in /mnt/session/outputs. " +
 		"Grade the artifact against the rubric criterion by criterion. Be strict and concrete: a criterion is met only when the artifact shows it.\n\n" +
@@ -488,7 +491,9 @@ func (s *session) grade(ctx context.Context, in graderInput, files string) (verd
 	var err error
 	for attempt := 0; attempt < graderMaxAttempts && ctx.Err() == nil; attempt++ {
 		var resp *model.Response
-		resp, err = model.Collect(s.e.mdl.Stream(ctx, req), nil)
+		rctx, cancel := context.WithTimeout(ctx, graderTimeout)
+		resp, err = model.Collect(s.e.mdl.Stream(rctx, req), nil)
+		cancel()
 		if err != nil {
 			if delay, retry := s.e.opt.Backoff.Delay(attempt, err); retry && attempt+1 < graderMaxAttempts {
 				select {
