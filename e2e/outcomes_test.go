@@ -490,6 +490,29 @@ func TestOutcomeSurvivesRestart(t *testing.T) {
 	if len(oe) != 1 || oe[0].OutcomeID != d.OutcomeID || oe[0].Result != "satisfied" || oe[0].Iteration != 1 {
 		t.Fatalf("outcome_evaluations = %v", oe)
 	}
+
+	// Rebuilt once more from the log, the conversation holds the task, both
+	// versions and the feedback, and the outcome is over: a message is
+	// answered, not graded.
+	l.s.Stop(t)
+	s3 := testserver.Start(t, testserver.WithDataDir(l.s.DataDir),
+		testserver.WithEnv("HANGAR_ANTHROPIC_BASE_URL="+l.fake.URL, "HANGAR_ANTHROPIC_API_KEY=upstream-key"),
+		testserver.WithArgs("--sandbox", "local"))
+	l.s, l.c = s3, s3.Client("")
+	before := len(l.fake.Requests())
+	col = l.stream(sid)
+	l.send(sid, userMessage("thanks"))
+	col.waitFor(t, 0, "idle after the message", func(e anthropic.BetaManagedAgentsStreamSessionEventsUnion) bool {
+		return e.Type == "session.status_idle"
+	})
+	reqs := l.fake.Requests()[before:]
+	if len(reqs) != 1 || isGrader(reqs[0].Input) {
+		t.Fatalf("%d requests after the message, want the agent's only", len(reqs))
+	}
+	msgs := reqs[0].Input.Messages
+	if len(msgs) != 5 || !strings.Contains(msgs[0].Content[0].Text, "Make version 2.") || !strings.Contains(msgs[2].Content[0].Text, "Make it version 2.") || msgs[4].Content[0].Text != "thanks" {
+		t.Fatalf("rebuilt conversation = %v", reqs[0].JSON())
+	}
 }
 
 // The grader sees what the agent left under /mnt/session/outputs (names and
