@@ -112,6 +112,10 @@ func TestAutoPermissionAllowAndDeny(t *testing.T) {
 	if tc, _ := cls.JSON()["tool_choice"].(map[string]any); tc["type"] != "tool" || tc["name"] != "record_verdict" {
 		t.Fatalf("classifier tool_choice = %v", cls.JSON()["tool_choice"])
 	}
+	// A forced tool call cannot be combined with extended thinking.
+	if th, _ := cls.JSON()["thinking"].(map[string]any); th["type"] != "disabled" {
+		t.Fatalf("classifier thinking = %v", cls.JSON()["thinking"])
+	}
 
 	l.send(sid, userMessage("now touch a file"))
 	use2, _ := col.waitFor(t, at, "second tool_use", func(e anthropic.BetaManagedAgentsStreamSessionEventsUnion) bool {

@@ -246,6 +246,9 @@ func autoRequest(modelID string, actx autoContext, cl autoCall) *model.Request {
 		Messages:   []model.Message{{Role: model.RoleUser, Content: []model.Block{model.Text(sb.String())}}},
 		Tools:      []model.Tool{{Name: autoVerdictTool, Description: "Record the verdict on the tool call.", InputSchema: autoVerdictSchema}},
 		ToolChoice: &model.ToolChoice{Type: "tool", Name: autoVerdictTool},
+		// A forced tool call rules out extended thinking, which newer
+		// models would otherwise get by default.
+		Thinking: &model.Thinking{Type: model.ThinkingDisabled},
 	}
 }
 
