@@ -3,10 +3,14 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/anthropics/anthropic-sdk-go/v2"
+	"github.com/anthropics/anthropic-sdk-go/v2/lib/environments"
+	"github.com/anthropics/anthropic-sdk-go/v2/option"
 
 	"github.com/hangarhq/hangar/internal/model"
 	"github.com/hangarhq/hangar/internal/model/modeltest"
@@ -308,6 +312,16 @@ func TestAutoPermissionThreads(t *testing.T) {
 	if !denied {
 		t.Fatal("no judged tool use on the subagent's thread")
 	}
+	// The judgement's tokens count toward the thread's usage.
+	var spans int64
+	for _, e := range l.threadEvents(sid, ths[1].ID) {
+		if e.Type == "span.model_request_end" {
+			spans += e.ModelUsage.InputTokens
+		}
+	}
+	if ths[1].Usage.InputTokens != spans+classifierTokens {
+		t.Fatalf("thread input tokens %d, want the spans' %d + the classifier's %d", ths[1].Usage.InputTokens, spans, classifierTokens)
+	}
 
 	l.send(sid, userMessage("something harmless"))
 	idle, _ := col.waitFor(t, at, "requires_action", func(e anthropic.BetaManagedAgentsStreamSessionEventsUnion) bool {
@@ -327,4 +341,49 @@ func TestAutoPermissionThreads(t *testing.T) {
 		return e.Type == "agent.message" && strings.Contains(e.RawJSON(), "thread-asked")
 	})
 	_ = final
+}
+
+// On a self-hosted environment the SDK's worker runs the allowed calls and
+// never a denied one: the denial is the server's result, the worker's
+// side effect does not happen.
+func TestAutoPermissionSelfHosted(t *testing.T) {
+	workdir := t.TempDir()
+	marker := filepath.Join(workdir, "denied-marker")
+	l := newLoop(t, nil,
+		modeltest.ToolCall("", "bash", map[string]any{"command": "touch " + marker}),
+		verdict("deny", "writes a file nobody asked for"),
+		modeltest.Text("Understood."),
+		modeltest.ToolCall("", "bash", map[string]any{"command": "echo allowed-run"}),
+		verdict("allow", "prints text"),
+		modeltest.Text("Done."))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	envID, envKey := l.selfHostedEnv(ctx, "self-hosted-auto")
+	sid := l.session(autoAgent(l))
+	col := l.stream(sid)
+	workerClient := anthropic.NewClient(option.WithBaseURL(l.s.URL), option.WithAPIKey(envKey))
+	w := environments.NewEnvironmentWorker(workerClient, environments.EnvironmentWorkerOptions{EnvironmentID: envID, EnvironmentKey: envKey, Workdir: workdir})
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+
+	l.send(sid, userMessage("touch the marker"))
+	use, _ := col.waitType(t, 0, "agent.tool_use")
+	checkAuto(t, use, "deny", "high_risk")
+	_, at := col.waitFor(t, 0, "end_turn", endTurn)
+	l.send(sid, userMessage("now print"))
+	res, _ := col.waitType(t, at, "user.tool_result")
+	if !strings.Contains(res.RawJSON(), "allowed-run") {
+		t.Fatalf("user.tool_result = %s", res.RawJSON())
+	}
+	col.waitFor(t, at+1, "end_turn", endTurn)
+	for _, e := range col.snapshot() {
+		if e.Type == "user.tool_result" && raw(e)["tool_use_id"] == use.ID {
+			t.Fatalf("the worker ran a denied call: %s", e.RawJSON())
+		}
+	}
+	if _, err := os.Stat(marker); !os.IsNotExist(err) {
+		t.Fatalf("the denied command ran: %v", err)
+	}
+	cancel()
+	<-done
 }
