@@ -14,6 +14,7 @@ import (
 
 	"github.com/hangarhq/hangar/internal/model"
 	"github.com/hangarhq/hangar/internal/model/modeltest"
+	"github.com/hangarhq/hangar/internal/testserver"
 )
 
 // The auto permission policy: each call is judged by a classifier model
@@ -337,10 +338,32 @@ func TestAutoPermissionThreads(t *testing.T) {
 		}
 	}
 	l.send(sid, confirm(copyID, true, ""))
-	final, _ = col.waitFor(t, at, "the second answer", func(e anthropic.BetaManagedAgentsStreamSessionEventsUnion) bool {
+	col.waitFor(t, at, "the second answer", func(e anthropic.BetaManagedAgentsStreamSessionEventsUnion) bool {
 		return e.Type == "agent.message" && strings.Contains(e.RawJSON(), "thread-asked")
 	})
-	_ = final
+	col.waitFor(t, at+1, "end_turn", endTurn)
+
+	// After a restart the threads' usage, rebuilt from the log, still
+	// counts the judgements.
+	before := map[string]int64{}
+	for _, th := range l.threads(sid) {
+		before[th.ID] = th.Usage.InputTokens
+	}
+	col.cancel()
+	l.s.Stop(t)
+	s2 := testserver.Start(t, testserver.WithDataDir(l.s.DataDir),
+		testserver.WithEnv("HANGAR_ANTHROPIC_BASE_URL="+l.fake.URL, "HANGAR_ANTHROPIC_API_KEY=upstream-key"),
+		testserver.WithArgs("--sandbox", "local"))
+	l.s, l.c = s2, s2.Client("")
+	after := l.threads(sid)
+	if len(after) != len(before) {
+		t.Fatalf("%d threads after restart, %d before", len(after), len(before))
+	}
+	for _, th := range after {
+		if th.Usage.InputTokens != before[th.ID] {
+			t.Fatalf("thread %s input tokens %d after restart, %d before", th.ID, th.Usage.InputTokens, before[th.ID])
+		}
+	}
 }
 
 // On a self-hosted environment the SDK's worker runs the allowed calls and
