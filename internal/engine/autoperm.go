@@ -155,9 +155,12 @@ func (c *conversation) judgeCalls(ctx context.Context, resp *model.Response) map
 		go func() {
 			defer wg.Done()
 			v, err := judge(ctx, c.s.e.mdl, modelID, c.s.e.opt.AutoTimeout, actx, cl)
-			if err != nil && ctx.Err() == nil {
+			switch {
+			case err != nil && ctx.Err() == nil:
 				c.s.e.log.Warn("auto permission classifier failed; the call is held for confirmation",
 					"session", c.s.id, "tool", cl.name, "model", modelID, "err", err)
+			case err == nil && v.perm == wire.PermissionDeny:
+				c.s.e.log.Info("auto permission denied a call", "session", c.s.id, "tool", cl.name, "reason", v.reason)
 			}
 			mu.Lock()
 			out[cl.index] = v
