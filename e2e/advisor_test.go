@@ -98,6 +98,22 @@ func TestAdvisorConsultation(t *testing.T) {
 		}
 	}
 
+	// The consultation is one of the session's threads, ended.
+	th, err := l.c.Beta.Sessions.Threads.Get(context.Background(), thread, anthropic.BetaSessionThreadGetParams{SessionID: sid})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if th.Status != "terminated" || th.Agent.Type != "advisor" || th.Agent.AsAdvisor().Model != advisorModel || th.ParentThreadID == "" {
+		t.Fatalf("advisor thread = %s", th.RawJSON())
+	}
+	if _, err := l.c.Beta.Sessions.Threads.Archive(context.Background(), thread, anthropic.BetaSessionThreadArchiveParams{SessionID: sid}); err == nil || !strings.Contains(err.Error(), "cannot be archived") {
+		t.Fatalf("archiving the advisor's thread: %v", err)
+	}
+	list, err := l.c.Beta.Sessions.Threads.List(context.Background(), sid, anthropic.BetaSessionThreadListParams{})
+	if err != nil || len(list.Data) != 2 || list.Data[1].ID != thread {
+		t.Fatalf("threads = %+v, %v", list, err)
+	}
+
 	// The advisor's request: its model, no tools, the conversation so far.
 	var adv *modeltest.Input
 	for _, r := range l.fake.Requests() {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/hangarhq/hangar/internal/model"
+	"github.com/hangarhq/hangar/internal/pricing"
 )
 
 // DefaultListen is where hangar serve listens unless told otherwise.
@@ -56,6 +57,10 @@ type Config struct {
 	// DebugListen, when set, serves Go's pprof profiles there (keep it on
 	// loopback: profiles reveal internals).
 	DebugListen string
+	// Prices is the path of a JSON prices file adding list prices for
+	// models the built-in Anthropic table lacks (OpenAI-compatible ones) or
+	// overriding built-in ones; empty for the built-in table alone.
+	Prices string
 }
 
 // DefaultPermissionTimeout bounds one auto permission verdict: long enough
@@ -119,7 +124,20 @@ func (c *Config) Register(fs *flag.FlagSet) {
 		"sandboxes kept started ahead of demand for new sessions, 0 for none (local backend) (HANGAR_SANDBOX_POOL)")
 	fs.StringVar(&c.DebugListen, "debug-listen", env("HANGAR_DEBUG_LISTEN", ""),
 		"serve pprof profiles on this address, e.g. 127.0.0.1:6060 (HANGAR_DEBUG_LISTEN)")
+	fs.StringVar(&c.Prices, "prices", env("HANGAR_PRICES", ""),
+		"JSON file of model list prices adding to or overriding the built-in Anthropic prices (HANGAR_PRICES; see docs/pricing.md)")
 	c.APIKey = os.Getenv("HANGAR_API_KEY")
+}
+
+// LoadPrices builds the price table: the built-in Anthropic list prices
+// with the --prices file on top. Errors name the setting, the file and the
+// field.
+func (c *Config) LoadPrices() (*pricing.Table, error) {
+	t, err := pricing.Load(c.Prices)
+	if err != nil {
+		return nil, fmt.Errorf("--prices (HANGAR_PRICES): %w", err)
+	}
+	return t, nil
 }
 
 // Validate checks the settings, naming the one that is wrong.
@@ -157,6 +175,11 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("--permission-timeout (HANGAR_PERMISSION_TIMEOUT): %q is not a duration such as 10s", os.Getenv("HANGAR_PERMISSION_TIMEOUT")))
 	case c.PermissionTimeout <= 0:
 		errs = append(errs, fmt.Errorf("--permission-timeout (HANGAR_PERMISSION_TIMEOUT): %s is not positive", c.PermissionTimeout))
+	}
+	if c.Prices != "" {
+		if _, err := c.LoadPrices(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if c.MaxUploadBytes <= 0 {
 		errs = append(errs, errors.New("--max-upload-bytes (HANGAR_MAX_UPLOAD_BYTES): must be positive"))

@@ -96,8 +96,8 @@ func (r *Runner) prompt(ctx context.Context, ws string, d wire.Dream) (string, e
 
 // Transcript summarises a session's event log for a dream: what the user
 // and the agent said, and each tool call with its input and the start of
-// its result; the rest (status, spans) says nothing about what was
-// learned.
+// its result, a subagent thread's lines marked with its thread; the rest
+// (status, spans) says nothing about what was learned.
 func Transcript(evs []store.Event) string {
 	var lines []string
 	for _, ev := range evs {
@@ -126,6 +126,10 @@ func Transcript(evs []store.Event) string {
 			}
 		default:
 			continue
+		}
+		if ev.ThreadID != "" {
+			// A multiagent session's log holds its subagents' threads too.
+			line = "[subagent thread " + ev.ThreadID + "] " + line
 		}
 		lines = append(lines, cut(line, maxLineBytes)+"\n")
 	}

@@ -46,9 +46,10 @@ func TestTranscript(t *testing.T) {
 		ev(`{"type":"session.status_running"}`),
 		ev(`{"type":"agent.tool_use","name":"bash","input":{"command":"ls"}}`),
 		ev(`{"type":"agent.tool_result","is_error":true,"content":[{"type":"text","text":"boom"}]}`),
+		{ThreadID: "sthr_sub", Data: json.RawMessage(`{"type":"agent.message","content":[{"type":"text","text":"found it"}]}`)},
 		ev(`{"type":"agent.message","content":[{"type":"text","text":"` + strings.Repeat("y", 3000) + `"}]}`),
 	})
-	want := "user: hi [image]\ntool call bash: {\"command\":\"ls\"}\ntool error: boom\nagent: " + strings.Repeat("y", maxLineBytes-len("agent: ")) + " […]\n"
+	want := "user: hi [image]\ntool call bash: {\"command\":\"ls\"}\ntool error: boom\n[subagent thread sthr_sub] agent: found it\nagent: " + strings.Repeat("y", maxLineBytes-len("agent: ")) + " […]\n"
 	if got != want {
 		t.Fatalf("transcript:\n%q\nwant\n%q", got, want)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/hangarhq/hangar/internal/ids"
 	"github.com/hangarhq/hangar/internal/model"
@@ -126,6 +127,7 @@ func (c *conversation) consult(ctx context.Context, cl *call) {
 		cl.server = thread
 	}
 	modelID := c.advisorModel()
+	c.s.noteAdvisor(thread, modelID, wire.ThreadRunning, time.Now())
 	req := c.advisorRequest(cl.id, modelID)
 	marker, _ := json.Marshal(advisorData{Advisor: true, ThreadID: thread})
 	start := ev(&wire.SpanModelRequestStartEvent{})
@@ -192,6 +194,7 @@ func (c *conversation) consult(ctx context.Context, cl *call) {
 		c.s.e.log.Error("record advisor answer", "session", c.s.id, "err", err)
 		return
 	}
+	c.s.noteAdvisor(thread, modelID, wire.ThreadTerminated, time.Now())
 	c.resolve(cl.id, model.ToolResult(cl.id, result.Result, result.IsError))
 }
 
@@ -255,6 +258,35 @@ func transcriptLine(role model.Role, b model.Block) string {
 	return ""
 }
 
+// advisorThread is one consultation of the advisor: a thread of the
+// session's, listed with the others, that ends with the consultation.
+type advisorThread struct {
+	id, model        string
+	created, updated time.Time
+	status           string
+}
+
+// noteAdvisor records the consultation thread id in the state status at
+// time at, adding it when new.
+func (s *session) noteAdvisor(id, model, status string, at time.Time) {
+	for _, a := range s.advisors {
+		if a.id == id {
+			a.status, a.updated = status, at
+			return
+		}
+	}
+	s.advisors = append(s.advisors, &advisorThread{id: id, model: model, created: at, updated: at, status: status})
+}
+
+// advisorDoc is a consultation's thread as an API object.
+func (s *session) advisorDoc(a *advisorThread) wire.SessionThread {
+	parent := primaryThreadID(s.id)
+	return wire.SessionThread{
+		ID: a.id, Agent: wire.ThreadAgent{Type: "advisor", Model: wire.ModelConfig{ID: a.model}}, CreatedAt: a.created,
+		ParentThreadID: &parent, SessionID: s.id, Status: a.status, UpdatedAt: a.updated,
+	}
+}
+
 // replayAdvisor folds the advisor's logged events into a rebuilt
 // conversation: the call (thread created), its result (thread terminated);
 // the advisor's spans say nothing about the primary context's size. It
@@ -267,10 +299,16 @@ func (c *conversation) replayAdvisor(e wire.Event, private []byte) bool {
 	if json.Unmarshal(private, &d) != nil || !d.Advisor {
 		return false
 	}
+	at := time.Time{}
+	if e.ProcessedAt != nil {
+		at = *e.ProcessedAt
+	}
 	switch e.Payload.(type) {
 	case *wire.SessionThreadCreatedEvent:
 		c.addCall(e.ID, advisorTool, kindAdvisor, nil, callReady).server = d.ThreadID
+		c.s.noteAdvisor(d.ThreadID, c.advisorModel(), wire.ThreadRunning, at)
 	case *wire.SessionThreadStatusTerminatedEvent:
+		c.s.noteAdvisor(d.ThreadID, c.advisorModel(), wire.ThreadTerminated, at)
 		if d.ToolUseID != "" {
 			c.resolve(d.ToolUseID, model.ToolResult(d.ToolUseID, d.Result, d.IsError))
 		}

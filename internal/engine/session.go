@@ -37,6 +37,9 @@ type session struct {
 	// nil when the agent has no roster.
 	main *conversation
 	mt   *multi
+	// advisors are the advisor's consultations, listed with the threads
+	// (advisor.go).
+	advisors []*advisorThread
 
 	// queue holds client events not yet consumed, in log order.
 	queue []wire.Event

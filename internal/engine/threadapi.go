@@ -13,7 +13,8 @@ import (
 // The thread endpoints' view of a session's threads.
 
 // Threads returns a session's threads: the primary one first, then the
-// subagent threads in the order they were created.
+// subagent threads in the order they were created, then the advisor's
+// consultations.
 func (e *Engine) Threads(ctx context.Context, ws, id string) ([]wire.SessionThread, error) {
 	s, err := e.lock(ctx, ws, id)
 	if err != nil {
@@ -25,6 +26,9 @@ func (e *Engine) Threads(ctx context.Context, ws, id string) ([]wire.SessionThre
 		for _, t := range s.mt.threads {
 			out = append(out, s.threadDoc(t))
 		}
+	}
+	for _, a := range s.advisors {
+		out = append(out, s.advisorDoc(a))
 	}
 	return out, nil
 }
@@ -46,6 +50,11 @@ func (s *session) threadByID(threadID string) (wire.SessionThread, error) {
 	if s.mt != nil {
 		if t := s.mt.byID[threadID]; t != nil {
 			return s.threadDoc(t), nil
+		}
+	}
+	for _, a := range s.advisors {
+		if a.id == threadID {
+			return s.advisorDoc(a), nil
 		}
 	}
 	return wire.SessionThread{}, errdefs.NotFound("session thread %s not found", threadID)
@@ -80,8 +89,12 @@ func (e *Engine) ArchiveThread(ctx context.Context, ws, id, threadID string) (wi
 	if threadID == primaryThreadID(s.id) {
 		return wire.SessionThread{}, errdefs.Invalid("thread_id: %s is the session's primary thread, which cannot be archived on its own; archive the session instead", threadID)
 	}
-	if _, err := s.threadByID(threadID); err != nil {
+	doc, err := s.threadByID(threadID)
+	if err != nil {
 		return wire.SessionThread{}, err
+	}
+	if doc.Agent.Type == "advisor" {
+		return wire.SessionThread{}, errdefs.Invalid("thread_id: %s is a consultation of the advisor, which ends by itself and cannot be archived", threadID)
 	}
 	t := s.mt.byID[threadID]
 	if t.archivedAt != nil {

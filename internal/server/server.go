@@ -29,6 +29,7 @@ import (
 	"github.com/hangarhq/hangar/internal/model"
 	"github.com/hangarhq/hangar/internal/model/modeltest"
 	"github.com/hangarhq/hangar/internal/model/providers"
+	"github.com/hangarhq/hangar/internal/pricing"
 	"github.com/hangarhq/hangar/internal/sandbox"
 	"github.com/hangarhq/hangar/internal/sandbox/docker"
 	"github.com/hangarhq/hangar/internal/sandbox/local"
@@ -106,6 +107,13 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer, log *slog.Logger
 		return err
 	}
 	defer closeModels()
+	// prices is the list-price table budgets and usage's list_cost will
+	// read; nothing prices requests yet.
+	prices, err := cfg.LoadPrices()
+	if err != nil {
+		return err
+	}
+	logPrices(log, prices)
 	broker := events.NewLocal(log)
 	defer broker.Close()
 	queue := workqueue.New(data.Store, workqueue.Options{})
@@ -312,6 +320,17 @@ func serveDebug(ctx context.Context, addr string, log *slog.Logger) {
 	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.Error("debug listener", "err", err)
 	}
+}
+
+// logPrices says at start how many models have a list price, and how many
+// entries came from the prices file.
+func logPrices(log *slog.Logger, prices *pricing.Table) {
+	n, file := prices.FromFile()
+	if file == "" {
+		log.Info(fmt.Sprintf("prices: %d models, built-in list prices only", prices.Len()))
+		return
+	}
+	log.Info(fmt.Sprintf("prices: %d models, %d from %s", prices.Len(), n, file))
 }
 
 // modelRouter builds the model routing table, or in demo mode starts the

@@ -62,6 +62,19 @@ type ThreadAgent struct {
 	Version           int64             `json:"version"`
 }
 
+// MarshalJSON writes the advisor's entry ({type: advisor, model: id}) in
+// its own shape; an agent's as it is.
+func (t ThreadAgent) MarshalJSON() ([]byte, error) {
+	if t.Type == "advisor" {
+		return json.Marshal(struct {
+			Type  string `json:"type"`
+			Model string `json:"model"`
+		}{t.Type, t.Model.ID})
+	}
+	type plain ThreadAgent
+	return json.Marshal(plain(t))
+}
+
 // ThreadAgentFrom snapshots a session agent for a thread.
 func ThreadAgentFrom(a SessionAgent) ThreadAgent {
 	t := ThreadAgent{
