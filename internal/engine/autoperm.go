@@ -52,6 +52,9 @@ const (
 	autoMaxSystem = 2000
 	// autoMaxReason bounds the classifier's reason quoted to the agent.
 	autoMaxReason = 500
+	// autoParallel bounds the judgements of one response made at once, so
+	// a response with many calls does not burst the classifier's provider.
+	autoParallel = 4
 )
 
 // autoVerdictTool is the tool the classifier must call with its verdict.
@@ -119,8 +122,8 @@ type autoPrivate struct {
 	AutoUsage *wire.SpanModelUsage `json:"auto_usage,omitempty"`
 }
 
-// judgeCalls judges the auto calls of a model response, all at once; the
-// verdicts are keyed by the calls' block positions. The session's lock must
+// judgeCalls judges the auto calls of a model response, several at once;
+// the verdicts are keyed by the calls' block positions. The session's lock must
 // not be held: the classifier's requests take time.
 func (c *conversation) judgeCalls(ctx context.Context, resp *model.Response) map[int]autoVerdict {
 	c.s.mu.Lock()
@@ -150,10 +153,13 @@ func (c *conversation) judgeCalls(ctx context.Context, resp *model.Response) map
 	out := make(map[int]autoVerdict, len(calls))
 	var mu sync.Mutex
 	var wg sync.WaitGroup
+	slots := make(chan struct{}, autoParallel)
 	for _, cl := range calls {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			slots <- struct{}{}
+			defer func() { <-slots }()
 			v, err := judge(ctx, c.s.e.mdl, modelID, c.s.e.opt.AutoTimeout, actx, cl)
 			switch {
 			case err != nil && ctx.Err() == nil:

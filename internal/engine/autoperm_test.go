@@ -176,3 +176,42 @@ func BenchmarkAutoTurn(b *testing.B) {
 		})
 	}
 }
+
+// Several auto calls of one response are judged each on its own, and each
+// verdict goes to its call.
+func TestAutoSeveralCalls(t *testing.T) {
+	h := newHarness(t, func(in modeltest.Input) modeltest.Turn {
+		switch {
+		case strings.Contains(in.System, "You are the permission classifier"):
+			if strings.Contains(in.LastUserText(), "rm -rf") {
+				return verdictTurn("deny")
+			}
+			return verdictTurn("allow")
+		case len(in.ToolResults()) > 0:
+			return modeltest.Text("done")
+		}
+		return modeltest.Turn{Content: []model.Block{
+			model.ToolUse("", "bash", json.RawMessage(`{"command":"echo one"}`)),
+			model.ToolUse("", "bash", json.RawMessage(`{"command":"rm -rf /"}`)),
+			model.ToolUse("", "bash", json.RawMessage(`{"command":"echo three"}`)),
+		}}
+	})
+	h.open()
+	id := h.session(autoBash)
+	h.send(id, text("work"))
+	evs := h.waitIdle(id, "end_turn", 0)
+	uses := toolUses(t, evs)
+	if len(uses) != 3 {
+		t.Fatalf("%d calls", len(uses))
+	}
+	for i, want := range []string{wire.PermissionAllow, wire.PermissionDeny, wire.PermissionAllow} {
+		if uses[i].EvaluatedPermission != want || uses[i].Evaluation.Permission != want {
+			t.Fatalf("call %d (%s): %s", i, uses[i].Input, uses[i].EvaluatedPermission)
+		}
+	}
+	req, _ := h.fake.LastRequest()
+	results := req.Input.ToolResults()
+	if len(results) != 3 || !strings.Contains(results[1].Content[0].Text, "high risk") || strings.Contains(results[0].Content[0].Text, "high risk") {
+		t.Fatalf("results given to the model: %+v", results)
+	}
+}
