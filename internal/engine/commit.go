@@ -24,6 +24,9 @@ type pending struct {
 	// thread is the subagent thread whose log and stream the event goes
 	// to; "" is the primary thread (the session-level stream).
 	thread string
+	// usage is model usage the event accounts for besides its span's: the
+	// auto permission classifier's, on the tool-use event it judged.
+	usage wire.SpanModelUsage
 }
 
 func ev(p wire.EventPayload) pending { return pending{ev: wire.NewEvent(p)} }
@@ -71,6 +74,7 @@ func (s *session) commit(ctx context.Context, setStatus string, evs ...pending) 
 		}
 		rows[i] = &store.Event{ID: p.ev.ID, Type: p.ev.EventType(), ThreadID: p.thread, ProcessedAt: p.ev.ProcessedAt, Data: data, Private: p.private, CreatedAt: now}
 		outcomeDoc(&doc, p.ev, now)
+		doc.Usage.Add(p.usage)
 		switch pl := p.ev.Payload.(type) {
 		case *wire.SpanModelRequestEndEvent:
 			doc.Usage.Add(pl.ModelUsage)

@@ -75,6 +75,10 @@ type call struct {
 	input  json.RawMessage
 	state  callState
 	result model.Block
+	// perm and eval are the verdict the call was logged with (nil eval:
+	// none, e.g. a custom tool's call).
+	perm string
+	eval *wire.ToolEvaluation
 }
 
 // applyInput adds a user.message, system.message or user.define_outcome

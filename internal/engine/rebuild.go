@@ -117,19 +117,15 @@ func (c *conversation) replayEvent(se store.Event, ev wire.Event) error {
 			}
 		}
 	case *wire.AgentToolUseEvent:
-		state := c.runnableState(p.Name)
-		if p.EvaluatedPermission == wire.PermissionAsk {
-			state = callConfirm
-		}
-		c.addCall(ev.ID, p.Name, tool.Builtin, json.RawMessage(p.Input), state)
+		state := replayState(p.EvaluatedPermission, c.runnableState(p.Name))
+		cl := c.addCall(ev.ID, p.Name, tool.Builtin, json.RawMessage(p.Input), state)
+		cl.perm, cl.eval = p.EvaluatedPermission, p.Evaluation
 	case *wire.AgentCustomToolUseEvent:
 		c.addCall(ev.ID, p.Name, tool.Custom, json.RawMessage(p.Input), callClient)
 	case *wire.AgentMCPToolUseEvent:
-		state := callReady
-		if p.EvaluatedPermission == wire.PermissionAsk {
-			state = callConfirm
-		}
-		c.addCall(ev.ID, p.Name, tool.MCP, json.RawMessage(p.Input), state).server = p.MCPServerName
+		state := replayState(p.EvaluatedPermission, callReady)
+		cl := c.addCall(ev.ID, p.Name, tool.MCP, json.RawMessage(p.Input), state)
+		cl.server, cl.perm, cl.eval = p.MCPServerName, p.EvaluatedPermission, p.Evaluation
 	case *wire.AgentMCPToolResultEvent:
 		c.resolve(p.MCPToolUseID, toolResult(p.MCPToolUseID, p.Content, p.IsError))
 	case *wire.UserToolConfirmationEvent:

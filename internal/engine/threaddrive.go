@@ -192,7 +192,9 @@ func (s *session) crossPost(t *thread, callID string) (pending, bool) {
 	}
 	// The copy carries the verdict the thread's call was given.
 	perm, eval := wire.PermissionAsk, wire.EvaluationAlwaysAsk()
-	if d, ok := tool.Find(t.conv.allDefs(), cl.name); ok {
+	if cl.eval != nil {
+		perm, eval = cl.perm, cl.eval
+	} else if d, ok := tool.Find(t.conv.allDefs(), cl.name); ok {
 		perm, eval = evaluate(d.Permission)
 	}
 	var p wire.EventPayload

@@ -50,6 +50,8 @@ func (s *session) replayMulti(se store.Event, e wire.Event) (bool, error) {
 			t.usage.Add(p.ModelUsage)
 			return true, t.conv.replayEvent(se, e)
 		default:
+			// A judged auto call carries its classifier's usage.
+			t.usage.Add(autoUsageOf(se))
 			return true, t.conv.replayEvent(se, e)
 		}
 		return true, nil

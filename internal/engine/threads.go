@@ -291,6 +291,7 @@ func (s *session) commitThread(ctx context.Context, t *thread, evs ...pending) (
 			if end, ok := pl.(*wire.SpanModelRequestEndEvent); ok {
 				t.usage.Add(end.ModelUsage)
 			}
+			t.usage.Add(p.usage)
 			p.thread = t.id
 			out = append(out, p)
 		}
