@@ -33,7 +33,7 @@ func (a *API) routes(o Options) {
 	vaults.New(o.Store, o.Sealer, a.log, vaults.WithNotifier(o.Changes)).Register(a.handle)
 	files.New(o.Store, o.Blobs, a.maxUploadBytes, a.log).Register(a.handle)
 	skills.New(o.Store, o.Blobs, a.maxUploadBytes, a.log).Register(a.handle)
-	memorystores.New(o.Store).Register(a.handle)
+	memorystores.New(o.Store, memorystores.WithNotifier(o.Changes)).Register(a.handle)
 	work.New(o.Store, a.queue).Register(a.handleWorker)
 	if o.Dreams != nil {
 		dreams.New(o.Store, o.Dreams).Register(a.handle)

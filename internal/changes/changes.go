@@ -1,7 +1,8 @@
 // Package changes carries "this control-plane record changed" from the API
 // handlers that commit a change to the live parts of the server that hold
-// a copy of it — today the egress proxy, which keeps each running
-// session's networking policy and credential secrets in memory — without
+// a copy of it — the egress proxy, which keeps each running session's
+// networking policy and credential secrets in memory, and the memory
+// stores' snapshots on disk that sandboxes mount — without
 // the API packages importing those parts.
 //
 // A handler calls Changed after its transaction committed and before it
@@ -23,7 +24,8 @@ const KindSession = "session"
 type Change struct {
 	Workspace string
 	// Kind is a store record kind (store.KindVault, store.KindCredential,
-	// store.KindEnvironment) or KindSession.
+	// store.KindEnvironment, store.KindMemoryStore: a store deleted or a
+	// version of it redacted) or KindSession.
 	Kind string
 	ID   string
 	// Parent is the record's parent, when it has one (a credential's vault).
@@ -48,6 +50,25 @@ func Or(n Notifier) Notifier {
 		return Nop{}
 	}
 	return n
+}
+
+// All tells every non-nil notifier of ns, in order.
+func All(ns ...Notifier) Notifier {
+	var out all
+	for _, n := range ns {
+		if n != nil {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+type all []Notifier
+
+func (a all) Changed(ctx context.Context, c Change) {
+	for _, n := range a {
+		n.Changed(ctx, c)
+	}
 }
 
 // Credential is the change of a credential of vaultID.

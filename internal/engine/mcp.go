@@ -95,7 +95,7 @@ func findServer(servers []wire.MCPServer, name string) (wire.MCPServer, bool) {
 // allDefs is every tool the model is offered. c.s.mu is held.
 func (c *conversation) allDefs() []tool.Def {
 	if len(c.mcpDefs) == 0 {
-		return c.defs
+		return c.withAdvisor(c.defs)
 	}
-	return append(append([]tool.Def(nil), c.defs...), c.mcpDefs...)
+	return c.withAdvisor(append(append([]tool.Def(nil), c.defs...), c.mcpDefs...))
 }

@@ -71,6 +71,11 @@ func (s *session) replay(se store.Event) error {
 	}
 	ev.ProcessedAt = se.ProcessedAt
 	s.applyHeld(&se.CreatedAt)
+	// The advisor's consultations are thread events of the primary
+	// conversation's, never a delegated thread's.
+	if s.main.replayAdvisor(ev, se.Private) {
+		return nil
+	}
 	if s.mt != nil {
 		if handled, err := s.replayMulti(se, ev); handled {
 			return err

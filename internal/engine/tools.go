@@ -42,6 +42,10 @@ func (c *conversation) execute(ctx context.Context, calls []*call) {
 		if ctx.Err() != nil {
 			return
 		}
+		if cl.kind == kindAdvisor {
+			c.consult(ctx, cl)
+			continue
+		}
 		res := c.runTool(ctx, cl)
 		if ctx.Err() != nil {
 			// Interrupted: the interrupt answers the call.

@@ -175,6 +175,10 @@ func (c *conversation) record(startID string, resp *model.Response, previewIDs [
 			// The event takes the id announced for the block, so that it
 			// sorts among the turn's other events as it is logged.
 			switch {
+			case known && def.Kind == kindAdvisor:
+				var thread string
+				p, thread = advisorCalled(id)
+				calls = append(calls, newCall{id, b.Name, kindAdvisor, input, callReady, thread})
 			case known && def.Kind == tool.MCP:
 				perm, eval := evaluate(def.Permission)
 				p = ev(&wire.AgentMCPToolUseEvent{Name: b.Name, MCPServerName: def.MCPServer, Input: wire.RawObject(input), EvaluatedPermission: perm, Evaluation: eval})

@@ -166,6 +166,10 @@ type Mount struct {
 	Source   string `json:"source"`
 	Target   string `json:"target"`
 	Writable bool   `json:"writable,omitempty"`
+	// KeepOwners: the server made the tree writable by the sandbox's
+	// identity, whatever it is, and the backend must not chown it (the
+	// tree is an overlay, where a chown copies every file up).
+	KeepOwners bool `json:"keep_owners,omitempty"`
 }
 
 // ChownTree gives dir and everything below it to uid:gid without

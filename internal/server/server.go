@@ -113,7 +113,8 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer, log *slog.Logger
 	// sb is the sandboxes and what is built around them, when there are
 	// any: the egress proxy of the sandboxes (cloud sessions' web_fetch
 	// leaves through it too (proxies), and changes to vaults, credentials,
-	// environments and sessions reach it live (egressChanges)), the
+	// environments and sessions reach it live (egressChanges, which also
+	// tells the resources of deleted and redacted memory)), the
 	// sessions' resources and the intake of their in-sandbox workers.
 	var sb *sandboxes
 	var proxies web.Proxies
@@ -137,7 +138,7 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer, log *slog.Logger
 			// cloud and self-hosted sessions.
 			deps.SandboxWorkers = sb.intake
 			deps.Tools, deps.Sandboxes, deps.Outputs, deps.Memory = sb.box, sb.box, sb.box, sb.box
-			proxies, egressChanges = sb.egress, sb.egress
+			proxies, egressChanges = sb.egress, changes.All(sb.egress, sb.res)
 		}
 	case "none":
 		log.Info("sandbox backend", "sandbox", "none")

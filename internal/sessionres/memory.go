@@ -48,8 +48,12 @@ type memoryBase struct {
 	StoreID   string `json:"store_id"`
 	MountPath string `json:"mount_path"`
 	Writable  bool   `json:"writable"`
+	// Overlay: the mount is an overlay (overlay.go) over the snapshot
+	// Lower; a read_only mount binds Lower itself.
+	Overlay bool   `json:"overlay,omitempty"`
+	Lower   string `json:"lower,omitempty"`
 	// Files maps each memory path to its content hash.
-	Files map[string]string `json:"files"`
+	Files map[string]string `json:"files,omitempty"`
 }
 
 // memoryRoot holds a session's memory mount directories and their bases.
@@ -64,48 +68,107 @@ func (x *Resources) memoryLock(sessionID string) *sync.Mutex {
 }
 
 // prepareMemory mounts the store of r. A read_only attachment binds the
-// store's shared snapshot (memorySnapshot): no copy per session. A
-// read_write one needs a directory of its own, which persists across the
-// session's sandbox starts: changes the agent left unsynced in it are
-// synced first, so a restart loses none, and then only what differs from
-// the store is rewritten (refillMemory).
+// store's shared snapshot of its latest version: no copy per session. A
+// read_write one is an overlay over the newest snapshot (overlay.go), with
+// the versions that snapshot lacks written into the session's own layer;
+// where the server cannot mount one, it is a directory of the session's
+// own, refilled incrementally (refillMemory). Either persists across the
+// session's sandbox starts, and what the agent left unsynced in it is
+// synced first, so a restart loses none.
 func (x *Resources) prepareMemory(ctx context.Context, ws string, spec *sandbox.Spec, r wire.SessionResource) error {
 	root := x.memoryRoot(spec.SessionID)
-	if err := os.MkdirAll(root, 0o711); err != nil {
+	if err := os.MkdirAll(root, 0o700); err != nil {
 		return err
 	}
 	mu := x.memoryLock(spec.SessionID)
 	mu.Lock()
 	defer mu.Unlock()
 	dir, basePath := filepath.Join(root, r.ID), filepath.Join(root, r.ID+".json")
-	prev, err := readBase(basePath)
+	ref := spec.SessionID + "." + r.ID
+	prev, err := x.readBase(basePath)
 	if err == nil && prev.Writable {
+		if prev.Overlay && !isMounted(dir) {
+			// The host restarted: the upper layer is still on disk.
+			if err := mountOverlay(prev.Lower, dir); err != nil {
+				return fmt.Errorf("remount memory overlay: %w", err)
+			}
+		}
 		if notes := x.syncStore(ctx, ws, spec.SessionID, dir, basePath, prev); len(notes) > 0 {
 			x.log.Warn("memory changes not saved before the sandbox restarted", "session", spec.SessionID, "resource", r.ID, "problems", strings.Join(notes, "; "))
 		}
 	}
+	// release drops what the previous start mounted, when this one does
+	// not refill it in place.
+	release := func() error {
+		dropSnapshot(prev.Lower, ref)
+		return errors.Join(removeOverlay(dir), os.RemoveAll(basePath))
+	}
 	if r.Access != nil && *r.Access == wire.AccessReadOnly {
-		src, err := x.memorySnapshot(ctx, ws, r.MemoryStoreID)
+		if err := release(); err != nil {
+			return err
+		}
+		snap, _, err := x.takeSnapshot(ctx, ws, r.MemoryStoreID, ref, 0)
 		if err != nil {
 			return err
 		}
-		// A directory left from a writable mount of this resource is
-		// synced above and no longer mounted.
-		if err := errors.Join(os.RemoveAll(dir), os.RemoveAll(basePath)); err != nil {
+		if err := x.writeBase(basePath, memoryBase{StoreID: r.MemoryStoreID, MountPath: r.MountPath, Lower: snap.Dir}); err != nil {
 			return err
 		}
-		spec.Mounts = append(spec.Mounts, sandbox.Mount{Source: src, Target: r.MountPath})
+		spec.Mounts = append(spec.Mounts, sandbox.Mount{Source: snap.Dir, Target: r.MountPath})
 		return nil
+	}
+	if !x.noOverlay.Load() {
+		if err := release(); err != nil {
+			return err
+		}
+		b, err := x.overlayMemory(ctx, ws, dir, ref, r)
+		if err == nil {
+			if err := x.writeBase(basePath, b); err != nil {
+				return err
+			}
+			spec.Mounts = append(spec.Mounts, sandbox.Mount{Source: dir, Target: r.MountPath, Writable: true, KeepOwners: true})
+			return nil
+		}
+		if !errors.Is(err, errNoOverlay) {
+			return err
+		}
+		x.noOverlay.Store(true)
+		x.log.Info("read_write memory mounts are copies: this server cannot mount overlays", "err", err)
+		prev = memoryBase{}
+	} else if prev.Overlay || prev.Lower != "" {
+		if err := release(); err != nil {
+			return err
+		}
 	}
 	b, err := x.refillMemory(ctx, ws, spec.SessionID, dir, basePath, r)
 	if err != nil {
 		return err
 	}
-	if err := writeBase(basePath, b); err != nil {
+	if err := x.writeBase(basePath, b); err != nil {
 		return err
 	}
 	spec.Mounts = append(spec.Mounts, sandbox.Mount{Source: dir, Target: r.MountPath, Writable: true})
 	return nil
+}
+
+// overlayMemory mounts at dir an overlay showing the store of r and
+// returns its base. On errNoOverlay nothing is left behind.
+func (x *Resources) overlayMemory(ctx context.Context, ws, dir, ref string, r wire.SessionResource) (memoryBase, error) {
+	b := memoryBase{StoreID: r.MemoryStoreID, MountPath: r.MountPath, Writable: true, Overlay: true}
+	snap, delta, err := x.takeSnapshot(ctx, ws, r.MemoryStoreID, ref, maxSnapshotDelta)
+	if err != nil {
+		return b, err
+	}
+	if err := mountOverlay(snap.Dir, dir); err != nil {
+		dropSnapshot(snap.Dir, ref)
+		return b, errors.Join(err, removeOverlay(dir))
+	}
+	b.Lower = snap.Dir
+	if b.Files, err = applyDelta(dir, snap, delta); err != nil {
+		dropSnapshot(snap.Dir, ref)
+		return b, errors.Join(err, removeOverlay(dir))
+	}
+	return b, nil
 }
 
 // refillMemory makes dir hold the store of r and returns its new base.
@@ -115,7 +178,7 @@ func (x *Resources) prepareMemory(ctx context.Context, ws string, spec *sandbox.
 // removed first. Only the memories that differ are written.
 func (x *Resources) refillMemory(ctx context.Context, ws, sessionID, dir, basePath string, r wire.SessionResource) (memoryBase, error) {
 	b := memoryBase{StoreID: r.MemoryStoreID, MountPath: r.MountPath, Writable: true, Files: map[string]string{}}
-	prev, err := readBase(basePath)
+	prev, err := x.readBase(basePath)
 	if err != nil || prev.StoreID != r.MemoryStoreID {
 		prev.Files = map[string]string{}
 		if err := os.RemoveAll(dir); err != nil {
@@ -215,57 +278,6 @@ func removeMemoryFile(dir, p string) {
 	}
 }
 
-// memorySnapshot returns a directory holding the store's memories as of
-// its latest version, made once and shared by every read-only mount of
-// that version: a store's memories change only with a new version, so the
-// version id names the content. It is filled beside its final name and
-// renamed into place, so a mount never sees it half made.
-func (x *Resources) memorySnapshot(ctx context.Context, ws, storeID string) (string, error) {
-	page, err := x.st.List(ctx, store.ListOptions{Workspace: ws, Kind: store.KindMemoryVersion, Parent: storeID, ParentSet: true, Desc: true, Limit: 1})
-	if err != nil {
-		return "", err
-	}
-	key := "empty"
-	if len(page.Records) > 0 {
-		key = page.Records[0].ID
-	}
-	parent := filepath.Join(x.dataDir, "memory-snapshots", storeID)
-	dir := filepath.Join(parent, key)
-	if _, err := os.Stat(dir); err == nil {
-		return dir, nil
-	}
-	if err := os.MkdirAll(parent, 0o711); err != nil {
-		return "", err
-	}
-	tmp, err := os.MkdirTemp(parent, ".new-")
-	if err != nil {
-		return "", err
-	}
-	defer os.RemoveAll(tmp)
-	if err := os.Chmod(tmp, 0o755); err != nil {
-		return "", err
-	}
-	// Listed after the version was read, the content is that version's or
-	// newer, never older.
-	err = x.eachMemory(ctx, ws, storeID, func(m wire.Memory) error {
-		if err := writeMemoryFile(tmp, m.Path, *m.Content); err != nil {
-			x.log.Warn("memory not materialised", "store", storeID, "path", m.Path, "err", err)
-		}
-		return nil
-	})
-	if err != nil {
-		return "", err
-	}
-	if err := os.Rename(tmp, dir); err != nil {
-		// Another start made it first.
-		if _, serr := os.Stat(dir); serr == nil {
-			return dir, nil
-		}
-		return "", err
-	}
-	return dir, nil
-}
-
 // eachMemory calls fn with every memory of the store, content included.
 func (x *Resources) eachMemory(ctx context.Context, ws, storeID string, fn func(wire.Memory) error) error {
 	o := store.ListOptions{Workspace: ws, Kind: store.KindMemory, Parent: storeID, ParentSet: true, ByName: true, Limit: 500}
@@ -290,6 +302,24 @@ func (x *Resources) eachMemory(ctx context.Context, ws, storeID string, fn func(
 	}
 }
 
+// releaseMemory unmounts the session's memory overlays and drops its
+// snapshot references, before its directories are removed.
+func (x *Resources) releaseMemory(sessionID string) {
+	root := x.memoryRoot(sessionID)
+	bases, _ := filepath.Glob(filepath.Join(root, "*.json"))
+	for _, bp := range bases {
+		b, err := x.readBase(bp)
+		if err != nil {
+			continue
+		}
+		id := strings.TrimSuffix(filepath.Base(bp), ".json")
+		dropSnapshot(b.Lower, sessionID+"."+id)
+		if err := removeOverlay(strings.TrimSuffix(bp, ".json")); err != nil {
+			x.log.Warn("remove memory overlay", "session", sessionID, "err", err)
+		}
+	}
+}
+
 // SyncMemory saves what the agent changed in the session's writable memory
 // mounts and returns what it must be told: conflicts the API won and files
 // that cannot be memories. A session without memory mounts costs one stat.
@@ -304,7 +334,7 @@ func (x *Resources) SyncMemory(ctx context.Context, ws, sessionID string) []stri
 	defer mu.Unlock()
 	var notes []string
 	for _, bp := range bases {
-		b, err := readBase(bp)
+		b, err := x.readBase(bp)
 		if err != nil {
 			x.log.Error("read memory mount base", "session", sessionID, "file", bp, "err", err)
 			continue
@@ -328,16 +358,31 @@ func (x *Resources) syncStore(ctx context.Context, ws, sessionID, dir, basePath 
 	kept := map[string]bool{}
 	type write struct{ path, content, sum string }
 	var writes []write
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+	// An overlay's changes are its upper layer: the sync reads that alone,
+	// where a deletion is a whiteout (a 0/0 character device) or an opaque
+	// directory hiding everything below it in the snapshot.
+	root := dir
+	var whiteouts, opaque []string
+	if b.Overlay {
+		root = upperDir(dir)
+	}
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		if p == dir {
+		if p == root {
 			return nil
 		}
-		rel, _ := filepath.Rel(dir, p)
+		rel, _ := filepath.Rel(root, p)
 		raw := "/" + filepath.ToSlash(rel)
 		if d.IsDir() {
+			if b.Overlay && isOpaque(p) {
+				opaque = append(opaque, raw)
+			}
+			return nil
+		}
+		if b.Overlay && isWhiteout(p, d) {
+			whiteouts = append(whiteouts, raw)
 			return nil
 		}
 		if !d.Type().IsRegular() {
@@ -354,7 +399,7 @@ func (x *Resources) syncStore(ctx context.Context, ws, sessionID, dir, basePath 
 			say("%s was not saved: its name is no valid memory path (%v)", shown(raw), errMessage(err))
 			return nil
 		}
-		if seen[mp] {
+		if seen[mp] || b.Overlay && mp != raw && exists(filepath.Join(dir, mp)) {
 			say("%s was not saved: its name is the same as another file's once normalised (%s)", shown(raw), shown(mp))
 			kept[mp] = true
 			return nil
@@ -375,6 +420,26 @@ func (x *Resources) syncStore(ctx context.Context, ws, sessionID, dir, basePath 
 	if err != nil {
 		say("the memory mount %s could not be read: %v", b.MountPath, err)
 		return notes
+	}
+	// deleted says whether base path p is no longer in the mount.
+	deleted := func(p string) bool {
+		if seen[p] || kept[p] {
+			return false
+		}
+		if !b.Overlay {
+			return true
+		}
+		for _, w := range whiteouts {
+			if p == w || strings.HasPrefix(p, w+"/") {
+				return true
+			}
+		}
+		for _, o := range opaque {
+			if strings.HasPrefix(p, o+"/") {
+				return true
+			}
+		}
+		return false
 	}
 	actor := &wire.Actor{Type: wire.ActorSession, SessionID: sessionID}
 	// save runs one change in its own transaction and reports whether it
@@ -421,7 +486,7 @@ func (x *Resources) syncStore(ctx context.Context, ws, sessionID, dir, basePath 
 	}
 	var gone []string
 	for p := range b.Files {
-		if !seen[p] && !kept[p] {
+		if deleted(p) {
 			gone = append(gone, p)
 		}
 	}
@@ -442,7 +507,7 @@ func (x *Resources) syncStore(ctx context.Context, ws, sessionID, dir, basePath 
 			delete(b.Files, p)
 		}
 	}
-	if err := writeBase(basePath, b); err != nil {
+	if err := x.writeBase(basePath, b); err != nil {
 		say("the memory mount %s could not be recorded: %v", b.MountPath, err)
 	}
 	return notes
@@ -493,7 +558,10 @@ func safeMemoryPath(dir, p string) (string, error) {
 		}
 		fi, err := os.Lstat(cur)
 		if errors.Is(err, fs.ErrNotExist) {
-			if err := os.Mkdir(cur, 0o755); err != nil {
+			if err := os.Mkdir(cur, 0o777); err != nil {
+				return "", err
+			}
+			if err := os.Chmod(cur, 0o777); err != nil { // past the umask
 				return "", err
 			}
 			chownLike(dir, cur)
@@ -510,7 +578,11 @@ func safeMemoryPath(dir, p string) (string, error) {
 }
 
 // writeMemoryFile writes content at memory path p under dir, replacing a
-// file there but never writing through a link.
+// file there but never writing through a link. Memory trees are writable
+// by anyone (files 0666, directories 0777): they are shown in sandboxes
+// whose identity differs by backend, and a tree shared by many mounts (a
+// snapshot) or under an overlay cannot be chowned to each. The server's
+// own directories above them are private to it.
 func writeMemoryFile(dir, p, content string) error {
 	full, err := safeMemoryPath(dir, p)
 	if err != nil {
@@ -524,6 +596,9 @@ func writeMemoryFile(dir, p, content string) error {
 		return err
 	}
 	_, err = io.WriteString(f, content)
+	if cerr := f.Chmod(0o666); err == nil { // past the umask
+		err = cerr
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -565,14 +640,29 @@ func readMemoryFile(p string) (string, error) {
 	return string(data), nil
 }
 
-func readBase(p string) (memoryBase, error) {
-	var b memoryBase
+func (x *Resources) readBase(p string) (memoryBase, error) {
+	var d diskBase
 	data, err := os.ReadFile(p)
 	if err != nil {
-		return b, err
+		return d.memoryBase, err
 	}
-	if err := json.Unmarshal(data, &b); err != nil {
-		return b, err
+	if err := json.Unmarshal(data, &d); err != nil {
+		return d.memoryBase, err
+	}
+	b := d.memoryBase
+	if b.Overlay {
+		snap, err := x.snaps.load(b.Lower)
+		if err != nil {
+			return b, fmt.Errorf("the snapshot under %s: %w", p, err)
+		}
+		b.Files = snap.files()
+		for f, sum := range d.Changed {
+			if sum == "" {
+				delete(b.Files, f)
+			} else {
+				b.Files[f] = sum
+			}
+		}
 	}
 	if b.Files == nil {
 		b.Files = map[string]string{}
@@ -580,13 +670,43 @@ func readBase(p string) (memoryBase, error) {
 	return b, nil
 }
 
+// diskBase is a memoryBase as its file holds it: an overlay's files as
+// what differs from its snapshot ("" for a path it no longer has), most
+// often a few, where a copy's base lists them all.
+type diskBase struct {
+	memoryBase
+	Changed map[string]string `json:"changed,omitempty"`
+}
+
 // writeBase replaces the base file atomically, so a crash leaves the old
 // one or the new one.
-func writeBase(p string, b memoryBase) error {
-	data, err := json.Marshal(b)
+func (x *Resources) writeBase(p string, b memoryBase) error {
+	d := diskBase{memoryBase: b}
+	if b.Overlay {
+		snap, err := x.snaps.load(b.Lower)
+		if err != nil {
+			return err
+		}
+		d.Files, d.Changed = nil, map[string]string{}
+		for f := range snap.paths {
+			if _, ok := b.Files[f]; !ok {
+				d.Changed[f] = ""
+			}
+		}
+		for f, sum := range b.Files {
+			if snap.paths[f] != sum {
+				d.Changed[f] = sum
+			}
+		}
+	}
+	data, err := json.Marshal(d)
 	if err != nil {
 		return err
 	}
+	return writeAtomic(p, data)
+}
+
+func writeAtomic(p string, data []byte) error {
 	tmp := p + ".tmp"
 	if err := os.WriteFile(tmp, data, 0o600); err != nil {
 		return err

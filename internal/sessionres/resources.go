@@ -68,6 +68,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -126,6 +127,11 @@ type Resources struct {
 	repos repoRetries
 	// memLocks serializes each session's memory syncs (memory.go).
 	memLocks sync.Map
+	// snaps are the memory stores' snapshots (snapshot.go).
+	snaps snapshots
+	// noOverlay is set once an overlay mount failed for want of the
+	// right (overlay.go): read_write memory mounts are then copies.
+	noOverlay atomic.Bool
 	// failures are the session errors of failed clones, waiting for the
 	// Reporter (built after the engine, which needs the sandboxes).
 	failures outbox
@@ -162,6 +168,7 @@ func (x *Resources) CurrentKey(ctx context.Context, ws, sessionID string) (strin
 // Remove deletes what the server kept for a destroyed session.
 func (x *Resources) Remove(sessionID string) {
 	x.repos.forget(sessionID)
+	x.releaseMemory(sessionID)
 	x.memLocks.Delete(sessionID)
 	for _, d := range []string{x.resourceDir(sessionID), x.outputDir(sessionID), x.memoryRoot(sessionID)} {
 		if err := os.RemoveAll(d); err != nil {

@@ -23,6 +23,7 @@ import (
 	"github.com/anthropics/anthropic-sdk-go/v2/option"
 
 	"github.com/hangarhq/hangar/internal/sandbox/docker"
+	"github.com/hangarhq/hangar/internal/sessionres"
 )
 
 // AdminKey is the HANGAR_API_KEY every test server is started with.
@@ -143,6 +144,9 @@ func Start(t testing.TB, options ...Option) *Server {
 			// (they outlive it on purpose); no next start comes here.
 			_ = docker.RemoveOwned(context.Background(), filepath.Join(o.dataDir, "sandboxes"))
 		}
+		// Memory overlays outlive a server like its sandboxes; this data
+		// dir is deleted next.
+		sessionres.UnmountAll(o.dataDir)
 		if t.Failed() {
 			t.Logf("hangar serve log:\n%s", logs.String())
 		}

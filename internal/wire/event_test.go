@@ -526,6 +526,64 @@ func serverEvents() []struct {
 				t.Errorf("define outcome = %s", v.RawJSON())
 			}
 		}},
+		{ev(&WorkflowRunCreatedEvent{Name: "review", WorkflowRunID: "wrun_1", Phases: []WorkflowRunPhase{{ID: "wrph_1", Name: "read"}, {ID: "wrph_2", Name: "merge", Description: ptr("combine")}}}), func(t *testing.T, u anthropic.BetaManagedAgentsSessionEventUnion) {
+			v := u.AsWorkflowRunCreated()
+			requirePresent(t, "workflow_run.created", v)
+			if v.WorkflowRunID != "wrun_1" || !isNull(v.JSON.Description) || len(v.Phases) != 2 || v.Phases[1].Description != "combine" || !isNull(v.Phases[0].JSON.Description) {
+				t.Errorf("created = %s", v.RawJSON())
+			}
+			requirePresent(t, "workflow_run.created phase", v.Phases[0])
+		}},
+		{ev(&WorkflowRunCreatedEvent{Name: "empty", Description: ptr("d"), WorkflowRunID: "wrun_2"}), func(t *testing.T, u anthropic.BetaManagedAgentsSessionEventUnion) {
+			v := u.AsWorkflowRunCreated()
+			requirePresent(t, "workflow_run.created", v)
+			if v.Phases == nil || len(v.Phases) != 0 || v.Description != "d" {
+				t.Errorf("created = %s", v.RawJSON())
+			}
+		}},
+		{ev(&WorkflowRunStatusRunningEvent{WorkflowRunID: "wrun_1"}), func(t *testing.T, u anthropic.BetaManagedAgentsSessionEventUnion) {
+			v := u.AsWorkflowRunStatusRunning()
+			requirePresent(t, "workflow_run.status_running", v)
+		}},
+		{ev(&WorkflowRunStatusIdleEvent{WorkflowRunID: "wrun_1"}), func(t *testing.T, u anthropic.BetaManagedAgentsSessionEventUnion) {
+			v := u.AsWorkflowRunStatusIdle()
+			requirePresent(t, "workflow_run.status_idle", v)
+		}},
+		{ev(&WorkflowRunPhaseStartedEvent{WorkflowRunID: "wrun_1", WorkflowRunPhaseID: "wrph_1"}), func(t *testing.T, u anthropic.BetaManagedAgentsSessionEventUnion) {
+			v := u.AsWorkflowRunPhaseStarted()
+			requirePresent(t, "workflow_run.phase_started", v)
+			if v.WorkflowRunPhaseID != "wrph_1" {
+				t.Errorf("phase started = %s", v.RawJSON())
+			}
+		}},
+		{ev(&WorkflowRunPhaseEndedEvent{PhaseStartedID: "sevt_p", WorkflowRunID: "wrun_1", WorkflowRunPhaseID: "wrph_1"}), func(t *testing.T, u anthropic.BetaManagedAgentsSessionEventUnion) {
+			v := u.AsWorkflowRunPhaseEnded()
+			requirePresent(t, "workflow_run.phase_ended", v)
+			if v.PhaseStartedID != "sevt_p" {
+				t.Errorf("phase ended = %s", v.RawJSON())
+			}
+		}},
+		{ev(&WorkflowRunErrorEvent{Error: WorkflowRunError{Type: WorkflowRunMaxWorkflowRunsError, Message: "m"}}), func(t *testing.T, u anthropic.BetaManagedAgentsSessionEventUnion) {
+			v := u.AsWorkflowRunError()
+			requirePresent(t, "workflow_run.error", v)
+			if !isNull(v.JSON.WorkflowRunID) || v.Error.AsMaxWorkflowRunsError().Message != "m" {
+				t.Errorf("error = %s", v.RawJSON())
+			}
+		}},
+		{ev(&WorkflowRunStatusEndedEvent{WorkflowRunID: "wrun_1", Result: WorkflowRunResult{Type: WorkflowRunCompleted}}), func(t *testing.T, u anthropic.BetaManagedAgentsSessionEventUnion) {
+			v := u.AsWorkflowRunStatusEnded()
+			requirePresent(t, "workflow_run.status_ended", v)
+			if v.Result.Type != "completed" || v.Result.JSON.Error.Valid() {
+				t.Errorf("ended = %s", v.RawJSON())
+			}
+		}},
+		{ev(&WorkflowRunStatusEndedEvent{WorkflowRunID: "wrun_1", Result: WorkflowRunResult{Type: WorkflowRunErrored, Error: &WorkflowRunError{Type: WorkflowRunTimeoutError, Message: "late"}}}), func(t *testing.T, u anthropic.BetaManagedAgentsSessionEventUnion) {
+			v := u.AsWorkflowRunStatusEnded()
+			requirePresent(t, "workflow_run.status_ended", v)
+			if e := v.Result.AsError(); e.Error.Type != "timeout_error" || e.Error.Message != "late" {
+				t.Errorf("ended = %s", v.RawJSON())
+			}
+		}},
 		{queued(&SystemMessageEvent{Content: []ContentBlock{NewTextBlock("terse")}}), func(t *testing.T, u anthropic.BetaManagedAgentsSessionEventUnion) {
 			v := u.AsSystemMessage()
 			requirePresent(t, "system.message", v)
@@ -687,12 +745,12 @@ func TestNewEvent(t *testing.T) {
 
 // Events of types this version does not know survive a read and write.
 func TestUnknownEventRoundTrip(t *testing.T) {
-	in := `{"id":"sevt_1","type":"workflow_run.created","processed_at":"2026-05-01T12:00:00Z","name":"w","phases":[]}`
+	in := `{"id":"sevt_1","type":"future.event","processed_at":"2026-05-01T12:00:00Z","name":"w","phases":[]}`
 	var e Event
 	if err := json.Unmarshal([]byte(in), &e); err != nil {
 		t.Fatal(err)
 	}
-	if e.EventType() != "workflow_run.created" {
+	if e.EventType() != "future.event" {
 		t.Fatalf("type = %q", e.EventType())
 	}
 	var a, b map[string]any
@@ -747,11 +805,11 @@ func TestEventKindsTable(t *testing.T) {
 	}
 }
 
-// Every listable type except the workflow ones is modelled,
+// Every listable type is modelled,
 // and thread ids are found wherever an event carries one.
 func TestEventTypeTables(t *testing.T) {
 	for _, typ := range ListableEventTypes {
-		if newPayload(typ) == nil && !strings.HasPrefix(typ, "workflow_run.") {
+		if newPayload(typ) == nil {
 			t.Errorf("%s has no payload type", typ)
 		}
 	}

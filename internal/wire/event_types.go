@@ -6,7 +6,7 @@ import "github.com/hangarhq/hangar/internal/jsonobj"
 type eventKind struct {
 	typ string
 	// new makes the payload a persisted event of the type decodes into;
-	// nil for types never stored here (previews, workflow_run.*).
+	// nil for types never stored here (previews).
 	new func() EventPayload
 	// client: POST …/events accepts it, and it is echoed unprocessed until
 	// the agent consumes it. decode reads it from such a request.
@@ -56,15 +56,13 @@ var eventKinds = []eventKind{
 	{typ: EventTypeSessionUpdated, new: func() EventPayload { return &SessionUpdatedEvent{} }, listable: true, server: true},
 	{typ: EventTypeSystemMessage, new: func() EventPayload { return &SystemMessageEvent{} }, client: true, decode: decodeSystemMessage, listable: true},
 	{typ: EventTypeSessionUsage, new: func() EventPayload { return &SessionUsageEvent{} }, listable: true, server: true},
-	// Accepted by the history filter, as the SDK offers them, though
-	// Hangar never emits them.
-	{typ: "workflow_run.created", listable: true},
-	{typ: "workflow_run.status_running", listable: true},
-	{typ: "workflow_run.status_idle", listable: true},
-	{typ: "workflow_run.status_ended", listable: true},
-	{typ: "workflow_run.error", listable: true},
-	{typ: "workflow_run.phase_started", listable: true},
-	{typ: "workflow_run.phase_ended", listable: true},
+	{typ: EventTypeWorkflowRunCreated, new: func() EventPayload { return &WorkflowRunCreatedEvent{} }, listable: true, server: true},
+	{typ: EventTypeWorkflowRunStatusRunning, new: func() EventPayload { return &WorkflowRunStatusRunningEvent{} }, listable: true, server: true},
+	{typ: EventTypeWorkflowRunStatusIdle, new: func() EventPayload { return &WorkflowRunStatusIdleEvent{} }, listable: true, server: true},
+	{typ: EventTypeWorkflowRunStatusEnded, new: func() EventPayload { return &WorkflowRunStatusEndedEvent{} }, listable: true, server: true},
+	{typ: EventTypeWorkflowRunError, new: func() EventPayload { return &WorkflowRunErrorEvent{} }, listable: true, server: true},
+	{typ: EventTypeWorkflowRunPhaseStarted, new: func() EventPayload { return &WorkflowRunPhaseStartedEvent{} }, listable: true, server: true},
+	{typ: EventTypeWorkflowRunPhaseEnded, new: func() EventPayload { return &WorkflowRunPhaseEndedEvent{} }, listable: true, server: true},
 	// Announced on the stream only: a deleted session has no history, and
 	// previews are never persisted.
 	{typ: EventTypeSessionDeleted, new: func() EventPayload { return &SessionDeletedEvent{} }, server: true},
@@ -97,7 +95,7 @@ var ClientEventTypes = eventTypesWhere(func(k eventKind) bool { return k.client 
 
 // ListableEventTypes are the values of the history filter types[]: every
 // persisted type the SDK knows (session.deleted and the previews are not
-// listable; workflow_run.* are accepted though Hangar does not emit them).
+// listable).
 var ListableEventTypes = eventTypesWhere(func(k eventKind) bool { return k.listable })
 
 // IsClientEventType reports whether t is sent by clients (and so echoed with

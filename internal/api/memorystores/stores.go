@@ -13,6 +13,7 @@ import (
 	"net/http"
 
 	"github.com/hangarhq/hangar/internal/api/httpx"
+	"github.com/hangarhq/hangar/internal/changes"
 	"github.com/hangarhq/hangar/internal/check"
 	"github.com/hangarhq/hangar/internal/errdefs"
 	"github.com/hangarhq/hangar/internal/ids"
@@ -29,11 +30,31 @@ const (
 
 // Handler serves the memory store endpoints.
 type Handler struct {
-	st store.Store
+	st      store.Store
+	changes changes.Notifier
 }
 
+// Option configures a Handler.
+type Option func(*Handler)
+
+// WithNotifier tells n when a store is deleted or a version of it
+// redacted: content that copies outside the database (the snapshots
+// sandboxes mount) must no longer hold.
+func WithNotifier(n changes.Notifier) Option { return func(h *Handler) { h.changes = changes.Or(n) } }
+
 // New returns the handler.
-func New(st store.Store) *Handler { return &Handler{st: st} }
+func New(st store.Store, opts ...Option) *Handler {
+	h := &Handler{st: st, changes: changes.Nop{}}
+	for _, o := range opts {
+		o(h)
+	}
+	return h
+}
+
+// contentGone tells the notifier that content of the store is gone.
+func (h *Handler) contentGone(r *http.Request, storeID string) {
+	h.changes.Changed(r.Context(), changes.Change{Workspace: httpx.Workspace(r), Kind: store.KindMemoryStore, ID: storeID})
+}
 
 // Register adds the routes.
 func (h *Handler) Register(route httpx.Router) {
@@ -164,6 +185,7 @@ func (h *Handler) deleteStore(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	h.contentGone(r, id)
 	return httpx.OK(w, wire.Deleted{ID: id, Type: wire.TypeMemoryStoreDeleted})
 }
 

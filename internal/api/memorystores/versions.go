@@ -138,11 +138,13 @@ func (h *Handler) redactVersion(w http.ResponseWriter, r *http.Request) error {
 	}
 	ws, storeID, id := httpx.Workspace(r), r.PathValue("memory_store_id"), r.PathValue("memory_version_id")
 	var v wire.MemoryVersion
+	redacted := false
 	err := h.st.InTx(r.Context(), func(ctx context.Context, tx store.Tx) error {
 		rec, err := getVersion(ctx, tx, ws, storeID, id, &v)
 		if err != nil || v.RedactedAt != nil {
 			return err
 		}
+		redacted = true
 		var m wire.Memory
 		_, err = memory.GetMemory(ctx, tx, ws, storeID, v.MemoryID, &m)
 		switch {
@@ -163,6 +165,9 @@ func (h *Handler) redactVersion(w http.ResponseWriter, r *http.Request) error {
 	})
 	if err != nil {
 		return err
+	}
+	if redacted {
+		h.contentGone(r, storeID)
 	}
 	return httpx.OK(w, v)
 }

@@ -471,7 +471,7 @@ func (b *Backend) start(ctx context.Context, id string, spec sandbox.Spec) (_ sa
 				return nil, fmt.Errorf("mounts[%d].source: a writable mount must be a directory", i)
 			}
 			// Container processes are uid 1000 on the host too.
-			if os.Geteuid() == 0 {
+			if os.Geteuid() == 0 && !m.KeepOwners {
 				if err := sandbox.ChownTree(m.Source, sandboxUID, sandboxUID); err != nil {
 					return nil, fmt.Errorf("mounts[%d].source: %w", i, err)
 				}

@@ -473,7 +473,7 @@ func (b *Backend) startIn(ctx context.Context, id string, spec sandbox.Spec, sp 
 				f.Close()
 				return nil, fmt.Errorf("mounts[%d].source: a writable mount must be a directory", i)
 			}
-			if b.cfg.HostUID != 0 || b.cfg.HostGID != 0 {
+			if (b.cfg.HostUID != 0 || b.cfg.HostGID != 0) && !m.KeepOwners {
 				if err := sandbox.ChownTree(m.Source, b.cfg.HostUID, b.cfg.HostGID); err != nil {
 					f.Close()
 					return nil, fmt.Errorf("mounts[%d].source: %w", i, err)
