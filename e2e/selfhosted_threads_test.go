@@ -228,3 +228,125 @@ func allText(l *loop, sid string) string {
 	}
 	return b.String()
 }
+
+// researcherOneCall makes the researcher run one bash command, then answer
+// with its output.
+func researcherOneCall(command string) func(in modeltest.Input) modeltest.Turn {
+	return func(in modeltest.Input) modeltest.Turn {
+		if res := toolResultsIn(in); len(res) > 0 {
+			return modeltest.Text("ran: " + strings.TrimSpace(blocksText(res[0].Content)))
+		}
+		return modeltest.ToolCall("", "bash", map[string]any{"command": command})
+	}
+}
+
+func toolResult(toolUseID, text string) anthropic.BetaManagedAgentsEventParamsUnion {
+	return anthropic.BetaManagedAgentsEventParamsUnion{OfUserToolResult: &anthropic.BetaManagedAgentsUserToolResultEventParams{
+		ToolUseID: toolUseID,
+		Content:   []anthropic.BetaManagedAgentsUserToolResultEventParamsContentUnion{{OfText: &anthropic.BetaManagedAgentsTextBlockParam{Text: text}}},
+	}}
+}
+
+// A worker that reads a thread's own stream answers the subagent's call by
+// its own id (not the copy's on the primary thread), naming no thread: the
+// result reaches the thread, is logged on the primary thread with the
+// thread's id and on the thread, and a repeat (by either id) gets the first
+// echo back, as a retried result of the primary thread's does.
+func TestSelfHostedThreadsResultByThreadCallID(t *testing.T) {
+	l := newLoop(t, multiagentRule(researcherOneCall("echo never-run-here")))
+	ctx := context.Background()
+	l.selfHostedEnv(ctx, "self-hosted-no-worker")
+	sid := l.session(l.coordinator([]any{map[string]any{"type": "agent_toolset_20260401"}}))
+	col := l.stream(sid)
+	l.send(sid, userMessage("the answer"))
+	cp, _ := col.waitFor(t, 0, "the copy of the subagent's call", func(e anthropic.BetaManagedAgentsStreamSessionEventsUnion) bool {
+		return e.Type == "agent.tool_use" && raw(e)["session_thread_id"] != nil
+	})
+	tid := raw(cp)["session_thread_id"].(string)
+	if cp.EvaluatedPermission != "allow" {
+		t.Fatalf("copy = %s", cp.RawJSON())
+	}
+	var own string
+	for _, e := range l.threadEvents(sid, tid) {
+		if e.Type == "agent.tool_use" {
+			own = e.ID
+		}
+	}
+	if own == "" || own == cp.ID {
+		t.Fatalf("thread call %q, copy %s", own, cp.ID)
+	}
+	echo := l.send(sid, toolResult(own, "answered-by-thread-id"))
+	if len(echo) != 1 || raw(echo[0])["session_thread_id"] != tid {
+		t.Fatalf("echo = %v", echo)
+	}
+	final, _ := col.waitFor(t, 0, "the coordinator's final message", func(e anthropic.BetaManagedAgentsStreamSessionEventsUnion) bool {
+		return e.Type == "agent.message" && strings.Contains(e.RawJSON(), "Final:")
+	})
+	if !strings.Contains(final.RawJSON(), "ran: answered-by-thread-id") {
+		t.Fatalf("final = %s", final.RawJSON())
+	}
+	col.waitType(t, 0, "session.status_idle")
+	for _, id := range []string{own, cp.ID} {
+		again := l.send(sid, toolResult(id, "again"))
+		if len(again) != 1 || again[0].ID != echo[0].ID {
+			t.Fatalf("repeat naming %s: %v, first %s", id, again, echo[0].ID)
+		}
+	}
+	tevs := l.threadEvents(sid, tid)
+	if countType(tevs, "user.tool_result") != 1 {
+		t.Fatalf("thread events: %s", types(tevs))
+	}
+	for _, e := range tevs {
+		if e.Type == "user.tool_result" && raw(e)["tool_use_id"] != own {
+			t.Fatalf("thread's result = %s", e.RawJSON())
+		}
+	}
+}
+
+// A subagent's always_ask call in a self_hosted session: the worker does
+// not run it while it waits for the client; once the client allows it (on
+// the session's events endpoint, naming the copy), the worker runs it and
+// the thread goes on.
+func TestSelfHostedThreadsAlwaysAsk(t *testing.T) {
+	l := newLoop(t, multiagentRule(researcherOneCall("echo gated-subagent-run")))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	envID, envKey := l.selfHostedEnv(ctx, "self-hosted-threads-ask")
+	sid := l.session(l.coordinator([]any{map[string]any{"type": "agent_toolset_20260401",
+		"default_config": map[string]any{"permission_policy": map[string]any{"type": "always_ask"}}}}))
+	col := l.stream(sid)
+	workdir := t.TempDir()
+	w := environments.NewEnvironmentWorker(anthropic.NewClient(option.WithBaseURL(l.s.URL), option.WithAPIKey(envKey)),
+		environments.EnvironmentWorkerOptions{EnvironmentID: envID, EnvironmentKey: envKey, Workdir: workdir, MaxConcurrentCalls: 4})
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+
+	l.send(sid, userMessage("the answer"))
+	idle, at := col.waitFor(t, 0, "requires_action", func(e anthropic.BetaManagedAgentsStreamSessionEventsUnion) bool {
+		return e.Type == "session.status_idle" && e.StopReason.Type == "requires_action"
+	})
+	if len(idle.StopReason.EventIDs) != 1 {
+		t.Fatalf("idle = %s", idle.RawJSON())
+	}
+	for _, e := range col.snapshot() {
+		if e.Type == "user.tool_result" {
+			t.Fatalf("the worker ran a gated call before its confirmation: %s", e.RawJSON())
+		}
+	}
+	l.send(sid, confirm(idle.StopReason.EventIDs[0], true, ""))
+	res, _ := col.waitType(t, at, "user.tool_result")
+	if !strings.Contains(res.RawJSON(), "gated-subagent-run") || raw(res)["session_thread_id"] == nil {
+		t.Fatalf("user.tool_result = %s", res.RawJSON())
+	}
+	final, _ := col.waitFor(t, at, "the coordinator's final message", func(e anthropic.BetaManagedAgentsStreamSessionEventsUnion) bool {
+		return e.Type == "agent.message" && strings.Contains(e.RawJSON(), "Final:")
+	})
+	if !strings.Contains(final.RawJSON(), "ran: gated-subagent-run") {
+		t.Fatalf("final = %s", final.RawJSON())
+	}
+	col.waitFor(t, at, "end_turn", func(e anthropic.BetaManagedAgentsStreamSessionEventsUnion) bool {
+		return e.Type == "session.status_idle" && e.StopReason.Type == "end_turn"
+	})
+	cancel()
+	<-done
+}

@@ -346,6 +346,7 @@ func (s *session) applyRouted(t *thread, callID string, e wire.Event) {
 		t.conv.resolve(callID, toolResult(callID, p.Content, p.IsError))
 	}
 	if id, ok := s.mt.crossed[callID]; ok {
+		s.answers[answerKey(e.EventType(), id)] = e
 		delete(s.mt.routes, id)
 		// A confirmed call of a self_hosted session gets a copy of its
 		// own for the worker.
