@@ -350,3 +350,56 @@ func TestSelfHostedThreadsAlwaysAsk(t *testing.T) {
 	cancel()
 	<-done
 }
+
+// A subagent's call waiting for the worker survives a server restart: the
+// thread still waits on it (it is neither failed nor handed out twice), the
+// session is queued for a worker again, and a worker that starts only after
+// the restart runs it and the thread goes on.
+func TestSelfHostedThreadsCallSurvivesRestart(t *testing.T) {
+	l := newLoop(t, multiagentRule(researcherOneCall("echo after-restart")))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	envID, envKey := l.selfHostedEnv(ctx, "self-hosted-threads-restart")
+	sid := l.session(l.coordinator([]any{map[string]any{"type": "agent_toolset_20260401"}}))
+	col := l.stream(sid)
+	l.send(sid, userMessage("the answer"))
+	cp, _ := col.waitFor(t, 0, "the copy of the subagent's call", func(e anthropic.BetaManagedAgentsStreamSessionEventsUnion) bool {
+		return e.Type == "agent.tool_use" && raw(e)["session_thread_id"] != nil
+	})
+	l.s.Kill()
+	l.restart("local")
+
+	w := environments.NewEnvironmentWorker(anthropic.NewClient(option.WithBaseURL(l.s.URL), option.WithAPIKey(envKey)),
+		environments.EnvironmentWorkerOptions{EnvironmentID: envID, EnvironmentKey: envKey, Workdir: t.TempDir(), MaxConcurrentCalls: 4})
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	col = l.stream(sid)
+	final, _ := col.waitFor(t, 0, "the coordinator's final message", func(e anthropic.BetaManagedAgentsStreamSessionEventsUnion) bool {
+		return e.Type == "agent.message" && strings.Contains(e.RawJSON(), "Final:")
+	})
+	if !strings.Contains(final.RawJSON(), "ran: after-restart") {
+		t.Fatalf("final = %s", final.RawJSON())
+	}
+	col.waitFor(t, 0, "end_turn", func(e anthropic.BetaManagedAgentsStreamSessionEventsUnion) bool {
+		return e.Type == "session.status_idle" && e.StopReason.Type == "end_turn"
+	})
+	hist := l.history(sid)
+	copies, results := 0, 0
+	for _, e := range hist {
+		switch {
+		case e.Type == "agent.tool_use" && raw(e)["session_thread_id"] != nil:
+			copies++
+		case e.Type == "user.tool_result" && raw(e)["tool_use_id"] == cp.ID:
+			results++
+		}
+	}
+	if copies != 1 || results != 1 {
+		t.Fatalf("%d copies, %d results for %s: %s", copies, results, cp.ID, types(hist))
+	}
+	tevs := l.threadEvents(sid, raw(cp)["session_thread_id"].(string))
+	if countType(tevs, "agent.tool_result") != 0 || countType(tevs, "user.tool_result") != 1 {
+		t.Fatalf("thread events: %s", types(tevs))
+	}
+	cancel()
+	<-done
+}
