@@ -255,8 +255,10 @@ func toolResult(toolUseID, text string) anthropic.BetaManagedAgentsEventParamsUn
 func TestSelfHostedThreadsResultByThreadCallID(t *testing.T) {
 	l := newLoop(t, multiagentRule(researcherOneCall("echo never-run-here")))
 	ctx := context.Background()
-	l.selfHostedEnv(ctx, "self-hosted-no-worker")
+	_, envKey := l.selfHostedEnv(ctx, "self-hosted-no-worker")
 	sid := l.session(l.coordinator([]any{map[string]any{"type": "agent_toolset_20260401"}}))
+	// The worker's credential reads the session's threads too.
+	wc := anthropic.NewClient(option.WithBaseURL(l.s.URL), option.WithAPIKey(envKey))
 	col := l.stream(sid)
 	l.send(sid, userMessage("the answer"))
 	cp, _ := col.waitFor(t, 0, "the copy of the subagent's call", func(e anthropic.BetaManagedAgentsStreamSessionEventsUnion) bool {
@@ -267,10 +269,17 @@ func TestSelfHostedThreadsResultByThreadCallID(t *testing.T) {
 		t.Fatalf("copy = %s", cp.RawJSON())
 	}
 	var own string
-	for _, e := range l.threadEvents(sid, tid) {
-		if e.Type == "agent.tool_use" {
-			own = e.ID
+	if _, err := wc.Beta.Sessions.Threads.Get(ctx, tid, anthropic.BetaSessionThreadGetParams{SessionID: sid}); err != nil {
+		t.Fatalf("the worker's credential gets the thread: %v", err)
+	}
+	it := wc.Beta.Sessions.Threads.Events.ListAutoPaging(ctx, tid, anthropic.BetaSessionThreadEventListParams{SessionID: sid})
+	for it.Next() {
+		if it.Current().Type == "agent.tool_use" {
+			own = it.Current().ID
 		}
+	}
+	if err := it.Err(); err != nil {
+		t.Fatalf("the worker's credential lists the thread's events: %v", err)
 	}
 	if own == "" || own == cp.ID {
 		t.Fatalf("thread call %q, copy %s", own, cp.ID)
