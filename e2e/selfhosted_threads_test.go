@@ -3,7 +3,9 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -411,4 +413,37 @@ func TestSelfHostedThreadsCallSurvivesRestart(t *testing.T) {
 	}
 	cancel()
 	<-done
+}
+
+// Interrupting a subagent whose call waits at the worker answers the call
+// with an error on the thread and idles the thread (the runner's sign to
+// stop the call); a result the worker still sends is refused, and the
+// session goes idle.
+func TestSelfHostedThreadsInterruptAtWorker(t *testing.T) {
+	l := newLoop(t, multiagentRule(researcherOneCall("sleep 1000")))
+	ctx := context.Background()
+	l.selfHostedEnv(ctx, "self-hosted-threads-interrupt")
+	sid := l.session(l.coordinator([]any{map[string]any{"type": "agent_toolset_20260401"}}))
+	col := l.stream(sid)
+	l.send(sid, userMessage("the answer"))
+	cp, at := col.waitFor(t, 0, "the copy of the subagent's call", func(e anthropic.BetaManagedAgentsStreamSessionEventsUnion) bool {
+		return e.Type == "agent.tool_use" && raw(e)["session_thread_id"] != nil
+	})
+	tid := raw(cp)["session_thread_id"].(string)
+	l.send(sid, anthropic.BetaManagedAgentsEventParamsUnion{OfUserInterrupt: &anthropic.BetaManagedAgentsUserInterruptEventParams{SessionThreadID: anthropic.String(tid)}})
+	col.waitFor(t, at, "the thread's idle", func(e anthropic.BetaManagedAgentsStreamSessionEventsUnion) bool {
+		return e.Type == "session.thread_status_idle" && raw(e)["session_thread_id"] == tid
+	})
+	col.waitFor(t, at, "the session's idle", func(e anthropic.BetaManagedAgentsStreamSessionEventsUnion) bool {
+		return e.Type == "session.status_idle" && e.StopReason.Type == "end_turn"
+	})
+	_, err := l.c.Beta.Sessions.Events.Send(ctx, sid, anthropic.BetaSessionEventSendParams{Events: []anthropic.BetaManagedAgentsEventParamsUnion{toolResult(cp.ID, "too late")}})
+	var apiErr *anthropic.Error
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusBadRequest {
+		t.Fatalf("a result after the interrupt: %v", err)
+	}
+	tevs := l.threadEvents(sid, tid)
+	if countType(tevs, "agent.tool_result") != 1 || countType(tevs, "user.tool_result") != 0 {
+		t.Fatalf("thread events: %s", types(tevs))
+	}
 }
