@@ -129,9 +129,11 @@ func (c *conversation) appendSystem(p *wire.SystemMessageEvent) {
 // and so does the error for a tool the agent does not offer (a worker
 // would leave it unanswered as not its own).
 func (c *conversation) runnableState(name string) callState {
-	if c.th != nil || isThreadTool(name) {
-		// A subagent's calls and the coordinator's thread tools run on the
-		// server: the worker protocol knows the primary thread's calls only.
+	if isThreadTool(name) || (c.th != nil && !c.s.selfHosted) {
+		// The coordinator's thread tools run on the server, and so do a
+		// subagent's calls in a cloud session (in its sandbox). A
+		// self_hosted session's subagent calls go to the customer's
+		// worker, copied onto the primary thread (threaddrive.go).
 		return callReady
 	}
 	if c.s.viaWorker && !tool.ServerSide(name) {

@@ -128,7 +128,7 @@ func (s *session) replayMulti(se store.Event, e wire.Event) (bool, error) {
 				mt.routes[e.ID] = route{th: t, callID: cp.Origin}
 				mt.crossed[cp.Origin] = e.ID
 			}
-		case *wire.UserToolConfirmationEvent, *wire.UserCustomToolResultEvent:
+		case *wire.UserToolConfirmationEvent, *wire.UserCustomToolResultEvent, *wire.UserToolResultEvent:
 			target := answerTarget(e.Payload)
 			callID := target
 			if r, ok := mt.routes[target]; ok {
