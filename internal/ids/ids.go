@@ -39,6 +39,11 @@ const (
 	Request      = "req_"
 	APIKey       = "apikey_"
 	Workspace    = "wrkspc_"
+	// Webhooks: endpoints, the envelope id of an event (the hosted
+	// service's whe_ prefix), and a queued delivery of one to one endpoint.
+	WebhookEndpoint = "whep_"
+	WebhookEvent    = "whe_"
+	WebhookDelivery = "whdlv_"
 )
 
 var base = big.NewInt(58)
