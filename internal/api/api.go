@@ -27,6 +27,7 @@ import (
 	"github.com/hangarhq/hangar/internal/ids"
 	"github.com/hangarhq/hangar/internal/store"
 	"github.com/hangarhq/hangar/internal/vault"
+	"github.com/hangarhq/hangar/internal/webhook"
 	"github.com/hangarhq/hangar/internal/wire"
 	"github.com/hangarhq/hangar/internal/workqueue"
 )
@@ -68,6 +69,8 @@ type Options struct {
 	// Dreams runs the dreams the API creates; nil leaves the dream
 	// endpoints out.
 	Dreams dreams.Runner
+	// Webhooks manages webhook endpoints; nil leaves their endpoints out.
+	Webhooks *webhook.Service
 }
 
 // API serves the Managed Agents HTTP API.
@@ -145,6 +148,10 @@ const MemoryBeta = "agent-memory-2026-07-22"
 // only one they send there.
 const DreamsBeta = "dreaming-2026-04-21"
 
+// WebhooksBeta is the beta the SDKs send on the webhook endpoint
+// management routes, and the only one they send there.
+const WebhooksBeta = "webhooks-2026-10-07"
+
 // requireHeaders refuses a request without the headers the hosted API
 // requires, so code written against Hangar works unchanged against it:
 // anthropic-version on every route (any value: the SDKs send dates the
@@ -152,7 +159,7 @@ const DreamsBeta = "dreaming-2026-04-21"
 // APIs, for which neither official SDK (Go, TypeScript) sends a beta by
 // default: the Managed Agents beta, or on the memory store endpoints
 // either that or the memory beta (what both SDKs send there); on the dream
-// endpoints the dreams beta.
+// endpoints the dreams beta; on the webhook endpoints the webhooks beta.
 func requireHeaders(pattern string, h httpx.HandlerFunc) httpx.HandlerFunc {
 	_, path, _ := strings.Cut(pattern, " ")
 	betas := []string{ManagedAgentsBeta}
@@ -163,6 +170,8 @@ func requireHeaders(pattern string, h httpx.HandlerFunc) httpx.HandlerFunc {
 		betas = []string{MemoryBeta, ManagedAgentsBeta}
 	case strings.HasPrefix(path, "/v1/dreams"):
 		betas = []string{DreamsBeta}
+	case strings.HasPrefix(path, "/v1/organizations/webhooks"):
+		betas = []string{WebhooksBeta}
 	}
 	return func(w http.ResponseWriter, r *http.Request) error {
 		if strings.TrimSpace(r.Header.Get("anthropic-version")) == "" {

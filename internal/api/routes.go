@@ -12,6 +12,7 @@ import (
 	"github.com/hangarhq/hangar/internal/api/sessions"
 	"github.com/hangarhq/hangar/internal/api/skills"
 	"github.com/hangarhq/hangar/internal/api/vaults"
+	"github.com/hangarhq/hangar/internal/api/webhooks"
 	"github.com/hangarhq/hangar/internal/api/work"
 	"github.com/hangarhq/hangar/internal/errdefs"
 )
@@ -37,6 +38,9 @@ func (a *API) routes(o Options) {
 	work.New(o.Store, a.queue).Register(a.handleWorker)
 	if o.Dreams != nil {
 		dreams.New(o.Store, o.Dreams).Register(a.handle)
+	}
+	if o.Webhooks != nil {
+		webhooks.New(o.Webhooks).Register(a.handle)
 	}
 	if o.Engine != nil {
 		sessions.New(o.Store, o.Engine, o.Broker, a.log, sessions.WithBlobs(o.Blobs), sessions.WithSealer(o.Sealer), sessions.WithNotifier(o.Changes)).Register(a.handle)

@@ -61,6 +61,16 @@ type Config struct {
 	// models the built-in Anthropic table lacks (OpenAI-compatible ones) or
 	// overriding built-in ones; empty for the built-in table alone.
 	Prices string
+	// WebhookAllowPrivate lets webhook endpoints be plain http, on any
+	// port, at private or internal addresses: receivers on the
+	// operator's own network.
+	WebhookAllowPrivate bool
+	// WebhookRetryBase is the wait before a failed webhook's first retry
+	// (each later one waits four times longer, up to an hour).
+	WebhookRetryBase time.Duration
+	// webhookRetryBaseErr keeps a malformed HANGAR_WEBHOOK_RETRY_BASE for
+	// Validate.
+	webhookRetryBaseErr error
 }
 
 // DefaultPermissionTimeout bounds one auto permission verdict: long enough
@@ -126,6 +136,11 @@ func (c *Config) Register(fs *flag.FlagSet) {
 		"serve pprof profiles on this address, e.g. 127.0.0.1:6060 (HANGAR_DEBUG_LISTEN)")
 	fs.StringVar(&c.Prices, "prices", env("HANGAR_PRICES", ""),
 		"JSON file of model list prices adding to or overriding the built-in Anthropic prices (HANGAR_PRICES; see docs/pricing.md)")
+	fs.BoolVar(&c.WebhookAllowPrivate, "webhook-allow-private", env("HANGAR_WEBHOOK_ALLOW_PRIVATE", "") == "true",
+		"let webhook endpoints use plain http, any port and private or internal addresses (HANGAR_WEBHOOK_ALLOW_PRIVATE)")
+	c.WebhookRetryBase, c.webhookRetryBaseErr = time.ParseDuration(env("HANGAR_WEBHOOK_RETRY_BASE", "5s"))
+	fs.Var(durationFlag{&c.WebhookRetryBase, &c.webhookRetryBaseErr}, "webhook-retry-base",
+		"wait before a failed webhook delivery's first retry; each later retry waits 4 times longer, up to 1h (HANGAR_WEBHOOK_RETRY_BASE)")
 	c.APIKey = os.Getenv("HANGAR_API_KEY")
 }
 
@@ -176,6 +191,12 @@ func (c *Config) Validate() error {
 	case c.PermissionTimeout <= 0:
 		errs = append(errs, fmt.Errorf("--permission-timeout (HANGAR_PERMISSION_TIMEOUT): %s is not positive", c.PermissionTimeout))
 	}
+	switch {
+	case c.webhookRetryBaseErr != nil:
+		errs = append(errs, fmt.Errorf("--webhook-retry-base (HANGAR_WEBHOOK_RETRY_BASE): %q is not a duration such as 5s", os.Getenv("HANGAR_WEBHOOK_RETRY_BASE")))
+	case c.WebhookRetryBase <= 0:
+		errs = append(errs, fmt.Errorf("--webhook-retry-base (HANGAR_WEBHOOK_RETRY_BASE): %s is not positive", c.WebhookRetryBase))
+	}
 	if c.Prices != "" {
 		if _, err := c.LoadPrices(); err != nil {
 			errs = append(errs, err)
@@ -224,5 +245,28 @@ func (f permissionTimeoutFlag) Set(s string) error {
 		return errors.New("not a duration such as 10s")
 	}
 	f.c.PermissionTimeout, f.c.permissionTimeoutErr = d, nil
+	return nil
+}
+
+// durationFlag is a duration flag whose variable was read first: setting
+// it replaces a malformed variable instead of failing on it.
+type durationFlag struct {
+	d   *time.Duration
+	err *error
+}
+
+func (f durationFlag) String() string {
+	if f.d == nil {
+		return ""
+	}
+	return f.d.String()
+}
+
+func (f durationFlag) Set(s string) error {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return errors.New("not a duration such as 5s")
+	}
+	*f.d, *f.err = d, nil
 	return nil
 }

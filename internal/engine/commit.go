@@ -99,16 +99,26 @@ func (s *session) commit(ctx context.Context, setStatus string, evs ...pending) 
 		return nil, errdefs.Internal(err, "encode session")
 	}
 	sess.Data, sess.UpdatedAt = data, now
+	var sent func()
 	err = s.e.st.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
 		if len(rows) > 0 {
 			if err := tx.AppendEvents(ctx, s.id, rows); err != nil {
 				return err
+			}
+			if s.e.outbox != nil {
+				var err error
+				if sent, err = s.e.outbox.Committing(ctx, tx, sess.Workspace, s.id, rows); err != nil {
+					return err
+				}
 			}
 		}
 		return tx.UpdateSession(ctx, &sess)
 	})
 	if err != nil {
 		return nil, err
+	}
+	if sent != nil {
+		sent()
 	}
 	s.sess, s.doc = sess, doc
 	s.unsaved = nil

@@ -80,8 +80,19 @@ type Deps struct {
 	// here. Nil runs them through Tools directly (no sandbox backend, or
 	// --sandbox unsafe-host).
 	SandboxWorkers Workers
+	// Outbox, when set, is told of every commit's events inside its
+	// transaction (webhooks queue their deliveries there, so a committed
+	// change always has them and a rolled-back one never does).
+	Outbox Outbox
 	// Logger receives the engine's logs; nil discards them.
 	Logger *slog.Logger
+}
+
+// Outbox records, in the transaction that appends a session's events,
+// what must be sent about them. The returned func (nil: nothing) runs once
+// the transaction committed.
+type Outbox interface {
+	Committing(ctx context.Context, tx store.Tx, workspace, sessionID string, evs []*store.Event) (func(), error)
 }
 
 // Options tune the loop. Zero values take the defaults.

@@ -38,6 +38,7 @@ type Engine struct {
 	workers   Workers
 	// sandboxWorkers queues cloud sessions for their in-sandbox worker.
 	sandboxWorkers Workers
+	outbox         Outbox
 	log            *slog.Logger
 	opt            Options
 
@@ -68,7 +69,7 @@ func New(d Deps, o Options) *Engine {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Engine{
 		st: d.Store, mdl: d.Models, pub: d.Broker, tools: d.Tools, sandboxes: d.Sandboxes, outputs: d.Outputs, memory: d.Memory,
-		mcp: d.MCP, workers: d.Workers, sandboxWorkers: d.SandboxWorkers, log: log, opt: o,
+		mcp: d.MCP, workers: d.Workers, sandboxWorkers: d.SandboxWorkers, outbox: d.Outbox, log: log, opt: o,
 		ctx: ctx, cancel: cancel, sessions: map[string]*session{}, lru: list.New(), replays: newReplayCache(4096, 10*time.Minute),
 	}
 }

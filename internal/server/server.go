@@ -41,6 +41,7 @@ import (
 	"github.com/hangarhq/hangar/internal/tool/hostexec"
 	"github.com/hangarhq/hangar/internal/tool/web"
 	"github.com/hangarhq/hangar/internal/vault"
+	"github.com/hangarhq/hangar/internal/webhook"
 	"github.com/hangarhq/hangar/internal/workqueue"
 )
 
@@ -117,7 +118,13 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer, log *slog.Logger
 	broker := events.NewLocal(log)
 	defer broker.Close()
 	queue := workqueue.New(data.Store, workqueue.Options{})
-	deps := engine.Deps{Store: data.Store, Models: models, Broker: broker, Workers: queueWorkers{queue}, Logger: log}
+	// Webhooks before the engine: its commits queue their deliveries.
+	hooks := webhook.New(data.Store, data.Sealer, log, webhook.Options{AllowPrivate: cfg.WebhookAllowPrivate, RetryBase: cfg.WebhookRetryBase})
+	if err := hooks.Start(ctx); err != nil {
+		return fmt.Errorf("start webhooks: %w", err)
+	}
+	defer hooks.Close()
+	deps := engine.Deps{Store: data.Store, Models: models, Broker: broker, Workers: queueWorkers{queue}, Outbox: hooks, Logger: log}
 	// sb is the sandboxes and what is built around them, when there are
 	// any: the egress proxy of the sandboxes (cloud sessions' web_fetch
 	// leaves through it too (proxies), and changes to vaults, credentials,
@@ -188,6 +195,7 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer, log *slog.Logger
 		Store: data.Store, Sealer: data.Sealer, Blobs: data.Blobs, Logger: log,
 		AdminKey: cfg.APIKey, MaxUploadBytes: cfg.MaxUploadBytes,
 		Engine: eng, Broker: broker, WorkQueue: queue, Changes: egressChanges, Dreams: dreams,
+		Webhooks: hooks,
 	}
 	if sb != nil {
 		opts.SandboxWork = sb.intake.Session
