@@ -20,7 +20,7 @@ import (
 // receiver is a webhook receiver on a real socket that verifies every
 // delivery with the official SDK's Unwrap under the secret it was given.
 type receiver struct {
-	t   *testing.T
+	t   testing.TB
 	srv *httptest.Server
 	c   anthropic.Client
 
@@ -44,7 +44,9 @@ type delivered struct {
 	createdAt                    time.Time
 }
 
-func newReceiver(t *testing.T) *receiver {
+func newReceiver(t *testing.T) *receiver { return newReceiverTB(t) }
+
+func newReceiverTB(t testing.TB) *receiver {
 	rc := &receiver{t: t, c: anthropic.NewClient(option.WithAPIKey("unused")), changed: make(chan struct{}, 1)}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/elsewhere", func(w http.ResponseWriter, r *http.Request) {
