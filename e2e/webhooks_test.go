@@ -389,3 +389,40 @@ func awaitDisabled(t *testing.T, c anthropic.Client, id string) *anthropic.BetaO
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// Changes made through the API are announced too: a session's creation
+// (session.status_scheduled), agents created, updated and archived, and
+// vaults and their credentials (the credential's payload names its vault).
+func TestWebhooksResourceEvents(t *testing.T) {
+	l := startDemo(t, testserver.WithArgs("--sandbox", "none", "--webhook-allow-private"))
+	ctx := context.Background()
+	rc := newReceiver(t)
+	ep := newHook(t, l.c, rc.srv.URL, "session.status_scheduled", "agent.created", "agent.updated", "agent.archived",
+		"vault.created", "vault.archived", "vault_credential.created", "vault_credential.archived")
+	rc.set(func(rc *receiver) { rc.secret = ep.SigningSecret })
+
+	agentID := l.agent(map[string]any{})
+	if _, err := l.c.Beta.Agents.Update(ctx, agentID, anthropic.BetaAgentUpdateParams{Version: anthropic.Int(1), Name: anthropic.String("renamed")}); err != nil {
+		t.Fatal(err)
+	}
+	sid := l.session(agentID)
+	if _, err := l.c.Beta.Agents.Archive(ctx, agentID, anthropic.BetaAgentArchiveParams{}); err != nil {
+		t.Fatal(err)
+	}
+	vaultID, credID := l.vault(map[string]any{"type": "static_bearer", "token": "secret-token", "mcp_server_url": "https://mcp.example.com/mcp"})
+	if _, err := l.c.Beta.Vaults.Archive(ctx, vaultID, anthropic.BetaVaultArchiveParams{}); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"agent.created": agentID, "agent.updated": agentID, "agent.archived": agentID, "session.status_scheduled": sid,
+		"vault.created": vaultID, "vault.archived": vaultID, "vault_credential.created": credID, "vault_credential.archived": credID,
+	}
+	rc.await("every resource event", func(got []delivered) bool {
+		for typ, id := range want {
+			if len(okOf(got, typ, id)) != 1 {
+				return false
+			}
+		}
+		return true
+	})
+}

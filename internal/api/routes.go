@@ -29,9 +29,9 @@ func (a *API) routes(o Options) {
 		return errdefs.NotFound("no route for %s %s", r.Method, r.URL.Path)
 	}, false))
 
-	agents.New(o.Store).Register(a.handle)
+	agents.New(o.Store, o.Webhooks).Register(a.handle)
 	environments.New(o.Store, environments.WithNotifier(o.Changes)).Register(a.handle)
-	vaults.New(o.Store, o.Sealer, a.log, vaults.WithNotifier(o.Changes)).Register(a.handle)
+	vaults.New(o.Store, o.Sealer, a.log, vaults.WithNotifier(o.Changes), vaults.WithWebhooks(o.Webhooks)).Register(a.handle)
 	files.New(o.Store, o.Blobs, a.maxUploadBytes, a.log).Register(a.handle)
 	skills.New(o.Store, o.Blobs, a.maxUploadBytes, a.log).Register(a.handle)
 	memorystores.New(o.Store, memorystores.WithNotifier(o.Changes)).Register(a.handle)
@@ -43,6 +43,6 @@ func (a *API) routes(o Options) {
 		webhooks.New(o.Webhooks).Register(a.handle)
 	}
 	if o.Engine != nil {
-		sessions.New(o.Store, o.Engine, o.Broker, a.log, sessions.WithBlobs(o.Blobs), sessions.WithSealer(o.Sealer), sessions.WithNotifier(o.Changes)).Register(a.handle)
+		sessions.New(o.Store, o.Engine, o.Broker, a.log, sessions.WithBlobs(o.Blobs), sessions.WithSealer(o.Sealer), sessions.WithNotifier(o.Changes), sessions.WithWebhooks(o.Webhooks)).Register(a.handle)
 	}
 }

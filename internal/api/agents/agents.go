@@ -30,16 +30,19 @@ import (
 	"github.com/hangarhq/hangar/internal/errdefs"
 	"github.com/hangarhq/hangar/internal/ids"
 	"github.com/hangarhq/hangar/internal/store"
+	"github.com/hangarhq/hangar/internal/webhook"
 	"github.com/hangarhq/hangar/internal/wire"
 )
 
 // Handler serves the agents endpoints.
 type Handler struct {
-	st store.Store
+	st    store.Store
+	hooks *webhook.Service
 }
 
-// New returns the handler.
-func New(st store.Store) *Handler { return &Handler{st: st} }
+// New returns the handler; hooks (nil: none) hears of agents created,
+// updated and archived, in the transaction that changes them.
+func New(st store.Store, hooks *webhook.Service) *Handler { return &Handler{st: st, hooks: hooks} }
 
 // Register adds the routes.
 func (h *Handler) Register(route httpx.Router) {
@@ -65,6 +68,7 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) error {
 	ws := httpx.Workspace(r)
 	id := ids.New(ids.Agent)
 	var out wire.Agent
+	sent := h.hooks.Batch()
 	err := h.st.InTx(r.Context(), func(ctx context.Context, tx store.Tx) error {
 		a, err := build(ctx, tx, ws, id, nil, p)
 		if err != nil {
@@ -82,11 +86,15 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		out = a
-		return insertVersion(ctx, tx, ws, data, a)
+		if err := insertVersion(ctx, tx, ws, data, a); err != nil {
+			return err
+		}
+		return sent.Emit(ctx, tx, ws, webhook.Data{Type: "agent.created", ID: id})
 	})
 	if err != nil {
 		return err
 	}
+	sent.Send()
 	return httpx.OK(w, out)
 }
 
@@ -158,6 +166,7 @@ func (h *Handler) update(w http.ResponseWriter, r *http.Request) error {
 	}
 	ws, id := httpx.Workspace(r), r.PathValue("agent_id")
 	var out wire.Agent
+	sent := h.hooks.Batch()
 	err = h.st.InTx(r.Context(), func(ctx context.Context, tx store.Tx) error {
 		rec, err := tx.Get(ctx, ws, store.KindAgent, id)
 		if err != nil {
@@ -199,11 +208,15 @@ func (h *Handler) update(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		out = next
-		return insertVersion(ctx, tx, ws, data, next)
+		if err := insertVersion(ctx, tx, ws, data, next); err != nil {
+			return err
+		}
+		return sent.Emit(ctx, tx, ws, webhook.Data{Type: "agent.updated", ID: id})
 	})
 	if err != nil {
 		return err
 	}
+	sent.Send()
 	return httpx.OK(w, out)
 }
 
@@ -216,6 +229,7 @@ func (h *Handler) archive(w http.ResponseWriter, r *http.Request) error {
 	}
 	ws, id := httpx.Workspace(r), r.PathValue("agent_id")
 	var out json.RawMessage
+	sent := h.hooks.Batch()
 	err := h.st.InTx(r.Context(), func(ctx context.Context, tx store.Tx) error {
 		rec, err := tx.Get(ctx, ws, store.KindAgent, id)
 		if err != nil {
@@ -236,11 +250,15 @@ func (h *Handler) archive(w http.ResponseWriter, r *http.Request) error {
 		}
 		rec.ArchivedAt, rec.UpdatedAt = &now, now
 		out = rec.Data
-		return tx.Update(ctx, &rec)
+		if err := tx.Update(ctx, &rec); err != nil {
+			return err
+		}
+		return sent.Emit(ctx, tx, ws, webhook.Data{Type: "agent.archived", ID: id})
 	})
 	if err != nil {
 		return err
 	}
+	sent.Send()
 	return writeRaw(w, out)
 }
 

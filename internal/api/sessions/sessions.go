@@ -44,6 +44,7 @@ import (
 	"github.com/hangarhq/hangar/internal/ids"
 	"github.com/hangarhq/hangar/internal/store"
 	"github.com/hangarhq/hangar/internal/vault"
+	"github.com/hangarhq/hangar/internal/webhook"
 	"github.com/hangarhq/hangar/internal/wire"
 )
 
@@ -65,6 +66,9 @@ type Handler struct {
 	// changes hears of committed session updates that the session's live
 	// parts must follow (its egress proxy's MCP hosts).
 	changes changes.Notifier
+	// hooks queues session.status_scheduled in a new session's
+	// transaction; nil queues nothing.
+	hooks *webhook.Service
 }
 
 // Option configures a Handler.
@@ -75,6 +79,9 @@ func WithBlobs(b *blob.FS) Option { return func(h *Handler) { h.blobs = b } }
 
 // WithNotifier tells n about every committed session update.
 func WithNotifier(n changes.Notifier) Option { return func(h *Handler) { h.changes = changes.Or(n) } }
+
+// WithWebhooks announces each new session (session.status_scheduled).
+func WithWebhooks(s *webhook.Service) Option { return func(h *Handler) { h.hooks = s } }
 
 // New returns the handler. broker carries live events; deletion is
 // announced on it (session.deleted, then the streams end).
@@ -131,6 +138,7 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	var doc wire.Session
+	sent := h.hooks.Batch()
 	err = h.st.InTx(r.Context(), func(ctx context.Context, tx store.Tx) error {
 		var err error
 		doc, err = buildSession(ctx, tx, ws, id, p)
@@ -157,12 +165,16 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) error {
 				s.MemoryStoreIDs = append(s.MemoryStoreIDs, r.MemoryStoreID)
 			}
 		}
-		return tx.InsertSession(ctx, &s)
+		if err := tx.InsertSession(ctx, &s); err != nil {
+			return err
+		}
+		return sent.Emit(ctx, tx, ws, webhook.Data{Type: "session.status_scheduled", ID: id})
 	})
 	if err != nil {
 		h.dropCopies(r.Context(), ws, copies, false)
 		return err
 	}
+	sent.Send()
 	if len(p.InitialEvents) > 0 {
 		if _, err := h.eng.Send(r.Context(), ws, id, p.InitialEvents, "", false); err != nil {
 			// Nothing may remain of a failed create.

@@ -14,6 +14,7 @@ import (
 	"github.com/hangarhq/hangar/internal/ids"
 	"github.com/hangarhq/hangar/internal/store"
 	"github.com/hangarhq/hangar/internal/vault"
+	"github.com/hangarhq/hangar/internal/webhook"
 	"github.com/hangarhq/hangar/internal/wire"
 )
 
@@ -81,6 +82,7 @@ func (h *Handler) createCredential(w http.ResponseWriter, r *http.Request) error
 		return errdefs.Internal(err, "encode credential")
 	}
 	key := credentialKey(auth)
+	sent := h.hooks.Batch()
 	err = h.st.InTx(r.Context(), func(ctx context.Context, tx store.Tx) error {
 		vrec, err := loadVault(ctx, tx, ws, vaultID)
 		if err != nil {
@@ -110,11 +112,15 @@ func (h *Handler) createCredential(w http.ResponseWriter, r *http.Request) error
 			Kind: store.KindCredential, ID: c.ID, Workspace: ws, Parent: vaultID, Name: key,
 			Data: data, Secret: sealed, CreatedAt: now, UpdatedAt: now,
 		}
-		return tx.Insert(ctx, &rec)
+		if err := tx.Insert(ctx, &rec); err != nil {
+			return err
+		}
+		return sent.Emit(ctx, tx, ws, webhook.Data{Type: "vault_credential.created", ID: c.ID, VaultID: vaultID})
 	})
 	if err != nil {
 		return err
 	}
+	sent.Send()
 	h.changes.Changed(r.Context(), changes.Credential(ws, vaultID, c.ID))
 	return httpx.OK(w, c)
 }
@@ -201,15 +207,20 @@ func (h *Handler) updateCredential(w http.ResponseWriter, r *http.Request) error
 
 func (h *Handler) deleteCredential(w http.ResponseWriter, r *http.Request) error {
 	ws, vaultID, credID := httpx.Workspace(r), r.PathValue("vault_id"), r.PathValue("credential_id")
+	sent := h.hooks.Batch()
 	err := h.st.InTx(r.Context(), func(ctx context.Context, tx store.Tx) error {
 		if _, _, err := loadCredential(ctx, tx, ws, vaultID, credID); err != nil {
 			return err
 		}
-		return tx.Delete(ctx, ws, store.KindCredential, credID)
+		if err := tx.Delete(ctx, ws, store.KindCredential, credID); err != nil {
+			return err
+		}
+		return sent.Emit(ctx, tx, ws, webhook.Data{Type: "vault_credential.deleted", ID: credID, VaultID: vaultID})
 	})
 	if err != nil {
 		return err
 	}
+	sent.Send()
 	h.changes.Changed(r.Context(), changes.Credential(ws, vaultID, credID))
 	return httpx.OK(w, wire.Deleted{ID: credID, Type: wire.TypeVaultCredentialDeleted})
 }
@@ -222,17 +233,22 @@ func (h *Handler) archiveCredential(w http.ResponseWriter, r *http.Request) erro
 	}
 	ws, vaultID, credID := httpx.Workspace(r), r.PathValue("vault_id"), r.PathValue("credential_id")
 	var c wire.Credential
+	sent := h.hooks.Batch()
 	err := h.st.InTx(r.Context(), func(ctx context.Context, tx store.Tx) error {
 		rec, _, err := loadCredential(ctx, tx, ws, vaultID, credID)
 		if err != nil {
 			return err
 		}
-		c, err = h.archiveCredentialRecord(ctx, tx, &rec, wire.Now())
-		return err
+		was := rec.ArchivedAt
+		if c, err = h.archiveCredentialRecord(ctx, tx, &rec, wire.Now()); err != nil || was != nil {
+			return err
+		}
+		return sent.Emit(ctx, tx, ws, webhook.Data{Type: "vault_credential.archived", ID: credID, VaultID: vaultID})
 	})
 	if err != nil {
 		return err
 	}
+	sent.Send()
 	h.changes.Changed(r.Context(), changes.Credential(ws, vaultID, credID))
 	return httpx.OK(w, c)
 }

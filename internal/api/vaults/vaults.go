@@ -20,6 +20,7 @@ import (
 	"github.com/hangarhq/hangar/internal/ids"
 	"github.com/hangarhq/hangar/internal/store"
 	"github.com/hangarhq/hangar/internal/vault"
+	"github.com/hangarhq/hangar/internal/webhook"
 	"github.com/hangarhq/hangar/internal/wire"
 )
 
@@ -35,6 +36,9 @@ type Handler struct {
 	// changes hears of committed changes that running sessions must follow
 	// (the egress proxy's credentials).
 	changes changes.Notifier
+	// hooks queues the vault and credential webhooks in the transaction
+	// of the change; nil queues none.
+	hooks *webhook.Service
 }
 
 // Option configures a Handler.
@@ -43,6 +47,10 @@ type Option func(*Handler)
 // WithNotifier tells n about every committed change of a vault or
 // credential that running sessions hold a copy of.
 func WithNotifier(n changes.Notifier) Option { return func(h *Handler) { h.changes = changes.Or(n) } }
+
+// WithWebhooks announces vaults and credentials created, archived and
+// deleted to webhook endpoints.
+func WithWebhooks(s *webhook.Service) Option { return func(h *Handler) { h.hooks = s } }
 
 // New returns the handler.
 func New(st store.Store, sealer *vault.Sealer, log *slog.Logger, opts ...Option) *Handler {
@@ -96,9 +104,17 @@ func (h *Handler) createVault(w http.ResponseWriter, r *http.Request) error {
 		return errdefs.Internal(err, "encode vault")
 	}
 	rec := store.Record{Kind: store.KindVault, ID: v.ID, Workspace: httpx.Workspace(r), Data: data, CreatedAt: now, UpdatedAt: now}
-	if err := h.st.Insert(r.Context(), &rec); err != nil {
+	sent := h.hooks.Batch()
+	err = h.st.InTx(r.Context(), func(ctx context.Context, tx store.Tx) error {
+		if err := tx.Insert(ctx, &rec); err != nil {
+			return err
+		}
+		return sent.Emit(ctx, tx, rec.Workspace, webhook.Data{Type: "vault.created", ID: v.ID})
+	})
+	if err != nil {
 		return err
 	}
+	sent.Send()
 	return httpx.OK(w, v)
 }
 
@@ -191,12 +207,17 @@ func (h *Handler) deleteVault(w http.ResponseWriter, r *http.Request) error {
 	// The store deletes the vault's credentials with it (one level of
 	// children by parent), secrets included; the transaction keeps a crash
 	// from leaving orphaned credentials behind.
+	sent := h.hooks.Batch()
 	err := h.st.InTx(r.Context(), func(ctx context.Context, tx store.Tx) error {
-		return tx.Delete(ctx, httpx.Workspace(r), store.KindVault, id)
+		if err := tx.Delete(ctx, httpx.Workspace(r), store.KindVault, id); err != nil {
+			return err
+		}
+		return sent.Emit(ctx, tx, httpx.Workspace(r), webhook.Data{Type: "vault.deleted", ID: id})
 	})
 	if err != nil {
 		return err
 	}
+	sent.Send()
 	h.changes.Changed(r.Context(), changes.Change{Workspace: httpx.Workspace(r), Kind: store.KindVault, ID: id})
 	return httpx.OK(w, wire.Deleted{ID: id, Type: wire.TypeVaultDeleted})
 }
@@ -210,6 +231,7 @@ func (h *Handler) archiveVault(w http.ResponseWriter, r *http.Request) error {
 	}
 	ws, id := httpx.Workspace(r), r.PathValue("vault_id")
 	var v wire.Vault
+	sent := h.hooks.Batch()
 	err := h.st.InTx(r.Context(), func(ctx context.Context, tx store.Tx) error {
 		rec, err := tx.Get(ctx, ws, store.KindVault, id)
 		if err != nil {
@@ -230,13 +252,20 @@ func (h *Handler) archiveVault(w http.ResponseWriter, r *http.Request) error {
 			if _, err := h.archiveCredentialRecord(ctx, tx, &creds.Records[i], now); err != nil {
 				return err
 			}
+			if err := sent.Emit(ctx, tx, ws, webhook.Data{Type: "vault_credential.archived", ID: creds.Records[i].ID, VaultID: id}); err != nil {
+				return err
+			}
 		}
 		v.ArchivedAt, v.UpdatedAt = &now, now
-		return h.save(ctx, tx, &rec, v)
+		if err := h.save(ctx, tx, &rec, v); err != nil {
+			return err
+		}
+		return sent.Emit(ctx, tx, ws, webhook.Data{Type: "vault.archived", ID: id})
 	})
 	if err != nil {
 		return err
 	}
+	sent.Send()
 	h.changes.Changed(r.Context(), changes.Change{Workspace: ws, Kind: store.KindVault, ID: id})
 	return httpx.OK(w, v)
 }
