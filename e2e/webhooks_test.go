@@ -210,6 +210,11 @@ func TestWebhooksEndpointsAndDelivery(t *testing.T) {
 	if d := okOf(all, "session.status_idled", sid)[0]; d.workspace != "wrkspc_default" {
 		t.Errorf("workspace_id = %q", d.workspace)
 	}
+	// The attempt is logged once its answer is in, which may be just after
+	// the receiver saw it.
+	for deadline := time.Now().Add(60 * time.Second); !strings.Contains(l.s.Logs(), "webhook delivered") && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
 	if line := logLine(t, l.s, "webhook delivered"); !strings.Contains(line, "endpoint="+ep.ID) || !strings.Contains(line, "attempt=1") {
 		t.Errorf("attempt log line: %s", line)
 	}
@@ -425,4 +430,37 @@ func TestWebhooksResourceEvents(t *testing.T) {
 		}
 		return true
 	})
+}
+
+// An endpoint is disabled after 20 consecutive failed attempts, says why
+// on its object, and gets nothing more until it is enabled again.
+func TestWebhooksAutoDisable(t *testing.T) {
+	l := startDemo(t, testserver.WithArgs("--sandbox", "none", "--webhook-allow-private", "--webhook-retry-base", "1h"))
+	rc := newReceiver(t)
+	ep := newHook(t, l.c, rc.srv.URL, "agent.created")
+	rc.set(func(rc *receiver) { rc.secret, rc.fail = ep.SigningSecret, -1 })
+	for i := 0; i < 20; i++ {
+		l.agent(map[string]any{})
+	}
+	e := awaitDisabled(t, l.c, ep.ID)
+	if !strings.Contains(e.DisabledReason, "20 consecutive") {
+		t.Errorf("disabled_reason = %q", e.DisabledReason)
+	}
+	rc.set(func(rc *receiver) {
+		if len(rc.got) != 20 {
+			t.Errorf("%d attempts before the endpoint was disabled, want 20", len(rc.got))
+		}
+		rc.fail = 0
+	})
+	l.agent(map[string]any{}) // not sent: the endpoint is disabled
+
+	on, err := l.c.Beta.Organization.Webhooks.Update(context.Background(), ep.ID, anthropic.BetaOrganizationWebhookUpdateParams{State: "enabled"})
+	if err != nil || on.State != "enabled" || on.DisabledReason != "" {
+		t.Fatalf("re-enable: %v %s", err, on.RawJSON())
+	}
+	id := l.agent(map[string]any{})
+	got := rc.await("a delivery after re-enabling", func(got []delivered) bool { return len(okOf(got, "agent.created", id)) == 1 })
+	if len(got) != 21 {
+		t.Errorf("%d deliveries in all, want 20 failed and the one after re-enabling", len(got))
+	}
 }

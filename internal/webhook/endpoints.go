@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/netip"
 	"net/url"
 	"strings"
@@ -132,8 +133,8 @@ func (s *Service) Create(ctx context.Context, sc Scope, sp Spec) (Endpoint, stri
 		e.WorkspaceID = &ws
 	}
 	secret := newSecret()
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
 	err := s.st.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
 		n, err := tx.Count(ctx, recordWorkspace, KindEndpoint, "", true)
 		if err != nil {
@@ -152,7 +153,9 @@ func (s *Service) Create(ctx context.Context, sc Scope, sp Spec) (Endpoint, stri
 	if err != nil {
 		return Endpoint{}, "", err
 	}
+	s.mu.Lock()
 	s.cache(e, secret)
+	s.mu.Unlock()
 	return e, secret, nil
 }
 
@@ -261,19 +264,13 @@ func (s *Service) RegenerateSecret(ctx context.Context, sc Scope, id string) (st
 	if err != nil {
 		return "", err
 	}
-	s.mu.Lock()
-	if c, ok := s.endpoints[id]; ok {
-		c.secret = secret
-		s.endpoints[id] = c
-	}
-	s.mu.Unlock()
 	return secret, nil
 }
 
 // Delete removes an endpoint and its pending deliveries.
 func (s *Service) Delete(ctx context.Context, sc Scope, id string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
 	err := s.st.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
 		r, err := tx.Get(ctx, recordWorkspace, KindEndpoint, id)
 		if err != nil {
@@ -291,7 +288,9 @@ func (s *Service) Delete(ctx context.Context, sc Scope, id string) error {
 	if err != nil {
 		return err
 	}
+	s.mu.Lock()
 	delete(s.endpoints, id)
+	s.mu.Unlock()
 	return nil
 }
 
@@ -302,8 +301,8 @@ func (s *Service) modify(ctx context.Context, sc Scope, id string, f func(*Endpo
 }
 
 func (s *Service) modifyAs(ctx context.Context, sc *Scope, id string, f func(*Endpoint, *store.Record)) (Endpoint, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
 	var e Endpoint
 	var rec store.Record
 	err := s.st.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
@@ -329,13 +328,13 @@ func (s *Service) modifyAs(ctx context.Context, sc *Scope, id string, f func(*En
 	if err != nil {
 		return Endpoint{}, err
 	}
-	c := s.endpoints[id]
-	c.Endpoint = e
-	if c.secret == "" {
-		if plain, err := s.sealer.Open(rec.Secret, secretAAD(id)); err == nil {
-			c.secret = string(plain)
-		}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// The secret as stored now: a regenerated one replaces the old at once.
+	plain, err := s.sealer.Open(rec.Secret, secretAAD(id))
+	if err != nil {
+		return Endpoint{}, fmt.Errorf("open the signing secret of webhook endpoint %s: %w", id, err)
 	}
-	s.endpoints[id] = c
+	s.endpoints[id] = cached{Endpoint: e, secret: string(plain)}
 	return e, nil
 }

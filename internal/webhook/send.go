@@ -62,23 +62,18 @@ func (s *Service) attempt(ctx context.Context, id string) {
 		disable = "The endpoint's host resolves to a private or internal address."
 	case status >= 300 && status < 400:
 		disable = fmt.Sprintf("The endpoint replied with a redirect (%d); redirects are not followed.", status)
-	case ep.ConsecutiveFailures+1 >= DisableAfter:
-		disable = fmt.Sprintf("%d consecutive deliveries failed.", DisableAfter)
-	}
-	retry := disable == "" && d.Attempts < MaxAttempts
-	if retry {
-		d.NextAt = time.Now().Add(s.retryWait(d.Attempts))
-		attrs = append(attrs, "retry_at", d.NextAt.UTC().Format(time.RFC3339))
 	}
 	s.log.Warn("webhook delivery failed", append(attrs, "err", err)...)
-	s.record(ctx, ep.ID, f, disable)
-	if !retry {
-		if disable == "" {
+	enabled := s.record(ctx, ep.ID, f, disable)
+	if !enabled || d.Attempts >= MaxAttempts {
+		if enabled {
 			s.log.Warn("webhook delivery given up", "endpoint", ep.ID, "event_id", d.EventID, "attempts", d.Attempts)
 		}
 		s.drop(ctx, id)
 		return
 	}
+	d.NextAt = time.Now().Add(s.retryWait(d.Attempts))
+	s.log.Info("webhook delivery retry scheduled", "endpoint", ep.ID, "event_id", d.EventID, "attempt", d.Attempts+1, "at", d.NextAt.UTC().Format(time.RFC3339Nano))
 	data, err := json.Marshal(d)
 	if err == nil {
 		r.Data = data
@@ -134,22 +129,30 @@ func (s *Service) drop(ctx context.Context, id string) {
 }
 
 // record notes an attempt's outcome on the endpoint: a failure (f) counts
-// and is shown, a success (nil) resets the count; disable, when set,
-// disables the endpoint with that reason.
-func (s *Service) record(ctx context.Context, endpointID string, f *Failure, disable string) {
-	_, err := s.modifyAs(context.WithoutCancel(ctx), nil, endpointID, func(e *Endpoint, _ *store.Record) {
+// and is shown, a success (nil) resets the count. disable, when set,
+// disables the endpoint with that reason, as does the DisableAfter-th
+// consecutive failure. It reports whether the endpoint is still enabled.
+func (s *Service) record(ctx context.Context, endpointID string, f *Failure, disable string) bool {
+	e, err := s.modifyAs(context.WithoutCancel(ctx), nil, endpointID, func(e *Endpoint, _ *store.Record) {
 		if f == nil {
 			e.ConsecutiveFailures = 0
 			return
 		}
 		e.ConsecutiveFailures++
 		e.LastFailure = f
+		if disable == "" && e.ConsecutiveFailures >= DisableAfter {
+			disable = fmt.Sprintf("%d consecutive delivery attempts failed.", e.ConsecutiveFailures)
+		}
 		if disable != "" && e.State == StateEnabled {
 			e.State, e.DisabledReason = StateDisabled, disable
 			s.log.Warn("webhook endpoint disabled", "endpoint", e.ID, "reason", disable)
 		}
 	})
-	if err != nil && !errors.Is(err, errdefs.ErrNotFound) {
-		s.log.Error("webhook endpoint: record delivery outcome", "endpoint", endpointID, "err", err)
+	if err != nil {
+		if !errors.Is(err, errdefs.ErrNotFound) {
+			s.log.Error("webhook endpoint: record delivery outcome", "endpoint", endpointID, "err", err)
+		}
+		return false
 	}
+	return e.State == StateEnabled
 }

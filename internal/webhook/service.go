@@ -63,7 +63,12 @@ type Service struct {
 	opts   Options
 	client *http.Client
 
-	// mu guards endpoints and serializes endpoint writes in this process.
+	// wmu serializes endpoint writes in this process; it is taken before
+	// a transaction, never inside one. mu guards the endpoint cache only,
+	// and is never held across a store call: other writers' transactions
+	// (a commit queueing its deliveries) take it while they hold the
+	// store's one writer connection.
+	wmu       sync.Mutex
 	mu        sync.Mutex
 	endpoints map[string]cached
 
