@@ -27,7 +27,7 @@ const (
 	DefaultRetryBase = 5 * time.Second
 	MaxRetryWait     = time.Hour
 	// MaxAttempts is how often one event is tried on one endpoint before
-	// it is dropped: about 4.5 hours of retries at the default base.
+	// it is dropped: about 2.5 hours of retries at the default base.
 	MaxAttempts = 8
 	// DisableAfter consecutive failed attempts disable an endpoint, as the
 	// hosted service documents (about 20).
