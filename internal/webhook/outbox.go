@@ -36,6 +36,10 @@ func SessionTypes(e *store.Event) (types []string, threadID string) {
 		return []string{"session.status_idled"}, ""
 	case wire.EventTypeSessionStatusTerminated:
 		return []string{"session.status_terminated"}, ""
+	case wire.EventTypeSessionStatusRescheduled:
+		// The spec's table has no webhook for it, but the SDK's payload
+		// union has this type: the SDK wins.
+		return []string{"session.status_rescheduled"}, ""
 	case wire.EventTypeSessionThreadCreated, wire.EventTypeSessionThreadStatusIdle:
 		var doc struct {
 			SessionThreadID string `json:"session_thread_id"`

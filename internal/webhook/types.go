@@ -44,7 +44,7 @@ const MaxEndpoints = 32
 // through Emit.
 var EventTypes = []string{
 	"session.status_scheduled", "session.status_run_started", "session.status_idled",
-	"session.status_terminated", "session.requires_action",
+	"session.status_terminated", "session.status_rescheduled", "session.requires_action",
 	"session.thread_created", "session.thread_idled", "session.outcome_evaluation_ended",
 	"vault.created", "vault.archived", "vault.deleted",
 	"vault_credential.created", "vault_credential.archived", "vault_credential.deleted", "vault_credential.refresh_failed",
@@ -54,8 +54,21 @@ var EventTypes = []string{
 	"deployment_run.started", "deployment_run.succeeded", "deployment_run.failed",
 }
 
+// sdkEventTypes are the further types of the SDK's payload union
+// (BetaWebhookEventDataUnion, v2.17.0). They may be subscribed to, and
+// emitted by their owners, though Hangar does not send most of them yet
+// (docs/webhooks.md lists what it sends).
+var sdkEventTypes = []string{
+	"session.created", "session.pending", "session.running", "session.idled", "session.updated",
+	"session.archived", "session.deleted", "session.budget_reached", "session.thread_terminated",
+	"environment.created", "environment.updated", "environment.archived", "environment.deleted",
+	"memory_store.created", "memory_store.archived", "memory_store.deleted",
+}
+
 // IsEventType reports whether t may be subscribed to.
-func IsEventType(t string) bool { return slices.Contains(EventTypes, t) }
+func IsEventType(t string) bool {
+	return slices.Contains(EventTypes, t) || slices.Contains(sdkEventTypes, t)
+}
 
 // Endpoint is an endpoint as stored and as served (the secret is in the
 // record's sealed Secret, never here).

@@ -69,7 +69,8 @@ func TestOutboxFollowsTheTransaction(t *testing.T) {
 	}
 }
 
-// Committed session events map to the webhook types of the spec's table;
+// Committed session events map to the webhook types of the spec's table
+// (and a reschedule to the SDK's session.status_rescheduled);
 // an idle that waits for the user also fires session.requires_action, and
 // a subagent thread's copy of an event fires nothing.
 func TestSessionTypes(t *testing.T) {
@@ -81,7 +82,7 @@ func TestSessionTypes(t *testing.T) {
 		{typ: wire.EventTypeSessionStatusRunning, want: []string{"session.status_run_started"}},
 		{typ: wire.EventTypeSessionStatusIdle, data: `{"stop_reason":{"type":"end_turn"}}`, want: []string{"session.status_idled"}},
 		{typ: wire.EventTypeSessionStatusIdle, data: `{"stop_reason":{"type":"requires_action","event_ids":["sevt_1"]}}`, want: []string{"session.status_idled", "session.requires_action"}},
-		{typ: wire.EventTypeSessionStatusRescheduled},
+		{typ: wire.EventTypeSessionStatusRescheduled, want: []string{"session.status_rescheduled"}},
 		{typ: wire.EventTypeSessionStatusTerminated, want: []string{"session.status_terminated"}},
 		{typ: wire.EventTypeSessionThreadCreated, data: `{"session_thread_id":"sthr_1"}`, want: []string{"session.thread_created"}, wantThread: "sthr_1"},
 		{typ: wire.EventTypeSessionThreadStatusIdle, data: `{"session_thread_id":"sthr_1"}`, want: []string{"session.thread_idled"}, wantThread: "sthr_1"},
