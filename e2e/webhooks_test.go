@@ -464,3 +464,45 @@ func TestWebhooksAutoDisable(t *testing.T) {
 		t.Errorf("%d deliveries in all, want 20 failed and the one after re-enabling", len(got))
 	}
 }
+
+// A failed refresh of a credential's OAuth tokens, when a session
+// connects to its MCP server, is announced as
+// vault_credential.refresh_failed, naming the credential and its vault.
+func TestWebhooksRefreshFailed(t *testing.T) {
+	l := startDemo(t, testserver.WithArgs("--sandbox", "none", "--webhook-allow-private"))
+	ctx := context.Background()
+	rc := newReceiver(t)
+	ep := newHook(t, l.c, rc.srv.URL, "vault_credential.refresh_failed")
+	rc.set(func(rc *receiver) { rc.secret = ep.SigningSecret })
+
+	url := mcpServer(t, "still-good")
+	tokens := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = io.WriteString(w, `{"error":"invalid_grant"}`)
+	}))
+	t.Cleanup(tokens.Close)
+	v, err := l.c.Beta.Vaults.New(ctx, anthropic.BetaVaultNewParams{DisplayName: "oauth"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Expiring within the refresh window: the session refreshes ahead of
+	// expiry, which fails, and goes on with the token it has.
+	p := oauthParams(url, "still-good", &anthropic.BetaManagedAgentsMCPOAuthRefreshParams{
+		ClientID: "client-1", RefreshToken: "revoked", TokenEndpoint: tokens.URL + "/token", TokenEndpointAuth: tokenAuth("none", ""),
+	})
+	p.Auth.OfMCPOAuth.ExpiresAt = anthropic.Time(time.Now().Add(30 * time.Second))
+	cr := newCred(t, l.c, v.ID, p)
+
+	agentID := l.agent(map[string]any{
+		"mcp_servers": []any{map[string]any{"type": "url", "name": "weather", "url": url}},
+		"tools":       []any{map[string]any{"type": "mcp_toolset", "mcp_server_name": "weather"}},
+	})
+	s, err := l.c.Beta.Sessions.New(ctx, anthropic.BetaSessionNewParams{
+		Agent: anthropic.BetaSessionNewParamsAgentUnion{OfString: anthropic.String(agentID)}, EnvironmentID: l.envID, VaultIDs: []string{v.ID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.send(s.ID, userMessage("hello"))
+	rc.await("vault_credential.refresh_failed", func(got []delivered) bool { return len(okOf(got, "vault_credential.refresh_failed", cr.ID)) == 1 })
+}

@@ -18,6 +18,7 @@ import (
 	"github.com/hangarhq/hangar/internal/store"
 	"github.com/hangarhq/hangar/internal/tool"
 	"github.com/hangarhq/hangar/internal/vault"
+	"github.com/hangarhq/hangar/internal/webhook"
 	"github.com/hangarhq/hangar/internal/wire"
 )
 
@@ -29,6 +30,9 @@ type Clients struct {
 	// files writes oversized results into the session's sandbox (with the
 	// built-in write tool); nil keeps only the preview.
 	files tool.Executor
+	// hooks hears of failed OAuth refreshes (vault_credential.refresh_failed);
+	// nil: nobody.
+	hooks *webhook.Service
 
 	mu    sync.Mutex
 	conns map[string]map[string]*mcp.Conn // session → server URL → conn
@@ -37,8 +41,39 @@ type Clients struct {
 // New returns the MCP clients of the sessions: credentials are read from
 // st and opened with sealer; files, when not nil, runs the built-in write
 // tool in a session's sandbox, where oversized results are saved.
-func New(st store.Store, sealer *vault.Sealer, files tool.Executor, log *slog.Logger) *Clients {
-	return &Clients{st: st, sealer: sealer, files: files, log: log, conns: map[string]map[string]*mcp.Conn{}}
+func New(st store.Store, sealer *vault.Sealer, files tool.Executor, log *slog.Logger, opts ...Option) *Clients {
+	m := &Clients{st: st, sealer: sealer, files: files, log: log, conns: map[string]map[string]*mcp.Conn{}}
+	for _, o := range opts {
+		o(m)
+	}
+	return m
+}
+
+// Option configures Clients.
+type Option func(*Clients)
+
+// WithWebhooks announces every failed refresh of a credential's OAuth
+// tokens (vault_credential.refresh_failed).
+func WithWebhooks(s *webhook.Service) Option { return func(m *Clients) { m.hooks = s } }
+
+// refreshFailed emits vault_credential.refresh_failed when err, or a
+// refresh Resolve tried ahead of expiry, is a failed refresh.
+func (m *Clients) refreshFailed(ctx context.Context, ws string, cred mcp.Credential, err error) {
+	var ce *mcp.CredentialError
+	vaultID, credID := cred.VaultID, cred.CredentialID
+	switch {
+	case errors.As(err, &ce) && ce.Reason == mcp.ReasonRefreshFailed:
+		vaultID, credID = ce.VaultID, ce.CredentialID
+	case err == nil && cred.RefreshErr != nil:
+	default:
+		return
+	}
+	if credID == "" {
+		return
+	}
+	if err := m.hooks.Emit(context.WithoutCancel(ctx), ws, webhook.Data{Type: "vault_credential.refresh_failed", ID: credID, VaultID: vaultID}); err != nil {
+		m.log.Error("queue vault_credential.refresh_failed", "credential", credID, "err", err)
+	}
 }
 
 // conn returns the session's connection to server, connecting with the
@@ -51,11 +86,13 @@ func (m *Clients) conn(ctx context.Context, ws, sessionID string, vaultIDs []str
 	}
 	m.mu.Unlock()
 	cred, err := mcp.Resolve(ctx, m.log, m.st, m.sealer, ws, vaultIDs, server.URL)
+	m.refreshFailed(ctx, ws, cred, err)
 	if err != nil {
 		return nil, classify(server.Name, err)
 	}
 	c, err := mcp.Connect(ctx, mcp.ServerConfig{Logger: m.log, Name: server.Name, URL: server.URL, OnRefresh: mcp.StoreRefreshed(m.st, m.sealer, ws)}, cred)
 	if err != nil {
+		m.refreshFailed(ctx, ws, mcp.Credential{}, err)
 		return nil, classify(server.Name, err)
 	}
 	m.mu.Lock()
@@ -119,6 +156,7 @@ func (m *Clients) Call(ctx context.Context, ws, sessionID string, vaultIDs []str
 	res, err := c.Call(ctx, name, input)
 	var te *mcp.ToolError
 	if err != nil && !errors.As(err, &te) {
+		m.refreshFailed(ctx, ws, mcp.Credential{}, err)
 		var tr *mcp.TransportError
 		if errors.As(err, &tr) {
 			m.drop(sessionID, server.URL)
