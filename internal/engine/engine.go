@@ -21,6 +21,7 @@ import (
 	"github.com/hangarhq/hangar/internal/errdefs"
 	"github.com/hangarhq/hangar/internal/events"
 	"github.com/hangarhq/hangar/internal/model"
+	"github.com/hangarhq/hangar/internal/pricing"
 	"github.com/hangarhq/hangar/internal/store"
 	"github.com/hangarhq/hangar/internal/wire"
 )
@@ -38,8 +39,10 @@ type Engine struct {
 	workers   Workers
 	// sandboxWorkers queues cloud sessions for their in-sandbox worker.
 	sandboxWorkers Workers
-	log            *slog.Logger
-	opt            Options
+	// prices prices every model request (usage's list_cost, budgets).
+	prices *pricing.Table
+	log    *slog.Logger
+	opt    Options
 
 	// ctx ends with the engine; life holds the goroutines Close waits for.
 	ctx    context.Context
@@ -68,7 +71,7 @@ func New(d Deps, o Options) *Engine {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Engine{
 		st: d.Store, mdl: d.Models, pub: d.Broker, tools: d.Tools, sandboxes: d.Sandboxes, outputs: d.Outputs, memory: d.Memory,
-		mcp: d.MCP, workers: d.Workers, sandboxWorkers: d.SandboxWorkers, log: log, opt: o,
+		mcp: d.MCP, workers: d.Workers, sandboxWorkers: d.SandboxWorkers, prices: d.Prices, log: log, opt: o,
 		ctx: ctx, cancel: cancel, sessions: map[string]*session{}, lru: list.New(), replays: newReplayCache(4096, 10*time.Minute),
 	}
 }
@@ -215,6 +218,9 @@ func (e *Engine) Update(ctx context.Context, ws, id string, fn func(doc *wire.Se
 	if err != nil || !changed {
 		return s.doc, err
 	}
+	if err := s.checkBudgetChange(before.Budget, doc.Budget); err != nil {
+		return s.doc, err
+	}
 	s.doc = doc
 	s.sess.ArchivedAt = doc.ArchivedAt
 	if before.ArchivedAt == nil && doc.ArchivedAt != nil {
@@ -231,6 +237,7 @@ func (e *Engine) Update(ctx context.Context, ws, id string, fn func(doc *wire.Se
 	}
 	s.refreshSelf()
 	s.main.defs = s.mainDefs()
+	s.budgetChanged()
 	return s.doc, nil
 }
 

@@ -53,6 +53,9 @@ func rebuild(ctx context.Context, e *Engine, sess store.Session) (*session, erro
 			break
 		}
 	}
+	if err := s.loadSpend(ctx); err != nil {
+		return nil, err
+	}
 	s.applyHeld(nil)
 	if s.mt != nil {
 		s.settleInFlight(s.mt.flightOrder)

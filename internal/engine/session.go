@@ -75,6 +75,8 @@ type session struct {
 	captured bool
 	// cache is the runtime's place in the engine's cache, guarded by e.mu.
 	cache cached
+	// spend is the session's exact list cost (usage.go).
+	spend spend
 }
 
 // stopWait bounds how long stop waits for the driver to notice.
@@ -281,15 +283,27 @@ func (s *session) next() action {
 		return nil
 	}
 	if c.awaitsModel() {
-		s.captured = false
-		if !s.ensureRunning(ctx) {
-			return nil
+		if !s.overBudget() {
+			s.captured = false
+			if !s.ensureRunning(ctx) {
+				return nil
+			}
+			s.primaryStatus(ctx, wire.ThreadRunning, nil)
+			return c.modelTurn
 		}
-		s.primaryStatus(ctx, wire.ThreadRunning, nil)
-		return c.modelTurn
+		// The budget allows no new request: the turn stops here and goes
+		// on when the budget is raised or removed (budgetChanged).
+		s.spend.paused = true
+	}
+	// stop is why the turn ends: at the budget when it kept a
+	// conversation from its next request.
+	var stop *wire.StopReason
+	if s.spend.paused && s.overBudget() {
+		br := wire.BudgetReached()
+		stop = &br
 	}
 	if s.mt != nil && (s.sess.Status == store.SessionRunning || s.sess.Status == store.SessionRescheduling) {
-		s.primaryStatus(ctx, wire.ThreadIdle, nil)
+		s.primaryStatus(ctx, wire.ThreadIdle, stop)
 		if s.threadsBusy() {
 			// The coordinator waits for its threads: the session runs on.
 			return nil
@@ -308,7 +322,11 @@ func (s *session) next() action {
 			}
 		}
 		s.captured = false
-		if _, err := s.commit(ctx, store.SessionIdle, ev(&wire.SessionStatusIdleEvent{StopReason: wire.EndTurn()})); err != nil {
+		sr := wire.EndTurn()
+		if stop != nil {
+			sr = *stop
+		}
+		if _, err := s.commit(ctx, store.SessionIdle, ev(&wire.SessionStatusIdleEvent{StopReason: sr})); err != nil {
 			s.e.log.Error("report idle", "session", s.id, "err", err)
 		}
 	}

@@ -149,14 +149,18 @@ func (s *session) primaryDoc() wire.SessionThread {
 	// The session's usage sums every thread's; the primary thread's is
 	// what is left once the subagents' are taken out.
 	usage := s.doc.Usage
+	own := s.spend.total
 	if s.mt != nil {
 		for _, t := range s.mt.threads {
 			usage.InputTokens -= t.usage.InputTokens
 			usage.OutputTokens -= t.usage.OutputTokens
 			usage.CacheReadInputTokens -= t.usage.CacheReadInputTokens
 			usage.CacheCreation.Ephemeral5mInputTokens -= t.usage.CacheCreation.Ephemeral5mInputTokens
+			usage.CacheCreation.Ephemeral1hInputTokens -= t.usage.CacheCreation.Ephemeral1hInputTokens
+			own = own.Sub(s.spend.threads[t.id])
 		}
 	}
+	usage.ListCost = s.listCost(own)
 	return wire.SessionThread{
 		ID: primaryThreadID(s.id), Agent: wire.ThreadAgentFrom(s.doc.Agent), ArchivedAt: s.doc.ArchivedAt,
 		CreatedAt: s.doc.CreatedAt, SessionID: s.id, Status: status, UpdatedAt: s.doc.UpdatedAt, Stats: &stats, Usage: &usage,

@@ -160,6 +160,18 @@ func (s *session) nextThread(t *thread) action {
 		}
 		s.kick()
 		return nil
+	case c.awaitsModel() && s.overBudget():
+		// The budget allows no new request: the thread stops where it is
+		// and goes on when the budget is raised or removed.
+		s.spend.paused = true
+		if t.status != wire.ThreadIdle {
+			if _, err := c.commit(ctx, store.SessionIdle, ev(&wire.SessionStatusIdleEvent{StopReason: wire.BudgetReached()})); err != nil {
+				s.e.log.Error("report thread budget reached", "session", s.id, "thread", t.id, "err", err)
+				return nil
+			}
+			s.kick()
+		}
+		return nil
 	case c.awaitsModel():
 		if !running() {
 			return nil

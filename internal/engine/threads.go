@@ -130,6 +130,23 @@ func primaryThreadID(sessionID string) string {
 	return ids.Thread + strings.TrimPrefix(sessionID, ids.Session)
 }
 
+// rosterRefs are the agent versions a multiagent configuration may
+// delegate to.
+func rosterRefs(m wire.Multiagent) []wire.AgentReference {
+	var refs []wire.AgentReference
+	switch {
+	case m.Coordinator != nil:
+		for _, a := range m.Coordinator.Agents {
+			if a.Type == "agent" {
+				refs = append(refs, wire.AgentReference{ID: a.ID, Version: a.Version})
+			}
+		}
+	case m.V20261001 != nil && m.V20261001.Subagents.Type == "enabled":
+		refs = m.V20261001.Subagents.PredefinedAgents
+	}
+	return refs
+}
+
 // loadMulti reads a session's roster: the pinned agent versions it may
 // delegate to. A roster member's own roster is ignored (delegation goes
 // one level deep); the coordinator itself ("self") runs with the
@@ -143,17 +160,7 @@ func loadMulti(ctx context.Context, st store.Store, s *session) (*multi, error) 
 	if err := json.Unmarshal(raw, &m); err != nil {
 		return nil, errdefs.Internal(err, "decode multiagent of session %s", s.id)
 	}
-	var refs []wire.AgentReference
-	switch {
-	case m.Coordinator != nil:
-		for _, a := range m.Coordinator.Agents {
-			if a.Type == "agent" {
-				refs = append(refs, wire.AgentReference{ID: a.ID, Version: a.Version})
-			}
-		}
-	case m.V20261001 != nil && m.V20261001.Subagents.Type == "enabled":
-		refs = m.V20261001.Subagents.PredefinedAgents
-	}
+	refs := rosterRefs(m)
 	if len(refs) == 0 {
 		return nil, nil
 	}
@@ -288,9 +295,8 @@ func (s *session) commitThread(ctx context.Context, t *thread, evs ...pending) (
 		case *wire.SessionStatusTerminatedEvent:
 			out = append(out, s.threadStatus(t, wire.ThreadTerminated, nil)...)
 		default:
-			if end, ok := pl.(*wire.SpanModelRequestEndEvent); ok {
-				t.usage.Add(end.ModelUsage)
-			}
+			// The thread's usage was counted when its request ended
+			// (chargeModelRequest).
 			p.thread = t.id
 			out = append(out, p)
 		}
@@ -436,7 +442,8 @@ func (t *thread) hasWork() bool {
 			return true
 		}
 	}
-	return len(t.conv.calls) == 0 && t.conv.awaitsModel()
+	// A thread the budget stopped has nothing to do until it changes.
+	return len(t.conv.calls) == 0 && t.conv.awaitsModel() && !t.conv.s.overBudget()
 }
 
 // threadsDriving reports whether a thread's driver is running. s.mu is

@@ -107,8 +107,9 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer, log *slog.Logger
 		return err
 	}
 	defer closeModels()
-	// prices is the list-price table budgets and usage's list_cost will
-	// read; nothing prices requests yet.
+	// prices is the list-price table every model request is priced with:
+	// usage's list_cost and budgets (the engine; the sessions API reads it
+	// from the engine to check a budget's models at create).
 	prices, err := cfg.LoadPrices()
 	if err != nil {
 		return err
@@ -117,7 +118,7 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer, log *slog.Logger
 	broker := events.NewLocal(log)
 	defer broker.Close()
 	queue := workqueue.New(data.Store, workqueue.Options{})
-	deps := engine.Deps{Store: data.Store, Models: models, Broker: broker, Workers: queueWorkers{queue}, Logger: log}
+	deps := engine.Deps{Store: data.Store, Models: models, Broker: broker, Workers: queueWorkers{queue}, Prices: prices, Logger: log}
 	// sb is the sandboxes and what is built around them, when there are
 	// any: the egress proxy of the sandboxes (cloud sessions' web_fetch
 	// leaves through it too (proxies), and changes to vaults, credentials,

@@ -41,6 +41,10 @@ const (
 	// destroyed, not with the session row, so a crash between the two
 	// still leaves a record of what to clean up.
 	KindSandbox = "sandbox"
+	// KindSessionSpend is a session's exact list cost in picodollars, with
+	// its subagent threads' (ID = SessionID + ":spend", Parent = the
+	// session), written with the session row by the engine.
+	KindSessionSpend = "session_spend"
 	// KindMemoryStore is a memory store. KindMemory is one memory: Parent =
 	// its store, Name = its path (so a path is unique in its store), Data =
 	// the memory object with its current content. KindMemoryVersion is one

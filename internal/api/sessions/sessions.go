@@ -17,9 +17,14 @@
 //     deleting a running session is a 400.
 //   - Writes to an archived session are 409; archiving again is a
 //     no-op that returns the session.
-//   - Budgets: Hangar has no model list prices, so every model is
-//     "not budgetable" and a budget on create is a 400 model_not_budgetable;
-//     on update a budget value is a 400 budget_create_only, a null is a no-op.
+//   - Budgets: a budget on create needs a list price for every model the
+//     session may run (400 model_not_budgetable otherwise, see
+//     engine.CheckBudgetable). On update an object replaces the budget and
+//     null removes it; a session created without one cannot gain one (400
+//     budget_create_only), and a new ceiling must be above what the session
+//     already spent (400 budget_not_raised, checked by the engine under the
+//     session's lock). Removing the budget of a session without one is a
+//     no-op.
 //   - Repository authorization tokens are sealed in KindSessionSecret
 //     records, never in the document; file resources name a session-scoped
 //     copy of the file. See resources.go.
@@ -117,9 +122,6 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) error {
 	if err := p.Validate(); err != nil {
 		return err
 	}
-	if p.Budget != nil {
-		return errdefs.Invalid("budget: this server has no list prices for models, so no model can run under a spend ceiling").WithCode("model_not_budgetable")
-	}
 	ws := httpx.Workspace(r)
 	id := ids.New(ids.Session)
 	// File bytes are copied before the transaction, which must stay short.
@@ -133,6 +135,16 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) error {
 		doc, err = buildSession(ctx, tx, ws, id, p)
 		if err != nil {
 			return err
+		}
+		if p.Budget != nil {
+			if err := engine.CheckBudgetable(ctx, tx, ws, doc.Agent, h.eng.Prices()); err != nil {
+				return err
+			}
+			b := *p.Budget
+			doc.Budget = &b
+			// Cost is tracked from the start: every model is priced.
+			zero := wire.MonetaryAmount{Amount: "0", Currency: "USD"}
+			doc.Usage.ListCost = &zero
 		}
 		if err := applyCopies(ctx, tx, ws, id, copies, doc.Resources); err != nil {
 			return err
@@ -312,10 +324,20 @@ func applyUpdate(doc *wire.Session, status string, p wire.SessionUpdateParams, t
 			changed = true
 		}
 	}
-	if p.Budget.Set && !p.Budget.Null {
-		// No session can hold a budget (see create), so there is none to
-		// replace.
-		return false, nil, errdefs.Invalid("budget: session %s was created without a budget and one cannot be added", doc.ID).WithCode("budget_create_only")
+	if p.Budget.Set {
+		next, _ := p.Budget.Value()
+		switch {
+		case p.Budget.Null && doc.Budget != nil:
+			doc.Budget, ev.BudgetChanged, ev.Budget = nil, true, nil
+			changed = true
+		case p.Budget.Null:
+			// No budget to remove.
+		case doc.Budget == nil:
+			return false, nil, errdefs.Invalid("budget: session %s was created without a budget and one cannot be added", doc.ID).WithCode("budget_create_only")
+		case *doc.Budget != next:
+			doc.Budget, ev.BudgetChanged, ev.Budget = &next, true, &next
+			changed = true
+		}
 	}
 	if a := p.Agent; a != nil && (a.Tools.Set || a.MCPServers.Set) {
 		if status != wire.SessionIdle {
@@ -453,7 +475,7 @@ func (h *Handler) delete(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		files = append(files, copies...)
-		for _, kind := range []string{store.KindSessionSecret, store.KindSessionOutput} {
+		for _, kind := range []string{store.KindSessionSecret, store.KindSessionOutput, store.KindSessionSpend} {
 			if err := deleteChildren(ctx, tx, ws, kind, id); err != nil {
 				return err
 			}
