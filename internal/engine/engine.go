@@ -237,7 +237,9 @@ func (e *Engine) Update(ctx context.Context, ws, id string, fn func(doc *wire.Se
 	}
 	s.refreshSelf()
 	s.main.defs = s.mainDefs()
-	s.budgetChanged()
+	if !sameBudget(before.Budget, s.doc.Budget) {
+		s.budgetChanged()
+	}
 	return s.doc, nil
 }
 

@@ -261,9 +261,10 @@ func (s *session) checkBudgetChange(before, after *wire.BudgetLimit) error {
 }
 
 // budgetChanged resumes what the budget stopped, once the change allows
-// it. s.mu is held.
+// it (a conversation left waiting for the model is one the budget
+// stopped, also before a restart). s.mu is held.
 func (s *session) budgetChanged() {
-	if !s.spend.paused || s.overBudget() {
+	if s.overBudget() {
 		return
 	}
 	s.spend.paused = false
@@ -349,3 +350,10 @@ func CheckBudgetable(ctx context.Context, get RecordGetter, ws string, agent wir
 // Prices is the list-price table the engine prices model requests with,
 // for the checks a budget needs before a session exists.
 func (e *Engine) Prices() *pricing.Table { return e.prices }
+
+func sameBudget(a, b *wire.BudgetLimit) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
+}

@@ -279,6 +279,21 @@ func (h *Handler) update(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	ws, id := httpx.Workspace(r), r.PathValue("session_id")
+	if _, ok := p.Budget.Value(); ok {
+		// A new ceiling needs every model of the session priced, as at
+		// create (the prices may have changed since). The agent's models
+		// cannot change by update, so checking before taking the
+		// session's lock is enough.
+		cur, err := h.eng.Get(r.Context(), ws, id)
+		if err != nil {
+			return err
+		}
+		if cur.Budget != nil {
+			if err := engine.CheckBudgetable(r.Context(), h.st, ws, cur.Agent, h.eng.Prices()); err != nil {
+				return err
+			}
+		}
+	}
 	doc, err := h.eng.Update(r.Context(), ws, id, func(doc *wire.Session, status string) (bool, []wire.EventPayload, error) {
 		return applyUpdate(doc, status, p, tools, servers)
 	})
