@@ -49,8 +49,8 @@ func TestAdvisorConsultation(t *testing.T) {
 	ctx := context.Background()
 
 	plain := l.session(l.agent(map[string]any{}))
-	l.send(plain, userMessage("hi"))
 	pcol := l.stream(plain)
+	l.send(plain, userMessage("hi"))
 	if idle, _ := pcol.waitType(t, 0, "session.status_idle"); idle.StopReason.Type != "end_turn" {
 		t.Fatalf("idle = %s", idle.RawJSON())
 	}
