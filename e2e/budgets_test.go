@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -260,4 +261,74 @@ func TestBudgetErrors(t *testing.T) {
 func hasNull(m map[string]any, k string) bool {
 	v, ok := m[k]
 	return ok && v == nil
+}
+
+// The budget holds every thread: a subagent spawned by the request that
+// crossed it makes no request either, and the session idles with
+// budget_reached once both are stopped. Raising it resumes both, and each
+// thread reports its own usage and list cost.
+func TestBudgetStopsThreads(t *testing.T) {
+	rule := multiagentRule(func(in modeltest.Input) modeltest.Turn {
+		return modeltest.Turn{Content: []model.Block{model.Text("researched 1")}, Usage: usage2}
+	})
+	var researcherCalls atomic.Int64
+	l := newLoop(t, func(in modeltest.Input) modeltest.Turn {
+		turn := rule(in)
+		if strings.Contains(in.System, researcherSystem) {
+			researcherCalls.Add(1)
+			return turn
+		}
+		turn.Usage = model.Usage{InputTokens: 10, OutputTokens: 2}
+		for _, b := range turn.Content {
+			if b.Type == model.BlockToolUse && b.Name == "spawn_agent" {
+				turn.Usage = usage1
+			}
+		}
+		return turn
+	})
+	rid := l.agent(map[string]any{"name": "researcher", "system": researcherSystem, "model": pricedModel})
+	coord := l.agent(map[string]any{"name": "coordinator", "system": coordinatorSystem, "model": pricedModel,
+		"multiagent": map[string]any{"type": "coordinator", "agents": []any{map[string]any{"type": "agent", "id": rid}}}})
+	sid := l.budgetSession(coord, "100")
+	col := l.stream(sid)
+	l.send(sid, userMessage("the answer"))
+	idle, _ := col.waitType(t, 0, "session.status_idle")
+	if idle.StopReason.Type != "budget_reached" {
+		t.Fatalf("stop_reason: %s", idle.RawJSON())
+	}
+	if n := researcherCalls.Load(); n != 0 {
+		t.Fatalf("the subagent made %d model requests past the budget", n)
+	}
+	var stoppedThread bool
+	for _, e := range col.snapshot() {
+		if e.Type == "session.thread_status_idle" && e.StopReason.Type == "budget_reached" && e.SessionThreadID != "" {
+			stoppedThread = true
+		}
+	}
+	if !stoppedThread {
+		t.Fatalf("no thread stopped at the budget: %s", types(col.snapshot()))
+	}
+
+	col = l.stream(sid)
+	if _, err := l.updateBudget(sid, `{"budget":{"type":"limit","max_list_cost":{"amount":"1000","currency":"USD"}}}`); err != nil {
+		t.Fatal(err)
+	}
+	col.waitFor(t, 0, "the coordinator's final message", func(e anthropic.BetaManagedAgentsStreamSessionEventsUnion) bool {
+		return e.Type == "agent.message" && strings.Contains(e.RawJSON(), "Final:")
+	})
+	idle, _ = col.waitType(t, 0, "session.status_idle")
+	if idle.StopReason.Type != "end_turn" {
+		t.Fatalf("stop_reason after the raise: %s", idle.RawJSON())
+	}
+	var sub *anthropic.BetaManagedAgentsSessionThread
+	ths := l.threads(sid)
+	for i := range ths {
+		if ths[i].ParentThreadID != "" {
+			sub = &ths[i]
+		}
+	}
+	// $0.1859025 for the researcher's one request.
+	if sub == nil || sub.Usage.ListCost.Amount != "19" || sub.Usage.CacheCreation.Ephemeral1hInputTokens != 667 {
+		t.Fatalf("threads: %v", ths)
+	}
 }
