@@ -73,8 +73,14 @@ func (c *conversation) stream(ctx context.Context, req *model.Request, previews 
 	if c.th != nil {
 		thread = c.th.id
 	}
+	u := resp.Usage
+	if req.Speed == "fast" {
+		// Priced as asked when the provider does not say at what speed
+		// it ran: an estimate must not fall short of the cost.
+		u.Fast = true
+	}
 	c.s.mu.Lock()
-	c.s.chargeModelRequest(thread, req.Model, resp.Usage)
+	c.s.chargeModelRequest(thread, req.Model, u)
 	c.s.mu.Unlock()
 	// Response orders blocks by index, so positions follow sorted indexes.
 	idx := make([]int, 0, len(byIndex))
