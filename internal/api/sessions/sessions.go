@@ -342,6 +342,8 @@ func applyUpdate(doc *wire.Session, status string, p wire.SessionUpdateParams, t
 	if p.Budget.Set {
 		next, _ := p.Budget.Value()
 		switch {
+		case status == wire.SessionTerminated:
+			return false, nil, errdefs.Invalid("budget: session %s is terminated; its budget can no longer change", doc.ID)
 		case p.Budget.Null && doc.Budget != nil:
 			doc.Budget, ev.BudgetChanged, ev.Budget = nil, true, nil
 			changed = true
