@@ -408,14 +408,16 @@ func TestLoopToolConfirmation(t *testing.T) {
 	}
 }
 
-// A built-in tool whose permission policy is auto is held for confirmation,
-// never run unasked: Hangar has no classifier, so the auto verdict is ask
-// with reason indeterminate. Allow runs the call, deny does not.
+// A built-in tool whose permission policy is auto, whose classifier cannot
+// decide, is held for confirmation (ask, reason indeterminate), never run
+// unasked. Allow runs the call, deny does not.
 func TestLoopAutoPolicyAsks(t *testing.T) {
 	l := newLoop(t, nil,
 		modeltest.ToolCall("", "bash", map[string]any{"command": "echo auto-run"}),
+		verdict("ask", "unsure"),
 		modeltest.Text("Done."),
 		modeltest.ToolCall("", "bash", map[string]any{"command": "touch /workspace/denied"}),
+		verdict("ask", "unsure"),
 		modeltest.Text("Understood."))
 	sid := l.session(l.agent(map[string]any{"tools": []any{map[string]any{
 		"type": "agent_toolset_20260401", "default_config": map[string]any{"permission_policy": map[string]any{"type": "auto"}},
@@ -468,7 +470,7 @@ func TestLoopAutoPolicyAsks(t *testing.T) {
 }
 
 // checkAutoAsk asserts, through the SDK's own types, that a tool-use event
-// was evaluated by an auto policy that could not decide and asks.
+// was evaluated by an auto policy that did not decide and asks.
 func checkAutoAsk(t *testing.T, rawJSON string, perm anthropic.BetaManagedAgentsAgentEvaluatedPermission, eval anthropic.BetaManagedAgentsAgentToolEvaluationUnion) {
 	t.Helper()
 	auto, ok := eval.AsAny().(anthropic.BetaManagedAgentsAgentToolEvaluationAuto)

@@ -83,13 +83,15 @@ func TestMCPToolThroughVault(t *testing.T) {
 	}
 }
 
-// An MCP tool whose permission policy is auto is held for confirmation
-// (ask, reason indeterminate) and runs once allowed.
+// An MCP tool whose permission policy is auto, whose classifier cannot
+// decide, is held for confirmation (ask, reason indeterminate) and runs
+// once allowed.
 func TestMCPAutoPolicyAsks(t *testing.T) {
 	const token = "mcp-auto-token"
 	url := mcpServer(t, token)
 	l := newLoop(t, nil,
 		modeltest.ToolCall("", "forecast", map[string]any{"city": "Bergen"}),
+		verdict("ask", "unsure"),
 		modeltest.Text("Rain, probably."))
 	vaultID, _ := l.vault(map[string]any{"type": "static_bearer", "token": token, "mcp_server_url": url})
 	agentID := l.agent(map[string]any{

@@ -207,6 +207,13 @@ var workerRoutes = map[string]int{
 	"GET /v1/sessions/{session_id}/events/stream":          scopeSession,
 	"GET /v1/skills/{skill_id}/versions/{version}":         scopeSkill,
 	"GET /v1/skills/{skill_id}/versions/{version}/content": scopeSkill,
+
+	// A worker that follows a multiagent session's threads one by one.
+	"GET /v1/sessions/{session_id}/threads":                    scopeSession,
+	"GET /v1/sessions/{session_id}/threads/{thread_id}":        scopeSession,
+	"GET /v1/sessions/{session_id}/threads/{thread_id}/events": scopeSession,
+	"GET /v1/sessions/{session_id}/threads/{thread_id}/stream": scopeSession,
+
 	// The worker's memory sync: list and read a store's memories, write
 	// back the files the session changed.
 	"GET /v1/memory_stores/{memory_store_id}/memories":                scopeMemoryRead,

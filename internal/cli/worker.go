@@ -28,6 +28,7 @@ func worker(ctx context.Context, args []string, stderr io.Writer) error {
 	workdir := fs.String("workdir", "", "base directory for session workspaces (default: the current directory)")
 	logLevel := fs.String("log-level", envOr("HANGAR_LOG_LEVEL", "info"), "debug, info, warn or error (HANGAR_LOG_LEVEL)")
 	maxIdle := fs.Duration("max-idle", anthropic.DefaultMaxIdle, "how long a session's work item is kept after its turn ends, for follow-up turns; memory files still to upload are flushed when it ends")
+	maxCalls := fs.Int("max-concurrent-calls", 1, "how many tool calls of a session may run at once; the calls of one session thread always run one at a time, so more than 1 lets a multiagent session's threads work in parallel (negative: no limit)")
 	if err := fs.Parse(args); err != nil {
 		return parseError(err)
 	}
@@ -47,6 +48,7 @@ func worker(ctx context.Context, args []string, stderr io.Writer) error {
 	client := anthropic.NewClient(option.WithBaseURL(*baseURL), option.WithAPIKey(key))
 	w := environments.NewEnvironmentWorker(client, environments.EnvironmentWorkerOptions{
 		EnvironmentID: *envID, EnvironmentKey: key, Workdir: *workdir, Logger: log, MaxIdle: maxIdle,
+		MaxConcurrentCalls: *maxCalls,
 	})
 	log.Info("worker polling", "server", *baseURL, "environment", *envID)
 	err := w.Run(ctx)

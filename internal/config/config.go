@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/hangarhq/hangar/internal/model"
 	"github.com/hangarhq/hangar/internal/pricing"
@@ -31,6 +32,15 @@ type Config struct {
 	MaxUploadBytes int64
 	// Models routes model names to providers.
 	Models model.Settings
+	// PermissionModel is the model that judges each call of a tool whose
+	// permission policy is auto; empty uses the model of the conversation
+	// making the call. PermissionTimeout bounds one judgement: a call not
+	// judged in time is held for the user's confirmation.
+	PermissionModel   string
+	PermissionTimeout time.Duration
+	// permissionTimeoutErr keeps a malformed HANGAR_PERMISSION_TIMEOUT for
+	// Validate.
+	permissionTimeoutErr error
 	// DemoModel answers every model request from Hangar's scripted fake
 	// upstream, so sessions can be tried without a model key.
 	DemoModel bool
@@ -52,6 +62,11 @@ type Config struct {
 	// overriding built-in ones; empty for the built-in table alone.
 	Prices string
 }
+
+// DefaultPermissionTimeout bounds one auto permission verdict: long enough
+// for a small model's short answer, short enough that a stuck classifier
+// only delays the call before it is held.
+const DefaultPermissionTimeout = 10 * time.Second
 
 // maxSandboxPool bounds --sandbox-pool: every pooled sandbox is a process
 // tree and a cgroup held while idle.
@@ -95,6 +110,11 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	maxUpload, _ := strconv.ParseInt(env("HANGAR_MAX_UPLOAD_BYTES", "536870912"), 10, 64)
 	fs.Int64Var(&c.MaxUploadBytes, "max-upload-bytes", maxUpload, "largest file or skill upload in bytes (HANGAR_MAX_UPLOAD_BYTES)")
 	c.Models.RegisterFlags(fs, os.LookupEnv)
+	fs.StringVar(&c.PermissionModel, "permission-model", env("HANGAR_PERMISSION_MODEL", ""),
+		"model that judges calls of tools whose permission policy is auto; empty: the agent's own model (HANGAR_PERMISSION_MODEL)")
+	c.PermissionTimeout, c.permissionTimeoutErr = time.ParseDuration(env("HANGAR_PERMISSION_TIMEOUT", DefaultPermissionTimeout.String()))
+	fs.Var(permissionTimeoutFlag{c}, "permission-timeout",
+		"longest wait for an auto permission verdict; a call not judged in time is held for confirmation (HANGAR_PERMISSION_TIMEOUT)")
 	fs.BoolVar(&c.DemoModel, "demo-model", env("HANGAR_DEMO_MODEL", "") == "true",
 		"answer every model request from a built-in scripted model instead of a real one (HANGAR_DEMO_MODEL)")
 	fs.StringVar(&c.Sandbox, "sandbox", env("HANGAR_SANDBOX", "local"),
@@ -150,6 +170,12 @@ func (c *Config) Validate() error {
 	case c.SandboxPool < 0 || c.SandboxPool > maxSandboxPool:
 		errs = append(errs, fmt.Errorf("--sandbox-pool (HANGAR_SANDBOX_POOL): %d is not between 0 and %d", c.SandboxPool, maxSandboxPool))
 	}
+	switch {
+	case c.permissionTimeoutErr != nil:
+		errs = append(errs, fmt.Errorf("--permission-timeout (HANGAR_PERMISSION_TIMEOUT): %q is not a duration such as 10s", os.Getenv("HANGAR_PERMISSION_TIMEOUT")))
+	case c.PermissionTimeout <= 0:
+		errs = append(errs, fmt.Errorf("--permission-timeout (HANGAR_PERMISSION_TIMEOUT): %s is not positive", c.PermissionTimeout))
+	}
 	if c.Prices != "" {
 		if _, err := c.LoadPrices(); err != nil {
 			errs = append(errs, err)
@@ -178,5 +204,25 @@ func (f sandboxPoolFlag) Set(s string) error {
 		return errors.New("not a whole number")
 	}
 	f.c.SandboxPool, f.c.sandboxPoolErr = n, nil
+	return nil
+}
+
+// permissionTimeoutFlag is --permission-timeout: setting it replaces a
+// malformed HANGAR_PERMISSION_TIMEOUT instead of failing on it.
+type permissionTimeoutFlag struct{ c *Config }
+
+func (f permissionTimeoutFlag) String() string {
+	if f.c == nil {
+		return ""
+	}
+	return f.c.PermissionTimeout.String()
+}
+
+func (f permissionTimeoutFlag) Set(s string) error {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return errors.New("not a duration such as 10s")
+	}
+	f.c.PermissionTimeout, f.c.permissionTimeoutErr = d, nil
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestSandboxPool(t *testing.T) {
@@ -33,6 +34,36 @@ func TestSandboxPool(t *testing.T) {
 		err := cfg.Validate()
 		if cfg.SandboxPool != c.want && c.err == "" || (c.err == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), c.err) {
 			t.Errorf("env %q args %v: pool %d, err %v; want %d, %q", c.env, c.args, cfg.SandboxPool, err, c.want, c.err)
+		}
+	}
+}
+
+func TestPermissionSettings(t *testing.T) {
+	for _, c := range []struct {
+		env, modelEnv string
+		args          []string
+		want          time.Duration
+		model         string
+		err           string
+	}{
+		{"", "", nil, DefaultPermissionTimeout, "", ""},
+		{"3s", "claude-haiku-4-5", nil, 3 * time.Second, "claude-haiku-4-5", ""},
+		{"3s", "x", []string{"--permission-timeout", "500ms", "--permission-model", "y"}, 500 * time.Millisecond, "y", ""},
+		{"soon", "", nil, 0, "", `--permission-timeout (HANGAR_PERMISSION_TIMEOUT): "soon" is not a duration`},
+		{"soon", "", []string{"--permission-timeout", "2s"}, 2 * time.Second, "", ""}, // the flag overrides the variable
+		{"0s", "", nil, 0, "", "--permission-timeout (HANGAR_PERMISSION_TIMEOUT): 0s is not positive"},
+	} {
+		t.Setenv("HANGAR_PERMISSION_TIMEOUT", c.env)
+		t.Setenv("HANGAR_PERMISSION_MODEL", c.modelEnv)
+		var cfg Config
+		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+		cfg.Register(fs)
+		if err := fs.Parse(c.args); err != nil {
+			t.Fatal(err)
+		}
+		err := cfg.Validate()
+		if c.err == "" && (cfg.PermissionTimeout != c.want || cfg.PermissionModel != c.model) || (c.err == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), c.err) {
+			t.Errorf("env %q args %v: timeout %s model %q err %v; want %s %q %q", c.env, c.args, cfg.PermissionTimeout, cfg.PermissionModel, err, c.want, c.model, c.err)
 		}
 	}
 }

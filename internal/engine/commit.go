@@ -88,6 +88,7 @@ func (s *session) commit(ctx context.Context, setStatus string, evs ...pending) 
 			data = withThreadID(data, p.thread)
 		}
 		rows[i] = &store.Event{ID: p.ev.ID, Type: p.ev.EventType(), ThreadID: p.thread, ProcessedAt: p.ev.ProcessedAt, Data: data, Private: p.private, CreatedAt: now}
+		outcomeDoc(&doc, p.ev, now)
 		switch pl := p.ev.Payload.(type) {
 		case *wire.SessionStatusIdleEvent:
 			sr := pl.StopReason

@@ -75,15 +75,24 @@ type call struct {
 	input  json.RawMessage
 	state  callState
 	result model.Block
+	// perm and eval are the verdict the call was logged with (nil eval:
+	// none, e.g. a custom tool's call).
+	perm string
+	eval *wire.ToolEvaluation
 }
 
-// applyInput adds a user.message or system.message to the conversation.
+// applyInput adds a user.message, system.message or user.define_outcome
+// (outcome.go) to the conversation.
 func (c *conversation) applyInput(e wire.Event) {
 	switch p := e.Payload.(type) {
 	case *wire.UserMessageEvent:
 		c.consumeUserMessage(p)
 	case *wire.SystemMessageEvent:
 		c.appendSystem(p)
+	case *wire.UserDefineOutcomeEvent:
+		if c.th == nil {
+			c.beginOutcome(p)
+		}
 	}
 }
 
@@ -120,9 +129,11 @@ func (c *conversation) appendSystem(p *wire.SystemMessageEvent) {
 // and so does the error for a tool the agent does not offer (a worker
 // would leave it unanswered as not its own).
 func (c *conversation) runnableState(name string) callState {
-	if c.th != nil || isThreadTool(name) {
-		// A subagent's calls and the coordinator's thread tools run on the
-		// server: the worker protocol knows the primary thread's calls only.
+	if isThreadTool(name) || (c.th != nil && !c.s.selfHosted) {
+		// The coordinator's thread tools run on the server, and so do a
+		// subagent's calls in a cloud session (in its sandbox). A
+		// self_hosted session's subagent calls go to the customer's
+		// worker, copied onto the primary thread (threaddrive.go).
 		return callReady
 	}
 	if c.s.viaWorker && !tool.ServerSide(name) {

@@ -109,6 +109,12 @@ type Options struct {
 	// CacheBytes bounds the estimated size of the session runtimes kept
 	// in memory between turns (see cache.go).
 	CacheBytes int64
+	// AutoModel is the model that judges calls of tools whose permission
+	// policy is auto ("": the conversation's own model), and AutoTimeout
+	// bounds one judgement (a call not judged in time is held for
+	// confirmation); see autoperm.go.
+	AutoModel   string
+	AutoTimeout time.Duration
 }
 
 func (o *Options) defaults() {
@@ -132,5 +138,8 @@ func (o *Options) defaults() {
 	}
 	if o.CacheBytes == 0 {
 		o.CacheBytes = defaultCacheBytes
+	}
+	if o.AutoTimeout == 0 {
+		o.AutoTimeout = defaultAutoTimeout
 	}
 }

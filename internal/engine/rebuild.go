@@ -79,6 +79,7 @@ func (s *session) replay(se store.Event) error {
 	if s.main.replayAdvisor(ev, se.Private) {
 		return nil
 	}
+	s.replayOutcome(se, ev)
 	if s.mt != nil {
 		if handled, err := s.replayMulti(se, ev); handled {
 			return err
@@ -92,7 +93,7 @@ func (s *session) replay(se store.Event) error {
 		return nil
 	}
 	switch ev.Payload.(type) {
-	case *wire.UserMessageEvent, *wire.SystemMessageEvent:
+	case *wire.UserMessageEvent, *wire.SystemMessageEvent, *wire.UserDefineOutcomeEvent:
 		// Logged when sent, taken when the session got to it (after the
 		// tool calls then open, say): it joins the conversation there.
 		s.replayHeld = append(s.replayHeld, ev)
@@ -119,19 +120,15 @@ func (c *conversation) replayEvent(se store.Event, ev wire.Event) error {
 			}
 		}
 	case *wire.AgentToolUseEvent:
-		state := c.runnableState(p.Name)
-		if p.EvaluatedPermission == wire.PermissionAsk {
-			state = callConfirm
-		}
-		c.addCall(ev.ID, p.Name, tool.Builtin, json.RawMessage(p.Input), state)
+		state := replayState(p.EvaluatedPermission, c.runnableState(p.Name))
+		cl := c.addCall(ev.ID, p.Name, tool.Builtin, json.RawMessage(p.Input), state)
+		cl.perm, cl.eval = p.EvaluatedPermission, p.Evaluation
 	case *wire.AgentCustomToolUseEvent:
 		c.addCall(ev.ID, p.Name, tool.Custom, json.RawMessage(p.Input), callClient)
 	case *wire.AgentMCPToolUseEvent:
-		state := callReady
-		if p.EvaluatedPermission == wire.PermissionAsk {
-			state = callConfirm
-		}
-		c.addCall(ev.ID, p.Name, tool.MCP, json.RawMessage(p.Input), state).server = p.MCPServerName
+		state := replayState(p.EvaluatedPermission, callReady)
+		cl := c.addCall(ev.ID, p.Name, tool.MCP, json.RawMessage(p.Input), state)
+		cl.server, cl.perm, cl.eval = p.MCPServerName, p.EvaluatedPermission, p.Evaluation
 	case *wire.AgentMCPToolResultEvent:
 		c.resolve(p.MCPToolUseID, toolResult(p.MCPToolUseID, p.Content, p.IsError))
 	case *wire.UserToolConfirmationEvent:

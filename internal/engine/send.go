@@ -174,7 +174,7 @@ func (s *session) check(ctx context.Context, path string, p wire.EventPayload) (
 			return wire.Event{}, false, errdefs.Invalid("%s: a system.message cannot be sent while the session waits on requires_action; answer the pending tool calls first", path)
 		}
 	case *wire.UserDefineOutcomeEvent:
-		return wire.Event{}, false, errdefs.Invalid("%s.type: user.define_outcome is not supported by this server yet", path)
+		return wire.Event{}, false, s.admitOutcome(path, p)
 	}
 	return wire.Event{}, false, nil
 }

@@ -40,6 +40,8 @@ type session struct {
 	// advisors are the advisor's consultations, listed with the threads
 	// (advisor.go).
 	advisors []*advisorThread
+	// oc is the active outcome (outcome.go), nil when there is none.
+	oc *outcome
 
 	// queue holds client events not yet consumed, in log order.
 	queue []wire.Event
@@ -310,6 +312,11 @@ func (s *session) next() action {
 		}
 	}
 	if s.sess.Status == store.SessionRunning || s.sess.Status == store.SessionRescheduling {
+		// An active outcome's work is graded before the session can go
+		// idle.
+		if act := s.outcomeNext(ctx); act != nil {
+			return act
+		}
 		// Outputs are filed before the session reports idle; the capture
 		// is a step of its own so the session's lock is not held while
 		// files are copied.
@@ -424,6 +431,7 @@ func (s *session) interrupt(ctx context.Context, intr wire.Event) error {
 		}
 	}
 	c.cancelCalls(why)
+	evs = append(evs, s.interruptOutcome(ctx)...)
 	if err := s.markProcessed(ctx, []wire.Event{intr}); err != nil {
 		return err
 	}

@@ -103,13 +103,15 @@ func (s *session) nextThread(t *thread) action {
 	c := t.conv
 	s.deliver(ctx, c, &t.inbox, t.id)
 	var ready []*call
-	var waiting []string
+	var waiting, atWorker []string
 	for _, cl := range c.calls {
 		switch cl.state {
 		case callReady:
 			ready = append(ready, cl)
 		case callConfirm, callClient:
 			waiting = append(waiting, cl.id)
+		case callWorker:
+			atWorker = append(atWorker, cl.id)
 		}
 	}
 	running := func() bool {
@@ -128,6 +130,15 @@ func (s *session) nextThread(t *thread) action {
 			return nil
 		}
 		return func(ctx context.Context) { c.execute(ctx, ready) }
+	case len(atWorker) > 0:
+		// The thread runs while the worker works on its calls; the client
+		// is asked for the rest once they are done, so that the thread's
+		// idle never tells the worker to drop a call it should run.
+		if !running() {
+			return nil
+		}
+		s.postToWorker(ctx, t, atWorker)
+		return nil
 	case len(waiting) > 0:
 		// What the thread needs from the client is copied onto the
 		// primary thread, where the client answers it.
@@ -147,15 +158,7 @@ func (s *session) nextThread(t *thread) action {
 				s.e.log.Error("report thread requires_action", "session", s.id, "thread", t.id, "err", err)
 				return nil
 			}
-			for _, p := range evs {
-				if p.thread == "" && p.ev.SessionThreadID() == t.id {
-					var cp crossPostPrivate
-					if json.Unmarshal(p.private, &cp) == nil && cp.Origin != "" {
-						s.mt.routes[p.ev.ID] = route{th: t, callID: cp.Origin}
-						s.mt.crossed[cp.Origin] = p.ev.ID
-					}
-				}
-			}
+			s.noteCopies(t, evs)
 			s.main.announced = false
 		}
 		s.kick()
@@ -195,8 +198,48 @@ func (s *session) nextThread(t *thread) action {
 	return nil
 }
 
-// crossPost copies a subagent's tool call that waits for the client onto
-// the primary thread, with the thread's id.
+// noteCopies records the routes of the copies among evs, just logged.
+func (s *session) noteCopies(t *thread, evs []pending) {
+	for _, p := range evs {
+		if p.thread == "" && p.ev.SessionThreadID() == t.id {
+			var cp crossPostPrivate
+			if json.Unmarshal(p.private, &cp) == nil && cp.Origin != "" {
+				s.mt.routes[p.ev.ID] = route{th: t, callID: cp.Origin}
+				s.mt.crossed[cp.Origin] = p.ev.ID
+			}
+		}
+	}
+}
+
+// postToWorker hands a self_hosted session's subagent calls to the
+// customer's worker. The worker reads the session's own stream, so each
+// call is copied onto the primary thread with the thread's id (which is
+// also how the SDK's worker keeps a shell per thread, and runs the calls
+// of different threads at once); its result, naming the copy, is routed
+// back to the thread (routeAnswer). s.mu is held.
+func (s *session) postToWorker(ctx context.Context, t *thread, calls []string) {
+	var evs []pending
+	for _, id := range calls {
+		if _, ok := s.mt.crossed[id]; ok {
+			continue
+		}
+		if cp, ok := s.crossPost(t, id); ok {
+			evs = append(evs, cp)
+		}
+	}
+	if len(evs) > 0 {
+		if _, err := s.commit(ctx, "", evs...); err != nil {
+			s.e.log.Error("hand thread calls to the worker", "session", s.id, "thread", t.id, "err", err)
+			return
+		}
+		s.noteCopies(t, evs)
+	}
+	// Queued again in case the last worker left before the calls came.
+	s.callWorkers()
+}
+
+// crossPost copies a subagent's tool call that waits for the client, or
+// for the session's worker, onto the primary thread, with the thread's id.
 func (s *session) crossPost(t *thread, callID string) (pending, bool) {
 	cl := t.conv.findCall(callID)
 	if cl == nil {
@@ -204,11 +247,17 @@ func (s *session) crossPost(t *thread, callID string) (pending, bool) {
 	}
 	// The copy carries the verdict the thread's call was given.
 	perm, eval := wire.PermissionAsk, wire.EvaluationAlwaysAsk()
-	if d, ok := tool.Find(t.conv.allDefs(), cl.name); ok {
+	if cl.eval != nil {
+		perm, eval = cl.perm, cl.eval
+	} else if d, ok := tool.Find(t.conv.allDefs(), cl.name); ok {
 		perm, eval = evaluate(d.Permission)
 	}
 	var p wire.EventPayload
 	switch {
+	case cl.state == callWorker:
+		// Allowed, by its policy or by the client's confirmation: the
+		// worker runs it without waiting for one.
+		p = &wire.AgentToolUseEvent{Name: cl.name, Input: wire.RawObject(cl.input), EvaluatedPermission: wire.PermissionAllow, Evaluation: eval, SessionThreadID: t.id}
 	case cl.state == callClient:
 		p = &wire.AgentCustomToolUseEvent{Name: cl.name, Input: wire.RawObject(cl.input), EvaluatedPermission: wire.PermissionAllow, SessionThreadID: t.id}
 	case cl.kind == tool.MCP:
@@ -237,6 +286,11 @@ func (s *session) routeAnswer(ctx context.Context, path string, p wire.EventPayl
 		target, field, want, what = p.ToolUseID, path+".tool_use_id", callConfirm, "confirmation"
 	case *wire.UserCustomToolResultEvent:
 		target, field, want, what = p.CustomToolUseID, path+".custom_tool_use_id", callClient, "custom tool result"
+	case *wire.UserToolResultEvent:
+		if !s.selfHosted {
+			return wire.Event{}, false, nil
+		}
+		target, field, want, what = p.ToolUseID, path+".tool_use_id", callWorker, "tool result"
 	default:
 		return wire.Event{}, false, nil
 	}
@@ -245,7 +299,12 @@ func (s *session) routeAnswer(ctx context.Context, path string, p wire.EventPayl
 		return wire.Event{}, false, nil
 	}
 	kind := p.EventType()
-	if _, ok := s.answers[answerKey(kind, callID)]; ok {
+	if prev, ok := s.answers[answerKey(kind, callID)]; ok {
+		if kind == wire.EventTypeUserToolResult {
+			// A worker retrying a result it already delivered gets the
+			// first echo, as for the primary thread's calls.
+			return prev, true, nil
+		}
 		return wire.Event{}, true, errdefs.Conflict("%s: tool call %s was already answered", field, target)
 	}
 	cl := t.conv.findCall(callID)
@@ -255,7 +314,15 @@ func (s *session) routeAnswer(ctx context.Context, path string, p wire.EventPayl
 	setThreadID(p, t.id)
 	pe := ev(p)
 	pe.ev = pe.ev.Processed(wire.Now())
-	if _, err := s.commit(ctx, "", pe); err != nil {
+	evs := []pending{pe}
+	if res, ok := p.(*wire.UserToolResultEvent); ok {
+		// The thread's own trace gets the result too, naming its call.
+		own := ev(&wire.UserToolResultEvent{ToolUseID: callID, Content: res.Content, IsError: res.IsError, SessionThreadID: t.id})
+		own.ev = own.ev.Processed(wire.Now())
+		own.thread = t.id
+		evs = append(evs, own)
+	}
+	if _, err := s.commit(ctx, "", evs...); err != nil {
 		return wire.Event{}, true, err
 	}
 	s.applyRouted(t, callID, pe.ev)
@@ -276,9 +343,12 @@ func (s *session) findThreadCall(target string) (*thread, string) {
 	return nil, ""
 }
 
-// applyRouted applies a client's answer to a subagent's call.
+// applyRouted applies a client's (or the worker's) answer to a subagent's
+// call.
 func (s *session) applyRouted(t *thread, callID string, e wire.Event) {
 	s.answers[answerKey(e.EventType(), callID)] = e
+	// Also under the id the answer named (a copy's), so a repeat is known.
+	s.answers[answerKey(e.EventType(), answerTarget(e.Payload))] = e
 	switch p := e.Payload.(type) {
 	case *wire.UserToolConfirmationEvent:
 		q := *p
@@ -286,9 +356,15 @@ func (s *session) applyRouted(t *thread, callID string, e wire.Event) {
 		t.conv.applyConfirmation(&q)
 	case *wire.UserCustomToolResultEvent:
 		t.conv.resolve(callID, toolResult(callID, p.Content, p.IsError))
+	case *wire.UserToolResultEvent:
+		t.conv.resolve(callID, toolResult(callID, p.Content, p.IsError))
 	}
 	if id, ok := s.mt.crossed[callID]; ok {
+		s.answers[answerKey(e.EventType(), id)] = e
 		delete(s.mt.routes, id)
+		// A confirmed call of a self_hosted session gets a copy of its
+		// own for the worker.
+		delete(s.mt.crossed, callID)
 	}
 }
 

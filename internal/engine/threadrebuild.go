@@ -55,6 +55,10 @@ func (s *session) replayMulti(se store.Event, e wire.Event) (bool, error) {
 				CacheCreationInputTokens: u.CacheCreationInputTokens, CacheReadInputTokens: u.CacheReadInputTokens})
 			return true, t.conv.replayEvent(se, e)
 		default:
+			// A judged auto call carries its classifier's usage.
+			au := autoUsageOf(se)
+			addUsage(&t.usage, model.Usage{InputTokens: au.InputTokens, OutputTokens: au.OutputTokens,
+				CacheCreationInputTokens: au.CacheCreationInputTokens, CacheReadInputTokens: au.CacheReadInputTokens})
 			return true, t.conv.replayEvent(se, e)
 		}
 		return true, nil
@@ -131,7 +135,7 @@ func (s *session) replayMulti(se store.Event, e wire.Event) (bool, error) {
 				mt.routes[e.ID] = route{th: t, callID: cp.Origin}
 				mt.crossed[cp.Origin] = e.ID
 			}
-		case *wire.UserToolConfirmationEvent, *wire.UserCustomToolResultEvent:
+		case *wire.UserToolConfirmationEvent, *wire.UserCustomToolResultEvent, *wire.UserToolResultEvent:
 			target := answerTarget(e.Payload)
 			callID := target
 			if r, ok := mt.routes[target]; ok {

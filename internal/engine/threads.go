@@ -416,6 +416,8 @@ func setThreadID(p wire.EventPayload, tid string) {
 		p.SessionThreadID = tid
 	case *wire.UserCustomToolResultEvent:
 		p.SessionThreadID = tid
+	case *wire.UserToolResultEvent:
+		p.SessionThreadID = tid
 	}
 }
 
@@ -438,7 +440,7 @@ func (s *session) threadsBusy() bool {
 
 func (t *thread) hasWork() bool {
 	for _, cl := range t.conv.calls {
-		if cl.state == callReady {
+		if cl.state == callReady || cl.state == callWorker {
 			return true
 		}
 	}

@@ -87,6 +87,12 @@ func (c *conversation) modelTurn(ctx context.Context) {
 		}
 	}
 
+	// Calls of auto tools are judged before they are logged (autoperm.go).
+	var verdicts map[int]autoVerdict
+	if err == nil && ctx.Err() == nil {
+		verdicts = c.judgeCalls(ctx, resp)
+	}
+
 	c.s.mu.Lock()
 	defer c.s.mu.Unlock()
 	if err != nil || ctx.Err() != nil {
@@ -117,7 +123,7 @@ func (c *conversation) modelTurn(ctx context.Context) {
 		}
 		return
 	}
-	c.record(startID, resp, previewIDs)
+	c.record(startID, resp, previewIDs, verdicts)
 }
 
 // errorType maps a model failure to a session.error type.
@@ -129,16 +135,21 @@ func errorType(err error) string {
 }
 
 // record persists what the model produced, in its order: agent.thinking,
-// agent.message and tool-use events, closed by span.model_request_end.
-// c.s.mu is held.
-func (c *conversation) record(startID string, resp *model.Response, previewIDs []string) {
-	var evs []pending
+// agent.message and tool-use events, closed by span.model_request_end,
+// then the error results of the calls the auto policy denied (verdicts are
+// the auto calls' judgements, by block position). c.s.mu is held.
+func (c *conversation) record(startID string, resp *model.Response, previewIDs []string, verdicts map[int]autoVerdict) {
+	var evs, denied []pending
 	type newCall struct {
 		id, name string
 		kind     tool.Kind
 		input    json.RawMessage
 		state    callState
 		server   string
+		perm     string
+		eval     *wire.ToolEvaluation
+		// denial is a denied call's result.
+		denial *model.Block
 	}
 	var calls []newCall
 	var blocks []model.Block
@@ -178,28 +189,43 @@ func (c *conversation) record(startID string, resp *model.Response, previewIDs [
 			case known && def.Kind == kindAdvisor:
 				var thread string
 				p, thread = advisorCalled(id)
-				calls = append(calls, newCall{id, b.Name, kindAdvisor, input, callReady, thread})
+				calls = append(calls, newCall{id: id, name: b.Name, kind: kindAdvisor, input: input, state: callReady, server: thread})
 			case known && def.Kind == tool.MCP:
-				perm, eval := evaluate(def.Permission)
+				perm, eval, v := verdictFor(verdicts, i, def.Permission)
 				p = ev(&wire.AgentMCPToolUseEvent{Name: b.Name, MCPServerName: def.MCPServer, Input: wire.RawObject(input), EvaluatedPermission: perm, Evaluation: eval})
 				p.ev.ID = id
-				calls = append(calls, newCall{id, b.Name, tool.MCP, input, gated(perm, callReady), def.MCPServer})
+				v.stamp(c, &p)
+				nc := newCall{id: id, name: b.Name, kind: tool.MCP, input: input, state: gated(perm, callReady), server: def.MCPServer, perm: perm, eval: eval}
+				if perm == wire.PermissionDeny {
+					res, block := v.deniedResult(id, tool.MCP)
+					denied, nc.denial = append(denied, res), &block
+				}
+				calls = append(calls, nc)
 			case known && def.Kind == tool.Custom:
 				p = ev(&wire.AgentCustomToolUseEvent{Name: b.Name, Input: wire.RawObject(input), EvaluatedPermission: wire.PermissionAllow})
 				p.ev.ID = id
-				calls = append(calls, newCall{id, b.Name, tool.Custom, input, callClient, ""})
+				calls = append(calls, newCall{id: id, name: b.Name, kind: tool.Custom, input: input, state: callClient})
 			default:
 				// Unknown tools are recorded like allowed built-in calls;
 				// executing them reports the unknown name to the model.
 				perm, eval := wire.PermissionAllow, wire.EvaluationAlwaysAllow()
+				var v *autoVerdict
 				state := callReady
 				if known {
-					perm, eval = evaluate(def.Permission)
+					perm, eval, v = verdictFor(verdicts, i, def.Permission)
 					state = gated(perm, c.runnableState(b.Name))
 				}
 				p = ev(&wire.AgentToolUseEvent{Name: b.Name, Input: wire.RawObject(input), EvaluatedPermission: perm, Evaluation: eval})
 				p.ev.ID = id
-				calls = append(calls, newCall{id, b.Name, tool.Builtin, input, state, ""})
+				v.stamp(c, &p)
+				nc := newCall{id: id, name: b.Name, kind: tool.Builtin, input: input, state: state, perm: perm, eval: eval}
+				if perm == wire.PermissionDeny {
+					// Never run: neither a worker's nor the server's; its
+					// result is resolved as it is logged.
+					res, block := v.deniedResult(id, tool.Builtin)
+					denied, nc.state, nc.denial = append(denied, res), callReady, &block
+				}
+				calls = append(calls, nc)
 			}
 			evs = append(evs, p)
 			// The model sees the event id as the tool_use id from now on,
@@ -209,6 +235,7 @@ func (c *conversation) record(startID string, resp *model.Response, previewIDs [
 	}
 	isErr := false
 	evs = append(evs, ev(&wire.SpanModelRequestEndEvent{ModelRequestStartID: startID, IsError: &isErr, ModelUsage: spanUsage(resp.Usage)}))
+	evs = append(evs, denied...)
 	if _, err := c.commit(c.s.e.ctx, "", evs...); err != nil {
 		c.s.e.log.Error("record model response", "session", c.s.id, "err", err)
 		c.halted = true
@@ -221,7 +248,13 @@ func (c *conversation) record(startID string, resp *model.Response, previewIDs [
 		}
 	}
 	for _, cl := range calls {
-		c.addCall(cl.id, cl.name, cl.kind, cl.input, cl.state).server = cl.server
+		added := c.addCall(cl.id, cl.name, cl.kind, cl.input, cl.state)
+		added.server, added.perm, added.eval = cl.server, cl.perm, cl.eval
+	}
+	for _, cl := range calls {
+		if cl.denial != nil {
+			c.resolve(cl.id, *cl.denial)
+		}
 	}
 	if len(blocks) == 0 {
 		// An empty answer still closes the assistant turn, so the next

@@ -68,9 +68,9 @@ func spendRecordID(sessionID string) string { return sessionID + ":spend" }
 // chargeModelRequest counts one model request's usage toward the
 // session's usage and list cost and, when thread names a subagent thread,
 // toward that thread's: every model request made for a session goes
-// through it (the agent's turns, subagent threads', compaction, the
-// advisor's; the permission classifier's and the outcome grader's should
-// too). modelID is the model id of the agent configuration that made the
+// through it (the agent's turns, subagent threads', compaction and the
+// advisor's through conversation.stream; the auto permission classifier's
+// and the outcome grader's directly). modelID is the model id of the agent configuration that made the
 // request, which is what is priced, whatever provider it was routed to.
 // thread is a subagent thread's id, or "" for the primary thread and
 // requests of the session as a whole. It returns the request's exact list
@@ -94,11 +94,8 @@ func (s *session) chargeModelRequest(thread, modelID string, u model.Usage) (pri
 		if sp.threads == nil {
 			sp.threads = map[string]pricing.Amount{}
 		}
-		tc := sp.threads[thread]
-		if priced {
-			tc = tc.Add(cost)
-			sp.threads[thread] = tc
-		}
+		tc := sp.threads[thread].Add(cost)
+		sp.threads[thread] = tc
 		addUsage(&t.usage, u)
 		t.usage.ListCost = s.listCost(tc)
 	}

@@ -33,6 +33,7 @@ const (
 	Memory       = "mem_"
 	MemoryVer    = "memver_"
 	Dream        = "drm_"
+	Outcome      = "outc_"
 	Deployment   = "depl_"
 	DeployRun    = "drun_"
 	Request      = "req_"

@@ -175,7 +175,7 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer, log *slog.Logger
 	wd.NoSandbox = noSandbox
 	deps.Tools = web.Wrap(deps.Tools, wd)
 	deps.MCP = sessionmcp.New(data.Store, data.Sealer, deps.Tools, log)
-	eng := engine.New(deps, engine.Options{})
+	eng := engine.New(deps, engine.Options{AutoModel: cfg.PermissionModel, AutoTimeout: cfg.PermissionTimeout})
 	if err := eng.Start(ctx); err != nil {
 		return fmt.Errorf("resume sessions: %w", err)
 	}

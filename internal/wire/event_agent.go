@@ -26,6 +26,8 @@ const (
 	PermissionDeny  = "deny"
 	// ReasonIndeterminate is an auto evaluation that could not decide.
 	ReasonIndeterminate = "indeterminate"
+	// ReasonHighRisk is an auto evaluation that judged the call high risk.
+	ReasonHighRisk = "high_risk"
 )
 
 // Permission policy types, as configured on a tool and as reported in

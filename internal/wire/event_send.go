@@ -56,6 +56,9 @@ func (p SendEventsParams) Validate() error {
 	if len(p.Events) == 0 {
 		return jsonobj.Invalid("events", "must contain at least one event")
 	}
+	if err := oneOutcome("events", p.Events); err != nil {
+		return err
+	}
 	seen := map[string]int{} // "<type> <target id>" → index
 	for i, ev := range p.Events {
 		path := jsonobj.Index("events", i)
@@ -191,6 +194,22 @@ func decodeUserToolResult(o *jsonobj.Object) (EventPayload, error) {
 		return nil, err
 	}
 	return e, nil
+}
+
+// oneOutcome refuses a second user.define_outcome in one list: one outcome
+// is active at a time.
+func oneOutcome(field string, evs []EventPayload) error {
+	first := -1
+	for i, ev := range evs {
+		if _, ok := ev.(*UserDefineOutcomeEvent); !ok {
+			continue
+		}
+		if first >= 0 {
+			return jsonobj.Invalid(jsonobj.Key(jsonobj.Index(field, i), "type"), "only one outcome can be active at a time; %s already defines one", jsonobj.Index(field, first))
+		}
+		first = i
+	}
+	return nil
 }
 
 func decodeUserDefineOutcome(o *jsonobj.Object) (EventPayload, error) {

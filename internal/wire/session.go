@@ -842,6 +842,9 @@ func (p SessionCreateParams) Validate() error {
 			return err
 		}
 	}
+	if err := oneOutcome("initial_events", p.InitialEvents); err != nil {
+		return err
+	}
 	if p.Budget != nil {
 		return p.Budget.validate("budget")
 	}

@@ -103,6 +103,9 @@ func (h *Handler) sendEvents(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
+	if err := h.resolveRubrics(r.Context(), ws, p.Events); err != nil {
+		return err
+	}
 	// The SDK resends a POST after a 5xx or a timeout and numbers the
 	// attempts; a resend of a body already accepted returns the first
 	// answer instead of queueing the events again.

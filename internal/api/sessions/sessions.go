@@ -124,6 +124,9 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) error {
 	}
 	ws := httpx.Workspace(r)
 	id := ids.New(ids.Session)
+	if err := h.resolveRubrics(r.Context(), ws, p.InitialEvents); err != nil {
+		return renameEventsPath(err)
+	}
 	// File bytes are copied before the transaction, which must stay short.
 	copies, err := h.copyAll(r.Context(), ws, p.Resources)
 	if err != nil {
