@@ -332,3 +332,37 @@ func TestBudgetStopsThreads(t *testing.T) {
 		t.Fatalf("threads: %v", ths)
 	}
 }
+
+// The outcome grader's requests wait for the budget too, and count toward
+// it: the work that reached the budget is graded once it is raised.
+func TestBudgetHoldsTheGrader(t *testing.T) {
+	var graded atomic.Int64
+	l := newLoop(t, outcomeRule(
+		func(n int, in modeltest.Input) modeltest.Turn {
+			return modeltest.Turn{Content: []model.Block{model.Text("work done")}, Usage: usage1}
+		},
+		func(n int, in modeltest.Input) modeltest.Turn {
+			graded.Add(1)
+			turn := verdictTurn("satisfied", "ok")
+			turn.Usage = usage2
+			return turn
+		}))
+	sid := l.budgetSession(l.agent(map[string]any{"model": pricedModel}), "100")
+	col := l.stream(sid)
+	l.send(sid, defineOutcome("Do it.", "It is done.", 0))
+	idle, at := col.waitType(t, 0, "session.status_idle")
+	if idle.StopReason.Type != "budget_reached" || graded.Load() != 0 {
+		t.Fatalf("stop_reason %s after %d grader requests", idle.RawJSON(), graded.Load())
+	}
+	if _, err := l.updateBudget(sid, `{"budget":{"type":"limit","max_list_cost":{"amount":"1000","currency":"USD"}}}`); err != nil {
+		t.Fatal(err)
+	}
+	idle, _ = col.waitType(t, at+1, "session.status_idle")
+	if idle.StopReason.Type != "end_turn" || graded.Load() != 1 {
+		t.Fatalf("stop_reason %s after %d grader requests", idle.RawJSON(), graded.Load())
+	}
+	s := l.sessionObj(sid)
+	if len(s.OutcomeEvaluations) != 1 || s.OutcomeEvaluations[0].Result != "satisfied" || s.Usage.ListCost.Amount != "127" {
+		t.Fatalf("session: outcomes %v, usage %s", s.OutcomeEvaluations, s.Usage.RawJSON())
+	}
+}

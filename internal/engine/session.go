@@ -313,8 +313,12 @@ func (s *session) next() action {
 	}
 	if s.sess.Status == store.SessionRunning || s.sess.Status == store.SessionRescheduling {
 		// An active outcome's work is graded before the session can go
-		// idle.
-		if act := s.outcomeNext(ctx); act != nil {
+		// idle; the grader's requests wait for the budget like any other.
+		if s.oc != nil && s.overBudget() {
+			s.spend.paused = true
+			br := wire.BudgetReached()
+			stop = &br
+		} else if act := s.outcomeNext(ctx); act != nil {
 			return act
 		}
 		// Outputs are filed before the session reports idle; the capture

@@ -265,6 +265,11 @@ func (s *session) budgetChanged() {
 		return
 	}
 	s.spend.paused = false
+	if s.oc != nil && s.doc.StopReason != nil && s.doc.StopReason.Type == wire.StopBudgetReached {
+		// An outcome's grading the budget held back runs now: the
+		// session takes it up as it would have before going idle.
+		s.ensureRunning(s.e.ctx)
+	}
 	if s.mt != nil {
 		for _, t := range s.mt.threads {
 			if t.conv.awaitsModel() {
