@@ -366,3 +366,27 @@ func TestBudgetHoldsTheGrader(t *testing.T) {
 		t.Fatalf("session: outcomes %v, usage %s", s.OutcomeEvaluations, s.Usage.RawJSON())
 	}
 }
+
+// The auto permission classifier's model must be priced too for an agent
+// whose tools it judges.
+func TestBudgetNeedsAPricedClassifier(t *testing.T) {
+	fake := modeltest.NewAnthropic(t, modeltest.Options{APIKey: "upstream-key"})
+	l := startLoop(t, fake, nil, "--sandbox", "local", "--permission-model", "claude-unpriced-judge")
+	env, err := l.c.Beta.Environments.New(context.Background(), anthropic.BetaEnvironmentNewParams{Name: "budget"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.envID = env.ID
+	judged := l.agent(map[string]any{"model": pricedModel, "tools": []any{map[string]any{
+		"type": "agent_toolset_20260401", "default_config": map[string]any{"permission_policy": map[string]any{"type": "auto"}},
+	}}})
+	_, err = l.c.Beta.Sessions.New(context.Background(), anthropic.BetaSessionNewParams{
+		Agent:         anthropic.BetaSessionNewParamsAgentUnion{OfString: anthropic.String(judged)},
+		EnvironmentID: l.envID, Budget: budgetParam("100"),
+	})
+	if code := errorCode(t, err); code != "model_not_budgetable" || !strings.Contains(err.Error(), "claude-unpriced-judge") {
+		t.Fatalf("classifier without a price: %s (%v)", code, err)
+	}
+	// An agent none of whose tools the classifier judges can have a budget.
+	l.budgetSession(l.agent(map[string]any{"model": pricedModel}), "100")
+}

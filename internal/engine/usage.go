@@ -304,12 +304,14 @@ type RecordGetter interface {
 
 // CheckBudgetable is the check a budget needs at session creation: every
 // model the session may send requests to (the agent's, its roster
-// agents', its advisor's) must have a list price, and a fast-mode price
-// for an agent that runs in fast mode, or the budget could not be
-// measured. It returns a 400 model_not_budgetable naming the models
-// otherwise.
-func CheckBudgetable(ctx context.Context, get RecordGetter, ws string, agent wire.SessionAgent, prices *pricing.Table) error {
+// agents', its advisor's, and the auto permission classifier's when a
+// tool is judged by it) must have a list price, and a fast-mode price for
+// an agent that runs in fast mode, or the budget could not be measured.
+// It returns a 400 model_not_budgetable naming the models otherwise.
+func (e *Engine) CheckBudgetable(ctx context.Context, get RecordGetter, ws string, agent wire.SessionAgent) error {
+	prices := e.prices
 	models := []wire.ModelConfig{agent.Model}
+	auto := usesAuto(agent.Tools)
 	if len(agent.Multiagent) > 0 && !bytes.Equal(bytes.TrimSpace(agent.Multiagent), []byte("null")) {
 		var m wire.Multiagent
 		if err := json.Unmarshal(agent.Multiagent, &m); err != nil {
@@ -328,10 +330,14 @@ func CheckBudgetable(ctx context.Context, get RecordGetter, ws string, agent wir
 				return errdefs.Internal(err, "decode agent %s", ref.ID)
 			}
 			models = append(models, a.Model)
+			auto = auto || usesAuto(a.Tools)
 		}
 		if id := advisorModelOf(agent); id != "" {
 			models = append(models, wire.ModelConfig{ID: id})
 		}
+	}
+	if auto && e.opt.AutoModel != "" {
+		models = append(models, wire.ModelConfig{ID: e.opt.AutoModel})
 	}
 	var bad []string
 	for _, mc := range models {
@@ -349,9 +355,12 @@ func CheckBudgetable(ctx context.Context, get RecordGetter, ws string, agent wir
 	return nil
 }
 
-// Prices is the list-price table the engine prices model requests with,
-// for the checks a budget needs before a session exists.
-func (e *Engine) Prices() *pricing.Table { return e.prices }
+// usesAuto reports whether tools give any tool the auto permission policy
+// (judged by the classifier's model).
+func usesAuto(tools []wire.AgentTool) bool {
+	b, err := json.Marshal(tools)
+	return err == nil && bytes.Contains(b, []byte(`"type":"auto"`))
+}
 
 func sameBudget(a, b *wire.BudgetLimit) bool {
 	if a == nil || b == nil {

@@ -19,7 +19,7 @@
 //     no-op that returns the session.
 //   - Budgets: a budget on create needs a list price for every model the
 //     session may run (400 model_not_budgetable otherwise, see
-//     engine.CheckBudgetable). On update an object replaces the budget and
+//     Engine.CheckBudgetable). On update an object replaces the budget and
 //     null removes it; a session created without one cannot gain one (400
 //     budget_create_only), and a new ceiling must be above what the session
 //     already spent (400 budget_not_raised, checked by the engine under the
@@ -140,7 +140,7 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		if p.Budget != nil {
-			if err := engine.CheckBudgetable(ctx, tx, ws, doc.Agent, h.eng.Prices()); err != nil {
+			if err := h.eng.CheckBudgetable(ctx, tx, ws, doc.Agent); err != nil {
 				return err
 			}
 			b := *p.Budget
@@ -292,7 +292,7 @@ func (h *Handler) update(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		if cur.Budget != nil {
-			if err := engine.CheckBudgetable(r.Context(), h.st, ws, cur.Agent, h.eng.Prices()); err != nil {
+			if err := h.eng.CheckBudgetable(r.Context(), h.st, ws, cur.Agent); err != nil {
 				return err
 			}
 		}
