@@ -120,7 +120,7 @@ func (c *conversation) appendSystem(p *wire.SystemMessageEvent) {
 // and so does the error for a tool the agent does not offer (a worker
 // would leave it unanswered as not its own).
 func (c *conversation) runnableState(name string) callState {
-	if c.th != nil || isThreadTool(name) {
+	if c.th != nil || isThreadTool(name) || c.isWorkflowCall(name) {
 		// A subagent's calls and the coordinator's thread tools run on the
 		// server: the worker protocol knows the primary thread's calls only.
 		return callReady

@@ -101,6 +101,9 @@ func (e *Engine) Start(ctx context.Context) error {
 // engine started. Sessions that were running stay "running" in the log and
 // resume on the next Start.
 func (e *Engine) Close() {
+	// Workflow runs are suspended first, so they log nothing more and
+	// resume from their saved state on the next start.
+	e.suspendWorkflows()
 	e.cancel()
 	e.life.Close()
 }
@@ -130,11 +133,19 @@ func (e *Engine) load(ctx context.Context, ws, id string) (*session, error) {
 	}
 	size := s.size()
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	if existing, ok := e.sessions[id]; ok {
+		e.mu.Unlock()
 		return existing, nil
 	}
 	e.addLocked(s, size)
+	e.mu.Unlock()
+	if s.wf != nil && s.sess.Status != store.SessionRunning && s.sess.Status != store.SessionRescheduling {
+		// A running session's runs resume with it (resume); a quiet
+		// one's are taken back now.
+		s.mu.Lock()
+		s.restoreWorkflows(ctx)
+		s.mu.Unlock()
+	}
 	return s, nil
 }
 
@@ -167,6 +178,7 @@ func (e *Engine) Forget(id string) {
 	e.mu.Unlock()
 	if s != nil {
 		s.stop()
+		s.forgetWorkflows()
 	}
 	if e.mcp != nil {
 		e.mcp.Close(id)
@@ -215,11 +227,15 @@ func (e *Engine) Update(ctx context.Context, ws, id string, fn func(doc *wire.Se
 	if err != nil || !changed {
 		return s.doc, err
 	}
+	if err := s.refuseAgentUpdate(before.Agent, doc.Agent); err != nil {
+		return wire.Session{}, err
+	}
 	s.doc = doc
 	s.sess.ArchivedAt = doc.ArchivedAt
 	if before.ArchivedAt == nil && doc.ArchivedAt != nil {
 		// Archiving the session ends its threads.
 		payloads = append(payloads, s.endThreads()...)
+		defer s.archiveWorkflows()
 	}
 	evs := make([]pending, len(payloads))
 	for i, p := range payloads {
