@@ -1,12 +1,15 @@
 package e2e
 
 import (
+	"context"
+	"errors"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/anthropics/anthropic-sdk-go/v2"
+	"github.com/anthropics/anthropic-sdk-go/v2/option"
 
 	"github.com/hangarhq/hangar/internal/model"
 	"github.com/hangarhq/hangar/internal/model/modeltest"
@@ -264,6 +267,14 @@ func TestWorkflowRestartMidRun(t *testing.T) {
 			t.Fatal("beta's model request never reached the upstream")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+	// The agent cannot be changed under an open run (the session runs
+	// while the run does, and a running session's agent is refused).
+	_, err := l.c.Beta.Sessions.Update(context.Background(), sid, anthropic.BetaSessionUpdateParams{},
+		option.WithRequestBody("application/json", []byte(`{"agent":{"tools":[{"type":"agent_toolset_20260401"}]}}`)))
+	var apiErr *anthropic.Error
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != 409 {
+		t.Fatalf("agent update under an open run: %v", err)
 	}
 	l.s.Kill()
 	s2 := testserver.Start(t, testserver.WithDataDir(l.s.DataDir),

@@ -240,7 +240,6 @@ func (mt *multi) threadDefs() []tool.Def {
 // mainDefs are the tools of the primary conversation.
 func (s *session) mainDefs() []tool.Def {
 	defs := tool.Catalog(s.doc.Agent.Tools)
-	defs = s.withWorkflowTools(defs)
 	if s.mt != nil && len(s.mt.roster) > 0 {
 		for _, d := range s.mt.threadDefs() {
 			// A tool of the agent's own with the same name wins: the
@@ -250,7 +249,7 @@ func (s *session) mainDefs() []tool.Def {
 			}
 		}
 	}
-	return defs
+	return s.withWorkflowTools(defs)
 }
 
 // agent is the agent configuration the conversation runs with.
