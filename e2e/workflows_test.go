@@ -48,6 +48,12 @@ var workflowPrograms = map[string]map[string]any{
 		"phases": []any{map[string]any{"name": "Gather"}, map[string]any{"name": "Reconcile"}},
 		"input":  map[string]any{"items": []string{"alpha", "beta"}},
 	},
+	"predefined": {
+		"program": `return agent({prompt: "answer delta", agent: "Gatherer"});`,
+	},
+	"ask": {
+		"program": `return agent("clean up", {name: "Cleaner", system: "You clean."});`,
+	},
 	"fail": {
 		"name": "Fails", "program": failingProgram,
 		"phases": []any{map[string]any{"name": "Gather"}},
@@ -65,6 +71,11 @@ func workflowRule(gatherer func(in modeltest.Input, what string) modeltest.Turn)
 				return gatherer(in, what)
 			}
 			return modeltest.Text("got " + what)
+		case strings.Contains(in.System, "You clean."):
+			if rs := in.ToolResults(); len(rs) > 0 {
+				return modeltest.Text("tool said: " + blocksText(rs))
+			}
+			return modeltest.ToolCall("", "bash", map[string]any{"command": "rm -rf /data"})
 		case strings.Contains(in.System, reconcilerSystem):
 			return modeltest.Text("reconciled(" + strings.TrimSpace(lastText[strings.Index(lastText, "reconcile: ")+len("reconcile: "):]) + ")")
 		case strings.Contains(in.System, workflowSystem):
@@ -326,5 +337,73 @@ func TestWorkflowRestartMidRun(t *testing.T) {
 			t.Fatalf("event %s logged twice", e.ID)
 		}
 		seen[e.ID] = true
+	}
+}
+
+// A predefined agent runs with its own pinned configuration (its model
+// here), in a thread of the run.
+func TestWorkflowPredefinedAgent(t *testing.T) {
+	l := newLoop(t, workflowRule(nil))
+	gid := l.agent(map[string]any{"name": "Gatherer", "system": gathererSystem, "model": "claude-test-2"})
+	aid := l.agent(map[string]any{"name": "runner", "system": workflowSystem,
+		"multiagent": map[string]any{"type": "multiagent_20261001", "workflows": map[string]any{"type": "enabled",
+			"inline_agents": map[string]any{"type": "disabled"}, "predefined_agents": []any{map[string]any{"type": "agent", "id": gid}}}}})
+	sid := l.session(aid)
+	l.send(sid, userMessage("predefined"))
+	hist := waitIdleHistory(t, l, sid)
+	last := ""
+	for _, e := range hist {
+		if e.Type == "agent.message" {
+			last = e.RawJSON()
+		}
+	}
+	if !strings.Contains(last, "Result:") || !strings.Contains(last, "got delta") {
+		t.Fatalf("final message = %s\n%s", last, types(hist))
+	}
+	ths := l.threads(sid)
+	if len(ths) != 2 || ths[1].Agent.Name != "Gatherer" || ths[1].Agent.Model.ID != "claude-test-2" {
+		t.Fatalf("threads: %v", ths)
+	}
+	for _, r := range l.fake.Requests() {
+		if strings.Contains(r.Input.System, workflowSystem) && !r.Input.HasTool("ant__start_workflow_run") {
+			t.Fatal("the session's agent was not offered the workflow tools")
+		}
+		if strings.Contains(r.Input.System, gathererSystem) && (r.Input.Model != "claude-test-2" || r.Input.HasTool("ant__start_workflow_run")) {
+			t.Fatalf("the predefined agent ran on %s with tools %v", r.Input.Model, r.Input.Tools)
+		}
+	}
+}
+
+// A run's agent whose call needs the client's confirmation (an inline
+// agent has the session agent's tools, always_ask here): the call is
+// copied onto the primary thread, the session goes idle with
+// requires_action although the run is open, and the client's answer
+// reaches the run's thread, which answers the program.
+func TestWorkflowAgentAsksTheClient(t *testing.T) {
+	l := newLoop(t, workflowRule(nil))
+	aid := l.agent(map[string]any{"name": "runner", "system": workflowSystem,
+		"tools": []any{map[string]any{"type": "agent_toolset_20260401", "default_config": map[string]any{"permission_policy": map[string]any{"type": "always_ask"}}}},
+		"multiagent": map[string]any{"type": "multiagent_20261001", "workflows": map[string]any{"type": "enabled"}}})
+	sid := l.session(aid)
+	col := l.stream(sid)
+	l.send(sid, userMessage("ask"))
+	idle, at := col.waitType(t, 0, "session.status_idle")
+	if idle.StopReason.Type != "requires_action" || len(idle.StopReason.EventIDs) != 1 {
+		t.Fatalf("idle = %s", idle.RawJSON())
+	}
+	ths := l.threads(sid)
+	if len(ths) != 2 || ths[1].WorkflowRunID == "" {
+		t.Fatalf("threads: %v", ths)
+	}
+	l.send(sid, confirm(idle.StopReason.EventIDs[0], false, "not that"))
+	final, _ := col.waitFor(t, at, "the agent's result", func(e anthropic.BetaManagedAgentsStreamSessionEventsUnion) bool {
+		return e.Type == "agent.message" && strings.Contains(e.RawJSON(), "Result:")
+	})
+	if !strings.Contains(final.RawJSON(), "completed") || !strings.Contains(final.RawJSON(), "not that") {
+		t.Fatalf("final = %s", final.RawJSON())
+	}
+	idle, _ = col.waitType(t, at+1, "session.status_idle")
+	if idle.StopReason.Type != "end_turn" {
+		t.Fatalf("idle = %s", idle.RawJSON())
 	}
 }

@@ -73,7 +73,7 @@ func (e *Engine) trimLocked(keep *session) {
 		if s == keep || !s.mu.TryLock() {
 			continue
 		}
-		if !s.driving && len(s.queue) == 0 && !s.threadsDriving() && !s.workflowsBusy() {
+		if !s.driving && len(s.queue) == 0 && !s.threadsDriving() && !s.workflowsOpen() {
 			// A caller that loaded s before this sees evicted and
 			// reloads, so two runtimes never serve one session.
 			s.evicted = true

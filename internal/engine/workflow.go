@@ -169,11 +169,57 @@ func (s *session) runWorkflowTool(ctx context.Context, cl *call) ToolResult {
 	return ToolResult{Content: []wire.ContentBlock{wire.NewTextBlock(res.Content)}, IsError: res.IsError}
 }
 
-// workflowsBusy reports whether a run is open or an ending notice waits
-// for the agent: the session then stays running. s.mu is held.
+// workflowsBusy reports whether a run works or an ending notice waits for
+// the agent: the session then stays running. A run whose agent calls all
+// wait for the client (a confirmation, a custom tool's result) does not
+// keep it running, so that the session can report requires_action; nor
+// does one the engine holds idle (there is no budget to pause runs at
+// yet, so none is). s.mu is held.
 func (s *session) workflowsBusy() bool {
 	w := s.wf
-	return w != nil && (len(w.open) > 0 || len(w.notices) > 0)
+	if w == nil {
+		return false
+	}
+	if len(w.notices) > 0 {
+		return true
+	}
+	for runID := range w.open {
+		live, asking := 0, 0
+		for _, t := range s.mt.threads {
+			if t.wf == nil || t.wf.runID != runID || t.wf.settled {
+				continue
+			}
+			live++
+			if t.waitsForClient() {
+				asking++
+			}
+		}
+		if live == 0 || asking < live {
+			return true
+		}
+	}
+	return false
+}
+
+// workflowsOpen reports whether the session has a run open or a notice to
+// give: its runtime, which holds the runs, then stays in memory. s.mu is
+// held.
+func (s *session) workflowsOpen() bool {
+	return s.wf != nil && (len(s.wf.open) > 0 || len(s.wf.notices) > 0)
+}
+
+// waitsForClient reports whether a thread has stopped on calls only the
+// client can answer. s.mu is held.
+func (t *thread) waitsForClient() bool {
+	if t.driving || t.status != wire.ThreadIdle {
+		return false
+	}
+	for _, cl := range t.conv.calls {
+		if cl.state == callConfirm || cl.state == callClient {
+			return true
+		}
+	}
+	return false
 }
 
 // deliverNotices gives the agent the ending notices of the runs that
