@@ -382,7 +382,7 @@ func TestWorkflowPredefinedAgent(t *testing.T) {
 func TestWorkflowAgentAsksTheClient(t *testing.T) {
 	l := newLoop(t, workflowRule(nil))
 	aid := l.agent(map[string]any{"name": "runner", "system": workflowSystem,
-		"tools": []any{map[string]any{"type": "agent_toolset_20260401", "default_config": map[string]any{"permission_policy": map[string]any{"type": "always_ask"}}}},
+		"tools":      []any{map[string]any{"type": "agent_toolset_20260401", "default_config": map[string]any{"permission_policy": map[string]any{"type": "always_ask"}}}},
 		"multiagent": map[string]any{"type": "multiagent_20261001", "workflows": map[string]any{"type": "enabled"}}})
 	sid := l.session(aid)
 	col := l.stream(sid)
