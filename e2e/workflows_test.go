@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"errors"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -42,6 +43,8 @@ phase("Gather", () => agent("answer gamma", {name: "Gatherer", system: "You gath
 return undefinedThing.field;
 `
 
+var runIDPattern = regexp.MustCompile(`wrun_[0-9A-Za-z]+`)
+
 var workflowPrograms = map[string]map[string]any{
 	"combine": {
 		"name": "Combine", "program": twoPhaseProgram,
@@ -53,6 +56,9 @@ var workflowPrograms = map[string]map[string]any{
 	},
 	"ask": {
 		"program": `return agent("clean up", {name: "Cleaner", system: "You clean."});`,
+	},
+	"stall": {
+		"program": `return agent("answer slow", {name: "Gatherer", system: "You gather."});`,
 	},
 	"fail": {
 		"name": "Fails", "program": failingProgram,
@@ -84,6 +90,15 @@ func workflowRule(gatherer func(in modeltest.Input, what string) modeltest.Turn)
 			}
 			if len(in.ToolResults()) > 0 {
 				return modeltest.Text("Started; waiting for the run.")
+			}
+			if strings.TrimSpace(lastText) == "stop it" {
+				var id string
+				for _, m := range in.Messages {
+					if found := runIDPattern.FindString(blocksText(m.Content)); found != "" {
+						id = found
+					}
+				}
+				return modeltest.ToolCall("", "ant__stop_workflow_run", map[string]any{"workflow_run_id": id})
 			}
 			if p, ok := workflowPrograms[strings.TrimSpace(lastText)]; ok {
 				return modeltest.ToolCall("", "ant__start_workflow_run", p)
@@ -405,5 +420,44 @@ func TestWorkflowAgentAsksTheClient(t *testing.T) {
 	idle, _ = col.waitType(t, at+1, "session.status_idle")
 	if idle.StopReason.Type != "end_turn" {
 		t.Fatalf("idle = %s", idle.RawJSON())
+	}
+}
+
+// The agent stops a run whose agent is working: the agent's thread is
+// stopped and archived, the run ends with stopped, and the agent is told.
+func TestWorkflowStop(t *testing.T) {
+	l := newLoop(t, workflowRule(func(in modeltest.Input, what string) modeltest.Turn {
+		if what == "slow" {
+			return modeltest.Turn{Content: []model.Block{model.Text("never")}, Stall: true}
+		}
+		return modeltest.Text("got " + what)
+	}))
+	sid := l.session(l.workflowAgent())
+	col := l.stream(sid)
+	l.send(sid, userMessage("stall"))
+	_, at := col.waitFor(t, 0, "the agent's thread working", func(e anthropic.BetaManagedAgentsStreamSessionEventsUnion) bool {
+		return e.Type == "session.thread_status_running" && raw(e)["agent_name"] == "Gatherer"
+	})
+	col.waitFor(t, at, "the agent waiting", func(e anthropic.BetaManagedAgentsStreamSessionEventsUnion) bool {
+		return e.Type == "agent.message" && strings.Contains(e.RawJSON(), "Started; waiting")
+	})
+	if s, _ := l.c.Beta.Sessions.Get(context.Background(), sid, anthropic.BetaSessionGetParams{}); s.Status != "running" {
+		t.Fatalf("session %s while its run works", s.Status)
+	}
+	l.send(sid, userMessage("stop it"))
+	final, _ := col.waitFor(t, at, "the agent's result", func(e anthropic.BetaManagedAgentsStreamSessionEventsUnion) bool {
+		return e.Type == "agent.message" && strings.Contains(e.RawJSON(), "Result:")
+	})
+	if !strings.Contains(final.RawJSON(), "stopped") {
+		t.Fatalf("final = %s", final.RawJSON())
+	}
+	hist := waitIdleHistory(t, l, sid)
+	wf := workflowEvents(hist)
+	if last := wf[len(wf)-1]; last["type"] != "workflow_run.status_ended" || last["result"].(map[string]any)["type"] != "stopped" {
+		t.Fatalf("workflow events: %v", wf)
+	}
+	ths := l.threads(sid)
+	if len(ths) != 2 || ths[1].Status != "terminated" || ths[1].ArchivedAt.IsZero() {
+		t.Fatalf("threads: %v", ths)
 	}
 }
