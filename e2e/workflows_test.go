@@ -268,6 +268,16 @@ func TestWorkflowProgramError(t *testing.T) {
 // call that had answered is not made again, the one that was working goes
 // on in its thread, and the run completes once, with nothing logged twice.
 func TestWorkflowRestartMidRun(t *testing.T) {
+	testWorkflowRestart(t, func(l *loop) { l.s.Kill() })
+}
+
+// The same across a graceful shutdown: the runs are suspended (nothing
+// more is logged for them) and resume after the restart.
+func TestWorkflowShutdownMidRun(t *testing.T) {
+	testWorkflowRestart(t, func(l *loop) { l.s.Stop(t) })
+}
+
+func testWorkflowRestart(t *testing.T, stop func(l *loop)) {
 	var alpha, beta atomic.Int32
 	l := newLoop(t, workflowRule(func(in modeltest.Input, what string) modeltest.Turn {
 		switch what {
@@ -302,7 +312,7 @@ func TestWorkflowRestartMidRun(t *testing.T) {
 	if !errors.As(err, &apiErr) || apiErr.StatusCode != 409 {
 		t.Fatalf("agent update under an open run: %v", err)
 	}
-	l.s.Kill()
+	stop(l)
 	s2 := testserver.Start(t, testserver.WithDataDir(l.s.DataDir),
 		testserver.WithEnv("HANGAR_ANTHROPIC_BASE_URL="+l.fake.URL, "HANGAR_ANTHROPIC_API_KEY=upstream-key"),
 		testserver.WithArgs("--sandbox", "local"))
