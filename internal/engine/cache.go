@@ -126,6 +126,9 @@ func blockSize(b model.Block) int64 {
 func (s *session) discard() {
 	s.stopped, s.evicted = true, true
 	s.unsaved = nil
+	// Its workflow runs stop without ending; the rebuilt runtime resumes
+	// them from their saved state.
+	s.forgetWorkflows()
 	if s.stepCancel != nil {
 		s.stepCancel()
 	}

@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hangarhq/hangar/internal/errdefs"
@@ -52,6 +53,9 @@ type Engine struct {
 	// their estimated sizes (cache.go).
 	lru        *list.List
 	cacheBytes int64
+	// started is set once Start has resumed the running sessions: a
+	// running session loaded after that resumes its workflow runs at once.
+	started atomic.Bool
 	// replays remembers recent sends so an SDK retry of the same POST is
 	// answered with the events the first one logged instead of queueing
 	// twice.
@@ -92,6 +96,7 @@ func (e *Engine) Start(ctx context.Context) error {
 			s.resume()
 		}
 		if len(list) < 200 {
+			e.started.Store(true)
 			return nil
 		}
 	}
@@ -139,9 +144,10 @@ func (e *Engine) load(ctx context.Context, ws, id string) (*session, error) {
 	}
 	e.addLocked(s, size)
 	e.mu.Unlock()
-	if s.wf != nil && s.sess.Status != store.SessionRunning && s.sess.Status != store.SessionRescheduling {
-		// A running session's runs resume with it (resume); a quiet
-		// one's are taken back now.
+	if s.wf != nil && (e.started.Load() || (s.sess.Status != store.SessionRunning && s.sess.Status != store.SessionRescheduling)) {
+		// At start, a running session's runs resume with it (resume,
+		// once its threads were rescheduled); otherwise they are taken
+		// back now.
 		s.mu.Lock()
 		s.restoreWorkflows(ctx)
 		s.mu.Unlock()
