@@ -273,6 +273,11 @@ func (k wfSink) Emit(ctx context.Context, evs ...wire.Event) error {
 	if s.evicted && s.stopped {
 		return fmt.Errorf("session %s was dropped", s.id)
 	}
+	if s.sess.Status == store.SessionTerminated {
+		// Terminated is absorbing: nothing more is logged, the runs are
+		// being stopped.
+		return nil
+	}
 	ps := make([]pending, len(evs))
 	for i, e := range evs {
 		ps[i] = pending{ev: e}
