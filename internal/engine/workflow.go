@@ -276,6 +276,11 @@ func (k wfSink) Emit(ctx context.Context, evs ...wire.Event) error {
 	if s.sess.Status == store.SessionTerminated {
 		// Terminated is absorbing: nothing more is logged, the runs are
 		// being stopped.
+		for _, e := range evs {
+			if p, ok := e.Payload.(*wire.WorkflowRunStatusEndedEvent); ok {
+				delete(s.wf.open, p.WorkflowRunID)
+			}
+		}
 		return nil
 	}
 	ps := make([]pending, len(evs))
