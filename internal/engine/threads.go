@@ -604,6 +604,10 @@ func (s *session) runThreadTool(cl *call) ToolResult {
 		if t == nil {
 			return errorResult(fmt.Sprintf("No session thread %q was started in this session.", in.ThreadID))
 		}
+		if t.wf != nil {
+			// A workflow run's threads answer their program only.
+			return errorResult(fmt.Sprintf("Session thread %s works for workflow run %s and takes no messages.", t.id, t.wf.runID))
+		}
 		if t.archivedAt != nil || t.status == wire.ThreadTerminated {
 			return errorResult(fmt.Sprintf("Session thread %s has ended and takes no more messages; start a new one with spawn_agent.", t.id))
 		}
