@@ -51,6 +51,10 @@ type workflows struct {
 	// open are the runs whose workflow_run.created was logged and whose
 	// workflow_run.status_ended was not: while one is, the session runs.
 	open map[string]bool
+	// logged is what the log says of each run, so that a run resumed
+	// from a state saved just before the server stopped does not log its
+	// creation or status twice, nor run again once its end is logged.
+	logged map[string]*wfLogged
 	// notices are the ending notices not yet given to the agent; unlogged
 	// the ones given to it that no span.model_request_start recorded yet.
 	notices  []wfNotice
@@ -63,6 +67,56 @@ type workflows struct {
 	// archived is set when the session was archived: its stopped runs give
 	// the agent no turn.
 	archived bool
+}
+
+// wfLogged is what the log holds of a run.
+type wfLogged struct {
+	created bool
+	status  string
+	ended   *wire.WorkflowRunResult
+}
+
+func (w *workflows) loggedRun(id string) *wfLogged {
+	l := w.logged[id]
+	if l == nil {
+		l = &wfLogged{}
+		w.logged[id] = l
+	}
+	return l
+}
+
+// note records a logged event of a run.
+func (w *workflows) note(e wire.Event) {
+	switch p := e.Payload.(type) {
+	case *wire.WorkflowRunCreatedEvent:
+		w.loggedRun(p.WorkflowRunID).created = true
+		w.open[p.WorkflowRunID] = true
+	case *wire.WorkflowRunStatusRunningEvent:
+		w.loggedRun(p.WorkflowRunID).status = workflow.StatusRunning
+	case *wire.WorkflowRunStatusIdleEvent:
+		w.loggedRun(p.WorkflowRunID).status = workflow.StatusIdle
+	case *wire.WorkflowRunStatusEndedEvent:
+		res := p.Result
+		l := w.loggedRun(p.WorkflowRunID)
+		l.status, l.ended = workflow.StatusEnded, &res
+		delete(w.open, p.WorkflowRunID)
+	}
+}
+
+// logsTwice reports whether e repeats what the log already says of its
+// run (a creation, or the status the run is in).
+func (w *workflows) logsTwice(e wire.Event) bool {
+	switch p := e.Payload.(type) {
+	case *wire.WorkflowRunCreatedEvent:
+		return w.loggedRun(p.WorkflowRunID).created
+	case *wire.WorkflowRunStatusRunningEvent:
+		return w.loggedRun(p.WorkflowRunID).status == workflow.StatusRunning
+	case *wire.WorkflowRunStatusIdleEvent:
+		return w.loggedRun(p.WorkflowRunID).status == workflow.StatusIdle
+	case *wire.WorkflowRunStatusEndedEvent:
+		return w.loggedRun(p.WorkflowRunID).ended != nil
+	}
+	return false
 }
 
 // wfNotice is a run's ending notice for the agent.
@@ -99,7 +153,7 @@ func (s *session) initWorkflows(ctx context.Context) error {
 	if !ok {
 		return nil
 	}
-	w := &workflows{open: map[string]bool{}, predefined: map[string]wire.SessionAgent{}}
+	w := &workflows{open: map[string]bool{}, logged: map[string]*wfLogged{}, predefined: map[string]wire.SessionAgent{}}
 	w.agents.Inline = g.InlineAgents == nil || g.InlineAgents.Type != "disabled"
 	for _, ref := range g.PredefinedAgents {
 		var sa wire.SessionAgent
@@ -277,26 +331,28 @@ func (k wfSink) Emit(ctx context.Context, evs ...wire.Event) error {
 		// Terminated is absorbing: nothing more is logged, the runs are
 		// being stopped.
 		for _, e := range evs {
-			if p, ok := e.Payload.(*wire.WorkflowRunStatusEndedEvent); ok {
-				delete(s.wf.open, p.WorkflowRunID)
+			if _, ok := e.Payload.(*wire.WorkflowRunStatusEndedEvent); ok {
+				s.wf.note(e)
 			}
 		}
 		return nil
 	}
-	ps := make([]pending, len(evs))
-	for i, e := range evs {
-		ps[i] = pending{ev: e}
+	w := s.wf
+	ps := make([]pending, 0, len(evs))
+	for _, e := range evs {
+		if !w.logsTwice(e) {
+			ps = append(ps, pending{ev: e})
+		}
+	}
+	if len(ps) == 0 {
+		return nil
 	}
 	if _, err := s.commit(ctx, "", ps...); err != nil {
 		return err
 	}
-	w := s.wf
-	for _, e := range evs {
-		switch p := e.Payload.(type) {
-		case *wire.WorkflowRunCreatedEvent:
-			w.open[p.WorkflowRunID] = true
-		case *wire.WorkflowRunStatusEndedEvent:
-			delete(w.open, p.WorkflowRunID)
+	for _, p := range ps {
+		w.note(p.ev)
+		if p, ok := p.ev.Payload.(*wire.WorkflowRunStatusEndedEvent); ok {
 			if w.archived || s.doc.ArchivedAt != nil {
 				continue
 			}
@@ -317,10 +373,10 @@ func (s *session) replayWorkflow(se store.Event, e wire.Event) {
 		return
 	}
 	switch p := e.Payload.(type) {
-	case *wire.WorkflowRunCreatedEvent:
-		w.open[p.WorkflowRunID] = true
+	case *wire.WorkflowRunCreatedEvent, *wire.WorkflowRunStatusRunningEvent, *wire.WorkflowRunStatusIdleEvent:
+		w.note(e)
 	case *wire.WorkflowRunStatusEndedEvent:
-		delete(w.open, p.WorkflowRunID)
+		w.note(e)
 		if s.doc.ArchivedAt == nil {
 			w.ended = append(w.ended, p.WorkflowRunID)
 		}
@@ -361,11 +417,21 @@ func (s *session) restoreWorkflows(ctx context.Context) {
 		s.e.log.Error("load workflow runs", "session", s.id, "err", err)
 		return
 	}
-	for _, snap := range snaps {
+	saved := map[string]bool{}
+	for i := range snaps {
+		snap := &snaps[i]
+		saved[snap.ID] = true
+		if l := w.logged[snap.ID]; l != nil && l.ended != nil && snap.Open() {
+			// Its end was logged, not saved: it ended.
+			res := *l.ended
+			now := time.Now()
+			snap.Status, snap.Result, snap.EndedAt = workflow.StatusEnded, &res, &now
+		}
 		if snap.Open() && s.doc.ArchivedAt == nil {
 			w.open[snap.ID] = true
 		}
 	}
+	s.loseUnsavedRuns(ctx, saved)
 	if s.doc.ArchivedAt != nil {
 		// An archived session's runs were stopped: restore them ended or
 		// not at all.
@@ -382,6 +448,41 @@ func (s *session) restoreWorkflows(ctx context.Context) {
 	w.ended = nil
 	if len(w.notices) > 0 {
 		s.kick()
+	}
+}
+
+// loseUnsavedRuns ends the runs the log has open but the store has no
+// state of (the server stopped between logging a run's creation and
+// saving it): they cannot resume, so they end with unknown_error, and the
+// agent is told. s.mu is held.
+func (s *session) loseUnsavedRuns(ctx context.Context, saved map[string]bool) {
+	w := s.wf
+	var evs []pending
+	var lost []workflow.Snapshot
+	for id := range w.open {
+		if saved[id] {
+			continue
+		}
+		e := wire.WorkflowRunError{Type: wire.WorkflowRunUnknownError, Message: "The workflow run was lost when the server restarted."}
+		res := wire.WorkflowRunResult{Type: wire.WorkflowRunErrored, Error: &e}
+		runID := id
+		evs = append(evs, ev(&wire.WorkflowRunErrorEvent{Error: e, WorkflowRunID: &runID}), ev(&wire.WorkflowRunStatusEndedEvent{Result: res, WorkflowRunID: id}))
+		lost = append(lost, workflow.Snapshot{ID: id, Status: workflow.StatusEnded, Result: &res})
+	}
+	if len(evs) == 0 || s.sess.Status == store.SessionTerminated {
+		return
+	}
+	if _, err := s.commit(ctx, "", evs...); err != nil {
+		s.e.log.Error("end lost workflow runs", "session", s.id, "err", err)
+		return
+	}
+	for _, p := range evs {
+		w.note(p.ev)
+	}
+	if s.doc.ArchivedAt == nil {
+		for _, snap := range lost {
+			w.notices = append(w.notices, wfNotice{Run: snap.ID, Text: workflow.EndingNotice(snap)})
+		}
 	}
 }
 
