@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync/atomic"
@@ -14,6 +16,8 @@ import (
 
 	"github.com/hangarhq/hangar/internal/model"
 	"github.com/hangarhq/hangar/internal/model/modeltest"
+	"github.com/hangarhq/hangar/internal/store"
+	"github.com/hangarhq/hangar/internal/store/sqlite"
 	"github.com/hangarhq/hangar/internal/testserver"
 )
 
@@ -469,5 +473,71 @@ func TestWorkflowStop(t *testing.T) {
 	ths := l.threads(sid)
 	if len(ths) != 2 || ths[1].Status != "terminated" || ths[1].ArchivedAt.IsZero() {
 		t.Fatalf("threads: %v", ths)
+	}
+}
+
+// A run whose end was logged but whose last state was not saved (the
+// server stopped in between) is not run again after the restart: no
+// second end, no agent called again, no second notice.
+func TestWorkflowEndLoggedNotSaved(t *testing.T) {
+	l := newLoop(t, workflowRule(nil))
+	sid := l.session(l.workflowAgent())
+	l.send(sid, userMessage("combine"))
+	waitIdleHistory(t, l, sid)
+	l.s.Stop(t)
+
+	// Put the run's saved state back to open, as if its end had not been
+	// saved.
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(l.s.DataDir, "hangar.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := st.List(ctx, store.ListOptions{AllWorkspaces: true, Kind: store.KindWorkflowRun})
+	if err != nil || len(page.Records) != 1 {
+		t.Fatalf("saved runs: %v %v", err, page.Records)
+	}
+	rec := page.Records[0]
+	var snap map[string]any
+	if err := json.Unmarshal(rec.Data, &snap); err != nil {
+		t.Fatal(err)
+	}
+	if snap["status"] != "ended" {
+		t.Fatalf("saved run: %s", rec.Data)
+	}
+	snap["status"] = "running"
+	delete(snap, "result")
+	delete(snap, "output")
+	delete(snap, "ended_at")
+	rec.Data, _ = json.Marshal(snap)
+	if err := st.Update(ctx, &rec); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+
+	asked := len(l.fake.Requests())
+	s2 := testserver.Start(t, testserver.WithDataDir(l.s.DataDir),
+		testserver.WithEnv("HANGAR_ANTHROPIC_BASE_URL="+l.fake.URL, "HANGAR_ANTHROPIC_API_KEY=upstream-key"),
+		testserver.WithArgs("--sandbox", "local"))
+	l.s, l.c = s2, s2.Client("")
+	l.send(sid, userMessage("hello"))
+	var hist []anthropic.BetaManagedAgentsSessionEventUnion
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		hist = l.history(sid)
+		if countType(hist, "session.status_idle") == 2 && hist[len(hist)-1].Type == "session.status_idle" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("session did not answer after the restart: %s", types(hist))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for typ, n := range map[string]int{"workflow_run.created": 1, "workflow_run.status_running": 1, "workflow_run.status_ended": 1, "session.thread_created": 3} {
+		if c := countType(hist, typ); c != n {
+			t.Fatalf("%d %s, want %d: %s", c, typ, n, types(hist))
+		}
+	}
+	if n := len(l.fake.Requests()) - asked; n != 1 {
+		t.Fatalf("%d model requests after the restart, want the one answering hello", n)
 	}
 }
