@@ -458,6 +458,25 @@ func TestWorkflowStop(t *testing.T) {
 	if s, _ := l.c.Beta.Sessions.Get(context.Background(), sid, anthropic.BetaSessionGetParams{}); s.Status != "running" {
 		t.Fatalf("session %s while its run works", s.Status)
 	}
+	// No client event ends a run: a session-wide interrupt leaves the
+	// run's agent working and the session running.
+	l.send(sid, anthropic.BetaManagedAgentsEventParamsUnion{OfUserInterrupt: &anthropic.BetaManagedAgentsUserInterruptEventParams{}})
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		h := l.history(sid, "user.interrupt")
+		if len(h) == 1 && raw(h[0])["processed_at"] != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the interrupt was never processed")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if ths := l.threads(sid); len(ths) != 2 || ths[1].Status != "running" {
+		t.Fatalf("threads after an interrupt: %v", ths)
+	}
+	if s, _ := l.c.Beta.Sessions.Get(context.Background(), sid, anthropic.BetaSessionGetParams{}); s.Status != "running" {
+		t.Fatalf("session %s after an interrupt, while its run works", s.Status)
+	}
 	l.send(sid, userMessage("stop it"))
 	final, _ := col.waitFor(t, at, "the agent's result", func(e anthropic.BetaManagedAgentsStreamSessionEventsUnion) bool {
 		return e.Type == "agent.message" && strings.Contains(e.RawJSON(), "Result:")
