@@ -560,3 +560,54 @@ func TestWorkflowEndLoggedNotSaved(t *testing.T) {
 		t.Fatalf("%d model requests after the restart, want the one answering hello", n)
 	}
 }
+
+// A run's threads do not count toward the session's limit of open threads:
+// with 25 of them working, the coordinator can still delegate.
+func TestWorkflowThreadsOutsideTheThreadLimit(t *testing.T) {
+	const coordRuns = "You coordinate and run workflows."
+	l := newLoop(t, func(in modeltest.Input) modeltest.Turn {
+		last, _ := in.Last()
+		lastText := blocksText(last.Content)
+		switch {
+		case strings.Contains(in.System, "You stall."):
+			return modeltest.Turn{Content: []model.Block{model.Text("never")}, Stall: true}
+		case strings.Contains(in.System, researcherSystem):
+			return modeltest.Text("researched")
+		case strings.Contains(in.System, coordRuns):
+			switch {
+			case strings.Contains(lastText, "[Message from session thread"):
+				return modeltest.Text("Final: " + lastText)
+			case len(in.ToolResults()) > 0:
+				return modeltest.Text("Done: " + lastText)
+			case strings.TrimSpace(lastText) == "many":
+				return modeltest.ToolCall("", "ant__start_workflow_run", map[string]any{
+					"program": `return parallel(Array.from({length: 25}, (_, i) => ({prompt: "wait " + i, name: "Waiter", system: "You stall."})));`,
+				})
+			case strings.TrimSpace(lastText) == "delegate":
+				return modeltest.ToolCall("", "spawn_agent", map[string]any{"agent": "researcher", "message": "go"})
+			}
+		}
+		return modeltest.Text("?")
+	})
+	rid := l.agent(map[string]any{"name": "researcher", "system": researcherSystem})
+	cid := l.agent(map[string]any{"name": "coordinator", "system": coordRuns,
+		"multiagent": map[string]any{"type": "multiagent_20261001",
+			"subagents": map[string]any{"type": "enabled", "predefined_agents": []any{map[string]any{"type": "agent", "id": rid}}},
+			"workflows": map[string]any{"type": "enabled"}}})
+	sid := l.session(cid)
+	col := l.stream(sid)
+	l.send(sid, userMessage("many"))
+	_, at := col.waitFor(t, 0, "25 threads of the run", func(e anthropic.BetaManagedAgentsStreamSessionEventsUnion) bool {
+		return e.Type == "session.thread_created" && countType(col.snapshot(), "session.thread_created") == 25
+	})
+	l.send(sid, userMessage("delegate"))
+	res, _ := col.waitFor(t, at, "spawn_agent's result", func(e anthropic.BetaManagedAgentsStreamSessionEventsUnion) bool {
+		return e.Type == "agent.tool_result" && strings.Contains(e.RawJSON(), "Started session thread")
+	})
+	if raw(res)["is_error"] == true {
+		t.Fatalf("spawn_agent refused: %s", res.RawJSON())
+	}
+	col.waitFor(t, at, "the researcher's answer", func(e anthropic.BetaManagedAgentsStreamSessionEventsUnion) bool {
+		return e.Type == "agent.message" && strings.Contains(e.RawJSON(), "Final:") && strings.Contains(e.RawJSON(), "researched")
+	})
+}
