@@ -452,9 +452,11 @@ func TestWorkflowStop(t *testing.T) {
 	_, at := col.waitFor(t, 0, "the agent's thread working", func(e anthropic.BetaManagedAgentsStreamSessionEventsUnion) bool {
 		return e.Type == "session.thread_status_running" && raw(e)["agent_name"] == "Gatherer"
 	})
-	col.waitFor(t, at, "the agent waiting", func(e anthropic.BetaManagedAgentsStreamSessionEventsUnion) bool {
+	if _, i := col.waitFor(t, 0, "the agent waiting", func(e anthropic.BetaManagedAgentsStreamSessionEventsUnion) bool {
 		return e.Type == "agent.message" && strings.Contains(e.RawJSON(), "Started; waiting")
-	})
+	}); i > at {
+		at = i
+	}
 	if s, _ := l.c.Beta.Sessions.Get(context.Background(), sid, anthropic.BetaSessionGetParams{}); s.Status != "running" {
 		t.Fatalf("session %s while its run works", s.Status)
 	}
