@@ -10,6 +10,7 @@ import (
 	"github.com/hangarhq/hangar/internal/store"
 	"github.com/hangarhq/hangar/internal/tool"
 	"github.com/hangarhq/hangar/internal/wire"
+	"github.com/hangarhq/hangar/internal/workflow"
 )
 
 // session is the live runtime of one session. It owns what the session's
@@ -42,6 +43,9 @@ type session struct {
 	advisors []*advisorThread
 	// oc is the active outcome (outcome.go), nil when there is none.
 	oc *outcome
+	// wf holds the session's workflow runs (workflow.go); nil when its
+	// agent has workflows off.
+	wf *workflows
 
 	// queue holds client events not yet consumed, in log order.
 	queue []wire.Event
@@ -122,6 +126,8 @@ func (s *session) resume() {
 	}
 	s.main.resolveResults(evs)
 	s.resumeThreads(spans)
+	// Runs resume once the threads they may recognise were rescheduled.
+	s.restoreWorkflows(ctx)
 	s.kick()
 }
 
@@ -225,6 +231,7 @@ func (s *session) next() action {
 		// Messages from the threads join the coordinator's conversation.
 		s.deliver(ctx, c, &s.mt.inbox, "")
 	}
+	s.deliverNotices()
 	var ready []*call
 	var waiting []string
 	atWorker := false
@@ -481,7 +488,7 @@ func (s *session) callWorkers() {
 // hasSandboxTools reports whether the agent offers a tool a worker runs.
 func (s *session) hasSandboxTools() bool {
 	for _, d := range s.main.defs {
-		if d.Kind == tool.Builtin && !tool.ServerSide(d.Name) && !isThreadTool(d.Name) {
+		if d.Kind == tool.Builtin && !tool.ServerSide(d.Name) && !isThreadTool(d.Name) && (s.wf == nil || !workflow.IsTool(d.Name)) {
 			return true
 		}
 	}

@@ -456,7 +456,7 @@ func (h *Handler) delete(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		files = append(files, copies...)
-		for _, kind := range []string{store.KindSessionSecret, store.KindSessionOutput} {
+		for _, kind := range []string{store.KindSessionSecret, store.KindSessionOutput, store.KindWorkflowRun} {
 			if err := deleteChildren(ctx, tx, ws, kind, id); err != nil {
 				return err
 			}
