@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -76,7 +78,10 @@ func workflowRule(gatherer func(in modeltest.Input, what string) modeltest.Turn)
 		lastText := blocksText(last.Content)
 		switch {
 		case strings.Contains(in.System, gathererSystem):
-			what := strings.TrimPrefix(lastText[strings.LastIndex(lastText, "answer "):], "answer ")
+			// The prompt is the thread's first message (later ones may be
+			// tool results).
+			prompt := blocksText(in.Messages[0].Content)
+			what := strings.TrimPrefix(prompt[strings.LastIndex(prompt, "answer "):], "answer ")
 			if gatherer != nil {
 				return gatherer(in, what)
 			}
@@ -612,4 +617,38 @@ func TestWorkflowThreadsOutsideTheThreadLimit(t *testing.T) {
 	col.waitFor(t, at, "the researcher's answer", func(e anthropic.BetaManagedAgentsStreamSessionEventsUnion) bool {
 		return e.Type == "agent.message" && strings.Contains(e.RawJSON(), "Final:") && strings.Contains(e.RawJSON(), "researched")
 	})
+}
+
+// In a self_hosted session a run's agents work through the customer's
+// worker like any thread: each gatherer's bash call runs at the official
+// worker (in its directory), its result reaches the agent's thread, and the
+// run completes with what the tools printed.
+func TestWorkflowSelfHosted(t *testing.T) {
+	gatherer := func(in modeltest.Input, what string) modeltest.Turn {
+		if rs := in.ToolResults(); len(rs) > 0 {
+			return modeltest.Text(strings.TrimSpace(blocksText(rs)))
+		}
+		return modeltest.ToolCall("", "bash", map[string]any{"command": fmt.Sprintf("printf 'got %[1]s' | tee ran-%[1]s", what)})
+	}
+	l := newLoop(t, workflowRule(gatherer))
+	dir := l.selfHostedWorker(context.Background())
+	sid := l.session(l.agent(map[string]any{"name": "runner", "system": workflowSystem,
+		"tools":      []any{map[string]any{"type": "agent_toolset_20260401"}},
+		"multiagent": map[string]any{"type": "multiagent_20261001", "workflows": map[string]any{"type": "enabled"}}}))
+	col := l.stream(sid)
+	l.send(sid, userMessage("combine"))
+	final, _ := col.waitFor(t, 0, "the agent's result", func(e anthropic.BetaManagedAgentsStreamSessionEventsUnion) bool {
+		return e.Type == "agent.message" && strings.Contains(e.RawJSON(), "Result:")
+	})
+	if !strings.Contains(final.RawJSON(), "completed") || !strings.Contains(final.RawJSON(), `reconciled(got alpha + got beta)`) {
+		t.Fatalf("final message = %s", final.RawJSON())
+	}
+	for _, what := range []string{"alpha", "beta"} {
+		if data, err := os.ReadFile(filepath.Join(dir, "ran-"+what)); err != nil || string(data) != "got "+what {
+			t.Fatalf("the gatherer's call did not run at the worker: %q, %v", data, err)
+		}
+	}
+	if hist := waitIdleHistory(t, l, sid); countType(hist, "session.status_idle") != 1 {
+		t.Fatalf("idle events: %s", types(hist))
+	}
 }
