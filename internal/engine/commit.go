@@ -191,6 +191,7 @@ func (s *session) terminated() {
 	s.main.cancelCalls("The session was terminated before this tool call completed.")
 	s.queue = nil
 	s.stopThreads("The session was terminated before this tool call completed.")
+	s.archiveWorkflows()
 	if sb := s.e.sandboxes; sb != nil {
 		s.e.life.Go(func() {
 			if err := sb.Release(context.Background(), s.id, false); err != nil {

@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hangarhq/hangar/internal/errdefs"
@@ -55,6 +56,9 @@ type Engine struct {
 	// their estimated sizes (cache.go).
 	lru        *list.List
 	cacheBytes int64
+	// started is set once Start has resumed the running sessions: a
+	// running session loaded after that resumes its workflow runs at once.
+	started atomic.Bool
 	// replays remembers recent sends so an SDK retry of the same POST is
 	// answered with the events the first one logged instead of queueing
 	// twice.
@@ -95,6 +99,7 @@ func (e *Engine) Start(ctx context.Context) error {
 			s.resume()
 		}
 		if len(list) < 200 {
+			e.started.Store(true)
 			return nil
 		}
 	}
@@ -104,6 +109,9 @@ func (e *Engine) Start(ctx context.Context) error {
 // engine started. Sessions that were running stay "running" in the log and
 // resume on the next Start.
 func (e *Engine) Close() {
+	// Workflow runs are suspended first, so they log nothing more and
+	// resume from their saved state on the next start.
+	e.suspendWorkflows()
 	e.cancel()
 	e.life.Close()
 }
@@ -133,11 +141,20 @@ func (e *Engine) load(ctx context.Context, ws, id string) (*session, error) {
 	}
 	size := s.size()
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	if existing, ok := e.sessions[id]; ok {
+		e.mu.Unlock()
 		return existing, nil
 	}
 	e.addLocked(s, size)
+	e.mu.Unlock()
+	if s.wf != nil && (e.started.Load() || (s.sess.Status != store.SessionRunning && s.sess.Status != store.SessionRescheduling)) {
+		// At start, a running session's runs resume with it (resume,
+		// once its threads were rescheduled); otherwise they are taken
+		// back now.
+		s.mu.Lock()
+		s.restoreWorkflows(ctx)
+		s.mu.Unlock()
+	}
 	return s, nil
 }
 
@@ -170,6 +187,7 @@ func (e *Engine) Forget(id string) {
 	e.mu.Unlock()
 	if s != nil {
 		s.stop()
+		s.forgetWorkflows()
 	}
 	if e.mcp != nil {
 		e.mcp.Close(id)
@@ -221,11 +239,15 @@ func (e *Engine) Update(ctx context.Context, ws, id string, fn func(doc *wire.Se
 	if err := s.checkBudgetChange(before.Budget, doc.Budget); err != nil {
 		return s.doc, err
 	}
+	if err := s.refuseAgentUpdate(before.Agent, doc.Agent); err != nil {
+		return wire.Session{}, err
+	}
 	s.doc = doc
 	s.sess.ArchivedAt = doc.ArchivedAt
 	if before.ArchivedAt == nil && doc.ArchivedAt != nil {
 		// Archiving the session ends its threads.
 		payloads = append(payloads, s.endThreads()...)
+		defer s.archiveWorkflows()
 	}
 	evs := make([]pending, len(payloads))
 	for i, p := range payloads {

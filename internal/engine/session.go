@@ -10,6 +10,7 @@ import (
 	"github.com/hangarhq/hangar/internal/store"
 	"github.com/hangarhq/hangar/internal/tool"
 	"github.com/hangarhq/hangar/internal/wire"
+	"github.com/hangarhq/hangar/internal/workflow"
 )
 
 // session is the live runtime of one session. It owns what the session's
@@ -42,6 +43,9 @@ type session struct {
 	advisors []*advisorThread
 	// oc is the active outcome (outcome.go), nil when there is none.
 	oc *outcome
+	// wf holds the session's workflow runs (workflow.go); nil when its
+	// agent has workflows off.
+	wf *workflows
 
 	// queue holds client events not yet consumed, in log order.
 	queue []wire.Event
@@ -124,6 +128,8 @@ func (s *session) resume() {
 	}
 	s.main.resolveResults(evs)
 	s.resumeThreads(spans)
+	// Runs resume once the threads they may recognise were rescheduled.
+	s.restoreWorkflows(ctx)
 	s.kick()
 }
 
@@ -227,6 +233,7 @@ func (s *session) next() action {
 		// Messages from the threads join the coordinator's conversation.
 		s.deliver(ctx, c, &s.mt.inbox, "")
 	}
+	s.deliverNotices()
 	var ready []*call
 	var waiting []string
 	atWorker := false
@@ -295,7 +302,7 @@ func (s *session) next() action {
 		}
 		// The budget allows no new request: the turn stops here and goes
 		// on when the budget is raised or removed (budgetChanged).
-		s.spend.paused = true
+		s.pauseAtBudget()
 	}
 	// stop is why the turn ends: at the budget when it kept a
 	// conversation from its next request.
@@ -315,7 +322,7 @@ func (s *session) next() action {
 		// An active outcome's work is graded before the session can go
 		// idle; the grader's requests wait for the budget like any other.
 		if s.oc != nil && s.overBudget() {
-			s.spend.paused = true
+			s.pauseAtBudget()
 			br := wire.BudgetReached()
 			stop = &br
 		} else if act := s.outcomeNext(ctx); act != nil {
@@ -503,7 +510,7 @@ func (s *session) callWorkers() {
 // hasSandboxTools reports whether the agent offers a tool a worker runs.
 func (s *session) hasSandboxTools() bool {
 	for _, d := range s.main.defs {
-		if d.Kind == tool.Builtin && !tool.ServerSide(d.Name) && !isThreadTool(d.Name) {
+		if d.Kind == tool.Builtin && !tool.ServerSide(d.Name) && !isThreadTool(d.Name) && (s.wf == nil || !workflow.IsTool(d.Name)) {
 			return true
 		}
 	}

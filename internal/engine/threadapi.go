@@ -134,6 +134,7 @@ func (e *Engine) ArchiveThread(ctx context.Context, ws, id, threadID string) (wi
 		}
 	}
 	s.main.announced = false
+	s.checkWorkflowThread(t)
 	// The session may have been waiting on this thread.
 	s.kick()
 	return s.threadDoc(t), nil
@@ -180,5 +181,6 @@ func (s *session) threadDoc(t *thread) wire.SessionThread {
 	return wire.SessionThread{
 		ID: t.id, Agent: wire.ThreadAgentFrom(t.agent), ArchivedAt: t.archivedAt, CreatedAt: t.created,
 		ParentThreadID: &parent, SessionID: s.id, Status: t.status, UpdatedAt: t.updated, Stats: &stats, Usage: &usage,
+		WorkflowRunID: t.workflowRunID(),
 	}
 }

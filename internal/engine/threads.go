@@ -100,6 +100,9 @@ type thread struct {
 	driving    bool
 	driverDone chan struct{}
 	stepCancel context.CancelFunc
+	// wf ties a workflow run's thread to its agent call
+	// (workflowthread.go); nil for a delegated thread.
+	wf *wfThread
 }
 
 // threadMsg is a message between threads.
@@ -244,7 +247,7 @@ func (mt *multi) threadDefs() []tool.Def {
 // mainDefs are the tools of the primary conversation.
 func (s *session) mainDefs() []tool.Def {
 	defs := tool.Catalog(s.doc.Agent.Tools)
-	if s.mt != nil {
+	if s.mt != nil && len(s.mt.roster) > 0 {
 		for _, d := range s.mt.threadDefs() {
 			// A tool of the agent's own with the same name wins: the
 			// model must not be offered two tools of one name.
@@ -253,7 +256,7 @@ func (s *session) mainDefs() []tool.Def {
 			}
 		}
 	}
-	return defs
+	return s.withWorkflowTools(defs)
 }
 
 // agent is the agent configuration the conversation runs with.
@@ -286,7 +289,7 @@ func (s *session) commitThread(ctx context.Context, t *thread, evs ...pending) (
 			out = append(out, s.threadStatus(t, wire.ThreadRescheduling, nil)...)
 		case *wire.SessionStatusIdleEvent:
 			sr := pl.StopReason
-			if sr.Type == wire.StopRetriesExhausted {
+			if sr.Type == wire.StopRetriesExhausted && t.wf == nil {
 				// The coordinator is told, or it would wait for an
 				// answer that never comes.
 				out = append(out, s.answerParent(t, "The thread stopped: its model requests kept failing."))
@@ -424,6 +427,9 @@ func setThreadID(p wire.EventPayload, tid string) {
 // threadsBusy reports whether a subagent thread is working or has work
 // waiting. s.mu is held.
 func (s *session) threadsBusy() bool {
+	if s.workflowsBusy() {
+		return true
+	}
 	if s.mt == nil {
 		return false
 	}
@@ -553,7 +559,8 @@ func (s *session) newThread(id string, agent wire.SessionAgent, created time.Tim
 func (s *session) openThreads() int {
 	n := 1
 	for _, t := range s.mt.threads {
-		if t.archivedAt == nil && t.status != wire.ThreadTerminated {
+		// A workflow run's threads are bounded by the run's limits.
+		if t.archivedAt == nil && t.status != wire.ThreadTerminated && t.wf == nil {
 			n++
 		}
 	}
@@ -605,6 +612,10 @@ func (s *session) runThreadTool(cl *call) ToolResult {
 		t = s.mt.byID[in.ThreadID]
 		if t == nil {
 			return errorResult(fmt.Sprintf("No session thread %q was started in this session.", in.ThreadID))
+		}
+		if t.wf != nil {
+			// A workflow run's threads answer their program only.
+			return errorResult(fmt.Sprintf("Session thread %s works for workflow run %s and takes no messages.", t.id, t.wf.runID))
 		}
 		if t.archivedAt != nil || t.status == wire.ThreadTerminated {
 			return errorResult(fmt.Sprintf("Session thread %s has ended and takes no more messages; start a new one with spawn_agent.", t.id))

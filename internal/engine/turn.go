@@ -29,7 +29,7 @@ func (c *conversation) modelTurn(ctx context.Context) {
 	}
 	c.s.mu.Lock()
 	req := c.request()
-	start, err := c.commit(c.s.e.ctx, "", ev(&wire.SpanModelRequestStartEvent{}))
+	start, err := c.commit(c.s.e.ctx, "", c.spanStart())
 	c.s.mu.Unlock()
 	if err != nil {
 		c.s.e.log.Error("start model request", "session", c.s.id, "err", err)

@@ -235,6 +235,38 @@ func (s *session) overBudget() bool {
 	return len(s.spend.unpriced) > 0 || s.spend.total.Reached(limit)
 }
 
+// pauseAtBudget notes that the budget stopped a conversation, and pauses
+// the workflow runs the first time. s.mu is held.
+func (s *session) pauseAtBudget() {
+	if !s.spend.paused {
+		s.pauseWorkflows(true)
+	}
+	s.spend.paused = true
+}
+
+// heldByBudget reports whether the budget keeps thread t from its next
+// model request. s.mu is held.
+func (s *session) heldByBudget(t *thread) bool {
+	return !t.driving && t.status == wire.ThreadIdle && t.conv.awaitsModel() && s.overBudget()
+}
+
+// pauseWorkflows idles the session's workflow runs at the budget (no run
+// starts a new agent call), or makes them running again. The registry
+// logs through the session, so it runs apart from s.mu, which is held.
+func (s *session) pauseWorkflows(pause bool) {
+	if s.wf == nil || len(s.wf.open) == 0 {
+		return
+	}
+	reg := s.wf.reg
+	s.e.life.Go(func() {
+		if pause {
+			reg.Pause(s.e.ctx)
+		} else {
+			reg.Resume(s.e.ctx)
+		}
+	})
+}
+
 // checkBudgetChange refuses a budget that the session has already spent
 // (it would stop the session at once): a raise must go above the exact
 // list cost so far. s.mu is held.
@@ -265,6 +297,7 @@ func (s *session) budgetChanged() {
 		return
 	}
 	s.spend.paused = false
+	s.pauseWorkflows(false)
 	if s.oc != nil && s.doc.StopReason != nil && s.doc.StopReason.Type == wire.StopBudgetReached {
 		// An outcome's grading the budget held back runs now: the
 		// session takes it up as it would have before going idle.

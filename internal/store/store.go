@@ -53,6 +53,10 @@ const (
 	KindMemoryStore   = "memory_store"
 	KindMemory        = "memory"
 	KindMemoryVersion = "memory_version"
+	// KindWorkflowRun is a workflow run's latest state (workflow.Snapshot
+	// as JSON): ID = the wrun_ id, Parent = the session, so a restarted
+	// server resumes the run.
+	KindWorkflowRun = "workflow_run"
 )
 
 // SessionSecretAAD binds a KindSessionSecret ciphertext to its resource.

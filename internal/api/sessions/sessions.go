@@ -495,7 +495,7 @@ func (h *Handler) delete(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		files = append(files, copies...)
-		for _, kind := range []string{store.KindSessionSecret, store.KindSessionOutput, store.KindSessionSpend} {
+		for _, kind := range []string{store.KindSessionSecret, store.KindSessionOutput, store.KindWorkflowRun, store.KindSessionSpend} {
 			if err := deleteChildren(ctx, tx, ws, kind, id); err != nil {
 				return err
 			}
