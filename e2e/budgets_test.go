@@ -390,3 +390,47 @@ func TestBudgetNeedsAPricedClassifier(t *testing.T) {
 	// An agent none of whose tools the classifier judges can have a budget.
 	l.budgetSession(l.agent(map[string]any{"model": pricedModel}), "100")
 }
+
+// A workflow run at the budget: its agents make no request, the run goes
+// idle and so does the session (budget_reached); raising the budget runs
+// it to its end.
+func TestBudgetPausesWorkflows(t *testing.T) {
+	rule := workflowRule(nil)
+	l := newLoop(t, func(in modeltest.Input) modeltest.Turn {
+		turn := rule(in)
+		for _, b := range turn.Content {
+			if b.Type == model.BlockToolUse && b.Name == "ant__start_workflow_run" {
+				turn.Usage = usage1
+			}
+		}
+		return turn
+	})
+	agentID := l.agent(map[string]any{"name": "runner", "system": workflowSystem, "model": pricedModel,
+		"multiagent": map[string]any{"type": "multiagent_20261001", "workflows": map[string]any{"type": "enabled"}}})
+	sid := l.budgetSession(agentID, "100")
+	col := l.stream(sid)
+	l.send(sid, userMessage("combine"))
+	idle, at := col.waitType(t, 0, "session.status_idle")
+	if idle.StopReason.Type != "budget_reached" {
+		t.Fatalf("stop_reason: %s", idle.RawJSON())
+	}
+	if n := len(l.fake.Requests()); n != 1 {
+		t.Fatalf("%d model requests past the budget", n)
+	}
+	// The run goes idle too (it is paused apart from the session's lock,
+	// so its event may follow the session's).
+	col.waitType(t, 0, "workflow_run.status_idle")
+	if _, err := l.updateBudget(sid, `{"budget":null}`); err != nil {
+		t.Fatal(err)
+	}
+	final, _ := col.waitFor(t, at+1, "the agent's result", func(e anthropic.BetaManagedAgentsStreamSessionEventsUnion) bool {
+		return e.Type == "agent.message" && strings.Contains(e.RawJSON(), "Result:")
+	})
+	if !strings.Contains(final.RawJSON(), `reconciled(got alpha + got beta)`) {
+		t.Fatalf("final message = %s", final.RawJSON())
+	}
+	idle, _ = col.waitType(t, at+1, "session.status_idle")
+	if idle.StopReason.Type != "end_turn" {
+		t.Fatalf("stop_reason after the budget was removed: %s", idle.RawJSON())
+	}
+}

@@ -83,6 +83,9 @@ type session struct {
 	cache cached
 	// spend is the session's exact list cost (usage.go).
 	spend spend
+	// wfPauseMu orders the budget's pauses and resumes of the workflow
+	// runs, which run apart from mu (pauseWorkflows).
+	wfPauseMu sync.Mutex
 }
 
 // stopWait bounds how long stop waits for the driver to notice.

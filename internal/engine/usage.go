@@ -39,8 +39,9 @@ type spend struct {
 	// threads is each subagent thread's exact list cost.
 	threads map[string]pricing.Amount
 	// paused is set while the budget keeps a conversation from its next
-	// model request.
-	paused bool
+	// model request; runsPaused is whether the workflow runs should be.
+	paused     bool
+	runsPaused bool
 	// rev is the Rev of the stored record (0: not stored yet); dirty is
 	// set when the record must be written with the next commit.
 	rev   int64
@@ -254,12 +255,20 @@ func (s *session) heldByBudget(t *thread) bool {
 // starts a new agent call), or makes them running again. The registry
 // logs through the session, so it runs apart from s.mu, which is held.
 func (s *session) pauseWorkflows(pause bool) {
-	if s.wf == nil || len(s.wf.open) == 0 {
+	if s.wf == nil || (len(s.wf.open) == 0 && pause == s.spend.runsPaused) {
 		return
 	}
+	s.spend.runsPaused = pause
 	reg := s.wf.reg
 	s.e.life.Go(func() {
-		if pause {
+		// Each change applies the latest wish, so that a resume that
+		// overtakes its pause still leaves the runs running.
+		s.wfPauseMu.Lock()
+		defer s.wfPauseMu.Unlock()
+		s.mu.Lock()
+		want := s.spend.runsPaused
+		s.mu.Unlock()
+		if want {
 			reg.Pause(s.e.ctx)
 		} else {
 			reg.Resume(s.e.ctx)

@@ -226,26 +226,38 @@ func (s *session) runWorkflowTool(ctx context.Context, cl *call) ToolResult {
 // workflowsBusy reports whether a run works or an ending notice waits for
 // the agent: the session then stays running. A run whose agent calls all
 // wait for the client (a confirmation, a custom tool's result) does not
-// keep it running, so that the session can report requires_action; nor
-// do threads the budget stopped (the runs are paused then). s.mu is held.
+// keep it running, so that the session can report requires_action. At
+// the budget the runs are paused: only a thread still at work keeps the
+// session running (a notice needs a model request, which waits too).
+// s.mu is held.
 func (s *session) workflowsBusy() bool {
 	w := s.wf
 	if w == nil {
 		return false
 	}
-	if len(w.notices) > 0 {
+	held := s.spend.paused && s.overBudget()
+	if len(w.notices) > 0 && !held {
 		return true
 	}
 	for runID := range w.open {
-		live, asking := 0, 0
+		live, asking, working := 0, 0, 0
 		for _, t := range s.mt.threads {
 			if t.wf == nil || t.wf.runID != runID || t.wf.settled {
 				continue
 			}
 			live++
-			if t.waitsForClient() || s.heldByBudget(t) {
+			switch {
+			case t.waitsForClient() || s.heldByBudget(t):
 				asking++
+			case t.driving || t.status == wire.ThreadRunning || t.status == wire.ThreadRescheduling:
+				working++
 			}
+		}
+		if held {
+			if working > 0 {
+				return true
+			}
+			continue
 		}
 		if live == 0 || asking < live {
 			return true
