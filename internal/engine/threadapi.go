@@ -178,6 +178,9 @@ func (s *session) threadDoc(t *thread) wire.SessionThread {
 	}
 	stats.DurationSeconds = end.Sub(t.created).Seconds()
 	usage := t.usage
+	if _, ok := s.spend.threads[t.id]; ok || len(s.spend.unpriced) > 0 {
+		usage.ListCost = s.listCost(s.spend.threads[t.id])
+	}
 	return wire.SessionThread{
 		ID: t.id, Agent: wire.ThreadAgentFrom(t.agent), ArchivedAt: t.archivedAt, CreatedAt: t.created,
 		ParentThreadID: &parent, SessionID: s.id, Status: t.status, UpdatedAt: t.updated, Stats: &stats, Usage: &usage,

@@ -70,12 +70,13 @@ func spendRecordID(sessionID string) string { return sessionID + ":spend" }
 // session's usage and list cost and, when thread names a subagent thread,
 // toward that thread's: every model request made for a session goes
 // through it (the agent's turns, subagent threads', compaction and the
-// advisor's through conversation.stream; the auto permission classifier's
-// and the outcome grader's directly). modelID is the model id of the agent configuration that made the
-// request, which is what is priced, whatever provider it was routed to.
-// thread is a subagent thread's id, or "" for the primary thread and
-// requests of the session as a whole. It returns the request's exact list
-// cost, and false when the request had no price.
+// advisor's through conversation.stream; the auto permission
+// classifier's and the outcome grader's directly). modelID is the model
+// id of the configuration that made the request, which is what is priced,
+// whatever provider it was routed to. thread is a subagent thread's id,
+// or "" for the primary thread and requests of the session as a whole. It
+// returns the request's exact list cost, and false when the request had
+// no price.
 //
 // s.mu must be held. The counts are saved by the session's next commit, so
 // call it just before committing the request's end (its
