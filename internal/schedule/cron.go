@@ -129,7 +129,7 @@ func (s *Spec) Next(t time.Time) time.Time {
 			}
 			// No instant of this hour's wall times can be after t: skip it
 			// without looking at its minutes.
-			if !d.Add(time.Duration(h)*time.Hour+59*time.Minute).Add(-minOff).After(t) {
+			if !d.Add(time.Duration(h)*time.Hour + 59*time.Minute).Add(-minOff).After(t) {
 				continue
 			}
 			for m := 0; m < 60; m++ {
