@@ -30,9 +30,18 @@ func newDeplFix(t *testing.T, opts ...testserver.Option) *deplFix {
 
 func (f *deplFix) restart(sig syscall.Signal) {
 	f.t.Helper()
-	f.s.StopWith(f.t, sig)
+	stop(f.t, f.s, sig)
 	f.s = testserver.Start(f.t, testserver.WithDataDir(f.s.DataDir))
 	f.c = f.s.Client("")
+}
+
+// stop ends the server gracefully (SIGTERM) or as a crash would (SIGKILL).
+func stop(t *testing.T, s *testserver.Server, sig syscall.Signal) {
+	if sig == syscall.SIGKILL {
+		s.Kill()
+		return
+	}
+	s.StopWith(t, sig)
 }
 
 func deplMessage(text string) anthropic.BetaManagedAgentsDeploymentInitialEventParamsUnion {
@@ -78,14 +87,21 @@ func (f *deplFix) runs(deploymentID string) []anthropic.BetaManagedAgentsDeploym
 	return page.Data
 }
 
-// waitRuns polls until the deployment has n runs. The deadline only ends
+// waitRuns polls until the deployment has n finished runs (each with its
+// session or its error). The deadline only ends
 // a test that would otherwise hang; nothing asserts on how long it took.
 func (f *deplFix) waitRuns(deploymentID string, n int) []anthropic.BetaManagedAgentsDeploymentRun {
 	f.t.Helper()
 	deadline := time.Now().Add(3 * time.Minute)
 	for {
 		runs := f.runs(deploymentID)
-		if len(runs) >= n {
+		done := 0
+		for _, r := range runs {
+			if r.SessionID != "" || r.Error.Type != "" {
+				done++
+			}
+		}
+		if done >= n {
 			return runs
 		}
 		if time.Now().After(deadline) {
@@ -164,7 +180,7 @@ func TestDeploymentsRestartAcrossDueTime(t *testing.T) {
 			f := newDeplFix(t)
 			sched, at := onceAt(2 * time.Second)
 			d := f.create(sched)
-			f.s.StopWith(t, sig)
+			stop(t, f.s, sig)
 			for time.Now().Before(at.Add(time.Second)) {
 				time.Sleep(100 * time.Millisecond)
 			}
