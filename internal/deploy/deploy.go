@@ -86,6 +86,10 @@ type Service struct {
 	clock    schedule.Clock
 	sched    *schedule.Scheduler
 
+	// sem bounds the fires creating sessions at once; wg counts them.
+	sem chan struct{}
+	wg  sync.WaitGroup
+
 	cancel context.CancelFunc
 	done   chan struct{}
 	once   sync.Once
@@ -107,7 +111,10 @@ func New(o Options) *Service {
 	if w <= 0 {
 		w = 8
 	}
-	s.sched = schedule.New(s.clock, w, s.fire)
+	s.sem = make(chan struct{}, w)
+	// Claiming is one transaction per batch; two batches at once is
+	// enough for times that come due together.
+	s.sched = schedule.New(s.clock, 2, s.fire)
 	return s
 }
 
@@ -167,6 +174,7 @@ func (s *Service) Close() {
 			s.cancel()
 			<-s.done
 		}
+		s.wg.Wait()
 	})
 }
 
@@ -260,100 +268,180 @@ func (s *Service) sealTemplate(id string, m map[string]json.RawMessage) ([]byte,
 // errSkip: the fire is not to run (already claimed, paused, archived).
 var errSkip = errors.New("skip fire")
 
-// fire is the scheduler's callback for a scheduled time.
-func (s *Service) fire(ctx context.Context, k string, at time.Time) {
-	ws, id, _ := strings.Cut(k, "/")
-	if _, err := s.trigger(ctx, ws, id, &at); err != nil && !errors.Is(err, errSkip) {
-		s.log.Error("deployment fire", "deployment", id, "scheduled_at", at, "err", err)
+// claimBatch bounds one claiming transaction, which must stay short.
+const claimBatch = 250
+
+// claimed is a run recorded and not yet finished.
+type claimed struct {
+	ws, id string
+	run    wire.DeploymentRun
+	tmpl   map[string]json.RawMessage
+}
+
+// fire is the scheduler's callback: it claims the batch's times in as
+// few transactions as it can, then creates their sessions on the bounded
+// workers.
+func (s *Service) fire(ctx context.Context, fires []schedule.Fire) {
+	for len(fires) > 0 {
+		chunk := fires[:min(len(fires), claimBatch)]
+		fires = fires[len(chunk):]
+		cs, err := s.claimAll(ctx, chunk)
+		if err != nil {
+			// One bad fire must not hold back the rest: claim one by one.
+			s.log.Warn("batch claim failed; claiming one by one", "fires", len(chunk), "err", err)
+			cs = cs[:0]
+			for _, f := range chunk {
+				c, err := s.claimAll(ctx, []schedule.Fire{f})
+				if err != nil {
+					s.log.Error("deployment fire not claimed", "key", f.Key, "scheduled_at", f.At, "err", err)
+					continue
+				}
+				cs = append(cs, c...)
+			}
+		}
+		for _, c := range cs {
+			s.obs.RunStarted(ctx, c.ws, c.run)
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				s.sem <- struct{}{}
+				defer func() { <-s.sem }()
+				// A claimed run is finished even while shutting down: its
+				// time will not fire again.
+				if _, err := s.complete(context.WithoutCancel(ctx), c); err != nil {
+					s.log.Error("deployment run not recorded", "deployment", c.id, "run", c.run.ID, "err", err)
+				}
+			}()
+		}
 	}
+}
+
+// claimAll claims the fires in one transaction, skipping those that must
+// not run.
+func (s *Service) claimAll(ctx context.Context, fires []schedule.Fire) ([]claimed, error) {
+	var out []claimed
+	err := s.st.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+		out = out[:0]
+		for _, f := range fires {
+			ws, id, _ := strings.Cut(f.Key, "/")
+			at := f.At
+			c, err := s.claim(ctx, tx, ws, id, &at)
+			if errors.Is(err, errSkip) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			out = append(out, c)
+		}
+		return nil
+	})
+	return out, err
 }
 
 // Run fires a manual run now: it works while paused, not once archived.
 func (s *Service) Run(ctx context.Context, ws, id string) (wire.DeploymentRun, error) {
-	return s.trigger(ctx, ws, id, nil)
-}
-
-// trigger claims a run, creates its session and records the outcome.
-// scheduledAt is nil for a manual run.
-func (s *Service) trigger(ctx context.Context, ws, id string, scheduledAt *time.Time) (wire.DeploymentRun, error) {
-	var run wire.DeploymentRun
-	var tmpl map[string]json.RawMessage
+	var c claimed
 	err := s.st.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
-		rec, err := tx.Get(ctx, ws, store.KindDeployment, id)
-		if err != nil {
-			return err
-		}
-		d, err := decode(rec)
-		if err != nil {
-			return err
-		}
-		now := wire.Now()
-		run = wire.DeploymentRun{
-			ID: ids.New(ids.DeployRun), Type: wire.TypeDeploymentRun, Agent: d.Agent,
-			CreatedAt: now, DeploymentID: id, TriggerContext: wire.TriggerContext{Type: wire.TriggerManual},
-		}
-		name := ""
-		if scheduledAt != nil {
-			at := scheduledAt.UTC()
-			if d.ArchivedAt != nil || d.Status == wire.DeploymentPaused || d.Schedule == nil ||
-				(d.FireFrom != nil && !at.After(*d.FireFrom)) {
-				return errSkip
-			}
-			run.TriggerContext = wire.TriggerContext{Type: wire.TriggerSchedule, ScheduledAt: &at}
-			name = store.ScheduleClaimName(at)
-			d.FireFrom = &at
-			d.Schedule.LastRunAt = &now
-		} else if d.ArchivedAt != nil {
-			return errdefs.Conflict("deployment %s is archived and cannot run", id)
-		}
-		if tmpl, err = s.openTemplate(rec); err != nil {
-			return err
-		}
-		data, err := json.Marshal(run)
-		if err != nil {
-			return errdefs.Internal(err, "encode deployment run")
-		}
-		rr := store.Record{Kind: store.KindDeploymentRun, ID: run.ID, Workspace: ws, Parent: id, Name: name, Data: data, CreatedAt: now, UpdatedAt: now}
-		if err := tx.Insert(ctx, &rr); err != nil {
-			if scheduledAt != nil && errors.Is(err, errdefs.ErrConflict) {
-				return errSkip // another process claimed this time
-			}
-			return err
-		}
-		if scheduledAt != nil {
-			if rec.Data, err = json.Marshal(d); err != nil {
-				return errdefs.Internal(err, "encode deployment")
-			}
-			return tx.Update(ctx, &rec)
-		}
-		return nil
+		var err error
+		c, err = s.claim(ctx, tx, ws, id, nil)
+		return err
 	})
 	if err != nil {
-		return run, err
+		return wire.DeploymentRun{}, err
 	}
-	s.obs.RunStarted(ctx, ws, run)
-	p, perr := sessionParams(tmpl)
+	s.obs.RunStarted(ctx, ws, c.run)
+	return s.complete(ctx, c)
+}
+
+// claim records a run of the deployment in tx. scheduledAt is nil for a
+// manual run; a scheduled one also moves the deployment's position to
+// its time, and is skipped (errSkip) when that time is already claimed or
+// the deployment must not fire.
+func (s *Service) claim(ctx context.Context, tx store.Tx, ws, id string, scheduledAt *time.Time) (claimed, error) {
+	c := claimed{ws: ws, id: id}
+	rec, err := s.get(ctx, tx, ws, id)
+	if err != nil {
+		if scheduledAt != nil && errors.Is(err, errdefs.ErrNotFound) {
+			return c, errSkip
+		}
+		return c, err
+	}
+	d, err := decode(rec)
+	if err != nil {
+		return c, err
+	}
+	now := wire.Now()
+	c.run = wire.DeploymentRun{
+		ID: ids.New(ids.DeployRun), Type: wire.TypeDeploymentRun, Agent: d.Agent,
+		CreatedAt: now, DeploymentID: id, TriggerContext: wire.TriggerContext{Type: wire.TriggerManual},
+	}
+	name := ""
+	if scheduledAt != nil {
+		at := scheduledAt.UTC()
+		if d.ArchivedAt != nil || d.Status == wire.DeploymentPaused || d.Schedule == nil ||
+			(d.FireFrom != nil && !at.After(*d.FireFrom)) {
+			return c, errSkip
+		}
+		name = store.ScheduleClaimName(at)
+		// The unique name is the guard; looking first keeps a batch's
+		// transaction from failing on a time another process took.
+		if _, err := tx.GetByName(ctx, ws, store.KindDeploymentRun, id, name); err == nil {
+			return c, errSkip
+		} else if !errors.Is(err, errdefs.ErrNotFound) {
+			return c, err
+		}
+		c.run.TriggerContext = wire.TriggerContext{Type: wire.TriggerSchedule, ScheduledAt: &at}
+		d.FireFrom = &at
+		d.Schedule.LastRunAt = &now
+	} else if d.ArchivedAt != nil {
+		return c, errdefs.Conflict("deployment %s is archived and cannot run", id)
+	}
+	if c.tmpl, err = s.openTemplate(rec); err != nil {
+		return c, err
+	}
+	data, err := json.Marshal(c.run)
+	if err != nil {
+		return c, errdefs.Internal(err, "encode deployment run")
+	}
+	rr := store.Record{Kind: store.KindDeploymentRun, ID: c.run.ID, Workspace: ws, Parent: id, Name: name, Data: data, CreatedAt: now, UpdatedAt: now}
+	if err := tx.Insert(ctx, &rr); err != nil {
+		return c, err
+	}
+	if scheduledAt != nil {
+		if rec.Data, err = json.Marshal(d); err != nil {
+			return c, errdefs.Internal(err, "encode deployment")
+		}
+		return c, tx.Update(ctx, &rec)
+	}
+	return c, nil
+}
+
+// complete creates a claimed run's session and records the outcome.
+func (s *Service) complete(ctx context.Context, c claimed) (wire.DeploymentRun, error) {
+	run := c.run
+	p, perr := sessionParams(c.tmpl)
 	var sess wire.Session
 	if perr == nil {
-		sess, perr = s.sessions.Create(ctx, ws, p, id)
+		sess, perr = s.sessions.Create(ctx, c.ws, p, c.id)
 	}
 	if perr != nil {
 		run.Error = classify(perr)
-		s.log.Warn("deployment run failed", "deployment", id, "run", run.ID, "error_type", run.Error.Type, "err", perr)
+		s.log.Warn("deployment run failed", "deployment", c.id, "run", run.ID, "error_type", run.Error.Type, "err", perr)
 	} else {
 		run.SessionID = &sess.ID
 	}
 	// The outcome is recorded even if the request that asked for it went
 	// away.
-	if err := s.finishRun(context.WithoutCancel(ctx), ws, run); err != nil {
+	if err := s.finishRun(context.WithoutCancel(ctx), c.ws, run); err != nil {
 		return run, err
 	}
-	s.obs.RunFinished(ctx, ws, run)
+	s.obs.RunFinished(ctx, c.ws, run)
 	if run.Error != nil && run.Error.Type == wire.RunErrAgentArchived {
 		// A deployment whose agent is archived is archived with it and
 		// creates no more sessions.
-		if _, err := s.Archive(context.WithoutCancel(ctx), ws, id); err != nil {
-			s.log.Error("archive deployment of an archived agent", "deployment", id, "err", err)
+		if _, err := s.Archive(context.WithoutCancel(ctx), c.ws, c.id); err != nil {
+			s.log.Error("archive deployment of an archived agent", "deployment", c.id, "err", err)
 		}
 	}
 	return run, nil

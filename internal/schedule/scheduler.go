@@ -26,15 +26,24 @@ func (RealClock) Timer(d time.Duration) (<-chan time.Time, func()) {
 	return t.C, func() { t.Stop() }
 }
 
-// FireFunc runs one fire of the schedule registered under key, for the
-// scheduled time at. It is called at most once per (key, at) by one
-// Scheduler; exactly-once across processes is the caller's claim to make.
-type FireFunc func(ctx context.Context, key string, at time.Time)
+// Fire is one scheduled time of the schedule registered under Key.
+type Fire struct {
+	Key string
+	At  time.Time
+}
+
+// FireFunc runs the fires that came due together (a thousand schedules on
+// the same minute are one batch, so the caller can claim them in one
+// transaction). One Scheduler passes each (key, time) at most once;
+// exactly-once across processes is the caller's claim to make. Batches
+// run on their own goroutines, at most workers at once.
+type FireFunc func(ctx context.Context, fires []Fire)
 
 // Scheduler fires every registered schedule at its times. It keeps one
 // timer, for the earliest next fire of a heap holding one entry per
 // schedule, so a thousand schedules cost a thousand heap entries, not a
-// thousand goroutines. Fires run on a bounded number of workers.
+// thousand goroutines. Due fires run in batches on a bounded number of
+// workers.
 type Scheduler struct {
 	clock Clock
 	fire  FireFunc
@@ -56,8 +65,7 @@ type entry struct {
 	idx  int
 }
 
-// New returns a scheduler that calls fire on at most workers goroutines
-// at once.
+// New returns a scheduler that runs at most workers batches at once.
 func New(clock Clock, workers int, fire FireFunc) *Scheduler {
 	if clock == nil {
 		clock = RealClock{}
@@ -128,6 +136,7 @@ func (s *Scheduler) Run(ctx context.Context) {
 	for {
 		now := s.clock.Now()
 		var wait time.Duration = -1
+		var batch []Fire
 		s.mu.Lock()
 		for s.h.Len() > 0 {
 			e := s.h[0]
@@ -150,9 +159,12 @@ func (s *Scheduler) Run(ctx context.Context) {
 			} else {
 				heap.Fix(&s.h, e.idx)
 			}
-			s.dispatch(ctx, e.key, due)
+			batch = append(batch, Fire{Key: e.key, At: due})
 		}
 		s.mu.Unlock()
+		if len(batch) > 0 {
+			s.dispatch(ctx, batch)
+		}
 		var timer <-chan time.Time
 		stop := func() {}
 		if wait >= 0 {
@@ -169,8 +181,8 @@ func (s *Scheduler) Run(ctx context.Context) {
 	}
 }
 
-// dispatch runs one fire on a worker; the loop never waits for it.
-func (s *Scheduler) dispatch(ctx context.Context, key string, at time.Time) {
+// dispatch runs one batch on a worker; the loop never waits for it.
+func (s *Scheduler) dispatch(ctx context.Context, batch []Fire) {
 	s.wg.Add(1)
 	s.inflight.Add(1)
 	go func() {
@@ -182,7 +194,7 @@ func (s *Scheduler) dispatch(ctx context.Context, key string, at time.Time) {
 			return
 		}
 		defer func() { <-s.sem }()
-		s.fire(ctx, key, at)
+		s.fire(ctx, batch)
 	}()
 }
 

@@ -54,9 +54,11 @@ type fires struct {
 	got []time.Time
 }
 
-func (f *fires) fire(_ context.Context, _ string, at time.Time) {
+func (f *fires) fire(_ context.Context, batch []Fire) {
 	f.mu.Lock()
-	f.got = append(f.got, at)
+	for _, b := range batch {
+		f.got = append(f.got, b.At)
+	}
 	f.mu.Unlock()
 }
 
