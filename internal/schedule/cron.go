@@ -55,9 +55,13 @@ func Parse(expr, tz string) (*Spec, error) {
 	if len(fields) != 5 {
 		return nil, &FieldError{"expression", fmt.Sprintf("must have 5 fields (minute hour day-of-month month day-of-week), got %d", len(fields))}
 	}
-	// robfig/cron reads "?" as "*" and "TZ=" prefixes; the API takes neither.
-	if strings.ContainsAny(expr, "?LW#@=") {
-		return nil, &FieldError{"expression", fmt.Sprintf("%q uses extended cron syntax (? L W # @ or TZ=), which is not supported", expr)}
+	// robfig/cron reads "?" as "*" and "TZ=" prefixes; the API takes
+	// neither, nor L, W and # (robfig/cron rejects those anyway, but with
+	// a less helpful message). Month and weekday names may hold L or W.
+	for _, f := range fields {
+		if strings.ContainsAny(names.Replace(strings.ToUpper(f)), "?LW#@=") {
+			return nil, &FieldError{"expression", fmt.Sprintf("%q uses extended cron syntax (? L W # @ or TZ=), which is not supported", expr)}
+		}
 	}
 	// Day-of-week 7 is Sunday as well as 0; robfig/cron knows only 0-6.
 	dow, err := sunday7(fields[4])
@@ -71,6 +75,13 @@ func Parse(expr, tz string) (*Spec, error) {
 	}
 	return &Spec{s: sched.(*cron.SpecSchedule), loc: loc}, nil
 }
+
+// names blanks out month and weekday names before the extended-syntax
+// check.
+var names = strings.NewReplacer(
+	"JAN", "", "FEB", "", "MAR", "", "APR", "", "MAY", "", "JUN", "", "JUL", "", "AUG", "",
+	"SEP", "", "OCT", "", "NOV", "", "DEC", "",
+	"SUN", "", "MON", "", "TUE", "", "WED", "", "THU", "", "FRI", "", "SAT", "")
 
 // sunday7 rewrites day-of-week 7 as 0: "7" alone, or a range ending at 7
 // ("5-7" becomes "5-6,0").

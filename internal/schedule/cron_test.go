@@ -91,6 +91,9 @@ func TestDayFields(t *testing.T) {
 	if !s7.Next(from).Equal(s0.Next(from)) {
 		t.Errorf("7 and 0 differ: %s vs %s", s7.Next(from), s0.Next(from))
 	}
+	// Names, including those holding L or W.
+	named := mustParse(t, "0 12 * JUL WED", "UTC")
+	sameTimes(t, named.Upcoming(utc("2026-12-07T00:00:00Z"), 1), "2027-07-07T12:00:00Z")
 	// 29 February fires only in leap years.
 	leap := mustParse(t, "0 0 29 2 *", "UTC")
 	sameTimes(t, leap.Upcoming(utc("2026-12-07T00:00:00Z"), 1), "2028-02-29T00:00:00Z")
@@ -107,6 +110,10 @@ func TestParseRejects(t *testing.T) {
 		{"@daily", "UTC", "expression"},
 		{"0 0 L * *", "UTC", "expression"},
 		{"0 0 ? * 1", "UTC", "expression"},
+		{"0 0 * * 5L", "UTC", "expression"},
+		{"0 0 15W * *", "UTC", "expression"},
+		{"0 0 * * 1#2", "UTC", "expression"},
+		{"TZ=UTC * * * *", "UTC", "expression"},
 		{"61 * * * *", "UTC", "expression"},
 		{"* * * * *", "Mars/Olympus", "timezone"},
 		{"* * * * *", "", "timezone"},
