@@ -282,6 +282,9 @@ type claimed struct {
 // few transactions as it can, then creates their sessions on the bounded
 // workers.
 func (s *Service) fire(ctx context.Context, fires []schedule.Fire) {
+	// Every claim goes first: session creation competes for the one
+	// database writer, and a fire is on time when its claim is.
+	var all []claimed
 	for len(fires) > 0 {
 		chunk := fires[:min(len(fires), claimBatch)]
 		fires = fires[len(chunk):]
@@ -289,7 +292,7 @@ func (s *Service) fire(ctx context.Context, fires []schedule.Fire) {
 		if err != nil {
 			// One bad fire must not hold back the rest: claim one by one.
 			s.log.Warn("batch claim failed; claiming one by one", "fires", len(chunk), "err", err)
-			cs = cs[:0]
+			cs = nil
 			for _, f := range chunk {
 				c, err := s.claimAll(ctx, []schedule.Fire{f})
 				if err != nil {
@@ -299,20 +302,21 @@ func (s *Service) fire(ctx context.Context, fires []schedule.Fire) {
 				cs = append(cs, c...)
 			}
 		}
-		for _, c := range cs {
-			s.obs.RunStarted(ctx, c.ws, c.run)
-			s.wg.Add(1)
-			go func() {
-				defer s.wg.Done()
-				s.sem <- struct{}{}
-				defer func() { <-s.sem }()
-				// A claimed run is finished even while shutting down: its
-				// time will not fire again.
-				if _, err := s.complete(context.WithoutCancel(ctx), c); err != nil {
-					s.log.Error("deployment run not recorded", "deployment", c.id, "run", c.run.ID, "err", err)
-				}
-			}()
-		}
+		all = append(all, cs...)
+	}
+	for _, c := range all {
+		s.obs.RunStarted(ctx, c.ws, c.run)
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.sem <- struct{}{}
+			defer func() { <-s.sem }()
+			// A claimed run is finished even while shutting down: its
+			// time will not fire again.
+			if _, err := s.complete(context.WithoutCancel(ctx), c); err != nil {
+				s.log.Error("deployment run not recorded", "deployment", c.id, "run", c.run.ID, "err", err)
+			}
+		}()
 	}
 }
 
