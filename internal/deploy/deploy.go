@@ -58,8 +58,8 @@ type Observer interface {
 type NopObserver struct{}
 
 func (NopObserver) DeploymentChanged(context.Context, string, string, wire.Deployment) {}
-func (NopObserver) RunStarted(context.Context, string, wire.DeploymentRun)              {}
-func (NopObserver) RunFinished(context.Context, string, wire.DeploymentRun)             {}
+func (NopObserver) RunStarted(context.Context, string, wire.DeploymentRun)             {}
+func (NopObserver) RunFinished(context.Context, string, wire.DeploymentRun)            {}
 
 // Options configure a Service.
 type Options struct {
@@ -520,6 +520,10 @@ func classify(err error) *wire.RunError {
 	switch {
 	case e.Class == errdefs.ClassRateLimited:
 		t = wire.RunErrSessionRateLimited
+	case strings.Contains(field, "skill"):
+		if e.Class == errdefs.ClassNotFound {
+			t = wire.RunErrSkillNotFound
+		}
 	case field == "agent" || strings.HasPrefix(field, "agent."):
 		if archived || e.Class == errdefs.ClassNotFound {
 			t = wire.RunErrAgentArchived
@@ -544,10 +548,6 @@ func classify(err error) *wire.RunError {
 			t = wire.RunErrFileNotFound
 		case e.Class == errdefs.ClassNotFound:
 			t = wire.RunErrSessionResourceNotFound
-		}
-	case strings.Contains(field, "skill"):
-		if e.Class == errdefs.ClassNotFound {
-			t = wire.RunErrSkillNotFound
 		}
 	case e.Class == errdefs.ClassInternal || e.Class == errdefs.ClassUnavailable || e.Class == errdefs.ClassStorageNotReady:
 		t = wire.RunErrUnknown

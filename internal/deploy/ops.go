@@ -483,6 +483,9 @@ func (s *Service) Update(ctx context.Context, ws, id string, raw json.RawMessage
 				if v == nil {
 					delete(md, k)
 				} else {
+					if err := check.Name("metadata", k, 1, 64); err != nil {
+						return false, err
+					}
 					if err := check.Name("metadata."+k, *v, 0, 512); err != nil {
 						return false, err
 					}
