@@ -375,7 +375,7 @@ func (s *Service) claim(ctx context.Context, tx store.Tx, ws, id string, schedul
 	if err != nil {
 		return c, err
 	}
-	now := wire.Now()
+	now := s.now()
 	c.run = wire.DeploymentRun{
 		ID: ids.New(ids.DeployRun), Type: wire.TypeDeploymentRun, Agent: d.Agent,
 		CreatedAt: now, DeploymentID: id, TriggerContext: wire.TriggerContext{Type: wire.TriggerManual},
@@ -554,3 +554,7 @@ func classify(err error) *wire.RunError {
 	}
 	return &wire.RunError{Type: t, Message: msg}
 }
+
+// now is the service's clock, in the store's precision: the scheduler
+// and the positions it compares against must read the same clock.
+func (s *Service) now() time.Time { return s.clock.Now().UTC().Truncate(time.Microsecond) }

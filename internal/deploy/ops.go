@@ -253,7 +253,7 @@ func (s *Service) Create(ctx context.Context, ws string, raw json.RawMessage) (w
 	if err != nil {
 		return wire.Deployment{}, err
 	}
-	now := wire.Now()
+	now := s.now()
 	id := ids.New(ids.Deployment)
 	d := stored{Deployment: wire.Deployment{
 		ID: id, Type: wire.TypeDeployment, Agent: agent, CreatedAt: now, UpdatedAt: now,
@@ -317,7 +317,7 @@ func (s *Service) mutate(ctx context.Context, ws, id, what string, fn func(rec *
 		if changed, err = fn(&rec, &d); err != nil || !changed {
 			return err
 		}
-		d.UpdatedAt = wire.Now()
+		d.UpdatedAt = s.now()
 		rec.UpdatedAt = d.UpdatedAt
 		rec.ArchivedAt = d.ArchivedAt
 		if rec.Data, err = json.Marshal(d); err != nil {
@@ -346,7 +346,7 @@ func (s *Service) Archive(ctx context.Context, ws, id string) (wire.Deployment, 
 		if d.ArchivedAt != nil {
 			return false, nil
 		}
-		now := wire.Now()
+		now := s.now()
 		d.ArchivedAt = &now
 		return true, nil
 	})
@@ -376,7 +376,7 @@ func (s *Service) Unpause(ctx context.Context, ws, id string) (wire.Deployment, 
 		if d.Status != wire.DeploymentPaused {
 			return false, nil
 		}
-		now := wire.Now()
+		now := s.now()
 		d.Status, d.PausedReason, d.FireFrom = wire.DeploymentActive, nil, laterOf(d.FireFrom, now)
 		return true, nil
 	})
@@ -507,7 +507,7 @@ func (s *Service) Update(ctx context.Context, ws, id string, raw json.RawMessage
 			}
 			d.Schedule = sched
 			// A new schedule starts from now, never backfilling.
-			d.FireFrom = laterOf(d.FireFrom, wire.Now())
+			d.FireFrom = laterOf(d.FireFrom, s.now())
 		}
 		if touched {
 			d.Agent = agent

@@ -118,6 +118,9 @@ func (s *Scheduler) Next(key string) (time.Time, bool) {
 	return e.next, true
 }
 
+// Pending is how many batches are dispatched and not yet finished.
+func (s *Scheduler) Pending() int { return int(s.inflight.Load()) }
+
 func (s *Scheduler) poke() {
 	select {
 	case s.wake <- struct{}{}:
