@@ -208,6 +208,16 @@ func TestDeploymentsLifecycle(t *testing.T) {
 	if n := len(d.Schedule.UpcomingRunsAt); n != 5 {
 		t.Fatalf("upcoming_runs_at has %d times, want 5", n)
 	}
+	ny, err := time.LoadLocation("America/New_York")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, at := range d.Schedule.UpcomingRunsAt {
+		l := at.In(ny)
+		if l.Hour() != 9 || l.Minute() != 0 || l.Weekday() == time.Saturday || l.Weekday() == time.Sunday {
+			t.Fatalf("upcoming %s is %s in New York, want 09:00 on a weekday", at, l)
+		}
+	}
 	p, err := f.c.Beta.Deployments.Pause(ctx, d.ID, anthropic.BetaDeploymentPauseParams{})
 	if err != nil {
 		t.Fatal(err)
@@ -242,6 +252,28 @@ func TestDeploymentsLifecycle(t *testing.T) {
 	}
 	if up.Name != "renamed" || up.Metadata["team"] != "ops" || up.Agent.Version != 2 {
 		t.Fatalf("updated: %s", up.RawJSON())
+	}
+	// A pinned agent stays pinned until an agent is given again: a bare
+	// id re-pins to the latest version. A null schedule makes the
+	// deployment manual-only.
+	if _, err := f.c.Beta.Agents.Update(ctx, f.agent, anthropic.BetaAgentUpdateParams{Version: anthropic.Int(2), System: anthropic.String("v3")}); err != nil {
+		t.Fatal(err)
+	}
+	up, err = f.c.Beta.Deployments.Update(ctx, d.ID, anthropic.BetaDeploymentUpdateParams{
+		InitialEvents: []anthropic.BetaManagedAgentsDeploymentInitialEventParamsUnion{deplMessage("one"), deplMessage("two")},
+	})
+	if err != nil || up.Agent.Version != 2 || len(up.InitialEvents) != 2 {
+		t.Fatalf("update events: %v %s", err, up.RawJSON())
+	}
+	up, err = f.c.Beta.Deployments.Update(ctx, d.ID, anthropic.BetaDeploymentUpdateParams{
+		Agent: anthropic.BetaDeploymentUpdateParamsAgentUnion{OfString: anthropic.String(f.agent)},
+	})
+	if err != nil || up.Agent.Version != 3 {
+		t.Fatalf("re-pin: %v %s", err, up.RawJSON())
+	}
+	st, m := (&sesnFix{t: t, s: f.s}).raw("POST", "/v1/deployments/"+d.ID, `{"schedule":null}`)
+	if st != 200 || m["schedule"] != nil {
+		t.Fatalf("clear schedule: %d %v", st, m)
 	}
 	manual, err := f.c.Beta.DeploymentRuns.List(ctx, anthropic.BetaDeploymentRunListParams{DeploymentID: anthropic.String(d.ID), TriggerType: "manual"})
 	if err != nil || len(manual.Data) != 1 {
