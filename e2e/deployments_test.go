@@ -178,7 +178,9 @@ func TestDeploymentsRestartAcrossDueTime(t *testing.T) {
 		t.Run(sig.String(), func(t *testing.T) {
 			t.Parallel()
 			f := newDeplFix(t)
-			sched, at := onceAt(2 * time.Second)
+			// Ten seconds at least between create and the due time: the
+			// server is down well before it.
+			sched, at := onceAt(10 * time.Second)
 			d := f.create(sched)
 			stop(t, f.s, sig)
 			for time.Now().Before(at.Add(time.Second)) {
