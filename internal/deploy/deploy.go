@@ -86,6 +86,8 @@ type Service struct {
 	clock    schedule.Clock
 	sched    *schedule.Scheduler
 
+	syncMu sync.Mutex
+
 	// sem bounds the fires creating sessions at once; wg counts them.
 	sem chan struct{}
 	wg  sync.WaitGroup
@@ -200,6 +202,23 @@ func (s *Service) sync(ws string, d stored) bool {
 	}
 	s.sched.Set(k, spec, from)
 	return true
+}
+
+// resync registers the deployment as stored now. Reading it again under
+// syncMu, rather than registering the copy a request wrote, keeps two
+// changes finishing out of order from leaving the older state scheduled.
+func (s *Service) resync(ctx context.Context, ws, id string) {
+	s.syncMu.Lock()
+	defer s.syncMu.Unlock()
+	rec, err := s.st.Get(context.WithoutCancel(ctx), ws, store.KindDeployment, id)
+	if err == nil {
+		var d stored
+		if d, err = decode(rec); err == nil {
+			s.sync(ws, d)
+			return
+		}
+	}
+	s.log.Error("deployment not rescheduled after a change", "deployment", id, "err", err)
 }
 
 // Render is the wire object: the stored one with upcoming_runs_at as of

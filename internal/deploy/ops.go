@@ -274,7 +274,7 @@ func (s *Service) Create(ctx context.Context, ws string, raw json.RawMessage) (w
 	if err := s.st.Insert(ctx, &rec); err != nil {
 		return wire.Deployment{}, err
 	}
-	s.sync(ws, d)
+	s.resync(ctx, ws, id)
 	out := s.render(d)
 	s.obs.DeploymentChanged(ctx, ws, "created", out)
 	return out, nil
@@ -330,7 +330,7 @@ func (s *Service) mutate(ctx context.Context, ws, id, what string, fn func(rec *
 	}
 	out := s.render(d)
 	if changed {
-		s.sync(ws, d)
+		s.resync(ctx, ws, id)
 		s.obs.DeploymentChanged(ctx, ws, what, out)
 	}
 	return out, nil
