@@ -7,6 +7,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/hangarhq/hangar/internal/api/sessions"
+	"github.com/hangarhq/hangar/internal/deploy"
 	"io"
 	"log/slog"
 	"net"
@@ -185,10 +187,22 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer, log *slog.Logger
 		return fmt.Errorf("recover dreams: %w", err)
 	}
 	defer dreams.Close()
+	// Deployments create sessions through the very create path of
+	// POST /v1/sessions; they stop firing before the engine closes.
+	deployments := deploy.New(deploy.Options{
+		Store: data.Store, Sealer: data.Sealer, Logger: log,
+		Sessions: sessions.New(data.Store, eng, broker, log, sessions.WithBlobs(data.Blobs),
+			sessions.WithSealer(data.Sealer), sessions.WithNotifier(egressChanges)),
+	})
+	if err := deployments.Start(ctx); err != nil {
+		return fmt.Errorf("schedule deployments: %w", err)
+	}
+	defer deployments.Close()
 	opts := api.Options{
 		Store: data.Store, Sealer: data.Sealer, Blobs: data.Blobs, Logger: log,
 		AdminKey: cfg.APIKey, MaxUploadBytes: cfg.MaxUploadBytes,
 		Engine: eng, Broker: broker, WorkQueue: queue, Changes: egressChanges, Dreams: dreams,
+		Deployments: deployments,
 	}
 	if sb != nil {
 		opts.SandboxWork = sb.intake.Session

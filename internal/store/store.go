@@ -57,7 +57,26 @@ const (
 	// as JSON): ID = the wrun_ id, Parent = the session, so a restarted
 	// server resumes the run.
 	KindWorkflowRun = "workflow_run"
+	// KindDeployment is a deployment: Data = its stored document (the wire
+	// object and the scheduler's position), Secret = its session template
+	// (the session create parameters, which may hold repository tokens),
+	// sealed with aad DeploymentSecretAAD(id).
+	KindDeployment = "deployment"
+	// KindDeploymentRun is one trigger of a deployment: Parent = the
+	// deployment, and for a scheduled run Name = ScheduleClaimName(the
+	// scheduled time). The name's uniqueness is what makes a scheduled
+	// time fire once: a second node or a restarted server inserting the
+	// same claim gets a conflict. Manual runs have no Name.
+	KindDeploymentRun = "deployment_run"
 )
+
+// DeploymentSecretAAD binds a deployment's sealed session template to it.
+func DeploymentSecretAAD(id string) []byte { return []byte(KindDeployment + "/" + id) }
+
+// ScheduleClaimName is the Name of the run claiming a scheduled time.
+func ScheduleClaimName(at time.Time) string {
+	return "schedule:" + at.UTC().Format(time.RFC3339)
+}
 
 // SessionSecretAAD binds a KindSessionSecret ciphertext to its resource.
 func SessionSecretAAD(resourceID string) []byte { return []byte(KindSessionSecret + "/" + resourceID) }

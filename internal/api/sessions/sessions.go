@@ -34,6 +34,7 @@ package sessions
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"maps"
 	"net/http"
@@ -119,21 +120,64 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) error {
 	if err := httpx.DecodeJSON(r, &p); err != nil {
 		return err
 	}
-	if err := p.Validate(); err != nil {
-		return err
-	}
-	ws := httpx.Workspace(r)
-	id := ids.New(ids.Session)
-	if err := h.resolveRubrics(r.Context(), ws, p.InitialEvents); err != nil {
-		return renameEventsPath(err)
-	}
-	// File bytes are copied before the transaction, which must stay short.
-	copies, err := h.copyAll(r.Context(), ws, p.Resources)
+	doc, err := h.Create(r.Context(), httpx.Workspace(r), p, "")
 	if err != nil {
 		return err
 	}
+	return httpx.OK(w, doc)
+}
+
+// errCheckOnly rolls back the transaction of Check.
+var errCheckOnly = errors.New("check only")
+
+// Check validates p exactly as Create would and resolves its agent
+// reference, creating nothing: a deployment is checked with it when it is
+// created or updated, so that it fails then rather than at each fire.
+func (h *Handler) Check(ctx context.Context, ws string, p wire.SessionCreateParams) (wire.SessionAgent, error) {
+	if err := p.Validate(); err != nil {
+		return wire.SessionAgent{}, err
+	}
+	if err := h.resolveRubrics(ctx, ws, p.InitialEvents); err != nil {
+		return wire.SessionAgent{}, renameEventsPath(err)
+	}
+	var agent wire.SessionAgent
+	err := h.st.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+		doc, err := buildSession(ctx, tx, ws, ids.New(ids.Session), p)
+		if err != nil {
+			return err
+		}
+		if p.Budget != nil {
+			if err := h.eng.CheckBudgetable(ctx, tx, ws, doc.Agent); err != nil {
+				return err
+			}
+		}
+		agent = doc.Agent
+		return errCheckOnly
+	})
+	if errors.Is(err, errCheckOnly) {
+		err = nil
+	}
+	return agent, err
+}
+
+// Create validates p, creates the session and sends its initial events:
+// the whole of POST /v1/sessions after decoding, also what a deployment's
+// fire runs. deploymentID, when set, is the deployment that made it.
+func (h *Handler) Create(ctx context.Context, ws string, p wire.SessionCreateParams, deploymentID string) (wire.Session, error) {
+	if err := p.Validate(); err != nil {
+		return wire.Session{}, err
+	}
+	id := ids.New(ids.Session)
+	if err := h.resolveRubrics(ctx, ws, p.InitialEvents); err != nil {
+		return wire.Session{}, renameEventsPath(err)
+	}
+	// File bytes are copied before the transaction, which must stay short.
+	copies, err := h.copyAll(ctx, ws, p.Resources)
+	if err != nil {
+		return wire.Session{}, err
+	}
 	var doc wire.Session
-	err = h.st.InTx(r.Context(), func(ctx context.Context, tx store.Tx) error {
+	err = h.st.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
 		var err error
 		doc, err = buildSession(ctx, tx, ws, id, p)
 		if err != nil {
@@ -148,6 +192,9 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) error {
 			// Cost is tracked from the start: every model is priced.
 			zero := wire.MonetaryAmount{Amount: "0", Currency: "USD"}
 			doc.Usage.ListCost = &zero
+		}
+		if deploymentID != "" {
+			doc.DeploymentID = &deploymentID
 		}
 		if err := applyCopies(ctx, tx, ws, id, copies, doc.Resources); err != nil {
 			return err
@@ -172,23 +219,22 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) error {
 		return tx.InsertSession(ctx, &s)
 	})
 	if err != nil {
-		h.dropCopies(r.Context(), ws, copies, false)
-		return err
+		h.dropCopies(ctx, ws, copies, false)
+		return wire.Session{}, err
 	}
 	if len(p.InitialEvents) > 0 {
-		if _, err := h.eng.Send(r.Context(), ws, id, p.InitialEvents, "", false); err != nil {
+		if _, err := h.eng.Send(ctx, ws, id, p.InitialEvents, "", false); err != nil {
 			// Nothing may remain of a failed create.
-			h.discard(r.Context(), ws, id, doc.Resources)
-			return renameEventsPath(err)
+			h.discard(ctx, ws, id, doc.Resources)
+			return wire.Session{}, renameEventsPath(err)
 		}
 		// The events may have started a turn: answer with the live state.
-		if doc, err = h.eng.Get(r.Context(), ws, id); err != nil {
-			return err
-		}
-	} else if err := h.eng.Created(r.Context(), ws, id); err != nil {
-		return err
+		return h.eng.Get(ctx, ws, id)
 	}
-	return httpx.OK(w, doc)
+	if err := h.eng.Created(ctx, ws, id); err != nil {
+		return wire.Session{}, err
+	}
+	return doc, nil
 }
 
 // discard removes a session whose create failed after it was inserted.
