@@ -383,3 +383,32 @@ func TestDeploymentsValidation(t *testing.T) {
 	_, err = f.c.Beta.DeploymentRuns.List(ctx, anthropic.BetaDeploymentRunListParams{TriggerType: "cron"})
 	apiErr(t, err, 400, "")
 }
+
+// A deployment's budget is checked as session create checks it (a model
+// without a list price is refused) and passes to every session it runs.
+func TestDeploymentsBudget(t *testing.T) {
+	t.Parallel()
+	sf := newSesnFix(t)
+	f := &deplFix{t: t, s: sf.s, c: sf.c, env: sf.env, agent: sf.agent}
+	ctx := context.Background()
+	p := f.params(nil)
+	p.Budget = budgetParam("250")
+	d, err := f.c.Beta.Deployments.New(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, err := f.c.Beta.Deployments.Run(ctx, d.ID, anthropic.BetaDeploymentRunParams{})
+	if err != nil || run.SessionID == "" {
+		t.Fatalf("run: %v %s", err, run.RawJSON())
+	}
+	s, err := f.c.Beta.Sessions.Get(ctx, run.SessionID, anthropic.BetaSessionGetParams{})
+	if err != nil || s.Budget.MaxListCost.Amount != "250" {
+		t.Fatalf("session budget: %v %s", err, s.RawJSON())
+	}
+
+	p.Agent = anthropic.BetaDeploymentNewParamsAgentUnion{OfString: anthropic.String(sf.newAgent(map[string]any{"model": "claude-unpriced-test"}))}
+	_, err = f.c.Beta.Deployments.New(ctx, p)
+	if code := errorCode(t, err); code != "model_not_budgetable" {
+		t.Fatalf("unpriced model under a budget: %s (%v)", code, err)
+	}
+}
