@@ -33,11 +33,13 @@ func firstToolResult(b *testing.B, c anthropic.Client, sid string, n int) (use, 
 
 // BenchmarkMemoryMount measures memory store mounts in the local
 // (bubblewrap) sandbox, no pool (every sandbox starts cold):
-//   - ColdStart: from session create to its first bash tool result, with
-//     no store and with a 1,000-memory store attached read_write and
-//     read_only; the difference of the p50s is what the mount adds. A
-//     read_only run's first start makes the store version's shared
-//     snapshot, the others reuse it.
+//   - ColdStart: from session create to its first bash tool result (a
+//     read through the mount), with no store and with a 1,000-memory store
+//     attached read_write and read_only; the difference of the p50s is
+//     what the mount adds. The first start makes the store version's
+//     shared snapshot, the others reuse it. -writing: every session writes
+//     a memory instead (the sync saves a version inside the call, and the
+//     next start writes the version its snapshot lacks on top).
 //   - WriteVisible: an agent's write under a read_write mount, from its
 //     agent.tool_result to the new content read through the API.
 func BenchmarkMemoryMount(b *testing.B) {
@@ -46,7 +48,12 @@ func BenchmarkMemoryMount(b *testing.B) {
 		if len(in.ToolResults()) > 0 {
 			return modeltest.Text("done")
 		}
-		return modeltest.ToolCall("", "bash", map[string]any{"command": fmt.Sprintf("printf %d > /mnt/memory/bench/n.md", n.Add(1))})
+		// "read" reads a memory through the mount (and fails harmlessly
+		// without one); "write" writes one, which the sync saves.
+		if in.LastUserText() == "write" {
+			return modeltest.ToolCall("", "bash", map[string]any{"command": fmt.Sprintf("printf %d > /mnt/memory/bench/n.md", n.Add(1))})
+		}
+		return modeltest.ToolCall("", "bash", map[string]any{"command": "cat /mnt/memory/bench/topic-0/note-0.md > /dev/null 2>&1; true"})
 	}
 	_, c, agentID, envID := benchServer(b, benchFake(b, rule), true, "--sandbox", "local", "--sandbox-pool", "0")
 	ctx := context.Background()
@@ -69,25 +76,28 @@ func BenchmarkMemoryMount(b *testing.B) {
 		}
 		return s.ID
 	}
-	send := func(sid string) {
-		if _, err := c.Beta.Sessions.Events.Send(ctx, sid, anthropic.BetaSessionEventSendParams{Events: []anthropic.BetaManagedAgentsEventParamsUnion{userMessage("run")}}); err != nil {
+	send := func(sid, what string) {
+		if _, err := c.Beta.Sessions.Events.Send(ctx, sid, anthropic.BetaSessionEventSendParams{Events: []anthropic.BetaManagedAgentsEventParamsUnion{userMessage(what)}}); err != nil {
 			b.Fatal(err)
 		}
 	}
 	for _, tc := range []struct {
-		name string
-		rs   []anthropic.BetaSessionNewParamsResourceUnion
+		name, what string
+		rs         []anthropic.BetaSessionNewParamsResourceUnion
 	}{
-		{"none", nil},
-		{"1000-memories", []anthropic.BetaSessionNewParamsResourceUnion{memResource(big.ID, "", "")}},
-		{"1000-memories-read_only", []anthropic.BetaSessionNewParamsResourceUnion{memResource(big.ID, "read_only", "")}},
+		{"none", "read", nil},
+		{"1000-memories", "read", []anthropic.BetaSessionNewParamsResourceUnion{memResource(big.ID, "", "")}},
+		{"1000-memories-read_only", "read", []anthropic.BetaSessionNewParamsResourceUnion{memResource(big.ID, "read_only", "")}},
+		// Every session writes a memory: its sync saves a version, and the
+		// next start writes what the snapshot lacks into its upper layer.
+		{"1000-memories-writing", "write", []anthropic.BetaSessionNewParamsResourceUnion{memResource(big.ID, "", "")}},
 	} {
 		b.Run("ColdStart/"+tc.name, func(b *testing.B) {
 			l := make(latencies, 0, b.N)
 			for range b.N {
 				t0 := time.Now()
 				sid := create(tc.rs...)
-				send(sid)
+				send(sid, tc.what)
 				_, res := firstToolResult(b, c, sid, 1)
 				l = append(l, res.Sub(t0))
 				waitIdle(b, c, sid)
@@ -103,7 +113,7 @@ func BenchmarkMemoryMount(b *testing.B) {
 		l := make(latencies, 0, b.N)
 		for i := range b.N {
 			want := fmt.Sprint(n.Load() + 1)
-			send(sid)
+			send(sid, "write")
 			var seen time.Time
 			for deadline := time.Now().Add(20 * time.Second); seen.IsZero(); time.Sleep(time.Millisecond) {
 				if time.Now().After(deadline) {

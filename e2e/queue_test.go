@@ -81,7 +81,15 @@ func testMessageWaitsForRunningTool(t *testing.T, path string) {
 	// would connect.
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		h := l.history(sid)
-		if n := len(h); n > 1 && h[n-1].Type == "session.status_idle" && h[n-1].StopReason.Type == "end_turn" && strings.Contains(h[n-3].RawJSON(), "saw both") {
+		// The reply is the last agent.message (the usage snapshot and the
+		// span's end follow it).
+		var reply string
+		for _, e := range h {
+			if e.Type == "agent.message" {
+				reply = e.RawJSON()
+			}
+		}
+		if n := len(h); n > 1 && h[n-1].Type == "session.status_idle" && h[n-1].StopReason.Type == "end_turn" && strings.Contains(reply, "saw both") {
 			break
 		}
 		if time.Now().After(deadline) {

@@ -527,7 +527,7 @@ func TestSessionsValidation(t *testing.T) {
 		{"initial event of the wrong kind", "/v1/sessions", create(`,"initial_events":[{"type":"user.interrupt"}]`), "initial_events[0].type"},
 		{"initial event without content", "/v1/sessions", create(`,"initial_events":[{"type":"user.message"}]`), "initial_events[0].content"},
 		{"budget bad currency", "/v1/sessions", create(`,"budget":{"type":"limit","max_list_cost":{"amount":"100","currency":"EUR"}}`), "budget.max_list_cost.currency"},
-		{"budget not budgetable", "/v1/sessions", create(`,"budget":{"type":"limit","max_list_cost":{"amount":"100","currency":"USD"}}`), "budget"},
+		{"budget on a model without a list price", "/v1/sessions", fmt.Sprintf(`{"agent":{"type":"agent_with_overrides","id":%q,"model":"claude-unpriced-test"},"environment_id":%q,"budget":{"type":"limit","max_list_cost":{"amount":"100","currency":"USD"}}}`, agent, env), "budget"},
 		{"vault_ids not strings", "/v1/sessions", create(`,"vault_ids":[1]`), "vault_ids[0]"},
 		{"update: malformed", "/v1/sessions/" + s.ID, `[`, ""},
 		{"update: title too long", "/v1/sessions/" + s.ID, `{"title":"` + strings.Repeat("t", 257) + `"}`, "title"},

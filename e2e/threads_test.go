@@ -781,7 +781,8 @@ func TestThreadsMultiagent20261001(t *testing.T) {
 			subTools, subModel = names, r.Input.Model
 		}
 	}
-	if strings.Join(coordTools, ",") != "spawn_agent,send_message" || len(subTools) != 0 || subModel != "claude-test-2" {
+	// Workflows are on by default in this form: their tools follow.
+	if strings.Join(coordTools, ",") != "spawn_agent,send_message,ant__start_workflow_run,ant__get_workflow_run,ant__stop_workflow_run" || len(subTools) != 0 || subModel != "claude-test-2" {
 		t.Fatalf("coordinator tools %v, subagent tools %v, subagent model %q", coordTools, subTools, subModel)
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/hangarhq/hangar/internal/api/httpx"
 	"github.com/hangarhq/hangar/internal/blob"
 	"github.com/hangarhq/hangar/internal/changes"
+	"github.com/hangarhq/hangar/internal/deploy"
 	"github.com/hangarhq/hangar/internal/engine"
 	"github.com/hangarhq/hangar/internal/errdefs"
 	"github.com/hangarhq/hangar/internal/events"
@@ -69,6 +70,9 @@ type Options struct {
 	// Dreams runs the dreams the API creates; nil leaves the dream
 	// endpoints out.
 	Dreams dreams.Runner
+	// Deployments owns deployments and their scheduler; nil leaves the
+	// deployment endpoints out.
+	Deployments *deploy.Service
 	// Webhooks manages webhook endpoints; nil leaves their endpoints out.
 	Webhooks *webhook.Service
 }

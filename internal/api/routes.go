@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/hangarhq/hangar/internal/api/agents"
+	"github.com/hangarhq/hangar/internal/api/deployments"
 	"github.com/hangarhq/hangar/internal/api/dreams"
 	"github.com/hangarhq/hangar/internal/api/environments"
 	"github.com/hangarhq/hangar/internal/api/files"
@@ -36,6 +37,9 @@ func (a *API) routes(o Options) {
 	skills.New(o.Store, o.Blobs, a.maxUploadBytes, a.log).Register(a.handle)
 	memorystores.New(o.Store, memorystores.WithNotifier(o.Changes)).Register(a.handle)
 	work.New(o.Store, a.queue).Register(a.handleWorker)
+	if o.Deployments != nil {
+		deployments.New(o.Deployments).Register(a.handle)
+	}
 	if o.Dreams != nil {
 		dreams.New(o.Store, o.Dreams).Register(a.handle)
 	}

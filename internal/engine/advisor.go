@@ -65,11 +65,19 @@ type advisorData struct {
 // advisorModel is the model the session's agent consults, or "" when it
 // has no advisor. Only the primary conversation consults one.
 func (c *conversation) advisorModel() string {
-	if c != c.s.main || len(c.s.doc.Agent.Multiagent) == 0 {
+	if c != c.s.main {
+		return ""
+	}
+	return advisorModelOf(c.s.doc.Agent)
+}
+
+// advisorModelOf is the advisor model an agent configuration names, or "".
+func advisorModelOf(a wire.SessionAgent) string {
+	if len(a.Multiagent) == 0 {
 		return ""
 	}
 	var m wire.Multiagent
-	if err := json.Unmarshal(c.s.doc.Agent.Multiagent, &m); err != nil {
+	if err := json.Unmarshal(a.Multiagent, &m); err != nil {
 		return ""
 	}
 	switch {
@@ -127,6 +135,9 @@ func (c *conversation) consult(ctx context.Context, cl *call) {
 		cl.server = thread
 	}
 	modelID := c.advisorModel()
+	// The advisor's request is a model request like any other: none
+	// starts once the budget is reached.
+	blocked := c.s.overBudget()
 	c.s.noteAdvisor(thread, modelID, wire.ThreadRunning, time.Now())
 	req := c.advisorRequest(cl.id, modelID)
 	marker, _ := json.Marshal(advisorData{Advisor: true, ThreadID: thread})
@@ -145,6 +156,8 @@ func (c *conversation) consult(ctx context.Context, cl *call) {
 	var resp *model.Response
 	if modelID == "" {
 		err = fmt.Errorf("the agent has no advisor configured")
+	} else if blocked {
+		err = fmt.Errorf("the session reached its budget, so no advisor request was made")
 	} else {
 		resp, _, err = c.stream(ctx, req, false)
 		if err == nil && strings.TrimSpace(resp.Text()) == "" {

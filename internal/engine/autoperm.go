@@ -90,8 +90,9 @@ type autoVerdict struct {
 	eval *wire.ToolEvaluation
 	// reason is the classifier's, quoted to the agent when it denies.
 	reason string
-	// usage is the classifier request's.
+	// usage is the classifier request's, and model the model it asked.
 	usage model.Usage
+	model string
 }
 
 // autoAsk is the verdict when no judgement was reached.
@@ -161,6 +162,7 @@ func (c *conversation) judgeCalls(ctx context.Context, resp *model.Response) map
 			slots <- struct{}{}
 			defer func() { <-slots }()
 			v, err := judge(ctx, c.s.e.mdl, modelID, c.s.e.opt.AutoTimeout, actx, cl)
+			v.model = modelID
 			switch {
 			case err != nil && ctx.Err() == nil:
 				c.s.e.log.Warn("auto permission classifier failed; the call is held for confirmation",
@@ -387,14 +389,19 @@ func verdictFor(verdicts map[int]autoVerdict, i int, policy string) (string, *wi
 	return perm, eval, nil
 }
 
-// stamp marks a judged call's tool-use event with the classifier's usage,
-// which the commit adds to the session's (and the thread's) usage.
-func (v *autoVerdict) stamp(p *pending) {
+// stamp counts the classifier's request toward the usage and list cost of
+// the session (and of c's thread), and marks the judged call's tool-use
+// event with its usage. c.s.mu is held.
+func (v *autoVerdict) stamp(c *conversation, p *pending) {
 	if v == nil {
 		return
 	}
+	thread := ""
+	if c.th != nil {
+		thread = c.th.id
+	}
+	c.s.chargeModelRequest(thread, v.model, v.usage)
 	u := spanUsage(v.usage)
-	p.usage = u
 	p.private, _ = json.Marshal(autoPrivate{AutoUsage: &u})
 }
 

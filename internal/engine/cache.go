@@ -73,7 +73,7 @@ func (e *Engine) trimLocked(keep *session) {
 		if s == keep || !s.mu.TryLock() {
 			continue
 		}
-		if !s.driving && len(s.queue) == 0 && !s.threadsDriving() {
+		if !s.driving && len(s.queue) == 0 && !s.threadsDriving() && !s.workflowsOpen() {
 			// A caller that loaded s before this sees evicted and
 			// reloads, so two runtimes never serve one session.
 			s.evicted = true
@@ -126,6 +126,9 @@ func blockSize(b model.Block) int64 {
 func (s *session) discard() {
 	s.stopped, s.evicted = true, true
 	s.unsaved = nil
+	// Its workflow runs stop without ending; the rebuilt runtime resumes
+	// them from their saved state.
+	s.forgetWorkflows()
 	if s.stepCancel != nil {
 		s.stepCancel()
 	}

@@ -24,9 +24,6 @@ type pending struct {
 	// thread is the subagent thread whose log and stream the event goes
 	// to; "" is the primary thread (the session-level stream).
 	thread string
-	// usage is model usage the event accounts for besides its span's: the
-	// auto permission classifier's, on the tool-use event it judged.
-	usage wire.SpanModelUsage
 }
 
 func ev(p wire.EventPayload) pending { return pending{ev: wire.NewEvent(p)} }
@@ -63,6 +60,24 @@ func (s *session) commit(ctx context.Context, setStatus string, evs ...pending) 
 	if len(s.unsaved) > 0 {
 		evs = append(slices.Clip(s.unsaved), evs...)
 	}
+	// The session.usage snapshot goes out as a turn ends, just before the
+	// session reports idle.
+	for i := 0; i < len(evs); i++ {
+		if idle, ok := evs[i].ev.Payload.(*wire.SessionStatusIdleEvent); ok && idle != nil && evs[i].thread == "" {
+			u := s.usageEvent(doc.Usage)
+			// The snapshot takes the idle event's place in the log
+			// order (ids sort by creation), and the idle event the new
+			// one after it.
+			u.ev.ID, evs[i].ev.ID = evs[i].ev.ID, u.ev.ID
+			u.ev.ProcessedAt, evs[i].ev.ProcessedAt = evs[i].ev.ProcessedAt, u.ev.ProcessedAt
+			evs = slices.Insert(slices.Clip(evs), i, u)
+			i++
+		}
+	}
+	spendRec, err := s.spendRecord()
+	if err != nil {
+		return nil, err
+	}
 	rows := make([]*store.Event, len(evs))
 	for i, p := range evs {
 		data, err := json.Marshal(p.ev)
@@ -74,10 +89,7 @@ func (s *session) commit(ctx context.Context, setStatus string, evs ...pending) 
 		}
 		rows[i] = &store.Event{ID: p.ev.ID, Type: p.ev.EventType(), ThreadID: p.thread, ProcessedAt: p.ev.ProcessedAt, Data: data, Private: p.private, CreatedAt: now}
 		outcomeDoc(&doc, p.ev, now)
-		doc.Usage.Add(p.usage)
 		switch pl := p.ev.Payload.(type) {
-		case *wire.SpanModelRequestEndEvent:
-			doc.Usage.Add(pl.ModelUsage)
 		case *wire.SessionStatusIdleEvent:
 			sr := pl.StopReason
 			doc.StopReason = &sr
@@ -112,6 +124,11 @@ func (s *session) commit(ctx context.Context, setStatus string, evs ...pending) 
 				}
 			}
 		}
+		if spendRec != nil {
+			if err := saveSpend(ctx, tx, spendRec); err != nil {
+				return err
+			}
+		}
 		return tx.UpdateSession(ctx, &sess)
 	})
 	if err != nil {
@@ -119,6 +136,9 @@ func (s *session) commit(ctx context.Context, setStatus string, evs ...pending) 
 	}
 	if sent != nil {
 		sent()
+	}
+	if spendRec != nil {
+		s.spend.rev, s.spend.dirty = spendRec.Rev, false
 	}
 	s.sess, s.doc = sess, doc
 	s.unsaved = nil
@@ -181,6 +201,7 @@ func (s *session) terminated() {
 	s.main.cancelCalls("The session was terminated before this tool call completed.")
 	s.queue = nil
 	s.stopThreads("The session was terminated before this tool call completed.")
+	s.archiveWorkflows()
 	if sb := s.e.sandboxes; sb != nil {
 		s.e.life.Go(func() {
 			if err := sb.Release(context.Background(), s.id, false); err != nil {

@@ -129,10 +129,10 @@ func (c *conversation) appendSystem(p *wire.SystemMessageEvent) {
 // and so does the error for a tool the agent does not offer (a worker
 // would leave it unanswered as not its own).
 func (c *conversation) runnableState(name string) callState {
-	if isThreadTool(name) || (c.th != nil && !c.s.selfHosted) {
-		// The coordinator's thread tools run on the server, and so do a
-		// subagent's calls in a cloud session (in its sandbox). A
-		// self_hosted session's subagent calls go to the customer's
+	if isThreadTool(name) || c.isWorkflowCall(name) || (c.th != nil && !c.s.selfHosted) {
+		// The coordinator's thread and workflow tools run on the server,
+		// and so do a subagent's calls in a cloud session (in its sandbox).
+		// A self_hosted session's subagent calls go to the customer's
 		// worker, copied onto the primary thread (threaddrive.go).
 		return callReady
 	}

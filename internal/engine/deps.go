@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"github.com/hangarhq/hangar/internal/pricing"
 	"log/slog"
 	"time"
 
@@ -80,6 +81,10 @@ type Deps struct {
 	// here. Nil runs them through Tools directly (no sandbox backend, or
 	// --sandbox unsafe-host).
 	SandboxWorkers Workers
+	// Prices is the list-price table every model request is priced with
+	// (usage.list_cost, budgets); nil prices nothing, so list_cost is null
+	// and a budget stops the session at its first request.
+	Prices *pricing.Table
 	// Outbox, when set, is told of every commit's events inside its
 	// transaction (webhooks queue their deliveries there, so a committed
 	// change always has them and a rolled-back one never does).

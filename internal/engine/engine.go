@@ -16,11 +16,13 @@ import (
 	"encoding/json"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hangarhq/hangar/internal/errdefs"
 	"github.com/hangarhq/hangar/internal/events"
 	"github.com/hangarhq/hangar/internal/model"
+	"github.com/hangarhq/hangar/internal/pricing"
 	"github.com/hangarhq/hangar/internal/store"
 	"github.com/hangarhq/hangar/internal/wire"
 )
@@ -38,9 +40,12 @@ type Engine struct {
 	workers   Workers
 	// sandboxWorkers queues cloud sessions for their in-sandbox worker.
 	sandboxWorkers Workers
-	outbox         Outbox
-	log            *slog.Logger
-	opt            Options
+	// prices prices every model request (usage's list_cost, budgets).
+	prices *pricing.Table
+	// outbox queues webhooks in each commit's transaction.
+	outbox Outbox
+	log    *slog.Logger
+	opt    Options
 
 	// ctx ends with the engine; life holds the goroutines Close waits for.
 	ctx    context.Context
@@ -53,6 +58,9 @@ type Engine struct {
 	// their estimated sizes (cache.go).
 	lru        *list.List
 	cacheBytes int64
+	// started is set once Start has resumed the running sessions: a
+	// running session loaded after that resumes its workflow runs at once.
+	started atomic.Bool
 	// replays remembers recent sends so an SDK retry of the same POST is
 	// answered with the events the first one logged instead of queueing
 	// twice.
@@ -69,7 +77,7 @@ func New(d Deps, o Options) *Engine {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Engine{
 		st: d.Store, mdl: d.Models, pub: d.Broker, tools: d.Tools, sandboxes: d.Sandboxes, outputs: d.Outputs, memory: d.Memory,
-		mcp: d.MCP, workers: d.Workers, sandboxWorkers: d.SandboxWorkers, outbox: d.Outbox, log: log, opt: o,
+		mcp: d.MCP, workers: d.Workers, sandboxWorkers: d.SandboxWorkers, prices: d.Prices, outbox: d.Outbox, log: log, opt: o,
 		ctx: ctx, cancel: cancel, sessions: map[string]*session{}, lru: list.New(), replays: newReplayCache(4096, 10*time.Minute),
 	}
 }
@@ -93,6 +101,7 @@ func (e *Engine) Start(ctx context.Context) error {
 			s.resume()
 		}
 		if len(list) < 200 {
+			e.started.Store(true)
 			return nil
 		}
 	}
@@ -102,6 +111,9 @@ func (e *Engine) Start(ctx context.Context) error {
 // engine started. Sessions that were running stay "running" in the log and
 // resume on the next Start.
 func (e *Engine) Close() {
+	// Workflow runs are suspended first, so they log nothing more and
+	// resume from their saved state on the next start.
+	e.suspendWorkflows()
 	e.cancel()
 	e.life.Close()
 }
@@ -131,11 +143,20 @@ func (e *Engine) load(ctx context.Context, ws, id string) (*session, error) {
 	}
 	size := s.size()
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	if existing, ok := e.sessions[id]; ok {
+		e.mu.Unlock()
 		return existing, nil
 	}
 	e.addLocked(s, size)
+	e.mu.Unlock()
+	if s.wf != nil && (e.started.Load() || (s.sess.Status != store.SessionRunning && s.sess.Status != store.SessionRescheduling)) {
+		// At start, a running session's runs resume with it (resume,
+		// once its threads were rescheduled); otherwise they are taken
+		// back now.
+		s.mu.Lock()
+		s.restoreWorkflows(ctx)
+		s.mu.Unlock()
+	}
 	return s, nil
 }
 
@@ -168,6 +189,7 @@ func (e *Engine) Forget(id string) {
 	e.mu.Unlock()
 	if s != nil {
 		s.stop()
+		s.forgetWorkflows()
 	}
 	if e.mcp != nil {
 		e.mcp.Close(id)
@@ -216,11 +238,18 @@ func (e *Engine) Update(ctx context.Context, ws, id string, fn func(doc *wire.Se
 	if err != nil || !changed {
 		return s.doc, err
 	}
+	if err := s.checkBudgetChange(before.Budget, doc.Budget); err != nil {
+		return s.doc, err
+	}
+	if err := s.refuseAgentUpdate(before.Agent, doc.Agent); err != nil {
+		return wire.Session{}, err
+	}
 	s.doc = doc
 	s.sess.ArchivedAt = doc.ArchivedAt
 	if before.ArchivedAt == nil && doc.ArchivedAt != nil {
 		// Archiving the session ends its threads.
 		payloads = append(payloads, s.endThreads()...)
+		defer s.archiveWorkflows()
 	}
 	evs := make([]pending, len(payloads))
 	for i, p := range payloads {
@@ -232,6 +261,9 @@ func (e *Engine) Update(ctx context.Context, ws, id string, fn func(doc *wire.Se
 	}
 	s.refreshSelf()
 	s.main.defs = s.mainDefs()
+	if !sameBudget(before.Budget, s.doc.Budget) {
+		s.budgetChanged()
+	}
 	return s.doc, nil
 }
 

@@ -184,7 +184,7 @@ func outcomeDoc(doc *wire.Session, e wire.Event, at time.Time) {
 			o.Iteration, o.Result = p.Iteration, wire.OutcomeEvaluating
 		})
 	case *wire.SpanOutcomeEvaluationEndEvent:
-		doc.Usage.Add(p.Usage)
+		// The grader's usage was counted as its requests ended (grade).
 		setOutcome(doc, p.OutcomeID, func(o *wire.OutcomeEvaluation) {
 			endOutcome(o, p, at)
 		})
@@ -503,6 +503,11 @@ func (s *session) grade(ctx context.Context, in graderInput, files string) (verd
 			}
 			continue
 		}
+		// Each grader request counts toward the session's usage and list
+		// cost as it ends.
+		s.mu.Lock()
+		s.chargeModelRequest("", req.Model, resp.Usage)
+		s.mu.Unlock()
 		u := spanUsage(resp.Usage)
 		usage.InputTokens += u.InputTokens
 		usage.OutputTokens += u.OutputTokens

@@ -33,6 +33,9 @@ func rebuild(ctx context.Context, e *Engine, sess store.Session) (*session, erro
 	if mt != nil {
 		mt.inFlight = map[string]inFlight{}
 	}
+	if err := s.initWorkflows(ctx); err != nil {
+		return nil, err
+	}
 	s.main = &conversation{s: s, defs: s.mainDefs()}
 	if s.doc.Agent.System != nil {
 		s.main.system = *s.doc.Agent.System
@@ -53,6 +56,9 @@ func rebuild(ctx context.Context, e *Engine, sess store.Session) (*session, erro
 			break
 		}
 	}
+	if err := s.loadSpend(ctx); err != nil {
+		return nil, err
+	}
 	s.applyHeld(nil)
 	if s.mt != nil {
 		s.settleInFlight(s.mt.flightOrder)
@@ -71,6 +77,7 @@ func (s *session) replay(se store.Event) error {
 	}
 	ev.ProcessedAt = se.ProcessedAt
 	s.applyHeld(&se.CreatedAt)
+	defer s.replayWorkflow(se, ev)
 	// The advisor's consultations are thread events of the primary
 	// conversation's, never a delegated thread's.
 	if s.main.replayAdvisor(ev, se.Private) {

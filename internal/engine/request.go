@@ -67,6 +67,21 @@ func (c *conversation) stream(ctx context.Context, req *model.Request, previews 
 	if err != nil {
 		return nil, nil, err
 	}
+	// Every model request counts toward the session's usage and list cost
+	// here, priced as the model id the request named (the agent's).
+	thread := ""
+	if c.th != nil {
+		thread = c.th.id
+	}
+	u := resp.Usage
+	if req.Speed == "fast" {
+		// Priced as asked when the provider does not say at what speed
+		// it ran: an estimate must not fall short of the cost.
+		u.Fast = true
+	}
+	c.s.mu.Lock()
+	c.s.chargeModelRequest(thread, req.Model, u)
+	c.s.mu.Unlock()
 	// Response orders blocks by index, so positions follow sorted indexes.
 	idx := make([]int, 0, len(byIndex))
 	for i := range byIndex {

@@ -10,6 +10,7 @@ import (
 	"github.com/hangarhq/hangar/internal/store"
 	"github.com/hangarhq/hangar/internal/tool"
 	"github.com/hangarhq/hangar/internal/wire"
+	"github.com/hangarhq/hangar/internal/workflow"
 )
 
 // session is the live runtime of one session. It owns what the session's
@@ -42,6 +43,9 @@ type session struct {
 	advisors []*advisorThread
 	// oc is the active outcome (outcome.go), nil when there is none.
 	oc *outcome
+	// wf holds the session's workflow runs (workflow.go); nil when its
+	// agent has workflows off.
+	wf *workflows
 
 	// queue holds client events not yet consumed, in log order.
 	queue []wire.Event
@@ -77,6 +81,11 @@ type session struct {
 	captured bool
 	// cache is the runtime's place in the engine's cache, guarded by e.mu.
 	cache cached
+	// spend is the session's exact list cost (usage.go).
+	spend spend
+	// wfPauseMu orders the budget's pauses and resumes of the workflow
+	// runs, which run apart from mu (pauseWorkflows).
+	wfPauseMu sync.Mutex
 }
 
 // stopWait bounds how long stop waits for the driver to notice.
@@ -122,6 +131,8 @@ func (s *session) resume() {
 	}
 	s.main.resolveResults(evs)
 	s.resumeThreads(spans)
+	// Runs resume once the threads they may recognise were rescheduled.
+	s.restoreWorkflows(ctx)
 	s.kick()
 }
 
@@ -225,6 +236,7 @@ func (s *session) next() action {
 		// Messages from the threads join the coordinator's conversation.
 		s.deliver(ctx, c, &s.mt.inbox, "")
 	}
+	s.deliverNotices()
 	var ready []*call
 	var waiting []string
 	atWorker := false
@@ -283,15 +295,27 @@ func (s *session) next() action {
 		return nil
 	}
 	if c.awaitsModel() {
-		s.captured = false
-		if !s.ensureRunning(ctx) {
-			return nil
+		if !s.overBudget() {
+			s.captured = false
+			if !s.ensureRunning(ctx) {
+				return nil
+			}
+			s.primaryStatus(ctx, wire.ThreadRunning, nil)
+			return c.modelTurn
 		}
-		s.primaryStatus(ctx, wire.ThreadRunning, nil)
-		return c.modelTurn
+		// The budget allows no new request: the turn stops here and goes
+		// on when the budget is raised or removed (budgetChanged).
+		s.pauseAtBudget()
+	}
+	// stop is why the turn ends: at the budget when it kept a
+	// conversation from its next request.
+	var stop *wire.StopReason
+	if s.spend.paused && s.overBudget() {
+		br := wire.BudgetReached()
+		stop = &br
 	}
 	if s.mt != nil && (s.sess.Status == store.SessionRunning || s.sess.Status == store.SessionRescheduling) {
-		s.primaryStatus(ctx, wire.ThreadIdle, nil)
+		s.primaryStatus(ctx, wire.ThreadIdle, stop)
 		if s.threadsBusy() {
 			// The coordinator waits for its threads: the session runs on.
 			return nil
@@ -299,8 +323,12 @@ func (s *session) next() action {
 	}
 	if s.sess.Status == store.SessionRunning || s.sess.Status == store.SessionRescheduling {
 		// An active outcome's work is graded before the session can go
-		// idle.
-		if act := s.outcomeNext(ctx); act != nil {
+		// idle; the grader's requests wait for the budget like any other.
+		if s.oc != nil && s.overBudget() {
+			s.pauseAtBudget()
+			br := wire.BudgetReached()
+			stop = &br
+		} else if act := s.outcomeNext(ctx); act != nil {
 			return act
 		}
 		// Outputs are filed before the session reports idle; the capture
@@ -315,7 +343,11 @@ func (s *session) next() action {
 			}
 		}
 		s.captured = false
-		if _, err := s.commit(ctx, store.SessionIdle, ev(&wire.SessionStatusIdleEvent{StopReason: wire.EndTurn()})); err != nil {
+		sr := wire.EndTurn()
+		if stop != nil {
+			sr = *stop
+		}
+		if _, err := s.commit(ctx, store.SessionIdle, ev(&wire.SessionStatusIdleEvent{StopReason: sr})); err != nil {
 			s.e.log.Error("report idle", "session", s.id, "err", err)
 		}
 	}
@@ -481,7 +513,7 @@ func (s *session) callWorkers() {
 // hasSandboxTools reports whether the agent offers a tool a worker runs.
 func (s *session) hasSandboxTools() bool {
 	for _, d := range s.main.defs {
-		if d.Kind == tool.Builtin && !tool.ServerSide(d.Name) && !isThreadTool(d.Name) {
+		if d.Kind == tool.Builtin && !tool.ServerSide(d.Name) && !isThreadTool(d.Name) && (s.wf == nil || !workflow.IsTool(d.Name)) {
 			return true
 		}
 	}

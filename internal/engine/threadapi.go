@@ -134,6 +134,7 @@ func (e *Engine) ArchiveThread(ctx context.Context, ws, id, threadID string) (wi
 		}
 	}
 	s.main.announced = false
+	s.checkWorkflowThread(t)
 	// The session may have been waiting on this thread.
 	s.kick()
 	return s.threadDoc(t), nil
@@ -149,14 +150,18 @@ func (s *session) primaryDoc() wire.SessionThread {
 	// The session's usage sums every thread's; the primary thread's is
 	// what is left once the subagents' are taken out.
 	usage := s.doc.Usage
+	own := s.spend.total
 	if s.mt != nil {
 		for _, t := range s.mt.threads {
 			usage.InputTokens -= t.usage.InputTokens
 			usage.OutputTokens -= t.usage.OutputTokens
 			usage.CacheReadInputTokens -= t.usage.CacheReadInputTokens
 			usage.CacheCreation.Ephemeral5mInputTokens -= t.usage.CacheCreation.Ephemeral5mInputTokens
+			usage.CacheCreation.Ephemeral1hInputTokens -= t.usage.CacheCreation.Ephemeral1hInputTokens
+			own = own.Sub(s.spend.threads[t.id])
 		}
 	}
+	usage.ListCost = s.listCost(own)
 	return wire.SessionThread{
 		ID: primaryThreadID(s.id), Agent: wire.ThreadAgentFrom(s.doc.Agent), ArchivedAt: s.doc.ArchivedAt,
 		CreatedAt: s.doc.CreatedAt, SessionID: s.id, Status: status, UpdatedAt: s.doc.UpdatedAt, Stats: &stats, Usage: &usage,
@@ -173,8 +178,12 @@ func (s *session) threadDoc(t *thread) wire.SessionThread {
 	}
 	stats.DurationSeconds = end.Sub(t.created).Seconds()
 	usage := t.usage
+	if _, ok := s.spend.threads[t.id]; ok || len(s.spend.unpriced) > 0 {
+		usage.ListCost = s.listCost(s.spend.threads[t.id])
+	}
 	return wire.SessionThread{
 		ID: t.id, Agent: wire.ThreadAgentFrom(t.agent), ArchivedAt: t.archivedAt, CreatedAt: t.created,
 		ParentThreadID: &parent, SessionID: s.id, Status: t.status, UpdatedAt: t.updated, Stats: &stats, Usage: &usage,
+		WorkflowRunID: t.workflowRunID(),
 	}
 }

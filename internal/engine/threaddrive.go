@@ -62,6 +62,8 @@ func (s *session) driveThread(t *thread, done chan struct{}) {
 		}
 		if act == nil {
 			t.driving = false
+			// A workflow's program may be waiting for this thread.
+			s.checkWorkflowThread(t)
 			// The coordinator may have been waiting for this thread.
 			s.kick()
 			s.mu.Unlock()
@@ -87,7 +89,10 @@ func (s *session) threadWatchdog(t *thread) {
 	sr := wire.RetriesExhausted()
 	se := ev(&wire.SessionErrorEvent{Error: wire.NewSessionError("unknown_error", wire.RetryExhausted, msg)})
 	se.thread = t.id
-	evs := []pending{se, s.answerParent(t, "The thread stopped: "+msg+".")}
+	evs := []pending{se}
+	if t.wf == nil {
+		evs = append(evs, s.answerParent(t, "The thread stopped: "+msg+"."))
+	}
 	if _, err := s.commit(s.e.ctx, "", append(evs, s.threadStatus(t, wire.ThreadIdle, &sr)...)...); err != nil {
 		s.e.log.Error("thread watchdog", "session", s.id, "thread", t.id, "err", err)
 	}
@@ -163,11 +168,28 @@ func (s *session) nextThread(t *thread) action {
 		}
 		s.kick()
 		return nil
+	case c.awaitsModel() && s.overBudget():
+		// The budget allows no new request: the thread stops where it is
+		// and goes on when the budget is raised or removed.
+		s.pauseAtBudget()
+		if t.status != wire.ThreadIdle {
+			if _, err := c.commit(ctx, store.SessionIdle, ev(&wire.SessionStatusIdleEvent{StopReason: wire.BudgetReached()})); err != nil {
+				s.e.log.Error("report thread budget reached", "session", s.id, "thread", t.id, "err", err)
+				return nil
+			}
+			s.kick()
+		}
+		return nil
 	case c.awaitsModel():
 		if !running() {
 			return nil
 		}
 		return c.modelTurn
+	}
+	if (t.status == wire.ThreadRunning || t.status == wire.ThreadRescheduling) && t.wf != nil {
+		// A workflow thread's answer is its program's.
+		s.workflowTurnEnded(ctx, t)
+		return nil
 	}
 	if t.status == wire.ThreadRunning || t.status == wire.ThreadRescheduling {
 		// The turn ended: the answer goes to the coordinator.
@@ -373,6 +395,10 @@ func (s *session) interruptThreads(ctx context.Context, why string, only string)
 		if only != "" && t.id != only {
 			continue
 		}
+		if only == "" && t.wf != nil {
+			// No client event ends a workflow run: its threads go on.
+			continue
+		}
 		if t.stepCancel != nil {
 			t.stepCancel()
 		}
@@ -394,6 +420,9 @@ func (s *session) interruptThreads(ctx context.Context, why string, only string)
 		if _, err := s.commit(ctx, "", evs...); err != nil {
 			s.e.log.Error("interrupt threads", "session", s.id, "err", err)
 		}
+	}
+	if t := s.mt.byID[only]; t != nil {
+		s.checkWorkflowThread(t)
 	}
 }
 
@@ -431,6 +460,9 @@ func (s *session) stopThreads(why string) {
 		}
 		t.conv.cancelCalls(why)
 		t.inbox = nil
+		if t.wf != nil {
+			t.wf.settle("", why)
+		}
 	}
 }
 

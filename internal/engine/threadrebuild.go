@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/hangarhq/hangar/internal/model"
 	"time"
 
 	"github.com/hangarhq/hangar/internal/store"
@@ -47,11 +48,17 @@ func (s *session) replayMulti(se store.Event, e wire.Event) (bool, error) {
 			t.conv.appendUser(messageBlocks(p.FromSessionThreadID, name, p.Content)...)
 			t.conv.halted = false
 		case *wire.SpanModelRequestEndEvent:
-			t.usage.Add(p.ModelUsage)
+			// Tokens as the span has them (cache writes all as 5-minute
+			// ones); loadSpend replaces them with the stored split.
+			u := p.ModelUsage
+			addUsage(&t.usage, model.Usage{InputTokens: u.InputTokens, OutputTokens: u.OutputTokens,
+				CacheCreationInputTokens: u.CacheCreationInputTokens, CacheReadInputTokens: u.CacheReadInputTokens})
 			return true, t.conv.replayEvent(se, e)
 		default:
 			// A judged auto call carries its classifier's usage.
-			t.usage.Add(autoUsageOf(se))
+			au := autoUsageOf(se)
+			addUsage(&t.usage, model.Usage{InputTokens: au.InputTokens, OutputTokens: au.OutputTokens,
+				CacheCreationInputTokens: au.CacheCreationInputTokens, CacheReadInputTokens: au.CacheReadInputTokens})
 			return true, t.conv.replayEvent(se, e)
 		}
 		return true, nil

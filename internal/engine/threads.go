@@ -100,6 +100,9 @@ type thread struct {
 	driving    bool
 	driverDone chan struct{}
 	stepCancel context.CancelFunc
+	// wf ties a workflow run's thread to its agent call
+	// (workflowthread.go); nil for a delegated thread.
+	wf *wfThread
 }
 
 // threadMsg is a message between threads.
@@ -130,6 +133,23 @@ func primaryThreadID(sessionID string) string {
 	return ids.Thread + strings.TrimPrefix(sessionID, ids.Session)
 }
 
+// rosterRefs are the agent versions a multiagent configuration may
+// delegate to.
+func rosterRefs(m wire.Multiagent) []wire.AgentReference {
+	var refs []wire.AgentReference
+	switch {
+	case m.Coordinator != nil:
+		for _, a := range m.Coordinator.Agents {
+			if a.Type == "agent" {
+				refs = append(refs, wire.AgentReference{ID: a.ID, Version: a.Version})
+			}
+		}
+	case m.V20261001 != nil && m.V20261001.Subagents.Type == "enabled":
+		refs = m.V20261001.Subagents.PredefinedAgents
+	}
+	return refs
+}
+
 // loadMulti reads a session's roster: the pinned agent versions it may
 // delegate to. A roster member's own roster is ignored (delegation goes
 // one level deep); the coordinator itself ("self") runs with the
@@ -143,17 +163,7 @@ func loadMulti(ctx context.Context, st store.Store, s *session) (*multi, error) 
 	if err := json.Unmarshal(raw, &m); err != nil {
 		return nil, errdefs.Internal(err, "decode multiagent of session %s", s.id)
 	}
-	var refs []wire.AgentReference
-	switch {
-	case m.Coordinator != nil:
-		for _, a := range m.Coordinator.Agents {
-			if a.Type == "agent" {
-				refs = append(refs, wire.AgentReference{ID: a.ID, Version: a.Version})
-			}
-		}
-	case m.V20261001 != nil && m.V20261001.Subagents.Type == "enabled":
-		refs = m.V20261001.Subagents.PredefinedAgents
-	}
+	refs := rosterRefs(m)
 	if len(refs) == 0 {
 		return nil, nil
 	}
@@ -237,7 +247,7 @@ func (mt *multi) threadDefs() []tool.Def {
 // mainDefs are the tools of the primary conversation.
 func (s *session) mainDefs() []tool.Def {
 	defs := tool.Catalog(s.doc.Agent.Tools)
-	if s.mt != nil {
+	if s.mt != nil && len(s.mt.roster) > 0 {
 		for _, d := range s.mt.threadDefs() {
 			// A tool of the agent's own with the same name wins: the
 			// model must not be offered two tools of one name.
@@ -246,7 +256,7 @@ func (s *session) mainDefs() []tool.Def {
 			}
 		}
 	}
-	return defs
+	return s.withWorkflowTools(defs)
 }
 
 // agent is the agent configuration the conversation runs with.
@@ -279,7 +289,7 @@ func (s *session) commitThread(ctx context.Context, t *thread, evs ...pending) (
 			out = append(out, s.threadStatus(t, wire.ThreadRescheduling, nil)...)
 		case *wire.SessionStatusIdleEvent:
 			sr := pl.StopReason
-			if sr.Type == wire.StopRetriesExhausted {
+			if sr.Type == wire.StopRetriesExhausted && t.wf == nil {
 				// The coordinator is told, or it would wait for an
 				// answer that never comes.
 				out = append(out, s.answerParent(t, "The thread stopped: its model requests kept failing."))
@@ -288,10 +298,8 @@ func (s *session) commitThread(ctx context.Context, t *thread, evs ...pending) (
 		case *wire.SessionStatusTerminatedEvent:
 			out = append(out, s.threadStatus(t, wire.ThreadTerminated, nil)...)
 		default:
-			if end, ok := pl.(*wire.SpanModelRequestEndEvent); ok {
-				t.usage.Add(end.ModelUsage)
-			}
-			t.usage.Add(p.usage)
+			// The thread's usage was counted when its request ended
+			// (chargeModelRequest).
 			p.thread = t.id
 			out = append(out, p)
 		}
@@ -419,6 +427,9 @@ func setThreadID(p wire.EventPayload, tid string) {
 // threadsBusy reports whether a subagent thread is working or has work
 // waiting. s.mu is held.
 func (s *session) threadsBusy() bool {
+	if s.workflowsBusy() {
+		return true
+	}
 	if s.mt == nil {
 		return false
 	}
@@ -439,7 +450,8 @@ func (t *thread) hasWork() bool {
 			return true
 		}
 	}
-	return len(t.conv.calls) == 0 && t.conv.awaitsModel()
+	// A thread the budget stopped has nothing to do until it changes.
+	return len(t.conv.calls) == 0 && t.conv.awaitsModel() && !t.conv.s.overBudget()
 }
 
 // threadsDriving reports whether a thread's driver is running. s.mu is
@@ -547,7 +559,8 @@ func (s *session) newThread(id string, agent wire.SessionAgent, created time.Tim
 func (s *session) openThreads() int {
 	n := 1
 	for _, t := range s.mt.threads {
-		if t.archivedAt == nil && t.status != wire.ThreadTerminated {
+		// A workflow run's threads are bounded by the run's limits.
+		if t.archivedAt == nil && t.status != wire.ThreadTerminated && t.wf == nil {
 			n++
 		}
 	}
@@ -599,6 +612,10 @@ func (s *session) runThreadTool(cl *call) ToolResult {
 		t = s.mt.byID[in.ThreadID]
 		if t == nil {
 			return errorResult(fmt.Sprintf("No session thread %q was started in this session.", in.ThreadID))
+		}
+		if t.wf != nil {
+			// A workflow run's threads answer their program only.
+			return errorResult(fmt.Sprintf("Session thread %s works for workflow run %s and takes no messages.", t.id, t.wf.runID))
 		}
 		if t.archivedAt != nil || t.status == wire.ThreadTerminated {
 			return errorResult(fmt.Sprintf("Session thread %s has ended and takes no more messages; start a new one with spawn_agent.", t.id))

@@ -79,6 +79,9 @@ func (c *conversation) runTool(ctx context.Context, cl *call) ToolResult {
 	if c.th == nil && cl.kind == tool.Builtin && isThreadTool(cl.name) {
 		return c.s.runThreadTool(cl)
 	}
+	if cl.kind == tool.Builtin && c.isWorkflowCall(cl.name) {
+		return c.s.runWorkflowTool(ctx, cl)
+	}
 	if cl.kind == tool.MCP {
 		return c.runMCP(ctx, cl)
 	}

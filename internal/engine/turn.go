@@ -29,7 +29,7 @@ func (c *conversation) modelTurn(ctx context.Context) {
 	}
 	c.s.mu.Lock()
 	req := c.request()
-	start, err := c.commit(c.s.e.ctx, "", ev(&wire.SpanModelRequestStartEvent{}))
+	start, err := c.commit(c.s.e.ctx, "", c.spanStart())
 	c.s.mu.Unlock()
 	if err != nil {
 		c.s.e.log.Error("start model request", "session", c.s.id, "err", err)
@@ -194,7 +194,7 @@ func (c *conversation) record(startID string, resp *model.Response, previewIDs [
 				perm, eval, v := verdictFor(verdicts, i, def.Permission)
 				p = ev(&wire.AgentMCPToolUseEvent{Name: b.Name, MCPServerName: def.MCPServer, Input: wire.RawObject(input), EvaluatedPermission: perm, Evaluation: eval})
 				p.ev.ID = id
-				v.stamp(&p)
+				v.stamp(c, &p)
 				nc := newCall{id: id, name: b.Name, kind: tool.MCP, input: input, state: gated(perm, callReady), server: def.MCPServer, perm: perm, eval: eval}
 				if perm == wire.PermissionDeny {
 					res, block := v.deniedResult(id, tool.MCP)
@@ -217,7 +217,7 @@ func (c *conversation) record(startID string, resp *model.Response, previewIDs [
 				}
 				p = ev(&wire.AgentToolUseEvent{Name: b.Name, Input: wire.RawObject(input), EvaluatedPermission: perm, Evaluation: eval})
 				p.ev.ID = id
-				v.stamp(&p)
+				v.stamp(c, &p)
 				nc := newCall{id: id, name: b.Name, kind: tool.Builtin, input: input, state: state, perm: perm, eval: eval}
 				if perm == wire.PermissionDeny {
 					// Never run: neither a worker's nor the server's; its

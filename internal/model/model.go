@@ -397,15 +397,23 @@ type Usage struct {
 	OutputTokens             int64 `json:"output_tokens"`
 	CacheCreationInputTokens int64 `json:"cache_creation_input_tokens"`
 	CacheReadInputTokens     int64 `json:"cache_read_input_tokens"`
+	// CacheCreation1hInputTokens is the part of CacheCreationInputTokens
+	// written to the 1-hour cache (the rest went to the 5-minute cache),
+	// which is priced higher. Providers that do not split report 0.
+	CacheCreation1hInputTokens int64 `json:"cache_creation_1h_input_tokens,omitempty"`
+	// Fast is set when the request ran in fast mode (usage.speed).
+	Fast bool `json:"fast,omitempty"`
 }
 
 // Add returns the field-wise sum, for session and thread totals.
 func (u Usage) Add(o Usage) Usage {
 	return Usage{
-		InputTokens:              u.InputTokens + o.InputTokens,
-		OutputTokens:             u.OutputTokens + o.OutputTokens,
-		CacheCreationInputTokens: u.CacheCreationInputTokens + o.CacheCreationInputTokens,
-		CacheReadInputTokens:     u.CacheReadInputTokens + o.CacheReadInputTokens,
+		InputTokens:                u.InputTokens + o.InputTokens,
+		OutputTokens:               u.OutputTokens + o.OutputTokens,
+		CacheCreationInputTokens:   u.CacheCreationInputTokens + o.CacheCreationInputTokens,
+		CacheReadInputTokens:       u.CacheReadInputTokens + o.CacheReadInputTokens,
+		CacheCreation1hInputTokens: u.CacheCreation1hInputTokens + o.CacheCreation1hInputTokens,
+		Fast:                       u.Fast || o.Fast,
 	}
 }
 
@@ -432,6 +440,12 @@ func (u *Usage) merge(o Usage) {
 	}
 	if o.CacheReadInputTokens != 0 {
 		u.CacheReadInputTokens = o.CacheReadInputTokens
+	}
+	if o.CacheCreation1hInputTokens != 0 {
+		u.CacheCreation1hInputTokens = o.CacheCreation1hInputTokens
+	}
+	if o.Fast {
+		u.Fast = true
 	}
 }
 

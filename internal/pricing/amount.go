@@ -39,6 +39,12 @@ func (a Amount) Add(b Amount) Amount {
 	return Amount{new(big.Int).Add(a.int(), b.int())}
 }
 
+// Sub returns a - b, for a part of a total (the primary thread's share of
+// a session's cost is the session's less its subagent threads').
+func (a Amount) Sub(b Amount) Amount {
+	return Amount{new(big.Int).Sub(a.int(), b.int())}
+}
+
 // Cmp compares a and b: -1, 0 or +1.
 func (a Amount) Cmp(b Amount) int { return a.int().Cmp(b.int()) }
 

@@ -352,3 +352,15 @@ func TestDocsListEveryBuiltinID(t *testing.T) {
 		}
 	}
 }
+
+// A part of a total is the total less the other parts, exactly.
+func TestSub(t *testing.T) {
+	a, _ := ParsePicodollars("1265902500000")
+	b, _ := ParsePicodollars("185902500000")
+	if got := a.Sub(b); got.Picodollars().String() != "1080000000000" || got.Wire().Amount != "108" {
+		t.Fatalf("Sub = %s", got.Picodollars())
+	}
+	if got := b.Sub(a); got.Cmp(Amount{}) >= 0 {
+		t.Fatalf("Sub below zero = %s", got.Picodollars())
+	}
+}

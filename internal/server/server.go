@@ -7,6 +7,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/hangarhq/hangar/internal/api/sessions"
+	"github.com/hangarhq/hangar/internal/deploy"
 	"io"
 	"log/slog"
 	"net"
@@ -108,8 +110,9 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer, log *slog.Logger
 		return err
 	}
 	defer closeModels()
-	// prices is the list-price table budgets and usage's list_cost will
-	// read; nothing prices requests yet.
+	// prices is the list-price table every model request is priced with:
+	// usage's list_cost and budgets (the engine; the sessions API reads it
+	// from the engine to check a budget's models at create).
 	prices, err := cfg.LoadPrices()
 	if err != nil {
 		return err
@@ -124,7 +127,7 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer, log *slog.Logger
 		return fmt.Errorf("start webhooks: %w", err)
 	}
 	defer hooks.Close()
-	deps := engine.Deps{Store: data.Store, Models: models, Broker: broker, Workers: queueWorkers{queue}, Outbox: hooks, Logger: log}
+	deps := engine.Deps{Store: data.Store, Models: models, Broker: broker, Workers: queueWorkers{queue}, Prices: prices, Outbox: hooks, Logger: log}
 	// sb is the sandboxes and what is built around them, when there are
 	// any: the egress proxy of the sandboxes (cloud sessions' web_fetch
 	// leaves through it too (proxies), and changes to vaults, credentials,
@@ -191,10 +194,22 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer, log *slog.Logger
 		return fmt.Errorf("recover dreams: %w", err)
 	}
 	defer dreams.Close()
+	// Deployments create sessions through the very create path of
+	// POST /v1/sessions; they stop firing before the engine closes.
+	deployments := deploy.New(deploy.Options{
+		Store: data.Store, Sealer: data.Sealer, Logger: log,
+		Sessions: sessions.New(data.Store, eng, broker, log, sessions.WithBlobs(data.Blobs),
+			sessions.WithSealer(data.Sealer), sessions.WithNotifier(egressChanges)),
+	})
+	if err := deployments.Start(ctx); err != nil {
+		return fmt.Errorf("schedule deployments: %w", err)
+	}
+	defer deployments.Close()
 	opts := api.Options{
 		Store: data.Store, Sealer: data.Sealer, Blobs: data.Blobs, Logger: log,
 		AdminKey: cfg.APIKey, MaxUploadBytes: cfg.MaxUploadBytes,
 		Engine: eng, Broker: broker, WorkQueue: queue, Changes: egressChanges, Dreams: dreams,
+		Deployments: deployments,
 		Webhooks: hooks,
 	}
 	if sb != nil {

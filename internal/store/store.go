@@ -41,6 +41,10 @@ const (
 	// destroyed, not with the session row, so a crash between the two
 	// still leaves a record of what to clean up.
 	KindSandbox = "sandbox"
+	// KindSessionSpend is a session's exact list cost in picodollars, with
+	// its subagent threads' (ID = SessionID + ":spend", Parent = the
+	// session), written with the session row by the engine.
+	KindSessionSpend = "session_spend"
 	// KindMemoryStore is a memory store. KindMemory is one memory: Parent =
 	// its store, Name = its path (so a path is unique in its store), Data =
 	// the memory object with its current content. KindMemoryVersion is one
@@ -49,7 +53,30 @@ const (
 	KindMemoryStore   = "memory_store"
 	KindMemory        = "memory"
 	KindMemoryVersion = "memory_version"
+	// KindWorkflowRun is a workflow run's latest state (workflow.Snapshot
+	// as JSON): ID = the wrun_ id, Parent = the session, so a restarted
+	// server resumes the run.
+	KindWorkflowRun = "workflow_run"
+	// KindDeployment is a deployment: Data = its stored document (the wire
+	// object and the scheduler's position), Secret = its session template
+	// (the session create parameters, which may hold repository tokens),
+	// sealed with aad DeploymentSecretAAD(id).
+	KindDeployment = "deployment"
+	// KindDeploymentRun is one trigger of a deployment: Parent = the
+	// deployment, and for a scheduled run Name = ScheduleClaimName(the
+	// scheduled time). The name's uniqueness is what makes a scheduled
+	// time fire once: a second node or a restarted server inserting the
+	// same claim gets a conflict. Manual runs have no Name.
+	KindDeploymentRun = "deployment_run"
 )
+
+// DeploymentSecretAAD binds a deployment's sealed session template to it.
+func DeploymentSecretAAD(id string) []byte { return []byte(KindDeployment + "/" + id) }
+
+// ScheduleClaimName is the Name of the run claiming a scheduled time.
+func ScheduleClaimName(at time.Time) string {
+	return "schedule:" + at.UTC().Format(time.RFC3339)
+}
 
 // SessionSecretAAD binds a KindSessionSecret ciphertext to its resource.
 func SessionSecretAAD(resourceID string) []byte { return []byte(KindSessionSecret + "/" + resourceID) }

@@ -207,15 +207,6 @@ type ServerToolUsage struct {
 	WebSearchRequests int64 `json:"web_search_requests"`
 }
 
-// Add accumulates one model request's usage (creation tokens count as
-// 5-minute cache writes, the provider default).
-func (u *SessionUsage) Add(m SpanModelUsage) {
-	u.InputTokens += m.InputTokens
-	u.OutputTokens += m.OutputTokens
-	u.CacheReadInputTokens += m.CacheReadInputTokens
-	u.CacheCreation.Ephemeral5mInputTokens += m.CacheCreationInputTokens
-}
-
 // OutcomeEvaluation is one entry of session.outcome_evaluations.
 type OutcomeEvaluation struct {
 	OutcomeID   string     `json:"outcome_id"`

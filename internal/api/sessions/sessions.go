@@ -17,9 +17,14 @@
 //     deleting a running session is a 400.
 //   - Writes to an archived session are 409; archiving again is a
 //     no-op that returns the session.
-//   - Budgets: Hangar has no model list prices, so every model is
-//     "not budgetable" and a budget on create is a 400 model_not_budgetable;
-//     on update a budget value is a 400 budget_create_only, a null is a no-op.
+//   - Budgets: a budget on create needs a list price for every model the
+//     session may run (400 model_not_budgetable otherwise, see
+//     Engine.CheckBudgetable). On update an object replaces the budget and
+//     null removes it; a session created without one cannot gain one (400
+//     budget_create_only), and a new ceiling must be above what the session
+//     already spent (400 budget_not_raised, checked by the engine under the
+//     session's lock). Removing the budget of a session without one is a
+//     no-op.
 //   - Repository authorization tokens are sealed in KindSessionSecret
 //     records, never in the document; file resources name a session-scoped
 //     copy of the file. See resources.go.
@@ -29,6 +34,7 @@ package sessions
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"maps"
 	"net/http"
@@ -121,29 +127,82 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) error {
 	if err := httpx.DecodeJSON(r, &p); err != nil {
 		return err
 	}
-	if err := p.Validate(); err != nil {
-		return err
-	}
-	if p.Budget != nil {
-		return errdefs.Invalid("budget: this server has no list prices for models, so no model can run under a spend ceiling").WithCode("model_not_budgetable")
-	}
-	ws := httpx.Workspace(r)
-	id := ids.New(ids.Session)
-	if err := h.resolveRubrics(r.Context(), ws, p.InitialEvents); err != nil {
-		return renameEventsPath(err)
-	}
-	// File bytes are copied before the transaction, which must stay short.
-	copies, err := h.copyAll(r.Context(), ws, p.Resources)
+	doc, err := h.Create(r.Context(), httpx.Workspace(r), p, "")
 	if err != nil {
 		return err
 	}
+	return httpx.OK(w, doc)
+}
+
+// errCheckOnly rolls back the transaction of Check.
+var errCheckOnly = errors.New("check only")
+
+// Check validates p exactly as Create would and resolves its agent
+// reference, creating nothing: a deployment is checked with it when it is
+// created or updated, so that it fails then rather than at each fire.
+func (h *Handler) Check(ctx context.Context, ws string, p wire.SessionCreateParams) (wire.SessionAgent, error) {
+	if err := p.Validate(); err != nil {
+		return wire.SessionAgent{}, err
+	}
+	if err := h.resolveRubrics(ctx, ws, p.InitialEvents); err != nil {
+		return wire.SessionAgent{}, renameEventsPath(err)
+	}
+	var agent wire.SessionAgent
+	err := h.st.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+		doc, err := buildSession(ctx, tx, ws, ids.New(ids.Session), p)
+		if err != nil {
+			return err
+		}
+		if p.Budget != nil {
+			if err := h.eng.CheckBudgetable(ctx, tx, ws, doc.Agent); err != nil {
+				return err
+			}
+		}
+		agent = doc.Agent
+		return errCheckOnly
+	})
+	if errors.Is(err, errCheckOnly) {
+		err = nil
+	}
+	return agent, err
+}
+
+// Create validates p, creates the session and sends its initial events:
+// the whole of POST /v1/sessions after decoding, also what a deployment's
+// fire runs. deploymentID, when set, is the deployment that made it.
+func (h *Handler) Create(ctx context.Context, ws string, p wire.SessionCreateParams, deploymentID string) (wire.Session, error) {
+	if err := p.Validate(); err != nil {
+		return wire.Session{}, err
+	}
+	id := ids.New(ids.Session)
+	if err := h.resolveRubrics(ctx, ws, p.InitialEvents); err != nil {
+		return wire.Session{}, renameEventsPath(err)
+	}
+	// File bytes are copied before the transaction, which must stay short.
+	copies, err := h.copyAll(ctx, ws, p.Resources)
+	if err != nil {
+		return wire.Session{}, err
+	}
 	var doc wire.Session
 	sent := h.hooks.Batch()
-	err = h.st.InTx(r.Context(), func(ctx context.Context, tx store.Tx) error {
+	err = h.st.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
 		var err error
 		doc, err = buildSession(ctx, tx, ws, id, p)
 		if err != nil {
 			return err
+		}
+		if p.Budget != nil {
+			if err := h.eng.CheckBudgetable(ctx, tx, ws, doc.Agent); err != nil {
+				return err
+			}
+			b := *p.Budget
+			doc.Budget = &b
+			// Cost is tracked from the start: every model is priced.
+			zero := wire.MonetaryAmount{Amount: "0", Currency: "USD"}
+			doc.Usage.ListCost = &zero
+		}
+		if deploymentID != "" {
+			doc.DeploymentID = &deploymentID
 		}
 		if err := applyCopies(ctx, tx, ws, id, copies, doc.Resources); err != nil {
 			return err
@@ -171,24 +230,23 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) error {
 		return sent.Emit(ctx, tx, ws, webhook.Data{Type: "session.status_scheduled", ID: id})
 	})
 	if err != nil {
-		h.dropCopies(r.Context(), ws, copies, false)
-		return err
+		h.dropCopies(ctx, ws, copies, false)
+		return wire.Session{}, err
 	}
 	sent.Send()
 	if len(p.InitialEvents) > 0 {
-		if _, err := h.eng.Send(r.Context(), ws, id, p.InitialEvents, "", false); err != nil {
+		if _, err := h.eng.Send(ctx, ws, id, p.InitialEvents, "", false); err != nil {
 			// Nothing may remain of a failed create.
-			h.discard(r.Context(), ws, id, doc.Resources)
-			return renameEventsPath(err)
+			h.discard(ctx, ws, id, doc.Resources)
+			return wire.Session{}, renameEventsPath(err)
 		}
 		// The events may have started a turn: answer with the live state.
-		if doc, err = h.eng.Get(r.Context(), ws, id); err != nil {
-			return err
-		}
-	} else if err := h.eng.Created(r.Context(), ws, id); err != nil {
-		return err
+		return h.eng.Get(ctx, ws, id)
 	}
-	return httpx.OK(w, doc)
+	if err := h.eng.Created(ctx, ws, id); err != nil {
+		return wire.Session{}, err
+	}
+	return doc, nil
 }
 
 // discard removes a session whose create failed after it was inserted.
@@ -282,6 +340,21 @@ func (h *Handler) update(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	ws, id := httpx.Workspace(r), r.PathValue("session_id")
+	if _, ok := p.Budget.Value(); ok {
+		// A new ceiling needs every model of the session priced, as at
+		// create (the prices may have changed since). The agent's models
+		// cannot change by update, so checking before taking the
+		// session's lock is enough.
+		cur, err := h.eng.Get(r.Context(), ws, id)
+		if err != nil {
+			return err
+		}
+		if cur.Budget != nil {
+			if err := h.eng.CheckBudgetable(r.Context(), h.st, ws, cur.Agent); err != nil {
+				return err
+			}
+		}
+	}
 	doc, err := h.eng.Update(r.Context(), ws, id, func(doc *wire.Session, status string) (bool, []wire.EventPayload, error) {
 		return applyUpdate(doc, status, p, tools, servers)
 	})
@@ -327,10 +400,22 @@ func applyUpdate(doc *wire.Session, status string, p wire.SessionUpdateParams, t
 			changed = true
 		}
 	}
-	if p.Budget.Set && !p.Budget.Null {
-		// No session can hold a budget (see create), so there is none to
-		// replace.
-		return false, nil, errdefs.Invalid("budget: session %s was created without a budget and one cannot be added", doc.ID).WithCode("budget_create_only")
+	if p.Budget.Set {
+		next, _ := p.Budget.Value()
+		switch {
+		case status == wire.SessionTerminated:
+			return false, nil, errdefs.Invalid("budget: session %s is terminated; its budget can no longer change", doc.ID)
+		case p.Budget.Null && doc.Budget != nil:
+			doc.Budget, ev.BudgetChanged, ev.Budget = nil, true, nil
+			changed = true
+		case p.Budget.Null:
+			// No budget to remove.
+		case doc.Budget == nil:
+			return false, nil, errdefs.Invalid("budget: session %s was created without a budget and one cannot be added", doc.ID).WithCode("budget_create_only")
+		case *doc.Budget != next:
+			doc.Budget, ev.BudgetChanged, ev.Budget = &next, true, &next
+			changed = true
+		}
 	}
 	if a := p.Agent; a != nil && (a.Tools.Set || a.MCPServers.Set) {
 		if status != wire.SessionIdle {
@@ -468,7 +553,7 @@ func (h *Handler) delete(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		files = append(files, copies...)
-		for _, kind := range []string{store.KindSessionSecret, store.KindSessionOutput} {
+		for _, kind := range []string{store.KindSessionSecret, store.KindSessionOutput, store.KindWorkflowRun, store.KindSessionSpend} {
 			if err := deleteChildren(ctx, tx, ws, kind, id); err != nil {
 				return err
 			}

@@ -151,6 +151,10 @@ func (p *Provider) translate(ev *sdk.MessageStreamEventUnion, skipped *map[int64
 				OutputTokens:             u.OutputTokens,
 				CacheCreationInputTokens: u.CacheCreationInputTokens,
 				CacheReadInputTokens:     u.CacheReadInputTokens,
+				// The 1-hour writes cost more than the 5-minute ones, so
+				// list cost needs the split; only message_start has it.
+				CacheCreation1hInputTokens: u.CacheCreation.Ephemeral1hInputTokens,
+				Fast:                       u.Speed == sdk.UsageSpeedFast,
 			},
 		}, true
 	case "content_block_start":

@@ -134,6 +134,11 @@ func (s *Server) streamAnthropic(w http.ResponseWriter, p *pacer, msgID, modelNa
 				"cache_creation_input_tokens": u.CacheCreationInputTokens,
 				"cache_read_input_tokens":     u.CacheReadInputTokens,
 				"output_tokens":               1,
+				"cache_creation": map[string]any{
+					"ephemeral_1h_input_tokens": u.CacheCreation1hInputTokens,
+					"ephemeral_5m_input_tokens": u.CacheCreationInputTokens - u.CacheCreation1hInputTokens,
+				},
+				"speed": speedOf(u),
 			},
 		},
 	}
@@ -240,8 +245,21 @@ func anthropicMessage(id, modelName string, t Turn) map[string]any {
 			"output_tokens":               t.Usage.OutputTokens,
 			"cache_creation_input_tokens": t.Usage.CacheCreationInputTokens,
 			"cache_read_input_tokens":     t.Usage.CacheReadInputTokens,
+			"cache_creation": map[string]any{
+				"ephemeral_1h_input_tokens": t.Usage.CacheCreation1hInputTokens,
+				"ephemeral_5m_input_tokens": t.Usage.CacheCreationInputTokens - t.Usage.CacheCreation1hInputTokens,
+			},
+			"speed": speedOf(t.Usage),
 		},
 	}
+}
+
+// speedOf is usage.speed as the Messages API reports it.
+func speedOf(u model.Usage) string {
+	if u.Fast {
+		return "fast"
+	}
+	return "standard"
 }
 
 func anthropicError(w http.ResponseWriter, status int, typ, msg string, n int) {

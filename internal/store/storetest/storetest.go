@@ -63,6 +63,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"InTx/ConcurrentIncrements", testInTxConcurrentIncrements},
 		{"Concurrent/InsertSameName", testConcurrentInsertSameName},
 		{"Concurrent/StaleUpdates", testConcurrentStaleUpdates},
+		{"Concurrent/ScheduleClaimOnce", testScheduleClaimOnce},
 		{"Keys/CreateAndLookup", testKeysCreateAndLookup},
 		{"Keys/Duplicate", testKeysDuplicate},
 		{"Keys/List", testKeysList},
@@ -1406,4 +1407,53 @@ func testListByNameRange(t *testing.T, st store.Store) {
 	o = base
 	o.NameGTE = "/a/x\x00"
 	sameIDs(t, "after /a/x", names(list(t, st, o)), []string{"/a/x/deep", "/a/y", "/b", "/é"})
+}
+
+// testScheduleClaimOnce: of many concurrent transactions claiming the same
+// scheduled time of a deployment (each inserting its run and moving the
+// deployment's position, as a fire does), exactly one commits; another
+// time, or another deployment, is a claim of its own.
+func testScheduleClaimOnce(t *testing.T, st store.Store) {
+	ctx := ctxT(t)
+	mustInsert(t, st, newRec(wsA, store.KindDeployment, "depl_1", "", ""))
+	mustInsert(t, st, newRec(wsA, store.KindDeployment, "depl_2", "", ""))
+	at := time.Date(2026, 12, 7, 16, 0, 0, 0, time.UTC)
+	claim := func(depl, run string, at time.Time) error {
+		return st.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+			d, err := tx.Get(ctx, wsA, store.KindDeployment, depl)
+			if err != nil {
+				return err
+			}
+			if err := tx.Insert(ctx, newRec(wsA, store.KindDeploymentRun, run, depl, store.ScheduleClaimName(at))); err != nil {
+				return err
+			}
+			return tx.Update(ctx, &d)
+		})
+	}
+	const n = 8
+	errs := make(chan error, n)
+	for i := range n {
+		go func() { errs <- claim("depl_1", fmt.Sprintf("drun_%d", i), at) }()
+	}
+	won := 0
+	for range n {
+		err := <-errs
+		if err == nil {
+			won++
+			continue
+		}
+		wantConflict(t, err, "second claim of a scheduled time")
+	}
+	if won != 1 {
+		t.Fatalf("%d claims of one scheduled time committed, want 1", won)
+	}
+	if c, err := st.Count(ctx, wsA, store.KindDeploymentRun, "depl_1", true); err != nil || c != 1 {
+		t.Fatalf("runs of depl_1 = %d, %v; want 1", c, err)
+	}
+	if err := claim("depl_1", "drun_next", at.Add(time.Minute)); err != nil {
+		t.Fatalf("claim of the next time: %v", err)
+	}
+	if err := claim("depl_2", "drun_other", at); err != nil {
+		t.Fatalf("claim of the same time by another deployment: %v", err)
+	}
 }
