@@ -210,7 +210,7 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer, log *slog.Logger
 		AdminKey: cfg.APIKey, MaxUploadBytes: cfg.MaxUploadBytes,
 		Engine: eng, Broker: broker, WorkQueue: queue, Changes: egressChanges, Dreams: dreams,
 		Deployments: deployments,
-		Webhooks: hooks,
+		Webhooks:    hooks,
 	}
 	if sb != nil {
 		opts.SandboxWork = sb.intake.Session
