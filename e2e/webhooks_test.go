@@ -506,3 +506,30 @@ func TestWebhooksRefreshFailed(t *testing.T) {
 	l.send(s.ID, userMessage("hello"))
 	rc.await("vault_credential.refresh_failed", func(got []delivered) bool { return len(okOf(got, "vault_credential.refresh_failed", cr.ID)) == 1 })
 }
+
+// Deployments announce their changes, and a scheduled run its start and
+// its success; the session it creates is announced like any other.
+func TestWebhooksDeployments(t *testing.T) {
+	t.Parallel()
+	f := newDeplFix(t, testserver.WithArgs("--webhook-allow-private"))
+	ctx := context.Background()
+	rc := newReceiver(t)
+	ep := newHook(t, f.c, rc.srv.URL, "deployment.created", "deployment.paused", "deployment.unpaused",
+		"deployment_run.started", "deployment_run.succeeded", "deployment_run.failed", "session.status_scheduled")
+	rc.set(func(rc *receiver) { rc.secret = ep.SigningSecret })
+
+	sched, _ := onceAt(3 * time.Second)
+	d := f.create(sched)
+	if _, err := f.c.Beta.Deployments.Pause(ctx, d.ID, anthropic.BetaDeploymentPauseParams{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.c.Beta.Deployments.Unpause(ctx, d.ID, anthropic.BetaDeploymentUnpauseParams{}); err != nil {
+		t.Fatal(err)
+	}
+	run := f.waitRuns(d.ID, 1)[0]
+	rc.await("the deployment's and its run's webhooks", func(got []delivered) bool {
+		return len(okOf(got, "deployment.created", d.ID)) == 1 && len(okOf(got, "deployment.paused", d.ID)) == 1 &&
+			len(okOf(got, "deployment.unpaused", d.ID)) == 1 && len(okOf(got, "deployment_run.started", run.ID)) == 1 &&
+			len(okOf(got, "deployment_run.succeeded", run.ID)) == 1 && len(okOf(got, "session.status_scheduled", run.SessionID)) == 1
+	})
+}

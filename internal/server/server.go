@@ -197,9 +197,9 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer, log *slog.Logger
 	// Deployments create sessions through the very create path of
 	// POST /v1/sessions; they stop firing before the engine closes.
 	deployments := deploy.New(deploy.Options{
-		Store: data.Store, Sealer: data.Sealer, Logger: log,
+		Store: data.Store, Sealer: data.Sealer, Logger: log, Observer: webhook.Deployments{S: hooks},
 		Sessions: sessions.New(data.Store, eng, broker, log, sessions.WithBlobs(data.Blobs),
-			sessions.WithSealer(data.Sealer), sessions.WithNotifier(egressChanges)),
+			sessions.WithSealer(data.Sealer), sessions.WithNotifier(egressChanges), sessions.WithWebhooks(hooks)),
 	})
 	if err := deployments.Start(ctx); err != nil {
 		return fmt.Errorf("schedule deployments: %w", err)
