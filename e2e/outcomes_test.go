@@ -283,15 +283,19 @@ func TestOutcomeFailed(t *testing.T) {
 // outcome; an interrupt while the agent works, before any evaluation,
 // ends the outcome with no evaluation span.
 func TestOutcomeInterrupted(t *testing.T) {
+	// The turns are picked by content, not by count: an interrupt may
+	// cancel the first grader's request before it reaches the upstream.
 	l := newLoop(t, outcomeRule(
 		func(n int, in modeltest.Input) modeltest.Turn {
-			if n == 1 {
+			// (An interrupted turn leaves its input in the user message
+			// the next outcome's joins.)
+			if last := in.LastUserText(); strings.Contains(last, "Do more.") && !strings.Contains(last, "Again.") {
 				return modeltest.Turn{Content: []model.Block{model.Text("slow")}, Stall: true}
 			}
 			return modeltest.Text("work done")
 		},
 		func(n int, in modeltest.Input) modeltest.Turn {
-			if n == 0 {
+			if strings.Contains(in.LastUserText(), "Do it.") {
 				return modeltest.Turn{Content: []model.Block{model.Text("{")}, Stall: true}
 			}
 			return verdictTurn("satisfied", "ok")
@@ -318,7 +322,9 @@ func TestOutcomeInterrupted(t *testing.T) {
 	col.waitFor(t, at+1, "the agent's request", func(e anthropic.BetaManagedAgentsStreamSessionEventsUnion) bool {
 		return e.Type == "span.model_request_start"
 	})
-	waitRequests(t, l.fake, 3)
+	waitRequest(t, l.fake, "the agent's request for the second outcome", func(in modeltest.Input) bool {
+		return !isGrader(in) && strings.Contains(in.LastUserText(), "Do more.")
+	})
 	l.send(sid, anthropic.BetaManagedAgentsEventParamsUnion{OfUserInterrupt: &anthropic.BetaManagedAgentsUserInterruptEventParams{}})
 	_, at2 := col.waitType(t, at+1, "session.status_idle")
 	for _, e := range col.snapshot()[at+1 : at2+1] {
@@ -338,15 +344,19 @@ func TestOutcomeInterrupted(t *testing.T) {
 	}
 }
 
-// waitRequests waits until the fake upstream received n requests.
-func waitRequests(t *testing.T, fake *modeltest.Server, n int) {
+// waitRequest waits until the fake upstream received a request that
+// matches.
+func waitRequest(t *testing.T, fake *modeltest.Server, what string, match func(modeltest.Input) bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for len(fake.Requests()) < n {
-		if time.Now().After(deadline) {
-			t.Fatalf("the upstream got %d requests, want %d", len(fake.Requests()), n)
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		for _, r := range fake.Requests() {
+			if match(r.Input) {
+				return
+			}
 		}
-		time.Sleep(10 * time.Millisecond)
+		if time.Now().After(deadline) {
+			t.Fatalf("the upstream did not get %s", what)
+		}
 	}
 }
 
