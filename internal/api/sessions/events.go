@@ -46,6 +46,14 @@ func (h *Handler) listEvents(w http.ResponseWriter, r *http.Request) error {
 	if _, err := h.st.GetSession(r.Context(), ws, id); err != nil {
 		return err
 	}
+	// The session's list is the primary thread's: a subagent thread's
+	// events are listed on the thread (its summary is on the primary).
+	return h.listLog(w, r, id, "", true)
+}
+
+// listLog pages the logged events of one thread of the session ("" the
+// primary); filters enables the session list's types and time filters.
+func (h *Handler) listLog(w http.ResponseWriter, r *http.Request, id, thread string, filters bool) error {
 	q := r.URL.Query()
 	lq, err := httpx.ParseListQuery(q, eventsDefaultLimit, eventsMaxLimit)
 	if err != nil {
@@ -55,17 +63,17 @@ func (h *Handler) listEvents(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	// The session's list is the primary thread's: a subagent thread's
-	// events are listed on the thread (its summary is on the primary).
-	eq := store.EventQuery{SessionID: id, Desc: lp.Desc, After: lp.After, Limit: lp.Limit, ThreadSet: true}
-	for _, t := range httpx.QueryList(q, "types") {
-		if !slices.Contains(wire.ListableEventTypes, t) {
-			return errdefs.Invalid("types: unknown event type %q", t)
+	eq := store.EventQuery{SessionID: id, ThreadID: thread, ThreadSet: true, Desc: lp.Desc, After: lp.After, Limit: lp.Limit}
+	if filters {
+		for _, t := range httpx.QueryList(q, "types") {
+			if !slices.Contains(wire.ListableEventTypes, t) {
+				return errdefs.Invalid("types: unknown event type %q", t)
+			}
+			eq.Types = append(eq.Types, t)
 		}
-		eq.Types = append(eq.Types, t)
+		// Time filters compare processed_at.
+		eq.ProcessedGT, eq.ProcessedGTE, eq.ProcessedLT, eq.ProcessedLTE = lq.CreatedGT, lq.CreatedGTE, lq.CreatedLT, lq.CreatedLTE
 	}
-	// Time filters compare processed_at.
-	eq.ProcessedGT, eq.ProcessedGTE, eq.ProcessedLT, eq.ProcessedLTE = lq.CreatedGT, lq.CreatedGTE, lq.CreatedLT, lq.CreatedLTE
 	page, err := h.st.ListEvents(r.Context(), eq)
 	if err != nil {
 		return err

@@ -1,14 +1,12 @@
 package sessions
 
 import (
-	"encoding/json"
 	"net/http"
 	"slices"
 	"strings"
 
 	"github.com/hangarhq/hangar/internal/api/httpx"
 	"github.com/hangarhq/hangar/internal/errdefs"
-	"github.com/hangarhq/hangar/internal/store"
 	"github.com/hangarhq/hangar/internal/wire"
 )
 
@@ -105,27 +103,7 @@ func (h *Handler) listThreadEvents(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	lq, err := httpx.ParseListQuery(r.URL.Query(), eventsDefaultLimit, eventsMaxLimit)
-	if err != nil {
-		return err
-	}
-	lp, err := lq.Params(false)
-	if err != nil {
-		return err
-	}
-	page, err := h.st.ListEvents(r.Context(), store.EventQuery{SessionID: id, ThreadID: logID, ThreadSet: true, Desc: lp.Desc, After: lp.After, Limit: lp.Limit})
-	if err != nil {
-		return err
-	}
-	out := eventPage{Data: make([]json.RawMessage, len(page.Events))}
-	for i, e := range page.Events {
-		out.Data[i] = json.RawMessage(e.Data)
-	}
-	if page.More && len(page.Events) > 0 {
-		c := httpx.EncodeCursor(page.Events[len(page.Events)-1].Seq, lp.Desc)
-		out.NextPage = &c
-	}
-	return httpx.OK(w, out)
+	return h.listLog(w, r, id, logID, false)
 }
 
 // streamThread streams one thread's events, with the session stream's
