@@ -73,11 +73,8 @@ func (c *conversation) advisorModel() string {
 
 // advisorModelOf is the advisor model an agent configuration names, or "".
 func advisorModelOf(a wire.SessionAgent) string {
-	if len(a.Multiagent) == 0 {
-		return ""
-	}
-	var m wire.Multiagent
-	if err := json.Unmarshal(a.Multiagent, &m); err != nil {
+	m, err := multiagentOf(a)
+	if err != nil {
 		return ""
 	}
 	switch {

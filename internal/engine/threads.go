@@ -150,17 +150,24 @@ func rosterRefs(m wire.Multiagent) []wire.AgentReference {
 	return refs
 }
 
+// multiagentOf decodes an agent's multiagent configuration; zero when it
+// has none.
+func multiagentOf(a wire.SessionAgent) (wire.Multiagent, error) {
+	var m wire.Multiagent
+	if len(a.Multiagent) == 0 || bytes.Equal(bytes.TrimSpace(a.Multiagent), []byte("null")) {
+		return m, nil
+	}
+	err := json.Unmarshal(a.Multiagent, &m)
+	return m, err
+}
+
 // loadMulti reads a session's roster: the pinned agent versions it may
 // delegate to. A roster member's own roster is ignored (delegation goes
 // one level deep); the coordinator itself ("self") runs with the
 // session's overrides. Nil when the session's agent has no roster.
 func loadMulti(ctx context.Context, st store.Store, s *session) (*multi, error) {
-	raw := s.doc.Agent.Multiagent
-	if len(raw) == 0 || bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
-		return nil, nil
-	}
-	var m wire.Multiagent
-	if err := json.Unmarshal(raw, &m); err != nil {
+	m, err := multiagentOf(s.doc.Agent)
+	if err != nil {
 		return nil, errdefs.Internal(err, "decode multiagent of session %s", s.id)
 	}
 	refs := rosterRefs(m)

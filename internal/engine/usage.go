@@ -355,29 +355,27 @@ func (e *Engine) CheckBudgetable(ctx context.Context, get RecordGetter, ws strin
 	prices := e.prices
 	models := []wire.ModelConfig{agent.Model}
 	auto := usesAuto(agent.Tools)
-	if len(agent.Multiagent) > 0 && !bytes.Equal(bytes.TrimSpace(agent.Multiagent), []byte("null")) {
-		var m wire.Multiagent
-		if err := json.Unmarshal(agent.Multiagent, &m); err != nil {
-			return errdefs.Internal(err, "decode multiagent")
+	m, err := multiagentOf(agent)
+	if err != nil {
+		return errdefs.Internal(err, "decode multiagent")
+	}
+	for _, ref := range rosterRefs(m) {
+		if ref.ID == agent.ID {
+			continue // the coordinator itself, with the session's model
 		}
-		for _, ref := range rosterRefs(m) {
-			if ref.ID == agent.ID {
-				continue // the coordinator itself, with the session's model
-			}
-			rec, err := get.Get(ctx, ws, store.KindAgentVersion, store.AgentVersionID(ref.ID, ref.Version))
-			if err != nil {
-				return fmt.Errorf("roster agent %s version %d: %w", ref.ID, ref.Version, err)
-			}
-			var a wire.Agent
-			if err := json.Unmarshal(rec.Data, &a); err != nil {
-				return errdefs.Internal(err, "decode agent %s", ref.ID)
-			}
-			models = append(models, a.Model)
-			auto = auto || usesAuto(a.Tools)
+		rec, err := get.Get(ctx, ws, store.KindAgentVersion, store.AgentVersionID(ref.ID, ref.Version))
+		if err != nil {
+			return fmt.Errorf("roster agent %s version %d: %w", ref.ID, ref.Version, err)
 		}
-		if id := advisorModelOf(agent); id != "" {
-			models = append(models, wire.ModelConfig{ID: id})
+		var a wire.Agent
+		if err := json.Unmarshal(rec.Data, &a); err != nil {
+			return errdefs.Internal(err, "decode agent %s", ref.ID)
 		}
+		models = append(models, a.Model)
+		auto = auto || usesAuto(a.Tools)
+	}
+	if id := advisorModelOf(agent); id != "" {
+		models = append(models, wire.ModelConfig{ID: id})
 	}
 	if auto && e.opt.AutoModel != "" {
 		models = append(models, wire.ModelConfig{ID: e.opt.AutoModel})

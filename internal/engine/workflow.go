@@ -133,12 +133,8 @@ type wfSpanPrivate struct {
 
 // workflowsEnabled reads the session agent's workflows configuration.
 func workflowsEnabled(a wire.SessionAgent) (*wire.MultiagentGroup, bool) {
-	raw := a.Multiagent
-	if len(raw) == 0 || bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
-		return nil, false
-	}
-	var m wire.Multiagent
-	if json.Unmarshal(raw, &m) != nil || m.V20261001 == nil || m.V20261001.Workflows.Type != "enabled" {
+	m, err := multiagentOf(a)
+	if err != nil || m.V20261001 == nil || m.V20261001.Workflows.Type != "enabled" {
 		return nil, false
 	}
 	return &m.V20261001.Workflows, true
