@@ -227,14 +227,16 @@ func TestAutoPermissionAskAndClassifierFailures(t *testing.T) {
 	}
 }
 
-// An MCP tool under auto is judged the same way: allowed, it runs without
-// confirmation.
-func TestAutoPermissionMCP(t *testing.T) {
+// autoMCPSession starts a session whose agent has an MCP weather tool under
+// the auto policy, the classifier answering with v, and asks it for the
+// weather in Bergen.
+func autoMCPSession(t *testing.T, v modeltest.Turn) (*loop, string, *collector) {
+	t.Helper()
 	const token = "mcp-auto-token"
 	url := mcpServer(t, token)
 	l := newLoop(t, nil,
 		modeltest.ToolCall("", "forecast", map[string]any{"city": "Bergen"}),
-		verdict("allow", "a read-only weather lookup"),
+		v,
 		modeltest.Text("Rain, probably."))
 	vaultID, _ := l.vault(map[string]any{"type": "static_bearer", "token": token, "mcp_server_url": url})
 	agentID := l.agent(map[string]any{
@@ -244,6 +246,13 @@ func TestAutoPermissionMCP(t *testing.T) {
 	sid := l.session(agentID, vaultID)
 	col := l.stream(sid)
 	l.send(sid, userMessage("weather in Bergen?"))
+	return l, sid, col
+}
+
+// An MCP tool under auto is judged the same way: allowed, it runs without
+// confirmation.
+func TestAutoPermissionMCP(t *testing.T) {
+	l, _, col := autoMCPSession(t, verdict("allow", "a read-only weather lookup"))
 	use, _ := col.waitType(t, 0, "agent.mcp_tool_use")
 	checkAuto(t, use, "allow", "")
 	res, _ := col.waitType(t, 0, "agent.mcp_tool_result")

@@ -87,20 +87,7 @@ func TestMCPToolThroughVault(t *testing.T) {
 // decide, is held for confirmation (ask, reason indeterminate) and runs
 // once allowed.
 func TestMCPAutoPolicyAsks(t *testing.T) {
-	const token = "mcp-auto-token"
-	url := mcpServer(t, token)
-	l := newLoop(t, nil,
-		modeltest.ToolCall("", "forecast", map[string]any{"city": "Bergen"}),
-		verdict("ask", "unsure"),
-		modeltest.Text("Rain, probably."))
-	vaultID, _ := l.vault(map[string]any{"type": "static_bearer", "token": token, "mcp_server_url": url})
-	agentID := l.agent(map[string]any{
-		"mcp_servers": []any{map[string]any{"type": "url", "name": "weather", "url": url}},
-		"tools":       []any{map[string]any{"type": "mcp_toolset", "mcp_server_name": "weather", "default_config": map[string]any{"permission_policy": map[string]any{"type": "auto"}}}},
-	})
-	sid := l.session(agentID, vaultID)
-	col := l.stream(sid)
-	l.send(sid, userMessage("weather in Bergen?"))
+	l, sid, col := autoMCPSession(t, verdict("ask", "unsure"))
 	use, _ := col.waitType(t, 0, "agent.mcp_tool_use")
 	checkAutoAsk(t, use.RawJSON(), use.EvaluatedPermission, use.Evaluation)
 	idle, at := col.waitType(t, 0, "session.status_idle")
