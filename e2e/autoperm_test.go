@@ -360,10 +360,7 @@ func TestAutoPermissionThreads(t *testing.T) {
 	}
 	col.cancel()
 	l.s.Stop(t)
-	s2 := testserver.Start(t, testserver.WithDataDir(l.s.DataDir),
-		testserver.WithEnv("HANGAR_ANTHROPIC_BASE_URL="+l.fake.URL, "HANGAR_ANTHROPIC_API_KEY=upstream-key"),
-		testserver.WithArgs("--sandbox", "local"))
-	l.s, l.c = s2, s2.Client("")
+	l.reopen(testserver.WithArgs("--sandbox", "local"))
 	after := l.threads(sid)
 	if len(after) != len(before) {
 		t.Fatalf("%d threads after restart, %d before", len(after), len(before))

@@ -13,7 +13,6 @@ import (
 
 	"github.com/hangarhq/hangar/internal/model"
 	"github.com/hangarhq/hangar/internal/model/modeltest"
-	"github.com/hangarhq/hangar/internal/testserver"
 )
 
 // The two scripted requests of the usage tests, on claude-opus-4-1 (US$
@@ -178,9 +177,7 @@ func TestBudgetReachedAndRaised(t *testing.T) {
 	// The exact total (and not its rounding) is what a new ceiling is
 	// checked against, after a restart too.
 	l.s.Stop(t)
-	s2 := testserver.Start(t, testserver.WithDataDir(l.s.DataDir),
-		testserver.WithEnv("HANGAR_ANTHROPIC_BASE_URL="+l.fake.URL, "HANGAR_ANTHROPIC_API_KEY=upstream-key"))
-	l.s, l.c = s2, s2.Client("")
+	l.reopen()
 	for _, cents := range []string{"50", "108"} {
 		_, err := l.updateBudget(sid, `{"budget":{"type":"limit","max_list_cost":{"amount":"`+cents+`","currency":"USD"}}}`)
 		if code := errorCode(t, err); code != "budget_not_raised" {

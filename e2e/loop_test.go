@@ -739,21 +739,8 @@ func TestLoopCrashRecovery(t *testing.T) {
 	before := l.history(sid)
 	l.s.Kill()
 
-	s2 := testserver.Start(t, testserver.WithDataDir(l.s.DataDir),
-		testserver.WithEnv("HANGAR_ANTHROPIC_BASE_URL="+l.fake.URL, "HANGAR_ANTHROPIC_API_KEY=upstream-key"))
-	l.s, l.c = s2, s2.Client("")
-	deadline = time.Now().Add(20 * time.Second)
-	var hist []anthropic.BetaManagedAgentsSessionEventUnion
-	for {
-		hist = l.history(sid)
-		if n := len(hist); n > 0 && hist[n-1].Type == "session.status_idle" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("session did not finish after restart: %s", types(hist))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	l.reopen()
+	hist := waitIdleHistory(t, l, sid)
 	got := types(hist)
 	if !strings.Contains(got, "session.status_rescheduled, session.status_running, span.model_request_start, agent.message, span.model_request_end, session.status_idle") {
 		t.Fatalf("history after restart: %s", got)
@@ -913,5 +900,31 @@ func testToolsRunSandboxed(t *testing.T, sandbox string) {
 	out := res.RawJSON()
 	if strings.Contains(out, "CANARY") || strings.Contains(out, testserver.AdminKey) || !strings.Contains(out, "key=") || !strings.Contains(out, "ws=/workspace") || !strings.Contains(out, "done") {
 		t.Fatalf("sandboxed bash saw too much (or did not run): %s", out)
+	}
+}
+
+// reopen starts a new server on the loop's data directory and fake
+// upstream (the old one was killed or stopped) and points the loop at it.
+func (l *loop) reopen(opts ...testserver.Option) {
+	l.t.Helper()
+	s := testserver.Start(l.t, append([]testserver.Option{testserver.WithDataDir(l.s.DataDir),
+		testserver.WithEnv("HANGAR_ANTHROPIC_BASE_URL="+l.fake.URL, "HANGAR_ANTHROPIC_API_KEY=upstream-key")}, opts...)...)
+	l.s, l.c = s, s.Client("")
+}
+
+// waitIdleHistory waits until the session's log ends with its idle and
+// returns the log.
+func waitIdleHistory(t *testing.T, l *loop, sid string) []anthropic.BetaManagedAgentsSessionEventUnion {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		hist := l.history(sid)
+		if n := len(hist); n > 0 && hist[n-1].Type == "session.status_idle" {
+			return hist
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("session did not go idle: %s", types(hist))
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -455,22 +455,8 @@ func TestOutcomeSurvivesRestart(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	l.s.Kill()
-	s2 := testserver.Start(t, testserver.WithDataDir(l.s.DataDir),
-		testserver.WithEnv("HANGAR_ANTHROPIC_BASE_URL="+l.fake.URL, "HANGAR_ANTHROPIC_API_KEY=upstream-key"),
-		testserver.WithArgs("--sandbox", "local"))
-	l.s, l.c = s2, s2.Client("")
-	deadline = time.Now().Add(30 * time.Second)
-	var hist []anthropic.BetaManagedAgentsSessionEventUnion
-	for {
-		hist = l.history(sid)
-		if n := len(hist); n > 0 && hist[n-1].Type == "session.status_idle" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("session did not finish after restart: %s", types(hist))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	l.reopen(testserver.WithArgs("--sandbox", "local"))
+	hist := waitIdleHistory(t, l, sid)
 	if n := countType(hist, "span.outcome_evaluation_start"); n != 2 {
 		t.Fatalf("%d evaluation starts, want 2: %s", n, types(hist))
 	}
@@ -505,10 +491,7 @@ func TestOutcomeSurvivesRestart(t *testing.T) {
 	// versions and the feedback, and the outcome is over: a message is
 	// answered, not graded.
 	l.s.Stop(t)
-	s3 := testserver.Start(t, testserver.WithDataDir(l.s.DataDir),
-		testserver.WithEnv("HANGAR_ANTHROPIC_BASE_URL="+l.fake.URL, "HANGAR_ANTHROPIC_API_KEY=upstream-key"),
-		testserver.WithArgs("--sandbox", "local"))
-	l.s, l.c = s3, s3.Client("")
+	l.reopen(testserver.WithArgs("--sandbox", "local"))
 	before := len(l.fake.Requests())
 	col = l.stream(sid)
 	l.send(sid, userMessage("thanks"))

@@ -15,7 +15,6 @@ import (
 
 	"github.com/hangarhq/hangar/internal/model"
 	"github.com/hangarhq/hangar/internal/model/modeltest"
-	"github.com/hangarhq/hangar/internal/testserver"
 )
 
 // blockedTool is a bash call that marks that it started, then waits for the
@@ -70,9 +69,7 @@ func testMessageWaitsForRunningTool(t *testing.T, path string) {
 	if path == "restart" {
 		// The local sandbox, and the command in it, end with the server.
 		l.s.Kill()
-		s2 := testserver.Start(t, testserver.WithDataDir(l.s.DataDir),
-			testserver.WithEnv("HANGAR_ANTHROPIC_BASE_URL="+l.fake.URL, "HANGAR_ANTHROPIC_API_KEY=upstream-key"))
-		l.s, l.c = s2, s2.Client("")
+		l.reopen()
 	}
 	if err := os.WriteFile(filepath.Join(dir, "release"), nil, 0o644); err != nil {
 		t.Fatal(err)
@@ -187,9 +184,7 @@ func TestAcceptedMessageSurvivesCrash(t *testing.T) {
 		msg := fmt.Sprintf("survive %d", i)
 		l.send(sid, userMessage(msg))
 		l.s.Kill()
-		s2 := testserver.Start(t, testserver.WithDataDir(l.s.DataDir),
-			testserver.WithEnv("HANGAR_ANTHROPIC_BASE_URL="+l.fake.URL, "HANGAR_ANTHROPIC_API_KEY=upstream-key"))
-		l.s, l.c = s2, s2.Client("")
+		l.reopen()
 		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 			// The kill may land before the turn, during it or after its
 			// answer (then the restart only reschedules and ends the turn):

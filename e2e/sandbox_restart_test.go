@@ -149,10 +149,7 @@ func TestSandboxOrphansSweptAtStart(t *testing.T) {
 // been killed or stopped) and points the loop at it.
 func (l *loop) restart(backend string) {
 	l.t.Helper()
-	s := testserver.Start(l.t, testserver.WithDataDir(l.s.DataDir),
-		testserver.WithEnv("HANGAR_ANTHROPIC_BASE_URL="+l.fake.URL, "HANGAR_ANTHROPIC_API_KEY=upstream-key"),
-		testserver.WithArgs("--sandbox", backend, "--log-level", "debug"))
-	l.s, l.c = s, s.Client("")
+	l.reopen(testserver.WithArgs("--sandbox", backend, "--log-level", "debug"))
 }
 
 // sessionContainers lists the ids of the docker containers (running or

@@ -233,9 +233,7 @@ func TestSandboxWorkerCrashRecovery(t *testing.T) {
 	l.send(sid, userMessage("start"))
 	waitSandboxProcess(t, l, sid, "sleep 38")
 	l.s.Kill()
-	s2 := testserver.Start(t, testserver.WithDataDir(l.s.DataDir),
-		testserver.WithEnv("HANGAR_ANTHROPIC_BASE_URL="+l.fake.URL, "HANGAR_ANTHROPIC_API_KEY=upstream-key"))
-	l.s, l.c = s2, s2.Client("")
+	l.reopen()
 	var res string
 	for deadline := time.Now().Add(20 * time.Second); res == "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		if rs := l.history(sid, "agent.tool_result"); len(rs) > 0 {
@@ -303,9 +301,7 @@ func TestSandboxWorkerNewWorkerDoesNotRerun(t *testing.T) {
 	// which a local sandbox does with the server. The restarted server
 	// starts a new sandbox around the same workspace, and a new worker.
 	l.s.Stop(t)
-	s2 := testserver.Start(t, testserver.WithDataDir(l.s.DataDir),
-		testserver.WithEnv("HANGAR_ANTHROPIC_BASE_URL="+l.fake.URL, "HANGAR_ANTHROPIC_API_KEY=upstream-key"))
-	l.s, l.c = s2, s2.Client("")
+	l.reopen()
 	out := toolText(t, l.bash(sid, "cat /workspace/count"))
 	if strings.Count(out, "x") != 1 {
 		t.Fatalf("the first call ran again: %q", out)

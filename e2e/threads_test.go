@@ -417,22 +417,8 @@ func TestThreadsRestartMidDelegation(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	l.s.Kill()
-	s2 := testserver.Start(t, testserver.WithDataDir(l.s.DataDir),
-		testserver.WithEnv("HANGAR_ANTHROPIC_BASE_URL="+l.fake.URL, "HANGAR_ANTHROPIC_API_KEY=upstream-key"),
-		testserver.WithArgs("--sandbox", "local"))
-	l.s, l.c = s2, s2.Client("")
-	deadline = time.Now().Add(30 * time.Second)
-	var hist []anthropic.BetaManagedAgentsSessionEventUnion
-	for {
-		hist = l.history(sid)
-		if n := len(hist); n > 0 && hist[n-1].Type == "session.status_idle" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("session did not finish after restart: %s", types(hist))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	l.reopen(testserver.WithArgs("--sandbox", "local"))
+	hist := waitIdleHistory(t, l, sid)
 	got := types(hist)
 	for typ, n := range map[string]int{"session.thread_created": 1, "agent.thread_message_sent": 1, "agent.thread_message_received": 1, "session.status_idle": 1} {
 		if c := countType(hist, typ); c != n {

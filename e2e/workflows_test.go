@@ -135,21 +135,6 @@ func workflowEvents[E interface{ RawJSON() string }](evs []E) []map[string]any {
 	return out
 }
 
-func waitIdleHistory(t *testing.T, l *loop, sid string) []anthropic.BetaManagedAgentsSessionEventUnion {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		hist := l.history(sid)
-		if n := len(hist); n > 0 && hist[n-1].Type == "session.status_idle" {
-			return hist
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("session did not go idle: %s", types(hist))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // A two-phase workflow: two agents in parallel, then one reconciling what
 // they said. The primary stream shows the run's events in order, each
 // agent works in a server-created thread carrying the run's id (archived
@@ -322,10 +307,7 @@ func testWorkflowRestart(t *testing.T, stop func(l *loop)) {
 		t.Fatalf("agent update under an open run: %v", err)
 	}
 	stop(l)
-	s2 := testserver.Start(t, testserver.WithDataDir(l.s.DataDir),
-		testserver.WithEnv("HANGAR_ANTHROPIC_BASE_URL="+l.fake.URL, "HANGAR_ANTHROPIC_API_KEY=upstream-key"),
-		testserver.WithArgs("--sandbox", "local"))
-	l.s, l.c = s2, s2.Client("")
+	l.reopen(testserver.WithArgs("--sandbox", "local"))
 	hist := waitIdleHistory(t, l, sid)
 	got := types(hist)
 	for typ, n := range map[string]int{
@@ -542,10 +524,7 @@ func TestWorkflowEndLoggedNotSaved(t *testing.T) {
 	st.Close()
 
 	asked := len(l.fake.Requests())
-	s2 := testserver.Start(t, testserver.WithDataDir(l.s.DataDir),
-		testserver.WithEnv("HANGAR_ANTHROPIC_BASE_URL="+l.fake.URL, "HANGAR_ANTHROPIC_API_KEY=upstream-key"),
-		testserver.WithArgs("--sandbox", "local"))
-	l.s, l.c = s2, s2.Client("")
+	l.reopen(testserver.WithArgs("--sandbox", "local"))
 	l.send(sid, userMessage("hello"))
 	var hist []anthropic.BetaManagedAgentsSessionEventUnion
 	for deadline := time.Now().Add(30 * time.Second); ; {
