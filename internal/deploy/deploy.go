@@ -39,27 +39,43 @@ type Sessions interface {
 	Create(ctx context.Context, ws string, p wire.SessionCreateParams, deploymentID string) (wire.Session, error)
 }
 
-// Observer hears what deployments do, for webhooks. Calls happen after
-// the change is committed, on the goroutine that made it; an observer
-// must not block (queue the work) and cannot fail the change.
+// Observer hears what deployments do, for webhooks. Each call is made in
+// the transaction of the change, so what it records commits or rolls back
+// with it; the func it returns (nil for none) runs once the change
+// committed, and must not block.
 type Observer interface {
 	// DeploymentChanged: what is "created", "updated", "paused",
 	// "unpaused" or "archived" (by request, or because its agent was).
-	DeploymentChanged(ctx context.Context, ws, what string, d wire.Deployment)
+	DeploymentChanged(ctx context.Context, tx store.Tx, ws, what string, d wire.Deployment) (func(), error)
 	// RunStarted is a run claimed, before its session is created;
 	// RunFinished the same run with its session or its error. Both are
 	// called for scheduled and manual runs alike (the trigger context
 	// tells them apart: manual runs send no deployment_run webhooks).
-	RunStarted(ctx context.Context, ws string, run wire.DeploymentRun)
-	RunFinished(ctx context.Context, ws string, run wire.DeploymentRun)
+	RunStarted(ctx context.Context, tx store.Tx, ws string, run wire.DeploymentRun) (func(), error)
+	RunFinished(ctx context.Context, tx store.Tx, ws string, run wire.DeploymentRun) (func(), error)
 }
 
 // NopObserver ignores everything.
 type NopObserver struct{}
 
-func (NopObserver) DeploymentChanged(context.Context, string, string, wire.Deployment) {}
-func (NopObserver) RunStarted(context.Context, string, wire.DeploymentRun)             {}
-func (NopObserver) RunFinished(context.Context, string, wire.DeploymentRun)            {}
+func (NopObserver) DeploymentChanged(context.Context, store.Tx, string, string, wire.Deployment) (func(), error) {
+	return nil, nil
+}
+
+func (NopObserver) RunStarted(context.Context, store.Tx, string, wire.DeploymentRun) (func(), error) {
+	return nil, nil
+}
+
+func (NopObserver) RunFinished(context.Context, store.Tx, string, wire.DeploymentRun) (func(), error) {
+	return nil, nil
+}
+
+// afterCommit runs a committed change's observer func, if any.
+func afterCommit(f func()) {
+	if f != nil {
+		f()
+	}
+}
 
 // Options configure a Service.
 type Options struct {
@@ -295,6 +311,8 @@ type claimed struct {
 	ws, id string
 	run    wire.DeploymentRun
 	tmpl   map[string]json.RawMessage
+	// started is the observer's func for the committed claim.
+	started func()
 }
 
 // fire is the scheduler's callback: it claims the batch's times in as
@@ -324,7 +342,7 @@ func (s *Service) fire(ctx context.Context, fires []schedule.Fire) {
 		all = append(all, cs...)
 	}
 	for _, c := range all {
-		s.obs.RunStarted(ctx, c.ws, c.run)
+		afterCommit(c.started)
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
@@ -373,7 +391,7 @@ func (s *Service) Run(ctx context.Context, ws, id string) (wire.DeploymentRun, e
 	if err != nil {
 		return wire.DeploymentRun{}, err
 	}
-	s.obs.RunStarted(ctx, ws, c.run)
+	afterCommit(c.started)
 	return s.complete(ctx, c)
 }
 
@@ -435,9 +453,12 @@ func (s *Service) claim(ctx context.Context, tx store.Tx, ws, id string, schedul
 		if rec.Data, err = json.Marshal(d); err != nil {
 			return c, errdefs.Internal(err, "encode deployment")
 		}
-		return c, tx.Update(ctx, &rec)
+		if err := tx.Update(ctx, &rec); err != nil {
+			return c, err
+		}
 	}
-	return c, nil
+	c.started, err = s.obs.RunStarted(ctx, tx, ws, c.run)
+	return c, err
 }
 
 // complete creates a claimed run's session and records the outcome.
@@ -456,10 +477,11 @@ func (s *Service) complete(ctx context.Context, c claimed) (wire.DeploymentRun, 
 	}
 	// The outcome is recorded even if the request that asked for it went
 	// away.
-	if err := s.finishRun(context.WithoutCancel(ctx), c.ws, run); err != nil {
+	finished, err := s.finishRun(context.WithoutCancel(ctx), c.ws, run)
+	if err != nil {
 		return run, err
 	}
-	s.obs.RunFinished(ctx, c.ws, run)
+	afterCommit(finished)
 	if run.Error != nil && run.Error.Type == wire.RunErrAgentArchived {
 		// A deployment whose agent is archived is archived with it and
 		// creates no more sessions.
@@ -470,8 +492,9 @@ func (s *Service) complete(ctx context.Context, c claimed) (wire.DeploymentRun, 
 	return run, nil
 }
 
-func (s *Service) finishRun(ctx context.Context, ws string, run wire.DeploymentRun) error {
-	return s.st.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+func (s *Service) finishRun(ctx context.Context, ws string, run wire.DeploymentRun) (func(), error) {
+	var finished func()
+	err := s.st.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
 		rec, err := tx.Get(ctx, ws, store.KindDeploymentRun, run.ID)
 		if err != nil {
 			return err
@@ -480,8 +503,13 @@ func (s *Service) finishRun(ctx context.Context, ws string, run wire.DeploymentR
 			return errdefs.Internal(err, "encode deployment run")
 		}
 		rec.UpdatedAt = wire.Now()
-		return tx.Update(ctx, &rec)
+		if err := tx.Update(ctx, &rec); err != nil {
+			return err
+		}
+		finished, err = s.obs.RunFinished(ctx, tx, ws, run)
+		return err
 	})
+	return finished, err
 }
 
 // closeUnfinished fails the runs a stopped process claimed but did not
@@ -501,9 +529,11 @@ func (s *Service) closeUnfinished(ctx context.Context) error {
 				continue
 			}
 			run.Error = &wire.RunError{Type: wire.RunErrUnknown, Message: "the server stopped while this run was creating its session"}
-			if err := s.finishRun(ctx, rec.Workspace, run); err != nil {
+			finished, err := s.finishRun(ctx, rec.Workspace, run)
+			if err != nil {
 				return err
 			}
+			afterCommit(finished)
 		}
 		if !page.More {
 			return nil

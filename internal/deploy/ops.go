@@ -271,12 +271,20 @@ func (s *Service) Create(ctx context.Context, ws string, raw json.RawMessage) (w
 		return wire.Deployment{}, errdefs.Internal(err, "encode deployment")
 	}
 	rec := store.Record{Kind: store.KindDeployment, ID: id, Workspace: ws, Data: data, Secret: secret, CreatedAt: now, UpdatedAt: now}
-	if err := s.st.Insert(ctx, &rec); err != nil {
+	out := s.render(d)
+	var created func()
+	err = s.st.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+		if err := tx.Insert(ctx, &rec); err != nil {
+			return err
+		}
+		created, err = s.obs.DeploymentChanged(ctx, tx, ws, "created", out)
+		return err
+	})
+	if err != nil {
 		return wire.Deployment{}, err
 	}
 	s.resync(ctx, ws, id)
-	out := s.render(d)
-	s.obs.DeploymentChanged(ctx, ws, "created", out)
+	afterCommit(created)
 	return out, nil
 }
 
@@ -306,6 +314,7 @@ func (s *Service) get(ctx context.Context, tx store.Tx, ws, id string) (store.Re
 func (s *Service) mutate(ctx context.Context, ws, id, what string, fn func(rec *store.Record, d *stored) (bool, error)) (wire.Deployment, error) {
 	var d stored
 	changed := false
+	var observed func()
 	err := s.st.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
 		rec, err := s.get(ctx, tx, ws, id)
 		if err != nil {
@@ -323,7 +332,11 @@ func (s *Service) mutate(ctx context.Context, ws, id, what string, fn func(rec *
 		if rec.Data, err = json.Marshal(d); err != nil {
 			return errdefs.Internal(err, "encode deployment")
 		}
-		return tx.Update(ctx, &rec)
+		if err := tx.Update(ctx, &rec); err != nil {
+			return err
+		}
+		observed, err = s.obs.DeploymentChanged(ctx, tx, ws, what, s.render(d))
+		return err
 	})
 	if err != nil {
 		return wire.Deployment{}, err
@@ -331,7 +344,7 @@ func (s *Service) mutate(ctx context.Context, ws, id, what string, fn func(rec *
 	out := s.render(d)
 	if changed {
 		s.resync(ctx, ws, id)
-		s.obs.DeploymentChanged(ctx, ws, what, out)
+		afterCommit(observed)
 	}
 	return out, nil
 }
